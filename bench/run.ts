@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: throughput and memory of the core pipeline, each reported
+ * as a ratio against a floor measured in the same run.
+ *   (a) floor: JSON parse + validate + durable append to the log
+ *   (b) full pipeline: the same, plus the engine with 10 computed traits
+ *   (c) rebuild of the same log
+ * Options: --events N (default 200000), --users N (default 20000), --json.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { systemClock } from '../src/core/clock.ts';
+import type { PortraitEvent } from '../src/core/event.ts';
+import { parseMessage } from '../src/ingest/index.ts';
+import { SqliteEventLog } from '../src/log/index.ts';
+import { Portrait } from '../src/index.ts';
+import { TEN_TRAITS, workload } from '../test/support/workload.ts';
+
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '200000' }, users: { type: 'string', default: '20000' }, json: { type: 'boolean', default: false } },
+});
+const N = Number(values.events);
+const USERS = Number(values.users);
+const BATCH = 1000;
+
+function lines(): string[] {
+  const out: string[] = [];
+  for (const m of workload({ events: N, users: USERS, seed: 42, start: Date.now() - 30 * 86_400_000 })) out.push(JSON.stringify(m));
+  return out;
+}
+
+async function floor(input: string[], dir: string): Promise<number> {
+  const log = new SqliteEventLog({ file: join(dir, 'floor.db'), durability: 'full' });
+  const t0 = performance.now();
+  for (let i = 0; i < input.length; i += BATCH) {
+    const batch: PortraitEvent[] = [];
+    const receivedAt = Date.now();
+    for (let j = i; j < Math.min(i + BATCH, input.length); j++) {
+      const r = parseMessage(JSON.parse(input[j]!), { workspace: 'default', clock: systemClock, receivedAt });
+      if (r.ok) batch.push(r.event);
+    }
+    await log.append(batch);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await log.close();
+  return input.length / seconds;
+}
+
+async function pipeline(input: string[], dir: string): Promise<{ eps: number; rebuildEps: number; profiles: number; bytesPerProfile: number; heapPerProfile: number }> {
+  const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  for (let i = 0; i < input.length; i += BATCH) {
+    const batch: unknown[] = [];
+    for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
+    await p.ingest(batch);
+  }
+  await p.drain();
+  const eps = input.length / ((performance.now() - t0) / 1000);
+  const profiles = await p.profileCount();
+  global.gc?.();
+  const heapPerProfile = (process.memoryUsage().heapUsed - heap0) / profiles;
+  const bytesPerProfile = statSync(join(dir, 'state.db')).size / profiles;
+  const t1 = performance.now();
+  await p.rebuild();
+  const rebuildEps = input.length / ((performance.now() - t1) / 1000);
+  await p.close();
+  return { eps, rebuildEps, profiles, bytesPerProfile, heapPerProfile };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'portrait-bench-'));
+try {
+  const input = lines();
+  const a = await floor(input, dir);
+  const b = await pipeline(input, join(dir, 'pipeline'));
+  const result = {
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+    events: N,
+    users: USERS,
+    floorEventsPerSec: Math.round(a),
+    pipelineEventsPerSec: Math.round(b.eps),
+    rebuildEventsPerSec: Math.round(b.rebuildEps),
+    ratioPipelineToFloor: +(b.eps / a).toFixed(3),
+    ratioRebuildToFloor: +(b.rebuildEps / a).toFixed(3),
+    profiles: b.profiles,
+    stateBytesPerProfile: Math.round(b.bytesPerProfile),
+    heapBytesPerProfile: Math.round(b.heapPerProfile),
+  };
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    const rows: Array<[string, string]> = [
+      ['machine', result.machine],
+      ['workload', `${N} events, ${USERS} users, 10 computed traits, durability full`],
+      ['(a) floor: parse + validate + append', `${result.floorEventsPerSec} events/s`],
+      ['(b) full pipeline', `${result.pipelineEventsPerSec} events/s   b/a = ${result.ratioPipelineToFloor}`],
+      ['(c) rebuild', `${result.rebuildEventsPerSec} events/s   c/a = ${result.ratioRebuildToFloor}`],
+      ['profiles', String(result.profiles)],
+      ['state on disk per profile', `${result.stateBytesPerProfile} B`],
+      ['heap per cached profile', `${result.heapBytesPerProfile} B`],
+    ];
+    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,23 @@
+/** The `portrait` command line. One file per command; this one wires them. */
+import { Command } from 'commander';
+import { isPortraitError } from '../core/errors.ts';
+import { rebuildCommand } from './rebuild.ts';
+import { profileCommand } from './profile.ts';
+
+const program = new Command()
+  .name('portrait')
+  .description('Portrait: a real-time user profile engine')
+  .option('-c, --config <file>', 'configuration file (default: portrait.config.json or .yaml in the current directory)')
+  .option('-d, --data-dir <dir>', 'data directory (default ./data, or PORTRAIT_DATA_DIR)');
+
+rebuildCommand(program);
+profileCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (isPortraitError(e)) {
+    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.exitCode = 1;
+  } else throw e;
+}

@@ -1,0 +1,94 @@
+/**
+ * Loading and validating the configuration: defaults, then the config file
+ * (`portrait.config.json` or `.yaml`), then environment variables, then
+ * explicit overrides. Nothing else reads process.env.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { Errors, type Problem } from '../core/errors.ts';
+import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
+import { ConfigSchema, type PortraitConfig } from './schema.ts';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const check = ajv.compile(ConfigSchema);
+
+export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
+
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine'>> & {
+  attributes?: Partial<PortraitConfig['attributes']>;
+  identity?: Partial<PortraitConfig['identity']>;
+  dedup?: Partial<PortraitConfig['dedup']>;
+  engine?: Partial<PortraitConfig['engine']>;
+};
+
+export interface ResolvedConfig extends PortraitConfig {
+  traitDefinitions: TraitDefinition[];
+}
+
+/** Validates a config object, fills defaults and checks every trait definition. */
+export function resolveConfig(input: ConfigInput, source = 'the configuration'): ResolvedConfig {
+  const copy = structuredClone(input) as Record<string, unknown>;
+  if (!check(copy)) {
+    const problems: Problem[] = (check.errors ?? []).map((e) => ({
+      path: e.instancePath + (e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : ''),
+      message: e.keyword === 'additionalProperties' ? 'is not a known setting' : (e.message ?? 'is invalid'),
+    }));
+    throw Errors.invalidConfig(source, problems);
+  }
+  const config = copy as unknown as PortraitConfig;
+  const problems: Problem[] = [];
+  const traitDefinitions: TraitDefinition[] = [];
+  const names = new Set<string>();
+  config.traits.forEach((raw, i) => {
+    try {
+      const def = validateTraitDefinition(raw, `${source} /traits/${i}`);
+      if (names.has(def.name)) problems.push({ path: `/traits/${i}/name`, message: `duplicate trait name "${def.name}"` });
+      names.add(def.name);
+      traitDefinitions.push(def);
+    } catch (e) {
+      const inner = (e as { problems?: Problem[] }).problems ?? [{ path: '', message: String(e) }];
+      for (const p of inner) problems.push({ path: `/traits/${i}${p.path}`, message: p.message });
+    }
+  });
+  if (problems.length > 0) throw Errors.invalidConfig(source, problems);
+  return { ...config, traitDefinitions };
+}
+
+/** Reads a config file (JSON or YAML by extension). */
+export function readConfigFile(file: string): ConfigInput {
+  const path = resolve(file);
+  if (!existsSync(path)) throw Errors.configNotFound(path);
+  const text = readFileSync(path, 'utf8');
+  try {
+    return (file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as ConfigInput;
+  } catch (e) {
+    throw Errors.invalidConfig(path, [{ path: '', message: `cannot be parsed: ${(e as Error).message}` }]);
+  }
+}
+
+/** The config file to use: an explicit path, PORTRAIT_CONFIG, or the first default name present in `cwd`. */
+export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  if (explicit) return explicit;
+  if (env.PORTRAIT_CONFIG) return env.PORTRAIT_CONFIG;
+  return CONFIG_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+}
+
+/** Applies environment variables on top of a config (documented in the README's table). */
+export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput {
+  const out = structuredClone(input);
+  if (env.PORTRAIT_DATA_DIR) out.dataDir = env.PORTRAIT_DATA_DIR;
+  if (env.PORTRAIT_DURABILITY === 'full' || env.PORTRAIT_DURABILITY === 'normal') out.durability = env.PORTRAIT_DURABILITY;
+  if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
+  return out;
+}
+
+/** The whole chain used by the CLI: file, environment, overrides. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string; overrides?: ConfigInput } = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const file = findConfigFile(opts.file, env, opts.cwd ?? process.cwd());
+  const base = file ? readConfigFile(file) : {};
+  const merged = { ...fromEnv(base, env), ...(opts.overrides ?? {}) };
+  return resolveConfig(merged, file ?? 'the configuration');
+}

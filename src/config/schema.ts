@@ -1,0 +1,48 @@
+/**
+ * The configuration schema: one object, validated at start, with every
+ * default in one place. Types derive from the schema.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const AttributeTypeSchema = Type.Union([Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('object'), Type.Literal('array')]);
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ default: './data', description: 'Directory of the embedded SQLite files (log.db, state.db) and identity.key.' }),
+    defaultWorkspace: Type.String({ default: 'default', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Workspace used when a call names none.' }),
+    durability: Type.Union([Type.Literal('full'), Type.Literal('normal')], {
+      default: 'full',
+      description: "'full': every acknowledged append is fsynced; 'normal': survives a process crash, not a power loss.",
+    }),
+    traits: Type.Array(Type.Unknown(), { default: [], description: 'Computed trait definitions (see the trait schema).' }),
+    attributes: Type.Object(
+      {
+        setOnce: Type.Array(Type.String(), { default: [], description: 'Attributes that keep their earliest value.' }),
+        types: Type.Record(Type.String(), AttributeTypeSchema, { default: {}, description: 'Declared attribute types; values are coerced when lossless, else rejected and reported.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    identity: Type.Object(
+      {
+        maxAnonymousIds: Type.Integer({ minimum: 1, default: 100, description: 'Most anonymous ids one profile may hold.' }),
+        hashKey: Type.Optional(Type.String({ minLength: 32, description: 'Key (hex) for hashing emails; generated into <dataDir>/identity.key when absent.' })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    dedup: Type.Object(
+      { windowDays: Type.Number({ exclusiveMinimum: 0, default: 7, description: 'How long a messageId is remembered for deduplication.' }) },
+      { default: {}, additionalProperties: false },
+    ),
+    engine: Type.Object(
+      {
+        batchSize: Type.Integer({ minimum: 1, maximum: 100000, default: 2000, description: 'Most events folded per state transaction.' }),
+        cacheProfiles: Type.Integer({ minimum: 100, default: 50000, description: 'Bound of the hot-profile cache.' }),
+        backfillChunk: Type.Integer({ minimum: 100, default: 10000, description: 'Log records per backfill transaction.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type PortraitConfig = Static<typeof ConfigSchema>;

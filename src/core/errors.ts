@@ -1,0 +1,82 @@
+/**
+ * The one catalogue of Portrait errors. Every error carries a stable code
+ * (`PORTRAIT_<AREA>_<WHAT>`), an HTTP status where one applies, and a message
+ * that tells the user what to do next.
+ */
+
+export interface Problem {
+  /** JSON-pointer-like path of the offending field, e.g. `/properties/price`. */
+  path: string;
+  message: string;
+}
+
+export class PortraitError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly problems: Problem[];
+
+  constructor(code: string, message: string, status = 500, problems: Problem[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PortraitError';
+    this.code = code;
+    this.status = status;
+    this.problems = problems;
+  }
+
+  toJSON(): { code: string; message: string; problems?: Problem[] } {
+    return this.problems.length > 0
+      ? { code: this.code, message: this.message, problems: this.problems }
+      : { code: this.code, message: this.message };
+  }
+}
+
+type Factory<A extends unknown[]> = (...args: A) => PortraitError;
+
+function define<A extends unknown[]>(code: string, status: number, message: (...args: A) => string, problems?: (...args: A) => Problem[]): Factory<A> & { code: string } {
+  const f = (...args: A) => new PortraitError(code, message(...args), status, problems ? problems(...args) : []);
+  return Object.assign(f, { code });
+}
+
+const listProblems = (problems: Problem[]) => problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ');
+
+export const Errors = {
+  // Events
+  invalidEvent: define('PORTRAIT_EVENT_INVALID', 400,
+    (problems: Problem[]) => `The event is invalid: ${listProblems(problems)}. Fix these fields and send it again.`,
+    (problems) => problems),
+  notJson: define('PORTRAIT_EVENT_NOT_JSON', 400,
+    (detail: string) => `The payload is not valid JSON (${detail}). Send a JSON object.`),
+
+  // Config and definitions
+  invalidConfig: define('PORTRAIT_CONFIG_INVALID', 400,
+    (source: string, problems: Problem[]) => `The configuration in ${source} is invalid: ${listProblems(problems)}.`,
+    (_source, problems) => problems),
+  configNotFound: define('PORTRAIT_CONFIG_NOT_FOUND', 400,
+    (file: string) => `The configuration file ${file} does not exist. Create it or pass another path.`),
+  unknownTrait: define('PORTRAIT_TRAIT_UNKNOWN', 404,
+    (name: string) => `No computed trait named "${name}" is defined. List the definitions to see the known names.`),
+  unknownAggregator: define('PORTRAIT_TRAIT_UNKNOWN_KIND', 400,
+    (kind: string, known: string[]) => `Unknown trait kind "${kind}". Use one of: ${known.join(', ')}.`),
+
+  // Identity
+  profileNotFound: define('PORTRAIT_PROFILE_NOT_FOUND', 404,
+    (idType: string, id: string) => `No profile has ${idType} "${id}". Check the identifier type and value.`),
+  unknownIdType: define('PORTRAIT_IDENTITY_UNKNOWN_TYPE', 400,
+    (idType: string) => `Unknown identifier type "${idType}". Use user_id, anonymous_id, email, profile_id or external:<type>.`),
+  linkNotFound: define('PORTRAIT_IDENTITY_LINK_NOT_FOUND', 404,
+    (a: string, b: string) => `There is no identity link between ${a} and ${b}. List the profile's links to see the existing ones.`),
+
+  // Quarantine
+  quarantineNotFound: define('PORTRAIT_QUARANTINE_NOT_FOUND', 404,
+    (id: number) => `Quarantined event ${id} does not exist or was already re-submitted.`),
+
+  // Lifecycle
+  closed: define('PORTRAIT_CLOSED', 503,
+    () => 'This Portrait instance is closed. Open a new one with Portrait.open().'),
+  storage: define('PORTRAIT_STORAGE_FAILED', 500,
+    (what: string) => `Storage failed while ${what}. Check the data directory is writable and has free space.`),
+} as const;
+
+export function isPortraitError(e: unknown): e is PortraitError {
+  return e instanceof PortraitError;
+}

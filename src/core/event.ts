@@ -1,0 +1,67 @@
+/**
+ * The event model. A `PortraitEvent` is a Segment-spec message after
+ * validation and normalisation: times are epoch milliseconds, the event time
+ * is skew-corrected, and the message belongs to one workspace.
+ */
+
+export const EVENT_TYPES = ['track', 'identify', 'alias', 'group', 'page', 'screen'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface PortraitEvent {
+  type: EventType;
+  workspace: string;
+  messageId: string;
+  userId?: string;
+  anonymousId?: string;
+  /** alias: the identifier being linked to `userId`. */
+  previousId?: string;
+  /** group: the account the user belongs to. */
+  groupId?: string;
+  /** track: the event name, e.g. "Order Completed". */
+  event?: string;
+  /** page / screen: the page or screen name. */
+  name?: string;
+  properties?: JsonObject;
+  traits?: JsonObject;
+  context?: JsonObject;
+  /** Event time (ms), corrected for client clock skew. */
+  timestamp: number;
+  /** The time the client stamped, before correction (ms). */
+  originalTimestamp?: number;
+  /** The time the client sent the batch (ms). */
+  sentAt?: number;
+  /** The time Portrait received the message (ms). */
+  receivedAt: number;
+}
+
+/**
+ * An operator action recorded in the log so that a rebuild replays it at the
+ * same point: removing an identity link (unmerge).
+ */
+export interface UnlinkRecord {
+  type: 'unlink';
+  workspace: string;
+  messageId: string;
+  /** The two identifier keys whose link is removed, e.g. `user:42`, `anon:abc`. */
+  a: string;
+  b: string;
+  timestamp: number;
+  receivedAt: number;
+}
+
+export type LogRecord = PortraitEvent | UnlinkRecord;
+
+/** A record as read back from the log, with its position. */
+export interface Positioned<T = LogRecord> {
+  position: number;
+  record: T;
+}
+
+/** Orders events by event time, then messageId: a total order independent of arrival. */
+export function compareEventOrder(aTime: number, aId: string, bTime: number, bId: string): number {
+  if (aTime !== bTime) return aTime < bTime ? -1 : 1;
+  return aId < bId ? -1 : aId > bId ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+/**
+ * The profile document: the materialised view the engine keeps for one
+ * connected group of identifiers. Every part of it is a mergeable summary of
+ * the profile's events, so a merge of two profiles is a merge of two documents.
+ */
+import type { Json } from './event.ts';
+
+/** An attribute value with the (event time, messageId) that set it. */
+export interface AttributeValue {
+  v: Json;
+  t: number;
+  id: string;
+}
+
+/** A computed trait's aggregator state, tagged with the definition version it belongs to. */
+export interface TraitState {
+  /** definition hash */
+  h: string;
+  /** aggregator state */
+  s: unknown;
+}
+
+export type ProfileKind = 'user' | 'group';
+
+export interface ProfileDoc {
+  id: string;
+  workspace: string;
+  kind: ProfileKind;
+  /** Identifier keys, sorted: `user:…`, `anon:…`, `email:<hash>`, `ext:<type>:…`, `group:…`. */
+  identifiers: string[];
+  attributes: Record<string, AttributeValue>;
+  traits: Record<string, TraitState>;
+  /** Group (account) ids this user belongs to, sorted; for a group profile, its member profile count lives in attributes. */
+  groups: string[];
+  /** Earliest and latest event time; meaningful once eventCount > 0. */
+  firstSeen: number;
+  lastSeen: number;
+  eventCount: number;
+  /** Log position of the event that created the profile. */
+  createdAt: number;
+}
+
+export function emptyProfile(id: string, workspace: string, kind: ProfileKind, createdAt: number): ProfileDoc {
+  return {
+    id,
+    workspace,
+    kind,
+    identifiers: [],
+    attributes: {},
+    traits: {},
+    groups: [],
+    firstSeen: 0,
+    lastSeen: 0,
+    eventCount: 0,
+    createdAt,
+  };
+}
+
+/** JSON with object keys sorted at every level: equal values give equal bytes. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
+    return out;
+  }
+  return value;
+}

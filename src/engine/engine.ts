@@ -1,0 +1,304 @@
+/**
+ * The engine: the only writer of profile state. It reads the log in order,
+ * resolves identities, folds events into profiles, and commits the state
+ * together with its log position in one transaction, so a crash at any
+ * instant neither loses nor double-counts an event. It also runs definition
+ * backfills and unmerges, both recorded so a rebuild repeats them exactly.
+ */
+import type { Clock } from '../core/clock.ts';
+import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import type { ProfileDoc } from '../core/profile.ts';
+import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { StateStore } from '../storage/index.ts';
+import { scoped } from '../storage/index.ts';
+import { LruCache } from './cache.ts';
+import type { Definitions } from './definitions.ts';
+import { foldProfile, logIdsOf } from './replay.ts';
+import { blockedKey, diffDocs, emptyChangeset, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+
+export interface EngineOptions {
+  log: EventLog;
+  store: StateStore;
+  definitions: Definitions;
+  clock: Clock;
+  hashEmail: EmailHasher;
+  guards: GuardOptions;
+  /** Most log records folded per transaction. */
+  batchSize: number;
+  /** Bound of the hot-profile cache (entries). */
+  cacheProfiles: number;
+  backfillChunk: number;
+  partition?: number;
+  onError?: (e: unknown) => void;
+  /** Called after each commit with the new position and the events' processing times. */
+  onCommit?: (position: number, events: number) => void;
+}
+
+export class Engine {
+  private position = 0;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  private readonly profiles: LruCache<ProfileDoc>;
+  private readonly identities: LruCache<string>;
+  private blocked = new Set<string>();
+  private readonly partition: number;
+  private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  lastError: unknown;
+
+  constructor(private readonly o: EngineOptions) {
+    this.partition = o.partition ?? 0;
+    this.profiles = new LruCache(o.cacheProfiles);
+    this.identities = new LruCache(o.cacheProfiles * 4);
+  }
+
+  /** Starts (or, after stop(), restarts) from the committed position, with empty caches. */
+  async start(): Promise<void> {
+    this.profiles.clear();
+    this.identities.clear();
+    this.blocked.clear();
+    this.lastError = undefined;
+    this.position = await this.o.store.position(this.partition);
+    for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    this.stopped = false;
+    this.unsubscribe?.();
+    this.unsubscribe = this.o.log.onAppend(() => this.kick());
+    this.kick();
+  }
+
+  /** The log position whose effects are committed. */
+  committedPosition(): number {
+    return this.position;
+  }
+
+  /** How many log records wait to be processed. */
+  lag(): number {
+    return Math.max(0, this.o.log.head() - this.position);
+  }
+
+  /** Resolves once every record appended so far is processed and every backfill is done. */
+  drain(): Promise<void> {
+    const target = this.o.log.head();
+    if (this.position >= target && this.o.definitions.backfilling().size === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ position: target, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts the processing loop unless it runs already. */
+  kick(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      // Records may have arrived while the loop was finishing.
+      if (!this.stopped && (this.position < this.o.log.head() || this.o.definitions.backfilling().size > 0) && this.lastError === undefined) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        if (this.position < this.o.log.head()) await this.step();
+        else if (this.o.definitions.backfilling().size > 0) await this.backfillChunk();
+        else break;
+        this.settleWaiters();
+        // Yield to I/O between steps so reads and appends stay responsive.
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      this.lastError = undefined;
+      this.settleWaiters();
+    } catch (e) {
+      this.lastError = e;
+      this.o.onError?.(e);
+      for (const w of this.waiters) w.reject(e);
+      this.waiters = [];
+      // Drop cached state: it may hold effects of the failed, uncommitted step.
+      this.profiles.clear();
+      this.identities.clear();
+      this.position = await this.o.store.position(this.partition).catch(() => this.position);
+    }
+  }
+
+  private settleWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const backfilling = this.o.definitions.backfilling().size > 0;
+    this.waiters = this.waiters.filter((w) => {
+      if (this.position >= w.position && !backfilling) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
+  }
+
+  /** Retries after a failure (for example a full disk that was freed). */
+  resume(): void {
+    this.lastError = undefined;
+    this.kick();
+  }
+
+  private ctx(): StepContext {
+    return {
+      rules: this.o.definitions.rules(),
+      guards: this.o.guards,
+      hashEmail: this.o.hashEmail,
+      profiles: this.profiles,
+      identities: this.identities,
+      blocked: this.blocked,
+    };
+  }
+
+  /** Loads the identities and profiles a set of identifier keys may touch into the caches. */
+  private async prefetch(keys: Array<{ workspace: string; ident: string }>): Promise<void> {
+    const missing: Array<{ workspace: string; ident: string }> = [];
+    const seen = new Set<string>();
+    for (const k of keys) {
+      const sk = scoped(k.workspace, k.ident);
+      if (seen.has(sk)) continue;
+      seen.add(sk);
+      if (this.identities.peek(sk) === undefined) missing.push(k);
+    }
+    if (missing.length > 0) {
+      const found = await this.o.store.identities(missing);
+      for (const [k, v] of found) this.identities.set(k, v);
+    }
+    const wanted: Array<{ workspace: string; id: string }> = [];
+    const seenP = new Set<string>();
+    for (const k of keys) {
+      const pid = this.identities.peek(scoped(k.workspace, k.ident));
+      if (pid === undefined) continue;
+      const sp = scoped(k.workspace, pid);
+      if (seenP.has(sp) || this.profiles.peek(sp) !== undefined) continue;
+      seenP.add(sp);
+      wanted.push({ workspace: k.workspace, id: pid });
+    }
+    if (wanted.length > 0) {
+      const found = await this.o.store.profiles(wanted);
+      for (const [k, v] of found) this.profiles.set(k, v);
+    }
+  }
+
+  private async step(): Promise<void> {
+    const records = await this.o.log.read(this.position, this.o.batchSize);
+    if (records.length === 0) return;
+    // Events up to the first unlink form one step; an unlink is a step of its own.
+    const events: Positioned<PortraitEvent>[] = [];
+    for (const r of records) {
+      if (r.record.type === 'unlink') {
+        if (events.length === 0) return this.unlink(r as Positioned<UnlinkRecord>);
+        break;
+      }
+      events.push(r as Positioned<PortraitEvent>);
+    }
+    const plain = events.map((p) => p.record);
+    await this.prefetch(identKeysOf(plain, this.o.hashEmail));
+    const step = new Step(this.ctx(), this.partition, this.position);
+    for (const { position, record } of events) step.apply(record, position);
+    const last = events[events.length - 1]!.position;
+    await this.commit(step.changeset(last), events.length);
+  }
+
+  private async commit(c: ReturnType<Step['changeset']>, events: number): Promise<void> {
+    await this.o.store.commit(c);
+    this.position = c.position;
+    this.profiles.trim();
+    this.identities.trim();
+    this.o.onCommit?.(c.position, events);
+  }
+
+  /** Removes one identity link and splits the profile, rebuilding both sides from their own events. */
+  private async unlink(p: Positioned<UnlinkRecord>): Promise<void> {
+    const { workspace: ws, a, b } = p.record;
+    const c = emptyChangeset(this.partition, p.position);
+    c.blockedLinks = [{ workspace: ws, a: a < b ? a : b, b: a < b ? b : a }];
+    this.blocked.add(blockedKey(ws, a, b));
+    await this.prefetch([{ workspace: ws, ident: a }, { workspace: ws, ident: b }]);
+    const pa = this.identities.peek(scoped(ws, a));
+    const pb = this.identities.peek(scoped(ws, b));
+    const doc = pa !== undefined && pa === pb ? this.profiles.peek(scoped(ws, pa)) : undefined;
+    if (doc !== undefined) {
+      const links = await this.o.store.linksAmong(ws, doc.identifiers);
+      const direct = links.find((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a));
+      if (direct !== undefined) {
+        const remaining = links.filter((l) => l !== direct);
+        const sideA = componentOf(a, doc.identifiers, remaining);
+        const inA = new Set(sideA);
+        const sideB = doc.identifiers.filter((i) => !inA.has(i));
+        c.deletedLinks = [{ workspace: ws, a: direct.a, b: direct.b }];
+        if (sideB.length > 0) {
+          const rules = this.o.definitions.rules();
+          const covers = this.o.definitions.covers.bind(this.o.definitions);
+          const newId = profileIdFor('p', ws, b, p.position);
+          const eventsA = await this.o.log.eventsFor(ws, logIdsOf(sideA), { upTo: p.position });
+          const eventsB = await this.o.log.eventsFor(ws, logIdsOf(sideB), { upTo: p.position });
+          const docA = foldProfile({ ...doc, identifiers: sideA }, eventsA, rules, covers);
+          const docB = foldProfile({ id: newId, workspace: ws, kind: 'user', identifiers: sideB, createdAt: p.position }, eventsB, rules, covers);
+          this.profiles.set(scoped(ws, docA.id), docA);
+          this.profiles.set(scoped(ws, docB.id), docB);
+          c.profiles.push(docA, docB);
+          for (const i of sideB) {
+            this.identities.set(scoped(ws, i), newId);
+            c.identities.push({ workspace: ws, ident: i, profileId: newId });
+          }
+          c.merges.push({ kind: 'unmerge', workspace: ws, into: doc.id, from: newId, a, b, position: p.position, messageId: p.record.messageId, time: p.record.timestamp });
+          const at = p.record.timestamp;
+          const changesA = diffDocs(doc, docA, rules, at);
+          if (Object.keys(changesA).length > 0) c.history.push({ workspace: ws, profileId: doc.id, position: p.position, messageId: p.record.messageId, time: at, changes: changesA });
+        }
+      }
+    }
+    await this.commit(c, 0);
+  }
+
+  /** Folds one chunk of the log into the traits being backfilled. */
+  private async backfillChunk(): Promise<void> {
+    const defs = this.o.definitions;
+    const pending = defs.list().filter((r) => r.status === 'backfilling');
+    const from = Math.min(...pending.map((r) => r.backfillCursor));
+    const group = pending.filter((r) => r.backfillCursor === from);
+    const target = Math.min(...group.map((r) => r.backfillTarget));
+    const records = (await this.o.log.read(from, this.o.backfillChunk)).filter((r) => r.position <= target);
+    const end = records.length > 0 ? Math.min(records[records.length - 1]!.position, target) : target;
+    const events = records.filter((r): r is Positioned<PortraitEvent> => r.record.type !== 'unlink');
+    const traits = group.map((r) => defs.runtime(r.name)!);
+    await this.prefetch(events.map((e) => ({ workspace: e.record.workspace, ident: identifiersOf(e.record, this.o.hashEmail).owner })));
+
+    const partial = new Map<string, Map<string, unknown>>();
+    for (const { record } of events) {
+      const owner = identifiersOf(record, this.o.hashEmail).owner;
+      const pid = this.identities.peek(scoped(record.workspace, owner));
+      if (pid === undefined) continue;
+      const key = scoped(record.workspace, pid);
+      for (const t of traits) {
+        const input = t.input(record);
+        if (input === undefined) continue;
+        let states = partial.get(key);
+        if (states === undefined) partial.set(key, (states = new Map()));
+        states.set(t.name, t.aggregator.add(states.has(t.name) ? states.get(t.name) : t.aggregator.init(), input));
+      }
+    }
+    const c = emptyChangeset(this.partition, this.position);
+    for (const [key, states] of partial) {
+      const doc = this.profiles.peek(key);
+      if (doc === undefined) continue;
+      for (const t of traits) {
+        if (!states.has(t.name)) continue;
+        const cur = doc.traits[t.name];
+        const s = states.get(t.name);
+        doc.traits[t.name] = { h: t.hash, s: cur !== undefined && cur.h === t.hash ? t.aggregator.merge(cur.s, s) : s };
+      }
+      c.profiles.push(doc);
+    }
+    const now = this.o.clock.now();
+    c.definitions = group.map((r) => defs.advance(r.name, end, now));
+    await this.commit(c, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await this.running;
+  }
+}

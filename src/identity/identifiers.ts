@@ -1,0 +1,45 @@
+/**
+ * Which identifiers an event carries, and which one owns it. The owner is the
+ * user id when present, else the anonymous id: the same rule the log uses to
+ * find a profile's events, so a replay attributes every event exactly as the
+ * stream did.
+ */
+import type { PortraitEvent } from '../core/event.ts';
+import { identKey } from '../core/identity.ts';
+
+export interface EventIdentifiers {
+  owner: string;
+  /** Identifiers the event links to its owner, in a fixed order. */
+  linked: string[];
+  /** alias: the previous id, to be resolved as a known user id, else a known anonymous id, else a user id. */
+  aliasPrevious?: string;
+  /** group: the group profile's identifier. */
+  group?: string;
+}
+
+export type EmailHasher = (email: unknown) => string | undefined;
+
+export function identifiersOf(e: PortraitEvent, hashEmail: EmailHasher): EventIdentifiers {
+  const owner = e.userId !== undefined ? identKey('user', e.userId) : identKey('anon', e.anonymousId!);
+  const linked: string[] = [];
+  if (e.userId !== undefined && e.anonymousId !== undefined) linked.push(identKey('anon', e.anonymousId));
+  const email = hashEmail(e.traits?.email) ?? hashEmail(contextTraits(e)?.email);
+  if (email !== undefined) linked.push(identKey('email', email));
+  const ext = e.context?.externalIds;
+  if (Array.isArray(ext)) {
+    for (const x of ext) {
+      if (x && typeof x === 'object' && !Array.isArray(x) && typeof x.id === 'string' && typeof x.type === 'string' && x.id !== '' && x.type !== '') {
+        linked.push(`ext:${x.type.toLowerCase()}:${x.id}`);
+      }
+    }
+  }
+  const out: EventIdentifiers = { owner, linked };
+  if (e.type === 'alias' && e.previousId !== undefined && e.previousId !== e.userId) out.aliasPrevious = e.previousId;
+  if (e.type === 'group' && e.groupId !== undefined) out.group = identKey('group', e.groupId);
+  return out;
+}
+
+function contextTraits(e: PortraitEvent): Record<string, unknown> | undefined {
+  const t = e.context?.traits;
+  return t && typeof t === 'object' && !Array.isArray(t) ? (t as Record<string, unknown>) : undefined;
+}

@@ -1,0 +1,8 @@
+/** Portrait: a real-time user profile engine. The library's public face. */
+export { Portrait, type OpenOptions, type IngestResult, type MessageOutcome, type ReadOptions } from './portrait/portrait.ts';
+export type { IdType } from './portrait/identifiers.ts';
+export { ManualClock, systemClock, type Clock } from './core/clock.ts';
+export { PortraitError, isPortraitError, type Problem } from './core/errors.ts';
+export type { PortraitEvent } from './core/event.ts';
+export type { ProfileView } from './profile/index.ts';
+export { loadConfig, resolveConfig, type ConfigInput, type ResolvedConfig } from './config/index.ts';

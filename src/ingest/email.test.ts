@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { identityHash, normalizeEmail } from './email.ts';
+
+describe('normalizeEmail', () => {
+  it('trims and lower-cases an address', () => {
+    assert.equal(normalizeEmail('  Ada.Lovelace@Example.COM \n'), 'ada.lovelace@example.com');
+  });
+
+  it('keeps plus tags and dots: they may be different people', () => {
+    assert.equal(normalizeEmail('a.b+news@gmail.com'), 'a.b+news@gmail.com');
+  });
+
+  it('gives one spelling for composed and decomposed accents', () => {
+    assert.equal(normalizeEmail('Jose\u0301@example.com'), normalizeEmail('jos\u00e9@example.com'));
+  });
+
+  it('returns undefined for what does not look like local@domain', () => {
+    for (const bad of ['', '   ', 'ada', '@example.com', 'ada@', 'ada@example', 'a@b@example.com', 'ada lovelace@example.com', 'ada@.com', 'ada@example.', 'ada@example..com', `${'a'.repeat(250)}@example.com`]) {
+      assert.equal(normalizeEmail(bad), undefined, `accepted ${JSON.stringify(bad)}`);
+    }
+  });
+
+  it('returns undefined for values that are not strings', () => {
+    for (const bad of [undefined, null, 42, {}, ['a@example.com']]) assert.equal(normalizeEmail(bad), undefined);
+  });
+
+  it('is idempotent', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.emailAddress(), fc.string()), (s) => {
+        const once = normalizeEmail(s);
+        if (once !== undefined) assert.equal(normalizeEmail(once), once);
+      }),
+    );
+  });
+
+  it('accepts generated addresses', () => {
+    fc.assert(fc.property(fc.emailAddress(), (s) => assert.equal(normalizeEmail(s), s.toLowerCase())));
+  });
+});
+
+describe('identityHash', () => {
+  const key = Buffer.from('0123456789abcdef0123456789abcdef');
+
+  it('is the first 32 base64url characters of HMAC-SHA256 under the key', () => {
+    const expected = createHmac('sha256', key).update('ada@example.com').digest('base64url').slice(0, 32);
+    assert.equal(identityHash(key, 'ada@example.com'), expected);
+    assert.match(identityHash(key, 'ada@example.com'), /^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it('is stable for a value and differs between values and between keys', () => {
+    assert.equal(identityHash(key, 'ada@example.com'), identityHash(key, 'ada@example.com'));
+    assert.notEqual(identityHash(key, 'ada@example.com'), identityHash(key, 'bob@example.com'));
+    assert.notEqual(identityHash(key, 'ada@example.com'), identityHash(Buffer.from('another key'), 'ada@example.com'));
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * The event log: the source of truth. Append-only, positions increase
+ * monotonically per partition (embedded mode has one partition), and an
+ * append resolves only once it is durable. Deduplication by
+ * (workspace, messageId) happens inside the append, atomically with it.
+ */
+import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
+
+export type AppendOutcome = 'appended' | 'duplicate';
+
+export interface EventLog {
+  /** Appends records durably; duplicates (same workspace and messageId within the window) are acknowledged and not stored. */
+  append(records: readonly LogRecord[]): Promise<AppendOutcome[]>;
+  /** Records with position > `after`, in position order, at most `limit`. */
+  read(after: number, limit: number): Promise<Positioned[]>;
+  /** The position of the last appended record (0 when empty). */
+  head(): number;
+  /** Events attributed to any of these ids (user ids first, then anonymous ids of events without a user id), in position order. */
+  eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts?: { upTo?: number }): Promise<Positioned<PortraitEvent>[]>;
+  /** Calls `listener` after each durable append. Returns an unsubscribe function. */
+  onAppend(listener: () => void): () => void;
+  /** Forgets deduplication keys received before `before` (ms); returns how many. */
+  expireDedup(before: number): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,3 @@
+/** The event log: interface and the embedded SQLite implementation. */
+export type { EventLog, AppendOutcome } from './event-log.ts';
+export { SqliteEventLog, type SqliteEventLogOptions } from './sqlite/sqlite-event-log.ts';

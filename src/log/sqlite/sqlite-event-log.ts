@@ -1,0 +1,195 @@
+/**
+ * The embedded event log: one SQLite file in WAL mode with synchronous=FULL,
+ * so a commit is on disk before an append resolves. Appends arriving in the
+ * same tick share one transaction (group commit).
+ */
+import Database from 'better-sqlite3';
+import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
+import { Errors } from '../../core/errors.ts';
+import type { AppendOutcome, EventLog } from '../event-log.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS log (
+  position     INTEGER PRIMARY KEY,
+  workspace    TEXT NOT NULL,
+  message_id   TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  user_id      TEXT,
+  anonymous_id TEXT,
+  event_time   INTEGER NOT NULL,
+  body         TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dedup (
+  workspace   TEXT NOT NULL,
+  message_id  TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace, message_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+`;
+
+/** Largest number of records written in one transaction. */
+const MAX_TX_RECORDS = 20_000;
+
+interface Pending {
+  records: readonly LogRecord[];
+  resolve: (outcomes: AppendOutcome[]) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface SqliteEventLogOptions {
+  /** Path of the database file, or ':memory:'. */
+  file: string;
+  /** 'full' (default) fsyncs every commit; 'normal' survives a process crash but not power loss. */
+  durability?: 'full' | 'normal';
+}
+
+export class SqliteEventLog implements EventLog {
+  private readonly db: Database.Database;
+  private readonly insertDedup: Database.Statement;
+  private readonly insertLog: Database.Statement;
+  private readonly saveHead: Database.Statement;
+  private readonly readStmt: Database.Statement;
+  private readonly writeTx: (batch: Pending[]) => AppendOutcome[][];
+  private lastPosition: number;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private readonly listeners = new Set<() => void>();
+  private closed = false;
+
+  constructor(opts: SqliteEventLogOptions) {
+    this.db = new Database(opts.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.exec(SCHEMA);
+    const meta = this.db.prepare(`SELECT value FROM log_meta WHERE key = 'last_position'`).get() as { value: number } | undefined;
+    const max = this.db.prepare('SELECT MAX(position) AS p FROM log').get() as { p: number | null };
+    // The high-water mark survives deletions (retention, erasure): positions are never reused.
+    this.lastPosition = Math.max(meta?.value ?? 0, max.p ?? 0);
+    this.insertDedup = this.db.prepare('INSERT OR IGNORE INTO dedup (workspace, message_id, received_at) VALUES (?, ?, ?)');
+    this.insertLog = this.db.prepare(
+      'INSERT INTO log (position, workspace, message_id, type, user_id, anonymous_id, event_time, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.saveHead = this.db.prepare(`INSERT INTO log_meta (key, value) VALUES ('last_position', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`);
+    this.readStmt = this.db.prepare('SELECT position, body FROM log WHERE position > ? ORDER BY position LIMIT ?');
+    this.writeTx = this.db.transaction((batch: Pending[]) => {
+      let position = this.lastPosition;
+      const all: AppendOutcome[][] = [];
+      for (const p of batch) {
+        const outcomes: AppendOutcome[] = new Array(p.records.length);
+        for (let i = 0; i < p.records.length; i++) {
+          const r = p.records[i]!;
+          if (this.insertDedup.run(r.workspace, r.messageId, r.receivedAt).changes === 0) {
+            outcomes[i] = 'duplicate';
+            continue;
+          }
+          position++;
+          const userId = r.type === 'unlink' ? null : (r.userId ?? null);
+          const anonymousId = r.type === 'unlink' ? null : (r.anonymousId ?? null);
+          this.insertLog.run(position, r.workspace, r.messageId, r.type, userId, anonymousId, r.timestamp, JSON.stringify(r));
+          outcomes[i] = 'appended';
+        }
+        all.push(outcomes);
+      }
+      this.saveHead.run(position);
+      this.lastPosition = position;
+      return all;
+    });
+  }
+
+  append(records: readonly LogRecord[]): Promise<AppendOutcome[]> {
+    if (this.closed) return Promise.reject(Errors.closed());
+    if (records.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.queue.length > 0) {
+      const batch: Pending[] = [];
+      let n = 0;
+      while (this.queue.length > 0 && (n === 0 || n + this.queue[0]!.records.length <= MAX_TX_RECORDS)) {
+        const p = this.queue.shift()!;
+        batch.push(p);
+        n += p.records.length;
+      }
+      const before = this.lastPosition;
+      try {
+        const outcomes = this.writeTx(batch);
+        batch.forEach((p, i) => p.resolve(outcomes[i]!));
+      } catch (e) {
+        this.lastPosition = before;
+        const err = Errors.storage('appending to the event log');
+        err.cause = e;
+        for (const p of batch) p.reject(err);
+      }
+    }
+    for (const l of this.listeners) l();
+  }
+
+  async read(after: number, limit: number): Promise<Positioned[]> {
+    return this.readSync(after, limit);
+  }
+
+  /** Synchronous read, for the embedded engine's replay paths. */
+  readSync(after: number, limit: number): Positioned[] {
+    const rows = this.readStmt.all(after, limit) as { position: number; body: string }[];
+    const out: Positioned[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      out[i] = { position: row.position, record: JSON.parse(row.body) as LogRecord };
+    }
+    return out;
+  }
+
+  head(): number {
+    return this.lastPosition;
+  }
+
+  async eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts: { upTo?: number } = {}): Promise<Positioned<PortraitEvent>[]> {
+    const { userIds, anonymousIds } = ids;
+    if (userIds.length === 0 && anonymousIds.length === 0) return [];
+    // json_each keeps the statement fixed-shape and parameterised whatever the number of ids.
+    const rows = this.db
+      .prepare(
+        `SELECT position, body FROM log
+         WHERE workspace = ? AND type != 'unlink' AND position <= ?
+           AND (user_id IN (SELECT value FROM json_each(?))
+                OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?))))
+         ORDER BY position`,
+      )
+      .all(workspace, opts.upTo ?? this.lastPosition, JSON.stringify(userIds), JSON.stringify(anonymousIds)) as { position: number; body: string }[];
+    return rows.map((r) => ({ position: r.position, record: JSON.parse(r.body) as PortraitEvent }));
+  }
+
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  expireDedup(before: number): number {
+    return this.db.prepare('DELETE FROM dedup WHERE received_at < ?').run(before).changes;
+  }
+
+  /** Number of stored records (for tests and diagnostics). */
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM log').get() as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued appends finish before closing.
+    if (this.queue.length > 0) this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * The library API that the server, the CLI and the tests share:
+ * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
+ * `rebuild()`, `close()` and the reads around them.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { systemClock, DAY, type Clock } from '../core/clock.ts';
+import { Errors, type Problem } from '../core/errors.ts';
+import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
+import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
+import { resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
+import { Definitions } from '../engine/definitions.ts';
+import { Engine } from '../engine/engine.ts';
+import { foldProfile, logIdsOf } from '../engine/replay.ts';
+import { identityHash, normalizeEmail, parseMessage } from '../ingest/index.ts';
+import { SqliteEventLog } from '../log/index.ts';
+import { viewOf, type ProfileView } from '../profile/index.ts';
+import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
+import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
+import { resolveIdentifier, type IdType } from './identifiers.ts';
+
+export interface OpenOptions {
+  /** Keeps everything in memory (tests, demos): nothing survives close(). */
+  memory?: boolean;
+  clock?: Clock;
+  /** Makes messageIds for messages without one (tests). */
+  newId?: () => string;
+}
+
+export type MessageOutcome =
+  | { status: 'accepted'; messageId: string }
+  | { status: 'duplicate'; messageId: string }
+  | { status: 'quarantined'; quarantineId: number; problems: Problem[] };
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  quarantined: number;
+  outcomes: MessageOutcome[];
+}
+
+export interface ReadOptions {
+  workspace?: string;
+}
+
+export class Portrait {
+  private closed = false;
+
+  private constructor(
+    readonly config: ResolvedConfig,
+    private readonly log: SqliteEventLog,
+    private readonly store: SqliteStore,
+    private readonly definitions: Definitions,
+    private readonly engine: Engine,
+    private readonly clock: Clock,
+    private readonly hashKey: Buffer,
+    private readonly newId: (() => string) | undefined,
+  ) {}
+
+  /** Opens (creating when needed) an embedded Portrait and starts its engine. */
+  static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
+    const config = resolveConfig(input);
+    const clock = opts.clock ?? systemClock;
+    if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
+    const hashKey = loadHashKey(config, opts.memory === true);
+    const log = new SqliteEventLog({ file: opts.memory ? ':memory:' : join(config.dataDir, 'log.db'), durability: config.durability });
+    const store = new SqliteStore({ file: opts.memory ? ':memory:' : join(config.dataDir, 'state.db') });
+    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
+    definitions.load(await store.definitions());
+    const position = await store.position(0);
+    const { save, removed } = definitions.reconcile(config.traitDefinitions, position, clock.now());
+    await store.saveDefinitions(save);
+    for (const n of removed) await store.deleteDefinition(n);
+    const hashEmail = (v: unknown) => {
+      const e = typeof v === 'string' ? normalizeEmail(v) : undefined;
+      return e === undefined ? undefined : identityHash(hashKey, e);
+    };
+    const engine = new Engine({
+      log,
+      store,
+      definitions,
+      clock,
+      hashEmail,
+      guards: { maxAnonymousIds: config.identity.maxAnonymousIds },
+      batchSize: config.engine.batchSize,
+      cacheProfiles: config.engine.cacheProfiles,
+      backfillChunk: config.engine.backfillChunk,
+    });
+    const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
+    await engine.start();
+    return p;
+  }
+
+  private check(): void {
+    if (this.closed) throw Errors.closed();
+  }
+
+  private ws(o: ReadOptions | undefined): string {
+    return o?.workspace ?? this.config.defaultWorkspace;
+  }
+
+  /**
+   * Validates and appends messages. Resolves once every accepted message is
+   * durable in the log; invalid ones are quarantined with their reasons.
+   */
+  async ingest(messages: readonly unknown[], opts: ReadOptions & { receivedAt?: number; batchSentAt?: unknown } = {}): Promise<IngestResult> {
+    this.check();
+    const workspace = this.ws(opts);
+    const receivedAt = opts.receivedAt ?? this.clock.now();
+    const outcomes: MessageOutcome[] = new Array(messages.length);
+    const valid: PortraitEvent[] = [];
+    const validIndex: number[] = [];
+    let quarantined = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const r = parseMessage(messages[i], { workspace, clock: this.clock, receivedAt, batchSentAt: opts.batchSentAt, newId: this.newId });
+      if (r.ok) {
+        valid.push(r.event);
+        validIndex.push(i);
+      } else {
+        const id = await this.store.quarantine({ workspace, receivedAt, raw: safeStringify(messages[i]), reason: r.problems as unknown as ResolvedJson });
+        outcomes[i] = { status: 'quarantined', quarantineId: id, problems: r.problems };
+        quarantined++;
+      }
+    }
+    const appended = await this.log.append(valid);
+    let accepted = 0;
+    let duplicates = 0;
+    appended.forEach((o, k) => {
+      const messageId = valid[k]!.messageId;
+      if (o === 'appended') accepted++;
+      else duplicates++;
+      outcomes[validIndex[k]!] = { status: o === 'appended' ? 'accepted' : 'duplicate', messageId };
+    });
+    return { accepted, duplicates, quarantined, outcomes };
+  }
+
+  /** Resolves once the engine has processed everything appended so far (and finished backfills). */
+  async drain(): Promise<void> {
+    this.check();
+    await this.engine.drain();
+  }
+
+  /** Records waiting for the engine. */
+  lag(): number {
+    return this.engine.lag();
+  }
+
+  private async docFor(idType: IdType | string, id: string, o?: ReadOptions): Promise<ProfileDoc | undefined> {
+    const workspace = this.ws(o);
+    const ident = resolveIdentifier(idType, id, this.hashKey);
+    let profileId: string | undefined;
+    if (ident.kind === 'profile') profileId = ident.id;
+    else profileId = (await this.store.identities([{ workspace, ident: ident.key }])).get(scoped(workspace, ident.key));
+    if (profileId === undefined) return undefined;
+    return (await this.store.profiles([{ workspace, id: profileId }])).get(scoped(workspace, profileId));
+  }
+
+  private async requireDoc(idType: IdType | string, id: string, o?: ReadOptions): Promise<ProfileDoc> {
+    const d = await this.docFor(idType, id, o);
+    if (d === undefined) throw Errors.profileNotFound(idType, id);
+    return d;
+  }
+
+  /**
+   * The profile holding an identifier (user_id, anonymous_id, email,
+   * profile_id, external:<type>), or undefined. With `at`, the profile as
+   * computed from its events with event time ≤ at.
+   */
+  async profile(idType: IdType | string, id: string, o: ReadOptions & { at?: number; now?: number } = {}): Promise<ProfileView | undefined> {
+    this.check();
+    const doc = await this.docFor(idType, id, o);
+    if (doc === undefined) return undefined;
+    const rules = this.definitions.rules();
+    if (o.at !== undefined) {
+      const at = o.at;
+      const events = (await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() })).filter((e) => e.record.timestamp <= at);
+      const past = foldProfile(doc, events, rules);
+      return viewOf(past, rules.traits, at);
+    }
+    return viewOf(doc, rules.traits, o.now ?? this.clock.now(), this.definitions.backfilling());
+  }
+
+  /** A profile's events, newest first, filtered by name and time, paged by position. */
+  async events(
+    idType: IdType | string,
+    id: string,
+    o: ReadOptions & { name?: string; from?: number; to?: number; limit?: number; before?: number } = {},
+  ): Promise<{ events: Array<Positioned<PortraitEvent>>; next?: number }> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    const all = await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() });
+    const limit = o.limit ?? 50;
+    const matching = all
+      .filter((e) => (o.before === undefined || e.position < o.before) && (o.name === undefined || e.record.event === o.name || e.record.name === o.name))
+      .filter((e) => (o.from === undefined || e.record.timestamp >= o.from) && (o.to === undefined || e.record.timestamp <= o.to))
+      .reverse();
+    const page = matching.slice(0, limit);
+    return matching.length > limit ? { events: page, next: page[page.length - 1]!.position } : { events: page };
+  }
+
+  /** Recorded changes of a profile's attributes and computed traits, newest first. */
+  async history(idType: IdType | string, id: string, o: ReadOptions & { limit?: number; before?: number } = {}): Promise<HistoryEntry[]> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    return this.store.history(doc.workspace, doc.id, o);
+  }
+
+  /** Merges and unmerges that involved the profile. */
+  async merges(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<MergeRecord[]> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    return this.store.merges(doc.workspace, doc.id);
+  }
+
+  /** The identity links that hold a profile together. */
+  async links(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<IdentityLink[]> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    return this.store.linksAmong(doc.workspace, doc.identifiers);
+  }
+
+  /** Attribute values that were not applied (stale, set-once, wrong type). */
+  async attributeConflicts(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<AttributeConflict[]> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    return this.store.attributeConflicts(doc.workspace, doc.id);
+  }
+
+  /** Links the merge guards refused. */
+  async identityConflicts(o: ReadOptions = {}): Promise<IdentityConflict[]> {
+    this.check();
+    return this.store.identityConflicts(this.ws(o));
+  }
+
+  /**
+   * Removes the identity link between two identifiers (keys such as
+   * `user:42`, `anon:abc`) and splits their profile; both sides are rebuilt
+   * from their own events. Recorded in the log so a rebuild repeats it.
+   */
+  async unmerge(a: string, b: string, o: ReadOptions = {}): Promise<{ messageId: string }> {
+    this.check();
+    const workspace = this.ws(o);
+    const doc = await this.docFor('key', a, o).catch(() => undefined);
+    const links = doc ? await this.store.linksAmong(workspace, doc.identifiers) : [];
+    if (!links.some((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a))) throw Errors.linkNotFound(a, b);
+    const now = this.clock.now();
+    const record: UnlinkRecord = { type: 'unlink', workspace, messageId: `unlink-${now}-${randomBytes(6).toString('hex')}`, a, b, timestamp: now, receivedAt: now };
+    await this.log.append([record]);
+    return { messageId: record.messageId };
+  }
+
+  /** Quarantined messages, oldest first. */
+  async quarantined(o: ReadOptions & { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
+    this.check();
+    return this.store.quarantined(this.ws(o), o);
+  }
+
+  /**
+   * Re-submits a quarantined message, optionally replaced by a fixed
+   * version. A message that is still invalid stays in quarantine (a new row
+   * records the new reasons) and the outcome says why.
+   */
+  async resubmit(id: number, o: ReadOptions & { fixed?: unknown } = {}): Promise<MessageOutcome> {
+    this.check();
+    const workspace = this.ws(o);
+    const row = await this.store.quarantinedById(workspace, id);
+    if (row === undefined || row.status !== 'open') throw Errors.quarantineNotFound(id);
+    let message: unknown = o.fixed;
+    if (message === undefined) {
+      try {
+        message = JSON.parse(row.raw);
+      } catch {
+        message = row.raw;
+      }
+    }
+    const r = await this.ingest([message], { workspace });
+    await this.store.markResubmitted(workspace, id);
+    return r.outcomes[0]!;
+  }
+
+  /** The trait definitions in force, with version and backfill status. */
+  traitDefinitions(): ReturnType<Definitions['list']> {
+    return this.definitions.list();
+  }
+
+  /** Checks a trait definition without saving it; throws the list of problems. */
+  validateTrait(raw: unknown): TraitDefinition {
+    return validateTraitDefinition(raw, 'the trait definition');
+  }
+
+  /**
+   * Replaces the set of trait definitions. New and changed ones backfill from
+   * the log (reading as backfilling until done), then keep streaming.
+   */
+  async setTraits(raw: readonly unknown[]): Promise<void> {
+    this.check();
+    const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+    await this.engine.drain();
+    const { save, removed } = this.definitions.reconcile(defs, this.engine.committedPosition(), this.clock.now());
+    await this.store.saveDefinitions(save);
+    for (const n of removed) await this.store.deleteDefinition(n);
+    this.engine.kick();
+  }
+
+  /**
+   * Recomputes all state from the log: profiles, identities, merges,
+   * history. Ingest may continue meanwhile; the engine catches up after.
+   */
+  async rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
+    this.check();
+    await this.engine.stop();
+    await this.store.clearDerived();
+    await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
+    const total = this.log.head();
+    const engine = this.engine;
+    await engine.start();
+    if (onProgress) {
+      const timer = setInterval(() => onProgress(engine.committedPosition(), total), 200);
+      try {
+        await engine.drain();
+      } finally {
+        clearInterval(timer);
+      }
+      onProgress(engine.committedPosition(), total);
+    } else await engine.drain();
+  }
+
+  /**
+   * A canonical dump of all derived state (one line per row), for comparing
+   * a rebuild with incremental state. Trait states of superseded definition
+   * versions are left out: they read as absent.
+   */
+  async stateDump(): Promise<string[]> {
+    const rules = this.definitions.rules();
+    const current = new Map(rules.traits.map((t) => [t.name, t.hash]));
+    return (await this.store.dump()).map((line) => {
+      if (!line.startsWith('profile ')) return line;
+      const i = line.indexOf('{');
+      const doc = JSON.parse(line.slice(i)) as ProfileDoc;
+      for (const [name, st] of Object.entries(doc.traits)) if (current.get(name) !== st.h) delete doc.traits[name];
+      return line.slice(0, i) + canonicalJson(doc);
+    });
+  }
+
+  /** Number of profiles (all workspaces unless one is named). */
+  async profileCount(workspace?: string): Promise<number> {
+    return this.store.profileCount(workspace);
+  }
+
+  /** Forgets deduplication keys older than the configured window. */
+  expireDedup(): number {
+    return this.log.expireDedup(this.clock.now() - this.config.dedup.windowDays * DAY);
+  }
+
+  /** Position of the last record in the log and of the last one processed. */
+  positions(): { log: number; engine: number } {
+    return { log: this.log.head(), engine: this.engine.committedPosition() };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.engine.stop();
+    await this.log.close();
+    await this.store.close();
+  }
+}
+
+type ResolvedJson = import('../core/event.ts').Json;
+
+function safeStringify(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** The key for hashing emails: configured, or generated once into the data directory. */
+function loadHashKey(config: ResolvedConfig, memory: boolean): Buffer {
+  if (config.identity.hashKey) return Buffer.from(config.identity.hashKey, 'hex');
+  if (memory) return randomBytes(32);
+  const file = join(config.dataDir, 'identity.key');
+  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('hex'), { mode: 0o600 });
+  return key;
+}

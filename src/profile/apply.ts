@@ -1,0 +1,97 @@
+/**
+ * Folding one event into a profile document: counters and first/last seen,
+ * attributes (identify traits and context.traits), group membership and every
+ * computed trait whose filter matches. Returns what changed, for the history.
+ */
+import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
+import type { ProfileDoc, TraitState } from '../core/profile.ts';
+import { coerce, isLater, sameJson } from './attributes.ts';
+import type { ProfileRules, TraitRuntime } from './runtime.ts';
+
+export type Changes = Record<string, [Json | undefined, Json | undefined]>;
+
+export interface AttributeRejection {
+  attribute: string;
+  reason: 'stale' | 'set_once' | 'type';
+  kept: Json;
+  rejected: Json;
+}
+
+export interface ApplyResult {
+  changes: Changes;
+  rejections: AttributeRejection[];
+}
+
+/**
+ * Applies `e` to `doc` in place. With `record` false (replays), no history is
+ * computed; the resulting document is the same.
+ */
+export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, record: boolean, traitFilter?: (t: TraitRuntime) => boolean): ApplyResult {
+  const result: ApplyResult = { changes: {}, rejections: [] };
+  if (doc.eventCount === 0) {
+    doc.firstSeen = e.timestamp;
+    doc.lastSeen = e.timestamp;
+  } else {
+    if (e.timestamp < doc.firstSeen) doc.firstSeen = e.timestamp;
+    if (e.timestamp > doc.lastSeen) doc.lastSeen = e.timestamp;
+  }
+  doc.eventCount++;
+
+  if (doc.kind === 'user') {
+    if (e.type === 'identify' && e.traits) applyAttributes(doc, e, e.traits, rules, record, result);
+    const ct = e.context?.traits;
+    if (ct && typeof ct === 'object' && !Array.isArray(ct)) applyAttributes(doc, e, ct, rules, record, result);
+    if (e.type === 'group' && e.groupId !== undefined && !doc.groups.includes(e.groupId)) {
+      doc.groups.push(e.groupId);
+      doc.groups.sort();
+    }
+    for (const t of rules.traits) {
+      if (traitFilter && !traitFilter(t)) continue;
+      const input = t.input(e);
+      if (input === undefined) continue;
+      const current = doc.traits[t.name];
+      const state: TraitState = current !== undefined && current.h === t.hash ? current : { h: t.hash, s: t.aggregator.init() };
+      const before = record ? (t.aggregator.value(state.s, e.timestamp) as Json) : undefined;
+      state.s = t.aggregator.add(state.s, input);
+      doc.traits[t.name] = state;
+      if (record) {
+        const after = t.aggregator.value(state.s, e.timestamp) as Json;
+        if (!sameJson(before, after)) result.changes[`trait.${t.name}`] = [before, after];
+      }
+    }
+  } else if (e.type === 'group' && e.traits) {
+    // A group (account) profile keeps the group's own traits as attributes.
+    applyAttributes(doc, e, e.traits, rules, record, result);
+  }
+  return result;
+}
+
+function applyAttributes(doc: ProfileDoc, e: PortraitEvent, traits: JsonObject, rules: ProfileRules, record: boolean, result: ApplyResult): void {
+  for (const name of Object.keys(traits)) {
+    const raw = traits[name]!;
+    const value = coerce(raw, rules.attributes.types[name]);
+    const existing = doc.attributes[name];
+    if (value === undefined) {
+      result.rejections.push({ attribute: name, reason: 'type', kept: existing?.v ?? null, rejected: raw });
+      continue;
+    }
+    if (existing === undefined) {
+      doc.attributes[name] = { v: value, t: e.timestamp, id: e.messageId };
+      if (record) result.changes[`attr.${name}`] = [undefined, value];
+      continue;
+    }
+    const newer = isLater(e.timestamp, e.messageId, existing.t, existing.id);
+    const setOnce = rules.attributes.setOnce.has(name);
+    const wins = setOnce ? !newer : newer;
+    if (wins) {
+      if (!sameJson(existing.v, value)) {
+        if (record) result.changes[`attr.${name}`] = [existing.v, value];
+        // A set-once value replaced by an earlier one is a conflict too: the later one was visible for a while.
+        if (setOnce) result.rejections.push({ attribute: name, reason: 'set_once', kept: value, rejected: existing.v });
+      }
+      doc.attributes[name] = { v: value, t: e.timestamp, id: e.messageId };
+    } else if (!sameJson(existing.v, value)) {
+      result.rejections.push({ attribute: name, reason: setOnce ? 'set_once' : 'stale', kept: existing.v, rejected: value });
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/** The embedded state schema (SQLite). Versioned: `schema_version` records what was applied. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+export const SQLITE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS engine_position (
+  partition INTEGER PRIMARY KEY,
+  position  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+  workspace TEXT NOT NULL,
+  id        TEXT NOT NULL,
+  doc       TEXT NOT NULL,
+  PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identities (
+  workspace  TEXT NOT NULL,
+  ident      TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  PRIMARY KEY (workspace, ident)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity_links (
+  workspace  TEXT NOT NULL,
+  a          TEXT NOT NULL,
+  b          TEXT NOT NULL,
+  via        TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  time       INTEGER NOT NULL,
+  PRIMARY KEY (workspace, a, b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identity_links_b ON identity_links (workspace, b);
+CREATE TABLE IF NOT EXISTS blocked_links (
+  workspace TEXT NOT NULL,
+  a         TEXT NOT NULL,
+  b         TEXT NOT NULL,
+  PRIMARY KEY (workspace, a, b)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merges (
+  seq        INTEGER PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  workspace  TEXT NOT NULL,
+  into_id    TEXT NOT NULL,
+  from_id    TEXT NOT NULL,
+  a          TEXT NOT NULL,
+  b          TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  time       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS merges_into ON merges (workspace, into_id);
+CREATE INDEX IF NOT EXISTS merges_from ON merges (workspace, from_id);
+CREATE TABLE IF NOT EXISTS identity_conflicts (
+  seq        INTEGER PRIMARY KEY,
+  workspace  TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  a          TEXT NOT NULL,
+  b          TEXT NOT NULL,
+  profile_a  TEXT NOT NULL,
+  profile_b  TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  time       INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS identity_conflicts_once ON identity_conflicts (workspace, reason, a, b);
+CREATE TABLE IF NOT EXISTS attribute_conflicts (
+  seq        INTEGER PRIMARY KEY,
+  workspace  TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  attribute  TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  kept       TEXT NOT NULL,
+  rejected   TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  message_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attribute_conflicts_profile ON attribute_conflicts (workspace, profile_id);
+CREATE TABLE IF NOT EXISTS trait_history (
+  seq        INTEGER PRIMARY KEY,
+  workspace  TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  time       INTEGER NOT NULL,
+  changes    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trait_history_profile ON trait_history (workspace, profile_id, position);
+CREATE TABLE IF NOT EXISTS definitions (
+  name            TEXT PRIMARY KEY,
+  hash            TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  definition      TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  backfill_cursor INTEGER NOT NULL,
+  backfill_target INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  workspace   TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  raw         TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'open'
+);
+CREATE INDEX IF NOT EXISTS quarantine_ws ON quarantine (workspace, status, id);
+`;
+
+/** Tables holding state derived from the log; a rebuild empties and refills them. */
+export const DERIVED_TABLES = [
+  'engine_position',
+  'profiles',
+  'identities',
+  'identity_links',
+  'blocked_links',
+  'merges',
+  'identity_conflicts',
+  'attribute_conflicts',
+  'trait_history',
+] as const;

@@ -1,0 +1,309 @@
+/**
+ * The embedded state store on SQLite (WAL). Reads are synchronous underneath;
+ * the async surface is the contract the PostgreSQL store shares.
+ */
+import Database from 'better-sqlite3';
+import type { Json } from '../../core/event.ts';
+import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
+import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
+import type { AttributeConflict, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import { scoped } from '../store.ts';
+import { DERIVED_TABLES, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+
+export interface SqliteStoreOptions {
+  file: string;
+  /** 'normal' (default): state can be rebuilt from the log, so a lost last commit after power loss only rewinds the position with it. */
+  durability?: 'full' | 'normal';
+}
+
+type Row = Record<string, unknown>;
+
+export class SqliteStore implements StateStore {
+  readonly db: Database.Database;
+  private readonly stmts;
+  private readonly commitTx: (c: Changeset) => void;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.db = new Database(opts.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.exec(SQLITE_SCHEMA);
+    const v = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+    if (!v) this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SQLITE_SCHEMA_VERSION);
+    const db = this.db;
+    this.stmts = {
+      position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
+      setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
+      identity: db.prepare('SELECT profile_id FROM identities WHERE workspace = ? AND ident = ?'),
+      profile: db.prepare('SELECT doc FROM profiles WHERE workspace = ? AND id = ?'),
+      upsertProfile: db.prepare('INSERT INTO profiles (workspace, id, doc) VALUES (?, ?, ?) ON CONFLICT(workspace, id) DO UPDATE SET doc = excluded.doc'),
+      deleteProfile: db.prepare('DELETE FROM profiles WHERE workspace = ? AND id = ?'),
+      upsertIdentity: db.prepare('INSERT INTO identities (workspace, ident, profile_id) VALUES (?, ?, ?) ON CONFLICT(workspace, ident) DO UPDATE SET profile_id = excluded.profile_id'),
+      deleteIdentity: db.prepare('DELETE FROM identities WHERE workspace = ? AND ident = ?'),
+      insertLink: db.prepare('INSERT OR REPLACE INTO identity_links (workspace, a, b, via, position, message_id, time) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      deleteLink: db.prepare('DELETE FROM identity_links WHERE workspace = ? AND ((a = ? AND b = ?) OR (a = ? AND b = ?))'),
+      insertBlocked: db.prepare('INSERT OR IGNORE INTO blocked_links (workspace, a, b) VALUES (?, ?, ?)'),
+      insertMerge: db.prepare('INSERT INTO merges (kind, workspace, into_id, from_id, a, b, position, message_id, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertIdentityConflict: db.prepare('INSERT OR IGNORE INTO identity_conflicts (workspace, reason, a, b, profile_a, profile_b, position, message_id, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertAttributeConflict: db.prepare('INSERT INTO attribute_conflicts (workspace, profile_id, attribute, reason, kept, rejected, position, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertHistory: db.prepare('INSERT INTO trait_history (workspace, profile_id, position, message_id, time, changes) VALUES (?, ?, ?, ?, ?, ?)'),
+      upsertDefinition: db.prepare(
+        `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET hash = excluded.hash, version = excluded.version, definition = excluded.definition, status = excluded.status,
+           backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at`,
+      ),
+    };
+    this.commitTx = db.transaction((c: Changeset) => this.applyChangeset(c));
+  }
+
+  private applyChangeset(c: Changeset): void {
+    const s = this.stmts;
+    for (const d of c.deletedProfiles) s.deleteProfile.run(d.workspace, d.id);
+    for (const p of c.profiles) s.upsertProfile.run(p.workspace, p.id, JSON.stringify(p));
+    for (const d of c.deletedIdentities ?? []) s.deleteIdentity.run(d.workspace, d.ident);
+    for (const i of c.identities) s.upsertIdentity.run(i.workspace, i.ident, i.profileId);
+    for (const l of c.deletedLinks ?? []) s.deleteLink.run(l.workspace, l.a, l.b, l.b, l.a);
+    for (const l of c.links) s.insertLink.run(l.workspace, l.a, l.b, l.via, l.position, l.messageId, l.time);
+    for (const b of c.blockedLinks ?? []) s.insertBlocked.run(b.workspace, b.a, b.b);
+    for (const m of c.merges) s.insertMerge.run(m.kind, m.workspace, m.into, m.from, m.a, m.b, m.position, m.messageId, m.time);
+    for (const x of c.identityConflicts) s.insertIdentityConflict.run(x.workspace, x.reason, x.a, x.b, x.profileA, x.profileB, x.position, x.messageId, x.time);
+    for (const x of c.attributeConflicts)
+      s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(x.kept), JSON.stringify(x.rejected), x.position, x.messageId);
+    for (const h of c.history) s.insertHistory.run(h.workspace, h.profileId, h.position, h.messageId, h.time, JSON.stringify(h.changes));
+    for (const d of c.definitions ?? []) this.writeDefinition(d);
+    s.setPosition.run(c.partition, c.position);
+  }
+
+  private writeDefinition(d: DefinitionRow): void {
+    this.stmts.upsertDefinition.run(d.name, d.hash, d.version, JSON.stringify(d.definition), d.status, d.backfillCursor, d.backfillTarget, d.updatedAt);
+  }
+
+  async position(partition: number): Promise<number> {
+    return this.positionSync(partition);
+  }
+
+  positionSync(partition: number): number {
+    const row = this.stmts.position.get(partition) as { position: number } | undefined;
+    return row?.position ?? 0;
+  }
+
+  async identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const k of keys) {
+      const row = this.stmts.identity.get(k.workspace, k.ident) as { profile_id: string } | undefined;
+      if (row) out.set(scoped(k.workspace, k.ident), row.profile_id);
+    }
+    return out;
+  }
+
+  async profiles(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileDoc>> {
+    const out = new Map<string, ProfileDoc>();
+    for (const k of keys) {
+      const row = this.stmts.profile.get(k.workspace, k.id) as { doc: string } | undefined;
+      if (row) out.set(scoped(k.workspace, k.id), JSON.parse(row.doc) as ProfileDoc);
+    }
+    return out;
+  }
+
+  async linksAmong(workspace: string, idents: readonly string[]): Promise<IdentityLink[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM identity_links WHERE workspace = ?
+           AND (a IN (SELECT value FROM json_each(?)) OR b IN (SELECT value FROM json_each(?)))
+         ORDER BY position, a, b`,
+      )
+      .all(workspace, JSON.stringify(idents), JSON.stringify(idents)) as Row[];
+    return rows.map(toLink);
+  }
+
+  async blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    return this.db.prepare('SELECT workspace, a, b FROM blocked_links ORDER BY workspace, a, b').all() as Array<{ workspace: string; a: string; b: string }>;
+  }
+
+  async commit(changes: Changeset): Promise<void> {
+    this.commitTx(changes);
+  }
+
+  async history(workspace: string, profileId: string, opts: { limit?: number; before?: number } = {}): Promise<HistoryEntry[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM trait_history WHERE workspace = ? AND profile_id = ? AND position < ? ORDER BY position DESC, seq DESC LIMIT ?')
+      .all(workspace, profileId, opts.before ?? Number.MAX_SAFE_INTEGER, opts.limit ?? 100) as Row[];
+    return rows.map((r) => ({
+      workspace: r.workspace as string,
+      profileId: r.profile_id as string,
+      position: r.position as number,
+      messageId: r.message_id as string,
+      time: r.time as number,
+      changes: JSON.parse(r.changes as string) as HistoryEntry['changes'],
+    }));
+  }
+
+  async merges(workspace: string, profileId: string): Promise<MergeRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM merges WHERE workspace = ? AND (into_id = ? OR from_id = ?) ORDER BY seq').all(workspace, profileId, profileId) as Row[];
+    return rows.map(toMerge);
+  }
+
+  async identityConflicts(workspace: string): Promise<IdentityConflict[]> {
+    const rows = this.db.prepare('SELECT * FROM identity_conflicts WHERE workspace = ? ORDER BY seq').all(workspace) as Row[];
+    return rows.map(toIdentityConflict);
+  }
+
+  async attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]> {
+    const rows = this.db.prepare('SELECT * FROM attribute_conflicts WHERE workspace = ? AND profile_id = ? ORDER BY seq').all(workspace, profileId) as Row[];
+    return rows.map((r) => ({
+      workspace: r.workspace as string,
+      profileId: r.profile_id as string,
+      attribute: r.attribute as string,
+      reason: r.reason as AttributeConflict['reason'],
+      kept: JSON.parse(r.kept as string) as Json,
+      rejected: JSON.parse(r.rejected as string) as Json,
+      position: r.position as number,
+      messageId: r.message_id as string,
+    }));
+  }
+
+  async profileCount(workspace?: string): Promise<number> {
+    const row = (workspace === undefined
+      ? this.db.prepare('SELECT COUNT(*) AS n FROM profiles').get()
+      : this.db.prepare('SELECT COUNT(*) AS n FROM profiles WHERE workspace = ?').get(workspace)) as { n: number };
+    return row.n;
+  }
+
+  async profileIds(workspace: string, after: string, limit: number): Promise<string[]> {
+    const rows = this.db.prepare('SELECT id FROM profiles WHERE workspace = ? AND id > ? ORDER BY id LIMIT ?').all(workspace, after, limit) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  async workspaces(): Promise<string[]> {
+    const rows = this.db.prepare('SELECT DISTINCT workspace FROM profiles ORDER BY workspace').all() as { workspace: string }[];
+    return rows.map((r) => r.workspace);
+  }
+
+  async definitions(): Promise<DefinitionRow[]> {
+    const rows = this.db.prepare('SELECT * FROM definitions ORDER BY name').all() as Row[];
+    return rows.map((r) => ({
+      name: r.name as string,
+      hash: r.hash as string,
+      version: r.version as number,
+      definition: JSON.parse(r.definition as string) as Json,
+      status: r.status as DefinitionRow['status'],
+      backfillCursor: r.backfill_cursor as number,
+      backfillTarget: r.backfill_target as number,
+      updatedAt: r.updated_at as number,
+    }));
+  }
+
+  async saveDefinitions(rows: DefinitionRow[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const d of rows) this.writeDefinition(d);
+    })();
+  }
+
+  async deleteDefinition(name: string): Promise<void> {
+    this.db.prepare('DELETE FROM definitions WHERE name = ?').run(name);
+  }
+
+  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
+    const r = this.db
+      .prepare('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES (?, ?, ?, ?)')
+      .run(row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason));
+    return Number(r.lastInsertRowid);
+  }
+
+  async quarantined(workspace: string, opts: { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM quarantine WHERE workspace = ? AND status = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(workspace, opts.status ?? 'open', opts.after ?? 0, opts.limit ?? 100) as Row[];
+    return rows.map(toQuarantine);
+  }
+
+  async quarantinedById(workspace: string, id: number): Promise<QuarantineRow | undefined> {
+    const row = this.db.prepare('SELECT * FROM quarantine WHERE workspace = ? AND id = ?').get(workspace, id) as Row | undefined;
+    return row ? toQuarantine(row) : undefined;
+  }
+
+  async markResubmitted(workspace: string, id: number): Promise<void> {
+    this.db.prepare(`UPDATE quarantine SET status = 'resubmitted' WHERE workspace = ? AND id = ?`).run(workspace, id);
+  }
+
+  async dump(): Promise<string[]> {
+    const out: string[] = [];
+    out.push(`position ${canonicalJson(this.db.prepare('SELECT * FROM engine_position ORDER BY partition').all())}`);
+    for (const r of this.db.prepare('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id').iterate() as Iterable<Row>)
+      out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
+    const tables: Array<[string, string]> = [
+      ['identities', 'workspace, ident'],
+      ['identity_links', 'workspace, a, b'],
+      ['blocked_links', 'workspace, a, b'],
+      ['merges', 'seq'],
+      ['identity_conflicts', 'seq'],
+      ['attribute_conflicts', 'seq'],
+      ['trait_history', 'seq'],
+    ];
+    for (const [table, order] of tables) {
+      for (const r of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).iterate() as Iterable<Row>) out.push(`${table} ${canonicalJson(r)}`);
+    }
+    return out;
+  }
+
+  async clearDerived(): Promise<void> {
+    this.db.transaction(() => {
+      for (const t of DERIVED_TABLES) this.db.prepare(`DELETE FROM ${t}`).run();
+    })();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toLink(r: Row): IdentityLink {
+  return {
+    workspace: r.workspace as string,
+    a: r.a as string,
+    b: r.b as string,
+    via: r.via as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+function toMerge(r: Row): MergeRecord {
+  return {
+    kind: r.kind as MergeRecord['kind'],
+    workspace: r.workspace as string,
+    into: r.into_id as string,
+    from: r.from_id as string,
+    a: r.a as string,
+    b: r.b as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+function toIdentityConflict(r: Row): IdentityConflict {
+  return {
+    workspace: r.workspace as string,
+    reason: r.reason as IdentityConflict['reason'],
+    a: r.a as string,
+    b: r.b as string,
+    profileA: r.profile_a as string,
+    profileB: r.profile_b as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+function toQuarantine(r: Row): QuarantineRow {
+  return {
+    id: r.id as number,
+    workspace: r.workspace as string,
+    receivedAt: r.received_at as number,
+    raw: r.raw as string,
+    reason: JSON.parse(r.reason as string) as Json,
+    status: r.status as QuarantineRow['status'],
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * What the engine, the API and the CLI need from the state store. Profiles,
+ * identities, history and the engine's log position live here; the event log
+ * lives apart (src/log). The engine is the only writer of profile state and
+ * writes it with its log position in one transaction (`commit`).
+ */
+import type { Json } from '../core/event.ts';
+import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
+import type { ProfileDoc } from '../core/profile.ts';
+
+/** One recorded change of an attribute or a computed trait value. */
+export interface HistoryEntry {
+  workspace: string;
+  profileId: string;
+  position: number;
+  messageId: string;
+  time: number;
+  /** `attr.<name>` or `trait.<name>` → [old, new] */
+  changes: Record<string, [Json | undefined, Json | undefined]>;
+}
+
+/** An attribute value that was not applied, and why. */
+export interface AttributeConflict {
+  workspace: string;
+  profileId: string;
+  attribute: string;
+  reason: 'stale' | 'set_once' | 'type';
+  kept: Json;
+  rejected: Json;
+  position: number;
+  messageId: string;
+}
+
+export interface DefinitionRow {
+  name: string;
+  hash: string;
+  version: number;
+  definition: Json;
+  status: 'backfilling' | 'live';
+  /** Backfill covers positions (cursor, target]; streaming covers positions > target. */
+  backfillCursor: number;
+  backfillTarget: number;
+  updatedAt: number;
+}
+
+/** Everything one engine step writes, atomically, with the new log position. */
+export interface Changeset {
+  partition: number;
+  position: number;
+  profiles: ProfileDoc[];
+  deletedProfiles: Array<{ workspace: string; id: string }>;
+  identities: Array<{ workspace: string; ident: string; profileId: string }>;
+  deletedIdentities?: Array<{ workspace: string; ident: string }>;
+  links: IdentityLink[];
+  deletedLinks?: Array<{ workspace: string; a: string; b: string }>;
+  blockedLinks?: Array<{ workspace: string; a: string; b: string }>;
+  merges: MergeRecord[];
+  identityConflicts: IdentityConflict[];
+  attributeConflicts: AttributeConflict[];
+  history: HistoryEntry[];
+  definitions?: DefinitionRow[];
+}
+
+export interface QuarantineRow {
+  id: number;
+  workspace: string;
+  receivedAt: number;
+  raw: string;
+  reason: Json;
+  status: 'open' | 'resubmitted';
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface StateStore {
+  position(partition: number): Promise<number>;
+  identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>>;
+  profiles(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileDoc>>;
+  linksAmong(workspace: string, idents: readonly string[]): Promise<IdentityLink[]>;
+  /** Links removed by an unmerge, which no later event may re-create. */
+  blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>>;
+  commit(changes: Changeset): Promise<void>;
+
+  history(workspace: string, profileId: string, opts?: { limit?: number; before?: number }): Promise<HistoryEntry[]>;
+  merges(workspace: string, profileId: string): Promise<MergeRecord[]>;
+  identityConflicts(workspace: string): Promise<IdentityConflict[]>;
+  attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]>;
+  profileCount(workspace?: string): Promise<number>;
+  /** Every profile id of a workspace, in id order, paged by `after`. */
+  profileIds(workspace: string, after: string, limit: number): Promise<string[]>;
+
+  definitions(): Promise<DefinitionRow[]>;
+  saveDefinitions(rows: DefinitionRow[]): Promise<void>;
+
+  quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number>;
+  quarantined(workspace: string, opts?: { status?: QuarantineRow['status']; limit?: number; after?: number }): Promise<QuarantineRow[]>;
+  quarantinedById(workspace: string, id: number): Promise<QuarantineRow | undefined>;
+  markResubmitted(workspace: string, id: number): Promise<void>;
+
+  /** A canonical, ordered dump of all derived state, to compare a rebuild with the incremental state. */
+  dump(): Promise<string[]>;
+  /** Removes all derived state (profiles, identities, history, positions), keeping definitions and quarantine. */
+  clearDerived(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The cache/map key of a workspace-scoped id. */
+export function scoped(workspace: string, id: string): string {
+  return `${workspace}\u0000${id}`;
+}

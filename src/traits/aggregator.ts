@@ -1,0 +1,34 @@
+/**
+ * The contract every computed-trait aggregator keeps: a commutative monoid
+ * over events. `add` folds one input in, `merge` combines two states, and the
+ * state reached is the same for any order of inputs and any split-then-merge.
+ *
+ * States are plain JSON values in a canonical form (sorted keys, exact
+ * arithmetic), so equal states serialise to equal bytes: a rebuild can be
+ * compared with the incremental state byte for byte.
+ */
+
+/** What the engine hands an aggregator for one matching event. */
+export interface AggregatorInput {
+  /** Event time, epoch ms. */
+  time: number;
+  /** messageId of the event: the tie-breaker for equal times. */
+  id: string;
+  /** The value read at the definition's value path (undefined when absent). */
+  value: unknown;
+  /** The key read at the definition's key path (decayed score, top-k). */
+  key?: string;
+  /** The event's weight (decayed score); 1 unless the definition says otherwise. */
+  weight: number;
+}
+
+export interface Aggregator<S = unknown, V = unknown> {
+  /** Start state: the identity of `merge`. */
+  init(): S;
+  /** Fold one input into the state. May mutate `state`; returns the new state. */
+  add(state: S, input: AggregatorInput): S;
+  /** Combine two states. Must not mutate either argument. */
+  merge(a: S, b: S): S;
+  /** The trait's value at time `now` (windows and decay read it). */
+  value(state: S, now: number): V;
+}

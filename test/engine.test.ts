@@ -1,0 +1,242 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { openMemory, T0 } from './support/open.ts';
+
+const track = (over: Record<string, unknown>) => ({ type: 'track', event: 'Order Completed', properties: { price: 10, category: 'books' }, timestamp: T0, ...over });
+
+describe('engine: identity resolution', () => {
+  it('identify merges anonymous browsing into the user profile, recording the merge', async () => {
+    const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+    await p.ingest([
+      track({ anonymousId: 'a1', messageId: 'm1' }),
+      track({ userId: 'u1', messageId: 'm2' }),
+      { type: 'identify', userId: 'u1', anonymousId: 'a1', traits: { city: 'Paris', email: 'Ann@Example.com' }, timestamp: T0 + 1, messageId: 'm3' },
+    ]);
+    await p.drain();
+    const byAnon = await p.profile('anonymous_id', 'a1');
+    const byUser = await p.profile('user_id', 'u1');
+    const byEmail = await p.profile('email', ' ann@example.COM ');
+    assert.ok(byAnon && byUser && byEmail);
+    assert.equal(byAnon.id, byUser.id);
+    assert.equal(byEmail.id, byUser.id);
+    assert.equal(byUser.traits.orders, 2);
+    assert.equal(byUser.attributes.city, 'Paris');
+    assert.deepEqual(byUser.identities.userIds, ['u1']);
+    assert.deepEqual(byUser.identities.anonymousIds, ['a1']);
+    const merges = await p.merges('user_id', 'u1');
+    assert.equal(merges.length, 1);
+    assert.equal(merges[0]!.messageId, 'm3');
+    await p.close();
+  });
+
+  it('refuses to merge two user ids through a shared anonymous id, and records why', async () => {
+    const { p } = await openMemory();
+    await p.ingest([
+      { type: 'identify', userId: 'u1', anonymousId: 'shared', messageId: 'm1', timestamp: T0 },
+      { type: 'identify', userId: 'u2', anonymousId: 'shared', messageId: 'm2', timestamp: T0 + 1 },
+    ]);
+    await p.drain();
+    const a = await p.profile('user_id', 'u1');
+    const b = await p.profile('user_id', 'u2');
+    assert.ok(a && b);
+    assert.notEqual(a.id, b.id);
+    const conflicts = await p.identityConflicts();
+    assert.equal(conflicts.length, 1);
+    assert.equal(conflicts[0]!.reason, 'different_user_ids');
+    await p.close();
+  });
+
+  it('alias links a previous user id explicitly', async () => {
+    const { p } = await openMemory();
+    await p.ingest([
+      { type: 'identify', userId: 'old', messageId: 'm1', timestamp: T0, traits: { plan: 'free' } },
+      { type: 'identify', userId: 'new', messageId: 'm2', timestamp: T0 + 1, traits: { plan: 'pro' } },
+      { type: 'alias', userId: 'new', previousId: 'old', messageId: 'm3', timestamp: T0 + 2 },
+    ]);
+    await p.drain();
+    const a = await p.profile('user_id', 'old');
+    const b = await p.profile('user_id', 'new');
+    assert.equal(a?.id, b?.id);
+    assert.equal(b?.attributes.plan, 'pro');
+    await p.close();
+  });
+
+  it('caps anonymous ids per profile', async () => {
+    const { p } = await openMemory({ identity: { maxAnonymousIds: 2, hashKey: '00'.repeat(32) } });
+    await p.ingest([1, 2, 3].map((i) => ({ type: 'identify', userId: 'u', anonymousId: `a${i}`, messageId: `m${i}`, timestamp: T0 + i })));
+    await p.drain();
+    const prof = await p.profile('user_id', 'u');
+    assert.deepEqual(prof?.identities.anonymousIds, ['a1', 'a2']);
+    assert.equal((await p.identityConflicts())[0]?.reason, 'anonymous_cap');
+    await p.close();
+  });
+
+  it('group links the user to a group profile holding the group traits', async () => {
+    const { p } = await openMemory();
+    await p.ingest([{ type: 'group', userId: 'u1', groupId: 'acme', traits: { plan: 'enterprise' }, messageId: 'g1', timestamp: T0 }]);
+    await p.drain();
+    assert.deepEqual((await p.profile('user_id', 'u1'))?.groups, ['acme']);
+    const g = await p.profile('group_id', 'acme');
+    assert.equal(g?.kind, 'group');
+    assert.equal(g?.attributes.plan, 'enterprise');
+    await p.close();
+  });
+
+  it('external ids from context.externalIds link profiles', async () => {
+    const { p } = await openMemory();
+    await p.ingest([
+      { type: 'track', event: 'x', anonymousId: 'dev1', context: { externalIds: [{ id: 'c-9', type: 'crm_id', collection: 'users', encoding: 'none' }] }, messageId: 'e1', timestamp: T0 },
+    ]);
+    await p.drain();
+    assert.equal((await p.profile('external:crm_id', 'c-9'))?.id, (await p.profile('anonymous_id', 'dev1'))?.id);
+    await p.close();
+  });
+});
+
+describe('engine: attributes', () => {
+  it('last write wins by event time: a late, older value never overwrites a newer one, and the conflict is reported', async () => {
+    const { p } = await openMemory();
+    await p.ingest([
+      { type: 'identify', userId: 'u', traits: { city: 'Berlin', age: 30 }, timestamp: T0 + 1000, messageId: 'new' },
+      { type: 'identify', userId: 'u', traits: { city: 'Paris' }, timestamp: T0, messageId: 'old' },
+    ]);
+    await p.drain();
+    const prof = await p.profile('user_id', 'u');
+    assert.equal(prof?.attributes.city, 'Berlin');
+    assert.equal(prof?.attributes.age, 30);
+    const conflicts = await p.attributeConflicts('user_id', 'u');
+    assert.deepEqual(conflicts.map((c) => [c.attribute, c.reason, c.kept, c.rejected]), [['city', 'stale', 'Berlin', 'Paris']]);
+    await p.close();
+  });
+
+  it('set-once attributes keep the earliest value; declared types are coerced or rejected', async () => {
+    const { p } = await openMemory({ attributes: { setOnce: ['signup_source'], types: { age: 'number' } } });
+    await p.ingest([
+      { type: 'identify', userId: 'u', traits: { signup_source: 'ads', age: '41' }, timestamp: T0 + 10, messageId: 'a' },
+      { type: 'identify', userId: 'u', traits: { signup_source: 'friend', age: 'old' }, timestamp: T0 + 20, messageId: 'b' },
+    ]);
+    await p.drain();
+    const prof = await p.profile('user_id', 'u');
+    assert.equal(prof?.attributes.signup_source, 'ads');
+    assert.equal(prof?.attributes.age, 41);
+    const reasons = (await p.attributeConflicts('user_id', 'u')).map((c) => `${c.attribute}:${c.reason}`).sort();
+    assert.deepEqual(reasons, ['age:type', 'signup_source:set_once']);
+    await p.close();
+  });
+
+  it('records the history of attribute and trait changes with the causing event', async () => {
+    const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+    await p.ingest([
+      { type: 'identify', userId: 'u', traits: { city: 'Lima' }, timestamp: T0, messageId: 'i1' },
+      track({ userId: 'u', messageId: 't1', timestamp: T0 + 5 }),
+      { type: 'identify', userId: 'u', traits: { city: 'Lagos' }, timestamp: T0 + 9, messageId: 'i2' },
+    ]);
+    await p.drain();
+    const h = await p.history('user_id', 'u');
+    assert.deepEqual(
+      h.map((x) => [x.messageId, x.changes]),
+      [
+        ['i2', { 'attr.city': ['Lima', 'Lagos'] }],
+        ['t1', { 'trait.orders': [0, 1] }],
+        ['i1', { 'attr.city': [undefined, 'Lima'] }],
+      ].map(([id, c]) => [id, JSON.parse(JSON.stringify(c))]),
+    );
+    await p.close();
+  });
+});
+
+describe('engine: deduplication and quarantine', () => {
+  it('acknowledges a duplicate messageId without effect', async () => {
+    const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+    const first = await p.ingest([track({ userId: 'u', messageId: 'same' })]);
+    const again = await p.ingest([track({ userId: 'u', messageId: 'same' }), track({ userId: 'u', messageId: 'same' })]);
+    assert.equal(first.accepted, 1);
+    assert.equal(again.duplicates, 2);
+    await p.drain();
+    assert.equal((await p.profile('user_id', 'u'))?.traits.orders, 1);
+    await p.close();
+  });
+
+  it('quarantines invalid messages with the reason, keeps the valid ones, and re-submits a fixed one', async () => {
+    const { p } = await openMemory();
+    const r = await p.ingest([{ type: 'track', event: 'x', timestamp: T0 }, { type: 'track', userId: 'ok', event: 'y', timestamp: T0 }]);
+    assert.equal(r.accepted, 1);
+    assert.equal(r.quarantined, 1);
+    const q = await p.quarantined();
+    assert.equal(q.length, 1);
+    assert.match(JSON.stringify(q[0]!.reason), /userId|anonymousId/);
+    assert.equal(JSON.parse(q[0]!.raw).event, 'x');
+    const out = await p.resubmit(q[0]!.id, { fixed: { type: 'track', event: 'x', userId: 'fixed', timestamp: T0 } });
+    assert.equal(out.status, 'accepted');
+    assert.equal((await p.quarantined()).length, 0);
+    await p.drain();
+    assert.ok(await p.profile('user_id', 'fixed'));
+    await assert.rejects(p.resubmit(q[0]!.id), /PORTRAIT_QUARANTINE_NOT_FOUND|does not exist/);
+    await p.close();
+  });
+});
+
+describe('engine: unmerge', () => {
+  it('removing a link splits the profile and rebuilds both sides from their own events', async () => {
+    const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+    await p.ingest([
+      track({ anonymousId: 'a1', messageId: 'm1' }),
+      track({ anonymousId: 'a1', messageId: 'm2' }),
+      track({ userId: 'u1', messageId: 'm3' }),
+      { type: 'identify', userId: 'u1', anonymousId: 'a1', timestamp: T0, messageId: 'm4' },
+    ]);
+    await p.drain();
+    assert.equal((await p.profile('user_id', 'u1'))?.traits.orders, 3);
+    await p.unmerge('user:u1', 'anon:a1');
+    await p.drain();
+    const u = await p.profile('user_id', 'u1');
+    const a = await p.profile('anonymous_id', 'a1');
+    assert.ok(u && a);
+    assert.notEqual(u.id, a.id);
+    assert.equal(u.traits.orders, 1);
+    assert.equal(a.traits.orders, 2);
+    // The removed link is not re-created by later events.
+    await p.ingest([{ type: 'identify', userId: 'u1', anonymousId: 'a1', timestamp: T0 + 5, messageId: 'm5' }]);
+    await p.drain();
+    assert.notEqual((await p.profile('user_id', 'u1'))?.id, (await p.profile('anonymous_id', 'a1'))?.id);
+    assert.ok((await p.identityConflicts()).some((c) => c.reason === 'unlinked'));
+    await assert.rejects(p.unmerge('user:u1', 'anon:nope'), /PORTRAIT_IDENTITY_LINK_NOT_FOUND|no identity link/);
+    await p.close();
+  });
+});
+
+describe('engine: time', () => {
+  it('returns the profile as of a past time from the events up to then', async () => {
+    const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+    await p.ingest([
+      { type: 'identify', userId: 'u', traits: { city: 'Lima' }, timestamp: T0, messageId: 'i1' },
+      track({ userId: 'u', messageId: 't1', timestamp: T0 + 10 }),
+      track({ userId: 'u', messageId: 't2', timestamp: T0 + 20 }),
+      { type: 'identify', userId: 'u', traits: { city: 'Lagos' }, timestamp: T0 + 30, messageId: 'i2' },
+    ]);
+    await p.drain();
+    const past = await p.profile('user_id', 'u', { at: T0 + 15 });
+    assert.equal(past?.traits.orders, 1);
+    assert.equal(past?.attributes.city, 'Lima');
+    const now = await p.profile('user_id', 'u');
+    assert.equal(now?.traits.orders, 2);
+    assert.equal(now?.attributes.city, 'Lagos');
+    await p.close();
+  });
+
+  it('a new trait version backfills from the log and reads as backfilling until done', async () => {
+    const { p } = await openMemory({ engine: { backfillChunk: 100 } });
+    const msgs = Array.from({ length: 1000 }, (_, i) => track({ userId: `u${i % 10}`, messageId: `m${i}`, timestamp: T0 + i }));
+    await p.ingest(msgs);
+    await p.drain();
+    await p.setTraits([{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }]);
+    const during = await p.profile('user_id', 'u1');
+    assert.deepEqual(Object.keys(during?.traits ?? {}), ['orders']);
+    assert.equal((during?.traits.orders as { status?: string }).status, 'backfilling');
+    await p.ingest([track({ userId: 'u1', messageId: 'late', timestamp: T0 })]);
+    await p.drain();
+    assert.equal((await p.profile('user_id', 'u1'))?.traits.orders, 101);
+    assert.equal(p.traitDefinitions()[0]?.status, 'live');
+    await p.close();
+  });
+});
