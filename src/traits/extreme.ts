@@ -1,0 +1,19 @@
+/** min and max of a numeric value. State: the extreme so far, or null. */
+import type { Aggregator } from './aggregator.ts';
+import { toNumber } from './numbers.ts';
+
+function extreme(pick: (a: number, b: number) => number): Aggregator<number | null, number | null> {
+  return {
+    init: () => null,
+    add: (s, input) => {
+      const v = toNumber(input.value);
+      if (v === undefined) return s;
+      return s === null ? v : pick(s, v);
+    },
+    merge: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
+    value: (s) => s,
+  };
+}
+
+export const minAggregator = () => extreme(Math.min);
+export const maxAggregator = () => extreme(Math.max);

@@ -1,0 +1,15 @@
+/** sum: the total of a numeric value, exact to 6 decimals. State: micro-units as a decimal string. */
+import type { Aggregator } from './aggregator.ts';
+import { addMicro, fromMicro, toMicro, toNumber } from './numbers.ts';
+
+export function sumAggregator(): Aggregator<string, number> {
+  return {
+    init: () => '0',
+    add: (s, input) => {
+      const n = toNumber(input.value);
+      return n === undefined ? s : addMicro(s, toMicro(n));
+    },
+    merge: (a, b) => addMicro(a, b),
+    value: (s) => fromMicro(s),
+  };
+}
