@@ -26,6 +26,10 @@ export interface EngineOptions {
   guards: GuardOptions;
   /** Most log records folded per transaction. */
   batchSize: number;
+  /** Most log records read at a time. */
+  readSize: number;
+  /** Longest a folded event waits before its state is committed (write-behind window, ms). */
+  commitIntervalMs: number;
   /** Bound of the hot-profile cache (entries). */
   cacheProfiles: number;
   backfillChunk: number;
@@ -36,7 +40,14 @@ export interface EngineOptions {
 }
 
 export class Engine {
+  /** Committed log position. */
   private position = 0;
+  /** Log position folded into memory (≥ position; the difference is the pending step). */
+  private processed = 0;
+  private pending: Step | undefined;
+  private pendingEvents = 0;
+  private pendingSince = 0;
+  private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
@@ -60,6 +71,9 @@ export class Engine {
     this.blocked.clear();
     this.lastError = undefined;
     this.position = await this.o.store.position(this.partition);
+    this.processed = this.position;
+    this.pending = undefined;
+    this.pendingEvents = 0;
     for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
     this.stopped = false;
     this.unsubscribe?.();
@@ -83,6 +97,7 @@ export class Engine {
     if (this.position >= target && this.o.definitions.backfilling().size === 0 && !this.running) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
+      this.wake?.();
       this.kick();
     });
   }
@@ -100,8 +115,17 @@ export class Engine {
   private async loop(): Promise<void> {
     try {
       while (!this.stopped) {
-        if (this.position < this.o.log.head()) await this.step();
-        else if (this.o.definitions.backfilling().size > 0) await this.backfillChunk();
+        if (this.processed < this.o.log.head()) {
+          await this.step();
+          if (this.pendingEvents >= this.o.batchSize) await this.flush();
+        } else if (this.pending !== undefined) {
+          // Write-behind: keep folding what arrives for a short window, so a profile hit by
+          // several events is written once; commit at once when someone waits.
+          const wait = this.pendingSince + this.o.commitIntervalMs - Date.now();
+          if (wait > 0 && this.waiters.length === 0) await this.sleep(wait);
+          else await this.flush();
+          continue;
+        } else if (this.o.definitions.backfilling().size > 0) await this.backfillChunk();
         else break;
         this.settleWaiters();
         // Yield to I/O between steps so reads and appends stay responsive.
@@ -115,9 +139,12 @@ export class Engine {
       for (const w of this.waiters) w.reject(e);
       this.waiters = [];
       // Drop cached state: it may hold effects of the failed, uncommitted step.
+      this.pending = undefined;
+      this.pendingEvents = 0;
       this.profiles.clear();
       this.identities.clear();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
+      this.processed = this.position;
     }
   }
 
@@ -180,29 +207,55 @@ export class Engine {
     }
   }
 
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      const t = setTimeout(resolve, ms);
+      t.unref?.();
+    });
+  }
+
+  /** Folds the next records into the pending (uncommitted) step. */
   private async step(): Promise<void> {
-    const records = await this.o.log.read(this.position, this.o.batchSize);
+    const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.o.batchSize));
     if (records.length === 0) return;
-    // Events up to the first unlink form one step; an unlink is a step of its own.
+    // Events up to the first unlink form one step; an unlink commits on its own.
     const events: Positioned<PortraitEvent>[] = [];
     for (const r of records) {
       if (r.record.type === 'unlink') {
-        if (events.length === 0) return this.unlink(r as Positioned<UnlinkRecord>);
+        if (events.length === 0) {
+          await this.flush();
+          return this.unlink(r as Positioned<UnlinkRecord>);
+        }
         break;
       }
       events.push(r as Positioned<PortraitEvent>);
     }
     const plain = events.map((p) => p.record);
     await this.prefetch(identKeysOf(plain, this.o.hashEmail));
-    const step = new Step(this.ctx(), this.partition, this.position);
-    for (const { position, record } of events) step.apply(record, position);
-    const last = events[events.length - 1]!.position;
-    await this.commit(step.changeset(last), events.length);
+    if (this.pending === undefined) {
+      this.pending = new Step(this.ctx(), this.partition, this.position);
+      this.pendingSince = Date.now();
+    }
+    for (const { position, record } of events) this.pending.apply(record, position);
+    this.processed = events[events.length - 1]!.position;
+    this.pendingEvents += events.length;
+  }
+
+  /** Commits the pending step with the position it reached. */
+  private async flush(): Promise<void> {
+    const step = this.pending;
+    if (step === undefined) return;
+    const events = this.pendingEvents;
+    await this.commit(step.changeset(this.processed), events);
+    this.pending = undefined;
+    this.pendingEvents = 0;
   }
 
   private async commit(c: ReturnType<Step['changeset']>, events: number): Promise<void> {
     await this.o.store.commit(c);
     this.position = c.position;
+    if (this.processed < c.position) this.processed = c.position;
     this.profiles.trim();
     this.identities.trim();
     this.o.onCommit?.(c.position, events);
@@ -254,6 +307,7 @@ export class Engine {
 
   /** Folds one chunk of the log into the traits being backfilled. */
   private async backfillChunk(): Promise<void> {
+    await this.flush();
     const defs = this.o.definitions;
     const pending = defs.list().filter((r) => r.status === 'backfilling');
     const from = Math.min(...pending.map((r) => r.backfillCursor));
@@ -296,9 +350,12 @@ export class Engine {
     await this.commit(c, 0);
   }
 
+  /** Stops after committing what was folded. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    this.wake?.();
     await this.running;
+    if (this.pending !== undefined && this.lastError === undefined) await this.flush();
   }
 }

@@ -86,6 +86,8 @@ export class Portrait {
       hashEmail,
       guards: { maxAnonymousIds: config.identity.maxAnonymousIds },
       batchSize: config.engine.batchSize,
+      readSize: 2000,
+      commitIntervalMs: config.engine.commitIntervalMs,
       cacheProfiles: config.engine.cacheProfiles,
       backfillChunk: config.engine.backfillChunk,
     });

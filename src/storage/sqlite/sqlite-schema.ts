@@ -7,12 +7,13 @@ CREATE TABLE IF NOT EXISTS engine_position (
   partition INTEGER PRIMARY KEY,
   position  INTEGER NOT NULL
 );
+-- A rowid table: documents are large rows, which WITHOUT ROWID tables store poorly.
 CREATE TABLE IF NOT EXISTS profiles (
   workspace TEXT NOT NULL,
   id        TEXT NOT NULL,
   doc       TEXT NOT NULL,
-  PRIMARY KEY (workspace, id)
-) WITHOUT ROWID;
+  UNIQUE (workspace, id)
+);
 CREATE TABLE IF NOT EXISTS identities (
   workspace  TEXT NOT NULL,
   ident      TEXT NOT NULL,
@@ -75,16 +76,17 @@ CREATE TABLE IF NOT EXISTS attribute_conflicts (
   message_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attribute_conflicts_profile ON attribute_conflicts (workspace, profile_id);
+-- One row per profile per commit, holding that commit's entries in position order: a write
+-- per touched profile instead of one per event.
 CREATE TABLE IF NOT EXISTS trait_history (
-  seq        INTEGER PRIMARY KEY,
-  workspace  TEXT NOT NULL,
-  profile_id TEXT NOT NULL,
-  position   INTEGER NOT NULL,
-  message_id TEXT NOT NULL,
-  time       INTEGER NOT NULL,
-  changes    TEXT NOT NULL
+  seq            INTEGER PRIMARY KEY,
+  workspace      TEXT NOT NULL,
+  profile_id     TEXT NOT NULL,
+  first_position INTEGER NOT NULL,
+  last_position  INTEGER NOT NULL,
+  entries        TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS trait_history_profile ON trait_history (workspace, profile_id, position);
+CREATE INDEX IF NOT EXISTS trait_history_profile ON trait_history (workspace, profile_id, last_position);
 CREATE TABLE IF NOT EXISTS definitions (
   name            TEXT PRIMARY KEY,
   hash            TEXT NOT NULL,
