@@ -47,3 +47,27 @@ describe('rebuild', () => {
     }
   });
 });
+
+describe('hot-profile cache', () => {
+  it('a cache far smaller than the working set gives exactly the same state', async () => {
+    const dumps: string[][] = [];
+    for (const cacheProfiles of [100, 100_000]) {
+      const { dir, cleanup } = tempDir();
+      const p = await Portrait.open(
+        { dataDir: dir, durability: 'normal', traits: [...TEN_TRAITS], identity: { hashKey: 'ab'.repeat(32) }, engine: { cacheProfiles, batchSize: 500 } },
+        { clock: new ManualClock(T0) },
+      );
+      try {
+        const all = [...workload({ events: 20_000, users: 3_000, seed: 3, start: T0 - 10 * 86_400_000 })];
+        for (let i = 0; i < all.length; i += 700) await p.ingest(all.slice(i, i + 700));
+        await p.drain();
+        dumps.push(await p.stateDump());
+      } finally {
+        await p.close();
+        cleanup();
+      }
+    }
+    assert.ok(dumps[0]!.length > 1000);
+    assert.deepEqual(dumps[0], dumps[1]);
+  });
+});

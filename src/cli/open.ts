@@ -1,6 +1,6 @@
 /** Opens the embedded Portrait the CLI's global options point at. */
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.ts';
+import { loadConfigInput } from '../config/index.ts';
 import { Portrait } from '../portrait/portrait.ts';
 
 export interface GlobalOptions {
@@ -10,6 +10,6 @@ export interface GlobalOptions {
 
 export async function openFromCli(cmd: Command): Promise<Portrait> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  const config = loadConfig({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
-  return Portrait.open(config);
+  const { input, source } = loadConfigInput({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
+  return Portrait.open(input, { source });
 }

@@ -42,11 +42,13 @@ export function resolveConfig(input: ConfigInput, source = 'the configuration'):
   const traitDefinitions: TraitDefinition[] = [];
   const names = new Set<string>();
   config.traits.forEach((raw, i) => {
+    const name = (raw as { name?: unknown } | null)?.name;
+    if (typeof name === 'string') {
+      if (names.has(name)) problems.push({ path: `/traits/${i}/name`, message: `duplicate trait name "${name}"` });
+      names.add(name);
+    }
     try {
-      const def = validateTraitDefinition(raw, `${source} /traits/${i}`);
-      if (names.has(def.name)) problems.push({ path: `/traits/${i}/name`, message: `duplicate trait name "${def.name}"` });
-      names.add(def.name);
-      traitDefinitions.push(def);
+      traitDefinitions.push(validateTraitDefinition(raw, `${source} /traits/${i}`));
     } catch (e) {
       const inner = (e as { problems?: Problem[] }).problems ?? [{ path: '', message: String(e) }];
       for (const p of inner) problems.push({ path: `/traits/${i}${p.path}`, message: p.message });
@@ -84,11 +86,23 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   return out;
 }
 
-/** The whole chain used by the CLI: file, environment, overrides. */
-export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string; overrides?: ConfigInput } = {}): ResolvedConfig {
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  overrides?: ConfigInput;
+}
+
+/** The unvalidated chain: file, environment, overrides (what Portrait.open takes). */
+export function loadConfigInput(opts: LoadOptions = {}): { input: ConfigInput; source: string } {
   const env = opts.env ?? process.env;
   const file = findConfigFile(opts.file, env, opts.cwd ?? process.cwd());
   const base = file ? readConfigFile(file) : {};
-  const merged = { ...fromEnv(base, env), ...(opts.overrides ?? {}) };
-  return resolveConfig(merged, file ?? 'the configuration');
+  return { input: { ...fromEnv(base, env), ...(opts.overrides ?? {}) }, source: file ?? 'the configuration' };
+}
+
+/** The whole chain used by the CLI, validated: file, environment, overrides. */
+export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
+  const { input, source } = loadConfigInput(opts);
+  return resolveConfig(input, source);
 }

@@ -49,7 +49,7 @@ export const Errors = {
 
   // Config and definitions
   invalidConfig: define('PORTRAIT_CONFIG_INVALID', 400,
-    (source: string, problems: Problem[]) => `The configuration in ${source} is invalid: ${listProblems(problems)}.`,
+    (source: string, problems: Problem[]) => `Invalid configuration (${source}): ${listProblems(problems)}. Fix these settings and try again.`,
     (_source, problems) => problems),
   configNotFound: define('PORTRAIT_CONFIG_NOT_FOUND', 400,
     (file: string) => `The configuration file ${file} does not exist. Create it or pass another path.`),

@@ -76,7 +76,7 @@ export class Step {
   }
 
   private lookup(ws: string, ident: string): string | undefined {
-    return this.ctx.identities.get(scoped(ws, ident));
+    return this.ctx.identities.peek(scoped(ws, ident));
   }
 
   private setIdentity(ws: string, ident: string, profileId: string): void {
@@ -86,7 +86,7 @@ export class Step {
   }
 
   private doc(ws: string, id: string): ProfileDoc {
-    const d = this.ctx.profiles.get(scoped(ws, id));
+    const d = this.ctx.profiles.peek(scoped(ws, id));
     if (d === undefined) throw new Error(`engine invariant: profile ${id} was not loaded before the step`);
     return d;
   }
@@ -224,7 +224,12 @@ export class Step {
   changeset(position: number): Changeset {
     this.out.position = position;
     const deleted = new Set(this.out.deletedProfiles.map((d) => scoped(d.workspace, d.id)));
-    for (const [k, d] of this.dirty) if (!deleted.has(k)) this.out.profiles.push(d);
+    for (const [k, d] of this.dirty) {
+      if (deleted.has(k)) continue;
+      this.out.profiles.push(d);
+      // Refresh recency once per step rather than on every access.
+      this.ctx.profiles.set(k, d);
+    }
     // A profile created and absorbed within one step was never stored: deleting it is harmless.
     this.out.identities = [...this.identityWrites.values()];
     return this.out;

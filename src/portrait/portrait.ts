@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemClock, DAY, type Clock } from '../core/clock.ts';
+import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
 import { Errors, type Problem } from '../core/errors.ts';
 import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
@@ -28,6 +28,8 @@ export interface OpenOptions {
   clock?: Clock;
   /** Makes messageIds for messages without one (tests). */
   newId?: () => string;
+  /** Where the configuration came from, for error messages. */
+  source?: string;
 }
 
 export type MessageOutcome =
@@ -48,6 +50,7 @@ export interface ReadOptions {
 
 export class Portrait {
   private closed = false;
+  private dedupTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -62,7 +65,7 @@ export class Portrait {
 
   /** Opens (creating when needed) an embedded Portrait and starts its engine. */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
-    const config = resolveConfig(input);
+    const config = resolveConfig(input, opts.source);
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
@@ -93,6 +96,10 @@ export class Portrait {
     });
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
+    // Forget deduplication keys past the window, hourly (and once at open).
+    p.expireDedup();
+    p.dedupTimer = setInterval(() => p.expireDedup(), HOUR);
+    p.dedupTimer.unref();
     return p;
   }
 
@@ -365,6 +372,7 @@ export class Portrait {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.dedupTimer);
     await this.engine.stop();
     await this.log.close();
     await this.store.close();

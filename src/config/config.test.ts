@@ -1,0 +1,65 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig, resolveConfig } from './index.ts';
+
+describe('configuration', () => {
+  it('fills every default', () => {
+    const c = resolveConfig({});
+    assert.equal(c.dataDir, './data');
+    assert.equal(c.defaultWorkspace, 'default');
+    assert.equal(c.durability, 'full');
+    assert.equal(c.identity.maxAnonymousIds, 100);
+    assert.equal(c.dedup.windowDays, 7);
+    assert.equal(c.engine.batchSize, 20000);
+    assert.deepEqual(c.traitDefinitions, []);
+  });
+
+  it('lists every problem with its path, including those inside trait definitions', () => {
+    assert.throws(
+      () => resolveConfig({ durability: 'sometimes', bogus: 1, identity: { maxAnonymousIds: 0 }, traits: [{ name: 'Bad Name', kind: 'count' }, { name: 'x', kind: 'sum' }] } as never),
+      (e: unknown) => {
+        const err = e as { code: string; problems: Array<{ path: string }> };
+        assert.equal(err.code, 'PORTRAIT_CONFIG_INVALID');
+        const paths = err.problems.map((p) => p.path);
+        assert.ok(paths.includes('/bogus'), paths.join(','));
+        assert.ok(paths.includes('/identity/maxAnonymousIds'), paths.join(','));
+        assert.ok(paths.some((p) => p.startsWith('/durability')), paths.join(','));
+        return true;
+      },
+    );
+    assert.throws(
+      () => resolveConfig({ traits: [{ name: 'Bad Name', kind: 'count' }, { name: 'x', kind: 'sum' }, { name: 'x', kind: 'count' }] }),
+      (e: unknown) => {
+        const paths = (e as { problems: Array<{ path: string }> }).problems.map((p) => p.path);
+        assert.ok(paths.includes('/traits/0/name'), paths.join(','));
+        assert.ok(paths.includes('/traits/1/value'), paths.join(','));
+        assert.ok(paths.includes('/traits/2/name'), paths.join(','));
+        return true;
+      },
+    );
+  });
+
+  it('reads YAML and JSON files, then environment variables, then overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    try {
+      writeFileSync(join(dir, 'portrait.config.yaml'), 'dataDir: /from/yaml\ntraits:\n  - { name: orders, kind: count, filter: { event: Order Completed } }\n');
+      const fromYaml = loadConfig({ cwd: dir, env: {} });
+      assert.equal(fromYaml.dataDir, '/from/yaml');
+      assert.equal(fromYaml.traitDefinitions[0]?.name, 'orders');
+      const fromEnv = loadConfig({ cwd: dir, env: { PORTRAIT_DATA_DIR: '/from/env', PORTRAIT_DURABILITY: 'normal' } });
+      assert.equal(fromEnv.dataDir, '/from/env');
+      assert.equal(fromEnv.durability, 'normal');
+      assert.equal(loadConfig({ cwd: dir, env: { PORTRAIT_DATA_DIR: '/from/env' }, overrides: { dataDir: '/flag' } }).dataDir, '/flag');
+      writeFileSync(join(dir, 'other.json'), JSON.stringify({ defaultWorkspace: 'shop' }));
+      assert.equal(loadConfig({ cwd: dir, env: { PORTRAIT_CONFIG: join(dir, 'other.json') } }).defaultWorkspace, 'shop');
+      writeFileSync(join(dir, 'broken.json'), '{ nope');
+      assert.throws(() => loadConfig({ file: join(dir, 'broken.json'), env: {} }), /PORTRAIT_CONFIG_INVALID|cannot be parsed/);
+      assert.throws(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }), (e: unknown) => (e as { code: string }).code === 'PORTRAIT_CONFIG_NOT_FOUND');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
