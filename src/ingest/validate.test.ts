@@ -424,3 +424,12 @@ describe('parseBatch', () => {
     assert.deepEqual(badContext.problems.map((p) => p.path), ['/context/externalIds/0/id', '/context/externalIds/0/type']);
   });
 });
+
+describe('parseMessage: length limits', () => {
+  it('counts an id’s length in UTF-16 code units, so astral characters cannot slip past the limit', () => {
+    const id = '𐀀'.repeat(600); // 600 code points, 1200 code units
+    const r = parseMessage({ type: 'page', userId: id }, { workspace: 'w', clock: { now: () => 0 } });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.problems[0]?.path, '/userId');
+  });
+});

@@ -48,7 +48,8 @@ export type BatchResult = { ok: true; results: ParseResult[] } | { ok: false; pr
 
 // Compiled once, at module load. `verbose` puts the failing schema on each error,
 // which is where problem messages come from; it costs nothing for valid messages.
-const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
+// unicode: false makes maxLength count UTF-16 code units, the length the rest of the code (and storage) sees.
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, unicode: false });
 const validators = {
   track: ajv.compile(TrackMessage),
   identify: ajv.compile(IdentifyMessage),
