@@ -128,7 +128,7 @@ describe('parseMessage properties', () => {
   });
 
   it('never throws on random mutations of valid messages', () => {
-    fc.assert(fc.property(mutatedMessage, (raw) => assertWellFormed(parseMessage(raw, opts))), { numRuns: 2000 });
+    fc.assert(fc.property(mutatedMessage, (raw) => assertWellFormed(parseMessage(raw, opts))), { numRuns: 3000 });
   });
 
   it('accepts every valid message, with ids as strings and times skew-corrected', () => {

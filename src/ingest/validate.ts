@@ -48,8 +48,14 @@ export type BatchResult = { ok: true; results: ParseResult[] } | { ok: false; pr
 
 // Compiled once, at module load. `verbose` puts the failing schema on each error,
 // which is where problem messages come from; it costs nothing for valid messages.
-// unicode: false makes maxLength count UTF-16 code units, the length the rest of the code (and storage) sees.
-const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, unicode: false });
+// unicode: false makes maxLength count UTF-16 code units, the length the rest of the code (and storage)
+// sees; Ajv 8 marks the option deprecated, and that one notice is all the logger drops.
+const ajvLogger = {
+  log: console.log,
+  warn: (...args: unknown[]) => (String(args[0]).startsWith('DEPRECATED: option unicode') ? undefined : console.warn(...args)),
+  error: console.error,
+};
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, unicode: false, logger: ajvLogger });
 const validators = {
   track: ajv.compile(TrackMessage),
   identify: ajv.compile(IdentifyMessage),
