@@ -1,15 +1,15 @@
 /** avg: the mean of a numeric value. State: exact sum (micro-units) and count; null before any value. */
 import type { Aggregator } from './aggregator.ts';
-import { addMicro, fromMicro, round6, toMicro, toNumber } from './numbers.ts';
+import { addMicro, fromMicro, round6, toMicro, toNumber, type Micro } from './numbers.ts';
 
 export interface AvgState {
-  s: string;
+  s: Micro;
   n: number;
 }
 
 export function avgAggregator(): Aggregator<AvgState, number | null> {
   return {
-    init: () => ({ s: '0', n: 0 }),
+    init: () => ({ s: 0, n: 0 }),
     add: (st, input) => {
       const v = toNumber(input.value);
       if (v === undefined) return st;

@@ -4,12 +4,12 @@
  */
 import { DAY } from '../core/clock.ts';
 import type { Aggregator } from './aggregator.ts';
-import { addMicro, fromMicro, toMicro, toNumber } from './numbers.ts';
+import { addMicro, fromMicro, toMicro, toNumber, type Micro } from './numbers.ts';
 
 export interface RfmState {
   l: number | null;
   n: number;
-  s: string;
+  s: Micro;
 }
 
 export interface RfmValue {
@@ -21,7 +21,7 @@ export interface RfmValue {
 
 export function rfmAggregator(): Aggregator<RfmState, RfmValue> {
   return {
-    init: () => ({ l: null, n: 0, s: '0' }),
+    init: () => ({ l: null, n: 0, s: 0 }),
     add: (st, input) => {
       st.n += 1;
       if (st.l === null || input.time > st.l) st.l = input.time;

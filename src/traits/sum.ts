@@ -1,10 +1,10 @@
-/** sum: the total of a numeric value, exact to 6 decimals. State: micro-units as a decimal string. */
+/** sum: the total of a numeric value, exact to 6 decimals. State: micro-units (see numbers.ts). */
 import type { Aggregator } from './aggregator.ts';
-import { addMicro, fromMicro, toMicro, toNumber } from './numbers.ts';
+import { addMicro, fromMicro, toMicro, toNumber, type Micro } from './numbers.ts';
 
-export function sumAggregator(): Aggregator<string, number> {
+export function sumAggregator(): Aggregator<Micro, number> {
   return {
-    init: () => '0',
+    init: () => 0,
     add: (s, input) => {
       const n = toNumber(input.value);
       return n === undefined ? s : addMicro(s, toMicro(n));
