@@ -236,7 +236,7 @@ describe('engine: time', () => {
     await p.ingest([track({ userId: 'u1', messageId: 'late', timestamp: T0 })]);
     await p.drain();
     assert.equal((await p.profile('user_id', 'u1'))?.traits.orders, 101);
-    assert.equal(p.traitDefinitions()[0]?.status, 'live');
+    assert.equal((await p.traitDefinitions())[0]?.status, 'live');
     await p.close();
   });
 });

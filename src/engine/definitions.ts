@@ -16,6 +16,13 @@ export class Definitions {
 
   constructor(private readonly attributes: AttributePolicy) {}
 
+  /** Replaces every definition with the stored rows (another thread changed them). */
+  replace(rows: readonly DefinitionRow[]): void {
+    this.rows.clear();
+    this.runtimes.clear();
+    this.load(rows);
+  }
+
   /** Loads stored rows (at open). */
   load(rows: readonly DefinitionRow[]): void {
     for (const r of rows) this.install(r);

@@ -14,6 +14,7 @@ import type { StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
 import type { Definitions } from './definitions.ts';
+import type { EngineHandle } from './handle.ts';
 import { foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, emptyChangeset, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 
@@ -39,7 +40,7 @@ export interface EngineOptions {
   onCommit?: (position: number, events: number) => void;
 }
 
-export class Engine {
+export class Engine implements EngineHandle {
   /** Committed log position. */
   private position = 0;
   /** Log position folded into memory (≥ position; the difference is the pending step). */
@@ -94,7 +95,7 @@ export class Engine {
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    if (this.position >= target && this.o.definitions.backfilling().size === 0 && !this.running) return Promise.resolve();
+    if (this.position >= target && this.o.definitions.backfilling().size === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -107,6 +108,7 @@ export class Engine {
     if (this.running || this.stopped) return;
     this.running = this.loop().finally(() => {
       this.running = undefined;
+      this.settleWaiters();
       // Records may have arrived while the loop was finishing.
       if (!this.stopped && (this.position < this.o.log.head() || this.o.definitions.backfilling().size > 0) && this.lastError === undefined) this.kick();
     });

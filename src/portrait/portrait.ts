@@ -14,8 +14,11 @@ import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
+import type { EngineHandle } from '../engine/handle.ts';
+import { engineOptions } from '../engine/options.ts';
+import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
-import { identityHash, normalizeEmail, parseMessage } from '../ingest/index.ts';
+import { parseMessage } from '../ingest/index.ts';
 import { SqliteEventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
 import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
@@ -57,7 +60,7 @@ export class Portrait {
     private readonly log: SqliteEventLog,
     private readonly store: SqliteStore,
     private readonly definitions: Definitions,
-    private readonly engine: Engine,
+    private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
     private readonly hashKey: Buffer,
     private readonly newId: (() => string) | undefined,
@@ -77,23 +80,12 @@ export class Portrait {
     const { save, removed } = definitions.reconcile(config.traitDefinitions, position, clock.now());
     await store.saveDefinitions(save);
     for (const n of removed) await store.deleteDefinition(n);
-    const hashEmail = (v: unknown) => {
-      const e = typeof v === 'string' ? normalizeEmail(v) : undefined;
-      return e === undefined ? undefined : identityHash(hashKey, e);
-    };
-    const engine = new Engine({
-      log,
-      store,
-      definitions,
-      clock,
-      hashEmail,
-      guards: { maxAnonymousIds: config.identity.maxAnonymousIds },
-      batchSize: config.engine.batchSize,
-      readSize: 2000,
-      commitIntervalMs: config.engine.commitIntervalMs,
-      cacheProfiles: config.engine.cacheProfiles,
-      backfillChunk: config.engine.backfillChunk,
-    });
+    const parts = { log, store, definitions, clock, hashKey };
+    // Files: the engine folds and commits in a worker thread. In memory, it shares this thread
+    // (a second thread cannot see an in-memory database).
+    const engine: EngineHandle & { close?: () => Promise<void> } = opts.memory
+      ? new Engine(engineOptions(config, parts))
+      : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
     // Forget deduplication keys past the window, hourly (and once at open).
@@ -182,6 +174,7 @@ export class Portrait {
     this.check();
     const doc = await this.docFor(idType, id, o);
     if (doc === undefined) return undefined;
+    await this.refreshDefinitions();
     const rules = this.definitions.rules();
     if (o.at !== undefined) {
       const at = o.at;
@@ -290,8 +283,14 @@ export class Portrait {
     return r.outcomes[0]!;
   }
 
+  /** Backfills advance in the engine's thread: re-read their progress while any runs. */
+  private async refreshDefinitions(): Promise<void> {
+    if (this.engine instanceof WorkerEngine && this.definitions.backfilling().size > 0) this.definitions.replace(await this.store.definitions());
+  }
+
   /** The trait definitions in force, with version and backfill status. */
-  traitDefinitions(): ReturnType<Definitions['list']> {
+  async traitDefinitions(): Promise<ReturnType<Definitions['list']>> {
+    await this.refreshDefinitions();
     return this.definitions.list();
   }
 
@@ -307,11 +306,13 @@ export class Portrait {
   async setTraits(raw: readonly unknown[]): Promise<void> {
     this.check();
     const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
-    await this.engine.drain();
+    // Stopping commits everything folded so far: the backfill then covers exactly up to the
+    // committed position, and the restarted engine streams the new versions from there.
+    await this.engine.stop();
     const { save, removed } = this.definitions.reconcile(defs, this.engine.committedPosition(), this.clock.now());
     await this.store.saveDefinitions(save);
     for (const n of removed) await this.store.deleteDefinition(n);
-    this.engine.kick();
+    await this.engine.start();
   }
 
   /**
@@ -373,7 +374,8 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
-    await this.engine.stop();
+    if (this.engine.close) await this.engine.close();
+    else await this.engine.stop();
     await this.log.close();
     await this.store.close();
   }

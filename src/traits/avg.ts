@@ -1,4 +1,8 @@
-/** avg: the mean of a numeric value. State: exact sum (micro-units) and count; null before any value. */
+/**
+ * avg: the mean of a numeric value. State: { s: exact sum in micro-units,
+ * n: how many values } — both order-free; the division happens only when read.
+ * Value: the mean rounded to 6 decimals, or null before any numeric value.
+ */
 import type { Aggregator } from './aggregator.ts';
 import { addMicro, fromMicro, round6, toMicro, toNumber, type Micro } from './numbers.ts';
 

@@ -1,4 +1,4 @@
-/** count: how many matching events. State: the count. */
+/** count: how many matching events, whatever their value. State: the count (an integer, exact in a double up to 2^53). */
 import type { Aggregator } from './aggregator.ts';
 
 export function countAggregator(): Aggregator<number, number> {

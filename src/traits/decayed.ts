@@ -1,80 +1,90 @@
 /**
  * decayed: a time-decayed score per key (interest per category, say). Each
- * event adds weight × value (1 when the definition has no value path) to its
- * key; a contribution halves every `halfLife`. The state keeps exact sums per
- * key and time bucket (bucket number = time ÷ bucket length, an integer key
- * objects keep in ascending order), and decay is applied when read, so the
- * state is order-free. Buckets older than 40 half-lives before the newest
- * event contribute under 1e-12 of their weight and are dropped.
- * State: { k: { key: { bucketNumber: micro-units } }, m: newest event time }.
+ * event adds weight × value (weight alone when the definition has no value
+ * path) to its key; a contribution halves every `halfLife`.
+ *
+ * Decay is applied only when read, so the state holds exact sums per key and
+ * time bucket (default an hour) and stays order-free; within a bucket every
+ * contribution counts from the bucket's start. Buckets older than the newest
+ * event time minus 40 half-lives (under 1e-12 of their weight) are dropped.
+ * State: { k: [[key, [[bucketNumber, micro-units], …]], …] both sorted, m: newest event time | null }.
+ * Value: { key: Σ amount × 2^(−(now − bucketStart) ÷ halfLife) } rounded to
+ * 6 decimals, highest score first (ties by key), the top `k` when set.
  */
 import type { Aggregator } from './aggregator.ts';
+import type { TraitDefinition } from './definition.ts';
+import { bucketMs, requireDuration } from './duration.ts';
 import { addMicro, fromMicro, round6, toMicro, toNumber, type Micro } from './numbers.ts';
+import { lowerBound, mergePairs, upsert, type Pairs } from './sorted-pairs.ts';
+
+type Buckets = Pairs<number, Micro>;
 
 export interface DecayedState {
-  k: Record<string, Record<number, Micro>>;
+  k: Pairs<string, Buckets>;
   m: number | null;
 }
 
-export function decayedAggregator(halfLife: number, bucket: number, hasValue: boolean, k?: number): Aggregator<DecayedState, Record<string, number>> {
+const none = (): Buckets => [];
+const same = (x: Micro) => x;
+const addBuckets = (x: Buckets, y: Buckets) => mergePairs(x, y, addMicro, same);
+const copyBuckets = (x: Buckets): Buckets => x.map(([k, v]) => [k, v]);
+
+/** Keeps keys that still have buckets from `min` on; mutates `s`. */
+function dropBefore(s: DecayedState, min: number): void {
+  let w = 0;
+  for (const pair of s.k) {
+    const buckets = pair[1];
+    const i = lowerBound(buckets, min);
+    if (i > 0) buckets.splice(0, i);
+    if (buckets.length > 0) s.k[w++] = pair;
+  }
+  s.k.length = w;
+}
+
+export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | 'halfLife' | 'bucket' | 'value' | 'k'>): Aggregator<DecayedState, Record<string, number>> {
+  const halfLife = requireDuration(def, 'halfLife', def.halfLife);
+  const bucket = bucketMs(def.bucket);
+  const hasValue = def.value !== undefined;
+  const limit = def.k;
   const oldestKept = (m: number) => Math.floor((m - 40 * halfLife) / bucket);
-  const prune = (s: DecayedState): DecayedState => {
-    if (s.m === null) return s;
-    const min = oldestKept(s.m);
-    for (const key in s.k) {
-      const buckets = s.k[key]!;
-      let left = 0;
-      for (const b in buckets) {
-        if (Number(b) < min) delete buckets[b];
-        else left++;
-      }
-      if (left === 0) delete s.k[key];
-    }
-    return s;
-  };
   return {
-    init: () => ({ k: {}, m: null }),
+    init: () => ({ k: [], m: null }),
     add: (s, input) => {
       if (input.key === undefined) return s;
       const v = hasValue ? toNumber(input.value) : 1;
       if (v === undefined) return s;
-      const b = Math.floor(input.time / bucket);
-      const buckets = (s.k[input.key] ??= {});
-      buckets[b] = addMicro(buckets[b] ?? 0, toMicro(v * input.weight));
       if (s.m === null || input.time > s.m) {
+        const before = s.m === null ? -Infinity : oldestKept(s.m);
         s.m = input.time;
-        return prune(s);
+        // The threshold moves once per bucket, not per event: prune only then.
+        if (oldestKept(s.m) > before) dropBefore(s, oldestKept(s.m));
       }
-      // The newest time did not move: only the new bucket can be past the threshold.
-      if (b < oldestKept(s.m)) {
-        delete buckets[b];
-        if (Object.keys(buckets).length === 0) delete s.k[input.key];
-      }
+      const b = Math.floor(input.time / bucket);
+      if (b < oldestKept(s.m)) return s; // too old to matter, and would be pruned anyway
+      const pair = upsert(upsert(s.k, input.key, none)[1], b, () => 0 as Micro);
+      pair[1] = addMicro(pair[1], toMicro(v * input.weight));
       return s;
     },
     merge: (a, b) => {
-      const out: DecayedState = { k: {}, m: a.m === null ? b.m : b.m === null ? a.m : Math.max(a.m, b.m) };
-      for (const src of [a, b]) {
-        for (const key in src.k) {
-          const from = src.k[key]!;
-          const dst = (out.k[key] ??= {});
-          for (const bk in from) dst[bk] = addMicro(dst[bk] ?? 0, from[bk]!);
-        }
-      }
-      return prune(out);
+      const m = a.m === null ? b.m : b.m === null ? a.m : Math.max(a.m, b.m);
+      const out: DecayedState = { k: mergePairs(a.k, b.k, addBuckets, copyBuckets), m };
+      if (m !== null) dropBefore(out, oldestKept(m));
+      return out;
     },
     value: (s, now) => {
       const scores: Array<[string, number]> = [];
-      for (const key in s.k) {
-        const buckets = s.k[key]!;
+      for (const [key, buckets] of s.k) {
         let score = 0;
-        // Integer keys iterate in ascending order: the float sum is the same for equal states.
-        for (const b in buckets) score += fromMicro(buckets[b]!) * 2 ** (-(now - Number(b) * bucket) / halfLife);
+        // Buckets in ascending order: equal states give the same float sum.
+        for (const [b, amount] of buckets) score += fromMicro(amount) * 2 ** (-(now - b * bucket) / halfLife);
         scores.push([key, round6(score)]);
       }
-      scores.sort((x, y) => (y[1] !== x[1] ? y[1] - x[1] : x[0] < y[0] ? -1 : 1));
+      scores.sort((x, y) => (y[1] !== x[1] ? y[1] - x[1] : x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
       const out: Record<string, number> = {};
-      for (const [key, score] of k === undefined ? scores : scores.slice(0, k)) out[key] = score;
+      for (const [key, score] of limit === undefined ? scores : scores.slice(0, limit)) {
+        // defineProperty: a key named "__proto__" is data, not the prototype.
+        Object.defineProperty(out, key, { value: score, enumerable: true, writable: true, configurable: true });
+      }
       return out;
     },
   };

@@ -1,4 +1,8 @@
-/** min and max of a numeric value. State: the extreme so far, or null. */
+/**
+ * min and max of a numeric value. State: the extreme so far, or null before
+ * any numeric value. Choosing an extreme is exact (no arithmetic), so the
+ * values are kept as sent; non-numeric values are ignored.
+ */
 import type { Aggregator } from './aggregator.ts';
 import { toNumber } from './numbers.ts';
 
@@ -15,5 +19,5 @@ function extreme(pick: (a: number, b: number) => number): Aggregator<number | nu
   };
 }
 
-export const minAggregator = () => extreme(Math.min);
-export const maxAggregator = () => extreme(Math.max);
+export const minAggregator = (): Aggregator<number | null, number | null> => extreme(Math.min);
+export const maxAggregator = (): Aggregator<number | null, number | null> => extreme(Math.max);

@@ -1,5 +1,4 @@
-/** One table from trait kind to the aggregator that computes it. Adding a kind means adding a file and a row. */
-import { DAY, HOUR } from '../core/clock.ts';
+/** One table from trait kind to the factory of its aggregator. Adding a kind means adding a file and a row. */
 import { Errors } from '../core/errors.ts';
 import type { Aggregator } from './aggregator.ts';
 import { avgAggregator } from './avg.ts';
@@ -7,37 +6,35 @@ import { countAggregator } from './count.ts';
 import { decayedAggregator } from './decayed.ts';
 import { TRAIT_KINDS, type TraitDefinition, type TraitKind } from './definition.ts';
 import { distinctAggregator } from './distinct.ts';
-import { parseDuration } from './duration.ts';
 import { maxAggregator, minAggregator } from './extreme.ts';
 import { firstAggregator, lastAggregator } from './first-last.ts';
 import { rfmAggregator } from './rfm.ts';
 import { sumAggregator } from './sum.ts';
 import { topAggregator } from './top.ts';
-import { windowAggregator } from './window.ts';
+import { windowCountAggregator, windowSumAggregator } from './window.ts';
 
-const bucketOf = (d: TraitDefinition) => (d.bucket === 'day' ? DAY : HOUR);
-
-const FACTORIES: Record<TraitKind, (d: TraitDefinition) => Aggregator> = {
-  count: () => countAggregator() as Aggregator,
-  sum: () => sumAggregator() as Aggregator,
-  min: () => minAggregator() as Aggregator,
-  max: () => maxAggregator() as Aggregator,
-  avg: () => avgAggregator() as Aggregator,
-  first: () => firstAggregator() as Aggregator,
-  last: () => lastAggregator() as Aggregator,
-  distinct: (d) => distinctAggregator(d.exactLimit) as Aggregator,
-  top: (d) => topAggregator(d.k) as Aggregator,
-  window_count: (d) => windowAggregator('count', parseDuration(d.window)!, bucketOf(d)) as Aggregator,
-  window_sum: (d) => windowAggregator('sum', parseDuration(d.window)!, bucketOf(d)) as Aggregator,
-  decayed: (d) => decayedAggregator(parseDuration(d.halfLife)!, bucketOf(d), d.value !== undefined, d.k) as Aggregator,
-  rfm: () => rfmAggregator() as Aggregator,
+const FACTORIES: Record<TraitKind, (def: TraitDefinition) => Aggregator> = {
+  count: countAggregator,
+  sum: sumAggregator,
+  min: minAggregator,
+  max: maxAggregator,
+  avg: avgAggregator,
+  first: firstAggregator,
+  last: lastAggregator,
+  distinct: distinctAggregator,
+  top: topAggregator,
+  window_count: windowCountAggregator,
+  window_sum: windowSumAggregator,
+  decayed: decayedAggregator,
+  rfm: rfmAggregator,
 };
 
-/** The aggregator for a validated definition. */
+/** The aggregator for a definition; throws PORTRAIT_TRAIT_UNKNOWN_KIND for a kind not in the table. */
 export function createAggregator(def: TraitDefinition): Aggregator {
-  const f = FACTORIES[def.kind];
-  if (f === undefined) throw Errors.unknownAggregator(String(def.kind), [...TRAIT_KINDS]);
-  return f(def);
+  // hasOwn: a kind such as "constructor" must not find Object.prototype members.
+  if (!Object.hasOwn(FACTORIES, def.kind)) throw Errors.unknownAggregator(String(def.kind), knownKinds());
+  return FACTORIES[def.kind](def);
 }
 
+/** The trait kinds, in documentation order. */
 export const knownKinds = (): string[] => [...TRAIT_KINDS];

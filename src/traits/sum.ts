@@ -1,4 +1,4 @@
-/** sum: the total of a numeric value, exact to 6 decimals. State: micro-units (see numbers.ts). */
+/** sum: the total of a numeric value, exact to 6 decimals. State: micro-units (see numbers.ts); non-numeric values are ignored. */
 import type { Aggregator } from './aggregator.ts';
 import { addMicro, fromMicro, toMicro, toNumber, type Micro } from './numbers.ts';
 
@@ -9,7 +9,7 @@ export function sumAggregator(): Aggregator<Micro, number> {
       const n = toNumber(input.value);
       return n === undefined ? s : addMicro(s, toMicro(n));
     },
-    merge: (a, b) => addMicro(a, b),
-    value: (s) => fromMicro(s),
+    merge: addMicro,
+    value: fromMicro,
   };
 }

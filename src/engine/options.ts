@@ -1,0 +1,32 @@
+/** Building the engine's collaborators from the configuration: one place for both threads. */
+import type { Clock } from '../core/clock.ts';
+import type { ResolvedConfig } from '../config/index.ts';
+import { identityHash, normalizeEmail } from '../ingest/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { StateStore } from '../storage/index.ts';
+import type { Definitions } from './definitions.ts';
+import type { EngineOptions } from './engine.ts';
+
+/** Hashes an email (after normalising it) with the workspace's identity key. */
+export function emailHasher(key: Buffer): (v: unknown) => string | undefined {
+  return (v) => {
+    const e = typeof v === 'string' ? normalizeEmail(v) : undefined;
+    return e === undefined ? undefined : identityHash(key, e);
+  };
+}
+
+export function engineOptions(config: ResolvedConfig, parts: { log: EventLog; store: StateStore; definitions: Definitions; clock: Clock; hashKey: Buffer }): EngineOptions {
+  return {
+    log: parts.log,
+    store: parts.store,
+    definitions: parts.definitions,
+    clock: parts.clock,
+    hashEmail: emailHasher(parts.hashKey),
+    guards: { maxAnonymousIds: config.identity.maxAnonymousIds },
+    batchSize: config.engine.batchSize,
+    readSize: 2000,
+    commitIntervalMs: config.engine.commitIntervalMs,
+    cacheProfiles: config.engine.cacheProfiles,
+    backfillChunk: config.engine.backfillChunk,
+  };
+}

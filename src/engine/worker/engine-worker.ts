@@ -1,0 +1,103 @@
+/**
+ * The engine's worker thread: its own connections to the log (read) and the
+ * state store (write). The main thread tells it when records are appended;
+ * it reports each commit back.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../../core/clock.ts';
+import type { Positioned } from '../../core/event.ts';
+import { isPortraitError } from '../../core/errors.ts';
+import type { EventLog } from '../../log/index.ts';
+import { SqliteEventLog } from '../../log/index.ts';
+import { SqliteStore } from '../../storage/index.ts';
+import { Definitions } from '../definitions.ts';
+import { Engine } from '../engine.ts';
+import { engineOptions } from '../options.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: FromWorker) => port.postMessage(m);
+
+/** The log as this thread sees it: reads go to SQLite, the head comes from the writer's messages. */
+class FollowerLog implements EventLog {
+  private known: number;
+  private readonly listeners = new Set<() => void>();
+  constructor(private readonly inner: SqliteEventLog) {
+    this.known = inner.head();
+  }
+  advance(head: number): void {
+    if (head > this.known) this.known = head;
+    for (const l of this.listeners) l();
+  }
+  append(): never {
+    throw new Error('the engine thread never appends to the log');
+  }
+  read(after: number, limit: number): Promise<Positioned[]> {
+    return this.inner.read(after, limit);
+  }
+  head(): number {
+    return this.known;
+  }
+  eventsFor(...args: Parameters<EventLog['eventsFor']>): ReturnType<EventLog['eventsFor']> {
+    return this.inner.eventsFor(...args);
+  }
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  expireDedup(): number {
+    return 0;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+const log = new FollowerLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }));
+const store = new SqliteStore({ file: init.stateFile });
+const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types });
+const engine = new Engine({
+  ...engineOptions(init.config, { log, store, definitions, clock: systemClock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
+  onCommit: (position) => post({ type: 'committed', position }),
+  onError: (e) => post({ type: 'error', ...describe(e) }),
+});
+
+function describe(e: unknown): { code?: string; message: string } {
+  return isPortraitError(e) ? { code: e.code, message: e.message } : { message: e instanceof Error ? e.message : String(e) };
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'start':
+      // Definitions may have changed while stopped (a rebuild, new versions): read them afresh.
+      void store
+        .definitions()
+        .then((rows) => {
+          definitions.replace(rows);
+          return engine.start();
+        })
+        .then(() => post({ type: 'started', position: engine.committedPosition() }), (e) => post({ type: 'error', ...describe(e) }));
+      break;
+    case 'appended':
+      log.advance(m.head);
+      break;
+    case 'kick':
+      engine.kick();
+      break;
+    case 'drain':
+      log.advance(m.head);
+      engine.drain().then(
+        () => post({ type: 'drained', id: m.id }),
+        (e) => post({ type: 'drain-failed', id: m.id, ...describe(e) }),
+      );
+      break;
+    case 'stop':
+      void engine.stop().then(() => post({ type: 'stopped', position: engine.committedPosition() }));
+      break;
+    default: {
+      const never: never = m;
+      throw new Error(`unknown message ${JSON.stringify(never)}`);
+    }
+  }
+});

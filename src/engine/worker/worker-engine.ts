@@ -1,0 +1,132 @@
+/**
+ * The main thread's handle on an engine running in a worker thread. Appends
+ * stay on the main thread (the log's writer); the worker folds and commits,
+ * so a long commit never stalls ingest or reads.
+ */
+import { Worker } from 'node:worker_threads';
+import { PortraitError } from '../../core/errors.ts';
+import type { EngineHandle } from '../handle.ts';
+import type { EventLog } from '../../log/index.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export class WorkerEngine implements EngineHandle {
+  private readonly worker: Worker;
+  private position = 0;
+  private nextId = 1;
+  private readonly drains = new Map<number, Waiter>();
+  private starting: Waiter | undefined;
+  private stopping: Waiter | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private failure: PortraitError | undefined;
+  private exited = false;
+
+  constructor(init: WorkerInit, private readonly log: EventLog) {
+    // entry.mjs registers the TypeScript loader in the thread, then loads engine-worker.ts.
+    this.worker = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: init, execArgv: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx') });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (e) => this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', `The engine thread failed: ${e.message}`, 500)));
+    this.worker.on('exit', () => {
+      this.exited = true;
+      this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', 'The engine thread exited.', 500));
+    });
+  }
+
+  private send(m: ToWorker): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'started':
+        this.position = m.position;
+        this.starting?.resolve();
+        this.starting = undefined;
+        break;
+      case 'committed':
+        this.position = Math.max(this.position, m.position);
+        break;
+      case 'drained':
+        this.drains.get(m.id)?.resolve();
+        this.drains.delete(m.id);
+        break;
+      case 'drain-failed':
+        this.drains.get(m.id)?.reject(new PortraitError(m.code ?? 'PORTRAIT_ENGINE_FAILED', m.message, 500));
+        this.drains.delete(m.id);
+        break;
+      case 'stopped':
+        this.position = m.position;
+        this.stopping?.resolve();
+        this.stopping = undefined;
+        break;
+      case 'error': {
+        const e = new PortraitError(m.code ?? 'PORTRAIT_ENGINE_FAILED', m.message, 500);
+        this.starting?.reject(e);
+        this.starting = undefined;
+        break;
+      }
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private fail(e: PortraitError): void {
+    this.failure ??= e;
+    for (const w of [...this.drains.values(), this.starting, this.stopping]) w?.reject(e);
+    this.drains.clear();
+    this.starting = undefined;
+    this.stopping = undefined;
+  }
+
+  start(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.unsubscribe ??= this.log.onAppend(() => this.send({ type: 'appended', head: this.log.head() }));
+    return new Promise((resolve, reject) => {
+      this.starting = { resolve, reject };
+      this.send({ type: 'start' });
+    });
+  }
+
+  stop(): Promise<void> {
+    if (this.failure || this.exited) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.stopping = { resolve, reject };
+      this.send({ type: 'stop' });
+    });
+  }
+
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.drains.set(id, { resolve, reject });
+      this.send({ type: 'drain', id, head: this.log.head() });
+    });
+  }
+
+  kick(): void {
+    this.send({ type: 'kick' });
+  }
+
+  lag(): number {
+    return Math.max(0, this.log.head() - this.position);
+  }
+
+  committedPosition(): number {
+    return this.position;
+  }
+
+  /** Stops the engine and ends the thread. */
+  async close(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    this.unsubscribe?.();
+    this.exited = true;
+    await this.worker.terminate();
+  }
+}
