@@ -196,6 +196,12 @@ function dedupe(problems: Problem[]): Problem[] {
 }
 
 /** The version identity of a definition: sha256 of its canonical JSON (sorted keys), first 16 hex digits. */
+/**
+ * The layout of aggregator states. Bump it when a state's shape changes, so
+ * states stored by older code count as another version and get backfilled.
+ */
+export const STATE_FORMAT = 1;
+
 export function definitionHash(def: TraitDefinition): string {
-  return createHash('sha256').update(canonicalJson(def)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(`${STATE_FORMAT}\u0000${canonicalJson(def)}`).digest('hex').slice(0, 16);
 }

@@ -27,7 +27,7 @@ export class WorkerEngine implements EngineHandle {
 
   constructor(init: WorkerInit, private readonly log: EventLog) {
     // entry.mjs registers the TypeScript loader in the thread, then loads engine-worker.ts.
-    this.worker = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: init, execArgv: process.execArgv.filter((a) => a !== '--import' && a !== 'tsx') });
+    this.worker = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: init, execArgv: [] });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (e) => this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', `The engine thread failed: ${e.message}`, 500)));
     this.worker.on('exit', () => {
