@@ -187,25 +187,28 @@ export class Engine implements EngineHandle {
       const sk = scoped(k.workspace, k.ident);
       if (seen.has(sk)) continue;
       seen.add(sk);
-      if (this.identities.peek(sk) === undefined) missing.push(k);
+      if (this.identities.peek(k.workspace, k.ident) === undefined) missing.push(k);
     }
     if (missing.length > 0) {
       const found = await this.o.store.identities(missing);
-      for (const [k, v] of found) this.identities.set(k, v);
+      for (const k of missing) {
+        const v = found.get(scoped(k.workspace, k.ident));
+        if (v !== undefined) this.identities.set(k.workspace, k.ident, v);
+      }
     }
     const wanted: Array<{ workspace: string; id: string }> = [];
     const seenP = new Set<string>();
     for (const k of keys) {
-      const pid = this.identities.peek(scoped(k.workspace, k.ident));
+      const pid = this.identities.peek(k.workspace, k.ident);
       if (pid === undefined) continue;
       const sp = scoped(k.workspace, pid);
-      if (seenP.has(sp) || this.profiles.peek(sp) !== undefined) continue;
+      if (seenP.has(sp) || this.profiles.peek(k.workspace, pid) !== undefined) continue;
       seenP.add(sp);
       wanted.push({ workspace: k.workspace, id: pid });
     }
     if (wanted.length > 0) {
       const found = await this.o.store.profiles(wanted);
-      for (const [k, v] of found) this.profiles.set(k, v);
+      for (const v of found.values()) this.profiles.set(v.workspace, v.id, v);
     }
   }
 
@@ -270,9 +273,9 @@ export class Engine implements EngineHandle {
     c.blockedLinks = [{ workspace: ws, a: a < b ? a : b, b: a < b ? b : a }];
     this.blocked.add(blockedKey(ws, a, b));
     await this.prefetch([{ workspace: ws, ident: a }, { workspace: ws, ident: b }]);
-    const pa = this.identities.peek(scoped(ws, a));
-    const pb = this.identities.peek(scoped(ws, b));
-    const doc = pa !== undefined && pa === pb ? this.profiles.peek(scoped(ws, pa)) : undefined;
+    const pa = this.identities.peek(ws, a);
+    const pb = this.identities.peek(ws, b);
+    const doc = pa !== undefined && pa === pb ? this.profiles.peek(ws, pa) : undefined;
     if (doc !== undefined) {
       const links = await this.o.store.linksAmong(ws, doc.identifiers);
       const direct = links.find((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a));
@@ -290,11 +293,11 @@ export class Engine implements EngineHandle {
           const eventsB = await this.o.log.eventsFor(ws, logIdsOf(sideB), { upTo: p.position });
           const docA = foldProfile({ ...doc, identifiers: sideA }, eventsA, rules, covers);
           const docB = foldProfile({ id: newId, workspace: ws, kind: 'user', identifiers: sideB, createdAt: p.position }, eventsB, rules, covers);
-          this.profiles.set(scoped(ws, docA.id), docA);
-          this.profiles.set(scoped(ws, docB.id), docB);
+          this.profiles.set(ws, docA.id, docA);
+          this.profiles.set(ws, docB.id, docB);
           c.profiles.push(docA, docB);
           for (const i of sideB) {
-            this.identities.set(scoped(ws, i), newId);
+            this.identities.set(ws, i, newId);
             c.identities.push({ workspace: ws, ident: i, profileId: newId });
           }
           c.merges.push({ kind: 'unmerge', workspace: ws, into: doc.id, from: newId, a, b, position: p.position, messageId: p.record.messageId, time: p.record.timestamp });
@@ -321,23 +324,24 @@ export class Engine implements EngineHandle {
     const traits = group.map((r) => defs.runtime(r.name)!);
     await this.prefetch(events.map((e) => ({ workspace: e.record.workspace, ident: identifiersOf(e.record, this.o.hashEmail).owner })));
 
-    const partial = new Map<string, Map<string, unknown>>();
+    const partial = new Map<string, { workspace: string; id: string; states: Map<string, unknown> }>();
     for (const { record } of events) {
       const owner = identifiersOf(record, this.o.hashEmail).owner;
-      const pid = this.identities.peek(scoped(record.workspace, owner));
+      const pid = this.identities.peek(record.workspace, owner);
       if (pid === undefined) continue;
       const key = scoped(record.workspace, pid);
       for (const t of traits) {
         const input = t.input(record);
         if (input === undefined) continue;
-        let states = partial.get(key);
-        if (states === undefined) partial.set(key, (states = new Map()));
+        let entry = partial.get(key);
+        if (entry === undefined) partial.set(key, (entry = { workspace: record.workspace, id: pid, states: new Map() }));
+        const states = entry.states;
         states.set(t.name, t.aggregator.add(states.has(t.name) ? states.get(t.name) : t.aggregator.init(), input));
       }
     }
     const c = emptyChangeset(this.partition, this.position);
-    for (const [key, states] of partial) {
-      const doc = this.profiles.peek(key);
+    for (const { workspace, id, states } of partial.values()) {
+      const doc = this.profiles.peek(workspace, id);
       if (doc === undefined) continue;
       for (const t of traits) {
         if (!states.has(t.name)) continue;

@@ -76,17 +76,16 @@ export class Step {
   }
 
   private lookup(ws: string, ident: string): string | undefined {
-    return this.ctx.identities.peek(scoped(ws, ident));
+    return this.ctx.identities.peek(ws, ident);
   }
 
   private setIdentity(ws: string, ident: string, profileId: string): void {
-    const key = scoped(ws, ident);
-    this.ctx.identities.set(key, profileId);
-    this.identityWrites.set(key, { workspace: ws, ident, profileId });
+    this.ctx.identities.set(ws, ident, profileId);
+    this.identityWrites.set(scoped(ws, ident), { workspace: ws, ident, profileId });
   }
 
   private doc(ws: string, id: string): ProfileDoc {
-    const d = this.ctx.profiles.peek(scoped(ws, id));
+    const d = this.ctx.profiles.peek(ws, id);
     if (d === undefined) throw new Error(`engine invariant: profile ${id} was not loaded before the step`);
     return d;
   }
@@ -99,7 +98,7 @@ export class Step {
     const id = kind === 'user' ? profileIdFor('p', ws, ident, position) : profileIdFor('g', ws, ident, 0);
     const d = emptyProfile(id, ws, kind, position);
     d.identifiers.push(ident);
-    this.ctx.profiles.set(scoped(ws, id), d);
+    this.ctx.profiles.set(ws, id, d);
     this.setIdentity(ws, ident, id);
     this.touch(d);
     return d;
@@ -208,8 +207,8 @@ export class Step {
     const [survivor, absorbed] = xFirst ? [x, y] : [y, x];
     const merged = mergeDocs(survivor, absorbed, this.ctx.rules);
     const ws = e.workspace;
-    this.ctx.profiles.set(scoped(ws, merged.id), merged);
-    this.ctx.profiles.delete(scoped(ws, absorbed.id));
+    this.ctx.profiles.set(ws, merged.id, merged);
+    this.ctx.profiles.delete(ws, absorbed.id);
     this.dirty.delete(scoped(ws, absorbed.id));
     this.out.deletedProfiles.push({ workspace: ws, id: absorbed.id });
     for (const ident of absorbed.identifiers) this.setIdentity(ws, ident, merged.id);
@@ -228,7 +227,7 @@ export class Step {
       if (deleted.has(k)) continue;
       this.out.profiles.push(d);
       // Refresh recency once per step rather than on every access.
-      this.ctx.profiles.set(k, d);
+      this.ctx.profiles.set(d.workspace, d.id, d);
     }
     // A profile created and absorbed within one step was never stored: deleting it is harmless.
     this.out.identities = [...this.identityWrites.values()];
