@@ -50,3 +50,66 @@ describe('portrait CLI', () => {
     }
   });
 });
+
+describe('portrait keys and serve', () => {
+  it('keys create prints the key alone; list shows it without the secret; revoke disables it', async () => {
+    const { dir, cleanup } = tempDir('portrait-keys-');
+    try {
+      const created = await run(process.execPath, [BIN, '--data-dir', dir, 'keys', 'create', '--workspace', 'shop', '--scopes', 'write,read'], { cwd: dir });
+      const key = created.stdout.trim();
+      assert.match(key, /^[0-9a-f]{12}\.[A-Za-z0-9_-]+$/);
+      const id = key.split('.')[0]!;
+      const listed = await run(process.execPath, [BIN, '--data-dir', dir, 'keys', 'list'], { cwd: dir });
+      assert.match(listed.stdout, new RegExp(`^${id}\\tshop\\twrite,read\\tactive`, 'm'));
+      assert.ok(!listed.stdout.includes(key.split('.')[1]!), 'the secret is never listed');
+      await run(process.execPath, [BIN, '--data-dir', dir, 'keys', 'revoke', id], { cwd: dir });
+      assert.match((await run(process.execPath, [BIN, '--data-dir', dir, 'keys', 'list'], { cwd: dir })).stdout, /revoked/);
+      const bad = await run(process.execPath, [BIN, '--data-dir', dir, 'keys', 'create', '--workspace', 'shop', '--scopes', 'root'], { cwd: dir }).then(
+        () => assert.fail('expected a failure'),
+        (e: { stderr: string }) => e,
+      );
+      assert.match(bad.stderr, /PORTRAIT_KEY_INVALID_SCOPE/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('serve starts on the data directory, prints development keys once, ingests and serves profiles', async () => {
+    const { dir, cleanup } = tempDir('portrait-serve-');
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'serve', '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      const address = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no listening line: ${err}`)), 20_000);
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(err);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+      });
+      const write = /write key:\s+(\S+)/.exec(err)![1]!;
+      const secret = /secret key:\s+(\S+)/.exec(err)![1]!;
+      const r = await fetch(`${address}/v1/identify`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${write}:`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'zoe', traits: { city: 'Lima' } }),
+      });
+      assert.equal(r.status, 200);
+      let view: { attributes?: { city?: string } } = {};
+      for (let i = 0; i < 50 && view.attributes?.city === undefined; i++) {
+        const g = await fetch(`${address}/v1/profiles/user_id/zoe`, { headers: { authorization: `Bearer ${secret}` } });
+        if (g.status === 200) view = (await g.json()) as typeof view;
+        else await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.equal(view.attributes?.city, 'Lima');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((res) => child.once('exit', res));
+      cleanup();
+    }
+  });
+});

@@ -3,6 +3,9 @@ import { Command } from 'commander';
 import { isPortraitError } from '../core/errors.ts';
 import { rebuildCommand } from './rebuild.ts';
 import { profileCommand } from './profile.ts';
+import { keysCommand } from './keys.ts';
+import { importCommand } from './import.ts';
+import { serveCommand } from './serve.ts';
 
 const program = new Command()
   .name('portrait')
@@ -10,8 +13,11 @@ const program = new Command()
   .option('-c, --config <file>', 'configuration file (default: portrait.config.json or .yaml in the current directory)')
   .option('-d, --data-dir <dir>', 'data directory (default ./data, or PORTRAIT_DATA_DIR)');
 
+serveCommand(program);
 rebuildCommand(program);
 profileCommand(program);
+keysCommand(program);
+importCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,6 @@
 /** Opens the embedded Portrait the CLI's global options point at. */
 import type { Command } from 'commander';
-import { loadConfigInput } from '../config/index.ts';
+import { loadConfigInput, type ConfigInput } from '../config/index.ts';
 import { Portrait } from '../portrait/portrait.ts';
 
 export interface GlobalOptions {
@@ -8,8 +8,9 @@ export interface GlobalOptions {
   dataDir?: string;
 }
 
-export async function openFromCli(cmd: Command): Promise<Portrait> {
+export async function openFromCli(cmd: Command, overrides: ConfigInput = {}): Promise<Portrait> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const { input, source } = loadConfigInput({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
-  return Portrait.open(input, { source });
+  const server = { ...input.server, ...overrides.server };
+  return Portrait.open({ ...input, ...overrides, server }, { source });
 }

@@ -16,7 +16,8 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server'>> & {
+  server?: Partial<PortraitConfig['server']>;
   attributes?: Partial<PortraitConfig['attributes']>;
   identity?: Partial<PortraitConfig['identity']>;
   dedup?: Partial<PortraitConfig['dedup']>;
@@ -82,6 +83,8 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   const out = structuredClone(input);
   if (env.PORTRAIT_DATA_DIR) out.dataDir = env.PORTRAIT_DATA_DIR;
   if (env.PORTRAIT_DURABILITY === 'full' || env.PORTRAIT_DURABILITY === 'normal') out.durability = env.PORTRAIT_DURABILITY;
+  if (env.PORT !== undefined && env.PORT !== '') out.server = { ...out.server, port: Number(env.PORT) };
+  if (env.PORTRAIT_HOST) out.server = { ...out.server, host: env.PORTRAIT_HOST };
   if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
   return out;
 }

@@ -33,6 +33,16 @@ export const ConfigSchema = Type.Object(
       { windowDays: Type.Number({ exclusiveMinimum: 0, default: 7, description: 'How long a messageId is remembered for deduplication.' }) },
       { default: {}, additionalProperties: false },
     ),
+    server: Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port.' }),
+        host: Type.String({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).' }),
+        maxMessageKB: Type.Integer({ minimum: 1, default: 32, description: 'Largest single message (Segment: 32 KB).' }),
+        maxBatchKB: Type.Integer({ minimum: 1, default: 500, description: 'Largest request body after decompression (Segment: 500 KB).' }),
+        maxLag: Type.Integer({ minimum: 1, default: 200000, description: 'Records waiting for the engine beyond which ingest answers 429.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     engine: Type.Object(
       {
         batchSize: Type.Integer({ minimum: 1, maximum: 1000000, default: 20000, description: 'Most events folded per state transaction.' }),

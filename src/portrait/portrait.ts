@@ -18,12 +18,13 @@ import type { EngineHandle } from '../engine/handle.ts';
 import { engineOptions } from '../engine/options.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
-import { parseMessage } from '../ingest/index.ts';
+import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { SqliteEventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
 import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
+import { Keys } from './keys.ts';
 
 export interface OpenOptions {
   /** Keeps everything in memory (tests, demos): nothing survives close(). */
@@ -53,6 +54,8 @@ export interface ReadOptions {
 
 export class Portrait {
   private closed = false;
+  /** API keys of every workspace. */
+  readonly keys: Keys;
   private dedupTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -64,7 +67,9 @@ export class Portrait {
     private readonly clock: Clock,
     private readonly hashKey: Buffer,
     private readonly newId: (() => string) | undefined,
-  ) {}
+  ) {
+    this.keys = new Keys(store, () => clock.now());
+  }
 
   /** Opens (creating when needed) an embedded Portrait and starts its engine. */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
@@ -111,17 +116,38 @@ export class Portrait {
     this.check();
     const workspace = this.ws(opts);
     const receivedAt = opts.receivedAt ?? this.clock.now();
-    const outcomes: MessageOutcome[] = new Array(messages.length);
+    const results = messages.map((m) => parseMessage(m, { workspace, clock: this.clock, receivedAt, batchSentAt: opts.batchSentAt, newId: this.newId }));
+    return this.accept(workspace, receivedAt, messages, results);
+  }
+
+  /**
+   * Ingests a Segment `/v1/batch` body: the batch's `context` and `sentAt`
+   * apply to each message. A malformed envelope throws PORTRAIT_EVENT_INVALID;
+   * invalid messages inside are quarantined one by one.
+   */
+  async ingestBatch(body: unknown, opts: ReadOptions & { receivedAt?: number } = {}): Promise<IngestResult> {
+    this.check();
+    const workspace = this.ws(opts);
+    const receivedAt = opts.receivedAt ?? this.clock.now();
+    const parsed = parseBatch(body, { workspace, clock: this.clock, receivedAt, newId: this.newId });
+    if (!parsed.ok) throw Errors.invalidEvent(parsed.problems);
+    const raws = (body as { batch: unknown[] }).batch;
+    return this.accept(workspace, receivedAt, raws, parsed.results);
+  }
+
+  /** Quarantines the invalid messages and appends the valid ones durably. */
+  private async accept(workspace: string, receivedAt: number, raws: readonly unknown[], results: readonly ParseResult[]): Promise<IngestResult> {
+    const outcomes: MessageOutcome[] = new Array(raws.length);
     const valid: PortraitEvent[] = [];
     const validIndex: number[] = [];
     let quarantined = 0;
-    for (let i = 0; i < messages.length; i++) {
-      const r = parseMessage(messages[i], { workspace, clock: this.clock, receivedAt, batchSentAt: opts.batchSentAt, newId: this.newId });
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
       if (r.ok) {
         valid.push(r.event);
         validIndex.push(i);
       } else {
-        const id = await this.store.quarantine({ workspace, receivedAt, raw: safeStringify(messages[i]), reason: r.problems as unknown as ResolvedJson });
+        const id = await this.store.quarantine({ workspace, receivedAt, raw: safeStringify(raws[i]), reason: r.problems as unknown as ResolvedJson });
         outcomes[i] = { status: 'quarantined', quarantineId: id, problems: r.problems };
         quarantined++;
       }

@@ -70,6 +70,16 @@ export interface QuarantineRow {
   status: 'open' | 'resubmitted';
 }
 
+export interface ApiKeyRow {
+  id: string;
+  workspace: string;
+  secretHash: Buffer;
+  scopes: string[];
+  label: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
 export interface Page<T> {
   items: T[];
   total: number;
@@ -99,6 +109,11 @@ export interface StateStore {
   quarantined(workspace: string, opts?: { status?: QuarantineRow['status']; limit?: number; after?: number }): Promise<QuarantineRow[]>;
   quarantinedById(workspace: string, id: number): Promise<QuarantineRow | undefined>;
   markResubmitted(workspace: string, id: number): Promise<void>;
+
+  saveKey(row: ApiKeyRow): Promise<void>;
+  key(id: string): Promise<ApiKeyRow | undefined>;
+  keys(workspace?: string): Promise<ApiKeyRow[]>;
+  revokeKey(id: string, at: number): Promise<boolean>;
 
   /** A canonical, ordered dump of all derived state, to compare a rebuild with the incremental state. */
   dump(): Promise<string[]>;

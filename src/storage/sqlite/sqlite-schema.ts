@@ -106,6 +106,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
   status      TEXT NOT NULL DEFAULT 'open'
 );
 CREATE INDEX IF NOT EXISTS quarantine_ws ON quarantine (workspace, status, id);
+-- API keys: only a SHA-256 of each key's secret part is kept.
+CREATE TABLE IF NOT EXISTS api_keys (
+  id          TEXT PRIMARY KEY,
+  workspace   TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  scopes      TEXT NOT NULL,
+  label       TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
 `;
 
 /** Tables holding state derived from the log; a rebuild empties and refills them. */

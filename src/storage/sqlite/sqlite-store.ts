@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { Json } from '../../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
-import type { AttributeConflict, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { DERIVED_TABLES, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
 
@@ -251,6 +251,28 @@ export class SqliteStore implements StateStore {
     this.db.prepare(`UPDATE quarantine SET status = 'resubmitted' WHERE workspace = ? AND id = ?`).run(workspace, id);
   }
 
+  async saveKey(k: ApiKeyRow): Promise<void> {
+    this.db
+      .prepare('INSERT INTO api_keys (id, workspace, secret_hash, scopes, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(k.id, k.workspace, k.secretHash, JSON.stringify(k.scopes), k.label, k.createdAt, k.revokedAt);
+  }
+
+  async key(id: string): Promise<ApiKeyRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    return r ? toKey(r) : undefined;
+  }
+
+  async keys(workspace?: string): Promise<ApiKeyRow[]> {
+    const rows = (workspace === undefined
+      ? this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all()
+      : this.db.prepare('SELECT * FROM api_keys WHERE workspace = ? ORDER BY created_at, id').all(workspace)) as Row[];
+    return rows.map(toKey);
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
   async dump(): Promise<string[]> {
     const out: string[] = [];
     out.push(`position ${canonicalJson(this.db.prepare('SELECT * FROM engine_position ORDER BY partition').all())}`);
@@ -284,6 +306,18 @@ export class SqliteStore implements StateStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+function toKey(r: Row): ApiKeyRow {
+  return {
+    id: r.id as string,
+    workspace: r.workspace as string,
+    secretHash: r.secret_hash as Buffer,
+    scopes: JSON.parse(r.scopes as string) as string[],
+    label: r.label as string,
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+  };
 }
 
 function toLink(r: Row): IdentityLink {

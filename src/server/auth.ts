@@ -1,0 +1,36 @@
+/**
+ * Authentication: HTTP Basic with the key as user name and an empty
+ * password (what Segment's SDKs send), a Bearer token, or a `writeKey`
+ * field in a batch body. The principal's workspace scopes every call.
+ */
+import type { FastifyRequest } from 'fastify';
+import { PortraitError } from '../core/errors.ts';
+import type { Portrait } from '../portrait/portrait.ts';
+import type { Principal, Scope } from '../portrait/keys.ts';
+
+function presentedKey(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Basic ')) {
+    const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(0, colon) : decoded;
+  }
+  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  const body = req.body as { writeKey?: unknown } | undefined;
+  if (body && typeof body === 'object' && typeof body.writeKey === 'string') return body.writeKey;
+  return undefined;
+}
+
+/** The caller's principal, requiring `scope`; throws 401 or 403. */
+export async function authorize(p: Portrait, req: FastifyRequest, scope: Scope): Promise<Principal> {
+  const key = presentedKey(req);
+  if (key === undefined || key === '') {
+    throw new PortraitError('PORTRAIT_AUTH_MISSING', 'No API key was sent. Use HTTP Basic with the key as user name, or "Authorization: Bearer <key>".', 401);
+  }
+  const principal = await p.keys.authenticate(key);
+  if (principal === undefined) throw new PortraitError('PORTRAIT_AUTH_INVALID', 'The API key is unknown or revoked. Create one with "portrait keys create".', 401);
+  if (!principal.scopes.has(scope)) {
+    throw new PortraitError('PORTRAIT_AUTH_SCOPE', `This key lacks the "${scope}" scope. Use a key created with --scopes ${scope}.`, 403);
+  }
+  return principal;
+}
