@@ -113,3 +113,21 @@ describe('portrait keys and serve', () => {
     }
   });
 });
+
+describe('portrait demo', () => {
+  it('loads a generated sample with ten traits and keeps them in a config file', async () => {
+    const { dir, cleanup } = tempDir('portrait-demo-');
+    try {
+      const out = await run(process.execPath, [BIN, 'demo', '--events', '3000', '--users', '30'], { cwd: dir });
+      assert.match(out.stdout, /Loaded 3000 events into \d+ profiles/, out.stdout + out.stderr);
+      const cfg = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'portrait.config.json'), 'utf8'))) as { traits: unknown[] };
+      assert.equal(cfg.traits.length, 10);
+      const shown = await run(process.execPath, [BIN, 'profile', 'user_id', 'u1'], { cwd: dir });
+      const view = JSON.parse(shown.stdout) as { traits: Record<string, unknown>; eventCount: number };
+      assert.equal(Object.keys(view.traits).length, 10);
+      assert.ok(view.eventCount > 0);
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -146,3 +146,45 @@ describe('HTTP API backpressure', () => {
     }
   });
 });
+
+describe('HTTP API operations', () => {
+  it('exposes Prometheus metrics: messages by outcome, lag, processing latency, profiles', async () => {
+    const { p } = await openMemory({ engine: { commitIntervalMs: 0 } });
+    const { key } = await p.keys.create('default', ['write']);
+    const app = buildServer(p);
+    try {
+      const send = (body: unknown) => app.inject({ method: 'POST', url: '/v1/batch', headers: { authorization: basic(key), 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      await send({ batch: [{ type: 'track', userId: 'm1', event: 'e', messageId: 'x1' }, { type: 'track', userId: 'm2', event: 'e', messageId: 'x2' }, { type: 'track', event: 'no ids' }] });
+      await send({ batch: [{ type: 'track', userId: 'm1', event: 'e', messageId: 'x1' }] });
+      await p.drain();
+      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      assert.equal(value('portrait_events_received_total'), 4);
+      assert.equal(value('portrait_events_accepted_total'), 2);
+      assert.equal(value('portrait_events_rejected_total'), 1);
+      assert.equal(value('portrait_events_duplicate_total'), 1);
+      assert.equal(value('portrait_engine_lag_records'), 0);
+      assert.equal(value('portrait_profiles'), 2);
+      assert.ok(value('portrait_processing_latency_seconds_count') >= 1, text);
+    } finally {
+      await app.close();
+      await p.close();
+    }
+  });
+
+  it('serves an OpenAPI 3 document generated from the routes, and a page rendering it', async () => {
+    const { p } = await openMemory();
+    const app = buildServer(p);
+    try {
+      const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, unknown> };
+      assert.match(doc.openapi, /^3\./);
+      for (const path of ['/v1/track', '/v1/batch', '/v1/profiles/{idType}/{id}', '/metrics']) assert.ok(path in doc.paths, path);
+      const page = await app.inject({ method: 'GET', url: '/docs/' });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /<html/i);
+    } finally {
+      await app.close();
+      await p.close();
+    }
+  });
+});

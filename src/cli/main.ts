@@ -5,6 +5,7 @@ import { rebuildCommand } from './rebuild.ts';
 import { profileCommand } from './profile.ts';
 import { keysCommand } from './keys.ts';
 import { importCommand } from './import.ts';
+import { demoCommand } from './demo.ts';
 import { serveCommand } from './serve.ts';
 
 const program = new Command()
@@ -18,6 +19,7 @@ rebuildCommand(program);
 profileCommand(program);
 keysCommand(program);
 importCommand(program);
+demoCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -58,6 +58,12 @@ export class Engine implements EngineHandle {
   private readonly partition: number;
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   lastError: unknown;
+  private readonly commitListeners = new Set<(position: number) => void>();
+
+  onCommit(listener: (position: number) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
 
   constructor(private readonly o: EngineOptions) {
     this.partition = o.partition ?? 0;
@@ -264,6 +270,7 @@ export class Engine implements EngineHandle {
     this.profiles.trim();
     this.identities.trim();
     this.o.onCommit?.(c.position, events);
+    for (const l of this.commitListeners) l(c.position);
   }
 
   /** Removes one identity link and splits the profile, rebuilding both sides from their own events. */

@@ -17,4 +17,6 @@ export interface EngineHandle {
   lag(): number;
   /** The log position whose effects are committed. */
   committedPosition(): number;
+  /** Calls `listener` with the new committed position after each commit. Returns an unsubscribe function. */
+  onCommit(listener: (position: number) => void): () => void;
 }

@@ -56,6 +56,10 @@ export class Portrait {
   private closed = false;
   /** API keys of every workspace. */
   readonly keys: Keys;
+  private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0 };
+  /** Appends not yet committed by the engine: [last position, time appended]. Bounded. */
+  private readonly inFlight: Array<[number, number]> = [];
+  private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -69,6 +73,24 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    engine.onCommit((position) => {
+      const now = performance.now();
+      while (this.inFlight.length > 0 && this.inFlight[0]![0] <= position) {
+        const [, at] = this.inFlight.shift()!;
+        for (const l of this.latencyListeners) l(now - at);
+      }
+    });
+  }
+
+  /** Counts of messages received, accepted, duplicate and quarantined since open. */
+  stats(): Readonly<{ received: number; accepted: number; duplicates: number; quarantined: number }> {
+    return { ...this.counters };
+  }
+
+  /** Calls `listener` with the time (ms) from a durable append to the engine's commit of it. */
+  onProcessed(listener: (ms: number) => void): () => void {
+    this.latencyListeners.add(listener);
+    return () => this.latencyListeners.delete(listener);
   }
 
   /** Opens (creating when needed) an embedded Portrait and starts its engine. */
@@ -161,6 +183,14 @@ export class Portrait {
       else duplicates++;
       outcomes[validIndex[k]!] = { status: o === 'appended' ? 'accepted' : 'duplicate', messageId };
     });
+    if (accepted > 0 && this.latencyListeners.size > 0) {
+      this.inFlight.push([this.log.head(), performance.now()]);
+      if (this.inFlight.length > 10_000) this.inFlight.shift();
+    }
+    this.counters.received += raws.length;
+    this.counters.accepted += accepted;
+    this.counters.duplicates += duplicates;
+    this.counters.quarantined += quarantined;
     return { accepted, duplicates, quarantined, outcomes };
   }
 

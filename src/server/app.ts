@@ -1,19 +1,28 @@
 /**
  * The HTTP server: a Fastify app over one Portrait instance. One function
- * per route group; one error handler; JSON logs with request ids.
+ * per route group; one error handler; JSON logs with request ids; an
+ * OpenAPI document generated from the route schemas.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Portrait } from '../portrait/portrait.ts';
 import { registerBodyDecoding } from './decode.ts';
+import { definitionRoutes } from './definition-routes.ts';
 import { errorHandler } from './errors.ts';
+import { identityRoutes } from './identity-routes.ts';
 import { ingestRoutes, type IngestLimits } from './ingest-routes.ts';
+import { metricsRoutes } from './metrics.ts';
+import { openApiRoute, registerOpenApi } from './openapi.ts';
+import { posthogRoutes } from './posthog-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
+import { quarantineRoutes } from './quarantine-routes.ts';
 
 export interface ServerOptions extends Partial<IngestLimits> {
   /** Largest request body, after decompression (bytes). */
   maxBatchBytes?: number;
   logger?: boolean;
 }
+
+const VERSION = '0.1.0';
 
 export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance {
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.maxBatchBytes ?? 500 * 1024, requestIdHeader: 'x-request-id' });
@@ -22,13 +31,26 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'PORTRAIT_HTTP_NOT_FOUND', message: `No route ${req.method} ${req.url}.`, requestId: req.id } });
   });
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
-    const lag = p.lag();
-    const ready = lag <= (o.maxLag ?? 200_000);
-    return reply.status(ready ? 200 : 503).send({ ready, lag });
-  });
-  ingestRoutes(app, p, { maxMessageBytes: o.maxMessageBytes ?? 32 * 1024, maxLag: o.maxLag ?? 200_000 });
-  profileRoutes(app, p);
+  const limits: IngestLimits = { maxMessageBytes: o.maxMessageBytes ?? 32 * 1024, maxLag: o.maxLag ?? 200_000 };
+  // The OpenAPI plugin must see every route: routes are declared in a plugin registered after it.
+  registerOpenApi(app, VERSION);
+  void app.register(
+    async (api) => {
+      openApiRoute(api, app);
+      api.get('/healthz', { schema: { summary: 'Liveness', tags: ['operations'] } }, async () => ({ ok: true }));
+      api.get('/readyz', { schema: { summary: 'Readiness: 503 while the engine lags beyond the bound', tags: ['operations'] } }, async (_req, reply) => {
+        const lag = p.lag();
+        const ready = lag <= limits.maxLag;
+        return reply.status(ready ? 200 : 503).send({ ready, lag });
+      });
+      metricsRoutes(api, p);
+      ingestRoutes(api, p, limits);
+      posthogRoutes(api, p, limits);
+      profileRoutes(api, p);
+      identityRoutes(api, p);
+      quarantineRoutes(api, p);
+      definitionRoutes(api, p);
+    },
+  );
   return app;
 }

@@ -1,22 +1,107 @@
-/** Reading profiles: `GET /v1/profiles/{idType}/{id}` (with `?at=` for a past time). */
+/**
+ * Reading profiles: `GET /v1/profiles/{idType}/{id}` (with `?at=` for a past
+ * time), and the records around a profile: its events, history, merges,
+ * identity links and attribute conflicts. All need the `read` scope and stay
+ * inside the key's workspace.
+ */
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors, PortraitError } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
 
-function parseAt(v: string | undefined): number | undefined {
+function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(t)) throw new PortraitError('PORTRAIT_HTTP_BAD_TIME', `"at" must be an ISO 8601 time or epoch milliseconds, not "${v}".`, 400);
+  if (!Number.isFinite(t)) throw new PortraitError('PORTRAIT_HTTP_BAD_TIME', `"${name}" must be an ISO 8601 time or epoch milliseconds, not "${v}".`, 400);
   return t;
 }
 
+const ProfileParams = Type.Object({
+  idType: Type.String({ description: 'user_id, anonymous_id, email, profile_id, group_id or external:<type>' }),
+  id: Type.String({ description: 'The identifier value.' }),
+});
+type ProfileParams = Static<typeof ProfileParams>;
+
+const Time = (description: string) => Type.Optional(Type.String({ description: `${description} (ISO 8601 or epoch milliseconds).` }));
+const Limit = (max: number, dflt: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max, description: `Page size (default ${dflt}, at most ${max}).` }));
+const Before = Type.Optional(Type.Integer({ minimum: 0, description: 'Paging cursor: the `next` value of the previous page (a log position).' }));
+
+const AtQuery = Type.Object({ at: Time('Return the profile as of this time') });
+const EventsQuery = Type.Object({
+  name: Type.Optional(Type.String({ description: 'Only events with this name (track event, or page/screen name).' })),
+  from: Time('Only events at or after this time'),
+  to: Time('Only events at or before this time'),
+  limit: Limit(1000, 50),
+  before: Before,
+});
+const HistoryQuery = Type.Object({ limit: Limit(1000, 100), before: Before });
+
+const TAGS = ['profiles'];
+
 export function profileRoutes(app: FastifyInstance, p: Portrait): void {
-  app.get<{ Params: { idType: string; id: string }; Querystring: { at?: string } }>('/v1/profiles/:idType/:id', async (req) => {
-    const principal = await authorize(p, req, 'read');
-    const { idType, id } = req.params;
-    const view = await p.profile(idType, id, { workspace: principal.workspace, at: parseAt(req.query.at) });
-    if (view === undefined) throw Errors.profileNotFound(idType, id);
-    return view;
-  });
+  app.get<{ Params: ProfileParams; Querystring: Static<typeof AtQuery> }>(
+    '/v1/profiles/:idType/:id',
+    { schema: { summary: 'Read a profile', tags: TAGS, params: ProfileParams, querystring: AtQuery } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      const { idType, id } = req.params;
+      const view = await p.profile(idType, id, { workspace: principal.workspace, at: parseTime('at', req.query.at) });
+      if (view === undefined) throw Errors.profileNotFound(idType, id);
+      return view;
+    },
+  );
+
+  app.get<{ Params: ProfileParams; Querystring: Static<typeof EventsQuery> }>(
+    '/v1/profiles/:idType/:id/events',
+    { schema: { summary: "A profile's events, newest first, paged", tags: TAGS, params: ProfileParams, querystring: EventsQuery } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      const { idType, id } = req.params;
+      const q = req.query;
+      const from = parseTime('from', q.from);
+      const to = parseTime('to', q.to);
+      return p.events(idType, id, { workspace: principal.workspace, name: q.name, from, to, limit: q.limit, before: q.before });
+    },
+  );
+
+  app.get<{ Params: ProfileParams; Querystring: Static<typeof HistoryQuery> }>(
+    '/v1/profiles/:idType/:id/history',
+    { schema: { summary: "Changes of a profile's attributes and computed traits, newest first, paged", tags: TAGS, params: ProfileParams, querystring: HistoryQuery } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      const { idType, id } = req.params;
+      const limit = req.query.limit ?? 100;
+      const history = await p.history(idType, id, { workspace: principal.workspace, limit, before: req.query.before });
+      const last = history[history.length - 1];
+      return history.length >= limit && last !== undefined ? { history, next: last.position } : { history };
+    },
+  );
+
+  app.get<{ Params: ProfileParams }>(
+    '/v1/profiles/:idType/:id/merges',
+    { schema: { summary: 'Merges and unmerges the profile took part in', tags: TAGS, params: ProfileParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      return { merges: await p.merges(req.params.idType, req.params.id, { workspace: principal.workspace }) };
+    },
+  );
+
+  app.get<{ Params: ProfileParams }>(
+    '/v1/profiles/:idType/:id/links',
+    { schema: { summary: 'The identity links that hold the profile together', tags: TAGS, params: ProfileParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      return { links: await p.links(req.params.idType, req.params.id, { workspace: principal.workspace }) };
+    },
+  );
+
+  app.get<{ Params: ProfileParams }>(
+    '/v1/profiles/:idType/:id/conflicts',
+    { schema: { summary: 'Attribute values that were not applied (stale, set-once, wrong type)', tags: TAGS, params: ProfileParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      return { conflicts: await p.attributeConflicts(req.params.idType, req.params.id, { workspace: principal.workspace }) };
+    },
+  );
 }

@@ -24,6 +24,7 @@ export class WorkerEngine implements EngineHandle {
   private unsubscribe: (() => void) | undefined;
   private failure: PortraitError | undefined;
   private exited = false;
+  private readonly commitListeners = new Set<(position: number) => void>();
 
   constructor(init: WorkerInit, private readonly log: EventLog) {
     // entry.mjs registers the TypeScript loader in the thread, then loads engine-worker.ts.
@@ -49,6 +50,7 @@ export class WorkerEngine implements EngineHandle {
         break;
       case 'committed':
         this.position = Math.max(this.position, m.position);
+        for (const l of this.commitListeners) l(this.position);
         break;
       case 'drained':
         this.drains.get(m.id)?.resolve();
@@ -108,6 +110,11 @@ export class WorkerEngine implements EngineHandle {
       this.drains.set(id, { resolve, reject });
       this.send({ type: 'drain', id, head: this.log.head() });
     });
+  }
+
+  onCommit(listener: (position: number) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   kick(): void {

@@ -1,0 +1,76 @@
+/**
+ * Quarantine: list (`read`), inspect (`read`) and re-submit (`admin`) the
+ * messages that failed validation, within the key's workspace.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { Errors } from '../core/errors.ts';
+import type { Portrait } from '../portrait/portrait.ts';
+import type { QuarantineRow } from '../storage/index.ts';
+import { authorize } from './auth.ts';
+
+const Status = Type.Union([Type.Literal('open'), Type.Literal('resubmitted')], { description: 'Which rows (default open).' });
+const ListQuery = Type.Object({
+  status: Type.Optional(Status),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100, at most 1000).' })),
+  after: Type.Optional(Type.Integer({ minimum: 0, description: 'Paging cursor: the `next` value of the previous page (a quarantine id).' })),
+});
+const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, description: 'The quarantine id.' }) });
+const ResubmitBody = Type.Object(
+  { message: Type.Optional(Type.Unknown({ description: 'The fixed message; when absent the message is re-submitted as it was.' })) },
+  { description: 'Optional: `{ "message": <fixed message> }`; an empty body re-submits the message as it was.' },
+);
+
+const TAGS = ['quarantine'];
+
+/** A quarantined row, open or re-submitted (the library has no public by-id read: found by id-ordered paging). */
+async function findQuarantined(p: Portrait, workspace: string, id: number): Promise<QuarantineRow | undefined> {
+  for (const status of ['open', 'resubmitted'] as const) {
+    const [row] = await p.quarantined({ workspace, status, after: id - 1, limit: 1 });
+    if (row?.id === id) return row;
+  }
+  return undefined;
+}
+
+export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
+  app.get<{ Querystring: Static<typeof ListQuery> }>(
+    '/v1/quarantine',
+    { schema: { summary: 'Quarantined messages, oldest first, paged', tags: TAGS, querystring: ListQuery } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      const limit = req.query.limit ?? 100;
+      const quarantined = await p.quarantined({ workspace: principal.workspace, status: req.query.status, limit, after: req.query.after });
+      const last = quarantined[quarantined.length - 1];
+      return quarantined.length >= limit && last !== undefined ? { quarantined, next: last.id } : { quarantined };
+    },
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/v1/quarantine/:id',
+    { schema: { summary: 'Inspect one quarantined message', tags: TAGS, params: IdParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      const row = await findQuarantined(p, principal.workspace, req.params.id);
+      if (row === undefined) throw Errors.quarantineNotFound(req.params.id);
+      return row;
+    },
+  );
+
+  app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof ResubmitBody> | undefined }>(
+    '/v1/quarantine/:id/resubmit',
+    {
+      schema: {
+        summary: 'Re-submit a quarantined message, as it was or fixed',
+        description: 'Answers 200 with the outcome: accepted, duplicate, or quarantined again (a new row, with the problems).',
+        tags: TAGS,
+        params: IdParams,
+        body: ResubmitBody,
+      },
+    },
+    async (req) => {
+      const principal = await authorize(p, req, 'admin');
+      const fixed = req.body?.message;
+      return p.resubmit(req.params.id, { workspace: principal.workspace, fixed });
+    },
+  );
+}
