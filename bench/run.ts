@@ -4,6 +4,8 @@
  *   (a) floor: JSON parse + validate + durable append to the log
  *   (b) full pipeline: the same, plus the engine with 10 computed traits
  *   (c) rebuild of the same log
+ *   (d) HTTP ingest in batches of 100 from a second process, with profile
+ *       read latency (p50/p99) measured while it runs
  * Options: --events N (default 200000), --users N (default 20000), --json.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -15,6 +17,7 @@ import type { PortraitEvent } from '../src/core/event.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { Portrait } from '../src/index.ts';
+import { httpBench } from './http.ts';
 import { TEN_TRAITS, workload } from '../test/support/workload.ts';
 
 const { values } = parseArgs({
@@ -91,6 +94,7 @@ try {
   const a = await floor(input, dir);
   const b = await pipeline(input, join(dir, 'pipeline'));
   const heap = await heapPerProfile(input);
+  const http = await httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS);
   const result = {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     events: N,
@@ -103,6 +107,11 @@ try {
     profiles: b.profiles,
     stateBytesPerProfile: Math.round(b.bytesPerProfile),
     heapBytesPerProfile: Math.round(heap),
+    httpEventsPerSec: Math.round(http.eventsPerSec),
+    ratioHttpToFloor: +(http.eventsPerSec / a).toFixed(3),
+    readP50Ms: +http.p50.toFixed(2),
+    readP99Ms: +http.p99.toFixed(2),
+    readsDuringIngest: http.reads,
   };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
@@ -115,6 +124,8 @@ try {
       ['profiles', String(result.profiles)],
       ['state on disk per profile', `${result.stateBytesPerProfile} B`],
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
+      ['(d) HTTP ingest, batches of 100', `${result.httpEventsPerSec} events/s   d/a = ${result.ratioHttpToFloor} (from a second process, 8 in flight)`],
+      ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads)`],
     ];
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
   }

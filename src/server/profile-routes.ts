@@ -78,30 +78,16 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
     },
   );
 
-  app.get<{ Params: ProfileParams }>(
-    '/v1/profiles/:idType/:id/merges',
-    { schema: { summary: 'Merges and unmerges the profile took part in', tags: TAGS, params: ProfileParams } },
-    async (req) => {
+  // Lists read the same way: the profile by identifier, the caller's workspace, one library call.
+  const lists: Array<[string, string, (idType: string, id: string, o: { workspace: string }) => Promise<unknown[]>]> = [
+    ['merges', 'Merges and unmerges the profile took part in', (t, i, o) => p.merges(t, i, o)],
+    ['links', 'The identity links that hold the profile together', (t, i, o) => p.links(t, i, o)],
+    ['conflicts', 'Attribute values that were not applied (stale, set-once, wrong type)', (t, i, o) => p.attributeConflicts(t, i, o)],
+  ];
+  for (const [name, summary, read] of lists) {
+    app.get<{ Params: ProfileParams }>(`/v1/profiles/:idType/:id/${name}`, { schema: { summary, tags: TAGS, params: ProfileParams } }, async (req) => {
       const principal = await authorize(p, req, 'read');
-      return { merges: await p.merges(req.params.idType, req.params.id, { workspace: principal.workspace }) };
-    },
-  );
-
-  app.get<{ Params: ProfileParams }>(
-    '/v1/profiles/:idType/:id/links',
-    { schema: { summary: 'The identity links that hold the profile together', tags: TAGS, params: ProfileParams } },
-    async (req) => {
-      const principal = await authorize(p, req, 'read');
-      return { links: await p.links(req.params.idType, req.params.id, { workspace: principal.workspace }) };
-    },
-  );
-
-  app.get<{ Params: ProfileParams }>(
-    '/v1/profiles/:idType/:id/conflicts',
-    { schema: { summary: 'Attribute values that were not applied (stale, set-once, wrong type)', tags: TAGS, params: ProfileParams } },
-    async (req) => {
-      const principal = await authorize(p, req, 'read');
-      return { conflicts: await p.attributeConflicts(req.params.idType, req.params.id, { workspace: principal.workspace }) };
-    },
-  );
+      return { [name]: await read(req.params.idType, req.params.id, { workspace: principal.workspace }) };
+    });
+  }
 }

@@ -66,6 +66,10 @@ export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
         params: IdParams,
         body: ResubmitBody,
       },
+      // The body is optional: no body re-submits the message as it was.
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
     },
     async (req) => {
       const principal = await authorize(p, req, 'admin');
