@@ -316,6 +316,12 @@ export class Portrait {
     return this.store.quarantined(this.ws(o), o);
   }
 
+  /** One quarantined message by id, open or already re-submitted. */
+  async quarantinedById(id: number, o: ReadOptions = {}): Promise<QuarantineRow | undefined> {
+    this.check();
+    return this.store.quarantinedById(this.ws(o), id);
+  }
+
   /**
    * Re-submits a quarantined message, optionally replaced by a fixed
    * version. A message that is still invalid stays in quarantine (a new row

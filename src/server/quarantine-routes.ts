@@ -6,7 +6,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
-import type { QuarantineRow } from '../storage/index.ts';
 import { authorize } from './auth.ts';
 
 const Status = Type.Union([Type.Literal('open'), Type.Literal('resubmitted')], { description: 'Which rows (default open).' });
@@ -22,15 +21,6 @@ const ResubmitBody = Type.Object(
 );
 
 const TAGS = ['quarantine'];
-
-/** A quarantined row, open or re-submitted (the library has no public by-id read: found by id-ordered paging). */
-async function findQuarantined(p: Portrait, workspace: string, id: number): Promise<QuarantineRow | undefined> {
-  for (const status of ['open', 'resubmitted'] as const) {
-    const [row] = await p.quarantined({ workspace, status, after: id - 1, limit: 1 });
-    if (row?.id === id) return row;
-  }
-  return undefined;
-}
 
 export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
   app.get<{ Querystring: Static<typeof ListQuery> }>(
@@ -50,7 +40,7 @@ export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: 'Inspect one quarantined message', tags: TAGS, params: IdParams } },
     async (req) => {
       const principal = await authorize(p, req, 'read');
-      const row = await findQuarantined(p, principal.workspace, req.params.id);
+      const row = await p.quarantinedById(req.params.id, { workspace: principal.workspace });
       if (row === undefined) throw Errors.quarantineNotFound(req.params.id);
       return row;
     },
