@@ -125,7 +125,7 @@ describe('portrait demo', () => {
       const shown = await run(process.execPath, [BIN, 'profile', 'user_id', 'u1'], { cwd: dir });
       const view = JSON.parse(shown.stdout) as { traits: Record<string, unknown>; eventCount: number };
       assert.equal(Object.keys(view.traits).length, 10);
-      assert.ok(view.eventCount > 0);
+      assert.ok(view.eventCount > 0, 'view.eventCount > 0');
     } finally {
       cleanup();
     }

@@ -65,7 +65,7 @@ describe('crash safety', () => {
       const rows = logDb.prepare('SELECT message_id, COUNT(*) AS n FROM log GROUP BY message_id').all() as { message_id: string; n: number }[];
       logDb.close();
       assert.equal(rows.length, distinct.size);
-      assert.ok(rows.every((row) => row.n === 1 && distinct.has(row.message_id)));
+      assert.ok(rows.every((row) => row.n === 1 && distinct.has(row.message_id)), 'rows.every((row) => row.n === 1 && distinct.has(row.message_id))');
 
       const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], identity: { hashKey: 'cd'.repeat(32) } });
       try {

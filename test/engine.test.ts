@@ -16,7 +16,7 @@ describe('engine: identity resolution', () => {
     const byAnon = await p.profile('anonymous_id', 'a1');
     const byUser = await p.profile('user_id', 'u1');
     const byEmail = await p.profile('email', ' ann@example.COM ');
-    assert.ok(byAnon && byUser && byEmail);
+    assert.ok(byAnon && byUser && byEmail, 'byAnon && byUser && byEmail');
     assert.equal(byAnon.id, byUser.id);
     assert.equal(byEmail.id, byUser.id);
     assert.equal(byUser.traits.orders, 2);
@@ -38,7 +38,7 @@ describe('engine: identity resolution', () => {
     await p.drain();
     const a = await p.profile('user_id', 'u1');
     const b = await p.profile('user_id', 'u2');
-    assert.ok(a && b);
+    assert.ok(a && b, 'a && b');
     assert.notEqual(a.id, b.id);
     const conflicts = await p.identityConflicts();
     assert.equal(conflicts.length, 1);
@@ -170,7 +170,7 @@ describe('engine: deduplication and quarantine', () => {
     assert.equal(out.status, 'accepted');
     assert.equal((await p.quarantined()).length, 0);
     await p.drain();
-    assert.ok(await p.profile('user_id', 'fixed'));
+    assert.ok(await p.profile('user_id', 'fixed'), 'await p.profile(\'user_id\', \'fixed\')');
     await assert.rejects(p.resubmit(q[0]!.id), /PORTRAIT_QUARANTINE_NOT_FOUND|does not exist/);
     await p.close();
   });
@@ -191,7 +191,7 @@ describe('engine: unmerge', () => {
     await p.drain();
     const u = await p.profile('user_id', 'u1');
     const a = await p.profile('anonymous_id', 'a1');
-    assert.ok(u && a);
+    assert.ok(u && a, 'u && a');
     assert.notEqual(u.id, a.id);
     assert.equal(u.traits.orders, 1);
     assert.equal(a.traits.orders, 2);
@@ -199,7 +199,7 @@ describe('engine: unmerge', () => {
     await p.ingest([{ type: 'identify', userId: 'u1', anonymousId: 'a1', timestamp: T0 + 5, messageId: 'm5' }]);
     await p.drain();
     assert.notEqual((await p.profile('user_id', 'u1'))?.id, (await p.profile('anonymous_id', 'a1'))?.id);
-    assert.ok((await p.identityConflicts()).some((c) => c.reason === 'unlinked'));
+    assert.ok((await p.identityConflicts()).some((c) => c.reason === 'unlinked'), '(await p.identityConflicts()).some((c) => c.reason === \'unlinked\')');
     await assert.rejects(p.unmerge('user:u1', 'anon:nope'), /PORTRAIT_IDENTITY_LINK_NOT_FOUND|no identity link/);
     await p.close();
   });

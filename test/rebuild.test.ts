@@ -67,7 +67,7 @@ describe('hot-profile cache', () => {
         cleanup();
       }
     }
-    assert.ok(dumps[0]!.length > 1000);
+    assert.ok(dumps[0]!.length > 1000, 'dumps[0]!.length > 1000');
     assert.deepEqual(dumps[0], dumps[1]);
   });
 });

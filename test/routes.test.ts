@@ -80,12 +80,12 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
     assert.equal(hist.history.length, 2);
     assert.equal(typeof hist.next, 'number');
     const older = (await get(`/v1/profiles/user_id/u1/history?before=${hist.next}`)).json() as Json;
-    assert.ok(older.history.length > 0);
-    assert.ok(older.history.every((e: Json) => e.position < hist.next));
+    assert.ok(older.history.length > 0, 'older.history.length > 0');
+    assert.ok(older.history.every((e: Json) => e.position < hist.next), 'older.history.every((e: Json) => e.position < hist.next)');
 
     const m = await get('/v1/profiles/anonymous_id/a1/merges');
     assert.equal(m.statusCode, 200, m.body);
-    assert.ok(Array.isArray((m.json() as Json).merges));
+    assert.ok(Array.isArray((m.json() as Json).merges), 'Array.isArray((m.json() as Json).merges)');
 
     const l = await get('/v1/profiles/user_id/u1/links');
     assert.equal(l.statusCode, 200, l.body);
@@ -106,7 +106,7 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
   it('lists, inspects and re-submits quarantined messages', async () => {
     const list = await get('/v1/quarantine?limit=10');
     assert.equal(list.statusCode, 200, list.body);
-    assert.ok(((list.json() as Json).quarantined as Json[]).some((q) => q.id === badQuarantineId));
+    assert.ok(((list.json() as Json).quarantined as Json[]).some((q) => q.id === badQuarantineId), '((list.json() as Json).quarantined as Json[]).some((q) => q.id === badQuarant...');
 
     const one = await get(`/v1/quarantine/${badQuarantineId}`);
     assert.equal(one.statusCode, 200, one.body);
@@ -118,7 +118,7 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
     assert.equal(again.statusCode, 200, again.body);
     const outcome = again.json() as Json;
     assert.equal(outcome.status, 'quarantined');
-    assert.ok(outcome.problems.length > 0);
+    assert.ok(outcome.problems.length > 0, 'outcome.problems.length > 0');
     const inspected = (await get(`/v1/quarantine/${badQuarantineId}`)).json() as Json;
     assert.equal(inspected.status, 'resubmitted');
     assert.equal(code(await call('POST', `/v1/quarantine/${badQuarantineId}/resubmit`, admin, {})), 'PORTRAIT_QUARANTINE_NOT_FOUND');

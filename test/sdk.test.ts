@@ -39,7 +39,7 @@ describe('official SDKs against the server', () => {
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const addr = app.server.address();
-    assert.ok(addr !== null && typeof addr === 'object');
+    assert.ok(addr !== null && typeof addr === 'object', 'addr !== null && typeof addr === \'object\'');
     host = `http://127.0.0.1:${addr.port}`;
   });
   after(async () => {
@@ -68,7 +68,7 @@ describe('official SDKs against the server', () => {
     assert.deepEqual(errors, []);
 
     const segReqs = requests.filter((r) => r.url.startsWith('/v1/'));
-    assert.ok(segReqs.length >= 1);
+    assert.ok(segReqs.length >= 1, 'segReqs.length >= 1');
     for (const r of segReqs) assert.deepEqual([r.method, r.url, r.auth, r.status], ['POST', '/v1/batch', 'Basic', 200]);
 
     await p.drain();

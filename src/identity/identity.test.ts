@@ -53,7 +53,7 @@ describe('componentOf', () => {
         const rest = links.filter((l) => l !== removed);
         const sideA = componentOf(removed.a, idents, rest);
         const sideB = componentOf(removed.b, idents, rest);
-        assert.ok(!sideA.includes(removed.b));
+        assert.ok(!sideA.includes(removed.b), '!sideA.includes(removed.b)');
         assert.equal(sideA.length + sideB.length, n);
         assert.deepEqual([...sideA, ...sideB].sort(), [...idents].sort());
       }),

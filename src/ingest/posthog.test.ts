@@ -44,8 +44,8 @@ describe('PostHog → Segment', () => {
   it('applies the distinct_id rule', () => {
     const uuid7 = '019370c4-9d1e-7c3a-8b8a-0e2f4d6a8b1c';
     const legacy = '17f0a8c3e4b-0d2b1e0c4b8a8-1f2e3d4c-1fa400-17f0a8c3e4c8d';
-    assert.ok(looksAnonymous(uuid7) && looksAnonymous(legacy));
-    assert.ok(!looksAnonymous('u_42') && !looksAnonymous('ann@example.com') && !looksAnonymous('42') && !looksAnonymous('1-2-3'));
+    assert.ok(looksAnonymous(uuid7) && looksAnonymous(legacy), 'looksAnonymous(uuid7) && looksAnonymous(legacy)');
+    assert.ok(!looksAnonymous('u_42') && !looksAnonymous('ann@example.com') && !looksAnonymous('42') && !looksAnonymous('1-2-3'), '!looksAnonymous(\'u_42\') && !looksAnonymous(\'ann@example.com\') && !looksAn...');
     assert.equal(distinctIdRole('e', uuid7, {}), 'anonymousId');
     assert.equal(distinctIdRole('e', legacy, {}), 'anonymousId');
     assert.equal(distinctIdRole('e', 'u_42', {}), 'userId');

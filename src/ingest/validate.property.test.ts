@@ -12,9 +12,9 @@ const opts = { workspace: 'ws1', clock: new ManualClock(NOW) };
 function assertWellFormed(r: ParseResult): void {
   if (r.ok) {
     const e = r.event;
-    assert.ok((EVENT_TYPES as readonly string[]).includes(e.type));
+    assert.ok((EVENT_TYPES as readonly string[]).includes(e.type), '(EVENT_TYPES as readonly string[]).includes(e.type)');
     assert.equal(e.workspace, 'ws1');
-    assert.ok(typeof e.messageId === 'string' && e.messageId.length > 0);
+    assert.ok(typeof e.messageId === 'string' && e.messageId.length > 0, 'typeof e.messageId === \'string\' && e.messageId.length > 0');
     assert.ok(e.userId !== undefined || e.anonymousId !== undefined, 'an event has userId or anonymousId');
     for (const id of [e.userId, e.anonymousId, e.previousId, e.groupId]) {
       if (id !== undefined) assert.ok(typeof id === 'string' && id.length > 0 && id.length <= 1024, `bad id ${JSON.stringify(id)}`);
@@ -28,11 +28,11 @@ function assertWellFormed(r: ParseResult): void {
       if (o !== undefined) assert.ok(typeof o === 'object' && o !== null && !Array.isArray(o));
     }
   } else {
-    assert.ok(r.problems.length >= 1);
+    assert.ok(r.problems.length >= 1, 'r.problems.length >= 1');
     for (const p of r.problems) {
       assert.equal(typeof p.path, 'string');
       assert.ok(p.path === '' || p.path.startsWith('/'), `path ${p.path}`);
-      assert.ok(typeof p.message === 'string' && p.message.length > 0);
+      assert.ok(typeof p.message === 'string' && p.message.length > 0, 'typeof p.message === \'string\' && p.message.length > 0');
     }
     assert.equal(new Set(r.problems.map((p) => p.path)).size, r.problems.length, 'one problem per path');
   }
@@ -180,7 +180,7 @@ describe('parseBatch properties', () => {
             if (res.ok) assert.equal(res.event.type, (m as { type: unknown }).type);
           }
         } else {
-          assert.ok(r.problems.length >= 1);
+          assert.ok(r.problems.length >= 1, 'r.problems.length >= 1');
         }
       }),
       { numRuns: 1000 },

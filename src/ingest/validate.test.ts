@@ -252,7 +252,7 @@ describe('parseMessage: problems', () => {
 
   it('rejects event names and ids longer than 1024 characters', () => {
     const long = 'x'.repeat(1025);
-    assert.ok(event(parseMessage({ type: 'track', event: 'x'.repeat(1024), userId: 'x'.repeat(1024) }, options())));
+    assert.ok(event(parseMessage({ type: 'track', event: 'x'.repeat(1024), userId: 'x'.repeat(1024) }, options())), 'event(parseMessage({ type: \'track\', event: \'x\'.repeat(1024), userId: \'x\...');
     assert.match(problemAt(parseMessage({ type: 'track', event: long, userId: 'u' }, options()), '/event').message, /at most 1024 characters/);
     for (const field of ['userId', 'anonymousId', 'messageId']) {
       const r = parseMessage({ type: 'identify', userId: 'u', [field]: long }, options());
@@ -279,7 +279,7 @@ describe('parseMessage: problems', () => {
     assert.match(problemAt(r, '/context/externalIds/1/id').message, /^must be a non-empty string/);
     assert.match(problemAt(r, '/context/externalIds/2/type').message, /^required: a non-empty string/);
     const ok = event(parseMessage({ ...base, context: { externalIds: [{ id: 'a@b.co', type: 'email', collection: 'users', encoding: 'none' }] } }, options()));
-    assert.ok(ok.context);
+    assert.ok(ok.context, 'ok.context');
   });
 
   it('names the time field that cannot be read', () => {
@@ -346,7 +346,7 @@ describe('parseBatch', () => {
       },
       batchOptions(),
     );
-    assert.ok(r.ok);
+    assert.ok(r.ok, 'r.ok');
     assert.equal(r.results.length, 3);
     assert.equal(event(r.results[0]!).messageId, 'm1');
     assert.equal(problemAt(r.results[1]!, '/type').path, '/type');
@@ -365,7 +365,7 @@ describe('parseBatch', () => {
       },
       batchOptions(),
     );
-    assert.ok(r.ok);
+    assert.ok(r.ok, 'r.ok');
     const [a, b, c] = r.results.map(event);
     assert.equal(a!.timestamp, NOW - 10_000);
     assert.equal(b!.timestamp, NOW - 1_000);
@@ -386,7 +386,7 @@ describe('parseBatch', () => {
       },
       batchOptions(),
     );
-    assert.ok(r.ok);
+    assert.ok(r.ok, 'r.ok');
     const [a, b] = r.results.map(event);
     assert.deepEqual(a!.context, { library: shared.library, ip: '203.0.113.7', locale: 'en-GB' });
     assert.deepEqual(b!.context, shared);
@@ -396,7 +396,7 @@ describe('parseBatch', () => {
   it('copies a "__proto__" key of a context as data, never as a prototype', () => {
     const raw = JSON.parse('{"context":{"a":1},"batch":[{"type":"track","event":"E","userId":"u","context":{"__proto__":{"polluted":true}}}]}') as unknown;
     const r = parseBatch(raw, batchOptions());
-    assert.ok(r.ok);
+    assert.ok(r.ok, 'r.ok');
     const context = event(r.results[0]!).context!;
     assert.equal(Object.getPrototypeOf(context), Object.prototype);
     assert.deepEqual(Object.keys(context).sort(), ['__proto__', 'a']);
@@ -410,17 +410,17 @@ describe('parseBatch', () => {
   it('rejects a malformed envelope whole, listing each problem', () => {
     for (const raw of [null, [], 'x', 3]) {
       const r = parseBatch(raw, batchOptions());
-      assert.ok(!r.ok);
+      assert.ok(!r.ok, '!r.ok');
       assert.deepEqual(r.problems.map((p) => p.path), ['']);
     }
     const missing = parseBatch({}, batchOptions());
-    assert.ok(!missing.ok);
+    assert.ok(!missing.ok, '!missing.ok');
     assert.deepEqual(missing.problems, [{ path: '/batch', message: 'required: an array of messages' }]);
     const bad = parseBatch({ batch: {}, sentAt: 'later', context: [] }, batchOptions());
-    assert.ok(!bad.ok);
+    assert.ok(!bad.ok, '!bad.ok');
     assert.deepEqual(bad.problems.map((p) => p.path), ['/batch', '/context', '/sentAt']);
     const badContext = parseBatch({ batch: [], context: { externalIds: [{}] } }, batchOptions());
-    assert.ok(!badContext.ok);
+    assert.ok(!badContext.ok, '!badContext.ok');
     assert.deepEqual(badContext.problems.map((p) => p.path), ['/context/externalIds/0/id', '/context/externalIds/0/type']);
   });
 });

@@ -31,7 +31,7 @@ describe('decayed', () => {
     let s = t.aggregator.init();
     for (const e of [ev('Order Completed', 'shoes', '1'), ev('Product Viewed', 'hats', '2'), ev('Product Viewed', 'hats', '3'), ev('Cart Viewed', 'socks', '4'), ev('Ignored', 'hats', '5')]) {
       const x = t.input(e);
-      assert.ok(x !== undefined);
+      assert.ok(x !== undefined, 'x !== undefined');
       s = t.aggregator.add(s, x);
     }
     assert.deepEqual(t.aggregator.value(s, T0), { shoes: 5, hats: 2, socks: 1 });

@@ -18,10 +18,10 @@ function problemsOf(raw: unknown, source?: string): Problem[] {
   const e = caught as PortraitError;
   assert.equal(e.code, 'PORTRAIT_CONFIG_INVALID');
   assert.equal(e.status, 400);
-  assert.ok(e.problems.length > 0);
+  assert.ok(e.problems.length > 0, 'e.problems.length > 0');
   for (const p of e.problems) {
     assert.ok(p.path === '' || p.path.startsWith('/'), `path ${p.path}`);
-    assert.ok(p.message.length > 0);
+    assert.ok(p.message.length > 0, 'p.message.length > 0');
     assert.ok(e.message.includes(`${p.path || '/'}: ${p.message}`), 'the message lists every problem');
   }
   return e.problems;

@@ -17,7 +17,7 @@ describe('distinct', () => {
   it('switches to a sketch past exactLimit', () => {
     const a = agg({ kind: 'distinct', value: 'v', exactLimit: 5 });
     const five = fold(a, ['a', 'b', 'c', 'd', 'e', 'a'].map((v) => inp(T0, v)));
-    assert.ok('x' in (five as object));
+    assert.ok('x' in (five as object), '\'x\' in (five as object)');
     assert.equal(a.value(five, T0), 5);
     const six = a.add(structuredClone(five), inp(T0, 'f'));
     assert.ok('h' in (six as object), 'six values exceed exactLimit 5');
@@ -32,7 +32,7 @@ describe('distinct', () => {
     const a = agg({ kind: 'distinct', value: 'v' });
     const xs = Array.from({ length: 10_000 }, (_, i) => inp(T0, `user-${i}@example.com`));
     const s = fold(a, [...xs, ...xs.slice(0, 2000)]);
-    assert.ok('h' in (s as object));
+    assert.ok('h' in (s as object), '\'h\' in (s as object)');
     const est = a.value(s, T0) as number;
     assert.ok(Math.abs(est - 10_000) <= 300, `estimate ${est}`);
     const m = a.merge(fold(a, xs.slice(0, 6000)), fold(a, xs.slice(4000)));

@@ -28,7 +28,7 @@ describe('min and max', () => {
   });
   it('0 and -0 are one value', () => {
     const mn = agg({ kind: 'min', value: 'v' });
-    assert.ok(Object.is(mn.value(fold(mn, [inp(T0, 0), inp(T0, -0)]), T0), 0));
-    assert.ok(Object.is(mn.value(fold(mn, [inp(T0, -0), inp(T0, 0)]), T0), 0));
+    assert.ok(Object.is(mn.value(fold(mn, [inp(T0, 0), inp(T0, -0)]), T0), 0), 'Object.is(mn.value(fold(mn, [inp(T0, 0), inp(T0, -0)]), T0), 0)');
+    assert.ok(Object.is(mn.value(fold(mn, [inp(T0, -0), inp(T0, 0)]), T0), 0), 'Object.is(mn.value(fold(mn, [inp(T0, -0), inp(T0, 0)]), T0), 0)');
   });
 });
