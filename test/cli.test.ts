@@ -131,3 +131,38 @@ describe('portrait demo', () => {
     }
   });
 });
+
+describe('portrait quarantine', () => {
+  it('lists quarantined messages with their reasons and retries one with a fix', async () => {
+    const { dir, cleanup } = tempDir('portrait-q-');
+    try {
+      const p = await Portrait.open({ dataDir: dir });
+      await p.ingest([{ type: 'track', event: 'Signed Up', messageId: 'bad-1' }]);
+      await p.close();
+      const listed = await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'list'], { cwd: dir });
+      const rows = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; reason: unknown; raw: string });
+      assert.equal(rows.length, 1);
+      assert.match(JSON.stringify(rows[0]!.reason), /userId|anonymousId/);
+      assert.equal(JSON.parse(rows[0]!.raw).messageId, 'bad-1');
+
+      const still = await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'retry', String(rows[0]!.id)], { cwd: dir }).then(
+        () => assert.fail('an unchanged invalid message must fail again'),
+        (e: { code: number; stdout: string }) => e,
+      );
+      assert.equal(still.code, 1);
+      assert.match(still.stdout, /"status":"quarantined"/);
+
+      const again = (await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'list'], { cwd: dir })).stdout.trim().split('\n');
+      const newId = (JSON.parse(again[0]!) as { id: number }).id;
+      const fixed = join(dir, 'fixed.json');
+      await import('node:fs').then((fs) => fs.writeFileSync(fixed, JSON.stringify({ type: 'track', event: 'Signed Up', userId: 'kim', messageId: 'bad-1' })));
+      const ok = await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'retry', String(newId), '--fixed', fixed], { cwd: dir });
+      assert.match(ok.stdout, /"status":"accepted"/);
+      assert.equal((await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'list'], { cwd: dir })).stdout.trim(), '');
+      const shown = await run(process.execPath, [BIN, '--data-dir', dir, 'profile', 'user_id', 'kim'], { cwd: dir });
+      assert.equal((JSON.parse(shown.stdout) as { eventCount: number }).eventCount, 1);
+    } finally {
+      cleanup();
+    }
+  });
+});

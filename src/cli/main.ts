@@ -6,6 +6,7 @@ import { profileCommand } from './profile.ts';
 import { keysCommand } from './keys.ts';
 import { importCommand } from './import.ts';
 import { demoCommand } from './demo.ts';
+import { quarantineCommand } from './quarantine.ts';
 import { serveCommand } from './serve.ts';
 
 const program = new Command()
@@ -20,6 +21,7 @@ profileCommand(program);
 keysCommand(program);
 importCommand(program);
 demoCommand(program);
+quarantineCommand(program);
 
 try {
   await program.parseAsync(process.argv);
