@@ -6,7 +6,6 @@ import type { PortraitEvent } from '../core/event.ts';
 import { parseBatch, parseMessage, type ParseOptions, type ParseResult } from './index.ts';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
-const NOW_ISO = '2024-05-01T12:00:00.000Z';
 
 function options(extra: Partial<ParseOptions> = {}): ParseOptions {
   let n = 0;

@@ -99,8 +99,6 @@ export interface StateStore {
   identityConflicts(workspace: string): Promise<IdentityConflict[]>;
   attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]>;
   profileCount(workspace?: string): Promise<number>;
-  /** Every profile id of a workspace, in id order, paged by `after`. */
-  profileIds(workspace: string, after: string, limit: number): Promise<string[]>;
 
   definitions(): Promise<DefinitionRow[]>;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;

@@ -194,16 +194,6 @@ export class SqliteStore implements StateStore {
     return row.n;
   }
 
-  async profileIds(workspace: string, after: string, limit: number): Promise<string[]> {
-    const rows = this.db.prepare('SELECT id FROM profiles WHERE workspace = ? AND id > ? ORDER BY id LIMIT ?').all(workspace, after, limit) as { id: string }[];
-    return rows.map((r) => r.id);
-  }
-
-  async workspaces(): Promise<string[]> {
-    const rows = this.db.prepare('SELECT DISTINCT workspace FROM profiles ORDER BY workspace').all() as { workspace: string }[];
-    return rows.map((r) => r.workspace);
-  }
-
   async definitions(): Promise<DefinitionRow[]> {
     const rows = this.db.prepare('SELECT * FROM definitions ORDER BY name').all() as Row[];
     return rows.map((r) => ({
