@@ -46,6 +46,12 @@ export const ConfigSchema = Type.Object(
     engine: Type.Object(
       {
         batchSize: Type.Integer({ minimum: 1, maximum: 1000000, default: 20000, description: 'Most events folded per state transaction.' }),
+        rebuildBatchSize: Type.Integer({
+          minimum: 1,
+          maximum: 1000000,
+          default: 100000,
+          description: 'Most events folded per state transaction during a rebuild (larger transactions write each profile fewer times).',
+        }),
         commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 100, description: 'Write-behind window: longest a processed event waits before its state is committed.' }),
         cacheProfiles: Type.Integer({ minimum: 100, default: 50000, description: 'Bound of the hot-profile cache.' }),
         backfillChunk: Type.Integer({ minimum: 100, default: 10000, description: 'Log records per backfill transaction.' }),

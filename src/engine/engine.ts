@@ -27,6 +27,8 @@ export interface EngineOptions {
   guards: GuardOptions;
   /** Most log records folded per transaction. */
   batchSize: number;
+  /** The same while catching up after `start({ bulk: true })` (a rebuild). */
+  rebuildBatchSize: number;
   /** Most log records read at a time. */
   readSize: number;
   /** Longest a folded event waits before its state is committed (write-behind window, ms). */
@@ -48,6 +50,8 @@ export class Engine implements EngineHandle {
   private pending: Step | undefined;
   private pendingEvents = 0;
   private pendingSince = 0;
+  /** While `processed` is below this position, transactions may hold `rebuildBatchSize` records. */
+  private bulkUntil = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -71,8 +75,12 @@ export class Engine implements EngineHandle {
     this.identities = new LruCache(o.cacheProfiles * 4);
   }
 
-  /** Starts (or, after stop(), restarts) from the committed position, with empty caches. */
-  async start(): Promise<void> {
+  /**
+   * Starts (or, after stop(), restarts) from the committed position, with
+   * empty caches. `bulk` (a rebuild): fold up to the current head in larger
+   * transactions, since nobody reads state that is being rebuilt.
+   */
+  async start(opts: { bulk?: boolean } = {}): Promise<void> {
     this.profiles.clear();
     this.identities.clear();
     this.blocked.clear();
@@ -81,6 +89,7 @@ export class Engine implements EngineHandle {
     this.processed = this.position;
     this.pending = undefined;
     this.pendingEvents = 0;
+    this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
     this.stopped = false;
     this.unsubscribe?.();
@@ -125,7 +134,7 @@ export class Engine implements EngineHandle {
       while (!this.stopped) {
         if (this.processed < this.o.log.head()) {
           await this.step();
-          if (this.pendingEvents >= this.o.batchSize) await this.flush();
+          if (this.pendingEvents >= this.batchLimit()) await this.flush();
         } else if (this.pending !== undefined) {
           // Write-behind: keep folding what arrives for a short window, so a profile hit by
           // several events is written once; commit at once when someone waits.
@@ -154,6 +163,10 @@ export class Engine implements EngineHandle {
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
     }
+  }
+
+  private batchLimit(): number {
+    return this.processed < this.bulkUntil ? Math.max(this.o.batchSize, this.o.rebuildBatchSize) : this.o.batchSize;
   }
 
   private settleWaiters(): void {
@@ -228,7 +241,7 @@ export class Engine implements EngineHandle {
 
   /** Folds the next records into the pending (uncommitted) step. */
   private async step(): Promise<void> {
-    const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.o.batchSize));
+    const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
     if (records.length === 0) return;
     // Events up to the first unlink form one step; an unlink commits on its own.
     const events: Positioned<PortraitEvent>[] = [];

@@ -5,8 +5,8 @@
  * ingest or reads on the main thread).
  */
 export interface EngineHandle {
-  /** Starts, or restarts after stop(), from the committed position. */
-  start(): Promise<void>;
+  /** Starts, or restarts after stop(), from the committed position; `bulk` for a rebuild (larger transactions). */
+  start(opts?: { bulk?: boolean }): Promise<void>;
   /** Commits what was folded and stops. */
   stop(): Promise<void>;
   /** Resolves once everything appended so far is committed and backfills are done. */

@@ -24,6 +24,7 @@ export function engineOptions(config: ResolvedConfig, parts: { log: EventLog; st
     hashEmail: emailHasher(parts.hashKey),
     guards: { maxAnonymousIds: config.identity.maxAnonymousIds },
     batchSize: config.engine.batchSize,
+    rebuildBatchSize: config.engine.rebuildBatchSize,
     readSize: 2000,
     commitIntervalMs: config.engine.commitIntervalMs,
     cacheProfiles: config.engine.cacheProfiles,

@@ -20,6 +20,6 @@ export interface EventLog {
   /** Calls `listener` after each durable append. Returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
-  expireDedup(before: number): number;
+  expireDedup(before: number): Promise<number>;
   close(): Promise<void>;
 }

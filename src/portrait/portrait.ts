@@ -19,7 +19,7 @@ import { engineOptions } from '../engine/options.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
-import { SqliteEventLog } from '../log/index.ts';
+import { SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
 import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
@@ -64,7 +64,7 @@ export class Portrait {
 
   private constructor(
     readonly config: ResolvedConfig,
-    private readonly log: SqliteEventLog,
+    private readonly log: EventLog,
     private readonly store: SqliteStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
@@ -99,7 +99,10 @@ export class Portrait {
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
-    const log = new SqliteEventLog({ file: opts.memory ? ':memory:' : join(config.dataDir, 'log.db'), durability: config.durability });
+    // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
+    const log = opts.memory
+      ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
+      : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
     const store = new SqliteStore({ file: opts.memory ? ':memory:' : join(config.dataDir, 'state.db') });
     const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
     definitions.load(await store.definitions());
@@ -116,8 +119,8 @@ export class Portrait {
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
     // Forget deduplication keys past the window, hourly (and once at open).
-    p.expireDedup();
-    p.dedupTimer = setInterval(() => p.expireDedup(), HOUR);
+    await p.expireDedup();
+    p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);
     p.dedupTimer.unref();
     return p;
   }
@@ -388,7 +391,7 @@ export class Portrait {
     await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
     const total = this.log.head();
     const engine = this.engine;
-    await engine.start();
+    await engine.start({ bulk: true });
     if (onProgress) {
       const timer = setInterval(() => onProgress(engine.committedPosition(), total), 200);
       try {
@@ -423,7 +426,7 @@ export class Portrait {
   }
 
   /** Forgets deduplication keys older than the configured window. */
-  expireDedup(): number {
+  expireDedup(): Promise<number> {
     return this.log.expireDedup(this.clock.now() - this.config.dedup.windowDays * DAY);
   }
 

@@ -3,10 +3,12 @@
  * state store (write). The main thread tells it when records are appended;
  * it reports each commit back.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { setPriority } from 'node:os';
+import { parentPort } from 'node:worker_threads';
 import { systemClock } from '../../core/clock.ts';
 import type { Positioned } from '../../core/event.ts';
 import { isPortraitError } from '../../core/errors.ts';
+import { threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
@@ -15,7 +17,15 @@ import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
-const init = workerData as WorkerInit;
+const init = threadData<WorkerInit>();
+
+// Folding is background work: ingest and reads on the other threads come first when cores
+// are short. On Linux a thread has its own nice value, so this lowers this thread alone.
+try {
+  setPriority(0, 10);
+} catch {
+  // Not permitted or not supported here: run at the normal priority.
+}
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 
@@ -46,7 +56,7 @@ class FollowerLog implements EventLog {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-  expireDedup(): number {
+  async expireDedup(): Promise<number> {
     return 0;
   }
   close(): Promise<void> {
@@ -75,7 +85,7 @@ port.on('message', (m: ToWorker) => {
         .definitions()
         .then((rows) => {
           definitions.replace(rows);
-          return engine.start();
+          return engine.start({ bulk: m.bulk === true });
         })
         .then(() => post({ type: 'started', position: engine.committedPosition() }), (e) => post({ type: 'error', ...describe(e) }));
       break;

@@ -9,7 +9,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'start' }
+  | { type: 'start'; bulk?: boolean }
   | { type: 'appended'; head: number }
   | { type: 'drain'; id: number; head: number }
   | { type: 'kick' }

@@ -3,8 +3,9 @@
  * stay on the main thread (the log's writer); the worker folds and commits,
  * so a long commit never stalls ingest or reads.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PortraitError } from '../../core/errors.ts';
+import { startThread } from '../../core/thread/index.ts';
 import type { EngineHandle } from '../handle.ts';
 import type { EventLog } from '../../log/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -27,8 +28,7 @@ export class WorkerEngine implements EngineHandle {
   private readonly commitListeners = new Set<(position: number) => void>();
 
   constructor(init: WorkerInit, private readonly log: EventLog) {
-    // entry.mjs registers the TypeScript loader in the thread, then loads engine-worker.ts.
-    this.worker = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: init, execArgv: [] });
+    this.worker = startThread(new URL('./engine-worker.ts', import.meta.url), init);
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (e) => this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', `The engine thread failed: ${e.message}`, 500)));
     this.worker.on('exit', () => {
@@ -86,12 +86,12 @@ export class WorkerEngine implements EngineHandle {
     this.stopping = undefined;
   }
 
-  start(): Promise<void> {
+  start(opts: { bulk?: boolean } = {}): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     this.unsubscribe ??= this.log.onAppend(() => this.send({ type: 'appended', head: this.log.head() }));
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject };
-      this.send({ type: 'start' });
+      this.send({ type: 'start', bulk: opts.bulk === true });
     });
   }
 

@@ -47,7 +47,7 @@ describe('SqliteEventLog', () => {
   it('forgets deduplication keys older than the window', async () => {
     const log = new SqliteEventLog({ file: ':memory:' });
     await log.append([ev('a', { receivedAt: 100 }), ev('b', { receivedAt: 300 })]);
-    assert.equal(log.expireDedup(200), 1);
+    assert.equal(await log.expireDedup(200), 1);
     assert.deepEqual(await log.append([ev('a'), ev('b')]), ['appended', 'duplicate']);
     await log.close();
   });

@@ -176,7 +176,11 @@ export class SqliteEventLog implements EventLog {
     return () => this.listeners.delete(listener);
   }
 
-  expireDedup(before: number): number {
+  async expireDedup(before: number): Promise<number> {
+    return this.expireDedupSync(before);
+  }
+
+  expireDedupSync(before: number): number {
     return this.db.prepare('DELETE FROM dedup WHERE received_at < ?').run(before).changes;
   }
 

@@ -1,0 +1,15 @@
+/**
+ * Starting a worker thread that runs one of our TypeScript modules: the
+ * thread gets the module's URL and its own data through `workerData`.
+ */
+import { Worker, workerData } from 'node:worker_threads';
+
+/** Starts `module` (a file URL) in a new thread with `data`. */
+export function startThread(module: URL, data: unknown): Worker {
+  return new Worker(new URL('./entry.mjs', import.meta.url), { workerData: { module: module.href, data }, execArgv: [] });
+}
+
+/** Inside a thread started by `startThread`: the data it was given. */
+export function threadData<T>(): T {
+  return (workerData as { data: T }).data;
+}
