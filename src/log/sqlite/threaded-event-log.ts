@@ -33,8 +33,8 @@ export class ThreadedEventLog implements EventLog {
   ) {
     this.lastPosition = head;
     writer.on('message', (m: FromWriter) => this.onMessage(m));
-    writer.on('error', (e) => this.fail(`The event log's writer thread failed: ${e.message}`));
-    writer.on('exit', () => this.fail("The event log's writer thread exited."));
+    writer.on('error', (e) => this.fail(`its writer thread failed: ${e.message}`));
+    writer.on('exit', () => this.fail('its writer thread exited'));
   }
 
   /** Starts the writer thread (which creates the log when needed), then opens this thread's reader. */
@@ -57,13 +57,13 @@ export class ThreadedEventLog implements EventLog {
     const w = this.waiting.get(m.id);
     if (w === undefined) return;
     this.waiting.delete(m.id);
-    if (m.type === 'failed') w.reject(new PortraitError(m.code ?? 'PORTRAIT_STORAGE', m.message, 500));
+    if (m.type === 'failed') w.reject(new PortraitError(m.code ?? Errors.storage('appending to the event log').code, m.message, 500));
     else w.resolve(m);
   }
 
-  private fail(message: string): void {
+  private fail(why: string): void {
     if (this.closed) return;
-    this.failure ??= new PortraitError('PORTRAIT_STORAGE', message, 500);
+    this.failure ??= Errors.storage(`appending to the event log (${why})`);
     for (const w of this.waiting.values()) w.reject(this.failure);
     this.waiting.clear();
   }
