@@ -1,18 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { PortraitEvent } from '../../core/event.ts';
+import { trackEvent } from '../testing.ts';
 import { SqliteEventLog } from './sqlite-event-log.ts';
 
-const ev = (messageId: string, over: Partial<PortraitEvent> = {}): PortraitEvent => ({
-  type: 'track',
-  workspace: 'w',
-  messageId,
-  userId: 'u',
-  event: 'x',
-  timestamp: 1,
-  receivedAt: 1,
-  ...over,
-});
+const ev = trackEvent;
 
 describe('SqliteEventLog', () => {
   it('assigns increasing positions and reads back in order', async () => {

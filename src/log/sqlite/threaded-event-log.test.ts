@@ -3,20 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { PortraitEvent } from '../../core/event.ts';
+import { trackEvent } from '../testing.ts';
 import { isPortraitError } from '../../core/errors.ts';
 import { ThreadedEventLog } from './threaded-event-log.ts';
 
-const ev = (messageId: string, over: Partial<PortraitEvent> = {}): PortraitEvent => ({
-  type: 'track',
-  workspace: 'w',
-  messageId,
-  userId: 'u',
-  event: 'x',
-  timestamp: 1,
-  receivedAt: 1,
-  ...over,
-});
+const ev = trackEvent;
 
 const dirs: string[] = [];
 const file = () => {
