@@ -10,7 +10,8 @@ import { Errors, type Problem } from '../core/errors.ts';
 export const KINDS = ['segment.entered', 'segment.exited', 'profile.updated'] as const;
 export type Kind = (typeof KINDS)[number];
 
-const KindSchema = Type.Union(KINDS.map((k) => Type.Literal(k)), { description: 'A notification kind.' });
+// An enum rather than a union of literals: one clear error per wrong value instead of one per literal.
+const KindSchema = Type.Unsafe<Kind>({ type: 'string', enum: [...KINDS], description: 'A notification kind.' });
 const IdSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Destination id: letters, digits, "_" and "-", at most 64.' });
 
 /** The fields a user sets; the id is chosen by the user or generated. */
