@@ -65,6 +65,8 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
     assert.deepEqual([(patched.json() as Json).enabled, (patched.json() as Json).segments], [false, ['vip']], 'changed');
     assert.equal((await call('GET', '/v1/destinations/crm', admin)).json().enabled, false, 'read back');
     assert.equal(code(await call('GET', '/v1/destinations/crm', other)), 'PORTRAIT_DESTINATION_NOT_FOUND', 'invisible from another workspace');
+    const doc = (await call('GET', '/openapi.json', undefined)).json() as Json;
+    assert.ok(doc.paths['/v1/destinations/{id}/deliveries'] && doc.paths['/v1/segments/{name}/export'], 'the routes are in the OpenAPI document');
     assert.equal((await call('DELETE', '/v1/destinations/crm', admin)).statusCode, 204, 'deleted');
     assert.equal((await call('GET', '/v1/destinations/crm', admin)).statusCode, 404, 'gone');
   });

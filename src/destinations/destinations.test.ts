@@ -243,6 +243,22 @@ describe('webhook destinations', () => {
     await s.store.close();
   });
 
+  it('the background loop delivers without explicit passes once woken, and stops cleanly', async () => {
+    s = open();
+    s.d.create('w', { id: 'live', url: await receiverUrl(), secret: SECRET, kinds: ['profile.updated'] });
+    s.d.start();
+    notify(s, [{ kind: 'profile.updated', profileId: 'p1' }]);
+    s.d.wake();
+    for (let i = 0; i < 200 && receiver!.successes().size === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await s.d.stop();
+    assert.deepEqual([...receiver!.successes().keys()], ['live:1'], 'delivered by the loop');
+    notify(s, [{ kind: 'profile.updated', profileId: 'p2' }]);
+    s.d.wake();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(receiver!.received.length, 1, 'a stopped loop sends nothing');
+    await s.store.close();
+  });
+
   it('rejects bad definitions with every problem, and unknown ids, wrong workspaces and duplicates with clear codes', async () => {
     s = open();
     const problems = (raw: unknown): string[] => {
