@@ -8,6 +8,8 @@ import { importCommand } from './import.ts';
 import { demoCommand } from './demo.ts';
 import { quarantineCommand } from './quarantine.ts';
 import { serveCommand } from './serve.ts';
+import { destinationsCommand } from './destinations.ts';
+import { exportSegmentCommand } from './export-segment.ts';
 
 const program = new Command()
   .name('portrait')
@@ -22,6 +24,8 @@ keysCommand(program);
 importCommand(program);
 demoCommand(program);
 quarantineCommand(program);
+destinationsCommand(program);
+exportSegmentCommand(program);
 
 try {
   await program.parseAsync(process.argv);

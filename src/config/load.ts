@@ -16,7 +16,8 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery'>> & {
+  delivery?: Partial<PortraitConfig['delivery']>;
   server?: Partial<PortraitConfig['server']>;
   attributes?: Partial<PortraitConfig['attributes']>;
   identity?: Partial<PortraitConfig['identity']>;

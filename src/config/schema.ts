@@ -58,6 +58,19 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    destinations: Type.Array(Type.Unknown(), { default: [], description: 'Webhook destinations: id, workspace?, url, secret, kinds, segments?, enabled? (see README).' }),
+    delivery: Type.Object(
+      {
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Attempts before a webhook delivery becomes a dead letter.' }),
+        backoffBaseMs: Type.Integer({ minimum: 1, default: 1000, description: 'Ceiling of the first retry delay; doubles per attempt (full jitter).' }),
+        backoffCapMs: Type.Integer({ minimum: 1, default: 3600000, description: 'Largest retry delay ceiling.' }),
+        timeoutMs: Type.Integer({ minimum: 1, maximum: 600000, default: 10000, description: 'Timeout of one webhook request.' }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'Webhook requests in flight at once.' }),
+        batchSize: Type.Integer({ minimum: 1, maximum: 100000, default: 500, description: 'Outbox rows turned into deliveries per transaction.' }),
+        idleMs: Type.Integer({ minimum: 10, default: 1000, description: 'Longest pause of the delivery loop when nothing is due.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -70,6 +70,21 @@ export const Errors = {
   quarantineNotFound: define('PORTRAIT_QUARANTINE_NOT_FOUND', 404,
     (id: number) => `Quarantined event ${id} does not exist or was already re-submitted.`),
 
+  // Destinations and exports
+  destinationInvalid: define('PORTRAIT_DESTINATION_INVALID', 400,
+    (problems: Problem[]) => `The destination is invalid: ${listProblems(problems)}. Fix these fields and send it again.`,
+    (problems) => problems),
+  destinationNotFound: define('PORTRAIT_DESTINATION_NOT_FOUND', 404,
+    (id: string) => `No destination "${id}" exists in this workspace. List the destinations to see their ids.`),
+  destinationExists: define('PORTRAIT_DESTINATION_EXISTS', 409,
+    (id: string) => `A destination "${id}" already exists. Choose another id, or update it with PATCH.`),
+  destinationFromConfig: define('PORTRAIT_DESTINATION_FROM_CONFIG', 409,
+    (id: string) => `Destination "${id}" is defined in the configuration file. Change it there and restart.`),
+  deadLetterNotFound: define('PORTRAIT_DEAD_LETTER_NOT_FOUND', 404,
+    (id: string) => `Delivery "${id}" is not a dead letter of this destination (it does not exist, was delivered, or was already replayed).`),
+  exportFieldInvalid: define('PORTRAIT_EXPORT_FIELD_INVALID', 400,
+    (field: string) => `Export field "${field}" is not an attribute name. Name attributes separated by commas, e.g. fields=city,plan.`),
+
   // Lifecycle
   closed: define('PORTRAIT_CLOSED', 503,
     () => 'This Portrait instance is closed. Open a new one with Portrait.open().'),

@@ -12,6 +12,7 @@ import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
+import { Destinations } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -56,6 +57,8 @@ export class Portrait {
   private closed = false;
   /** API keys of every workspace. */
   readonly keys: Keys;
+  /** Webhook destinations, their delivery log and dead letters, audience export. */
+  readonly destinations: Destinations;
   private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0 };
   /** Appends not yet committed by the engine: [last position, time appended]. Bounded. */
   private readonly inFlight: Array<[number, number]> = [];
@@ -73,6 +76,7 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.destinations = new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace });
     engine.onCommit((position) => {
       const now = performance.now();
       while (this.inFlight.length > 0 && this.inFlight[0]![0] <= position) {
@@ -118,6 +122,8 @@ export class Portrait {
       : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
+    engine.onCommit(() => p.destinations.wake());
+    p.destinations.start();
     // Forget deduplication keys past the window, hourly (and once at open).
     await p.expireDedup();
     p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);
@@ -439,6 +445,7 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
+    await this.destinations.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();
     await this.log.close();

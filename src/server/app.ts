@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Portrait } from '../portrait/portrait.ts';
 import { registerBodyDecoding } from './decode.ts';
 import { definitionRoutes } from './definition-routes.ts';
+import { destinationRoutes } from './destination-routes.ts';
 import { errorHandler } from './errors.ts';
 import { identityRoutes } from './identity-routes.ts';
 import { ingestRoutes, type IngestLimits } from './ingest-routes.ts';
@@ -50,6 +51,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       identityRoutes(api, p);
       quarantineRoutes(api, p);
       definitionRoutes(api, p);
+      destinationRoutes(api, p);
     },
   );
   return app;

@@ -116,6 +116,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at  INTEGER NOT NULL,
   revoked_at  INTEGER
 );
+CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL  -- 'segment.entered'|'segment.exited'|'profile.updated'
+       , profile_id TEXT NOT NULL, payload TEXT NOT NULL  -- JSON: {segment?, time, reason?, ...}
+       , position INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS segment_members(workspace TEXT NOT NULL, segment TEXT NOT NULL, profile_id TEXT NOT NULL, since INTEGER NOT NULL, PRIMARY KEY(workspace, segment, profile_id)) WITHOUT ROWID;
 `;
 
 /** Tables holding state derived from the log; a rebuild empties and refills them. */

@@ -1,0 +1,205 @@
+/**
+ * The destinations part as the library exposes it: definitions (API and
+ * config file), the delivery loop, the delivery log, dead letters, replay
+ * and audience export. Portrait opens one per instance on the state database.
+ */
+import { randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Clock } from '../core/clock.ts';
+import { Errors, type Problem } from '../core/errors.ts';
+import {
+  validateDestination,
+  viewOf,
+  type ConfigDestination,
+  type Destination,
+  type DestinationView,
+} from './destination.ts';
+import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
+import { exportSegment, type ExportOptions } from './export.ts';
+import type { FetchLike } from './sender.ts';
+import { SqliteDestinationStore, type DeadLetter, type Delivery, type DeliveryStatus } from './sqlite-destination-store.ts';
+
+export interface DestinationsOptions {
+  db: Database.Database;
+  clock: Clock;
+  delivery: DeliveryOptions;
+  /** Destinations from the config file (already schema-checked as unknown values). */
+  configured: readonly unknown[];
+  defaultWorkspace: string;
+  rng?: () => number;
+  fetch?: FetchLike;
+}
+
+export interface Paged<T> {
+  items: T[];
+  /** The `after` of the next page, when there may be one. */
+  next?: number;
+}
+
+export class Destinations {
+  /** Exposed for tests and tools (filling the outbox, segment members). */
+  readonly store: SqliteDestinationStore;
+  readonly worker: DeliveryWorker;
+
+  constructor(private readonly o: DestinationsOptions) {
+    this.store = new SqliteDestinationStore(o.db);
+    this.syncConfig(o.configured);
+    this.worker = new DeliveryWorker({ store: this.store, clock: o.clock, options: o.delivery, rng: o.rng, fetch: o.fetch });
+  }
+
+  /**
+   * Makes the config-file destinations exist as written: new ones are added,
+   * changed ones updated, ones removed from the file deleted. API-made ones are untouched.
+   */
+  private syncConfig(raw: readonly unknown[]): void {
+    const problems: Problem[] = [];
+    const wanted: ConfigDestination[] = [];
+    raw.forEach((r, i) => {
+      try {
+        wanted.push(validateDestination(r, 'config'));
+      } catch (e) {
+        for (const p of (e as { problems?: Problem[] }).problems ?? []) problems.push({ path: `/destinations/${i}${p.path}`, message: p.message });
+      }
+    });
+    if (problems.length > 0) throw Errors.invalidConfig('the configuration', problems);
+    const now = this.o.clock.now();
+    const ids = new Set<string>();
+    for (const c of wanted) {
+      if (ids.has(c.id)) throw Errors.invalidConfig('the configuration', [{ path: '/destinations', message: `duplicate destination id "${c.id}"` }]);
+      ids.add(c.id);
+      const existing = this.store.destination(c.id);
+      if (existing && existing.source !== 'config') throw Errors.destinationExists(c.id);
+      const d: Destination = {
+        id: c.id,
+        workspace: c.workspace ?? this.o.defaultWorkspace,
+        url: c.url,
+        secret: c.secret,
+        kinds: c.kinds,
+        segments: c.segments ?? null,
+        enabled: c.enabled ?? true,
+        source: 'config',
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+      };
+      if (!existing) this.store.insert(d);
+      else if (existing.workspace !== d.workspace) {
+        this.store.remove(d.id);
+        this.store.insert(d);
+      } else if (JSON.stringify({ ...existing, updatedAt: 0 }) !== JSON.stringify({ ...d, updatedAt: 0 })) this.store.update(d);
+    }
+    for (const d of this.store.destinations()) if (d.source === 'config' && !ids.has(d.id)) this.store.remove(d.id);
+  }
+
+  private require(workspace: string, id: string): Destination {
+    const d = this.store.destination(id);
+    if (d === undefined || d.workspace !== workspace) throw Errors.destinationNotFound(id);
+    return d;
+  }
+
+  /** The workspace's destinations (without secrets). */
+  list(workspace: string): DestinationView[] {
+    return this.store.destinations(workspace).map(viewOf);
+  }
+
+  /** One destination (without its secret); throws PORTRAIT_DESTINATION_NOT_FOUND. */
+  get(workspace: string, id: string): DestinationView {
+    return viewOf(this.require(workspace, id));
+  }
+
+  /** Creates a destination from an API body; returns it with its secret (shown only here). */
+  create(workspace: string, raw: unknown): DestinationView & { secret: string } {
+    const input = validateDestination(raw, 'input');
+    const id = input.id ?? `dst_${randomBytes(6).toString('hex')}`;
+    if (this.store.destination(id) !== undefined) throw Errors.destinationExists(id);
+    const now = this.o.clock.now();
+    const d: Destination = {
+      id,
+      workspace,
+      url: input.url,
+      secret: input.secret ?? `whsec_${randomBytes(24).toString('hex')}`,
+      kinds: input.kinds,
+      segments: input.segments ?? null,
+      enabled: input.enabled ?? true,
+      source: 'api',
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.store.insert(d);
+    return { ...viewOf(d), secret: d.secret };
+  }
+
+  /** Changes some fields of an API-made destination. */
+  update(workspace: string, id: string, raw: unknown): DestinationView {
+    const d = this.require(workspace, id);
+    if (d.source === 'config') throw Errors.destinationFromConfig(id);
+    const patch = validateDestination(raw, 'patch');
+    const next: Destination = {
+      ...d,
+      url: patch.url ?? d.url,
+      secret: patch.secret ?? d.secret,
+      kinds: patch.kinds ?? d.kinds,
+      segments: patch.segments ?? d.segments,
+      enabled: patch.enabled ?? d.enabled,
+      updatedAt: this.o.clock.now(),
+    };
+    this.store.update(next);
+    if (next.enabled) this.worker.wake();
+    return viewOf(next);
+  }
+
+  /** Deletes an API-made destination with its deliveries and dead letters. */
+  remove(workspace: string, id: string): void {
+    const d = this.require(workspace, id);
+    if (d.source === 'config') throw Errors.destinationFromConfig(id);
+    this.store.remove(id);
+  }
+
+  /** A destination's deliveries in creation order, paged by `after`, optionally of one status. */
+  deliveries(workspace: string, id: string, o: { status?: DeliveryStatus; after?: number; limit?: number } = {}): Paged<Delivery> {
+    this.require(workspace, id);
+    const limit = o.limit ?? 100;
+    const items = this.store.deliveries(id, { ...o, limit });
+    return page(items, limit, (x) => x.seq);
+  }
+
+  /** A destination's dead letters not yet replayed (or, with `replayed`, those already replayed). */
+  deadLetters(workspace: string, id: string, o: { replayed?: boolean; after?: number; limit?: number } = {}): Paged<DeadLetter> {
+    this.require(workspace, id);
+    const limit = o.limit ?? 100;
+    return page(this.store.deadLetters(id, { ...o, limit }), limit, (x) => x.seq);
+  }
+
+  /** Re-queues one dead letter (or, without `deliveryId`, all of the destination's) with a fresh attempt budget. */
+  replay(workspace: string, id: string, deliveryId?: string): { replayed: string[] } {
+    this.require(workspace, id);
+    const replayed = this.store.replay(id, deliveryId, this.o.clock.now());
+    if (deliveryId !== undefined && replayed.length === 0) throw Errors.deadLetterNotFound(deliveryId);
+    this.worker.wake();
+    return { replayed };
+  }
+
+  /** A segment's members as CSV or NDJSON text chunks, read page by page. */
+  exportSegment(workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
+    return exportSegment(this.store, workspace, segment, o);
+  }
+
+  /** Starts the delivery loop. */
+  start(): void {
+    this.worker.start();
+  }
+
+  /** Signals that new notifications may be in the outbox. */
+  wake(): void {
+    this.worker.wake();
+  }
+
+  /** Stops the delivery loop, waiting for requests in flight. */
+  stop(): Promise<void> {
+    return this.worker.stop();
+  }
+}
+
+function page<T>(items: T[], limit: number, key: (x: T) => number): Paged<T> {
+  const last = items[items.length - 1];
+  return items.length >= limit && last !== undefined ? { items, next: key(last) } : { items };
+}

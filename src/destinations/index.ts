@@ -1,0 +1,9 @@
+/** Destinations: webhook notifications from the outbox, their delivery log and dead letters, and audience export. */
+export { Destinations, type DestinationsOptions, type Paged } from './destinations.ts';
+export { KINDS, type Kind, type Destination, type DestinationView, DestinationInputSchema, DestinationPatchSchema, ConfigDestinationSchema } from './destination.ts';
+export { type DeliveryOptions, DeliveryWorker } from './delivery-worker.ts';
+export { backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.ts';
+export { verifySignature, signatureHeader, SIGNATURE_HEADER, type VerifyResult } from './signature.ts';
+export { DELIVERY_ID_HEADER, type FetchLike } from './sender.ts';
+export { parseFields, type ExportFormat } from './export.ts';
+export { SqliteDestinationStore, type Delivery, type DeadLetter, type DeliveryStatus, type OutboxRow } from './sqlite-destination-store.ts';
