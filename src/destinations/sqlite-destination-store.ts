@@ -116,6 +116,9 @@ export class SqliteDestinationStore {
    * past them, in one transaction. `beforeCommit` lets tests fail in between.
    */
   dispatch(d: Destination, limit: number, now: number, beforeCommit?: () => void): { scanned: number; created: number } {
+    // Look before taking the write lock: the engine may hold it for a long commit, and this
+    // runs on the thread that answers requests.
+    if (this.db.prepare('SELECT 1 FROM outbox WHERE workspace = ? AND seq > ? LIMIT 1').get(d.workspace, this.cursor(d.id)) === undefined) return { scanned: 0, created: 0 };
     return this.db.transaction(() => {
       const cursor = this.cursor(d.id);
       const rows = this.db.prepare('SELECT * FROM outbox WHERE workspace = ? AND seq > ? ORDER BY seq LIMIT ?').all(d.workspace, cursor, limit) as Row[];
@@ -153,6 +156,8 @@ export class SqliteDestinationStore {
    * sender skips them, and a crash mid-send retries them after the lease.
    */
   claimDue(now: number, limit: number, leaseMs: number): DueDelivery[] {
+    // As in dispatch: take the write lock only when something is due.
+    if (this.db.prepare(`SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1`).get(now) === undefined) return [];
     return this.db.transaction(() => {
       const rows = this.db
         .prepare(
