@@ -66,6 +66,13 @@ export const Errors = {
   linkNotFound: define('PORTRAIT_IDENTITY_LINK_NOT_FOUND', 404,
     (a: string, b: string) => `There is no identity link between ${a} and ${b}. List the profile's links to see the existing ones.`),
 
+  // Profile search
+  invalidSearch: define('PORTRAIT_SEARCH_INVALID', 400,
+    (problems: Problem[]) => `The profile search is invalid: ${listProblems(problems)}. Fix these parts of the query and send it again.`,
+    (problems) => problems),
+  searchTraitBackfilling: define('PORTRAIT_SEARCH_TRAIT_BACKFILLING', 409,
+    (name: string, progress: number) => `Computed trait "${name}" is being backfilled (${Math.floor(progress * 100)} % done), so its values are partial. Search on it again once the backfill ends.`),
+
   // Quarantine
   quarantineNotFound: define('PORTRAIT_QUARANTINE_NOT_FOUND', 404,
     (id: number) => `Quarantined event ${id} does not exist or was already re-submitted.`),

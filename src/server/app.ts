@@ -15,6 +15,7 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { posthogRoutes } from './posthog-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { searchRoutes } from './search-routes.ts';
 
 export interface ServerOptions extends Partial<IngestLimits> {
   /** Largest request body, after decompression (bytes). */
@@ -47,6 +48,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       ingestRoutes(api, p, limits);
       posthogRoutes(api, p, limits);
       profileRoutes(api, p);
+      searchRoutes(api, p);
       identityRoutes(api, p);
       quarantineRoutes(api, p);
       definitionRoutes(api, p);
