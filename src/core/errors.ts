@@ -73,6 +73,10 @@ export const Errors = {
   searchTraitBackfilling: define('PORTRAIT_SEARCH_TRAIT_BACKFILLING', 409,
     (name: string, progress: number) => `Computed trait "${name}" is being backfilled (${Math.floor(progress * 100)} % done), so its values are partial. Search on it again once the backfill ends.`),
 
+  // HTTP
+  rateLimited: define('PORTRAIT_HTTP_RATE_LIMITED', 429,
+    (perSecond: number, after: string) => `Too many requests: this API key may send ${perSecond} a second. Retry in ${after} (see Retry-After), or send larger batches.`),
+
   // Quarantine
   quarantineNotFound: define('PORTRAIT_QUARANTINE_NOT_FOUND', 404,
     (id: number) => `Quarantined event ${id} does not exist or was already re-submitted.`),

@@ -8,7 +8,8 @@ import { PortraitError } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import type { Principal, Scope } from '../portrait/keys.ts';
 
-function presentedKey(req: FastifyRequest): string | undefined {
+/** The API key a request presents, if any (not yet checked). */
+export function presentedKey(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (h?.startsWith('Basic ')) {
     const decoded = Buffer.from(h.slice(6), 'base64').toString('utf8');
