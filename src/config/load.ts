@@ -94,6 +94,11 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   return out;
 }
 
+/** Addresses of the external services named in the environment (PostgreSQL, NATS), for checks such as `portrait doctor`. */
+export function serviceUrls(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; natsUrl?: string } {
+  return { databaseUrl: env.PORTRAIT_DATABASE_URL || undefined, natsUrl: env.PORTRAIT_NATS_URL || undefined };
+}
+
 export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
