@@ -1,5 +1,8 @@
 /** Profile search through the library: worked examples, bad queries, and search = filtering every profile in memory. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DAY, HOUR, ManualClock } from '../core/clock.ts';
@@ -155,6 +158,30 @@ describe('Portrait.searchProfiles', () => {
       assert.match(e.message, /different query/, 'the sort changed');
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe('Portrait.searchProfiles on a data directory', () => {
+  it('runs concurrent searches on their own connections and lets other work run meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-search-'));
+    const p = await Portrait.open({ dataDir: dir, identity: { hashKey: '00'.repeat(32) }, traits: TRAITS });
+    try {
+      await p.ingest(Array.from({ length: 2500 }, (_, i) => ({ type: 'identify', userId: `u${i}`, traits: { n: i % 10 }, messageId: `m${i}` })));
+      await p.drain();
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 0);
+      const q = (n: number) => ({ where: [{ field: 'attributes.n', op: 'eq', value: n }], sort: { field: 'id' }, limit: 5 });
+      const [a, b, all] = await Promise.all([p.searchProfiles(q(3)), p.searchProfiles(q(7)), p.searchProfiles({ limit: 1 })]);
+      clearInterval(ticker);
+      assert.equal(a.total, 250, 'one tenth have n = 3');
+      assert.equal(b.total, 250, 'one tenth have n = 7');
+      assert.equal(all.total, 2500, 'all profiles');
+      assert.ok(a.items.every((v) => v.attributes.n === 3), 'items match');
+      assert.ok(ticks > 0, 'timers ran while the scans were under way');
+    } finally {
+      await p.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

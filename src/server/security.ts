@@ -10,7 +10,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
-import { presentedKey } from './auth.ts';
+import { principalOf } from './auth.ts';
 
 export interface SecurityOptions {
   /** Origins allowed to call from a browser; "*" for any; empty for none. */
@@ -21,8 +21,7 @@ export interface SecurityOptions {
 
 /** The rate-limit bucket of a request: the id of a key that authenticates, else the caller's address. */
 async function bucketOf(p: Portrait, req: FastifyRequest): Promise<string> {
-  const key = presentedKey(req);
-  const principal = key ? await p.keys.authenticate(key) : undefined;
+  const principal = await principalOf(p, req);
   return principal ? `key:${principal.keyId}` : `ip:${req.ip}`;
 }
 

@@ -60,8 +60,22 @@ function condition(f: AttributePrefilter): { sql: string; params: Array<string |
   }
 }
 
-/** Visits every profile of `workspace` that may satisfy `prefilters`; returns how many were visited. */
-export function scanProfiles(db: Database.Database, workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): number {
+/** Rows visited between two yields to the event loop, when the scan has a connection of its own. */
+const CHUNK = 1000;
+
+/**
+ * Visits every profile of `workspace` that may satisfy `prefilters`; returns how many were visited.
+ * With `own: true` the connection serves this scan alone, so the scan yields to the event loop
+ * every CHUNK rows (its read transaction keeps one snapshot meanwhile); otherwise it runs in one go,
+ * since no other statement may use a connection while a query on it is open.
+ */
+export async function scanProfiles(
+  db: Database.Database,
+  workspace: string,
+  prefilters: readonly AttributePrefilter[],
+  visit: (doc: ProfileDoc) => void,
+  own = false,
+): Promise<number> {
   const where = ['workspace = ?'];
   const params: Array<string | number> = [workspace];
   for (const f of prefilters) {
@@ -71,11 +85,15 @@ export function scanProfiles(db: Database.Database, workspace: string, prefilter
     params.push(...c.params);
   }
   // One statement reads one snapshot, even while the engine commits on another connection.
-  const rows = db.prepare(`SELECT doc FROM profiles WHERE ${where.join(' AND ')}`).pluck().iterate(...params) as Iterable<string>;
+  const rows = db.prepare(`SELECT doc FROM profiles WHERE ${where.join(' AND ')}`).pluck().iterate(...params) as IterableIterator<string>;
   let n = 0;
-  for (const doc of rows) {
-    visit(JSON.parse(doc) as ProfileDoc);
-    n++;
+  try {
+    for (const doc of rows) {
+      visit(JSON.parse(doc) as ProfileDoc);
+      if (++n % CHUNK === 0 && own) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    rows.return?.();
   }
   return n;
 }

@@ -196,7 +196,16 @@ export class SqliteStore implements StateStore {
   }
 
   async scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
-    return scanProfiles(this.db, workspace, prefilters, visit);
+    // A file: scan on a read-only connection of its own, so the scan can yield and other reads go on.
+    // In memory, a second connection would see an empty database: scan on this one, in one go.
+    if (this.db.memory) return scanProfiles(this.db, workspace, prefilters, visit);
+    const own = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    try {
+      own.pragma('mmap_size = 1073741824');
+      return await scanProfiles(own, workspace, prefilters, visit, true);
+    } finally {
+      own.close();
+    }
   }
 
   async definitions(): Promise<DefinitionRow[]> {
