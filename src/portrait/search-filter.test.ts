@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compareEntries, compareStrings, satisfies } from './search-filter.ts';
+import { satisfies } from './search-filter.ts';
+import { compareEntries, compareStrings } from './search-order.ts';
 
 describe('search order and operators', () => {
   it('compares strings by code point, the order of their UTF-8 bytes (what SQLite uses)', () => {

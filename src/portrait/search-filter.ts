@@ -1,8 +1,8 @@
 /**
  * The profile search language: checking a query (every problem with its
- * path), and the pure functions that decide whether a profile matches and
- * in which order profiles come. Values are read the way the profile view
- * shows them, computed traits evaluated at the given "now".
+ * path), the cursor, and the pure functions that decide whether a profile
+ * matches. Values are read the way the profile view shows them, computed
+ * traits evaluated at the given "now". The result order is in search-order.ts.
  */
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
@@ -11,6 +11,7 @@ import type { Json } from '../core/event.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { traitValue, type TraitRuntime } from '../profile/index.ts';
 import type { AttributePrefilter } from '../storage/index.ts';
+import { compareStrings, type SortEntry } from './search-order.ts';
 import { SEARCH_DEFAULT_LIMIT, SearchRequest, type SearchOp } from './search-schema.ts';
 
 const checkShape = new Ajv({ allErrors: true, strict: false }).compile(SearchRequest);
@@ -39,12 +40,6 @@ export interface CompiledSearch {
   after?: SortEntry;
   /** Identifies the query (conditions and sort): a cursor only continues the query it came from. */
   fingerprint: string;
-}
-
-/** Where a profile stands in the sort order. */
-export interface SortEntry {
-  key: Json | undefined;
-  id: string;
 }
 
 function shapeProblems(): Problem[] {
@@ -182,6 +177,8 @@ export function fieldValue(doc: ProfileDoc, f: FieldRef, now: number): Json | un
   }
 }
 
+
+/** Absent and null are both "no value". */
 const hasValue = (v: Json | undefined): v is Json => v !== undefined && v !== null;
 
 /** Equality of JSON values; "no value" (absent or null) equals only itself. */
@@ -189,25 +186,6 @@ export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
   if (!hasValue(a) || !hasValue(b)) return !hasValue(a) && !hasValue(b);
   if (typeof a !== 'object' || typeof b !== 'object') return a === b;
   return canonicalJson(a) === canonicalJson(b);
-}
-
-/**
- * Compares strings by Unicode code point (the order of their UTF-8 bytes,
- * which is also SQLite's), not by UTF-16 unit as `<` does.
- */
-export function compareStrings(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    // Surrogates (U+D800–DFFF) stand for code points above U+FFFF: move them above U+E000–FFFF.
-    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
-    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
-    return x - y;
-  }
-  return a.length - b.length;
 }
 
 /** Order of two values for gt/gte/lt/lte: numbers with numbers, strings with strings, else not comparable. */
@@ -250,46 +228,6 @@ export function satisfies(v: Json | undefined, op: SearchOp, value: Json | undef
 export function matches(doc: ProfileDoc, where: readonly Condition[], now: number): boolean {
   for (const c of where) if (!satisfies(fieldValue(doc, c.field, now), c.op, c.value)) return false;
   return true;
-}
-
-/** Sort rank of a value's type; "no value" ranks last. */
-function rank(v: Json | undefined): number {
-  if (!hasValue(v)) return 4;
-  switch (typeof v) {
-    case 'number':
-      return 0;
-    case 'string':
-      return 1;
-    case 'boolean':
-      return 2;
-    default:
-      return 3;
-  }
-}
-
-/**
- * The search order: by key (numbers, then strings, booleans, objects;
- * reversed when `desc`), profiles without a value last in both directions,
- * ties by profile id.
- */
-export function compareEntries(a: SortEntry, b: SortEntry, desc: boolean): number {
-  const ra = rank(a.key);
-  const rb = rank(b.key);
-  if (ra === 4 || rb === 4) {
-    if (ra !== rb) return ra === 4 ? 1 : -1;
-  } else {
-    let c = ra - rb;
-    if (c === 0) {
-      const x = a.key as Json;
-      const y = b.key as Json;
-      if (ra === 0) c = (x as number) - (y as number);
-      else if (ra === 1) c = compareStrings(x as string, y as string);
-      else if (ra === 2) c = Number(x) - Number(y);
-      else c = compareStrings(canonicalJson(x), canonicalJson(y));
-    }
-    if (c !== 0) return desc ? -c : c;
-  }
-  return compareStrings(a.id, b.id);
 }
 
 /** Attribute conditions a store may use to narrow its scan (the conditions are re-checked on every profile). */

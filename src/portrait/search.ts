@@ -8,7 +8,8 @@ import { Errors } from '../core/errors.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { viewOf, type ProfileView, type TraitRuntime } from '../profile/index.ts';
 import type { StateStore } from '../storage/index.ts';
-import { compareEntries, encodeCursor, fieldValue, matches, prefiltersOf, type CompiledSearch, type SortEntry } from './search-filter.ts';
+import { encodeCursor, fieldValue, matches, prefiltersOf, type CompiledSearch } from './search-filter.ts';
+import { compareEntries, type SortEntry } from './search-order.ts';
 
 export interface SearchPage {
   items: ProfileView[];
