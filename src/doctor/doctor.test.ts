@@ -1,11 +1,14 @@
 /** Doctor checks that need no CLI: the port, the engine's lag, services at wrong addresses, the text form. */
 import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatResults } from '../cli/doctor.ts';
 import { Portrait } from '../portrait/portrait.ts';
 import { buildServer } from '../server/app.ts';
-import { engineLag } from './files.ts';
+import { checkDatabases, engineLag } from './files.ts';
 import { checkNode } from './index.ts';
 import { checkNats, checkPort, checkPostgres, redact } from './network.ts';
 
@@ -37,6 +40,28 @@ describe('doctor checks', () => {
     } finally {
       await app.close();
       await p.close();
+    }
+  });
+
+  it('fails a database whose pages are damaged (valid header, broken B-tree), read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-doctor-unit-'));
+    try {
+      const p = await Portrait.open({ dataDir: dir });
+      await p.ingest(Array.from({ length: 3000 }, (_, i) => ({ type: 'identify', userId: `u${i}`, traits: { note: 'x'.repeat(200) }, messageId: `m${i}` })));
+      await p.drain();
+      await p.close();
+      const healthy = checkDatabases(dir, 'default');
+      assert.ok(healthy.every((c) => c.status !== 'fail'), `healthy first: ${JSON.stringify(healthy)}`);
+      // Overwrite pages in the middle of the state file, keeping its first page (the header) intact.
+      const fd = openSync(join(dir, 'state.db'), 'r+');
+      writeSync(fd, Buffer.alloc(4096 * 8, 0xa5), 0, 4096 * 8, 4096 * 4);
+      closeSync(fd);
+      const damaged = checkDatabases(dir, 'default').find((c) => c.name === 'state.db');
+      assert.equal(damaged?.status, 'fail', JSON.stringify(damaged));
+      assert.match(damaged!.message, /integrity check|malformed|cannot be read/, 'says the file is damaged');
+      assert.match(damaged!.fix ?? '', /portrait rebuild/, 'says how to recover');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
