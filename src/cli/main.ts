@@ -10,6 +10,7 @@ import { quarantineCommand } from './quarantine.ts';
 import { serveCommand } from './serve.ts';
 import { destinationsCommand } from './destinations.ts';
 import { exportSegmentCommand } from './export-segment.ts';
+import { doctorCommand } from './doctor.ts';
 
 const program = new Command()
   .name('portrait')
@@ -26,6 +27,7 @@ demoCommand(program);
 quarantineCommand(program);
 destinationsCommand(program);
 exportSegmentCommand(program);
+doctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -62,4 +62,20 @@ describe('configuration', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('server hardening settings: defaults and environment', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const d = loadConfig({ cwd, env: {} });
+    assert.deepEqual(d.server.cors.origins, [], 'no cross-origin access by default');
+    assert.equal(d.server.rateLimit.perSecond, 2000, 'a generous default rate limit');
+    const e = loadConfig({ cwd, env: { PORTRAIT_CORS_ORIGINS: 'https://a.example, https://b.example', PORTRAIT_RATE_LIMIT: '0' } });
+    assert.deepEqual(e.server.cors.origins, ['https://a.example', 'https://b.example'], 'origins from the environment, comma-separated');
+    assert.equal(e.server.rateLimit.perSecond, 0, '0 turns the limit off');
+    assert.throws(
+      () => loadConfig({ cwd, env: { PORTRAIT_RATE_LIMIT: 'lots' } }),
+      (err: unknown) => /\/server\/rateLimit\/perSecond/.test((err as Error).message),
+      'a bad value names the setting',
+    );
+    rmSync(cwd, { recursive: true, force: true });
+  });
 });

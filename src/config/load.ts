@@ -86,8 +86,18 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   if (env.PORTRAIT_DURABILITY === 'full' || env.PORTRAIT_DURABILITY === 'normal') out.durability = env.PORTRAIT_DURABILITY;
   if (env.PORT !== undefined && env.PORT !== '') out.server = { ...out.server, port: Number(env.PORT) };
   if (env.PORTRAIT_HOST) out.server = { ...out.server, host: env.PORTRAIT_HOST };
+  if (env.PORTRAIT_CORS_ORIGINS !== undefined) {
+    const origins = env.PORTRAIT_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+    out.server = { ...out.server, cors: { origins } };
+  }
+  if (env.PORTRAIT_RATE_LIMIT !== undefined && env.PORTRAIT_RATE_LIMIT !== '') out.server = { ...out.server, rateLimit: { perSecond: Number(env.PORTRAIT_RATE_LIMIT) } };
   if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
   return out;
+}
+
+/** Addresses of the external services named in the environment (PostgreSQL, NATS), for checks such as `portrait doctor`. */
+export function serviceUrls(env: NodeJS.ProcessEnv = process.env): { databaseUrl?: string; natsUrl?: string } {
+  return { databaseUrl: env.PORTRAIT_DATABASE_URL || undefined, natsUrl: env.PORTRAIT_NATS_URL || undefined };
 }
 
 export interface LoadOptions {

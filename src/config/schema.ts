@@ -40,6 +40,14 @@ export const ConfigSchema = Type.Object(
         maxMessageKB: Type.Integer({ minimum: 1, default: 32, description: 'Largest single message (Segment: 32 KB).' }),
         maxBatchKB: Type.Integer({ minimum: 1, default: 500, description: 'Largest request body after decompression (Segment: 500 KB).' }),
         maxLag: Type.Integer({ minimum: 1, default: 200000, description: 'Records waiting for the engine beyond which ingest answers 429.' }),
+        cors: Type.Object(
+          { origins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Browser origins allowed to call the API ("*" for any); empty: no cross-origin calls.' }) },
+          { default: {}, additionalProperties: false },
+        ),
+        rateLimit: Type.Object(
+          { perSecond: Type.Integer({ minimum: 0, default: 2000, description: 'Requests per second allowed to one API key (or, without a key, one address); 0 turns the limit off.' }) },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

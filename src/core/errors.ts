@@ -66,6 +66,17 @@ export const Errors = {
   linkNotFound: define('PORTRAIT_IDENTITY_LINK_NOT_FOUND', 404,
     (a: string, b: string) => `There is no identity link between ${a} and ${b}. List the profile's links to see the existing ones.`),
 
+  // Profile search
+  invalidSearch: define('PORTRAIT_SEARCH_INVALID', 400,
+    (problems: Problem[]) => `The profile search is invalid: ${listProblems(problems)}. Fix these parts of the query and send it again.`,
+    (problems) => problems),
+  searchTraitBackfilling: define('PORTRAIT_SEARCH_TRAIT_BACKFILLING', 409,
+    (name: string, progress: number) => `Computed trait "${name}" is being backfilled (${Math.floor(progress * 100)} % done), so its values are partial. Search on it again once the backfill ends.`),
+
+  // HTTP
+  rateLimited: define('PORTRAIT_HTTP_RATE_LIMITED', 429,
+    (perSecond: number, after: string) => `Too many requests: this API key may send ${perSecond} a second. Retry in ${after} (see Retry-After), or send larger batches.`),
+
   // Quarantine
   quarantineNotFound: define('PORTRAIT_QUARANTINE_NOT_FOUND', 404,
     (id: number) => `Quarantined event ${id} does not exist or was already re-submitted.`),

@@ -26,6 +26,8 @@ import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type Qu
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
+import { compileSearch } from './search-filter.ts';
+import { runSearch, type SearchPage } from './search.ts';
 
 export interface OpenOptions {
   /** Keeps everything in memory (tests, demos): nothing survives close(). */
@@ -248,6 +250,20 @@ export class Portrait {
       return viewOf(past, rules.traits, at);
     }
     return viewOf(doc, rules.traits, o.now ?? this.clock.now(), this.definitions.backfilling());
+  }
+
+  /**
+   * Searches a workspace's profiles by attributes and computed traits (as
+   * the profile view shows them at `now`), sorted and paged: see
+   * `SearchRequest` for the query. Throws PORTRAIT_SEARCH_INVALID listing
+   * every problem of a bad query.
+   */
+  async searchProfiles(query: unknown, o: ReadOptions & { now?: number } = {}): Promise<SearchPage> {
+    this.check();
+    await this.refreshDefinitions();
+    const traits = this.definitions.rules().traits;
+    const q = compileSearch(query, traits);
+    return runSearch(q, { store: this.store, workspace: this.ws(o), traits, now: o.now ?? this.clock.now(), backfilling: this.definitions.backfilling() });
   }
 
   /** A profile's events, newest first, filtered by name and time, paged by position. */

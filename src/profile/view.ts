@@ -41,6 +41,13 @@ export function splitIdentifiers(identifiers: readonly string[]): ProfileIdentit
   return out;
 }
 
+/** One computed trait's value at time `now` (a state of another definition version reads as empty). */
+export function traitValue(doc: ProfileDoc, t: TraitRuntime, now: number): Json {
+  const st = doc.traits[t.name];
+  const state = st !== undefined && st.h === t.hash ? st.s : t.aggregator.init();
+  return t.aggregator.value(state, now) as Json;
+}
+
 /**
  * Builds the view at time `now`. `backfilling` maps a trait still being
  * backfilled to its progress (0..1): such a trait reads as backfilling, never
@@ -56,9 +63,7 @@ export function viewOf(doc: ProfileDoc, traits: readonly TraitRuntime[], now: nu
       values[t.name] = { status: 'backfilling', progress };
       continue;
     }
-    const st = doc.traits[t.name];
-    const state = st !== undefined && st.h === t.hash ? st.s : t.aggregator.init();
-    values[t.name] = t.aggregator.value(state, now) as Json;
+    values[t.name] = traitValue(doc, t, now);
   }
   return {
     id: doc.id,

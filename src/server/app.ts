@@ -16,8 +16,10 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { posthogRoutes } from './posthog-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { searchRoutes } from './search-routes.ts';
+import { registerSecurity, type SecurityOptions } from './security.ts';
 
-export interface ServerOptions extends Partial<IngestLimits> {
+export interface ServerOptions extends Partial<IngestLimits>, Partial<SecurityOptions> {
   /** Largest request body, after decompression (bytes). */
   maxBatchBytes?: number;
   logger?: boolean;
@@ -33,6 +35,8 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
     void reply.status(404).send({ error: { code: 'PORTRAIT_HTTP_NOT_FOUND', message: `No route ${req.method} ${req.url}.`, requestId: req.id } });
   });
   const limits: IngestLimits = { maxMessageBytes: o.maxMessageBytes ?? 32 * 1024, maxLag: o.maxLag ?? 200_000 };
+  const server = p.config.server;
+  registerSecurity(app, p, { corsOrigins: o.corsOrigins ?? server.cors.origins, rateLimitPerSecond: o.rateLimitPerSecond ?? server.rateLimit.perSecond });
   // The OpenAPI plugin must see every route: routes are declared in a plugin registered after it.
   registerOpenApi(app, VERSION);
   void app.register(
@@ -48,6 +52,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       ingestRoutes(api, p, limits);
       posthogRoutes(api, p, limits);
       profileRoutes(api, p);
+      searchRoutes(api, p);
       identityRoutes(api, p);
       quarantineRoutes(api, p);
       definitionRoutes(api, p);

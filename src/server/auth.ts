@@ -21,13 +21,26 @@ function presentedKey(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+const checked = new WeakMap<FastifyRequest, Promise<Principal | undefined>>();
+
+/** The principal of the key a request presents, or undefined; checked once per request (the rate limiter asks too). */
+export function principalOf(p: Portrait, req: FastifyRequest): Promise<Principal | undefined> {
+  let found = checked.get(req);
+  if (found === undefined) {
+    const key = presentedKey(req);
+    found = key === undefined || key === '' ? Promise.resolve(undefined) : p.keys.authenticate(key);
+    checked.set(req, found);
+  }
+  return found;
+}
+
 /** The caller's principal, requiring `scope`; throws 401 or 403. */
 export async function authorize(p: Portrait, req: FastifyRequest, scope: Scope): Promise<Principal> {
   const key = presentedKey(req);
   if (key === undefined || key === '') {
     throw new PortraitError('PORTRAIT_AUTH_MISSING', 'No API key was sent. Use HTTP Basic with the key as user name, or "Authorization: Bearer <key>".', 401);
   }
-  const principal = await p.keys.authenticate(key);
+  const principal = await principalOf(p, req);
   if (principal === undefined) throw new PortraitError('PORTRAIT_AUTH_INVALID', 'The API key is unknown or revoked. Create one with "portrait keys create".', 401);
   if (!principal.scopes.has(scope)) {
     throw new PortraitError('PORTRAIT_AUTH_SCOPE', `This key lacks the "${scope}" scope. Use a key created with --scopes ${scope}.`, 403);

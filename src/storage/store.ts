@@ -85,6 +85,19 @@ export interface Page<T> {
   total: number;
 }
 
+/**
+ * A condition on one attribute that a store may use to skip profiles early
+ * while scanning. A store may ignore any of them (callers re-check every
+ * condition on the profiles they get), but must never skip a profile that
+ * satisfies them. Strings compare by code point.
+ */
+export interface AttributePrefilter {
+  attribute: string;
+  op: 'eq' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'exists';
+  /** eq, gt…lte: a string or a number; in: a list of them; exists: unused. */
+  value?: Json;
+}
+
 export interface StateStore {
   position(partition: number): Promise<number>;
   identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>>;
@@ -99,6 +112,12 @@ export interface StateStore {
   identityConflicts(workspace: string): Promise<IdentityConflict[]>;
   attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]>;
   profileCount(workspace?: string): Promise<number>;
+  /**
+   * Calls `visit` with every profile of a workspace that may satisfy the
+   * prefilters, from one consistent snapshot, in no particular order; resolves
+   * to the number visited. `visit` must not call the store.
+   */
+  scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number>;
 
   definitions(): Promise<DefinitionRow[]>;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;

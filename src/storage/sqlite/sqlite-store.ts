@@ -6,8 +6,9 @@ import Database from 'better-sqlite3';
 import type { Json } from '../../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
-import type { ApiKeyRow, AttributeConflict, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
+import { scanProfiles } from './sqlite-profile-scan.ts';
 import { DERIVED_TABLES, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
@@ -192,6 +193,19 @@ export class SqliteStore implements StateStore {
       ? this.db.prepare('SELECT COUNT(*) AS n FROM profiles').get()
       : this.db.prepare('SELECT COUNT(*) AS n FROM profiles WHERE workspace = ?').get(workspace)) as { n: number };
     return row.n;
+  }
+
+  async scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
+    // A file: scan on a read-only connection of its own, so the scan can yield and other reads go on.
+    // In memory, a second connection would see an empty database: scan on this one, in one go.
+    if (this.db.memory) return scanProfiles(this.db, workspace, prefilters, visit);
+    const own = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    try {
+      own.pragma('mmap_size = 1073741824');
+      return await scanProfiles(own, workspace, prefilters, visit, true);
+    } finally {
+      own.close();
+    }
   }
 
   async definitions(): Promise<DefinitionRow[]> {
