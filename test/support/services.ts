@@ -1,0 +1,61 @@
+/**
+ * The real services some tests use: PostgreSQL (127.0.0.1:5432, trust auth,
+ * user postgres, database `test`) and NATS JetStream (127.0.0.1:4222).
+ * `serviceSkip` says why a suite skips when a service is unreachable, and
+ * throws instead when PORTRAIT_REQUIRE_SERVICES=1 (CI), so there they fail.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
+import pg from 'pg';
+
+export const PG_ADMIN_URL = process.env.PORTRAIT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const NATS_URL = process.env.PORTRAIT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+function reachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** `false` when the service answers; else the reason to skip (or a thrown error when services are required). */
+export async function serviceSkip(name: 'PostgreSQL' | 'NATS'): Promise<string | false> {
+  const url = new URL(name === 'PostgreSQL' ? PG_ADMIN_URL : NATS_URL);
+  const port = Number(url.port || (name === 'PostgreSQL' ? 5432 : 4222));
+  if (await reachable(url.hostname, port)) return false;
+  const reason = `${name} is not reachable at ${url.hostname}:${port}: skipped (set PORTRAIT_REQUIRE_SERVICES=1 to fail instead)`;
+  if (process.env.PORTRAIT_REQUIRE_SERVICES === '1') throw new Error(`${name} is required (PORTRAIT_REQUIRE_SERVICES=1) but not reachable at ${url.hostname}:${port}`);
+  return reason;
+}
+
+/** A fresh database `portrait_test_<random>` and a function that drops it. */
+export async function tempDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `portrait_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
