@@ -1,4 +1,6 @@
-/** State storage: the store contract and the embedded SQLite implementation. */
+/** State storage: the store contract, schema migrations, and the SQLite (embedded) and PostgreSQL implementations. */
 export type { StateStore, Changeset, HistoryEntry, AttributeConflict, DefinitionRow, QuarantineRow, Page, ApiKeyRow } from './store.ts';
 export { scoped } from './store.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.ts';
+export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
+export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
 import pg from 'pg';
+import { NatsEventLog } from '../../src/log/nats/nats-event-log.ts';
 
 export const PG_ADMIN_URL = process.env.PORTRAIT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const NATS_URL = process.env.PORTRAIT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -56,6 +57,20 @@ export async function tempDatabase(): Promise<{ url: string; drop: () => Promise
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/** A stream and subject prefix of its own, so parallel runs never meet; deleted afterwards. */
+export async function tempNatsLog(partitions = 4): Promise<{ log: NatsEventLog; dispose: () => Promise<void> }> {
+  const id = randomBytes(6).toString('hex');
+  const opts = { servers: NATS_URL, stream: `PORTRAIT_TEST_${id}`, subjectPrefix: `portrait.test.${id}`, partitions };
+  const log = await NatsEventLog.open(opts);
+  return {
+    log,
+    dispose: async () => {
+      const admin = await NatsEventLog.open(opts);
+      await admin.destroy();
     },
   };
 }

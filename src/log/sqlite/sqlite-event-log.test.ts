@@ -1,18 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { PortraitEvent } from '../../core/event.ts';
+import { logEvent as ev } from '../contract.ts';
 import { SqliteEventLog } from './sqlite-event-log.ts';
-
-const ev = (messageId: string, over: Partial<PortraitEvent> = {}): PortraitEvent => ({
-  type: 'track',
-  workspace: 'w',
-  messageId,
-  userId: 'u',
-  event: 'x',
-  timestamp: 1,
-  receivedAt: 1,
-  ...over,
-});
 
 describe('SqliteEventLog', () => {
   it('assigns increasing positions and reads back in order', async () => {
