@@ -16,12 +16,13 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'cluster'>> & {
   server?: Partial<PortraitConfig['server']>;
   attributes?: Partial<PortraitConfig['attributes']>;
   identity?: Partial<PortraitConfig['identity']>;
   dedup?: Partial<PortraitConfig['dedup']>;
   engine?: Partial<PortraitConfig['engine']>;
+  cluster?: Partial<PortraitConfig['cluster']>;
 };
 
 export interface ResolvedConfig extends PortraitConfig {
@@ -86,6 +87,10 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   if (env.PORT !== undefined && env.PORT !== '') out.server = { ...out.server, port: Number(env.PORT) };
   if (env.PORTRAIT_HOST) out.server = { ...out.server, host: env.PORTRAIT_HOST };
   if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
+  if (env.PORTRAIT_DATABASE_URL) out.cluster = { ...out.cluster, databaseUrl: env.PORTRAIT_DATABASE_URL };
+  if (env.PORTRAIT_NATS_URL) out.cluster = { ...out.cluster, natsUrl: env.PORTRAIT_NATS_URL };
+  if (env.PORTRAIT_PARTITIONS) out.cluster = { ...out.cluster, partitions: Number(env.PORTRAIT_PARTITIONS) };
+  if (env.PORTRAIT_WORKER_ID) out.cluster = { ...out.cluster, workerId: env.PORTRAIT_WORKER_ID };
   return out;
 }
 

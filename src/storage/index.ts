@@ -4,3 +4,4 @@ export { scoped } from './store.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.ts';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
+export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';
