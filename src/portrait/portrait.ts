@@ -19,9 +19,9 @@ import { engineOptions } from '../engine/options.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
-import { SqliteEventLog } from '../log/index.ts';
+import { NatsEventLog, SqliteEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
+import { openStateStore, scoped, type AttributeConflict, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -64,8 +64,8 @@ export class Portrait {
 
   private constructor(
     readonly config: ResolvedConfig,
-    private readonly log: SqliteEventLog,
-    private readonly store: SqliteStore,
+    private readonly log: EventLog,
+    private readonly store: StateStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
@@ -93,14 +93,24 @@ export class Portrait {
     return () => this.latencyListeners.delete(listener);
   }
 
-  /** Opens (creating when needed) an embedded Portrait and starts its engine. */
+  /**
+   * Opens (creating when needed) a Portrait and starts its engine: embedded
+   * (SQLite files in dataDir) by default; on PostgreSQL and/or NATS JetStream
+   * when `cluster.databaseUrl` / `cluster.natsUrl` are set.
+   */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
     const config = resolveConfig(input, opts.source);
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
-    const log = new SqliteEventLog({ file: opts.memory ? ':memory:' : join(config.dataDir, 'log.db'), durability: config.durability });
-    const store = new SqliteStore({ file: opts.memory ? ':memory:' : join(config.dataDir, 'state.db') });
+    const { databaseUrl, natsUrl } = config.cluster;
+    const log: EventLog = natsUrl
+      ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
+      : new SqliteEventLog({ file: opts.memory ? ':memory:' : join(config.dataDir, 'log.db'), durability: config.durability });
+    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
+      await log.close();
+      throw e;
+    });
     const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
     definitions.load(await store.definitions());
     const position = await store.position(0);
@@ -108,11 +118,12 @@ export class Portrait {
     await store.saveDefinitions(save);
     for (const n of removed) await store.deleteDefinition(n);
     const parts = { log, store, definitions, clock, hashKey };
-    // Files: the engine folds and commits in a worker thread. In memory, it shares this thread
-    // (a second thread cannot see an in-memory database).
-    const engine: EngineHandle & { close?: () => Promise<void> } = opts.memory
-      ? new Engine(engineOptions(config, parts))
-      : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
+    // Files: the engine folds and commits in a worker thread. In memory, or on PostgreSQL / NATS,
+    // it shares this thread (the worker thread opens the SQLite files by path).
+    const engine: EngineHandle & { close?: () => Promise<void> } =
+      opts.memory || databaseUrl || natsUrl || !(log instanceof SqliteEventLog)
+        ? new Engine(engineOptions(config, parts))
+        : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
     // Forget deduplication keys past the window, hourly (and once at open).

@@ -6,7 +6,7 @@ import { NATS_URL, serviceSkip, tempNatsLog } from '../../../test/support/servic
 import { isPortraitError } from '../../core/errors.ts';
 import { logEvent } from '../contract.ts';
 import { partitionOf } from '../partition.ts';
-import { NatsEventLog } from './nats-event-log.ts';
+import { NatsEventLog, subjectPrefixOf } from './nats-event-log.ts';
 
 describe('NatsEventLog', { skip: await serviceSkip('NATS') }, () => {
   it('places each record in the partition of its profile key; a partition reads back only its own, in order', async () => {
@@ -75,5 +75,13 @@ describe('NatsEventLog', { skip: await serviceSkip('NATS') }, () => {
       (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_SERVICE_UNAVAILABLE',
       'PORTRAIT_SERVICE_UNAVAILABLE',
     );
+  });
+});
+
+describe('NatsEventLog subjects', () => {
+  it('derives the subject prefix from the stream name, so two streams never share subjects', () => {
+    assert.equal(subjectPrefixOf('PORTRAIT_EVENTS'), 'portrait.events', 'the default stream');
+    assert.equal(subjectPrefixOf('PORTRAIT__TEST_ab12'), 'portrait.test.ab12', 'runs of _ make one token separator');
+    assert.equal(subjectPrefixOf('Shop-Events'), 'shop-events', 'a single token');
   });
 });

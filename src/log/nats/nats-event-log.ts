@@ -28,7 +28,7 @@ export interface NatsEventLogOptions {
   servers: string | string[];
   /** Stream name; default PORTRAIT_EVENTS. */
   stream?: string;
-  /** Subject prefix; default `portrait.events`. */
+  /** Subject prefix; default: the stream name in lower case with `_` as `.` (PORTRAIT_EVENTS → `portrait.events`), so two streams never share subjects. */
   subjectPrefix?: string;
   /** Number of partitions; every process of a deployment must use the same. */
   partitions: number;
@@ -67,7 +67,7 @@ export class NatsEventLog implements EventLog {
       throw err;
     }
     const stream = opts.stream ?? 'PORTRAIT_EVENTS';
-    const prefix = opts.subjectPrefix ?? 'portrait.events';
+    const prefix = opts.subjectPrefix ?? subjectPrefixOf(stream);
     try {
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
@@ -243,6 +243,10 @@ export class NatsEventLog implements EventLog {
     this.closed = true;
     await this.nc.drain();
   }
+}
+
+export function subjectPrefixOf(stream: string): string {
+  return stream.toLowerCase().split(/_+/).filter((t) => t.length > 0).join('.');
 }
 
 /** `Nats-Msg-Id`: workspace names cannot hold ':', so the pair is unambiguous. */
