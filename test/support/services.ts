@@ -35,22 +35,44 @@ export async function serviceSkip(name: 'PostgreSQL' | 'NATS'): Promise<string |
   return reason;
 }
 
+let admin: string | undefined;
+
+/** The database to create test databases from: `test`, or the always-present `postgres` when `test` does not exist. */
+async function adminDatabaseUrl(): Promise<string> {
+  if (admin) return admin;
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  try {
+    await c.connect();
+    admin = PG_ADMIN_URL;
+  } catch (e) {
+    if ((e as { code?: string }).code !== '3D000') throw e; // 3D000: no such database
+    const url = new URL(PG_ADMIN_URL);
+    url.pathname = '/postgres';
+    admin = url.toString();
+  } finally {
+    await c.end().catch(() => {});
+  }
+  return admin;
+}
+
 /** A fresh database `portrait_test_<random>` and a function that drops it. */
 export async function tempDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `portrait_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  const adminUrl = await adminDatabaseUrl();
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
+    // The name is generated from hex digits: safe to splice (CREATE DATABASE takes no parameters).
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(PG_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       try {
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
