@@ -197,6 +197,11 @@ export function storeContract(backend: string, factory: StoreFactory, opts: { sk
       );
     });
 
+    withStore('text sorts byte-wise on every backend (upper case before lower case before non-ASCII)', async (s) => {
+      await s.commit(changeset({ blockedLinks: ['é', 'a', 'B', 'Z', 'b'].map((x) => ({ workspace: 'w', a: `user:${x}`, b: 'anon:x' })) }));
+      assert.deepEqual((await s.blockedLinks()).map((l) => l.a), ['user:B', 'user:Z', 'user:a', 'user:b', 'user:é'], 'byte order, not a locale order');
+    });
+
     withStore('merges: listed for either side, in the order written', async (s) => {
       await s.commit(changeset({ merges: [merge('p1', 'p2', 5), merge('p3', 'p1', 4, { kind: 'unmerge' })] }));
       await s.commit(changeset({ position: 2, merges: [merge('p9', 'p8', 6), merge('p1', 'p7', 1)] }));

@@ -254,18 +254,16 @@ export class PostgresStore implements StateStore, Migratable {
       const out: string[] = [];
       const q = async (sql: string) => (await client.query<Row>(sql)).rows;
       out.push(`position ${canonicalJson(await q('SELECT * FROM engine_position ORDER BY partition'))}`);
-      for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace COLLATE "C", id COLLATE "C"'))
+      for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
         out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
       for (const [table, order] of DUMP_TABLES) {
-        // Text keys in byte order (COLLATE "C"), as SQLite compares them.
-        const by = order === 'seq' ? 'seq' : order.split(', ').map((c) => `${c} COLLATE "C"`).join(', ');
-        const rows = await q(`SELECT * FROM ${table} ORDER BY ${by}`);
+        const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
         rows.forEach((r, i) => {
           if ('seq' in r) r.seq = i + 1;
           out.push(`${table} ${canonicalJson(r)}`);
         });
       }
-      for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace COLLATE "C", profile_id COLLATE "C", seq')) {
+      for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
         for (const e of JSON.parse(r.entries as string) as unknown[]) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
       }
       await client.query('COMMIT');
