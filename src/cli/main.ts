@@ -11,6 +11,7 @@ import { serveCommand } from './serve.ts';
 import { destinationsCommand } from './destinations.ts';
 import { exportSegmentCommand } from './export-segment.ts';
 import { doctorCommand } from './doctor.ts';
+import { migrateCommand } from './migrate.ts';
 
 const program = new Command()
   .name('portrait')
@@ -28,6 +29,7 @@ quarantineCommand(program);
 destinationsCommand(program);
 exportSegmentCommand(program);
 doctorCommand(program);
+migrateCommand(program);
 
 try {
   await program.parseAsync(process.argv);

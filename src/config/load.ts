@@ -16,13 +16,14 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery' | 'cluster'>> & {
   delivery?: Partial<PortraitConfig['delivery']>;
   server?: Partial<PortraitConfig['server']>;
   attributes?: Partial<PortraitConfig['attributes']>;
   identity?: Partial<PortraitConfig['identity']>;
   dedup?: Partial<PortraitConfig['dedup']>;
   engine?: Partial<PortraitConfig['engine']>;
+  cluster?: Partial<PortraitConfig['cluster']>;
 };
 
 export interface ResolvedConfig extends PortraitConfig {
@@ -92,6 +93,10 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   }
   if (env.PORTRAIT_RATE_LIMIT !== undefined && env.PORTRAIT_RATE_LIMIT !== '') out.server = { ...out.server, rateLimit: { perSecond: Number(env.PORTRAIT_RATE_LIMIT) } };
   if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
+  if (env.PORTRAIT_DATABASE_URL) out.cluster = { ...out.cluster, databaseUrl: env.PORTRAIT_DATABASE_URL };
+  if (env.PORTRAIT_NATS_URL) out.cluster = { ...out.cluster, natsUrl: env.PORTRAIT_NATS_URL };
+  if (env.PORTRAIT_PARTITIONS) out.cluster = { ...out.cluster, partitions: Number(env.PORTRAIT_PARTITIONS) };
+  if (env.PORTRAIT_WORKER_ID) out.cluster = { ...out.cluster, workerId: env.PORTRAIT_WORKER_ID };
   return out;
 }
 

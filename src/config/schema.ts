@@ -79,6 +79,16 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    cluster: Type.Object(
+      {
+        databaseUrl: Type.Optional(Type.String({ minLength: 1, description: 'PostgreSQL connection string for state (scale-out); absent: embedded SQLite in dataDir.' })),
+        natsUrl: Type.Optional(Type.String({ minLength: 1, description: 'NATS server URL for the event log on JetStream (scale-out); absent: embedded SQLite log in dataDir.' })),
+        stream: Type.String({ default: 'PORTRAIT_EVENTS', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'JetStream stream name of the event log.' }),
+        partitions: Type.Integer({ minimum: 1, maximum: 4096, default: 16, description: 'Partitions of the NATS event log; every node of a deployment must use the same number.' }),
+        workerId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'This process\'s worker id (default: host name and process id).' })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -97,10 +97,21 @@ export const Errors = {
     (field: string) => `Export field "${field}" is not an attribute name. Name attributes separated by commas, e.g. fields=city,plan.`),
 
   // Lifecycle
+  notOnThisBackend: define('PORTRAIT_NOT_ON_THIS_BACKEND', 501,
+    (feature: string) => `${feature} work on the embedded SQLite store only so far; this instance runs on PostgreSQL. Use an embedded instance for ${feature}, or leave cluster.databaseUrl unset.`),
   closed: define('PORTRAIT_CLOSED', 503,
     () => 'This Portrait instance is closed. Open a new one with Portrait.open().'),
   storage: define('PORTRAIT_STORAGE_FAILED', 500,
     (what: string) => `Storage failed while ${what}. Check the data directory is writable and has free space.`),
+  staleWriter: define('PORTRAIT_STALE_WRITER', 409,
+    (partition: number, expected: number, actual: number) =>
+      `Partition ${partition} is at position ${actual}, not ${expected}: another worker advanced it. Stop this writer and resume from the stored position.`),
+  migrationFailed: define('PORTRAIT_STORAGE_MIGRATION_FAILED', 500,
+    (version: number, name: string, detail: string) => `Schema migration ${version} (${name}) failed: ${detail}. Nothing of it was applied; fix the cause and run \`portrait migrate\` again.`),
+  schemaTooNew: define('PORTRAIT_STORAGE_SCHEMA_TOO_NEW', 500,
+    (found: number, known: number) => `The database schema is at version ${found}, newer than this Portrait knows (${known}). Upgrade Portrait before opening this database.`),
+  serviceUnavailable: define('PORTRAIT_SERVICE_UNAVAILABLE', 503,
+    (service: string, url: string, detail: string) => `Cannot reach ${service} at ${url} (${detail}). Start it or fix the URL in the configuration.`),
 } as const;
 
 export function isPortraitError(e: unknown): e is PortraitError {

@@ -20,9 +20,9 @@ import { engineOptions } from '../engine/options.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
-import { SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
+import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow } from '../storage/index.ts';
+import { openStateStore, scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -59,8 +59,7 @@ export class Portrait {
   private closed = false;
   /** API keys of every workspace. */
   readonly keys: Keys;
-  /** Webhook destinations, their delivery log and dead letters, audience export. */
-  readonly destinations: Destinations;
+  private readonly webhooks: Destinations | undefined;
   private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0 };
   /** Appends not yet committed by the engine: [last position, time appended]. Bounded. */
   private readonly inFlight: Array<[number, number]> = [];
@@ -70,7 +69,7 @@ export class Portrait {
   private constructor(
     readonly config: ResolvedConfig,
     private readonly log: EventLog,
-    private readonly store: SqliteStore,
+    private readonly store: StateStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
@@ -78,7 +77,10 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
-    this.destinations = new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace });
+    this.webhooks =
+      store instanceof SqliteStore
+        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
+        : undefined;
     engine.onCommit((position) => {
       const now = performance.now();
       while (this.inFlight.length > 0 && this.inFlight[0]![0] <= position) {
@@ -86,6 +88,12 @@ export class Portrait {
         for (const l of this.latencyListeners) l(now - at);
       }
     });
+  }
+
+  /** Webhook destinations, their delivery log and dead letters, audience export. */
+  get destinations(): Destinations {
+    if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export');
+    return this.webhooks;
   }
 
   /** Counts of messages received, accepted, duplicate and quarantined since open. */
@@ -99,17 +107,27 @@ export class Portrait {
     return () => this.latencyListeners.delete(listener);
   }
 
-  /** Opens (creating when needed) an embedded Portrait and starts its engine. */
+  /**
+   * Opens (creating when needed) a Portrait and starts its engine: embedded
+   * (SQLite files in dataDir) by default; on PostgreSQL and/or NATS JetStream
+   * when `cluster.databaseUrl` / `cluster.natsUrl` are set.
+   */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
     const config = resolveConfig(input, opts.source);
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
+    const { databaseUrl, natsUrl } = config.cluster;
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
-    const log = opts.memory
-      ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
-      : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
-    const store = new SqliteStore({ file: opts.memory ? ':memory:' : join(config.dataDir, 'state.db') });
+    const log: EventLog = natsUrl
+      ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
+      : opts.memory
+        ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
+        : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
+    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
+      await log.close();
+      throw e;
+    });
     const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
     definitions.load(await store.definitions());
     const position = await store.position(0);
@@ -117,15 +135,19 @@ export class Portrait {
     await store.saveDefinitions(save);
     for (const n of removed) await store.deleteDefinition(n);
     const parts = { log, store, definitions, clock, hashKey };
-    // Files: the engine folds and commits in a worker thread. In memory, it shares this thread
-    // (a second thread cannot see an in-memory database).
-    const engine: EngineHandle & { close?: () => Promise<void> } = opts.memory
-      ? new Engine(engineOptions(config, parts))
-      : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
+    // Files: the engine folds and commits in a worker thread. In memory, or on PostgreSQL / NATS,
+    // it shares this thread (the worker thread opens the SQLite files by path).
+    const engine: EngineHandle & { close?: () => Promise<void> } =
+      opts.memory || databaseUrl || natsUrl
+        ? new Engine(engineOptions(config, parts))
+        : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
     await engine.start();
-    engine.onCommit(() => p.destinations.wake());
-    p.destinations.start();
+    if (p.webhooks) {
+      const webhooks = p.webhooks;
+      engine.onCommit(() => webhooks.wake());
+      webhooks.start();
+    }
     // Forget deduplication keys past the window, hourly (and once at open).
     await p.expireDedup();
     p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);
@@ -461,7 +483,7 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
-    await this.destinations.stop();
+    await this.webhooks?.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();
     await this.log.close();

@@ -1,5 +1,8 @@
-/** State storage: the store contract and the embedded SQLite implementation. */
+/** State storage: the store contract, schema migrations, and the SQLite (embedded) and PostgreSQL implementations. */
 export type { StateStore, Changeset, HistoryEntry, AttributeConflict, AttributePrefilter, DefinitionRow, QuarantineRow, Page, ApiKeyRow } from './store.ts';
 export { scoped } from './store.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.ts';
 export { inspectStateDb, type StateFileFacts } from './sqlite/sqlite-inspect.ts';
+export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
+export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
+export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';

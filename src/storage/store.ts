@@ -47,6 +47,12 @@ export interface DefinitionRow {
 export interface Changeset {
   partition: number;
   position: number;
+  /**
+   * The partition position this writer last saw. When set, the commit fails with
+   * PORTRAIT_STALE_WRITER (and writes nothing) unless the stored position equals
+   * it, so two workers can never both advance one partition.
+   */
+  expectPosition?: number;
   profiles: ProfileDoc[];
   deletedProfiles: Array<{ workspace: string; id: string }>;
   identities: Array<{ workspace: string; ident: string; profileId: string }>;
@@ -121,6 +127,7 @@ export interface StateStore {
 
   definitions(): Promise<DefinitionRow[]>;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;
+  deleteDefinition(name: string): Promise<void>;
 
   quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number>;
   quarantined(workspace: string, opts?: { status?: QuarantineRow['status']; limit?: number; after?: number }): Promise<QuarantineRow[]>;

@@ -1,9 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { trackEvent } from '../testing.ts';
+import { logEvent as ev } from '../contract.ts';
 import { SqliteEventLog } from './sqlite-event-log.ts';
-
-const ev = trackEvent;
 
 describe('SqliteEventLog', () => {
   it('assigns increasing positions and reads back in order', async () => {

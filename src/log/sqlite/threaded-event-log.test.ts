@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { trackEvent } from '../testing.ts';
+import { logEvent as trackEvent } from '../contract.ts';
 import { isPortraitError } from '../../core/errors.ts';
 import { ThreadedEventLog } from './threaded-event-log.ts';
 

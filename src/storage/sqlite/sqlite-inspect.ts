@@ -3,7 +3,8 @@
  * file without creating, migrating or writing anything.
  */
 import type Database from 'better-sqlite3';
-import { SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+import { sqliteMigrationStatus } from './sqlite-migrate.ts';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 
 export interface StateFileFacts {
   /** The version recorded in the file, or null when none is. */
@@ -18,8 +19,9 @@ export interface StateFileFacts {
 
 /** Reads the facts; throws a SqliteError when the file is not a Portrait state file. */
 export function inspectStateDb(db: Database.Database, workspace: string): StateFileFacts {
-  const v = db.prepare('SELECT MAX(version) FROM schema_version').pluck().get() as number | null;
+  const applied = sqliteMigrationStatus(db, SQLITE_MIGRATIONS).applied;
+  const v = applied.length > 0 ? applied[applied.length - 1]!.version : null;
   const position = (db.prepare('SELECT MAX(position) FROM engine_position').pluck().get() as number | null) ?? 0;
   const activeKeys = db.prepare('SELECT COUNT(*) FROM api_keys WHERE workspace = ? AND revoked_at IS NULL').pluck().get(workspace) as number;
-  return { schemaVersion: v, expectedSchemaVersion: SQLITE_SCHEMA_VERSION, position, activeKeys };
+  return { schemaVersion: v, expectedSchemaVersion: SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version, position, activeKeys };
 }

@@ -1,8 +1,13 @@
-/** The embedded state schema (SQLite). Versioned: `schema_version` records what was applied. */
-export const SQLITE_SCHEMA_VERSION = 1;
+/**
+ * The embedded state schema (SQLite). Versioned: `SQLITE_MIGRATIONS` lists every
+ * schema change and `schema_migrations` records what was applied (see
+ * sqlite-migrate.ts). Files written before that table existed carry a
+ * one-row `schema_version` table instead, read as the applied version.
+ */
+import type { Migration } from '../migrations.ts';
 
+/** Version 1: the first schema. */
 export const SQLITE_SCHEMA = `
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_position (
   partition INTEGER PRIMARY KEY,
   position  INTEGER NOT NULL
@@ -122,15 +127,6 @@ CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, workspace TEXT NOT NU
 CREATE TABLE IF NOT EXISTS segment_members(workspace TEXT NOT NULL, segment TEXT NOT NULL, profile_id TEXT NOT NULL, since INTEGER NOT NULL, PRIMARY KEY(workspace, segment, profile_id)) WITHOUT ROWID;
 `;
 
-/** Tables holding state derived from the log; a rebuild empties and refills them. */
-export const DERIVED_TABLES = [
-  'engine_position',
-  'profiles',
-  'identities',
-  'identity_links',
-  'blocked_links',
-  'merges',
-  'identity_conflicts',
-  'attribute_conflicts',
-  'trait_history',
-] as const;
+export const SQLITE_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: SQLITE_SCHEMA }];
+
+export { DERIVED_TABLES } from '../rows.ts';

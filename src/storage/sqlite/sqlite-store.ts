@@ -3,13 +3,16 @@
  * the async surface is the contract the PostgreSQL store shares.
  */
 import Database from 'better-sqlite3';
-import type { Json } from '../../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
+import { Errors } from '../../core/errors.ts';
+import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
+import { DUMP_TABLES, historyRows, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import { scanProfiles } from './sqlite-profile-scan.ts';
-import { DERIVED_TABLES, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
+import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -19,12 +22,10 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
 }
 
-type Row = Record<string, unknown>;
-
-export class SqliteStore implements StateStore {
+export class SqliteStore implements StateStore, Migratable {
   readonly db: Database.Database;
   private readonly stmts;
-  private readonly commitTx: (c: Changeset) => void;
+  private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -35,9 +36,7 @@ export class SqliteStore implements StateStore {
     this.db.pragma('mmap_size = 1073741824');
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.pragma('temp_store = MEMORY');
-    this.db.exec(SQLITE_SCHEMA);
-    const v = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
-    if (!v) this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SQLITE_SCHEMA_VERSION);
+    migrateSqlite(this.db, SQLITE_MIGRATIONS);
     const db = this.db;
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
@@ -66,6 +65,10 @@ export class SqliteStore implements StateStore {
 
   private applyChangeset(c: Changeset): void {
     const s = this.stmts;
+    if (c.expectPosition !== undefined) {
+      const actual = this.positionSync(c.partition);
+      if (actual !== c.expectPosition) throw Errors.staleWriter(c.partition, c.expectPosition, actual);
+    }
     // Writing in key order keeps B-tree page writes local (far fewer pages per commit).
     c.profiles.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     c.identities.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.ident < b.ident ? -1 : a.ident > b.ident ? 1 : 0));
@@ -80,17 +83,7 @@ export class SqliteStore implements StateStore {
     for (const x of c.identityConflicts) s.insertIdentityConflict.run(x.workspace, x.reason, x.a, x.b, x.profileA, x.profileB, x.position, x.messageId, x.time);
     for (const x of c.attributeConflicts)
       s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(x.kept), JSON.stringify(x.rejected), x.position, x.messageId);
-    const byProfile = new Map<string, HistoryEntry[]>();
-    for (const h of c.history) {
-      const k = scoped(h.workspace, h.profileId);
-      const list = byProfile.get(k);
-      if (list) list.push(h);
-      else byProfile.set(k, [h]);
-    }
-    for (const list of byProfile.values()) {
-      const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: h.changes }));
-      s.insertHistory.run(list[0]!.workspace, list[0]!.profileId, list[0]!.position, list[list.length - 1]!.position, JSON.stringify(rows));
-    }
+    for (const h of historyRows(c.history)) s.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
     for (const d of c.definitions ?? []) this.writeDefinition(d);
     s.setPosition.run(c.partition, c.position);
   }
@@ -142,26 +135,27 @@ export class SqliteStore implements StateStore {
   }
 
   async commit(changes: Changeset): Promise<void> {
-    this.commitTx(changes);
+    // A guarded commit takes the write lock before reading the position, so the check and the write are one step.
+    if (changes.expectPosition !== undefined) this.commitTx.immediate(changes);
+    else this.commitTx(changes);
+  }
+
+  async migrationStatus(): Promise<MigrationStatus> {
+    return sqliteMigrationStatus(this.db, SQLITE_MIGRATIONS);
+  }
+
+  /** Migrations run when the store opens; this applies any left (none, unless another process rolled back). */
+  async migrate(): Promise<Migration[]> {
+    return migrateSqlite(this.db, SQLITE_MIGRATIONS);
   }
 
   async history(workspace: string, profileId: string, opts: { limit?: number; before?: number } = {}): Promise<HistoryEntry[]> {
     const before = opts.before ?? Number.MAX_SAFE_INTEGER;
     const limit = opts.limit ?? 100;
-    const out: HistoryEntry[] = [];
     const rows = this.db
       .prepare('SELECT entries FROM trait_history WHERE workspace = ? AND profile_id = ? AND first_position < ? ORDER BY last_position DESC, seq DESC')
       .iterate(workspace, profileId, before) as Iterable<{ entries: string }>;
-    for (const row of rows) {
-      const entries = JSON.parse(row.entries) as Array<Omit<HistoryEntry, 'workspace' | 'profileId'>>;
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const e = entries[i]!;
-        if (e.position >= before) continue;
-        out.push({ workspace, profileId, ...e });
-      }
-      if (out.length >= limit) break;
-    }
-    return out.slice(0, limit);
+    return pageHistory(workspace, profileId, rows, before, limit);
   }
 
   async merges(workspace: string, profileId: string): Promise<MergeRecord[]> {
@@ -176,16 +170,7 @@ export class SqliteStore implements StateStore {
 
   async attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]> {
     const rows = this.db.prepare('SELECT * FROM attribute_conflicts WHERE workspace = ? AND profile_id = ? ORDER BY seq').all(workspace, profileId) as Row[];
-    return rows.map((r) => ({
-      workspace: r.workspace as string,
-      profileId: r.profile_id as string,
-      attribute: r.attribute as string,
-      reason: r.reason as AttributeConflict['reason'],
-      kept: JSON.parse(r.kept as string) as Json,
-      rejected: JSON.parse(r.rejected as string) as Json,
-      position: r.position as number,
-      messageId: r.message_id as string,
-    }));
+    return rows.map(toAttributeConflict);
   }
 
   async profileCount(workspace?: string): Promise<number> {
@@ -210,16 +195,7 @@ export class SqliteStore implements StateStore {
 
   async definitions(): Promise<DefinitionRow[]> {
     const rows = this.db.prepare('SELECT * FROM definitions ORDER BY name').all() as Row[];
-    return rows.map((r) => ({
-      name: r.name as string,
-      hash: r.hash as string,
-      version: r.version as number,
-      definition: JSON.parse(r.definition as string) as Json,
-      status: r.status as DefinitionRow['status'],
-      backfillCursor: r.backfill_cursor as number,
-      backfillTarget: r.backfill_target as number,
-      updatedAt: r.updated_at as number,
-    }));
+    return rows.map(toDefinition);
   }
 
   async saveDefinitions(rows: DefinitionRow[]): Promise<void> {
@@ -282,15 +258,7 @@ export class SqliteStore implements StateStore {
     out.push(`position ${canonicalJson(this.db.prepare('SELECT * FROM engine_position ORDER BY partition').all())}`);
     for (const r of this.db.prepare('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id').iterate() as Iterable<Row>)
       out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
-    const tables: Array<[string, string]> = [
-      ['identities', 'workspace, ident'],
-      ['identity_links', 'workspace, a, b'],
-      ['blocked_links', 'workspace, a, b'],
-      ['merges', 'seq'],
-      ['identity_conflicts', 'seq'],
-      ['attribute_conflicts', 'seq'],
-    ];
-    for (const [table, order] of tables) {
+    for (const [table, order] of DUMP_TABLES) {
       for (const r of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).iterate() as Iterable<Row>) out.push(`${table} ${canonicalJson(r)}`);
     }
     // History rows group entries by commit, and commit boundaries are not part of the state: list entries one by one.
@@ -312,65 +280,3 @@ export class SqliteStore implements StateStore {
   }
 }
 
-function toKey(r: Row): ApiKeyRow {
-  return {
-    id: r.id as string,
-    workspace: r.workspace as string,
-    secretHash: r.secret_hash as Buffer,
-    scopes: JSON.parse(r.scopes as string) as string[],
-    label: r.label as string,
-    createdAt: r.created_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-  };
-}
-
-function toLink(r: Row): IdentityLink {
-  return {
-    workspace: r.workspace as string,
-    a: r.a as string,
-    b: r.b as string,
-    via: r.via as string,
-    position: r.position as number,
-    messageId: r.message_id as string,
-    time: r.time as number,
-  };
-}
-
-function toMerge(r: Row): MergeRecord {
-  return {
-    kind: r.kind as MergeRecord['kind'],
-    workspace: r.workspace as string,
-    into: r.into_id as string,
-    from: r.from_id as string,
-    a: r.a as string,
-    b: r.b as string,
-    position: r.position as number,
-    messageId: r.message_id as string,
-    time: r.time as number,
-  };
-}
-
-function toIdentityConflict(r: Row): IdentityConflict {
-  return {
-    workspace: r.workspace as string,
-    reason: r.reason as IdentityConflict['reason'],
-    a: r.a as string,
-    b: r.b as string,
-    profileA: r.profile_a as string,
-    profileB: r.profile_b as string,
-    position: r.position as number,
-    messageId: r.message_id as string,
-    time: r.time as number,
-  };
-}
-
-function toQuarantine(r: Row): QuarantineRow {
-  return {
-    id: r.id as number,
-    workspace: r.workspace as string,
-    receivedAt: r.received_at as number,
-    raw: r.raw as string,
-    reason: JSON.parse(r.reason as string) as Json,
-    status: r.status as QuarantineRow['status'],
-  };
-}

@@ -1,0 +1,35 @@
+import { strict as assert } from 'node:assert';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from '../../test/support/open.ts';
+import { migrateStorage } from '../storage/index.ts';
+import { formatMigrationReport } from './migrate.ts';
+
+describe('portrait migrate', () => {
+  it('--status on a new data directory lists version 1 as pending and creates nothing', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const r = await migrateStorage({ dataDir: join(dir, 'data') }, false);
+      assert.equal(existsSync(join(dir, 'data', 'state.db')), false, 'no file is created by a status check');
+      assert.equal(formatMigrationReport(r, true), `sqlite ${join(dir, 'data', 'state.db')}: schema version 0\n  pending  1 initial schema\n1 pending: run \`portrait migrate\` to apply\n`, 'the status text');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('applies the pending migrations, prints them, and is a no-op the second time', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const first = await migrateStorage({ dataDir: dir }, true);
+      assert.deepEqual(first.applied.map((m) => m.version), [1], 'version 1 applied');
+      assert.match(formatMigrationReport(first, false), /applying 1 initial schema … done\nnow at schema version 1\n$/, 'the run is reported');
+      const second = await migrateStorage({ dataDir: dir }, true);
+      assert.deepEqual([second.before.current, second.applied.length], [1, 0], 'nothing left to apply');
+      assert.match(formatMigrationReport(second, false), /up to date, nothing to apply\n$/, 'and says so');
+      assert.match(formatMigrationReport(second, true), /applied {2}1 initial schema \(\d{4}-/, 'the status shows when version 1 was applied');
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The EventLog contract: one suite every log backend must pass (run by
+ * log.sqlite.test.ts and log.nats.test.ts).
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import type { LogRecord, PortraitEvent } from '../core/event.ts';
+import { isPortraitError } from '../core/errors.ts';
+import type { EventLog } from './event-log.ts';
+
+export interface LogFactory {
+  /** A new, empty log, and how to dispose of it (after close). */
+  open(): Promise<{ log: EventLog; dispose: () => Promise<void> }>;
+}
+
+export const logEvent = (messageId: string, over: Partial<PortraitEvent> = {}): PortraitEvent => ({
+  type: 'track',
+  workspace: 'w',
+  messageId,
+  userId: 'u',
+  event: 'x',
+  timestamp: 1,
+  receivedAt: 1,
+  ...over,
+});
+
+export function logContract(backend: string, factory: LogFactory, opts: { skip?: string | false } = {}): void {
+  describe(`EventLog contract: ${backend}`, { skip: opts.skip }, () => {
+    const withLog = (name: string, body: (log: EventLog) => Promise<void>) =>
+      it(name, async () => {
+        const { log, dispose } = await factory.open();
+        try {
+          await body(log);
+        } finally {
+          await log.close();
+          await dispose();
+        }
+      });
+
+    withLog('assigns increasing positions and reads back in order, after a position and up to a limit', async (log) => {
+      assert.equal(log.head(), 0, 'an empty log has head 0');
+      assert.deepEqual(await log.read(0, 10), [], 'an empty log reads nothing');
+      assert.deepEqual(await log.append([logEvent('a'), logEvent('b', { userId: 'v' })]), ['appended', 'appended'], 'two appended');
+      assert.deepEqual(await log.append([logEvent('c', { anonymousId: 'x', userId: undefined })]), ['appended'], 'one more');
+      const all = await log.read(0, 10);
+      assert.deepEqual(all.map((r) => r.record.messageId), ['a', 'b', 'c'], 'call order');
+      const positions = all.map((r) => r.position);
+      assert.ok(positions.every((p, i) => i === 0 || p > positions[i - 1]!), `positions increase: ${positions.join(', ')}`);
+      assert.equal(log.head(), positions[2], 'head is the last position');
+      assert.deepEqual((await log.read(positions[0]!, 10)).map((r) => r.record.messageId), ['b', 'c'], 'read after a position');
+      assert.deepEqual((await log.read(0, 2)).map((r) => r.record.messageId), ['a', 'b'], 'read up to a limit');
+      assert.deepEqual(await log.read(positions[2]!, 10), [], 'nothing after the head');
+      assert.deepEqual(all[0]!.record, logEvent('a'), 'the record round-trips');
+      assert.deepEqual(await log.append([]), [], 'appending nothing is a no-op');
+    });
+
+    withLog('deduplicates by workspace and messageId, within one call and across calls', async (log) => {
+      assert.deepEqual(await log.append([logEvent('a'), logEvent('a'), logEvent('a', { workspace: 'other' })]), ['appended', 'duplicate', 'appended'], 'first of a pair wins; another workspace is another message');
+      assert.deepEqual(await log.append([logEvent('a', { event: 'changed' }), logEvent('b')]), ['duplicate', 'appended'], 'a later duplicate is acknowledged, not stored');
+      const all = await log.read(0, 10);
+      assert.deepEqual(all.map((r) => `${r.record.workspace}/${r.record.messageId}`), ['w/a', 'other/a', 'w/b'], 'three records stored');
+      assert.equal((all[0]!.record as PortraitEvent).event, 'x', 'the first version is kept');
+    });
+
+    withLog('eventsFor: user ids, then anonymous ids of events without a user id, up to a position, one workspace', async (log) => {
+      const unlink: LogRecord = { type: 'unlink', workspace: 'w', messageId: 'un', a: 'user:u1', b: 'anon:a1', timestamp: 5, receivedAt: 5 };
+      await log.append([
+        logEvent('1', { userId: 'u1' }),
+        logEvent('2', { userId: undefined, anonymousId: 'a1' }),
+        logEvent('3', { userId: 'u2', anonymousId: 'a1' }),
+        logEvent('4', { userId: 'u1', workspace: 'other' }),
+        unlink,
+        logEvent('5', { userId: 'u1', anonymousId: 'zz' }),
+      ]);
+      const got = await log.eventsFor('w', { userIds: ['u1'], anonymousIds: ['a1'] });
+      assert.deepEqual(got.map((e) => e.record.messageId), ['1', '2', '5'], "u1's events and a1's anonymous one, not u2's, not other workspace's, not the unlink");
+      const positions = got.map((e) => e.position);
+      assert.ok(positions[0]! < positions[1]! && positions[1]! < positions[2]!, 'in position order');
+      assert.deepEqual((await log.eventsFor('w', { userIds: ['u1'], anonymousIds: ['a1'] }, { upTo: positions[1] })).map((e) => e.record.messageId), ['1', '2'], 'upTo bounds the read');
+      assert.deepEqual(await log.eventsFor('w', { userIds: [], anonymousIds: [] }), [], 'no ids, no events');
+    });
+
+    withLog('notifies listeners after an append, until they unsubscribe', async (log) => {
+      let calls = 0;
+      const off = log.onAppend(() => calls++);
+      await log.append([logEvent('a')]);
+      assert.ok(calls >= 1, 'notified after the append');
+      off();
+      const before = calls;
+      await log.append([logEvent('b')]);
+      assert.equal(calls, before, 'not notified after unsubscribing');
+    });
+
+    it('refuses appends once closed', async () => {
+      const { log, dispose } = await factory.open();
+      await log.close();
+      try {
+        await assert.rejects(log.append([logEvent('a')]), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_CLOSED', 'PORTRAIT_CLOSED');
+      } finally {
+        await dispose();
+      }
+    });
+  });
+}

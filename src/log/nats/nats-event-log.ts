@@ -1,0 +1,260 @@
+/**
+ * The event log on NATS JetStream, for scale-out deployments. One stream holds
+ * every workspace; a record goes to subject `<prefix>.<partition>.<workspace>`,
+ * its partition a hash of its profile key (src/log/partition.ts).
+ *
+ * Positions are JetStream stream sequence numbers: increasing over the whole
+ * stream, and so also within each partition (where they have gaps). A worker
+ * that owns a partition stores the last sequence it applied as that
+ * partition's position; `readPartition` resumes after it.
+ *
+ * Deduplication has two layers: a KV bucket remembers (workspace, messageId)
+ * for the dedup window (its TTL), checked before and written after each
+ * publish; and every publish carries `Nats-Msg-Id: <workspace>:<messageId>`,
+ * so JetStream's duplicate window also drops a retry or a concurrent twin that
+ * the bucket has not recorded yet.
+ */
+import { createHash } from 'node:crypto';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
+import { Errors } from '../../core/errors.ts';
+import type { AppendOutcome, EventLog } from '../event-log.ts';
+import { partitionOf, partitionOfRecord } from '../partition.ts';
+
+export interface NatsEventLogOptions {
+  /** Server URL(s), e.g. nats://127.0.0.1:4222. */
+  servers: string | string[];
+  /** Stream name; default PORTRAIT_EVENTS. */
+  stream?: string;
+  /** Subject prefix; default: the stream name in lower case with `_` as `.` (PORTRAIT_EVENTS → `portrait.events`), so two streams never share subjects. */
+  subjectPrefix?: string;
+  /** Number of partitions; every process of a deployment must use the same. */
+  partitions: number;
+  /** How long a messageId is remembered (ms); default 7 days. */
+  dedupWindowMs?: number;
+  /** JetStream's own duplicate window (ms); default 2 minutes. */
+  publishWindowMs?: number;
+}
+
+const DAY = 86_400_000;
+
+export class NatsEventLog implements EventLog {
+  private lastSeq = 0;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly dedup: KV,
+    readonly stream: string,
+    readonly subjectPrefix: string,
+    readonly partitions: number,
+  ) {}
+
+  /** Connects, creates the stream and the dedup bucket when absent, and reads the head. */
+  static async open(opts: NatsEventLogOptions): Promise<NatsEventLog> {
+    if (!Number.isInteger(opts.partitions) || opts.partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${opts.partitions}`);
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: opts.servers, timeout: 3000 });
+    } catch (e) {
+      const err = Errors.serviceUnavailable('NATS', String(opts.servers), (e as Error).message);
+      err.cause = e;
+      throw err;
+    }
+    const stream = opts.stream ?? 'PORTRAIT_EVENTS';
+    const prefix = opts.subjectPrefix ?? subjectPrefixOf(stream);
+    try {
+      const jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      const exists = await jsm.streams.info(stream).catch(() => null);
+      if (!exists) {
+        await jsm.streams.add({
+          name: stream,
+          subjects: [`${prefix}.>`],
+          storage: StorageType.File,
+          retention: RetentionPolicy.Limits,
+          duplicate_window: nanos(opts.publishWindowMs ?? 120_000),
+        });
+      }
+      const dedup = await new Kvm(js).create(`${stream}_DEDUP`, { ttl: opts.dedupWindowMs ?? 7 * DAY, history: 1 });
+      const log = new NatsEventLog(nc, js, jsm, dedup, stream, prefix, opts.partitions);
+      await log.refreshHead();
+      return log;
+    } catch (e) {
+      await nc.close();
+      throw e;
+    }
+  }
+
+  /** The subject of a partition and workspace. */
+  subject(partition: number, workspace: string): string {
+    return `${this.subjectPrefix}.${partition}.${workspace}`;
+  }
+
+  partitionOf(record: LogRecord): number {
+    return partitionOfRecord(record, this.partitions);
+  }
+
+  async append(records: readonly LogRecord[]): Promise<AppendOutcome[]> {
+    if (this.closed) throw Errors.closed();
+    const outcomes: AppendOutcome[] = new Array(records.length).fill('duplicate');
+    // Within one call: the first of a (workspace, messageId) wins.
+    const firsts = new Map<string, number>();
+    records.forEach((r, i) => {
+      const id = msgId(r);
+      if (!firsts.has(id)) firsts.set(id, i);
+    });
+    const candidates = [...firsts.entries()];
+    const seen = await Promise.all(candidates.map(([id]) => this.dedup.get(dedupKey(id))));
+    const fresh = candidates.filter((_, k) => seen[k] == null || seen[k]!.operation !== 'PUT');
+    try {
+      // Published in call order on one connection: sequences follow the order of `records`.
+      const acks = await Promise.all(
+        fresh.map(([id, i]) => {
+          const r = records[i]!;
+          return this.js.publish(this.subject(this.partitionOf(r), r.workspace), JSON.stringify(r), { msgID: id });
+        }),
+      );
+      const marks: Promise<unknown>[] = [];
+      acks.forEach((ack, k) => {
+        const [id, i] = fresh[k]!;
+        if (ack.duplicate) return;
+        outcomes[i] = 'appended';
+        if (ack.seq > this.lastSeq) this.lastSeq = ack.seq;
+        marks.push(this.dedup.put(dedupKey(id), String(ack.seq)));
+      });
+      await Promise.all(marks);
+    } catch (e) {
+      const err = Errors.storage('appending to the NATS event log');
+      err.cause = e;
+      throw err;
+    }
+    for (const l of this.listeners) l();
+    return outcomes;
+  }
+
+  /** Records of every partition with position > `after`, in position order. */
+  async read(after: number, limit: number): Promise<Positioned[]> {
+    return this.readSubject(`${this.subjectPrefix}.>`, after, limit);
+  }
+
+  /** Records of one partition with position > `after`, in position order: what a partition's worker consumes. */
+  async readPartition(partition: number, after: number, limit: number): Promise<Positioned[]> {
+    return this.readSubject(`${this.subjectPrefix}.${partition}.*`, after, limit);
+  }
+
+  private async readSubject(filter: string, after: number, limit: number): Promise<Positioned[]> {
+    if (this.closed) throw Errors.closed();
+    if (limit <= 0) return [];
+    const last = await this.lastSeqOf(filter);
+    if (last <= after) return [];
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 });
+    const out: Positioned[] = [];
+    try {
+      while (out.length < limit) {
+        const batch = await consumer.fetch({ max_messages: Math.min(limit - out.length, 1000), expires: 5000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          out.push({ position: m.seq, record: m.json<LogRecord>() });
+          if (m.seq >= last || out.length >= limit) {
+            batch.stop();
+            break;
+          }
+        }
+        if (got === 0 || out[out.length - 1]!.position >= last) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => {});
+    }
+    return out;
+  }
+
+  /** The last sequence holding a message matching `filter` (0 when none). */
+  private async lastSeqOf(filter: string): Promise<number> {
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: filter });
+    if (filter === `${this.subjectPrefix}.>`) return info.state.last_seq;
+    let last = 0;
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(() => null);
+      if (m && m.seq > last) last = m.seq;
+    }
+    return last;
+  }
+
+  head(): number {
+    return this.lastSeq;
+  }
+
+  /** Reads the stream's last sequence (appends of other processes included) into `head()`. */
+  async refreshHead(): Promise<number> {
+    const info = await this.jsm.streams.info(this.stream);
+    this.lastSeq = Math.max(this.lastSeq, info.state.last_seq);
+    return this.lastSeq;
+  }
+
+  /**
+   * Reads the partitions these ids hash to, for this workspace only, and keeps
+   * the events attributed to them (the SQLite log's rule: user ids first, then
+   * anonymous ids of events without a user id). Cost grows with those partitions' size.
+   */
+  async eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts: { upTo?: number } = {}): Promise<Positioned<PortraitEvent>[]> {
+    const { userIds, anonymousIds } = ids;
+    if (userIds.length === 0 && anonymousIds.length === 0) return [];
+    const upTo = opts.upTo ?? this.lastSeq;
+    const users = new Set(userIds);
+    const anons = new Set(anonymousIds);
+    const parts = new Set([...userIds, ...anonymousIds].map((k) => partitionOf(workspace, k, this.partitions)));
+    const out: Positioned<PortraitEvent>[] = [];
+    for (const p of parts) {
+      for (const r of await this.readSubject(this.subject(p, workspace), 0, Number.MAX_SAFE_INTEGER)) {
+        if (r.position > upTo || r.record.type === 'unlink') continue;
+        const e = r.record;
+        if (e.userId !== undefined ? users.has(e.userId) : e.anonymousId !== undefined && anons.has(e.anonymousId)) out.push({ position: r.position, record: e });
+      }
+    }
+    return out.sort((a, b) => a.position - b.position);
+  }
+
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */
+  async expireDedup(_before: number): Promise<number> {
+    return 0;
+  }
+
+  /** Deletes the stream and its dedup bucket (tests, and `portrait` tooling that resets a deployment). */
+  async destroy(): Promise<void> {
+    await this.jsm.streams.delete(this.stream).catch(() => false);
+    await this.dedup.destroy().catch(() => false);
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.nc.drain();
+  }
+}
+
+export function subjectPrefixOf(stream: string): string {
+  return stream.toLowerCase().split(/_+/).filter((t) => t.length > 0).join('.');
+}
+
+/** `Nats-Msg-Id`: workspace names cannot hold ':', so the pair is unambiguous. */
+function msgId(r: LogRecord): string {
+  return `${r.workspace}:${r.messageId}`;
+}
+
+/** KV keys allow few characters: a digest of the message id. */
+function dedupKey(id: string): string {
+  return createHash('sha256').update(id).digest('hex');
+}

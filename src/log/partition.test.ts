@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { PortraitEvent } from '../core/event.ts';
+import { partitionKey, partitionOf, partitionOfRecord } from './partition.ts';
+
+const ev = (over: Partial<PortraitEvent>): PortraitEvent => ({ type: 'track', workspace: 'w', messageId: 'm', event: 'x', timestamp: 1, receivedAt: 1, ...over });
+
+describe('partitions', () => {
+  it('keys an event by userId, else anonymousId; an unlink by its first identifier', () => {
+    assert.equal(partitionKey(ev({ userId: 'u1', anonymousId: 'a1' })), 'u1', 'userId first');
+    assert.equal(partitionKey(ev({ anonymousId: 'a1' })), 'a1', 'anonymousId without a userId');
+    assert.equal(partitionKey({ type: 'unlink', workspace: 'w', messageId: 'm', a: 'user:42', b: 'anon:x', timestamp: 1, receivedAt: 1 }), '42', 'the value of a');
+    assert.equal(
+      partitionOfRecord({ type: 'unlink', workspace: 'w', messageId: 'm', a: 'user:42', b: 'anon:x', timestamp: 1, receivedAt: 1 }, 16),
+      partitionOfRecord(ev({ userId: '42' }), 16),
+      "an unlink of user 42 lands with user 42's events",
+    );
+  });
+
+  it('is stable: known values do not change between versions', () => {
+    // Changing the hash would move every profile to another partition: these pin it.
+    assert.deepEqual([partitionOf('w', 'u1', 16), partitionOf('w', 'u2', 16), partitionOf('default', '用户', 7)], [12, 5, 4], 'pinned FNV-1a values');
+    assert.equal(partitionOf('w', 'anything', 1), 0, 'one partition holds everything');
+  });
+
+  it('always lands in [0, partitions) and depends on the workspace too', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.integer({ min: 1, max: 1024 }), (ws, key, n) => {
+        const p = partitionOf(ws, key, n);
+        return Number.isInteger(p) && p >= 0 && p < n && p === partitionOf(ws, key, n);
+      }),
+    );
+    const differs = Array.from({ length: 50 }, (_, i) => `u${i}`).some((k) => partitionOf('a', k, 64) !== partitionOf('b', k, 64));
+    assert.ok(differs, 'the same key in two workspaces may land in different partitions');
+  });
+
+  it('spreads keys evenly enough', () => {
+    const counts = new Array(8).fill(0);
+    for (let i = 0; i < 8000; i++) counts[partitionOf('w', `user-${i}`, 8)]++;
+    for (const c of counts) assert.ok(c > 800 && c < 1200, `each of 8 partitions gets about 1000 of 8000 keys (got ${counts.join(', ')})`);
+  });
+
+  it('refuses a partition count that is not a positive integer', () => {
+    assert.throws(() => partitionOf('w', 'k', 0), RangeError, 'zero partitions');
+    assert.throws(() => partitionOf('w', 'k', 1.5), RangeError, 'fractional');
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * Which partition a log record belongs to. A record is placed by a hash of
+ * its workspace and profile key, so that one user's events stay in one
+ * partition and in order:
+ * - an event: its `userId`, or its `anonymousId` when it carries no user id;
+ * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`.
+ * Events of one person sent before and after identify can therefore sit in
+ * two partitions (anonymous id, then user id); the worker layer reconciles
+ * such merges (see README, "Scale-out").
+ */
+import type { LogRecord } from '../core/event.ts';
+import { identValue } from '../core/identity.ts';
+
+/** The key a record is partitioned by. */
+export function partitionKey(r: LogRecord): string {
+  if (r.type === 'unlink') return identValue(r.a);
+  return r.userId ?? r.anonymousId ?? r.messageId;
+}
+
+/** FNV-1a (32 bit) of the UTF-8 bytes of `workspace \0 key`, modulo `partitions`. Stable across processes and versions. */
+export function partitionOf(workspace: string, key: string, partitions: number): number {
+  if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+  let h = 0x811c9dc5;
+  const bytes = Buffer.from(`${workspace}\u0000${key}`, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % partitions;
+}
+
+export function partitionOfRecord(r: LogRecord, partitions: number): number {
+  return partitionOf(r.workspace, partitionKey(r), partitions);
+}

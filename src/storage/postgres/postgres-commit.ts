@@ -1,0 +1,149 @@
+/**
+ * A commit on PostgreSQL: the partition position first (with the stale-writer
+ * check), then one set-based statement per table, each taking whole columns as
+ * arrays (`INSERT … SELECT FROM unnest($1::text[], …)`), inside the caller's
+ * transaction.
+ */
+import type pg from 'pg';
+import { Errors } from '../../core/errors.ts';
+import { historyRows } from '../rows.ts';
+import type { Changeset, DefinitionRow } from '../store.ts';
+import { scoped } from '../store.ts';
+
+/** Keeps the last item per key: one statement may not upsert a row twice. */
+function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
+  if (items.length < 2) return [...items];
+  const m = new Map<string, T>();
+  for (const t of items) {
+    const k = key(t);
+    m.delete(k);
+    m.set(k, t);
+  }
+  return [...m.values()];
+}
+
+/** Sets the partition position; with `expectPosition`, only if the stored one equals it (else PORTRAIT_STALE_WRITER). */
+export async function claimPosition(client: pg.PoolClient, c: Changeset): Promise<void> {
+  if (c.expectPosition === undefined) {
+    await client.query('INSERT INTO engine_position (partition, position) VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET position = excluded.position', [
+      c.partition,
+      c.position,
+    ]);
+    return;
+  }
+  // Expecting 0 also covers "no row yet": the insert, or an update of a row still at 0.
+  const r =
+    c.expectPosition === 0
+      ? await client.query(
+          'INSERT INTO engine_position (partition, position) VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET position = excluded.position WHERE engine_position.position = 0',
+          [c.partition, c.position],
+        )
+      : await client.query('UPDATE engine_position SET position = $2 WHERE partition = $1 AND position = $3', [c.partition, c.position, c.expectPosition]);
+  if (r.rowCount === 1) return;
+  const now = await client.query<{ position: number }>('SELECT position FROM engine_position WHERE partition = $1', [c.partition]);
+  throw Errors.staleWriter(c.partition, c.expectPosition, now.rows[0]?.position ?? 0);
+}
+
+export async function writeChangeset(client: pg.PoolClient, c: Changeset): Promise<void> {
+  const q = (sql: string, values: unknown[]) => client.query(sql, values);
+  if (c.deletedProfiles.length > 0)
+    await q('DELETE FROM profiles p USING unnest($1::text[], $2::text[]) AS d(workspace, id) WHERE p.workspace = d.workspace AND p.id = d.id', [
+      c.deletedProfiles.map((d) => d.workspace),
+      c.deletedProfiles.map((d) => d.id),
+    ]);
+  const profiles = lastByKey(c.profiles, (p) => scoped(p.workspace, p.id));
+  if (profiles.length > 0)
+    await q(
+      `INSERT INTO profiles (workspace, id, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (workspace, id) DO UPDATE SET doc = excluded.doc`,
+      [profiles.map((p) => p.workspace), profiles.map((p) => p.id), profiles.map((p) => JSON.stringify(p))],
+    );
+  const deletedIdentities = c.deletedIdentities ?? [];
+  if (deletedIdentities.length > 0)
+    await q('DELETE FROM identities i USING unnest($1::text[], $2::text[]) AS d(workspace, ident) WHERE i.workspace = d.workspace AND i.ident = d.ident', [
+      deletedIdentities.map((d) => d.workspace),
+      deletedIdentities.map((d) => d.ident),
+    ]);
+  const identities = lastByKey(c.identities, (i) => scoped(i.workspace, i.ident));
+  if (identities.length > 0)
+    await q(
+      `INSERT INTO identities (workspace, ident, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (workspace, ident) DO UPDATE SET profile_id = excluded.profile_id`,
+      [identities.map((i) => i.workspace), identities.map((i) => i.ident), identities.map((i) => i.profileId)],
+    );
+  const deletedLinks = c.deletedLinks ?? [];
+  if (deletedLinks.length > 0)
+    await q(
+      `DELETE FROM identity_links l USING unnest($1::text[], $2::text[], $3::text[]) AS d(workspace, a, b)
+       WHERE l.workspace = d.workspace AND ((l.a = d.a AND l.b = d.b) OR (l.a = d.b AND l.b = d.a))`,
+      [deletedLinks.map((d) => d.workspace), deletedLinks.map((d) => d.a), deletedLinks.map((d) => d.b)],
+    );
+  const links = lastByKey(c.links, (l) => `${scoped(l.workspace, l.a)}\u0000${l.b}`);
+  if (links.length > 0)
+    await q(
+      `INSERT INTO identity_links (workspace, a, b, via, position, message_id, time)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
+       ON CONFLICT (workspace, a, b) DO UPDATE SET via = excluded.via, position = excluded.position, message_id = excluded.message_id, time = excluded.time`,
+      [links.map((l) => l.workspace), links.map((l) => l.a), links.map((l) => l.b), links.map((l) => l.via), links.map((l) => l.position), links.map((l) => l.messageId), links.map((l) => l.time)],
+    );
+  const blocked = c.blockedLinks ?? [];
+  if (blocked.length > 0)
+    await q('INSERT INTO blocked_links (workspace, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', [
+      blocked.map((b) => b.workspace),
+      blocked.map((b) => b.a),
+      blocked.map((b) => b.b),
+    ]);
+  // WITH ORDINALITY … ORDER BY keeps the changeset's order in the serial `seq`.
+  if (c.merges.length > 0) {
+    const m = c.merges;
+    await q(
+      `INSERT INTO merges (kind, workspace, into_id, from_id, a, b, position, message_id, time)
+       SELECT kind, workspace, into_id, from_id, a, b, position, message_id, time
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[])
+         WITH ORDINALITY AS t(kind, workspace, into_id, from_id, a, b, position, message_id, time, n) ORDER BY n`,
+      [m.map((x) => x.kind), m.map((x) => x.workspace), m.map((x) => x.into), m.map((x) => x.from), m.map((x) => x.a), m.map((x) => x.b), m.map((x) => x.position), m.map((x) => x.messageId), m.map((x) => x.time)],
+    );
+  }
+  if (c.identityConflicts.length > 0) {
+    const x = c.identityConflicts;
+    await q(
+      `INSERT INTO identity_conflicts (workspace, reason, a, b, profile_a, profile_b, position, message_id, time)
+       SELECT workspace, reason, a, b, profile_a, profile_b, position, message_id, time
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[])
+         WITH ORDINALITY AS t(workspace, reason, a, b, profile_a, profile_b, position, message_id, time, n) ORDER BY n
+       ON CONFLICT DO NOTHING`,
+      [x.map((r) => r.workspace), x.map((r) => r.reason), x.map((r) => r.a), x.map((r) => r.b), x.map((r) => r.profileA), x.map((r) => r.profileB), x.map((r) => r.position), x.map((r) => r.messageId), x.map((r) => r.time)],
+    );
+  }
+  if (c.attributeConflicts.length > 0) {
+    const x = c.attributeConflicts;
+    await q(
+      `INSERT INTO attribute_conflicts (workspace, profile_id, attribute, reason, kept, rejected, position, message_id)
+       SELECT workspace, profile_id, attribute, reason, kept, rejected, position, message_id
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+         WITH ORDINALITY AS t(workspace, profile_id, attribute, reason, kept, rejected, position, message_id, n) ORDER BY n`,
+      [x.map((r) => r.workspace), x.map((r) => r.profileId), x.map((r) => r.attribute), x.map((r) => r.reason), x.map((r) => JSON.stringify(r.kept)), x.map((r) => JSON.stringify(r.rejected)), x.map((r) => r.position), x.map((r) => r.messageId)],
+    );
+  }
+  const history = historyRows(c.history);
+  if (history.length > 0)
+    await q(
+      `INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries)
+       SELECT workspace, profile_id, first_position, last_position, entries
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
+         WITH ORDINALITY AS t(workspace, profile_id, first_position, last_position, entries, n) ORDER BY n`,
+      [history.map((h) => h.workspace), history.map((h) => h.profileId), history.map((h) => h.firstPosition), history.map((h) => h.lastPosition), history.map((h) => h.entries)],
+    );
+  if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
+}
+
+export async function writeDefinitions(db: pg.Pool | pg.PoolClient, rows: readonly DefinitionRow[]): Promise<void> {
+  const d = lastByKey(rows, (r) => r.name);
+  await db.query(
+    `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+     ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, version = excluded.version, definition = excluded.definition, status = excluded.status,
+       backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at`,
+    [d.map((r) => r.name), d.map((r) => r.hash), d.map((r) => r.version), d.map((r) => JSON.stringify(r.definition)), d.map((r) => r.status), d.map((r) => r.backfillCursor), d.map((r) => r.backfillTarget), d.map((r) => r.updatedAt)],
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * The PostgreSQL state schema: the same tables, columns and meaning as the
+ * SQLite schema (src/storage/sqlite/sqlite-schema.ts). Times and positions are
+ * BIGINT (read back as numbers: they stay below 2^53); JSON documents are TEXT,
+ * written and read as JSON text exactly as in SQLite (JSONB would refuse
+ * "\u0000" in strings and re-order keys). Text compares byte-wise
+ * (COLLATE "C"), as in SQLite, so every ORDER BY agrees across backends.
+ */
+import type { Migration } from '../migrations.ts';
+
+/** Version 1: the first schema. */
+export const POSTGRES_SCHEMA = `
+CREATE TABLE engine_position (
+  partition INTEGER PRIMARY KEY,
+  position  BIGINT NOT NULL
+);
+CREATE TABLE profiles (
+  workspace TEXT COLLATE "C" NOT NULL,
+  id        TEXT COLLATE "C" NOT NULL,
+  doc       TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (workspace, id)
+);
+CREATE TABLE identities (
+  workspace  TEXT COLLATE "C" NOT NULL,
+  ident      TEXT COLLATE "C" NOT NULL,
+  profile_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (workspace, ident)
+);
+CREATE TABLE identity_links (
+  workspace  TEXT COLLATE "C" NOT NULL,
+  a          TEXT COLLATE "C" NOT NULL,
+  b          TEXT COLLATE "C" NOT NULL,
+  via        TEXT COLLATE "C" NOT NULL,
+  position   BIGINT NOT NULL,
+  message_id TEXT COLLATE "C" NOT NULL,
+  time       BIGINT NOT NULL,
+  PRIMARY KEY (workspace, a, b)
+);
+CREATE INDEX identity_links_b ON identity_links (workspace, b);
+CREATE TABLE blocked_links (
+  workspace TEXT COLLATE "C" NOT NULL,
+  a         TEXT COLLATE "C" NOT NULL,
+  b         TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (workspace, a, b)
+);
+CREATE TABLE merges (
+  seq        BIGSERIAL PRIMARY KEY,
+  kind       TEXT COLLATE "C" NOT NULL,
+  workspace  TEXT COLLATE "C" NOT NULL,
+  into_id    TEXT COLLATE "C" NOT NULL,
+  from_id    TEXT COLLATE "C" NOT NULL,
+  a          TEXT COLLATE "C" NOT NULL,
+  b          TEXT COLLATE "C" NOT NULL,
+  position   BIGINT NOT NULL,
+  message_id TEXT COLLATE "C" NOT NULL,
+  time       BIGINT NOT NULL
+);
+CREATE INDEX merges_into ON merges (workspace, into_id);
+CREATE INDEX merges_from ON merges (workspace, from_id);
+CREATE TABLE identity_conflicts (
+  seq        BIGSERIAL PRIMARY KEY,
+  workspace  TEXT COLLATE "C" NOT NULL,
+  reason     TEXT COLLATE "C" NOT NULL,
+  a          TEXT COLLATE "C" NOT NULL,
+  b          TEXT COLLATE "C" NOT NULL,
+  profile_a  TEXT COLLATE "C" NOT NULL,
+  profile_b  TEXT COLLATE "C" NOT NULL,
+  position   BIGINT NOT NULL,
+  message_id TEXT COLLATE "C" NOT NULL,
+  time       BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX identity_conflicts_once ON identity_conflicts (workspace, reason, a, b);
+CREATE TABLE attribute_conflicts (
+  seq        BIGSERIAL PRIMARY KEY,
+  workspace  TEXT COLLATE "C" NOT NULL,
+  profile_id TEXT COLLATE "C" NOT NULL,
+  attribute  TEXT COLLATE "C" NOT NULL,
+  reason     TEXT COLLATE "C" NOT NULL,
+  kept       TEXT COLLATE "C" NOT NULL,
+  rejected   TEXT COLLATE "C" NOT NULL,
+  position   BIGINT NOT NULL,
+  message_id TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX attribute_conflicts_profile ON attribute_conflicts (workspace, profile_id);
+CREATE TABLE trait_history (
+  seq            BIGSERIAL PRIMARY KEY,
+  workspace      TEXT COLLATE "C" NOT NULL,
+  profile_id     TEXT COLLATE "C" NOT NULL,
+  first_position BIGINT NOT NULL,
+  last_position  BIGINT NOT NULL,
+  entries        TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX trait_history_profile ON trait_history (workspace, profile_id, last_position);
+CREATE TABLE definitions (
+  name            TEXT COLLATE "C" PRIMARY KEY,
+  hash            TEXT COLLATE "C" NOT NULL,
+  version         INTEGER NOT NULL,
+  definition      TEXT COLLATE "C" NOT NULL,
+  status          TEXT COLLATE "C" NOT NULL,
+  backfill_cursor BIGINT NOT NULL,
+  backfill_target BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL
+);
+CREATE TABLE quarantine (
+  id          BIGSERIAL PRIMARY KEY,
+  workspace   TEXT COLLATE "C" NOT NULL,
+  received_at BIGINT NOT NULL,
+  raw         TEXT COLLATE "C" NOT NULL,
+  reason      TEXT COLLATE "C" NOT NULL,
+  status      TEXT COLLATE "C" NOT NULL DEFAULT 'open'
+);
+CREATE INDEX quarantine_ws ON quarantine (workspace, status, id);
+CREATE TABLE api_keys (
+  id          TEXT COLLATE "C" PRIMARY KEY,
+  workspace   TEXT COLLATE "C" NOT NULL,
+  secret_hash BYTEA NOT NULL,
+  scopes      TEXT COLLATE "C" NOT NULL,
+  label       TEXT COLLATE "C" NOT NULL,
+  created_at  BIGINT NOT NULL,
+  revoked_at  BIGINT
+);
+`;
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA }];

@@ -1,0 +1,327 @@
+/**
+ * The state store on PostgreSQL (driver `pg`), for scale-out deployments:
+ * the same tables and meaning as the SQLite store. Every statement is
+ * parameterised; a commit is one transaction of set-based statements (one
+ * INSERT … SELECT FROM unnest(arrays) per table), so its cost grows with rows,
+ * not round trips.
+ */
+import pg from 'pg';
+import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
+import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
+import { Errors, isPortraitError } from '../../core/errors.ts';
+import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
+import { DERIVED_TABLES, DUMP_TABLES, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import { scoped } from '../store.ts';
+import { claimPosition, writeChangeset, writeDefinitions } from './postgres-commit.ts';
+import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
+import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+
+export interface PostgresStoreOptions {
+  /** Connection string, e.g. postgres://user@host:5432/portrait. */
+  url: string;
+  /** Largest number of pooled connections; default 10. */
+  poolSize?: number;
+  /** Apply pending migrations while opening (default true). */
+  migrate?: boolean;
+}
+
+const INT8_OID = 20;
+/** Profiles read per query while scanning a workspace. */
+const SCAN_PAGE = 1000;
+/** BIGINT columns (positions, times, serials) hold values below 2^53: read them as numbers, on this pool only. */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export class PostgresStore implements StateStore, Migratable {
+  private constructor(
+    readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
+
+  /** Connects, checks the server answers and (unless told not to) applies pending migrations. */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types });
+    // An idle client that errors (server restart) must not crash the process; the next query reports it.
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool, opts.url);
+    try {
+      await pool.query('SELECT 1');
+    } catch (e) {
+      await pool.end();
+      const err = Errors.serviceUnavailable('PostgreSQL', redact(opts.url), (e as Error).message);
+      err.cause = e;
+      throw err;
+    }
+    if (opts.migrate !== false) await store.migrate();
+    return store;
+  }
+
+  async migrationStatus(): Promise<MigrationStatus> {
+    return postgresMigrationStatus(this.pool, POSTGRES_MIGRATIONS);
+  }
+
+  async migrate(): Promise<Migration[]> {
+    return migratePostgres(this.pool, POSTGRES_MIGRATIONS);
+  }
+
+  async position(partition: number): Promise<number> {
+    const r = await this.pool.query<{ position: number }>('SELECT position FROM engine_position WHERE partition = $1', [partition]);
+    return r.rows[0]?.position ?? 0;
+  }
+
+  async identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (keys.length === 0) return out;
+    const r = await this.pool.query<{ workspace: string; ident: string; profile_id: string }>(
+      `SELECT i.workspace, i.ident, i.profile_id FROM identities i
+         JOIN unnest($1::text[], $2::text[]) AS k(workspace, ident) ON i.workspace = k.workspace AND i.ident = k.ident`,
+      [keys.map((k) => k.workspace), keys.map((k) => k.ident)],
+    );
+    for (const row of r.rows) out.set(scoped(row.workspace, row.ident), row.profile_id);
+    return out;
+  }
+
+  async profiles(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileDoc>> {
+    const out = new Map<string, ProfileDoc>();
+    if (keys.length === 0) return out;
+    const r = await this.pool.query<{ workspace: string; id: string; doc: string }>(
+      `SELECT p.workspace, p.id, p.doc FROM profiles p
+         JOIN unnest($1::text[], $2::text[]) AS k(workspace, id) ON p.workspace = k.workspace AND p.id = k.id`,
+      [keys.map((k) => k.workspace), keys.map((k) => k.id)],
+    );
+    for (const row of r.rows) out.set(scoped(row.workspace, row.id), JSON.parse(row.doc) as ProfileDoc);
+    return out;
+  }
+
+  async linksAmong(workspace: string, idents: readonly string[]): Promise<IdentityLink[]> {
+    const r = await this.pool.query<Row>(
+      'SELECT * FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[])) ORDER BY position, a, b',
+      [workspace, idents],
+    );
+    return r.rows.map(toLink);
+  }
+
+  async blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    const r = await this.pool.query<{ workspace: string; a: string; b: string }>('SELECT workspace, a, b FROM blocked_links ORDER BY workspace, a, b');
+    return r.rows;
+  }
+
+  async commit(c: Changeset): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // The position row first: it locks the partition, so a concurrent writer waits here and then sees the new position.
+      await claimPosition(client, c);
+      await writeChangeset(client, c);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw wrap(e, 'committing engine state');
+    } finally {
+      client.release();
+    }
+  }
+
+  async history(workspace: string, profileId: string, opts: { limit?: number; before?: number } = {}): Promise<HistoryEntry[]> {
+    const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+    const limit = opts.limit ?? 100;
+    // Each row holds one commit's entries; `limit` rows always hold at least `limit` entries.
+    const r = await this.pool.query<{ entries: string }>(
+      'SELECT entries FROM trait_history WHERE workspace = $1 AND profile_id = $2 AND first_position < $3 ORDER BY last_position DESC, seq DESC LIMIT $4',
+      [workspace, profileId, before, limit],
+    );
+    return pageHistory(workspace, profileId, r.rows, before, limit);
+  }
+
+  async merges(workspace: string, profileId: string): Promise<MergeRecord[]> {
+    const r = await this.pool.query<Row>('SELECT * FROM merges WHERE workspace = $1 AND (into_id = $2 OR from_id = $2) ORDER BY seq', [workspace, profileId]);
+    return r.rows.map(toMerge);
+  }
+
+  async identityConflicts(workspace: string): Promise<IdentityConflict[]> {
+    const r = await this.pool.query<Row>('SELECT * FROM identity_conflicts WHERE workspace = $1 ORDER BY seq', [workspace]);
+    return r.rows.map(toIdentityConflict);
+  }
+
+  async attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]> {
+    const r = await this.pool.query<Row>('SELECT * FROM attribute_conflicts WHERE workspace = $1 AND profile_id = $2 ORDER BY seq', [workspace, profileId]);
+    return r.rows.map(toAttributeConflict);
+  }
+
+  async profileCount(workspace?: string): Promise<number> {
+    const r =
+      workspace === undefined
+        ? await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles')
+        : await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles WHERE workspace = $1', [workspace]);
+    return r.rows[0]!.n;
+  }
+
+  async scanProfiles(workspace: string, _prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
+    // Prefilters only narrow the scan, and the caller checks every condition again: this store
+    // reads all of the workspace's profiles, in pages by id, inside one read-only snapshot.
+    const client = await this.pool.connect();
+    let n = 0;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      let after = '';
+      for (;;) {
+        const r = await client.query<{ id: string; doc: string }>('SELECT id, doc FROM profiles WHERE workspace = $1 AND id > $2 ORDER BY id LIMIT $3', [workspace, after, SCAN_PAGE]);
+        for (const row of r.rows) {
+          visit(JSON.parse(row.doc) as ProfileDoc);
+          n++;
+        }
+        if (r.rows.length < SCAN_PAGE) break;
+        after = r.rows[r.rows.length - 1]!.id;
+      }
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+    return n;
+  }
+
+  async definitions(): Promise<DefinitionRow[]> {
+    const r = await this.pool.query<Row>('SELECT * FROM definitions ORDER BY name');
+    return r.rows.map(toDefinition);
+  }
+
+  async saveDefinitions(rows: DefinitionRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await writeDefinitions(this.pool, rows);
+  }
+
+  async deleteDefinition(name: string): Promise<void> {
+    await this.pool.query('DELETE FROM definitions WHERE name = $1', [name]);
+  }
+
+  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
+    const r = await this.pool.query<{ id: number }>('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES ($1, $2, $3, $4) RETURNING id', [
+      row.workspace,
+      row.receivedAt,
+      row.raw,
+      JSON.stringify(row.reason),
+    ]);
+    return r.rows[0]!.id;
+  }
+
+  async quarantined(workspace: string, opts: { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
+    const r = await this.pool.query<Row>('SELECT * FROM quarantine WHERE workspace = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4', [
+      workspace,
+      opts.status ?? 'open',
+      opts.after ?? 0,
+      opts.limit ?? 100,
+    ]);
+    return r.rows.map(toQuarantine);
+  }
+
+  async quarantinedById(workspace: string, id: number): Promise<QuarantineRow | undefined> {
+    const r = await this.pool.query<Row>('SELECT * FROM quarantine WHERE workspace = $1 AND id = $2', [workspace, id]);
+    return r.rows[0] ? toQuarantine(r.rows[0]) : undefined;
+  }
+
+  async markResubmitted(workspace: string, id: number): Promise<void> {
+    await this.pool.query(`UPDATE quarantine SET status = 'resubmitted' WHERE workspace = $1 AND id = $2`, [workspace, id]);
+  }
+
+  async saveKey(k: ApiKeyRow): Promise<void> {
+    await this.pool.query('INSERT INTO api_keys (id, workspace, secret_hash, scopes, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      k.id,
+      k.workspace,
+      k.secretHash,
+      JSON.stringify(k.scopes),
+      k.label,
+      k.createdAt,
+      k.revokedAt,
+    ]);
+  }
+
+  async key(id: string): Promise<ApiKeyRow | undefined> {
+    const r = await this.pool.query<Row>('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return r.rows[0] ? toKey(r.rows[0]) : undefined;
+  }
+
+  async keys(workspace?: string): Promise<ApiKeyRow[]> {
+    const r =
+      workspace === undefined
+        ? await this.pool.query<Row>('SELECT * FROM api_keys ORDER BY created_at, id')
+        : await this.pool.query<Row>('SELECT * FROM api_keys WHERE workspace = $1 ORDER BY created_at, id', [workspace]);
+    return r.rows.map(toKey);
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    const r = await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * The same lines as the SQLite dump. Sequence numbers are renumbered 1, 2, 3 …
+   * in order: a rolled-back commit leaves gaps in a PostgreSQL sequence, and
+   * gaps are not state.
+   */
+  async dump(): Promise<string[]> {
+    const client = await this.pool.connect();
+    try {
+      // One snapshot for the whole dump.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const out: string[] = [];
+      const q = async (sql: string) => (await client.query<Row>(sql)).rows;
+      out.push(`position ${canonicalJson(await q('SELECT * FROM engine_position ORDER BY partition'))}`);
+      for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
+        out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
+      for (const [table, order] of DUMP_TABLES) {
+        const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
+        rows.forEach((r, i) => {
+          if ('seq' in r) r.seq = i + 1;
+          out.push(`${table} ${canonicalJson(r)}`);
+        });
+      }
+      for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
+        for (const e of JSON.parse(r.entries as string) as unknown[]) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
+      }
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw wrap(e, 'dumping state');
+    } finally {
+      client.release();
+    }
+  }
+
+  async clearDerived(): Promise<void> {
+    // RESTART IDENTITY: sequence numbers start again at 1, as they do in SQLite once a table is emptied.
+    await this.pool.query(`TRUNCATE ${DERIVED_TABLES.join(', ')} RESTART IDENTITY`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  toString(): string {
+    return `PostgresStore(${redact(this.url)})`;
+  }
+}
+
+function wrap(e: unknown, what: string): Error {
+  if (isPortraitError(e)) return e;
+  const err = Errors.storage(what);
+  err.cause = e;
+  return err;
+}
+
+/** A connection string without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

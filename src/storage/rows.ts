@@ -1,0 +1,162 @@
+/**
+ * Row ↔ record mapping shared by the SQL backends: both store the same
+ * columns (snake_case, JSON as text), so one set of mappers serves both.
+ */
+import type { Json } from '../core/event.ts';
+import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
+import type { ApiKeyRow, AttributeConflict, DefinitionRow, HistoryEntry, QuarantineRow } from './store.ts';
+import { scoped } from './store.ts';
+
+export type Row = Record<string, unknown>;
+
+/** Tables holding state derived from the log; a rebuild empties and refills them. */
+export const DERIVED_TABLES = [
+  'engine_position',
+  'profiles',
+  'identities',
+  'identity_links',
+  'blocked_links',
+  'merges',
+  'identity_conflicts',
+  'attribute_conflicts',
+  'trait_history',
+] as const;
+
+/** Tables the state dump lists row by row, with their order (profiles and history are listed apart). */
+export const DUMP_TABLES: ReadonlyArray<readonly [string, string]> = [
+  ['identities', 'workspace, ident'],
+  ['identity_links', 'workspace, a, b'],
+  ['blocked_links', 'workspace, a, b'],
+  ['merges', 'seq'],
+  ['identity_conflicts', 'seq'],
+  ['attribute_conflicts', 'seq'],
+];
+
+/** One trait_history row per profile per commit, holding that commit's entries in position order. */
+export interface HistoryRow {
+  workspace: string;
+  profileId: string;
+  firstPosition: number;
+  lastPosition: number;
+  entries: string;
+}
+
+export function historyRows(history: readonly HistoryEntry[]): HistoryRow[] {
+  const byProfile = new Map<string, HistoryEntry[]>();
+  for (const h of history) {
+    const k = scoped(h.workspace, h.profileId);
+    const list = byProfile.get(k);
+    if (list) list.push(h);
+    else byProfile.set(k, [h]);
+  }
+  const out: HistoryRow[] = [];
+  for (const list of byProfile.values()) {
+    const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: h.changes }));
+    out.push({ workspace: list[0]!.workspace, profileId: list[0]!.profileId, firstPosition: list[0]!.position, lastPosition: list[list.length - 1]!.position, entries: JSON.stringify(rows) });
+  }
+  return out;
+}
+
+/** Newest-first history entries before `before`, from rows read newest commit first. */
+export function pageHistory(workspace: string, profileId: string, rows: Iterable<{ entries: string }>, before: number, limit: number): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  for (const row of rows) {
+    const entries = JSON.parse(row.entries) as Array<Omit<HistoryEntry, 'workspace' | 'profileId'>>;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      if (e.position >= before) continue;
+      out.push({ workspace, profileId, ...e });
+    }
+    if (out.length >= limit) break;
+  }
+  return out.slice(0, limit);
+}
+
+export function toKey(r: Row): ApiKeyRow {
+  return {
+    id: r.id as string,
+    workspace: r.workspace as string,
+    secretHash: r.secret_hash as Buffer,
+    scopes: JSON.parse(r.scopes as string) as string[],
+    label: r.label as string,
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+  };
+}
+
+export function toLink(r: Row): IdentityLink {
+  return {
+    workspace: r.workspace as string,
+    a: r.a as string,
+    b: r.b as string,
+    via: r.via as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+export function toMerge(r: Row): MergeRecord {
+  return {
+    kind: r.kind as MergeRecord['kind'],
+    workspace: r.workspace as string,
+    into: r.into_id as string,
+    from: r.from_id as string,
+    a: r.a as string,
+    b: r.b as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+export function toIdentityConflict(r: Row): IdentityConflict {
+  return {
+    workspace: r.workspace as string,
+    reason: r.reason as IdentityConflict['reason'],
+    a: r.a as string,
+    b: r.b as string,
+    profileA: r.profile_a as string,
+    profileB: r.profile_b as string,
+    position: r.position as number,
+    messageId: r.message_id as string,
+    time: r.time as number,
+  };
+}
+
+export function toAttributeConflict(r: Row): AttributeConflict {
+  return {
+    workspace: r.workspace as string,
+    profileId: r.profile_id as string,
+    attribute: r.attribute as string,
+    reason: r.reason as AttributeConflict['reason'],
+    kept: JSON.parse(r.kept as string) as Json,
+    rejected: JSON.parse(r.rejected as string) as Json,
+    position: r.position as number,
+    messageId: r.message_id as string,
+  };
+}
+
+export function toDefinition(r: Row): DefinitionRow {
+  return {
+    name: r.name as string,
+    hash: r.hash as string,
+    version: r.version as number,
+    definition: JSON.parse(r.definition as string) as Json,
+    status: r.status as DefinitionRow['status'],
+    backfillCursor: r.backfill_cursor as number,
+    backfillTarget: r.backfill_target as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+export function toQuarantine(r: Row): QuarantineRow {
+  return {
+    id: r.id as number,
+    workspace: r.workspace as string,
+    receivedAt: r.received_at as number,
+    raw: r.raw as string,
+    reason: JSON.parse(r.reason as string) as Json,
+    status: r.status as QuarantineRow['status'],
+  };
+}
