@@ -151,17 +151,27 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
     const created = await call('PUT', '/v1/traits/revenue', admin, { name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' });
     assert.equal(created.statusCode, 201, created.body);
     assert.equal((created.json() as Json).name, 'revenue');
-    const replaced = await call('PUT', '/v1/traits/orders', admin, { name: 'orders', kind: 'count', filter: { event: 'Product Viewed' } });
+    assert.equal((created.json() as Json).source, 'api', 'made over the API');
+    const replaced = await call('PUT', '/v1/traits/revenue', admin, { name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.qty' });
     assert.equal(replaced.statusCode, 200, replaced.body);
-    assert.equal((replaced.json() as Json).version, 2);
+    assert.equal((replaced.json() as Json).version, 2, 'a changed definition is a new version');
+    const views = await call('PUT', '/v1/traits/views', admin, { name: 'views', kind: 'count', filter: { event: 'Product Viewed' } });
+    assert.equal(views.statusCode, 201, views.body);
     await p.drain();
     const view = (await get('/v1/profiles/user_id/u1')).json() as Json;
-    assert.equal(view.traits.revenue, 10);
-    assert.equal(view.traits.orders, 1);
+    assert.equal(view.traits.revenue, 0, 'revenue now sums a property the orders do not have');
+    assert.equal(view.traits.orders, 5, 'the configuration file\'s trait is untouched');
+    assert.equal(view.traits.views, 1, 'a second API trait is kept beside the first');
+
+    const owned = await call('PUT', '/v1/traits/orders', admin, { name: 'orders', kind: 'count', filter: { event: 'Product Viewed' } });
+    assert.equal(owned.statusCode, 409, owned.body);
+    assert.equal(code(owned), 'PORTRAIT_TRAIT_FROM_CONFIG', 'the configuration file owns its names');
+    assert.equal(code(await call('DELETE', '/v1/traits/orders', admin)), 'PORTRAIT_TRAIT_FROM_CONFIG', 'nor can the API delete them');
 
     const del = await call('DELETE', '/v1/traits/revenue', admin);
     assert.equal(del.statusCode, 204, del.body);
-    assert.deepEqual(((await get('/v1/traits')).json() as Json).traits.map((t: Json) => t.name), ['orders']);
+    assert.deepEqual(((await get('/v1/traits')).json() as Json).traits.map((t: Json) => t.name), ['orders', 'views']);
+    assert.equal((await call('DELETE', '/v1/traits/views', admin)).statusCode, 204, 'remove the second API trait too');
   });
 
   it('splits a profile on unmerge (202)', async () => {

@@ -55,6 +55,8 @@ export const Errors = {
     (file: string) => `The configuration file ${file} does not exist. Create it or pass another path.`),
   unknownTrait: define('PORTRAIT_TRAIT_UNKNOWN', 404,
     (name: string) => `No computed trait named "${name}" is defined. List the definitions to see the known names.`),
+  traitFromConfig: define('PORTRAIT_TRAIT_FROM_CONFIG', 409,
+    (name: string) => `The trait "${name}" is defined in the configuration file, which owns it. Change it there (it applies at the next start), or pick another name.`),
   unknownAggregator: define('PORTRAIT_TRAIT_UNKNOWN_KIND', 400,
     (kind: string, known: string[]) => `Unknown trait kind "${kind}". Use one of: ${known.join(', ')}.`),
 

@@ -4,6 +4,7 @@
  * up to the engine's position at that moment; events after it stream in as
  * usual. Until its backfill ends, a trait reads as backfilling.
  */
+import { Errors } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
 import type { AttributePolicy, ProfileRules, TraitRuntime } from '../profile/index.ts';
 import type { DefinitionRow } from '../storage/index.ts';
@@ -36,19 +37,33 @@ export class Definitions {
   }
 
   /**
-   * Brings the stored definitions in line with `wanted`: unchanged ones stay,
-   * new or changed ones get a new version that backfills up to `position`,
-   * missing ones are removed. Returns the rows to save and the names removed.
+   * Brings the definitions of one source in line with `wanted`: unchanged
+   * ones stay, new or changed ones get a new version that backfills up to
+   * `position`, missing ones of that source are removed. The configuration
+   * file owns the names it defines: it takes over a name defined over the
+   * API, and the API cannot change one of its names. Returns the rows to
+   * save and the names removed.
    */
-  reconcile(wanted: readonly TraitDefinition[], position: number, now: number): { save: DefinitionRow[]; removed: string[] } {
+  reconcile(wanted: readonly TraitDefinition[], position: number, now: number, source: DefinitionRow['source'] = 'config'): { save: DefinitionRow[]; removed: string[] } {
+    if (source === 'api') {
+      for (const def of wanted) if (this.rows.get(def.name)?.source === 'config') throw Errors.traitFromConfig(def.name);
+    }
     const save: DefinitionRow[] = [];
     const names = new Set<string>();
     for (const def of wanted) {
       names.add(def.name);
       const hash = definitionHash(def);
       const existing = this.rows.get(def.name);
-      if (existing && existing.hash === hash) continue;
+      if (existing && existing.hash === hash) {
+        if (existing.source !== source) {
+          const owned: DefinitionRow = { ...existing, source, updatedAt: now };
+          this.rows.set(def.name, owned);
+          save.push(owned);
+        }
+        continue;
+      }
       const row: DefinitionRow = {
+        source,
         name: def.name,
         hash,
         version: (existing?.version ?? 0) + 1,
@@ -61,7 +76,7 @@ export class Definitions {
       this.install(row);
       save.push(row);
     }
-    const removed = [...this.rows.keys()].filter((n) => !names.has(n));
+    const removed = [...this.rows.values()].filter((r) => r.source === source && !names.has(r.name)).map((r) => r.name);
     for (const n of removed) {
       this.rows.delete(n);
       this.runtimes.delete(n);

@@ -22,7 +22,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { openStateStore, scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
+import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -409,19 +409,59 @@ export class Portrait {
   }
 
   /**
-   * Replaces the set of trait definitions. New and changed ones backfill from
-   * the log (reading as backfilling until done), then keep streaming.
+   * Replaces the trait definitions made over the API or this library (those
+   * of the configuration file stay as they are; naming one of them is a 409
+   * PORTRAIT_TRAIT_FROM_CONFIG). New and changed ones backfill from the log
+   * (reading as backfilling until done), then keep streaming. They are
+   * stored, so they survive a restart.
    */
   async setTraits(raw: readonly unknown[]): Promise<void> {
     this.check();
-    const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
-    // Stopping commits everything folded so far: the backfill then covers exactly up to the
-    // committed position, and the restarted engine streams the new versions from there.
-    await this.engine.stop();
-    const { save, removed } = this.definitions.reconcile(defs, this.engine.committedPosition(), this.clock.now());
-    await this.store.saveDefinitions(save);
-    for (const n of removed) await this.store.deleteDefinition(n);
-    await this.engine.start();
+    await this.changeApiTraits(() => raw);
+  }
+
+  /** Creates or replaces one API-made trait definition; `created` tells which. */
+  async putTrait(raw: unknown): Promise<{ created: boolean }> {
+    this.check();
+    const def = this.validateTrait(raw);
+    let created = false;
+    await this.changeApiTraits((api) => {
+      created = this.definitions.get(def.name) === undefined;
+      return [...api.filter((r) => r.name !== def.name).map((r) => r.definition), raw];
+    });
+    return { created };
+  }
+
+  /** Removes one API-made trait definition (404 when unknown, 409 when the configuration file owns it). */
+  async deleteTrait(name: string): Promise<void> {
+    this.check();
+    await this.changeApiTraits((api) => {
+      const row = this.definitions.get(name);
+      if (row === undefined) throw Errors.unknownTrait(name);
+      if (row.source === 'config') throw Errors.traitFromConfig(name);
+      return api.filter((r) => r.name !== name).map((r) => r.definition);
+    });
+  }
+
+  /** Definition changes run one at a time, each computed from the set in force when its turn comes. */
+  private definitionChanges: Promise<unknown> = Promise.resolve();
+  private changeApiTraits(next: (api: DefinitionRow[]) => readonly unknown[]): Promise<void> {
+    const run = this.definitionChanges.then(async () => {
+      const raw = next(this.definitions.list().filter((r) => r.source === 'api'));
+      const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+      // Stopping commits everything folded so far: the backfill then covers exactly up to the
+      // committed position, and the restarted engine streams the new versions from there.
+      await this.engine.stop();
+      try {
+        const { save, removed } = this.definitions.reconcile(defs, this.engine.committedPosition(), this.clock.now(), 'api');
+        await this.store.saveDefinitions(save);
+        for (const n of removed) await this.store.deleteDefinition(n);
+      } finally {
+        await this.engine.start();
+      }
+    });
+    this.definitionChanges = run.catch(() => undefined);
+    return run;
   }
 
   /**

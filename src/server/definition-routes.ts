@@ -3,10 +3,12 @@
  * (`PUT`, `admin`) and remove one (`DELETE`, `admin`). Definitions are
  * global: a change applies to every workspace, so changes need `admin`.
  * A change backfills from the log; the trait reads as backfilling until done.
+ * Definitions made here are stored and survive restarts; the configuration
+ * file's own names cannot be changed here (409).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Errors, PortraitError } from '../core/errors.ts';
+import { PortraitError } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
 
@@ -18,18 +20,6 @@ const Definition = Type.Object(
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, description: 'The trait name.' }) });
 
 const TAGS = ['traits'];
-
-/** Read-modify-write of the definition set, one change at a time per instance. */
-const queues = new WeakMap<Portrait, Promise<unknown>>();
-function serialised<T>(p: Portrait, f: () => Promise<T>): Promise<T> {
-  const run = (queues.get(p) ?? Promise.resolve()).then(f, f);
-  queues.set(p, run.catch(() => undefined));
-  return run;
-}
-
-async function currentDefinitions(p: Portrait): Promise<Array<{ name: string; definition: unknown }>> {
-  return (await p.traitDefinitions()).map((r) => ({ name: r.name, definition: r.definition }));
-}
 
 export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
   app.get(
@@ -55,7 +45,7 @@ export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
     {
       schema: {
         summary: 'Create or replace one trait definition (all workspaces)',
-        description: 'The body\'s name must match the path. 201 when created, 200 when replaced; a changed definition backfills.',
+        description: 'The body\'s name must match the path. 201 when created, 200 when replaced; a changed definition backfills. A name the configuration file defines answers 409 PORTRAIT_TRAIT_FROM_CONFIG.',
         tags: TAGS,
         params: NameParams,
         body: Definition,
@@ -68,13 +58,7 @@ export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
       if (def.name !== name) {
         throw new PortraitError('PORTRAIT_TRAIT_NAME_MISMATCH', `The definition is named "${def.name}" but the path names "${name}". Use the same name in both.`, 400);
       }
-      const created = await serialised(p, async () => {
-        const current = await currentDefinitions(p);
-        const exists = current.some((d) => d.name === name);
-        const list = exists ? current.map((d) => (d.name === name ? req.body : d.definition)) : [...current.map((d) => d.definition), req.body];
-        await p.setTraits(list);
-        return !exists;
-      });
+      const { created } = await p.putTrait(req.body);
       const row = (await p.traitDefinitions()).find((r) => r.name === name);
       return reply.status(created ? 201 : 200).send(row);
     },
@@ -86,11 +70,7 @@ export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
     async (req, reply) => {
       await authorize(p, req, 'admin');
       const { name } = req.params;
-      await serialised(p, async () => {
-        const current = await currentDefinitions(p);
-        if (!current.some((d) => d.name === name)) throw Errors.unknownTrait(name);
-        await p.setTraits(current.filter((d) => d.name !== name).map((d) => d.definition));
-      });
+      await p.deleteTrait(name);
       return reply.status(204).send();
     },
   );

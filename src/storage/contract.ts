@@ -83,6 +83,7 @@ const definition = (name: string, over: Partial<DefinitionRow> = {}): Definition
   backfillCursor: 0,
   backfillTarget: 0,
   updatedAt: 5,
+  source: 'config',
   ...over,
 });
 
@@ -254,8 +255,8 @@ export function storeContract(backend: string, factory: StoreFactory, opts: { sk
     });
 
     withStore('definitions: saved, upserted (also inside a commit), deleted, listed by name', async (s) => {
-      await s.saveDefinitions([definition('b'), definition('a', { status: 'backfilling', backfillCursor: 3, backfillTarget: 10 })]);
-      assert.deepEqual(await s.definitions(), [definition('a', { status: 'backfilling', backfillCursor: 3, backfillTarget: 10 }), definition('b')], 'listed by name');
+      await s.saveDefinitions([definition('b', { source: 'api' }), definition('a', { status: 'backfilling', backfillCursor: 3, backfillTarget: 10 })]);
+      assert.deepEqual(await s.definitions(), [definition('a', { status: 'backfilling', backfillCursor: 3, backfillTarget: 10 }), definition('b', { source: 'api' })], 'listed by name, with their source');
       await s.commit(changeset({ definitions: [definition('a', { version: 2, hash: 'h2', backfillCursor: 10, backfillTarget: 10 })] }));
       await s.deleteDefinition('b');
       assert.deepEqual(await s.definitions(), [definition('a', { version: 2, hash: 'h2', backfillCursor: 10, backfillTarget: 10 })], 'upserted in the commit; b deleted');

@@ -147,6 +147,7 @@ export function toDefinition(r: Row): DefinitionRow {
     backfillCursor: r.backfill_cursor as number,
     backfillTarget: r.backfill_target as number,
     updatedAt: r.updated_at as number,
+    source: r.source === 'api' ? 'api' : 'config',
   };
 }
 

@@ -41,6 +41,8 @@ export interface DefinitionRow {
   backfillCursor: number;
   backfillTarget: number;
   updatedAt: number;
+  /** Where the definition was made: the configuration file (which owns it), or the API / library. */
+  source: 'config' | 'api';
 }
 
 /** Everything one engine step writes, atomically, with the new log position. */

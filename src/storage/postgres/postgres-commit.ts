@@ -140,10 +140,20 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset): Promi
 export async function writeDefinitions(db: pg.Pool | pg.PoolClient, rows: readonly DefinitionRow[]): Promise<void> {
   const d = lastByKey(rows, (r) => r.name);
   await db.query(
-    `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+    `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at, source)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[])
      ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, version = excluded.version, definition = excluded.definition, status = excluded.status,
-       backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at`,
-    [d.map((r) => r.name), d.map((r) => r.hash), d.map((r) => r.version), d.map((r) => JSON.stringify(r.definition)), d.map((r) => r.status), d.map((r) => r.backfillCursor), d.map((r) => r.backfillTarget), d.map((r) => r.updatedAt)],
+       backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at, source = excluded.source`,
+    [
+      d.map((r) => r.name),
+      d.map((r) => r.hash),
+      d.map((r) => r.version),
+      d.map((r) => JSON.stringify(r.definition)),
+      d.map((r) => r.status),
+      d.map((r) => r.backfillCursor),
+      d.map((r) => r.backfillTarget),
+      d.map((r) => r.updatedAt),
+      d.map((r) => r.source),
+    ],
   );
 }

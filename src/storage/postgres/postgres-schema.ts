@@ -121,4 +121,7 @@ CREATE TABLE api_keys (
 );
 `;
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA }];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
+  { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
+];

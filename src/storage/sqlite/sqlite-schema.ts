@@ -127,6 +127,9 @@ CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, workspace TEXT NOT NU
 CREATE TABLE IF NOT EXISTS segment_members(workspace TEXT NOT NULL, segment TEXT NOT NULL, profile_id TEXT NOT NULL, since INTEGER NOT NULL, PRIMARY KEY(workspace, segment, profile_id)) WITHOUT ROWID;
 `;
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: SQLITE_SCHEMA }];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', sql: SQLITE_SCHEMA },
+  { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT NOT NULL DEFAULT 'config';` },
+];
 
 export { DERIVED_TABLES } from '../rows.ts';

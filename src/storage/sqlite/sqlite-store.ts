@@ -55,9 +55,9 @@ export class SqliteStore implements StateStore, Migratable {
       insertAttributeConflict: db.prepare('INSERT INTO attribute_conflicts (workspace, profile_id, attribute, reason, kept, rejected, position, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertHistory: db.prepare('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES (?, ?, ?, ?, ?)'),
       upsertDefinition: db.prepare(
-        `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO definitions (name, hash, version, definition, status, backfill_cursor, backfill_target, updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(name) DO UPDATE SET hash = excluded.hash, version = excluded.version, definition = excluded.definition, status = excluded.status,
-           backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at`,
+           backfill_cursor = excluded.backfill_cursor, backfill_target = excluded.backfill_target, updated_at = excluded.updated_at, source = excluded.source`,
       ),
     };
     this.commitTx = db.transaction((c: Changeset) => this.applyChangeset(c));
@@ -89,7 +89,7 @@ export class SqliteStore implements StateStore, Migratable {
   }
 
   private writeDefinition(d: DefinitionRow): void {
-    this.stmts.upsertDefinition.run(d.name, d.hash, d.version, JSON.stringify(d.definition), d.status, d.backfillCursor, d.backfillTarget, d.updatedAt);
+    this.stmts.upsertDefinition.run(d.name, d.hash, d.version, JSON.stringify(d.definition), d.status, d.backfillCursor, d.backfillTarget, d.updatedAt, d.source);
   }
 
   async position(partition: number): Promise<number> {
