@@ -25,6 +25,7 @@ import { scoped, SqliteStore, type AttributeConflict, type HistoryEntry, type Qu
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
+import { SegmentApi } from './segments.ts';
 
 export interface OpenOptions {
   /** Keeps everything in memory (tests, demos): nothing survives close(). */
@@ -61,6 +62,8 @@ export class Portrait {
   private readonly inFlight: Array<[number, number]> = [];
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
+  /** Segments and tags: definitions, members, sizes, explanations, the tag tree, manual tags, the outbox. */
+  readonly segments: SegmentApi;
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -73,6 +76,7 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.segments = new SegmentApi({ config, store: store.segments, definitions, engine, clock, requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }) });
     engine.onCommit((position) => {
       const now = performance.now();
       while (this.inFlight.length > 0 && this.inFlight[0]![0] <= position) {
@@ -112,8 +116,13 @@ export class Portrait {
     // (a second thread cannot see an in-memory database).
     const engine: EngineHandle & { close?: () => Promise<void> } = opts.memory
       ? new Engine(engineOptions(config, parts))
-      : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
+      : new WorkerEngine(
+          { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
+          log,
+          opts.clock,
+        );
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
+    await p.segments.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     await engine.start();
     // Forget deduplication keys past the window, hourly (and once at open).
     p.expireDedup();
@@ -368,6 +377,7 @@ export class Portrait {
   async setTraits(raw: readonly unknown[]): Promise<void> {
     this.check();
     const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+    await this.segments.checkTraits(new Map(defs.map((d) => [d.name, d.kind as string])));
     // Stopping commits everything folded so far: the backfill then covers exactly up to the
     // committed position, and the restarted engine streams the new versions from there.
     await this.engine.stop();
@@ -387,6 +397,8 @@ export class Portrait {
     await this.store.clearDerived();
     await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
     const total = this.log.head();
+    // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
+    await this.segments.restartAll(total);
     const engine = this.engine;
     await engine.start();
     if (onProgress) {

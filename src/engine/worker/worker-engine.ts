@@ -4,6 +4,7 @@
  * so a long commit never stalls ingest or reads.
  */
 import { Worker } from 'node:worker_threads';
+import type { Clock } from '../../core/clock.ts';
 import { PortraitError } from '../../core/errors.ts';
 import type { EngineHandle } from '../handle.ts';
 import type { EventLog } from '../../log/index.ts';
@@ -26,7 +27,8 @@ export class WorkerEngine implements EngineHandle {
   private exited = false;
   private readonly commitListeners = new Set<(position: number) => void>();
 
-  constructor(init: WorkerInit, private readonly log: EventLog) {
+  /** `clock`: an injected clock whose time is sent with every message (the thread follows it). */
+  constructor(init: WorkerInit, private readonly log: EventLog, private readonly clock?: Clock) {
     // entry.mjs registers the TypeScript loader in the thread, then loads engine-worker.ts.
     this.worker = new Worker(new URL('./entry.mjs', import.meta.url), { workerData: init, execArgv: [] });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -38,7 +40,7 @@ export class WorkerEngine implements EngineHandle {
   }
 
   private send(m: ToWorker): void {
-    if (!this.exited) this.worker.postMessage(m);
+    if (!this.exited) this.worker.postMessage(this.clock ? { ...m, now: this.clock.now() } : m);
   }
 
   private onMessage(m: FromWorker): void {

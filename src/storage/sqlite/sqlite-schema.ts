@@ -129,4 +129,6 @@ export const DERIVED_TABLES = [
   'identity_conflicts',
   'attribute_conflicts',
   'trait_history',
+  // Memberships are kept: the backfill after a rebuild compares against them, so only real changes are notified.
+  'segment_schedule',
 ] as const;

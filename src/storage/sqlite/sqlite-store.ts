@@ -9,6 +9,7 @@ import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import type { ApiKeyRow, AttributeConflict, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { DERIVED_TABLES, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+import { SqliteSegmentStore } from './sqlite-segments.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -24,6 +25,7 @@ export class SqliteStore implements StateStore {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly commitTx: (c: Changeset) => void;
+  readonly segments: SqliteSegmentStore;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -38,6 +40,7 @@ export class SqliteStore implements StateStore {
     const v = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
     if (!v) this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SQLITE_SCHEMA_VERSION);
     const db = this.db;
+    this.segments = new SqliteSegmentStore(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
@@ -91,6 +94,7 @@ export class SqliteStore implements StateStore {
       s.insertHistory.run(list[0]!.workspace, list[0]!.profileId, list[0]!.position, list[list.length - 1]!.position, JSON.stringify(rows));
     }
     for (const d of c.definitions ?? []) this.writeDefinition(d);
+    if (c.segments !== undefined || c.outbox !== undefined) this.segments.apply(c);
     s.setPosition.run(c.partition, c.position);
   }
 
