@@ -15,6 +15,8 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { posthogRoutes } from './posthog-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { segmentRoutes } from './segment-routes.ts';
+import { tagRoutes } from './tag-routes.ts';
 
 export interface ServerOptions extends Partial<IngestLimits> {
   /** Largest request body, after decompression (bytes). */
@@ -50,6 +52,8 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       identityRoutes(api, p);
       quarantineRoutes(api, p);
       definitionRoutes(api, p);
+      segmentRoutes(api, p);
+      tagRoutes(api, p);
     },
   );
   return app;
