@@ -8,6 +8,7 @@ import { importCommand } from './import.ts';
 import { demoCommand } from './demo.ts';
 import { quarantineCommand } from './quarantine.ts';
 import { serveCommand } from './serve.ts';
+import { segmentsCommand, tagsCommand } from './segments.ts';
 
 const program = new Command()
   .name('portrait')
@@ -22,6 +23,8 @@ keysCommand(program);
 importCommand(program);
 demoCommand(program);
 quarantineCommand(program);
+segmentsCommand(program);
+tagsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -62,7 +62,7 @@ export const Errors = {
   conditionSyntax: define('PORTRAIT_SEGMENT_CONDITION_SYNTAX', 400,
     (where: string, position: number, line: number, column: number, reason: string) =>
       `The ${where} cannot be read at position ${position} (line ${line}, column ${column}): ${reason}. Fix the condition and try again.`,
-    (where, position, line, column, reason) => [{ path: `/${where}@${position}`, message: `line ${line}, column ${column}: ${reason}` }]),
+    (_where, position, line, column, reason) => [{ path: `/condition@${position}`, message: `line ${line}, column ${column}: ${reason}` }]),
   invalidSegment: define('PORTRAIT_SEGMENT_INVALID', 400,
     (what: string, problems: Problem[]) => `The ${what} is invalid: ${listProblems(problems)}. Fix these and try again.`,
     (_what, problems) => problems),

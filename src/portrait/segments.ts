@@ -94,10 +94,22 @@ export class SegmentApi {
     return out;
   }
 
-  /** Brings stored definitions in line with the configuration (at open). */
-  async reconcile(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, position: number): Promise<void> {
+  /**
+   * Brings stored definitions in line with the configuration (at open):
+   * those from the file follow it; those made over the API stay unless the
+   * file defines the same name.
+   */
+  async reconcile(config: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, position: number): Promise<void> {
     const reg = await this.registry();
-    const { save, removed } = reg.reconcile(wanted, position, this.p.clock.now());
+    const keep = (kind: DefinitionKind, list: SegmentDefinition[]) => [
+      ...list,
+      ...reg.list(kind).filter((r) => r.source === 'api' && !list.some((d) => d.name === r.name)).map((r) => r.definition as unknown as SegmentDefinition),
+    ];
+    await this.save(reg, { segments: keep('segment', config.segments), tags: keep('tag', config.tags) }, position, 'config');
+  }
+
+  private async save(reg: SegmentRegistry, wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, position: number, source: SegmentDefinitionRow['source']): Promise<void> {
+    const { save, removed } = reg.reconcile(wanted, position, this.p.clock.now(), source);
     await this.p.store.saveDefinitions(save);
     for (const r of removed) await this.p.store.deleteDefinition(r.kind, r.name);
   }
@@ -207,7 +219,7 @@ export class SegmentApi {
     // Stopping commits what was folded: the backfill then starts from a settled state.
     await this.p.engine.stop();
     try {
-      await this.reconcile(wanted, this.p.engine.committedPosition());
+      await this.save(await this.registry(), wanted, this.p.engine.committedPosition(), 'api');
     } finally {
       await this.p.engine.start();
     }

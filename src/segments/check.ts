@@ -32,8 +32,8 @@ const RFM_KEYS: Record<string, RefType> = { recencyDays: 'number', frequency: 'n
 export function readCondition(raw: unknown, where = 'condition'): Condition {
   if (typeof raw === 'string') return parseCondition(raw, where);
   if (validateJson(raw)) return raw as Condition;
-  const problems: Problem[] = (validateJson.errors ?? []).slice(0, 10).map((e) => ({ path: `/${where}${e.instancePath}`, message: e.message ?? 'is invalid' }));
-  throw Errors.invalidSegment(where, problems.length > 0 ? problems : [{ path: `/${where}`, message: 'is not a condition' }]);
+  const problems: Problem[] = (validateJson.errors ?? []).slice(0, 10).map((e) => ({ path: `/condition${e.instancePath}`, message: e.message ?? 'is invalid' }));
+  throw Errors.invalidSegment(where, problems.length > 0 ? problems : [{ path: '/condition', message: 'is not a condition' }]);
 }
 
 function refType(ref: string, ctx: CheckContext, path: string, problems: Problem[]): RefType {

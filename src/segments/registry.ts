@@ -43,7 +43,7 @@ export class SegmentRegistry {
    * the engine has passed `after`; missing ones are removed. A new backfill
    * restarts any running one, so all run as one pass over the profiles.
    */
-  reconcile(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, after: number, now: number): { save: SegmentDefinitionRow[]; removed: Array<{ kind: DefinitionKind; name: string }> } {
+  reconcile(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, after: number, now: number, source: SegmentDefinitionRow['source']): { save: SegmentDefinitionRow[]; removed: Array<{ kind: DefinitionKind; name: string }> } {
     const save: SegmentDefinitionRow[] = [];
     const keep = new Set<string>();
     let restart = false;
@@ -66,6 +66,7 @@ export class SegmentRegistry {
           cursor: 0,
           after,
           updatedAt: now,
+          source,
         };
         this.rows.set(id, row);
         save.push(row);

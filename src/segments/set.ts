@@ -75,7 +75,7 @@ export function readDefinitions(
         if (kind === 'segment') problems.push({ path: `${path}/condition`, message: 'is required for a segment' });
       } else {
         try {
-          condition = readCondition(o.condition, `${kind}s/${i}/condition`);
+          condition = readCondition(o.condition, `condition of ${kind} "${o.name}"`);
         } catch (e) {
           if (e instanceof PortraitError && e.code === Errors.conditionSyntax.code) syntax ??= e;
           for (const p of (e as { problems?: Problem[] }).problems ?? [{ path: `${path}/condition`, message: String(e) }]) problems.push(p);

@@ -110,6 +110,8 @@ export interface SegmentDefinitionRow {
   /** Incremental evaluation starts once the engine has passed this log position. */
   after: number;
   updatedAt: number;
+  /** Where it was defined: the config file (removed when the file drops it) or the API (kept across restarts). */
+  source: 'config' | 'api';
 }
 
 /** What segments need from the store, beside the state store's own methods. */

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS segment_definitions (
   cursor         INTEGER NOT NULL,
   after_position INTEGER NOT NULL,
   updated_at     INTEGER NOT NULL,
+  source         TEXT NOT NULL DEFAULT 'config',
   PRIMARY KEY (kind, name)
 );
 CREATE TABLE IF NOT EXISTS segment_members (
@@ -95,9 +96,9 @@ export class SqliteSegmentStore implements SegmentStore {
       clearDue: db.prepare('DELETE FROM segment_schedule WHERE workspace = ? AND profile_id = ?'),
       outbox: db.prepare('INSERT INTO outbox (workspace, kind, profile_id, payload, position, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
       upsertDef: db.prepare(
-        `INSERT INTO segment_definitions (kind, name, definition, hash, version, status, cursor, after_position, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO segment_definitions (kind, name, definition, hash, version, status, cursor, after_position, updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(kind, name) DO UPDATE SET definition = excluded.definition, hash = excluded.hash, version = excluded.version, status = excluded.status,
-           cursor = excluded.cursor, after_position = excluded.after_position, updated_at = excluded.updated_at`,
+           cursor = excluded.cursor, after_position = excluded.after_position, updated_at = excluded.updated_at, source = excluded.source`,
       ),
     };
   }
@@ -123,7 +124,7 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   private writeDefinition(d: SegmentDefinitionRow): void {
-    this.s.upsertDef.run(d.kind, d.name, JSON.stringify(d.definition), d.hash, d.version, d.status, d.cursor, d.after, d.updatedAt);
+    this.s.upsertDef.run(d.kind, d.name, JSON.stringify(d.definition), d.hash, d.version, d.status, d.cursor, d.after, d.updatedAt, d.source);
   }
 
   async definitions(): Promise<SegmentDefinitionRow[]> {
@@ -138,6 +139,7 @@ export class SqliteSegmentStore implements SegmentStore {
       cursor: r.cursor as number,
       after: r.after_position as number,
       updatedAt: r.updated_at as number,
+      source: r.source as SegmentDefinitionRow['source'],
     }));
   }
 
