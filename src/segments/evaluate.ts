@@ -157,7 +157,8 @@ function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' }>
     case 'not_in':
       return v !== undefined && !c.values.some((x) => x === v);
     case 'contains':
-      if (Array.isArray(v)) return v.some((x) => x === c.value);
+      // A top-k trait's list holds { key, count }: it contains a key.
+      if (Array.isArray(v)) return v.some((x) => x === c.value || (x !== null && typeof x === 'object' && !Array.isArray(x) && x.key === c.value));
       return typeof v === 'string' && typeof c.value === 'string' && v.includes(c.value);
     case 'exists':
       return v !== undefined && v !== null;
