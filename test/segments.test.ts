@@ -163,6 +163,19 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('writes one profile.updated outbox row per changed profile per commit when enabled', async () => {
+    const { p } = await openMemory({ outbox: { profileUpdated: true } });
+    try {
+      await p.ingest([seen('u1', T0, 1), seen('u1', T0 + 1, 2), seen('u2', T0, 3)]);
+      await p.drain();
+      const rows = (await p.segments.outbox()).filter((o) => o.kind === 'profile.updated');
+      assert.equal(rows.length, 2, 'one per profile for the commit holding three events');
+      assert.equal((rows.find((r) => r.profileId === rows[0]!.profileId)!.payload as { eventCount: number }).eventCount >= 1, true, 'payload carries the profile');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('a merge ends the absorbed profile\'s memberships', async () => {
     const { p } = await openMemory({ segments: [{ name: 'seen', condition: 'event_count >= 1' }] });
     try {
