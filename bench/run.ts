@@ -6,6 +6,10 @@
  *   (c) rebuild of the same log
  *   (d) HTTP ingest in batches of 100 from a second process, with profile
  *       read latency (p50/p99) measured while it runs
+ *   (e) the full pipeline with 20 segments: throughput against (b)
+ *   (f) 20 segments at a paced 5,000 events/s: latency from the append of an
+ *       event to the commit holding the segment.entered row it caused
+ *       (p50/p99; entries are written in the same transaction as the state)
  * Options: --events N (default 200000), --users N (default 20000), --json.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -50,8 +54,32 @@ async function floor(input: string[], dir: string): Promise<number> {
   return input.length / seconds;
 }
 
-async function pipeline(input: string[], dir: string): Promise<{ eps: number; rebuildEps: number; profiles: number; bytesPerProfile: number }> {
-  const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
+/** Twenty segments over the ten traits, attributes, activity and each other. */
+export const TWENTY_SEGMENTS = [
+  { name: 'active_7d', condition: 'last_seen within 7 days' },
+  { name: 'active_1d', condition: 'last_seen within 1 day' },
+  { name: 'dormant', condition: 'last_seen older than 14 days' },
+  { name: 'new_users', condition: 'first_seen within 3 days' },
+  { name: 'buyers', condition: 'traits.orders >= 1' },
+  { name: 'repeat_buyers', condition: 'traits.orders >= 3' },
+  { name: 'big_spenders', condition: 'traits.revenue > 500' },
+  { name: 'big_basket', condition: 'traits.largest_order >= 300' },
+  { name: 'cheap_basket', condition: 'traits.avg_order < 50' },
+  { name: 'browsers', condition: 'traits.views_7d >= 5 and traits.orders = 0' },
+  { name: 'explorers', condition: 'traits.categories_seen >= 4' },
+  { name: 'book_fans', condition: 'traits.top_categories contains "books"' },
+  { name: 'china', condition: 'attributes.city in ("Beijing", "Shanghai", "Shenzhen")' },
+  { name: 'adults_30s', condition: 'attributes.age >= 30 and attributes.age < 40' },
+  { name: 'high_income', condition: 'attributes.income >= 150000' },
+  { name: 'engaged', condition: 'event_count >= 20' },
+  { name: 'vip', condition: 'in_segment("repeat_buyers") and in_segment("big_spenders")' },
+  { name: 'at_risk', condition: 'in_segment("buyers") and not in_segment("active_7d")' },
+  { name: 'china_buyers', condition: 'in_segment("china") and in_segment("buyers")' },
+  { name: 'has_email', condition: 'exists attributes.email' },
+];
+
+async function pipeline(input: string[], dir: string, segments: readonly unknown[] = []): Promise<{ eps: number; rebuildEps: number; profiles: number; bytesPerProfile: number }> {
+  const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...segments], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
   const t0 = performance.now();
   for (let i = 0; i < input.length; i += BATCH) {
     const batch: unknown[] = [];
@@ -88,6 +116,37 @@ async function heapPerProfile(input: string[]): Promise<number> {
   return per;
 }
 
+/** Ingests at a steady rate with 20 segments; latency of each batch from append to the commit that holds its entries. */
+async function pacedSegments(input: string[], dir: string, rate: number): Promise<{ p50: number; p99: number; entered: number; batches: number; achievedRate: number }> {
+  const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...TWENTY_SEGMENTS], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
+  const latencies: number[] = [];
+  const off = p.onProcessed((ms) => latencies.push(ms));
+  const batch = 50;
+  const interval = (batch / rate) * 1000;
+  const t0 = performance.now();
+  for (let i = 0, k = 0; i < input.length; i += batch, k++) {
+    const wait = t0 + k * interval - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const msgs: unknown[] = [];
+    for (let j = i; j < Math.min(i + batch, input.length); j++) msgs.push(JSON.parse(input[j]!));
+    await p.ingest(msgs);
+  }
+  const achievedRate = input.length / ((performance.now() - t0) / 1000);
+  await p.drain();
+  off();
+  let entered = 0;
+  for (let after = 0; ; ) {
+    const rows = await p.segments.outbox({ after, limit: 10_000 });
+    if (rows.length === 0) break;
+    entered += rows.filter((r) => r.kind === 'segment.entered').length;
+    after = rows[rows.length - 1]!.seq;
+  }
+  await p.close();
+  latencies.sort((x, y) => x - y);
+  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
+  return { p50: q(0.5), p99: q(0.99), entered, batches: latencies.length, achievedRate };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'portrait-bench-'));
 try {
   const input = lines();
@@ -95,6 +154,8 @@ try {
   const b = await pipeline(input, join(dir, 'pipeline'));
   const heap = await heapPerProfile(input);
   const http = await httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS);
+  const e = await pipeline(input, join(dir, 'segments'), TWENTY_SEGMENTS);
+  const f = await pacedSegments(input.slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000);
   const result = {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     events: N,
@@ -112,6 +173,13 @@ try {
     readP50Ms: +http.p50.toFixed(2),
     readP99Ms: +http.p99.toFixed(2),
     readsDuringIngest: http.reads,
+    segmentsPipelineEventsPerSec: Math.round(e.eps),
+    ratioSegmentsToPipeline: +(e.eps / b.eps).toFixed(3),
+    segmentsRebuildEventsPerSec: Math.round(e.rebuildEps),
+    pacedRate: Math.round(f.achievedRate),
+    enteredP50Ms: +f.p50.toFixed(2),
+    enteredP99Ms: +f.p99.toFixed(2),
+    enteredRows: f.entered,
   };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
@@ -126,6 +194,8 @@ try {
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
       ['(d) HTTP ingest, batches of 100', `${result.httpEventsPerSec} events/s   d/a = ${result.ratioHttpToFloor} (from a second process, 8 in flight)`],
       ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads)`],
+      ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
+      ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries)`],
     ];
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
   }

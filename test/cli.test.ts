@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -161,6 +162,39 @@ describe('portrait quarantine', () => {
       assert.equal((await run(process.execPath, [BIN, '--data-dir', dir, 'quarantine', 'list'], { cwd: dir })).stdout.trim(), '');
       const shown = await run(process.execPath, [BIN, '--data-dir', dir, 'profile', 'user_id', 'kim'], { cwd: dir });
       assert.equal((JSON.parse(shown.stdout) as { eventCount: number }).eventCount, 1);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('portrait segments and tags', () => {
+  it('creates a segment that is kept across runs, lists, explains and pages members; sets a manual tag', async () => {
+    const { dir, cleanup } = tempDir('portrait-cli-');
+    try {
+      const p = await Portrait.open({ dataDir: dir, traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });
+      await p.ingest([
+        { type: 'track', userId: 'ann', event: 'Order Completed', messageId: 't1' },
+        { type: 'track', userId: 'bob', event: 'Page Viewed', messageId: 't2' },
+      ]);
+      await p.drain();
+      await p.close();
+      writeFileSync(join(dir, 'portrait.config.json'), JSON.stringify({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] }));
+      const cli = (...args: string[]) => run(process.execPath, [BIN, '--data-dir', dir, ...args], { cwd: dir });
+      const created = JSON.parse((await cli('segments', 'create', 'buyers', 'traits.orders >= 1')).stdout) as { status: string; size: number };
+      assert.deepEqual([created.status, created.size], ['live', 1], 'created and backfilled');
+      assert.match((await cli('segments', 'list')).stdout, /^buyers\tlive\t1\ttraits\.orders >= 1$/m, 'listed in a later run');
+      const explained = JSON.parse((await cli('segments', 'explain', 'buyers', 'user_id', 'bob')).stdout) as { member: boolean };
+      assert.equal(explained.member, false, 'bob is out');
+      assert.equal((await cli('segments', 'members', 'buyers')).stdout.split('\n').filter(Boolean).length, 1, 'one member');
+      const bad = await cli('segments', 'create', 'x', 'traits.orders >=').then(
+        () => assert.fail('expected a failure'),
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.match(bad.stderr, /PORTRAIT_SEGMENT_CONDITION_SYNTAX.*position 16/, 'syntax error with position');
+      await cli('tags', 'create', 'interest/sports');
+      await cli('tags', 'set', 'interest/sports', 'user_id', 'bob');
+      assert.match((await cli('tags', 'tree')).stdout, /interest {2}0\/1 {2}\(group\)\n {2}sports {2}1\/1 {2}\(manual\)/, 'the tree with counts');
     } finally {
       cleanup();
     }

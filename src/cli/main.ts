@@ -12,6 +12,7 @@ import { destinationsCommand } from './destinations.ts';
 import { exportSegmentCommand } from './export-segment.ts';
 import { doctorCommand } from './doctor.ts';
 import { migrateCommand } from './migrate.ts';
+import { segmentsCommand, tagsCommand } from './segments.ts';
 
 const program = new Command()
   .name('portrait')
@@ -30,6 +31,8 @@ destinationsCommand(program);
 exportSegmentCommand(program);
 doctorCommand(program);
 migrateCommand(program);
+segmentsCommand(program);
+tagsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { Errors, type Problem } from '../core/errors.ts';
+import { readDefinitions, type SegmentDefinition } from '../segments/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { ConfigSchema, type PortraitConfig } from './schema.ts';
 
@@ -16,8 +17,9 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery' | 'cluster'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery' | 'cluster' | 'outbox'>> & {
   delivery?: Partial<PortraitConfig['delivery']>;
+  outbox?: Partial<PortraitConfig['outbox']>;
   server?: Partial<PortraitConfig['server']>;
   attributes?: Partial<PortraitConfig['attributes']>;
   identity?: Partial<PortraitConfig['identity']>;
@@ -28,6 +30,8 @@ export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity'
 
 export interface ResolvedConfig extends PortraitConfig {
   traitDefinitions: TraitDefinition[];
+  segmentDefinitions: SegmentDefinition[];
+  tagDefinitions: SegmentDefinition[];
 }
 
 /** Validates a config object, fills defaults and checks every trait definition. */
@@ -58,7 +62,9 @@ export function resolveConfig(input: ConfigInput, source = 'the configuration'):
     }
   });
   if (problems.length > 0) throw Errors.invalidConfig(source, problems);
-  return { ...config, traitDefinitions };
+  const traits = new Map(traitDefinitions.map((t) => [t.name, t.kind as string]));
+  const { segments, tags } = readDefinitions({ segments: config.segments, tags: config.tags }, { traits, attributeTypes: config.attributes.types }, source);
+  return { ...config, traitDefinitions, segmentDefinitions: segments, tagDefinitions: tags };
 }
 
 /** Reads a config file (JSON or YAML by extension). */

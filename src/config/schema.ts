@@ -15,6 +15,12 @@ export const ConfigSchema = Type.Object(
       description: "'full': every acknowledged append is fsynced; 'normal': survives a process crash, not a power loss.",
     }),
     traits: Type.Array(Type.Unknown(), { default: [], description: 'Computed trait definitions (see the trait schema).' }),
+    segments: Type.Array(Type.Unknown(), { default: [], description: 'Segment definitions: { name, condition (text or JSON), description }.' }),
+    tags: Type.Array(Type.Unknown(), { default: [], description: 'Tag definitions: { name (e.g. interest/sports), condition (omit for a manual tag), description }.' }),
+    outbox: Type.Object(
+      { profileUpdated: Type.Boolean({ default: false, description: "Write a 'profile.updated' outbox row per changed profile per engine commit." }) },
+      { default: {}, additionalProperties: false },
+    ),
     attributes: Type.Object(
       {
         setOnce: Type.Array(Type.String(), { default: [], description: 'Attributes that keep their earliest value.' }),

@@ -60,6 +60,21 @@ export const Errors = {
   unknownAggregator: define('PORTRAIT_TRAIT_UNKNOWN_KIND', 400,
     (kind: string, known: string[]) => `Unknown trait kind "${kind}". Use one of: ${known.join(', ')}.`),
 
+  // Segments and tags
+  conditionSyntax: define('PORTRAIT_SEGMENT_CONDITION_SYNTAX', 400,
+    (where: string, position: number, line: number, column: number, reason: string) =>
+      `The ${where} cannot be read at position ${position} (line ${line}, column ${column}): ${reason}. Fix the condition and try again.`,
+    (_where, position, line, column, reason) => [{ path: `/condition@${position}`, message: `line ${line}, column ${column}: ${reason}` }]),
+  invalidSegment: define('PORTRAIT_SEGMENT_INVALID', 400,
+    (what: string, problems: Problem[]) => `The ${what} is invalid: ${listProblems(problems)}. Fix these and try again.`,
+    (_what, problems) => problems),
+  unknownSegment: define('PORTRAIT_SEGMENT_UNKNOWN', 404,
+    (name: string) => `No segment named "${name}" is defined. List the segments to see the known names.`),
+  unknownTag: define('PORTRAIT_TAG_UNKNOWN', 404,
+    (name: string) => `No tag named "${name}" is defined. List the tags to see the taxonomy.`),
+  tagNotManual: define('PORTRAIT_TAG_NOT_MANUAL', 409,
+    (name: string) => `Tag "${name}" is rule-driven: its members follow its condition. Set and unset only manual tags (tags without a condition).`),
+
   // Identity
   profileNotFound: define('PORTRAIT_PROFILE_NOT_FOUND', 404,
     (idType: string, id: string) => `No profile has ${idType} "${id}". Check the identifier type and value.`),

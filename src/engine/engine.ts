@@ -10,6 +10,7 @@ import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
+import type { CommitCause, LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
@@ -38,6 +39,8 @@ export interface EngineOptions {
   backfillChunk: number;
   partition?: number;
   onError?: (e: unknown) => void;
+  /** Segment and tag memberships kept live with the state (absent: none). */
+  segments?: LiveSegments;
   /** Called after each commit with the new position and the events' processing times. */
   onCommit?: (position: number, events: number) => void;
 }
@@ -63,6 +66,7 @@ export class Engine implements EngineHandle {
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   lastError: unknown;
   private readonly commitListeners = new Set<(position: number) => void>();
+  private dueTimer: NodeJS.Timeout | undefined;
 
   onCommit(listener: (position: number) => void): () => void {
     this.commitListeners.add(listener);
@@ -91,6 +95,7 @@ export class Engine implements EngineHandle {
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
     this.unsubscribe = this.o.log.onAppend(() => this.kick());
@@ -110,7 +115,7 @@ export class Engine implements EngineHandle {
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    if (this.position >= target && this.o.definitions.backfilling().size === 0) return Promise.resolve();
+    if (this.position >= target && this.o.definitions.backfilling().size === 0 && !this.segmentWork()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -125,8 +130,23 @@ export class Engine implements EngineHandle {
       this.running = undefined;
       this.settleWaiters();
       // Records may have arrived while the loop was finishing.
-      if (!this.stopped && (this.position < this.o.log.head() || this.o.definitions.backfilling().size > 0) && this.lastError === undefined) this.kick();
+      if (!this.stopped && (this.position < this.o.log.head() || this.o.definitions.backfilling().size > 0 || this.segmentWork()) && this.lastError === undefined) this.kick();
+      else if (!this.stopped) this.armDueTimer();
     });
+  }
+
+  /** Whether time-driven segment re-evaluations or a segment backfill wait. */
+  private segmentWork(): boolean {
+    return this.o.segments !== undefined && this.o.segments.pending(this.o.clock.now(), this.position);
+  }
+
+  /** Wakes the engine when the earliest scheduled re-evaluation comes due. */
+  private armDueTimer(): void {
+    clearTimeout(this.dueTimer);
+    const at = this.o.segments?.wakeAt() ?? Infinity;
+    if (!Number.isFinite(at)) return;
+    this.dueTimer = setTimeout(() => this.kick(), Math.min(Math.max(0, at - this.o.clock.now()), 3_600_000));
+    this.dueTimer.unref?.();
   }
 
   private async loop(): Promise<void> {
@@ -143,6 +163,7 @@ export class Engine implements EngineHandle {
           else await this.flush();
           continue;
         } else if (this.o.definitions.backfilling().size > 0) await this.backfillChunk();
+        else if (this.segmentWork()) await this.segmentChunk();
         else break;
         this.settleWaiters();
         // Yield to I/O between steps so reads and appends stay responsive.
@@ -160,6 +181,7 @@ export class Engine implements EngineHandle {
       this.pendingEvents = 0;
       this.profiles.clear();
       this.identities.clear();
+      this.o.segments?.reset();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
     }
@@ -171,7 +193,7 @@ export class Engine implements EngineHandle {
 
   private settleWaiters(): void {
     if (this.waiters.length === 0) return;
-    const backfilling = this.o.definitions.backfilling().size > 0;
+    const backfilling = this.o.definitions.backfilling().size > 0 || this.segmentWork();
     this.waiters = this.waiters.filter((w) => {
       if (this.position >= w.position && !backfilling) {
         w.resolve();
@@ -271,13 +293,15 @@ export class Engine implements EngineHandle {
     const step = this.pending;
     if (step === undefined) return;
     const events = this.pendingEvents;
-    await this.commit(step.changeset(this.processed), events);
+    await this.commit(step.changeset(this.processed), events, 'events');
     this.pending = undefined;
     this.pendingEvents = 0;
   }
 
-  private async commit(c: ReturnType<Step['changeset']>, events: number): Promise<void> {
+  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
+    if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     await this.o.store.commit(c);
+    await this.o.segments?.committed();
     this.position = c.position;
     if (this.processed < c.position) this.processed = c.position;
     this.profiles.trim();
@@ -327,7 +351,23 @@ export class Engine implements EngineHandle {
         }
       }
     }
-    await this.commit(c, 0);
+    await this.commit(c, 0, 'unlink');
+  }
+
+  /** Re-evaluates the profiles whose scheduled instant has come, or backfills segment definitions. */
+  private async segmentChunk(): Promise<void> {
+    await this.flush();
+    const c = await this.o.segments!.work(
+      this.partition,
+      this.position,
+      (ws, id) => this.profiles.peek(ws, id),
+      async (keys) => {
+        const found = await this.o.store.profiles(keys);
+        for (const v of found.values()) this.profiles.set(v.workspace, v.id, v);
+        return found;
+      },
+    );
+    if (c !== undefined) await this.commit(c, 0);
   }
 
   /** Folds one chunk of the log into the traits being backfilled. */
@@ -373,12 +413,13 @@ export class Engine implements EngineHandle {
     }
     const now = this.o.clock.now();
     c.definitions = group.map((r) => defs.advance(r.name, end, now));
-    await this.commit(c, 0);
+    await this.commit(c, 0, 'trait-backfill');
   }
 
   /** Stops after committing what was folded. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.dueTimer);
     this.unsubscribe?.();
     this.wake?.();
     await this.running;

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import type { ResolvedConfig } from '../config/index.ts';
 import { identityHash, normalizeEmail } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
+import { LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineOptions } from './engine.ts';
@@ -29,5 +30,19 @@ export function engineOptions(config: ResolvedConfig, parts: { log: EventLog; st
     commitIntervalMs: config.engine.commitIntervalMs,
     cacheProfiles: config.engine.cacheProfiles,
     backfillChunk: config.engine.backfillChunk,
+    segments: parts.store.segments && liveSegments(config, parts),
   };
+}
+
+/** Live segment membership over the store's segment tables. */
+function liveSegments(config: ResolvedConfig, parts: { store: StateStore; definitions: Definitions; clock: Clock }): LiveSegments {
+  const defs = parts.definitions;
+  return new LiveSegments({
+    store: parts.store.segments!,
+    clock: parts.clock,
+    traits: () => ({ version: defs.rules(), rows: () => defs.list(), runtime: (n) => defs.runtime(n) }),
+    profileUpdated: config.outbox.profileUpdated,
+    cacheProfiles: config.engine.cacheProfiles,
+    chunk: Math.min(config.engine.backfillChunk, 2000),
+  });
 }

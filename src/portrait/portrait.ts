@@ -28,6 +28,7 @@ import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
 import { compileSearch } from './search-filter.ts';
 import { runSearch, type SearchPage } from './search.ts';
+import { SegmentApi } from './segments.ts';
 
 export interface OpenOptions {
   /** Keeps everything in memory (tests, demos): nothing survives close(). */
@@ -65,6 +66,7 @@ export class Portrait {
   private readonly inFlight: Array<[number, number]> = [];
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
+  private readonly segmentApi: SegmentApi | undefined;
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -81,6 +83,10 @@ export class Portrait {
       store instanceof SqliteStore
         ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
         : undefined;
+    this.segmentApi =
+      store.segments !== undefined
+        ? new SegmentApi({ config, store: store.segments, definitions, engine, clock, requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }) })
+        : undefined;
     engine.onCommit((position) => {
       const now = performance.now();
       while (this.inFlight.length > 0 && this.inFlight[0]![0] <= position) {
@@ -88,6 +94,12 @@ export class Portrait {
         for (const l of this.latencyListeners) l(now - at);
       }
     });
+  }
+
+  /** Segments and tags: definitions, members, sizes, explanations, the tag tree, manual tags, the outbox. */
+  get segments(): SegmentApi {
+    if (this.segmentApi === undefined) throw Errors.notOnThisBackend('Segments and tags');
+    return this.segmentApi;
   }
 
   /** Webhook destinations, their delivery log and dead letters, audience export. */
@@ -140,8 +152,17 @@ export class Portrait {
     const engine: EngineHandle & { close?: () => Promise<void> } =
       opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
-        : new WorkerEngine({ config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex') }, log);
+        : new WorkerEngine(
+            { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
+            log,
+            opts.clock,
+          );
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
+    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
+    else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
+      await p.close();
+      throw Errors.notOnThisBackend('Segments and tags');
+    }
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
@@ -449,6 +470,10 @@ export class Portrait {
     const run = this.definitionChanges.then(async () => {
       const raw = next(this.definitions.list().filter((r) => r.source === 'api'));
       const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+      // Segments may read traits: the whole set after the change (the file's and these) must still serve them.
+      const fromConfig = this.definitions.list().filter((d) => d.source === 'config');
+      const kinds = new Map<string, string>([...fromConfig.map((d) => [d.name, (d.definition as { kind: string }).kind] as const), ...defs.map((d) => [d.name, d.kind as string] as const)]);
+      await this.segmentApi?.checkTraits(kinds);
       // Stopping commits everything folded so far: the backfill then covers exactly up to the
       // committed position, and the restarted engine streams the new versions from there.
       await this.engine.stop();
@@ -474,6 +499,8 @@ export class Portrait {
     await this.store.clearDerived();
     await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
     const total = this.log.head();
+    // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
+    await this.segmentApi?.restartAll(total);
     const engine = this.engine;
     await engine.start({ bulk: true });
     if (onProgress) {

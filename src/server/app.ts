@@ -18,6 +18,8 @@ import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { searchRoutes } from './search-routes.ts';
 import { registerSecurity, type SecurityOptions } from './security.ts';
+import { segmentRoutes } from './segment-routes.ts';
+import { tagRoutes } from './tag-routes.ts';
 
 export interface ServerOptions extends Partial<IngestLimits>, Partial<SecurityOptions> {
   /** Largest request body, after decompression (bytes). */
@@ -57,6 +59,8 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       quarantineRoutes(api, p);
       definitionRoutes(api, p);
       destinationRoutes(api, p);
+      segmentRoutes(api, p);
+      tagRoutes(api, p);
     },
   );
   return app;

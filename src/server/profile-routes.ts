@@ -48,7 +48,8 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
       const { idType, id } = req.params;
       const view = await p.profile(idType, id, { workspace: principal.workspace, at: parseTime('at', req.query.at) });
       if (view === undefined) throw Errors.profileNotFound(idType, id);
-      return view;
+      // Current memberships (not as of `at`: membership history is at /memberships).
+      return req.query.at === undefined ? { ...view, ...(await p.segments.ofProfile(view)) } : view;
     },
   );
 

@@ -67,6 +67,89 @@ export interface Changeset {
   attributeConflicts: AttributeConflict[];
   history: HistoryEntry[];
   definitions?: DefinitionRow[];
+  /** Notifications written with the state change (transactional outbox). */
+  outbox?: OutboxEntry[];
+  /** Segment and tag membership changes, their history, sizes and the re-evaluation schedule. */
+  segments?: SegmentChanges;
+}
+
+/** One notification row of the transactional outbox. */
+export interface OutboxEntry {
+  workspace: string;
+  kind: 'segment.entered' | 'segment.exited' | 'profile.updated';
+  profileId: string;
+  payload: Json;
+  /** Log position of the commit that produced it. */
+  position: number;
+  createdAt: number;
+}
+
+/** One entry to or exit from a segment (or rule-driven tag, keyed `tag:<name>`). */
+export interface MembershipChange {
+  workspace: string;
+  segment: string;
+  profileId: string;
+  change: 'entered' | 'exited';
+  time: number;
+  reason: string;
+  position: number;
+}
+
+export interface SegmentChanges {
+  changes: MembershipChange[];
+  /** Next time-driven re-evaluation per profile; null removes it. */
+  schedule: Array<{ workspace: string; profileId: string; dueAt: number | null }>;
+  /** Segment sizes after this commit (only those that changed). */
+  sizes: Array<{ workspace: string; segment: string; at: number; size: number }>;
+  /** Definition progress to save with the commit. */
+  definitions?: SegmentDefinitionRow[];
+}
+
+export interface SegmentDefinitionRow {
+  kind: 'segment' | 'tag';
+  name: string;
+  /** { name, condition (JSON form) | null, description? } */
+  definition: Json;
+  hash: string;
+  version: number;
+  status: 'backfilling' | 'live';
+  /** Profiles (by storage order) already evaluated by the backfill. */
+  cursor: number;
+  /** Incremental evaluation starts once the engine has passed this log position. */
+  after: number;
+  updatedAt: number;
+  /** Where it was defined: the config file (removed when the file drops it) or the API (kept across restarts). */
+  source: 'config' | 'api';
+}
+
+/** What segments need from the store, beside the state store's own methods. */
+export interface SegmentStore {
+  definitions(): Promise<SegmentDefinitionRow[]>;
+  saveDefinitions(rows: SegmentDefinitionRow[]): Promise<void>;
+  deleteDefinition(kind: SegmentDefinitionRow['kind'], name: string): Promise<void>;
+  /** Current memberships of profiles: scoped(workspace, id) → segment key → since. */
+  memberships(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, Map<string, number>>>;
+  /** Stored next re-evaluation times: scoped(workspace, id) → due. */
+  schedule(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, number>>;
+  /** Profiles due at or before `now`, earliest first. */
+  due(now: number, limit: number): Promise<Array<{ workspace: string; id: string; dueAt: number }>>;
+  nextDue(): Promise<number | undefined>;
+  /** Profiles in storage order after a cursor (for backfills). */
+  profilesAfter(cursor: number, limit: number): Promise<Array<{ cursor: number; doc: ProfileDoc }>>;
+  lastProfileCursor(): Promise<number>;
+  /** Memberships whose profile no longer exists. */
+  orphanMemberships(limit: number): Promise<Array<{ workspace: string; id: string }>>;
+  sizes(): Promise<Array<{ workspace: string; segment: string; size: number }>>;
+  members(workspace: string, segment: string, opts: { after?: string; limit: number }): Promise<Array<{ profileId: string; since: number }>>;
+  sizeHistory(workspace: string, segment: string, opts: { from?: number; to?: number; limit: number }): Promise<Array<{ at: number; size: number }>>;
+  membershipHistory(workspace: string, profileId: string, limit: number): Promise<MembershipChange[]>;
+  outbox(opts: { after?: number; limit: number }): Promise<Array<OutboxEntry & { seq: number }>>;
+  /** Manual tags. */
+  setTag(workspace: string, tag: string, profileId: string, since: number): Promise<boolean>;
+  unsetTag(workspace: string, tag: string, profileId: string): Promise<boolean>;
+  profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>>;
+  tagCounts(workspace: string): Promise<Array<{ tag: string; count: number }>>;
+  tagMembers(workspace: string, tag: string, opts: { after?: string; limit: number }): Promise<Array<{ profileId: string; since: number }>>;
 }
 
 export interface QuarantineRow {
@@ -128,6 +211,8 @@ export interface StateStore {
   scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number>;
 
   definitions(): Promise<DefinitionRow[]>;
+  /** Segment and tag storage (absent on stores that do not keep segments yet). */
+  readonly segments?: SegmentStore;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;
   deleteDefinition(name: string): Promise<void>;
 

@@ -13,7 +13,7 @@ export { TRAIT_KINDS } from './definition.ts';
 /** A definition's version identity: sha256 of its canonical JSON, 16 hex digits. */
 export { definitionHash } from './definition.ts';
 /** Reads "30m", "12h", "7d", "2w" or whole milliseconds as milliseconds; undefined when unreadable. */
-export { parseDuration } from './duration.ts';
+export { parseDuration, bucketMs } from './duration.ts';
 /** The aggregator for a definition; PORTRAIT_TRAIT_UNKNOWN_KIND for an unknown kind. */
 export { createAggregator } from './registry.ts';
 /** The names of the trait kinds the registry knows. */

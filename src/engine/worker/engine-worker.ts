@@ -5,7 +5,7 @@
  */
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { systemClock } from '../../core/clock.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type { Positioned } from '../../core/event.ts';
 import { isPortraitError } from '../../core/errors.ts';
 import { threadData } from '../../core/thread/index.ts';
@@ -66,9 +66,12 @@ class FollowerLog implements EventLog {
 
 const log = new FollowerLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }));
 const store = new SqliteStore({ file: init.stateFile });
+/** The main thread's injected time, when it sends one; else the system clock. */
+let followed = 0;
+const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types });
 const engine = new Engine({
-  ...engineOptions(init.config, { log, store, definitions, clock: systemClock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
+  ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
   onCommit: (position) => post({ type: 'committed', position }),
   onError: (e) => post({ type: 'error', ...describe(e) }),
 });
@@ -78,6 +81,7 @@ function describe(e: unknown): { code?: string; message: string } {
 }
 
 port.on('message', (m: ToWorker) => {
+  if (m.now !== undefined) followed = m.now;
   switch (m.type) {
     case 'start':
       // Definitions may have changed while stopped (a rebuild, new versions): read them afresh.

@@ -6,14 +6,17 @@ export interface WorkerInit {
   logFile: string;
   stateFile: string;
   hashKeyHex: string;
+  /** The main thread's clock is injected (tests): follow the times it sends instead of reading the system clock. */
+  followClock?: boolean;
 }
 
-export type ToWorker =
+export type ToWorker = (
   | { type: 'start'; bulk?: boolean }
   | { type: 'appended'; head: number }
   | { type: 'drain'; id: number; head: number }
   | { type: 'kick' }
-  | { type: 'stop' };
+  | { type: 'stop' }
+) & { now?: number };
 
 export type FromWorker =
   | { type: 'started'; position: number }

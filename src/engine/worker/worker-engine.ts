@@ -4,6 +4,7 @@
  * so a long commit never stalls ingest or reads.
  */
 import type { Worker } from 'node:worker_threads';
+import type { Clock } from '../../core/clock.ts';
 import { PortraitError } from '../../core/errors.ts';
 import { startThread } from '../../core/thread/index.ts';
 import type { EngineHandle } from '../handle.ts';
@@ -27,7 +28,8 @@ export class WorkerEngine implements EngineHandle {
   private exited = false;
   private readonly commitListeners = new Set<(position: number) => void>();
 
-  constructor(init: WorkerInit, private readonly log: EventLog) {
+  /** `clock`: an injected clock whose time is sent with every message (the thread follows it). */
+  constructor(init: WorkerInit, private readonly log: EventLog, private readonly clock?: Clock) {
     this.worker = startThread(new URL('./engine-worker.ts', import.meta.url), init);
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (e) => this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', `The engine thread failed: ${e.message}`, 500)));
@@ -38,7 +40,7 @@ export class WorkerEngine implements EngineHandle {
   }
 
   private send(m: ToWorker): void {
-    if (!this.exited) this.worker.postMessage(m);
+    if (!this.exited) this.worker.postMessage(this.clock ? { ...m, now: this.clock.now() } : m);
   }
 
   private onMessage(m: FromWorker): void {

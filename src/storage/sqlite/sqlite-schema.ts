@@ -5,6 +5,8 @@
  * one-row `schema_version` table instead, read as the applied version.
  */
 import type { Migration } from '../migrations.ts';
+import { DERIVED_TABLES as BASE_DERIVED_TABLES } from '../rows.ts';
+import { SQLITE_SEGMENT_SCHEMA } from './sqlite-segments.ts';
 
 /** Version 1: the first schema. */
 export const SQLITE_SCHEMA = `
@@ -121,15 +123,17 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at  INTEGER NOT NULL,
   revoked_at  INTEGER
 );
-CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL  -- 'segment.entered'|'segment.exited'|'profile.updated'
-       , profile_id TEXT NOT NULL, payload TEXT NOT NULL  -- JSON: {segment?, time, reason?, ...}
-       , position INTEGER NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS segment_members(workspace TEXT NOT NULL, segment TEXT NOT NULL, profile_id TEXT NOT NULL, since INTEGER NOT NULL, PRIMARY KEY(workspace, segment, profile_id)) WITHOUT ROWID;
 `;
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: SQLITE_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT NOT NULL DEFAULT 'config';` },
+  { version: 3, name: 'segments, tags and the outbox', sql: SQLITE_SEGMENT_SCHEMA },
 ];
 
-export { DERIVED_TABLES } from '../rows.ts';
+/**
+ * Tables holding state derived from the log; a rebuild empties and refills
+ * them. Segment memberships are kept: the evaluation after a rebuild
+ * compares against them, so only real changes are notified.
+ */
+export const DERIVED_TABLES = [...BASE_DERIVED_TABLES, 'segment_schedule'] as const;

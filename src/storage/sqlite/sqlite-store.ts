@@ -13,6 +13,7 @@ import { DUMP_TABLES, historyRows, pageHistory, toAttributeConflict, toDefinitio
 import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
+import { SqliteSegmentStore } from './sqlite-segments.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -26,6 +27,7 @@ export class SqliteStore implements StateStore, Migratable {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
+  readonly segments: SqliteSegmentStore;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -38,6 +40,7 @@ export class SqliteStore implements StateStore, Migratable {
     this.db.pragma('temp_store = MEMORY');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
     const db = this.db;
+    this.segments = new SqliteSegmentStore(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
@@ -85,6 +88,7 @@ export class SqliteStore implements StateStore, Migratable {
       s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(x.kept), JSON.stringify(x.rejected), x.position, x.messageId);
     for (const h of historyRows(c.history)) s.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
     for (const d of c.definitions ?? []) this.writeDefinition(d);
+    if (c.segments !== undefined || c.outbox !== undefined) this.segments.apply(c);
     s.setPosition.run(c.partition, c.position);
   }
 

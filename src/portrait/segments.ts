@@ -1,0 +1,337 @@
+/**
+ * The library API of segments and tags (`portrait.segments`): definitions
+ * (list, validate, create or replace, remove), members with paging, sizes
+ * over time, explanations, a profile's memberships and history, the tag
+ * taxonomy as a tree with counts, manual tags, and the outbox.
+ */
+import type { Clock } from '../core/clock.ts';
+import { Errors } from '../core/errors.ts';
+import type { ProfileDoc } from '../core/profile.ts';
+import type { ResolvedConfig } from '../config/index.ts';
+import type { Definitions } from '../engine/definitions.ts';
+import type { EngineHandle } from '../engine/handle.ts';
+import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
+import type { MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
+
+export interface DefinitionStatus {
+  kind: DefinitionKind;
+  name: string;
+  version: number;
+  definition: SegmentDefinition;
+  /** Text form of the condition (null for a manual tag). */
+  condition: string | null;
+  status: 'backfilling' | 'live';
+  /** Share of existing profiles evaluated by the backfill, 0..1 (1 when live). */
+  progress: number;
+  /** Current members in the workspace. */
+  size: number;
+  updatedAt: string;
+}
+
+export interface TagNode {
+  name: string;
+  path: string;
+  defined: boolean;
+  manual: boolean;
+  /** Profiles holding this tag itself. */
+  count: number;
+  /** Profiles holding this tag or any below it (each counted once). */
+  total: number;
+  children: TagNode[];
+}
+
+export interface PageOptions {
+  workspace?: string;
+  /** The `next` value of the previous page. */
+  after?: string;
+  limit?: number;
+}
+
+export interface MemberPage {
+  members: Array<{ profileId: string; since: string }>;
+  next?: string;
+}
+
+interface Parts {
+  config: ResolvedConfig;
+  store: SegmentStore;
+  definitions: Definitions;
+  engine: EngineHandle;
+  clock: Clock;
+  /** The profile holding an identifier, or a PORTRAIT_PROFILE_NOT_FOUND error. */
+  requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
+}
+
+export class SegmentApi {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly p: Parts) {}
+
+  private ws(workspace: string | undefined): string {
+    return workspace ?? this.p.config.defaultWorkspace;
+  }
+
+  private async registry(): Promise<SegmentRegistry> {
+    const r = new SegmentRegistry();
+    r.replace(await this.p.store.definitions());
+    return r;
+  }
+
+  private traitContext() {
+    return {
+      traits: new Map(this.p.definitions.list().map((r) => [r.name, (r.definition as { kind: string }).kind])),
+      attributeTypes: this.p.config.attributes.types,
+    };
+  }
+
+  private traits(): Map<string, SegmentTrait> {
+    const out = new Map<string, SegmentTrait>();
+    for (const r of this.p.definitions.list()) {
+      const rt = this.p.definitions.runtime(r.name);
+      const d = r.definition as { kind: string; window?: unknown; bucket?: 'hour' | 'day' };
+      if (rt) out.set(r.name, { runtime: rt, kind: d.kind, window: d.window, bucket: d.bucket });
+    }
+    return out;
+  }
+
+  /**
+   * Brings stored definitions in line with the configuration (at open):
+   * those from the file follow it; those made over the API stay unless the
+   * file defines the same name.
+   */
+  async reconcile(config: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, position: number): Promise<void> {
+    const reg = await this.registry();
+    const keep = (kind: DefinitionKind, list: SegmentDefinition[]) => [
+      ...list,
+      ...reg.list(kind).filter((r) => r.source === 'api' && !list.some((d) => d.name === r.name)).map((r) => r.definition as unknown as SegmentDefinition),
+    ];
+    await this.save(reg, { segments: keep('segment', config.segments), tags: keep('tag', config.tags) }, position, 'config');
+  }
+
+  private async save(reg: SegmentRegistry, wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, position: number, source: SegmentDefinitionRow['source']): Promise<void> {
+    const { save, removed } = reg.reconcile(wanted, position, this.p.clock.now(), source);
+    await this.p.store.saveDefinitions(save);
+    for (const r of removed) await this.p.store.deleteDefinition(r.kind, r.name);
+  }
+
+  /** Sets every rule-driven definition to backfill once the engine has replayed up to `after` (rebuild). */
+  async restartAll(after: number): Promise<void> {
+    const reg = await this.registry();
+    await this.p.store.saveDefinitions(reg.restartAll(after, this.p.clock.now()));
+  }
+
+  /** Checks that the current definitions still hold with a new set of traits; throws PORTRAIT_SEGMENT_INVALID. */
+  async checkTraits(traits: ReadonlyMap<string, string>): Promise<void> {
+    const { segments, tags } = this.current(await this.registry());
+    readDefinitions({ segments, tags }, { traits, attributeTypes: this.p.config.attributes.types }, 'segment definitions with the new traits');
+  }
+
+  private current(reg: SegmentRegistry): { segments: SegmentDefinition[]; tags: SegmentDefinition[] } {
+    return {
+      segments: reg.list('segment').map((r) => r.definition as unknown as SegmentDefinition),
+      tags: reg.list('tag').map((r) => r.definition as unknown as SegmentDefinition),
+    };
+  }
+
+  private status(row: SegmentDefinitionRow, workspace: string, last: number, sizes: Map<string, number>): DefinitionStatus {
+    const def = row.definition as unknown as SegmentDefinition;
+    return {
+      kind: row.kind,
+      name: row.name,
+      version: row.version,
+      definition: def,
+      condition: def.condition === null ? null : printCondition(def.condition),
+      status: row.status,
+      progress: row.status === 'live' ? 1 : last > 0 ? Math.min(1, row.cursor / last) : 0,
+      size: sizes.get(`${workspace}\u0000${memberKey(row.kind, row.name)}`) ?? 0,
+      updatedAt: new Date(row.updatedAt).toISOString(),
+    };
+  }
+
+  /** The definitions of one kind with status, backfill progress and size in the workspace. */
+  async list(kind: DefinitionKind, o: { workspace?: string } = {}): Promise<DefinitionStatus[]> {
+    const reg = await this.registry();
+    const last = await this.p.store.lastProfileCursor();
+    const sizes = new Map((await this.p.store.sizes()).map((s) => [`${s.workspace}\u0000${s.segment}`, s.size]));
+    const out: DefinitionStatus[] = [];
+    for (const r of reg.list(kind)) out.push(this.status(r, this.ws(o.workspace), last, sizes));
+    return out;
+  }
+
+  /** One definition with its status; PORTRAIT_SEGMENT_UNKNOWN / PORTRAIT_TAG_UNKNOWN when absent. */
+  async get(kind: DefinitionKind, name: string, o: { workspace?: string } = {}): Promise<DefinitionStatus> {
+    const found = (await this.list(kind, o)).find((d) => d.name === name);
+    if (found === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+    return found;
+  }
+
+  /** Checks a definition against the traits and the other definitions, without saving it. */
+  async validate(kind: DefinitionKind, raw: unknown): Promise<SegmentDefinition> {
+    const { wanted, def } = await this.with(kind, raw);
+    void wanted;
+    return def;
+  }
+
+  private async with(kind: DefinitionKind, raw: unknown): Promise<{ wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }; def: SegmentDefinition; exists: boolean }> {
+    const reg = await this.registry();
+    const cur = this.current(reg);
+    const name = (raw as { name?: unknown } | null)?.name;
+    const list = kind === 'tag' ? cur.tags : cur.segments;
+    const exists = list.some((d) => d.name === name);
+    const replaced = exists ? list.map((d) => (d.name === name ? raw : d)) : [...list, raw];
+    const input = kind === 'tag' ? { segments: cur.segments, tags: replaced } : { segments: replaced, tags: cur.tags };
+    const wanted = readDefinitions(input, this.traitContext(), `${kind} definition`);
+    const def = (kind === 'tag' ? wanted.tags : wanted.segments).find((d) => d.name === name)!;
+    return { wanted, def, exists };
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Creates or replaces a definition. A new or changed rule-driven one
+   * backfills over every existing profile (status backfilling, progress),
+   * then stays live. Returns whether it was created.
+   */
+  put(kind: DefinitionKind, raw: unknown): Promise<{ created: boolean; definition: SegmentDefinition }> {
+    return this.serial(async () => {
+      const { wanted, def, exists } = await this.with(kind, raw);
+      await this.apply(wanted);
+      return { created: !exists, definition: def };
+    });
+  }
+
+  /** Removes a definition; other definitions naming it make this an error. */
+  remove(kind: DefinitionKind, name: string): Promise<void> {
+    return this.serial(async () => {
+      const reg = await this.registry();
+      if (reg.get(kind, name) === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+      const cur = this.current(reg);
+      const input = kind === 'tag' ? { segments: cur.segments, tags: cur.tags.filter((d) => d.name !== name) } : { segments: cur.segments.filter((d) => d.name !== name), tags: cur.tags };
+      await this.apply(readDefinitions(input, this.traitContext(), `definitions without ${kind} "${name}"`));
+    });
+  }
+
+  private async apply(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }): Promise<void> {
+    // Stopping commits what was folded: the backfill then starts from a settled state.
+    await this.p.engine.stop();
+    try {
+      await this.save(await this.registry(), wanted, this.p.engine.committedPosition(), 'api');
+    } finally {
+      await this.p.engine.start();
+    }
+  }
+
+  private async requireDefined(kind: DefinitionKind, name: string): Promise<void> {
+    if ((await this.registry()).get(kind, name) === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+  }
+
+  /** Members of a segment, by profile id, paged with `after` (the last id of the previous page). */
+  members(name: string, o: PageOptions = {}): Promise<MemberPage> {
+    return this.page('segment', name, o, (ws, q) => this.p.store.members(ws, name, q));
+  }
+
+  private async page(kind: DefinitionKind, name: string, o: PageOptions, read: (ws: string, q: { after?: string; limit: number }) => Promise<Array<{ profileId: string; since: number }>>): Promise<MemberPage> {
+    await this.requireDefined(kind, name);
+    const limit = o.limit ?? 100;
+    const rows = await read(this.ws(o.workspace), { after: o.after, limit });
+    const members = rows.map((r) => ({ profileId: r.profileId, since: new Date(r.since).toISOString() }));
+    return rows.length === limit ? { members, next: rows[rows.length - 1]!.profileId } : { members };
+  }
+
+  /** A segment's size over time, newest first. */
+  async sizes(name: string, o: { workspace?: string; from?: number; to?: number; limit?: number } = {}): Promise<Array<{ at: string; size: number }>> {
+    await this.requireDefined('segment', name);
+    const rows = await this.p.store.sizeHistory(this.ws(o.workspace), name, { from: o.from, to: o.to, limit: o.limit ?? 1000 });
+    return rows.map((r) => ({ at: new Date(r.at).toISOString(), size: r.size }));
+  }
+
+  /** Why a profile is in or out of a segment (or rule-driven tag) now: the condition tree with each input's value. */
+  async explain(kind: DefinitionKind, name: string, idType: string, id: string, o: { workspace?: string; now?: number } = {}): Promise<{ profileId: string; member: boolean; at: string; explanation: Explanation }> {
+    const reg = await this.registry();
+    const row = reg.get(kind, name);
+    if (row === undefined || (row.definition as unknown as SegmentDefinition).condition === null) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+    const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
+    const now = o.now ?? this.p.clock.now();
+    const set = new SegmentSet(reg.list().map((r) => ({ kind: r.kind, def: r.definition as unknown as SegmentDefinition })));
+    const explanation = set.explain(memberKey(kind, name), doc, now, this.traits());
+    return { profileId: doc.id, member: explanation.held, at: new Date(now).toISOString(), explanation };
+  }
+
+  /** A profile's current segments and tags. */
+  async ofProfile(doc: { workspace: string; id: string }): Promise<{ segments: Array<{ name: string; since: string }>; tags: Array<{ tag: string; since: string; source: 'manual' | 'rule' }> }> {
+    const m = (await this.p.store.memberships([doc])).values().next().value ?? new Map<string, number>();
+    const segments = [...m].filter(([k]) => !k.startsWith('tag:')).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
+    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source }));
+    return { segments, tags };
+  }
+
+  /** A profile's segment and tag entries and exits, newest first. */
+  async history(idType: string, id: string, o: { workspace?: string; limit?: number } = {}): Promise<MembershipChange[]> {
+    const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
+    return this.p.store.membershipHistory(doc.workspace, doc.id, o.limit ?? 100);
+  }
+
+  /** The tag taxonomy as a tree, with member counts per tag and per subtree. */
+  async tagTree(o: { workspace?: string } = {}): Promise<TagNode[]> {
+    const ws = this.ws(o.workspace);
+    const reg = await this.registry();
+    const counts = new Map((await this.p.store.tagCounts(ws)).map((c) => [c.tag, c.count]));
+    const defined = new Map(reg.list('tag').map((r) => [r.name, (r.definition as unknown as SegmentDefinition).condition === null]));
+    const roots: TagNode[] = [];
+    const nodes = new Map<string, TagNode>();
+    for (const path of [...new Set([...defined.keys(), ...counts.keys()])].sort()) {
+      const parts = path.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const p = parts.slice(0, i).join('/');
+        if (nodes.has(p)) continue;
+        const node: TagNode = { name: parts[i - 1]!, path: p, defined: defined.has(p), manual: defined.get(p) === true, count: counts.get(p) ?? 0, total: 0, children: [] };
+        nodes.set(p, node);
+        if (i === 1) roots.push(node);
+        else nodes.get(parts.slice(0, i - 1).join('/'))!.children.push(node);
+      }
+    }
+    // Subtree totals count each profile once: one query per node with members below it.
+    for (const node of nodes.values()) node.total = await this.subtreeCount(ws, node.path, counts);
+    return roots;
+  }
+
+  private async subtreeCount(ws: string, path: string, counts: Map<string, number>): Promise<number> {
+    const under = [...counts.keys()].filter((t) => t === path || t.startsWith(`${path}/`));
+    if (under.length <= 1) return under.length === 1 ? counts.get(under[0]!)! : 0;
+    const ids = new Set<string>();
+    for (const t of under) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.p.store.tagMembers(ws, t, { after, limit: 10_000 });
+        for (const r of page) ids.add(r.profileId);
+        if (page.length < 10_000) break;
+        after = page[page.length - 1]!.profileId;
+      }
+    }
+    return ids.size;
+  }
+
+  /** Members of a tag (manual and rule-driven), paged by profile id. */
+  tagMembers(tag: string, o: PageOptions = {}): Promise<MemberPage> {
+    return this.page('tag', tag, o, (ws, q) => this.p.store.tagMembers(ws, tag, q));
+  }
+
+  /** Sets (`on`) or unsets a manual tag on a profile; returns whether anything changed. */
+  async tag(tag: string, idType: string, id: string, on: boolean, o: { workspace?: string } = {}): Promise<{ profileId: string; changed: boolean }> {
+    const row = (await this.registry()).get('tag', tag);
+    if (row === undefined) throw Errors.unknownTag(tag);
+    if ((row.definition as unknown as SegmentDefinition).condition !== null) throw Errors.tagNotManual(tag);
+    const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
+    const changed = on ? await this.p.store.setTag(doc.workspace, tag, doc.id, this.p.clock.now()) : await this.p.store.unsetTag(doc.workspace, tag, doc.id);
+    return { profileId: doc.id, changed };
+  }
+
+  /** Outbox rows after a sequence number, oldest first (what destinations deliver). */
+  outbox(o: { after?: number; limit?: number } = {}): Promise<Array<OutboxEntry & { seq: number }>> {
+    return this.p.store.outbox({ after: o.after, limit: o.limit ?? 100 });
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The condition language's JSON form: the tree every other form (text,
+ * explanation) maps onto. A TypeBox schema so the type derives from it and
+ * JSON from the API is validated against the same shape.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+
+export const COMPARE_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte'] as const;
+export type CompareOp = (typeof COMPARE_OPS)[number];
+
+/**
+ * A reference to one input of a profile: `last_seen`, `first_seen`,
+ * `event_count`, `traits.<name>[.<key>…]` or `attributes.<name>[.<key>…]`.
+ */
+export const REF_PATTERN = '^(last_seen|first_seen|event_count|traits\\.[a-z][a-z0-9_]*(\\.[A-Za-z0-9_$]+)*|attributes\\.[A-Za-z_$][A-Za-z0-9_$]*(\\.[A-Za-z0-9_$]+)*)$';
+export const DURATION_PATTERN = '^[0-9]{1,9}[smhdw]$';
+export const SEGMENT_NAME_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+export const TAG_NAME_PATTERN = '^[a-z0-9_]{1,64}(/[a-z0-9_]{1,64}){0,7}$';
+
+const Ref = Type.String({ pattern: REF_PATTERN, description: 'last_seen, first_seen, event_count, traits.<name>[.<key>] or attributes.<name>[.<key>]' });
+const Literal = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]);
+const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a whole number and a unit: s, m, h, d or w (e.g. "7d")' });
+const Time = Type.String({ format: 'date-time', description: 'an ISO 8601 time, e.g. "2026-01-01T00:00:00.000Z"' });
+
+const op = <T extends string>(v: T) => Type.Literal(v);
+const opOf = <T extends readonly string[]>(vs: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...vs] });
+
+export const ConditionSchema = Type.Recursive(
+  (Self: TSchema) =>
+    Type.Union([
+      Type.Object({ op: opOf(['and', 'or'] as const), args: Type.Array(Self, { minItems: 2 }) }, { additionalProperties: false }),
+      Type.Object({ op: op('not'), arg: Self }, { additionalProperties: false }),
+      Type.Object({ op: opOf(COMPARE_OPS), ref: Ref, value: Literal }, { additionalProperties: false }),
+      Type.Object({ op: opOf(['in', 'not_in'] as const), ref: Ref, values: Type.Array(Literal, { minItems: 1 }) }, { additionalProperties: false }),
+      Type.Object({ op: op('contains'), ref: Ref, value: Literal }, { additionalProperties: false }),
+      Type.Object({ op: op('exists'), ref: Ref }, { additionalProperties: false }),
+      Type.Object({ op: opOf(['within', 'older_than'] as const), ref: Ref, duration: Duration }, { additionalProperties: false }),
+      Type.Object({ op: opOf(['before', 'after'] as const), ref: Ref, time: Time }, { additionalProperties: false }),
+      Type.Object({ op: op('in_segment'), segment: Type.String({ pattern: SEGMENT_NAME_PATTERN }) }, { additionalProperties: false }),
+    ]),
+  { $id: 'Condition' },
+);
+
+export type Literal = string | number | boolean | null;
+
+/**
+ * A condition in its JSON form. Written by hand because the schema is
+ * recursive; the round-trip property test checks every printed form against
+ * the schema.
+ */
+export type Condition =
+  | { op: 'and' | 'or'; args: Condition[] }
+  | { op: 'not'; arg: Condition }
+  | { op: CompareOp; ref: string; value: Literal }
+  | { op: 'in' | 'not_in'; ref: string; values: Literal[] }
+  | { op: 'contains'; ref: string; value: Literal }
+  | { op: 'exists'; ref: string }
+  | { op: 'within' | 'older_than'; ref: string; duration: string }
+  | { op: 'before' | 'after'; ref: string; time: string }
+  | { op: 'in_segment'; segment: string };
+
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/** Milliseconds of a duration in the JSON form ("7d"). */
+export function durationMs(d: string): number {
+  const unit = d[d.length - 1] as keyof typeof UNIT_MS;
+  return Number(d.slice(0, -1)) * UNIT_MS[unit];
+}
+
+/** The segments a condition names directly. */
+export function segmentRefs(c: Condition, out = new Set<string>()): Set<string> {
+  switch (c.op) {
+    case 'and':
+    case 'or':
+      for (const a of c.args) segmentRefs(a, out);
+      break;
+    case 'not':
+      segmentRefs(c.arg, out);
+      break;
+    case 'in_segment':
+      out.add(c.segment);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Every profile input reference a condition reads (not through other segments). */
+export function inputRefs(c: Condition, out = new Set<string>()): Set<string> {
+  switch (c.op) {
+    case 'and':
+    case 'or':
+      for (const a of c.args) inputRefs(a, out);
+      break;
+    case 'not':
+      inputRefs(c.arg, out);
+      break;
+    case 'in_segment':
+      break;
+    default:
+      out.add(c.ref);
+  }
+  return out;
+}

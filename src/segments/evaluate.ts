@@ -1,0 +1,256 @@
+/**
+ * Evaluating conditions over one profile at a time `now`: whether it holds,
+ * why (an explanation tree with each input's value), and the next instant at
+ * which the passing of time alone could change the answer.
+ */
+import type { Json } from '../core/event.ts';
+import type { ProfileDoc } from '../core/profile.ts';
+import type { TraitRuntime } from '../profile/index.ts';
+import { bucketMs, parseDuration } from '../traits/index.ts';
+import { durationMs, type Condition, type Literal } from './ast.ts';
+import { printCondition } from './print.ts';
+
+/** A trait as segments see it: its runtime and the definition fields time depends on. */
+export interface SegmentTrait {
+  runtime: TraitRuntime;
+  kind: string;
+  window?: unknown;
+  bucket?: 'hour' | 'day';
+}
+
+/**
+ * How often a profile whose condition reads a continuously changing trait
+ * (decayed scores, RFM recency) is re-checked: their crossing instants are
+ * not computed exactly, so membership may lag by up to this much.
+ */
+export const CONTINUOUS_RECHECK_MS = 3_600_000;
+
+/** Reads a profile's inputs at `now`, caching trait values. */
+export class ProfileReader {
+  private readonly values = new Map<string, Json | undefined>();
+  constructor(
+    readonly doc: ProfileDoc,
+    readonly now: number,
+    private readonly traits: ReadonlyMap<string, SegmentTrait>,
+    /** Membership of other segments at `now` (evaluated before this one). */
+    readonly segment: (name: string) => boolean,
+    /** The next time-driven change of another segment's condition. */
+    readonly segmentNext: (name: string) => number,
+  ) {}
+
+  private traitValue(name: string): Json | undefined {
+    if (this.values.has(name)) return this.values.get(name);
+    const t = this.traits.get(name);
+    let v: Json | undefined;
+    if (t !== undefined) {
+      const st = this.doc.traits[name];
+      v = t.runtime.aggregator.value(st !== undefined && st.h === t.runtime.hash ? st.s : t.runtime.aggregator.init(), this.now) as Json;
+    }
+    this.values.set(name, v);
+    return v;
+  }
+
+  /** The value of a reference, or undefined when the profile has none. */
+  read(ref: string): Json | undefined {
+    const d = this.doc;
+    if (ref === 'last_seen') return d.eventCount > 0 ? d.lastSeen : undefined;
+    if (ref === 'first_seen') return d.eventCount > 0 ? d.firstSeen : undefined;
+    if (ref === 'event_count') return d.eventCount;
+    const parts = ref.split('.');
+    let v: Json | undefined = parts[0] === 'traits' ? this.traitValue(parts[1]!) : d.attributes[parts[1]!]?.v;
+    for (let i = 2; i < parts.length && v !== undefined; i++) {
+      v = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, parts[i]!) ? v[parts[i]!] : undefined;
+    }
+    return v;
+  }
+
+  /** The next instant after now at which a reference's value may change with time alone (Infinity: never). */
+  nextChange(ref: string): number {
+    if (!ref.startsWith('traits.')) return Infinity;
+    const name = ref.split('.')[1]!;
+    const t = this.traits.get(name);
+    if (t === undefined) return Infinity;
+    if (t.kind === 'window_count' || t.kind === 'window_sum') {
+      const st = this.doc.traits[name];
+      if (st === undefined || st.h !== t.runtime.hash) return Infinity;
+      return windowNextChange(st.s as { b: Array<[number, unknown]> }, parseDuration(t.window) ?? 0, bucketMs(t.bucket), this.now);
+    }
+    if (t.kind === 'decayed' || t.kind === 'rfm') {
+      const st = this.doc.traits[name];
+      return st === undefined ? Infinity : this.now + CONTINUOUS_RECHECK_MS;
+    }
+    return Infinity;
+  }
+}
+
+/**
+ * A window trait's value at `now` sums the buckets k with
+ * ⌊(now − window) ÷ bucket⌋ ≤ k ≤ ⌊now ÷ bucket⌋: bucket k leaves at
+ * (k + 1)·bucket + window and a future bucket enters at k·bucket. The
+ * earliest of those after now is when the value next changes.
+ */
+export function windowNextChange(s: { b: Array<[number, unknown]> }, window: number, bucket: number, now: number): number {
+  let next = Infinity;
+  for (const [k] of s.b) {
+    const enter = k * bucket;
+    const leave = (k + 1) * bucket + window;
+    if (enter > now && enter < next) next = enter;
+    if (leave > now && leave < next) next = leave;
+  }
+  return next;
+}
+
+function asTime(v: Json | undefined): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'string') {
+    const t = Date.parse(v);
+    return Number.isFinite(t) ? t : undefined;
+  }
+  return undefined;
+}
+
+function equal(v: Json | undefined, lit: Literal): boolean {
+  return v !== undefined && v === lit;
+}
+
+function ordered(v: Json | undefined, lit: Literal, op: 'gt' | 'gte' | 'lt' | 'lte'): boolean {
+  if (!((typeof v === 'number' && typeof lit === 'number') || (typeof v === 'string' && typeof lit === 'string'))) return false;
+  switch (op) {
+    case 'gt':
+      return v > lit;
+    case 'gte':
+      return v >= lit;
+    case 'lt':
+      return v < lit;
+    default:
+      return v <= lit;
+  }
+}
+
+/** One node of an explanation: the condition as text, whether it held, and the input's value. */
+export interface Explanation {
+  condition: string;
+  held: boolean;
+  ref?: string;
+  /** The input's value at evaluation time (absent when the profile has none). */
+  value?: Json;
+  /** For time tests: when the answer changes with time alone, ISO 8601. */
+  changesAt?: string;
+  children?: Explanation[];
+}
+
+/** Whether a leaf (a test of one reference) holds; the semantics every other function shares. */
+function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' }>, v: Json | undefined, now: number): boolean {
+  switch (c.op) {
+    case 'eq':
+      return equal(v, c.value);
+    case 'neq':
+      // A missing input is neither equal nor unequal: every test of it is false.
+      return v !== undefined && v !== c.value;
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte':
+      return ordered(v, c.value, c.op);
+    case 'in':
+      return v !== undefined && c.values.some((x) => x === v);
+    case 'not_in':
+      return v !== undefined && !c.values.some((x) => x === v);
+    case 'contains':
+      // A top-k trait's list holds { key, count }: it contains a key.
+      if (Array.isArray(v)) return v.some((x) => x === c.value || (x !== null && typeof x === 'object' && !Array.isArray(x) && x.key === c.value));
+      return typeof v === 'string' && typeof c.value === 'string' && v.includes(c.value);
+    case 'exists':
+      return v !== undefined && v !== null;
+    case 'within': {
+      const t = asTime(v);
+      return t !== undefined && now < t + durationMs(c.duration);
+    }
+    case 'older_than': {
+      const t = asTime(v);
+      return t !== undefined && now >= t + durationMs(c.duration);
+    }
+    case 'before': {
+      const t = asTime(v);
+      return t !== undefined && t < Date.parse(c.time);
+    }
+    case 'after': {
+      const t = asTime(v);
+      return t !== undefined && t > Date.parse(c.time);
+    }
+    default: {
+      const never: never = c;
+      throw new Error(`unknown condition ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Whether the condition holds for the profile at the reader's time. */
+export function evaluate(c: Condition, r: ProfileReader): boolean {
+  switch (c.op) {
+    case 'and':
+      return c.args.every((a) => evaluate(a, r));
+    case 'or':
+      return c.args.some((a) => evaluate(a, r));
+    case 'not':
+      return !evaluate(c.arg, r);
+    case 'in_segment':
+      return r.segment(c.segment);
+    default:
+      return leaf(c, r.read(c.ref), r.now);
+  }
+}
+
+/**
+ * The earliest instant after now at which the condition's value could change
+ * with no new event: exact for within / older than, and for window traits;
+ * a bounded re-check for continuously decaying traits. Infinity when never.
+ */
+export function nextChange(c: Condition, r: ProfileReader): number {
+  switch (c.op) {
+    case 'and':
+    case 'or': {
+      let m = Infinity;
+      for (const a of c.args) m = Math.min(m, nextChange(a, r));
+      return m;
+    }
+    case 'not':
+      return nextChange(c.arg, r);
+    case 'in_segment':
+      return r.segmentNext(c.segment);
+    case 'within':
+    case 'older_than': {
+      const t = asTime(r.read(c.ref));
+      const at = t === undefined ? Infinity : t + durationMs(c.duration);
+      return Math.min(at > r.now ? at : Infinity, r.nextChange(c.ref));
+    }
+    default:
+      return r.nextChange(c.ref);
+  }
+}
+
+/** The condition tree with each input's value and whether each part held. */
+export function explain(c: Condition, r: ProfileReader): Explanation {
+  switch (c.op) {
+    case 'and':
+    case 'or': {
+      const children = c.args.map((a) => explain(a, r));
+      const held = c.op === 'and' ? children.every((x) => x.held) : children.some((x) => x.held);
+      return { condition: printCondition(c), held, children };
+    }
+    case 'not': {
+      const inner = explain(c.arg, r);
+      return { condition: printCondition(c), held: !inner.held, children: [inner] };
+    }
+    case 'in_segment':
+      return { condition: printCondition(c), held: r.segment(c.segment) };
+    default: {
+      const v = r.read(c.ref);
+      const out: Explanation = { condition: printCondition(c), held: leaf(c, v, r.now), ref: c.ref };
+      if (v !== undefined) out.value = (c.ref === 'last_seen' || c.ref === 'first_seen') && typeof v === 'number' ? new Date(v).toISOString() : v;
+      const next = nextChange(c, r);
+      if (Number.isFinite(next)) out.changesAt = new Date(next).toISOString();
+      return out;
+    }
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * A compiled set of segment and rule-driven tag definitions: checked
+ * together (unknown names, types, cycles), ordered so a segment comes after
+ * those it names, and indexed from inputs to the segments that read them.
+ */
+import { createHash } from 'node:crypto';
+import { Errors, PortraitError, type Problem } from '../core/errors.ts';
+import type { Json } from '../core/event.ts';
+import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
+import { inputRefs, segmentRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
+import { checkCondition, dependencyOrder, readCondition, type CheckContext } from './check.ts';
+import { evaluate, explain, nextChange, ProfileReader, type Explanation, type SegmentTrait } from './evaluate.ts';
+
+export type DefinitionKind = 'segment' | 'tag';
+
+/** A checked definition in its stored (JSON) form. */
+export interface SegmentDefinition {
+  name: string;
+  /** Null for a manual tag. */
+  condition: Condition | null;
+  description?: string;
+}
+
+/** The membership key of a definition: the segment's name, or `tag:<name>`. */
+export function memberKey(kind: DefinitionKind, name: string): string {
+  return kind === 'tag' ? `tag:${name}` : name;
+}
+
+/** Version identity of a definition: sha256 of its canonical JSON, 16 hex digits. */
+export function segmentHash(d: SegmentDefinition): string {
+  return createHash('sha256').update(canonicalJson(d)).digest('hex').slice(0, 16);
+}
+
+/** The input keys the dependency index uses: activity (first/last seen, event count), trait:<name>, attr:<name>. */
+export function inputKey(ref: string): string {
+  if (ref === 'last_seen' || ref === 'first_seen' || ref === 'event_count') return 'activity';
+  const [ns, name] = ref.split('.');
+  return ns === 'traits' ? `trait:${name}` : `attr:${name}`;
+}
+
+/**
+ * Reads raw segment and tag definitions (condition as text or JSON) and
+ * checks them together; throws PORTRAIT_SEGMENT_INVALID listing every problem.
+ */
+export function readDefinitions(
+  raw: { segments?: readonly unknown[]; tags?: readonly unknown[] },
+  ctx: Omit<CheckContext, 'segments'>,
+  source = 'the segment definitions',
+): { segments: SegmentDefinition[]; tags: SegmentDefinition[] } {
+  const problems: Problem[] = [];
+  // A lone syntax error keeps its own code, position and reason.
+  let syntax: PortraitError | undefined;
+  const read = (kind: DefinitionKind, list: readonly unknown[]): SegmentDefinition[] => {
+    const out: SegmentDefinition[] = [];
+    const seen = new Set<string>();
+    list.forEach((r, i) => {
+      const path = `/${kind}s/${i}`;
+      if (r === null || typeof r !== 'object' || Array.isArray(r)) {
+        problems.push({ path, message: 'must be an object with a name and a condition' });
+        return;
+      }
+      const o = r as Record<string, unknown>;
+      const pattern = new RegExp(kind === 'tag' ? TAG_NAME_PATTERN : SEGMENT_NAME_PATTERN);
+      for (const k of Object.keys(o)) if (k !== 'name' && k !== 'condition' && k !== 'description') problems.push({ path: `${path}/${k}`, message: 'is not a known field (name, condition, description)' });
+      if (typeof o.name !== 'string' || !pattern.test(o.name)) {
+        const rule = kind === 'tag' ? 'lower-case words of letters, digits and underscores joined by "/", such as interest/sports/football' : 'lower-case letters, digits and underscores, starting with a letter';
+        problems.push({ path: `${path}/name`, message: `must be ${rule}` });
+        return;
+      }
+      if (seen.has(o.name)) problems.push({ path: `${path}/name`, message: `duplicate ${kind} name "${o.name}"` });
+      seen.add(o.name);
+      if (o.description !== undefined && typeof o.description !== 'string') problems.push({ path: `${path}/description`, message: 'must be a string' });
+      let condition: Condition | null = null;
+      if (o.condition === undefined || o.condition === null) {
+        if (kind === 'segment') problems.push({ path: `${path}/condition`, message: 'is required for a segment' });
+      } else {
+        try {
+          condition = readCondition(o.condition, `condition of ${kind} "${o.name}"`);
+        } catch (e) {
+          if (e instanceof PortraitError && e.code === Errors.conditionSyntax.code) syntax ??= e;
+          for (const p of (e as { problems?: Problem[] }).problems ?? [{ path: `${path}/condition`, message: String(e) }]) problems.push(p);
+          return;
+        }
+      }
+      const d: SegmentDefinition = { name: o.name, condition };
+      if (typeof o.description === 'string') d.description = o.description;
+      out.push(d);
+    });
+    return out;
+  };
+  const segments = read('segment', raw.segments ?? []);
+  const tags = read('tag', raw.tags ?? []);
+  const names = new Set(segments.map((s) => s.name));
+  const full: CheckContext = { ...ctx, segments: names };
+  const check = (kind: DefinitionKind, list: SegmentDefinition[]) =>
+    list.forEach((d, i) => {
+      if (d.condition !== null) problems.push(...checkCondition(d.condition, full, `/${kind}s/${i}/condition`));
+    });
+  check('segment', segments);
+  check('tag', tags);
+  if (problems.length === 1 && syntax !== undefined) throw syntax;
+  if (problems.length > 0) throw Errors.invalidSegment(source, problems);
+  // Cycles: only segments can be named, so only they can form one.
+  dependencyOrder(new Map(segments.map((s) => [s.name, segmentRefs(s.condition!)])), source);
+  return { segments, tags };
+}
+
+export interface CompiledSegment {
+  kind: DefinitionKind;
+  name: string;
+  key: string;
+  condition: Condition;
+  /** Input keys read, including through the segments it names. */
+  inputs: ReadonlySet<string>;
+}
+
+/** Result of evaluating a profile. */
+export interface Evaluation {
+  /** Membership keys held after evaluation. */
+  members: Set<string>;
+  /** Earliest time-driven change among the evaluated definitions (Infinity: none). */
+  next: number;
+}
+
+export class SegmentSet {
+  /** Rule-driven definitions in dependency order. */
+  readonly order: CompiledSegment[];
+  private readonly byKey = new Map<string, CompiledSegment>();
+  private readonly byInput = new Map<string, CompiledSegment[]>();
+
+  constructor(defs: ReadonlyArray<{ kind: DefinitionKind; def: SegmentDefinition }>) {
+    const rules = defs.filter((d) => d.def.condition !== null);
+    const segs = new Map(rules.filter((d) => d.kind === 'segment').map((d) => [d.def.name, d.def]));
+    const segOrder = dependencyOrder(new Map([...segs].map(([n, d]) => [n, segmentRefs(d.condition!)])));
+    const inputs = new Map<string, Set<string>>();
+    const compile = (kind: DefinitionKind, d: SegmentDefinition): CompiledSegment => {
+      const own = new Set([...inputRefs(d.condition!)].map(inputKey));
+      for (const s of segmentRefs(d.condition!)) for (const k of inputs.get(s) ?? []) own.add(k);
+      if (kind === 'segment') inputs.set(d.name, own);
+      return { kind, name: d.name, key: memberKey(kind, d.name), condition: d.condition!, inputs: own };
+    };
+    this.order = [
+      ...segOrder.map((n) => compile('segment', segs.get(n)!)),
+      ...rules.filter((d) => d.kind === 'tag').sort((a, b) => (a.def.name < b.def.name ? -1 : 1)).map((d) => compile('tag', d.def)),
+    ];
+    for (const c of this.order) {
+      this.byKey.set(c.key, c);
+      for (const i of c.inputs) {
+        const list = this.byInput.get(i);
+        if (list) list.push(c);
+        else this.byInput.set(i, [c]);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.order.length;
+  }
+
+  get(key: string): CompiledSegment | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The keys of the definitions that read any of the changed inputs. */
+  affected(changed: Iterable<string>): Set<string> {
+    const out = new Set<string>();
+    for (const i of changed) for (const c of this.byInput.get(i) ?? []) out.add(c.key);
+    return out;
+  }
+
+  private reader(doc: ProfileDoc, now: number, traits: ReadonlyMap<string, SegmentTrait>, held: Set<string>, previous: ReadonlyMap<string, unknown>, only: ReadonlySet<string> | undefined): ProfileReader {
+    const nexts = new Map<string, number>();
+    let r: ProfileReader;
+    const segmentNext = (name: string): number => {
+      let n = nexts.get(name);
+      if (n === undefined) {
+        const c = this.byKey.get(name);
+        n = c === undefined ? Infinity : nextChange(c.condition, r);
+        nexts.set(name, n);
+      }
+      return n;
+    };
+    r = new ProfileReader(doc, now, traits, (name) => (only === undefined || only.has(name) ? held.has(name) : previous.has(name)), segmentNext);
+    return r;
+  }
+
+  /**
+   * Evaluates the definitions in `only` (all when absent) for one profile;
+   * the others keep their `previous` membership.
+   */
+  evaluate(doc: ProfileDoc, now: number, traits: ReadonlyMap<string, SegmentTrait>, previous: ReadonlyMap<string, unknown>, only?: ReadonlySet<string>): Evaluation {
+    const members = new Set<string>();
+    for (const k of previous.keys()) if (only !== undefined && !only.has(k)) members.add(k);
+    const r = this.reader(doc, now, traits, members, previous, only);
+    let next = Infinity;
+    for (const c of this.order) {
+      if (only !== undefined && !only.has(c.key)) continue;
+      if (evaluate(c.condition, r)) members.add(c.key);
+      const n = nextChange(c.condition, r);
+      if (n < next) next = n;
+    }
+    return { members, next };
+  }
+
+  /** Why a profile is in or out of one definition at `now`. */
+  explain(key: string, doc: ProfileDoc, now: number, traits: ReadonlyMap<string, SegmentTrait>): Explanation {
+    const c = this.byKey.get(key)!;
+    const { members } = this.evaluate(doc, now, traits, new Map());
+    const r = this.reader(doc, now, traits, members, new Map(), undefined);
+    return explain(c.condition, r);
+  }
+}
+
+/** Reads the stored JSON form of a definition back. */
+export function storedDefinition(definition: Json): SegmentDefinition {
+  return definition as unknown as SegmentDefinition;
+}

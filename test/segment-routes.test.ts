@@ -1,0 +1,102 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { Portrait } from '../src/index.ts';
+import { buildServer } from '../src/server/app.ts';
+import { openMemory, T0 } from './support/open.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are read loosely
+
+describe('HTTP API: segments and tags', () => {
+  let p: Portrait;
+  let app: FastifyInstance;
+  let read: string;
+  let admin: string;
+
+  const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, key: string, payload?: unknown): Promise<LightMyRequestResponse> =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${key}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
+    });
+  const code = (r: LightMyRequestResponse) => (r.json() as { error?: { code: string } }).error?.code;
+
+  before(async () => {
+    ({ p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }], tags: [{ name: 'interest/sports' }] }));
+    read = (await p.keys.create('default', ['read'])).key;
+    admin = (await p.keys.create('default', ['write', 'read', 'admin'])).key;
+    app = buildServer(p);
+    await p.ingest([
+      ...Array.from({ length: 3 }, (_, i) => ({ type: 'track', userId: 'u1', event: 'Order Completed', timestamp: T0 + i })),
+      { type: 'identify', userId: 'u2', traits: { city: 'Lima' }, timestamp: T0 },
+      { type: 'track', userId: 'u3', event: 'Order Completed', timestamp: T0 },
+    ]);
+    await p.drain();
+  });
+  after(async () => {
+    await app.close();
+    await p.close();
+  });
+
+  it('creates a segment, which backfills, then lists, pages its members and explains', async () => {
+    const put = await call('PUT', '/v1/segments/buyers', admin, { name: 'buyers', condition: 'traits.orders >= 1' });
+    assert.equal(put.statusCode, 201, put.body);
+    await p.drain();
+    const got = (await call('GET', '/v1/segments/buyers', read)).json() as Json;
+    assert.equal(got.status, 'live', 'live after the backfill');
+    assert.equal(got.size, 2, 'two buyers');
+    const page1 = (await call('GET', '/v1/segments/buyers/members?limit=1', read)).json() as Json;
+    assert.equal(page1.members.length, 1, 'one per page');
+    const page2 = (await call('GET', `/v1/segments/buyers/members?limit=1&after=${page1.next}`, read)).json() as Json;
+    assert.equal(page2.members.length, 1, 'the second page');
+    assert.notEqual(page2.members[0].profileId, page1.members[0].profileId, 'pages do not overlap');
+    const ex = (await call('GET', '/v1/segments/buyers/explain/user_id/u1', read)).json() as Json;
+    assert.equal(ex.member, true, 'u1 is in');
+    assert.equal(ex.explanation.value, 3, 'with its order count');
+    const out = (await call('GET', '/v1/segments/buyers/explain/user_id/u2', read)).json() as Json;
+    assert.equal(out.member, false, 'u2 is out');
+    const sizes = (await call('GET', '/v1/segments/buyers/sizes', read)).json() as Json;
+    assert.equal(sizes.sizes[0].size, 2, 'size history');
+    const profile = (await call('GET', '/v1/profiles/user_id/u1', read)).json() as Json;
+    assert.deepEqual(profile.segments.map((s: Json) => s.name), ['buyers'], 'the profile lists its segments');
+    const history = (await call('GET', '/v1/profiles/user_id/u1/memberships', read)).json() as Json;
+    assert.equal(history.memberships[0].reason, 'definition', 'entered by the backfill');
+  });
+
+  it('validates without saving, with the position of a syntax error', async () => {
+    const ok = await call('POST', '/v1/segments/validate', read, { name: 'x', condition: { op: 'exists', ref: 'attributes.city' } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const bad = await call('POST', '/v1/segments/validate', read, { name: 'x', condition: 'attributes.city in ("a"' });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.equal(code(bad), 'PORTRAIT_SEGMENT_CONDITION_SYNTAX', 'syntax error code');
+    assert.match(bad.body, /position 23/, 'names the position');
+    const unknown = await call('POST', '/v1/segments/validate', read, { name: 'x', condition: 'traits.nope > 1' });
+    assert.equal(code(unknown), 'PORTRAIT_SEGMENT_INVALID', 'unknown trait');
+    assert.equal((await call('GET', '/v1/segments/x', read)).statusCode, 404, 'not saved');
+  });
+
+  it('needs admin to change definitions and matching names', async () => {
+    assert.equal((await call('PUT', '/v1/segments/y', read, { name: 'y', condition: 'event_count > 1' })).statusCode, 403, 'read key');
+    assert.equal(code(await call('PUT', '/v1/segments/y', admin, { name: 'z', condition: 'event_count > 1' })), 'PORTRAIT_SEGMENT_NAME_MISMATCH', 'mismatch');
+    assert.equal((await call('DELETE', '/v1/segments/ghost', admin)).statusCode, 404, 'unknown');
+  });
+
+  it('tags: define with slashes in the name, set manually, list as a tree', async () => {
+    const put = await call('PUT', '/v1/tags/value%2Fhigh', admin, { name: 'value/high', condition: 'traits.orders >= 3' });
+    assert.equal(put.statusCode, 201, put.body);
+    await p.drain();
+    const set = await call('PUT', '/v1/tags/interest%2Fsports/profiles/user_id/u2', admin);
+    assert.equal(set.statusCode, 200, set.body);
+    assert.equal((set.json() as Json).changed, true, 'set');
+    assert.equal(code(await call('PUT', '/v1/tags/value%2Fhigh/profiles/user_id/u2', admin)), 'PORTRAIT_TAG_NOT_MANUAL', 'a rule tag cannot be set');
+    const tree = ((await call('GET', '/v1/tags/tree', read)).json() as Json).tree as Json[];
+    assert.deepEqual(tree.map((n) => [n.path, n.total]), [['interest', 1], ['value', 1]], 'roots with subtree counts');
+    const members = (await call('GET', '/v1/tags/value%2Fhigh/members', read)).json() as Json;
+    assert.equal(members.members.length, 1, 'u1 has value/high');
+    const profile = (await call('GET', '/v1/profiles/user_id/u2', read)).json() as Json;
+    assert.deepEqual(profile.tags.map((t: Json) => t.tag), ['interest/sports'], 'the profile lists its tags');
+    assert.equal((await call('DELETE', '/v1/tags/interest%2Fsports/profiles/user_id/u2', admin)).statusCode, 200, 'unset');
+    assert.equal((await call('DELETE', '/v1/tags/value%2Fhigh', admin)).statusCode, 204, 'remove a tag');
+  });
+});

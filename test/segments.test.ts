@@ -1,0 +1,194 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../src/core/clock.ts';
+import { Portrait } from '../src/index.ts';
+import { openMemory, T0, tempDir } from './support/open.ts';
+
+const DAY = 86_400_000;
+const HASH = { hashKey: '00'.repeat(32) };
+const order = (userId: string, t: number, i: number) => ({ type: 'track', userId, event: 'Order Completed', messageId: `o-${userId}-${i}`, timestamp: t, properties: { price: 10 } });
+const seen = (userId: string, t: number, i: number) => ({ type: 'page', userId, name: 'Home', messageId: `p-${userId}-${i}`, timestamp: t });
+
+const CONFIG = {
+  traits: [{ name: 'orders_30d', kind: 'window_count', window: '30d', bucket: 'day', filter: { event: 'Order Completed' } }],
+  segments: [
+    { name: 'active', condition: 'last_seen within 7 days' },
+    { name: 'buyer', condition: 'traits.orders_30d >= 1' },
+    { name: 'active_buyer', condition: 'in_segment("active") and in_segment("buyer")' },
+  ],
+  tags: [{ name: 'value/high', condition: 'traits.orders_30d >= 2' }, { name: 'interest/sports' }, { name: 'interest/music' }],
+} as const;
+
+async function members(p: Portrait, segment: string): Promise<string[]> {
+  return (await p.segments.members(segment)).members.map((m) => m.profileId);
+}
+
+async function profileId(p: Portrait, userId: string): Promise<string> {
+  return (await p.profile('user_id', userId))!.id;
+}
+
+describe('segments over the engine', () => {
+  it('a user leaves "last_seen within 7 days" exactly when 7 days pass, with no new event', async () => {
+    const { p, clock } = await openMemory({ ...CONFIG, traits: [...CONFIG.traits], segments: [...CONFIG.segments], tags: [...CONFIG.tags] });
+    try {
+      await p.ingest([seen('u1', T0, 1)]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'active'), [id], 'active after the event');
+      clock.advance(7 * DAY - 1);
+      await p.drain();
+      assert.deepEqual(await members(p, 'active'), [id], 'still active one millisecond before');
+      clock.advance(1);
+      await p.drain();
+      assert.deepEqual(await members(p, 'active'), [], 'left exactly at 7 days');
+      const out = (await p.segments.outbox()).filter((o) => (o.payload as { segment: string }).segment === 'active');
+      assert.deepEqual(out.map((o) => [o.kind, o.createdAt, (o.payload as { reason: string }).reason]), [['segment.entered', T0, 'event'], ['segment.exited', T0 + 7 * DAY, 'time']], 'entered by the event, exited by time');
+      const history = await p.segments.history('user_id', 'u1');
+      assert.deepEqual(history.map((h) => `${h.segment} ${h.change}`), ['active exited', 'active entered'], 'membership history, newest first');
+      const sizes = await p.segments.sizes('active');
+      assert.deepEqual(sizes.map((s) => s.size), [0, 1], 'size history');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a window-count segment ends exactly when the last order leaves the window', async () => {
+    const { p, clock } = await openMemory({ traits: [...CONFIG.traits], segments: [{ name: 'buyer', condition: 'traits.orders_30d >= 1' }] });
+    try {
+      await p.ingest([order('u1', T0 + 5 * 3_600_000, 1)]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      // Day buckets: the order's day (T0) leaves the 30-day window at T0 + 1 day + 30 days.
+      const leave = T0 + DAY + 30 * DAY;
+      const explained = await p.segments.explain('segment', 'buyer', 'user_id', 'u1');
+      assert.equal(explained.explanation.changesAt, new Date(leave).toISOString(), 'explain says when it changes');
+      clock.set(leave - 1);
+      await p.drain();
+      assert.deepEqual(await members(p, 'buyer'), [id], 'still a buyer just before');
+      clock.set(leave);
+      await p.drain();
+      assert.deepEqual(await members(p, 'buyer'), [], 'not a buyer at the instant the bucket leaves');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('the schedule survives close and reopen (file-backed, engine thread following the injected clock)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const config = { dataDir: dir, durability: 'normal' as const, identity: HASH, segments: [{ name: 'active', condition: 'last_seen within 7 days' }] };
+      const clock = new ManualClock(T0);
+      let p = await Portrait.open(config, { clock });
+      await p.ingest([seen('u1', T0, 1)]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'active'), [id], 'active before closing');
+      await p.close();
+      clock.advance(7 * DAY);
+      p = await Portrait.open(config, { clock });
+      await p.drain();
+      assert.deepEqual(await members(p, 'active'), [], 'left after reopening, at the scheduled instant');
+      const last = (await p.segments.outbox()).at(-1)!;
+      assert.equal(last.kind, 'segment.exited', 'the exit is in the outbox');
+      await p.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a new definition backfills over existing profiles, then stays live', async () => {
+    const { p } = await openMemory({ traits: [...CONFIG.traits] });
+    try {
+      await p.ingest([order('u1', T0, 1), order('u1', T0, 2), order('u2', T0, 3), seen('u3', T0, 4)]);
+      await p.drain();
+      const r = await p.segments.put('segment', { name: 'buyer', condition: 'traits.orders_30d >= 1' });
+      assert.equal(r.created, true, 'created');
+      await p.drain();
+      const s = await p.segments.get('segment', 'buyer');
+      assert.equal(s.status, 'live', 'live after the backfill');
+      assert.equal(s.progress, 1, 'progress complete');
+      assert.equal(s.size, 2, 'two buyers');
+      await p.ingest([order('u3', T0, 5)]);
+      await p.drain();
+      assert.equal((await p.segments.get('segment', 'buyer')).size, 3, 'the third joins live');
+      const changed = await p.segments.put('segment', { name: 'buyer', condition: 'traits.orders_30d >= 2' });
+      assert.equal(changed.created, false, 'replaced');
+      await p.drain();
+      assert.deepEqual(await members(p, 'buyer'), [await profileId(p, 'u1')], 'the changed definition re-evaluates everyone');
+      const reasons = (await p.segments.history('user_id', 'u2')).map((h) => `${h.change} ${h.reason}`);
+      assert.deepEqual(reasons, ['exited definition', 'entered definition'], 'entries and exits by the backfill carry that reason');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('rejects invalid definitions over the library API, naming the problem', async () => {
+    const { p } = await openMemory({ traits: [...CONFIG.traits], segments: [{ name: 'buyer', condition: 'traits.orders_30d >= 1' }] });
+    try {
+      await assert.rejects(p.segments.put('segment', { name: 'x', condition: 'traits.nope > 1' }), /unknown trait "nope"/, 'unknown trait');
+      await assert.rejects(p.segments.put('segment', { name: 'x', condition: 'traits.orders_30d >=' }), (e: Error & { code?: string }) => e.code === 'PORTRAIT_SEGMENT_CONDITION_SYNTAX', 'syntax');
+      await assert.rejects(p.segments.put('segment', { name: 'buyer', condition: 'in_segment("x")' }), /unknown segment/, 'unknown segment');
+      await assert.rejects(p.segments.remove('segment', 'ghost'), (e: Error & { code?: string }) => e.code === 'PORTRAIT_SEGMENT_UNKNOWN', 'removing an unknown segment');
+      await p.segments.put('segment', { name: 'x', condition: 'in_segment("buyer")' });
+      await assert.rejects(p.segments.remove('segment', 'buyer'), /unknown segment "buyer"/, 'a segment another names cannot be removed');
+      await assert.rejects(p.segments.put('segment', { name: 'buyer', condition: 'in_segment("x")' }), /cycle/, 'a cycle');
+      await assert.rejects(p.setTraits([]), /unknown trait "orders_30d"/, 'removing a trait a segment reads');
+      assert.equal((await p.segments.validate('segment', { name: 'y', condition: 'event_count > 3' })).name, 'y', 'validate without saving');
+      assert.equal((await p.segments.list('segment')).some((s) => s.name === 'y'), false, 'not saved');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('tags: rule-driven and manual, listed as a tree with counts', async () => {
+    const { p } = await openMemory({ traits: [...CONFIG.traits], tags: [...CONFIG.tags] });
+    try {
+      await p.ingest([order('u1', T0, 1), order('u1', T0, 2), order('u2', T0, 3)]);
+      await p.drain();
+      await p.segments.tag('interest/sports', 'user_id', 'u1', true);
+      await p.segments.tag('interest/music', 'user_id', 'u1', true);
+      await p.segments.tag('interest/music', 'user_id', 'u2', true);
+      await assert.rejects(p.segments.tag('value/high', 'user_id', 'u2', true), (e: Error & { code?: string }) => e.code === 'PORTRAIT_TAG_NOT_MANUAL', 'rule tags are not set by hand');
+      const tree = await p.segments.tagTree();
+      const interest = tree.find((n) => n.path === 'interest')!;
+      assert.deepEqual(interest.children.map((c) => [c.path, c.count]), [['interest/music', 2], ['interest/sports', 1]], 'children with counts');
+      assert.equal(interest.total, 2, 'the subtree counts each profile once');
+      assert.equal(tree.find((n) => n.path === 'value')!.children[0]!.count, 1, 'rule tag value/high has u1');
+      const unset = await p.segments.tag('interest/music', 'user_id', 'u2', false);
+      assert.equal(unset.changed, true, 'unset');
+      const own = await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u1') });
+      assert.deepEqual(own.tags.map((t) => `${t.tag} ${t.source}`), ['interest/music manual', 'interest/sports manual', 'value/high rule'], "a profile's tags");
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('writes one profile.updated outbox row per changed profile per commit when enabled', async () => {
+    const { p } = await openMemory({ outbox: { profileUpdated: true } });
+    try {
+      await p.ingest([seen('u1', T0, 1), seen('u1', T0 + 1, 2), seen('u2', T0, 3)]);
+      await p.drain();
+      const rows = (await p.segments.outbox()).filter((o) => o.kind === 'profile.updated');
+      assert.equal(rows.length, 2, 'one per profile for the commit holding three events');
+      assert.equal((rows.find((r) => r.profileId === rows[0]!.profileId)!.payload as { eventCount: number }).eventCount >= 1, true, 'payload carries the profile');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a merge ends the absorbed profile\'s memberships', async () => {
+    const { p } = await openMemory({ segments: [{ name: 'seen', condition: 'event_count >= 1' }] });
+    try {
+      await p.ingest([{ type: 'page', anonymousId: 'a1', name: 'Home', timestamp: T0, messageId: 'x1' }, { type: 'page', userId: 'u1', name: 'Home', timestamp: T0, messageId: 'x2' }]);
+      await p.drain();
+      assert.equal((await members(p, 'seen')).length, 2, 'two profiles');
+      await p.ingest([{ type: 'identify', userId: 'u1', anonymousId: 'a1', timestamp: T0 + 1, messageId: 'x3' }]);
+      await p.drain();
+      assert.deepEqual(await members(p, 'seen'), [await profileId(p, 'u1')], 'one profile after the merge');
+      const exits = (await p.segments.outbox()).filter((o) => o.kind === 'segment.exited');
+      assert.equal((exits[0]!.payload as { reason: string }).reason, 'merge', 'exit by merge');
+    } finally {
+      await p.close();
+    }
+  });
+});
