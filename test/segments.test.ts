@@ -52,6 +52,28 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('profile search filters and sorts by segment membership', async () => {
+    const { p, clock } = await openMemory({ traits: [...CONFIG.traits], segments: [{ name: 'buyer', condition: 'traits.orders_30d >= 1' }] });
+    try {
+      await p.ingest([order('u1', T0, 1), order('u2', T0, 2), seen('u3', T0, 3)]);
+      await p.drain();
+      const ids = { u1: await profileId(p, 'u1'), u2: await profileId(p, 'u2'), u3: await profileId(p, 'u3') };
+      const buyers = await p.searchProfiles({ where: [{ field: 'segments.buyer', op: 'eq', value: true }] });
+      assert.deepEqual(buyers.items.map((v) => v.id).sort(), [ids.u1, ids.u2].sort(), 'members only');
+      assert.equal(buyers.total, 2, 'total counts members');
+      const others = await p.searchProfiles({ where: [{ field: 'segments.buyer', op: 'eq', value: false }] });
+      assert.deepEqual(others.items.map((v) => v.id), [ids.u3], 'non-members only');
+      const sorted = await p.searchProfiles({ sort: { field: 'segments.buyer', order: 'desc' } });
+      assert.equal(sorted.items[sorted.items.length - 1]!.id, ids.u3, 'sorting puts non-members last when descending');
+      clock.advance(40 * DAY);
+      await p.drain();
+      assert.equal((await p.searchProfiles({ where: [{ field: 'segments.buyer', op: 'eq', value: true }] })).total, 0, 'membership follows time');
+      await assert.rejects(p.searchProfiles({ where: [{ field: 'segments.nope', op: 'eq', value: true }] }), /no segment is named "nope" \(defined: buyer\)/, 'unknown segment');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('a window-count segment ends exactly when the last order leaves the window', async () => {
     const { p, clock } = await openMemory({ traits: [...CONFIG.traits], segments: [{ name: 'buyer', condition: 'traits.orders_30d >= 1' }] });
     try {
@@ -132,7 +154,10 @@ describe('segments over the engine', () => {
       await p.segments.put('segment', { name: 'x', condition: 'in_segment("buyer")' });
       await assert.rejects(p.segments.remove('segment', 'buyer'), /unknown segment "buyer"/, 'a segment another names cannot be removed');
       await assert.rejects(p.segments.put('segment', { name: 'buyer', condition: 'in_segment("x")' }), /cycle/, 'a cycle');
-      await assert.rejects(p.setTraits([]), /unknown trait "orders_30d"/, 'removing a trait a segment reads');
+      await p.putTrait({ name: 'spent', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' });
+      await p.segments.put('segment', { name: 'big', condition: 'traits.spent > 100' });
+      await assert.rejects(p.deleteTrait('spent'), /unknown trait "spent"/, 'removing a trait a segment reads');
+      await assert.rejects(p.setTraits([]), /unknown trait "spent"/, 'also when replacing the whole API-made set');
       assert.equal((await p.segments.validate('segment', { name: 'y', condition: 'event_count > 3' })).name, 'y', 'validate without saving');
       assert.equal((await p.segments.list('segment')).some((s) => s.name === 'y'), false, 'not saved');
     } finally {

@@ -87,6 +87,8 @@ export const Errors = {
   invalidSearch: define('PORTRAIT_SEARCH_INVALID', 400,
     (problems: Problem[]) => `The profile search is invalid: ${listProblems(problems)}. Fix these parts of the query and send it again.`,
     (problems) => problems),
+  searchSegmentBackfilling: define('PORTRAIT_SEARCH_SEGMENT_BACKFILLING', 409,
+    (name: string, progress: number) => `Segment "${name}" is being evaluated over existing profiles (${Math.floor(progress * 100)} % done), so its membership is partial. Search on it again once that ends.`),
   searchTraitBackfilling: define('PORTRAIT_SEARCH_TRAIT_BACKFILLING', 409,
     (name: string, progress: number) => `Computed trait "${name}" is being backfilled (${Math.floor(progress * 100)} % done), so its values are partial. Search on it again once the backfill ends.`),
 

@@ -305,8 +305,18 @@ export class Portrait {
     this.check();
     await this.refreshDefinitions();
     const traits = this.definitions.rules().traits;
-    const q = compileSearch(query, traits);
-    return runSearch(q, { store: this.store, workspace: this.ws(o), traits, now: o.now ?? this.clock.now(), backfilling: this.definitions.backfilling() });
+    const workspace = this.ws(o);
+    const segments = this.segmentApi ? await this.segmentApi.list('segment', { workspace }) : undefined;
+    const q = compileSearch(query, traits, segments && new Set(segments.map((s) => s.name)));
+    return runSearch(q, {
+      store: this.store,
+      workspace,
+      traits,
+      now: o.now ?? this.clock.now(),
+      backfilling: this.definitions.backfilling(),
+      segmentsBackfilling: new Map((segments ?? []).filter((s) => s.status === 'backfilling').map((s) => [s.name, s.progress])),
+      members: (name) => this.segments.memberIds(name, { workspace }),
+    });
   }
 
   /** A profile's events, newest first, filtered by name and time, paged by position. */

@@ -22,6 +22,8 @@ type ProfileField = (typeof PROFILE_FIELDS)[number];
 /** A field a condition or the sort reads. */
 export type FieldRef =
   | { ns: 'attributes'; name: string }
+  /** Membership (true / false); `members` is filled by the search before it scans. */
+  | { ns: 'segments'; name: string; members: Set<string> }
   | { ns: 'traits'; name: string; trait: TraitRuntime }
   | { ns: 'profile'; name: ProfileField };
 
@@ -51,7 +53,10 @@ function shapeProblems(): Problem[] {
   });
 }
 
-function parseField(field: string, path: string, traits: ReadonlyMap<string, TraitRuntime>, problems: Problem[]): FieldRef | undefined {
+/** The segments a search may name (undefined: this backend keeps no segments). */
+export type KnownSegments = ReadonlySet<string> | undefined;
+
+function parseField(field: string, path: string, traits: ReadonlyMap<string, TraitRuntime>, segments: KnownSegments, problems: Problem[]): FieldRef | undefined {
   const dot = field.indexOf('.');
   const ns = dot < 0 ? field : field.slice(0, dot);
   const name = dot < 0 ? '' : field.slice(dot + 1);
@@ -64,11 +69,16 @@ function parseField(field: string, path: string, traits: ReadonlyMap<string, Tra
     problems.push({ path, message: `no computed trait is named "${name}" (${known.length > 0 ? `defined: ${known.join(', ')}` : 'none is defined'})` });
     return undefined;
   }
-  if (ns === 'segments') {
-    problems.push({ path, message: `"${field}": searching by segment is not available yet, because segments are not built; filter on attributes.<name> or traits.<name>` });
+  if (ns === 'segments' && name !== '') {
+    if (segments === undefined) {
+      problems.push({ path, message: `"${field}": this instance keeps no segments (they need the embedded SQLite store)` });
+      return undefined;
+    }
+    if (segments.has(name)) return { ns: 'segments', name, members: new Set() };
+    problems.push({ path, message: `no segment is named "${name}" (${segments.size > 0 ? `defined: ${[...segments].join(', ')}` : 'none is defined'})` });
     return undefined;
   }
-  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, ${PROFILE_FIELDS.join(', ')}` });
+  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, segments.<name>, ${PROFILE_FIELDS.join(', ')}` });
   return undefined;
 }
 
@@ -110,7 +120,7 @@ function describe(v: unknown): string {
  * Checks a search query against the trait definitions in force and compiles
  * it; throws PORTRAIT_SEARCH_INVALID listing every problem with its path.
  */
-export function compileSearch(raw: unknown, traits: readonly TraitRuntime[]): CompiledSearch {
+export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], segments?: KnownSegments): CompiledSearch {
   const input = raw ?? {};
   if (!checkShape(input)) throw Errors.invalidSearch(shapeProblems());
   const q = input as SearchRequest;
@@ -118,11 +128,11 @@ export function compileSearch(raw: unknown, traits: readonly TraitRuntime[]): Co
   const problems: Problem[] = [];
   const where: Condition[] = [];
   (q.where ?? []).forEach((c, i) => {
-    const field = parseField(c.field, `/where/${i}/field`, byName, problems);
+    const field = parseField(c.field, `/where/${i}/field`, byName, segments, problems);
     checkValue(c.op, c.value, `/where/${i}/value`, problems);
     if (field) where.push({ field, op: c.op, value: c.value as Json | undefined });
   });
-  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, problems) : { ns: 'profile' as const, name: 'id' as const };
+  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, segments, problems) : { ns: 'profile' as const, name: 'id' as const };
   if (q.cursor !== undefined && q.offset !== undefined) problems.push({ path: '/offset', message: 'use either a cursor or an offset, not both' });
   const fingerprint = createHash('sha256')
     .update(canonicalJson({ where: q.where ?? [], sort: q.sort ? { field: q.sort.field, order: q.sort.order ?? 'asc' } : null }))
@@ -163,6 +173,8 @@ export function fieldValue(doc: ProfileDoc, f: FieldRef, now: number): Json | un
       return doc.attributes[f.name]?.v;
     case 'traits':
       return traitValue(doc, f.trait, now);
+    case 'segments':
+      return f.members.has(doc.id);
     case 'profile':
       switch (f.name) {
         case 'id':

@@ -116,7 +116,7 @@ describe('Portrait.searchProfiles', () => {
     const { p } = await open();
     try {
       const cases: Array<[unknown, string, RegExp]> = [
-        [{ where: [{ field: 'segments.vip', op: 'eq', value: true }] }, '/where/0/field', /segments are not built/],
+        [{ where: [{ field: 'segments.vip', op: 'eq', value: true }] }, '/where/0/field', /no segment is named "vip" \(none is defined\)/],
         [{ where: [{ field: 'traits.nope', op: 'eq', value: 1 }] }, '/where/0/field', /no computed trait is named "nope" \(defined: orders, recent, spent\)/],
         [{ where: [{ field: 'city', op: 'eq', value: 1 }] }, '/where/0/field', /not a searchable field/],
         [{ where: [{ field: 'attributes.city', op: 'like', value: 'L' }] }, '/where/0/op', /must be one of: eq, ne, gt/],

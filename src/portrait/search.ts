@@ -25,6 +25,10 @@ export interface SearchContext {
   traits: readonly TraitRuntime[];
   now: number;
   backfilling: ReadonlyMap<string, number>;
+  /** Segments being evaluated over existing profiles, with progress. */
+  segmentsBackfilling?: ReadonlyMap<string, number>;
+  /** Every member of a segment. */
+  members?: (segment: string) => Promise<Set<string>>;
 }
 
 export async function runSearch(q: CompiledSearch, ctx: SearchContext): Promise<SearchPage> {
@@ -32,6 +36,11 @@ export async function runSearch(q: CompiledSearch, ctx: SearchContext): Promise<
   for (const f of [...q.where.map((c) => c.field), q.sort.field]) {
     const progress = f.ns === 'traits' ? ctx.backfilling.get(f.name) : undefined;
     if (progress !== undefined) throw Errors.searchTraitBackfilling(f.name, progress);
+    if (f.ns === 'segments') {
+      const partial = ctx.segmentsBackfilling?.get(f.name);
+      if (partial !== undefined) throw Errors.searchSegmentBackfilling(f.name, partial);
+      if (ctx.members) for (const id of await ctx.members(f.name)) f.members.add(id);
+    }
   }
   const keep = q.offset + q.limit + 1;
   const cmp = (a: { entry: SortEntry }, b: { entry: SortEntry }) => compareEntries(a.entry, b.entry, q.sort.desc);

@@ -229,6 +229,20 @@ export class SegmentApi {
     if ((await this.registry()).get(kind, name) === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
   }
 
+  /** Every member of a segment, by profile id (for search). */
+  async memberIds(name: string, o: { workspace?: string } = {}): Promise<Set<string>> {
+    await this.requireDefined('segment', name);
+    const out = new Set<string>();
+    const ws = this.ws(o.workspace);
+    let after: string | undefined;
+    for (;;) {
+      const rows = await this.p.store.members(ws, name, { after, limit: 5000 });
+      for (const r of rows) out.add(r.profileId);
+      if (rows.length < 5000) return out;
+      after = rows[rows.length - 1]!.profileId;
+    }
+  }
+
   /** Members of a segment, by profile id, paged with `after` (the last id of the previous page). */
   members(name: string, o: PageOptions = {}): Promise<MemberPage> {
     return this.page('segment', name, o, (ws, q) => this.p.store.members(ws, name, q));

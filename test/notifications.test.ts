@@ -1,0 +1,78 @@
+/**
+ * End to end: an event makes a profile enter a segment, the engine writes
+ * `segment.entered` to the outbox in its commit, and the delivery loop posts
+ * it, signed, to a webhook; time alone then makes it leave, and
+ * `segment.exited` follows. One delivery per notification.
+ */
+import { strict as assert } from 'node:assert';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { DAY } from '../src/core/clock.ts';
+import { verifySignature } from '../src/destinations/index.ts';
+import { openMemory, T0 } from './support/open.ts';
+
+const SECRET = 'whsec_0123456789abcdef0123';
+
+interface Received {
+  type: string;
+  id: string;
+  segment: string;
+  verified: boolean;
+}
+
+async function receiver(now: () => number): Promise<{ url: string; got: Received[]; close: () => Promise<void> }> {
+  const got: Received[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const body = JSON.parse(raw) as { id: string; type: string; data: { segment: string } };
+      const header = req.headers['portrait-signature'];
+      got.push({ type: body.type, id: body.id, segment: body.data.segment, verified: verifySignature(SECRET, typeof header === 'string' ? header : undefined, raw, { now: now() }).ok });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, got, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function until(what: string, f: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!f()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('segment notifications reach webhooks', () => {
+  it('delivers segment.entered after the event and segment.exited when time alone ends the membership, each once and signed', async () => {
+    const { p, clock } = await openMemory({
+      segments: [{ name: 'active', condition: 'last_seen within 7 days' }],
+      delivery: { idleMs: 20 },
+    });
+    const hook = await receiver(() => clock.now());
+    try {
+      p.destinations.create('default', { id: 'crm', url: hook.url, secret: SECRET, kinds: ['segment.entered', 'segment.exited'] });
+      await p.ingest([{ type: 'page', userId: 'u1', name: 'Home', timestamp: T0, messageId: 'm1' }]);
+      await p.drain();
+      await until('segment.entered', () => hook.got.length >= 1);
+      assert.deepEqual(hook.got.map((g) => [g.type, g.segment, g.verified]), [['segment.entered', 'active', true]], 'entered, signed');
+
+      clock.advance(7 * DAY);
+      await p.drain();
+      await until('segment.exited', () => hook.got.length >= 2);
+      assert.deepEqual(hook.got.map((g) => [g.type, g.segment]), [['segment.entered', 'active'], ['segment.exited', 'active']], 'then exited, by time alone');
+
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(new Set(hook.got.map((g) => g.id)).size, hook.got.length, 'no notification twice');
+      const log = p.destinations.deliveries('default', 'crm');
+      assert.deepEqual(log.items.map((d) => d.status), ['delivered', 'delivered'], 'the delivery log agrees');
+    } finally {
+      await p.close();
+      await hook.close();
+    }
+  });
+});
