@@ -1,56 +1,64 @@
 /**
- * The HTTP benchmark's load generator, run as a second process: it posts
- * batches of 100 Segment messages with several requests in flight, and
- * meanwhile reads profiles one at a time, timing each read. Prints one JSON
- * line with the results.
+ * The HTTP benchmark's load generators, each run as its own process so that
+ * neither one's event loop delays the other's timings:
+ *   ingest <url> <writeKey> <events> <users>: posts batches of 100 Segment
+ *     messages, 8 requests in flight; prints "started" when it begins, then
+ *     {eventsPerSec, retries}.
+ *   read <url> <secretKey> <users>: reads profiles one at a time until it
+ *     receives SIGTERM (or stdin closes), timing each read; prints
+ *     {reads, p50, p99}.
  */
 import { workload } from '../src/demo/workload.ts';
 
-const [url, writeKey, secretKey, eventsArg, usersArg] = process.argv.slice(2);
-const EVENTS = Number(eventsArg);
-const USERS = Number(usersArg);
 const BATCH = 100;
 const IN_FLIGHT = 8;
+const [mode, ...args] = process.argv.slice(2);
 
-const messages = [...workload({ events: EVENTS, users: USERS, seed: 77, start: Date.now() - 30 * 86_400_000 })];
-const bodies: string[] = [];
-for (let i = 0; i < messages.length; i += BATCH) bodies.push(JSON.stringify({ batch: messages.slice(i, i + BATCH) }));
-const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
-
-let next = 0;
-let retries = 0;
-let ingesting = true;
-async function sender(): Promise<void> {
-  while (next < bodies.length) {
-    const body = bodies[next++]!;
-    for (;;) {
-      const r = await fetch(`${url}/v1/batch`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body });
-      await r.arrayBuffer();
-      if (r.status === 200) break;
-      if (r.status !== 429) throw new Error(`ingest answered ${r.status}`);
-      retries++;
-      await new Promise((res) => setTimeout(res, 50));
+async function ingest(url: string, writeKey: string, events: number, users: number): Promise<void> {
+  const messages = [...workload({ events, users, seed: 77, start: Date.now() - 30 * 86_400_000 })];
+  const bodies: string[] = [];
+  for (let i = 0; i < messages.length; i += BATCH) bodies.push(JSON.stringify({ batch: messages.slice(i, i + BATCH) }));
+  const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+  let next = 0;
+  let retries = 0;
+  async function sender(): Promise<void> {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      for (;;) {
+        const r = await fetch(`${url}/v1/batch`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body });
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+        if (r.status !== 429) throw new Error(`ingest answered ${r.status}`);
+        retries++;
+        await new Promise((res) => setTimeout(res, 50));
+      }
     }
   }
+  process.stdout.write('started\n');
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${JSON.stringify({ eventsPerSec: events / seconds, retries })}\n`);
 }
 
-const latencies: number[] = [];
-async function reader(): Promise<void> {
+async function read(url: string, secretKey: string, users: number): Promise<void> {
+  let running = true;
+  const stop = () => (running = false);
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop).resume();
+  const latencies: number[] = [];
   let i = 0;
-  while (ingesting) {
+  while (running) {
     const t0 = performance.now();
-    const r = await fetch(`${url}/v1/profiles/user_id/u${i++ % USERS}`, { headers: { authorization: `Bearer ${secretKey}` } });
+    const r = await fetch(`${url}/v1/profiles/user_id/u${i++ % users}`, { headers: { authorization: `Bearer ${secretKey}` } });
     await r.arrayBuffer();
     latencies.push(performance.now() - t0);
   }
+  latencies.sort((a, b) => a - b);
+  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
+  process.stdout.write(`${JSON.stringify({ reads: latencies.length, p50: q(0.5), p99: q(0.99) })}\n`);
 }
 
-const t0 = performance.now();
-const reading = reader();
-await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
-const seconds = (performance.now() - t0) / 1000;
-ingesting = false;
-await reading;
-latencies.sort((a, b) => a - b);
-const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
-process.stdout.write(`${JSON.stringify({ eventsPerSec: EVENTS / seconds, reads: latencies.length, p50: q(0.5), p99: q(0.99), retries })}\n`);
+if (mode === 'ingest') await ingest(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
+else if (mode === 'read') await read(args[0]!, args[1]!, Number(args[2]));
+else throw new Error(`unknown mode ${String(mode)}: use ingest or read`);

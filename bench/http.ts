@@ -23,15 +23,31 @@ export async function httpBench(dir: string, events: number, users: number): Pro
   const app = buildServer(p, { maxLag: 1_000_000 });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'http-client.ts'), url, write, secret, String(events), String(users)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+    // Reads come from their own process, so the senders' event loop does not delay their timing.
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'http-client.ts'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const done = new Promise<unknown>((res, rej) =>
+        child.on('exit', (code) => (code === 0 ? res(JSON.parse(out.trim().split('\n').pop()!)) : rej(new Error(`the load generator (${args[0]}) failed (${code})`)))),
+      );
+      return { child, done };
+    };
+    // The reader starts once the senders do, and stops when they finish: every read is timed during ingest.
+    const sender = run(['ingest', url, write, String(events), String(users)]);
+    const reader = await new Promise<ReturnType<typeof run>>((resolve) => {
+      const onData = (d: Buffer) => {
+        if (!d.toString().includes('started')) return;
+        sender.child.stdout.off('data', onData);
+        resolve(run(['read', url, secret, String(users)]));
+      };
+      sender.child.stdout.on('data', onData);
     });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((res) => child.on('exit', res));
-    if (code !== 0) throw new Error(`the load generator failed (${code})`);
+    const ingest = (await sender.done) as { eventsPerSec: number; retries: number };
+    reader.child.stdin.end();
+    const reads = (await reader.done) as { reads: number; p50: number; p99: number };
     await p.drain();
-    return JSON.parse(out.trim().split('\n').pop()!) as HttpResult;
+    return { ...ingest, ...reads };
   } finally {
     await app.close();
     await p.close();
