@@ -145,6 +145,28 @@ describe('engine: attributes', () => {
   });
 });
 
+describe('engine: "only if not set" attributes (context.setOnce, PostHog $set_once)', () => {
+  it('an ordinary write wins over them, the earliest of them wins otherwise, in any arrival order', async () => {
+    const once = (id: string, t: number, src: string) => ({ type: 'identify', userId: 'u1', messageId: id, timestamp: T0 + t, traits: { src }, context: { setOnce: ['src'] } });
+    const plain = { type: 'identify', userId: 'u1', messageId: 'm-plain', timestamp: T0 - 100, traits: { src: 'manual' } };
+    const onlyOnce = [once('m-late', 10, 'ad'), once('m-early', 0, 'organic')];
+    const orders = [[0, 1], [1, 0]];
+    for (const order of orders) {
+      const { p } = await openMemory();
+      await p.ingest(order.map((i) => onlyOnce[i]!));
+      await p.drain();
+      assert.equal((await p.profile('user_id', 'u1'))?.attributes.src, 'organic', `set-once writes only: the earliest wins (order ${order})`);
+      await p.ingest([plain]);
+      await p.drain();
+      assert.equal((await p.profile('user_id', 'u1'))?.attributes.src, 'manual', `an ordinary write wins, even an older one (order ${order})`);
+      await p.ingest([once('m-later-still', 50, 'referral')]);
+      await p.drain();
+      assert.equal((await p.profile('user_id', 'u1'))?.attributes.src, 'manual', 'a later set-once write does not replace it');
+      await p.close();
+    }
+  });
+});
+
 describe('engine: deduplication and quarantine', () => {
   it('acknowledges a duplicate messageId without effect', async () => {
     const { p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] });

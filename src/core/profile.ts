@@ -10,6 +10,8 @@ export interface AttributeValue {
   v: Json;
   t: number;
   id: string;
+  /** 1 when written "only if not set" (a trait named in the message's `context.setOnce`, PostHog's `$set_once`). */
+  o?: 1;
 }
 
 /** A computed trait's aggregator state, tagged with the definition version it belongs to. */

@@ -15,7 +15,7 @@ describe('PostHog → Segment', () => {
     assert.deepEqual(m, {
       type: 'identify', userId: 'u1', anonymousId: 'anon-1', messageId: 'id-1', timestamp: TS,
       traits: { plan: 'pro', city: 'Lima', first: 'x' },
-      context: { library: { name: 'posthog-node', version: '5' }, posthog_set_once: ['city', 'first'] },
+      context: { library: { name: 'posthog-node', version: '5' }, setOnce: ['first'] },
     });
     assert.equal(parseMessage(m).ok, true);
   });
@@ -38,7 +38,7 @@ describe('PostHog → Segment', () => {
 
   it('maps other events to track, moving $set/$set_once to context.traits', () => {
     const m = postHogToSegment({ event: 'Order Completed', distinct_id: 'u1', uuid: 'e1', timestamp: TS, properties: { price: 5, $set: { vip: true }, $set_once: { src: 'ad' } } });
-    assert.deepEqual(m, { type: 'track', userId: 'u1', event: 'Order Completed', messageId: 'e1', timestamp: TS, properties: { price: 5 }, context: { traits: { src: 'ad', vip: true }, posthog_set_once: ['src'] } });
+    assert.deepEqual(m, { type: 'track', userId: 'u1', event: 'Order Completed', messageId: 'e1', timestamp: TS, properties: { price: 5 }, context: { traits: { src: 'ad', vip: true }, setOnce: ['src'] } });
   });
 
   it('applies the distinct_id rule', () => {

@@ -21,9 +21,10 @@
  * - `$pageview` → page, name = `$current_url` ?? `$pathname`; `$screen` →
  *   screen, name = `$screen_name`; everything else → track with the event name.
  * - `$set` / `$set_once` in properties are removed from the properties and
- *   become `context.traits` (identify: `traits`). Because Portrait has no
- *   "set once" semantics, set_once values are stored like `$set` ones, and their
- *   names are listed in `context.posthog_set_once` so nothing is lost.
+ *   become `context.traits` (identify: `traits`); the names only in `$set_once`
+ *   are listed in `context.setOnce`, so they apply only where the person has
+ *   no value yet (an ordinary write always wins over them; among them, the
+ *   earliest wins).
  * - messageId = `uuid`; timestamp = `timestamp`, else `sent_at - offset` when
  *   the event only has an `offset` (ms) as posthog-js sends; `$lib` /
  *   `$lib_version` also go to `context.library`.
@@ -153,7 +154,9 @@ export function postHogToSegment(raw: unknown, sentAt?: unknown): SegmentLike {
 
   const context: Record<string, unknown> = {};
   if (typeof props.$lib === 'string') context.library = { name: props.$lib, ...(typeof props.$lib_version === 'string' ? { version: props.$lib_version } : {}) };
-  if (Object.keys(setOnce).length > 0) context.posthog_set_once = Object.keys(setOnce);
+  // `$set_once` values apply only where the person has no value yet; a `$set` of the same name in the message wins.
+  const onlyOnce = Object.keys(setOnce).filter((k) => !Object.hasOwn(set, k));
+  if (onlyOnce.length > 0) context.setOnce = onlyOnce;
 
   const m: SegmentLike = {};
   if (typeof raw.uuid === 'string' && raw.uuid !== '') m.messageId = raw.uuid;

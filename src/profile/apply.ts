@@ -4,8 +4,8 @@
  * computed trait whose filter matches. Returns what changed, for the history.
  */
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
-import type { ProfileDoc, TraitState } from '../core/profile.ts';
-import { coerce, isLater, sameJson } from './attributes.ts';
+import type { AttributeValue, ProfileDoc, TraitState } from '../core/profile.ts';
+import { coerce, earliestWins, pickAttribute, sameJson } from './attributes.ts';
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
 
 export type Changes = Record<string, [Json | undefined, Json | undefined]>;
@@ -66,7 +66,14 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
   return result;
 }
 
+/** Names the message writes "only if not set" (`context.setOnce`). */
+function setOnceNames(e: PortraitEvent): ReadonlySet<string> | undefined {
+  const list = e.context?.setOnce;
+  return Array.isArray(list) ? new Set(list.filter((x): x is string => typeof x === 'string')) : undefined;
+}
+
 function applyAttributes(doc: ProfileDoc, e: PortraitEvent, traits: JsonObject, rules: ProfileRules, record: boolean, result: ApplyResult): void {
+  const once = setOnceNames(e);
   for (const name of Object.keys(traits)) {
     const raw = traits[name]!;
     const value = coerce(raw, rules.attributes.types[name]);
@@ -75,23 +82,22 @@ function applyAttributes(doc: ProfileDoc, e: PortraitEvent, traits: JsonObject, 
       result.rejections.push({ attribute: name, reason: 'type', kept: existing?.v ?? null, rejected: raw });
       continue;
     }
+    const incoming: AttributeValue = once?.has(name) ? { v: value, t: e.timestamp, id: e.messageId, o: 1 } : { v: value, t: e.timestamp, id: e.messageId };
     if (existing === undefined) {
-      doc.attributes[name] = { v: value, t: e.timestamp, id: e.messageId };
+      doc.attributes[name] = incoming;
       if (record) result.changes[`attr.${name}`] = [undefined, value];
       continue;
     }
-    const newer = isLater(e.timestamp, e.messageId, existing.t, existing.id);
-    const setOnce = rules.attributes.setOnce.has(name);
-    const wins = setOnce ? !newer : newer;
-    if (wins) {
+    const earliest = earliestWins(name, existing, incoming, rules.attributes);
+    if (pickAttribute(name, existing, incoming, rules.attributes) === incoming) {
       if (!sameJson(existing.v, value)) {
         if (record) result.changes[`attr.${name}`] = [existing.v, value];
         // A set-once value replaced by an earlier one is a conflict too: the later one was visible for a while.
-        if (setOnce) result.rejections.push({ attribute: name, reason: 'set_once', kept: value, rejected: existing.v });
+        if (earliest) result.rejections.push({ attribute: name, reason: 'set_once', kept: value, rejected: existing.v });
       }
-      doc.attributes[name] = { v: value, t: e.timestamp, id: e.messageId };
+      doc.attributes[name] = incoming;
     } else if (!sameJson(existing.v, value)) {
-      result.rejections.push({ attribute: name, reason: setOnce ? 'set_once' : 'stale', kept: existing.v, rejected: value });
+      result.rejections.push({ attribute: name, reason: earliest || incoming.o === 1 ? 'set_once' : 'stale', kept: existing.v, rejected: value });
     }
   }
 }

@@ -1,8 +1,11 @@
 /**
  * Attribute rules. Last-write-wins by event time (ties broken by messageId),
  * so a late event carrying an older value never overwrites a newer one; a
- * set-once attribute keeps the earliest value. Both are order-insensitive,
- * which lets two profiles' attributes merge like any other summary.
+ * set-once attribute keeps the earliest value. A value a message writes
+ * "only if not set" (named in its `context.setOnce`) ranks below every
+ * ordinary write, and among such values the earliest wins. All of these
+ * pick a maximum in one total order, so they are order-insensitive and two
+ * profiles' attributes merge like any other summary.
  */
 import type { Json } from '../core/event.ts';
 import type { AttributeValue } from '../core/profile.ts';
@@ -25,7 +28,16 @@ export function isLater(t1: number, id1: string, t2: number, id2: string): boole
 export function pickAttribute(name: string, a: AttributeValue, b: AttributeValue, policy: AttributePolicy): AttributeValue {
   const bLater = isLater(b.t, b.id, a.t, a.id);
   if (policy.setOnce.has(name)) return bLater ? a : b;
+  const aOnce = a.o === 1;
+  const bOnce = b.o === 1;
+  if (aOnce !== bOnce) return aOnce ? b : a;
+  if (aOnce) return bLater ? a : b;
   return bLater ? b : a;
+}
+
+/** Whether the earliest of two values wins for this attribute and these writes. */
+export function earliestWins(name: string, a: AttributeValue, b: AttributeValue, policy: AttributePolicy): boolean {
+  return policy.setOnce.has(name) || (a.o === 1 && b.o === 1);
 }
 
 /** Coerces a value to the declared type when that loses nothing; undefined when it cannot. */
