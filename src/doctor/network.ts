@@ -9,6 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { fail, ok, reason, type CheckResult } from './check.ts';
+import { redact } from '../core/redact.ts';
 
 const TIMEOUT_MS = 3000;
 
@@ -62,16 +63,6 @@ export async function checkPort(host: string, port: number): Promise<CheckResult
   return fail(name, `cannot listen on ${where}: ${reason(e)}`, 'Check server.host and server.port.');
 }
 
-/** Strips the password from a connection URL before printing it. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
 
 /** PostgreSQL answers a query at the URL. */
 export async function checkPostgres(url: string): Promise<CheckResult> {
@@ -105,3 +96,5 @@ export async function checkNats(url: string): Promise<CheckResult> {
     await nc.close().catch(() => undefined);
   }
 }
+
+export { redact };

@@ -12,12 +12,12 @@ import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from 
 import type { EventLog } from '../log/index.ts';
 import type { CommitCause, LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
-import { scoped } from '../storage/index.ts';
+import { emptyChangeset, scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { foldProfile, logIdsOf } from './replay.ts';
-import { blockedKey, diffDocs, emptyChangeset, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 
 export interface EngineOptions {
   log: EventLog;

@@ -11,7 +11,7 @@ import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type GuardOptions } from '../identity/index.ts';
 import { applyEvent, mergeDocs, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
-import type { Changeset } from '../storage/index.ts';
+import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { LruCache } from './cache.ts';
 
@@ -33,21 +33,6 @@ export interface StepContext {
 
 export function blockedKey(workspace: string, a: string, b: string): string {
   return a < b ? `${workspace}\u0000${a}\u0000${b}` : `${workspace}\u0000${b}\u0000${a}`;
-}
-
-export function emptyChangeset(partition: number, position: number): Changeset {
-  return {
-    partition,
-    position,
-    profiles: [],
-    deletedProfiles: [],
-    identities: [],
-    links: [],
-    merges: [],
-    identityConflicts: [],
-    attributeConflicts: [],
-    history: [],
-  };
 }
 
 /** The identifier keys a batch may look up, to prefetch them. */

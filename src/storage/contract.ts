@@ -12,7 +12,7 @@ import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { isPortraitError } from '../core/errors.ts';
 import type { Migratable } from './migrations.ts';
 import type { Changeset, DefinitionRow, HistoryEntry, StateStore } from './store.ts';
-import { scoped } from './store.ts';
+import { emptyChangeset, scoped } from './store.ts';
 
 export type ContractStore = StateStore & Migratable;
 
@@ -22,19 +22,7 @@ export interface StoreFactory {
 }
 
 export function changeset(over: Partial<Changeset> = {}): Changeset {
-  return {
-    partition: 0,
-    position: 1,
-    profiles: [],
-    deletedProfiles: [],
-    identities: [],
-    links: [],
-    merges: [],
-    identityConflicts: [],
-    attributeConflicts: [],
-    history: [],
-    ...over,
-  };
+  return { ...emptyChangeset(0, 1), ...over };
 }
 
 export function profile(id: string, over: Partial<ProfileDoc> = {}, workspace = 'w'): ProfileDoc {

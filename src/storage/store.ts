@@ -237,3 +237,19 @@ export interface StateStore {
 export function scoped(workspace: string, id: string): string {
   return `${workspace}\u0000${id}`;
 }
+
+/** A changeset that writes nothing but the position. */
+export function emptyChangeset(partition: number, position: number): Changeset {
+  return {
+    partition,
+    position,
+    profiles: [],
+    deletedProfiles: [],
+    identities: [],
+    links: [],
+    merges: [],
+    identityConflicts: [],
+    attributeConflicts: [],
+    history: [],
+  };
+}

@@ -16,6 +16,7 @@ import { scoped } from '../store.ts';
 import { claimPosition, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+import { redact } from '../../core/redact.ts';
 
 export interface PostgresStoreOptions {
   /** Connection string, e.g. postgres://user@host:5432/portrait. */
@@ -313,15 +314,4 @@ function wrap(e: unknown, what: string): Error {
   const err = Errors.storage(what);
   err.cause = e;
   return err;
-}
-
-/** A connection string without its password, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
