@@ -17,7 +17,7 @@ const check = ajv.compile(ConfigSchema);
 
 export const CONFIG_FILES = ['portrait.config.json', 'portrait.config.yaml', 'portrait.config.yml'];
 
-export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery' | 'cluster' | 'outbox'>> & {
+export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity' | 'dedup' | 'engine' | 'server' | 'delivery' | 'cluster' | 'outbox' | 'privacy'>> & {
   delivery?: Partial<PortraitConfig['delivery']>;
   outbox?: Partial<PortraitConfig['outbox']>;
   server?: Partial<PortraitConfig['server']>;
@@ -26,6 +26,7 @@ export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity'
   dedup?: Partial<PortraitConfig['dedup']>;
   engine?: Partial<PortraitConfig['engine']>;
   cluster?: Partial<PortraitConfig['cluster']>;
+  privacy?: Partial<PortraitConfig['privacy']>;
 };
 
 export interface ResolvedConfig extends PortraitConfig {
@@ -99,6 +100,7 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   }
   if (env.PORTRAIT_RATE_LIMIT !== undefined && env.PORTRAIT_RATE_LIMIT !== '') out.server = { ...out.server, rateLimit: { perSecond: Number(env.PORTRAIT_RATE_LIMIT) } };
   if (env.PORTRAIT_IDENTITY_HASH_KEY) out.identity = { ...out.identity, hashKey: env.PORTRAIT_IDENTITY_HASH_KEY };
+  if (env.PORTRAIT_MASTER_KEYS) out.privacy = { ...out.privacy, masterKeys: env.PORTRAIT_MASTER_KEYS };
   if (env.PORTRAIT_DATABASE_URL) out.cluster = { ...out.cluster, databaseUrl: env.PORTRAIT_DATABASE_URL };
   if (env.PORTRAIT_NATS_URL) out.cluster = { ...out.cluster, natsUrl: env.PORTRAIT_NATS_URL };
   if (env.PORTRAIT_PARTITIONS) out.cluster = { ...out.cluster, partitions: Number(env.PORTRAIT_PARTITIONS) };

@@ -85,6 +85,19 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    privacy: Type.Object(
+      {
+        keyFile: Type.Optional(Type.String({ minLength: 1, description: 'Master keyring file (JSON; default <dataDir>/master.keys, generated on first start).' })),
+        masterKeys: Type.Optional(
+          Type.String({ minLength: 1, description: 'Master keys as "id:hex,id:hex" (active first), instead of the key file; set it from PORTRAIT_MASTER_KEYS.' }),
+        ),
+        piiFields: Type.Array(Type.String({ minLength: 1 }), {
+          default: ['email', 'phone', 'name', 'firstName', 'lastName', 'address', 'idNumber', 'birthday'],
+          description: 'Attribute and event fields that hold personal data: stored encrypted, masked without the pii scope, erased with the person.',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     cluster: Type.Object(
       {
         databaseUrl: Type.Optional(Type.String({ minLength: 1, description: 'PostgreSQL connection string for state (scale-out); absent: embedded SQLite in dataDir.' })),

@@ -115,6 +115,12 @@ export const Errors = {
   exportFieldInvalid: define('PORTRAIT_EXPORT_FIELD_INVALID', 400,
     (field: string) => `Export field "${field}" is not an attribute name. Name attributes separated by commas, e.g. fields=city,plan.`),
 
+  // Privacy
+  keyringInvalid: define('PORTRAIT_PRIVACY_KEYRING_INVALID', 500,
+    (detail: string) => `The master keyring is invalid: ${detail}. Fix PORTRAIT_MASTER_KEYS or the key file (privacy.keyFile).`),
+  unsealable: define('PORTRAIT_PRIVACY_UNSEALABLE', 500,
+    (detail: string) => `An encrypted value cannot be opened: ${detail}. Restore the key it was sealed with to the keyring.`),
+
   // Lifecycle
   notOnThisBackend: define('PORTRAIT_NOT_ON_THIS_BACKEND', 501,
     (feature: string) => `${feature} work on the embedded SQLite store only so far; this instance runs on PostgreSQL. Use an embedded instance for ${feature}, or leave cluster.databaseUrl unset.`),

@@ -3,6 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
+import { loadKeyring, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -76,6 +77,8 @@ export class Portrait {
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
     private readonly hashKey: Buffer,
+    /** Master keys that seal personal data at rest. */
+    readonly keyring: Keyring,
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
@@ -129,6 +132,7 @@ export class Portrait {
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
+    const keyring = loadKeyring(config, opts.memory === true);
     const { databaseUrl, natsUrl } = config.cluster;
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
     const log: EventLog = natsUrl
@@ -157,7 +161,7 @@ export class Portrait {
             log,
             opts.clock,
           );
-    const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, opts.newId);
+    const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
       await p.close();
