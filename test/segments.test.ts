@@ -95,6 +95,32 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('a decayed-interest segment ends at the exact instant the score falls below its threshold', async () => {
+    const interest = { name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', filter: { event: 'Viewed' } };
+    const { p, clock } = await openMemory({ traits: [interest], segments: [{ name: 'fan', condition: 'traits.interest.sports >= 1' }] });
+    try {
+      const views = [1, 2, 3, 4].map((i) => ({ type: 'track', userId: 'u1', event: 'Viewed', messageId: `v-${i}`, timestamp: T0, properties: { cat: 'sports' } }));
+      await p.ingest(views);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'fan'), [id], 'a fan after four views');
+      const explained = await p.segments.explain('segment', 'fan', 'user_id', 'u1');
+      const leave = Date.parse(explained.explanation.changesAt ?? '');
+      // 4 halves to 1 after two days; the rounded score first reads below 1 shortly after.
+      assert.ok(leave > T0 + 2 * DAY && leave < T0 + 2 * DAY + 3_600_000, `explain names the crossing instant, got ${explained.explanation.changesAt}`);
+      clock.set(leave - 1);
+      await p.drain();
+      assert.deepEqual(await members(p, 'fan'), [id], 'still a fan a millisecond before');
+      clock.set(leave);
+      await p.drain();
+      assert.deepEqual(await members(p, 'fan'), [], 'not a fan at the crossing instant, with no new event');
+      const out = (await p.segments.outbox()).filter((o) => o.kind === 'segment.exited');
+      assert.deepEqual(out.map((o) => [o.createdAt, (o.payload as { reason: string }).reason]), [[leave, 'time']], 'exited by time at that instant');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('the schedule survives close and reopen (file-backed, engine thread following the injected clock)', async () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -53,7 +53,32 @@ describe('evaluation', () => {
     const s = set({ books: 'traits.views contains "books"', recent: 'traits.rfm.recencyDays < 2', rich: 'traits.rfm.monetary >= 20' });
     const r = s.evaluate(d, T0 + DAY, traits, new Map());
     assert.deepEqual([...r.members].sort(), ['books', 'recent', 'rich'], 'all three hold');
-    assert.equal(r.next, T0 + DAY + HOUR, 'rfm recency is re-checked within the hour');
+    // recencyDays is rounded to 2 decimals: it first reads 2 at 1.995 days after the order.
+    assert.equal(r.next, T0 + 1.995 * DAY, 'the exact instant rfm recency reaches 2 days');
+    assert.deepEqual([...s.evaluate(d, T0 + 1.995 * DAY - 1, traits, new Map()).members].sort(), ['books', 'recent', 'rich'], 'recent a millisecond before');
+    assert.deepEqual([...s.evaluate(d, T0 + 1.995 * DAY, traits, new Map()).members].sort(), ['books', 'rich'], 'not recent at that instant');
+  });
+
+  it('finds the exact instant a decayed score crosses a threshold, and re-checks equality tests hourly', () => {
+    const defs: TraitDefinition[] = [{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition];
+    const traits = traitsOf(defs);
+    const t = traits.get('interest')!;
+    const d = doc();
+    const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w: 8 } };
+    d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+    const s = set({ fan: 'traits.interest.sports >= 1', cold: 'traits.interest.sports < 1', exact: 'traits.interest.sports = 8', other: 'traits.interest.music > 0' });
+    const r = s.evaluate(d, T0, traits, new Map());
+    assert.deepEqual([...r.members].sort(), ['exact', 'fan'], 'fan and exact at the event');
+    // 8 halves to 1 after exactly 3 days; just after, it rounds below 1.
+    const nextOf = (key: string, now: number) => s.evaluate(d, now, traits, new Map(), new Set([key])).next;
+    assert.equal(nextOf('fan', T0), nextOf('cold', T0), 'a test and its negation change together');
+    const at = nextOf('fan', T0);
+    assert.ok(at > T0 + 3 * DAY && at < T0 + 3 * DAY + HOUR, `crossing shortly after 3 days, got T0 + ${(at - T0) / HOUR} h`);
+    assert.deepEqual([...s.evaluate(d, at - 1, traits, new Map()).members].sort(), ['fan'], 'still a fan a millisecond before');
+    assert.deepEqual([...s.evaluate(d, at, traits, new Map()).members].sort(), ['cold'], 'cold at the crossing');
+    assert.equal(nextOf('exact', T0), T0 + HOUR, 'an equality test of a decaying score is re-checked within the hour');
+    assert.equal(nextOf('other', T0), Infinity, 'a key the profile lacks never crosses above 0');
+    assert.equal(nextOf('cold', at), Infinity, 'once below, a decaying score never comes back');
   });
 
   it('evaluates only the affected definitions and keeps the others', () => {

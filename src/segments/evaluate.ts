@@ -19,11 +19,20 @@ export interface SegmentTrait {
 }
 
 /**
- * How often a profile whose condition reads a continuously changing trait
- * (decayed scores, RFM recency) is re-checked: their crossing instants are
- * not computed exactly, so membership may lag by up to this much.
+ * How often a profile is re-checked when its condition tests a continuously
+ * changing value (a decayed score, RFM recency) for equality or membership:
+ * such a test may turn true and false again between two instants, so no
+ * single crossing instant exists. Ordered comparisons (<, <=, >, >=) on those
+ * values get their exact crossing instant instead (see `crossing`).
  */
 export const CONTINUOUS_RECHECK_MS = 3_600_000;
+
+/**
+ * How far ahead an exact crossing is searched: ten years. A value that has
+ * not crossed by then (a decayed score is 2^-40 of itself after 40 half-lives,
+ * under the 6-decimal rounding, for any half-life up to three months) never does.
+ */
+export const CROSSING_HORIZON_MS = 10 * 365 * 86_400_000;
 
 /** Reads a profile's inputs at `now`, caching trait values. */
 export class ProfileReader {
@@ -64,7 +73,30 @@ export class ProfileReader {
     return v;
   }
 
-  /** The next instant after now at which a reference's value may change with time alone (Infinity: never). */
+  /**
+   * The value of a reference at another instant (uncached): what the profile,
+   * receiving no new event, would read then.
+   */
+  readAt(ref: string, at: number): Json | undefined {
+    return new ProfileReader(this.doc, at, this.traits, this.segment, this.segmentNext).read(ref);
+  }
+
+  /**
+   * True when a reference's value moves monotonically with time alone: every
+   * key of a decayed score (all of a key's contributions share one half-life,
+   * so it decays towards 0 without changing sign) and RFM recency (grows).
+   */
+  continuous(ref: string): boolean {
+    const parts = ref.split('.');
+    if (parts[0] !== 'traits') return false;
+    const t = this.traits.get(parts[1]!);
+    const st = this.doc.traits[parts[1]!];
+    if (t === undefined || st === undefined || st.h !== t.runtime.hash) return false;
+    if (t.kind === 'decayed') return true;
+    return t.kind === 'rfm' && (parts.length === 2 || parts[2] === 'recencyDays');
+  }
+
+  /** The next instant after now at which a reference's value may change with time alone (Infinity: never; continuous values excepted, see `continuous`). */
   nextChange(ref: string): number {
     if (!ref.startsWith('traits.')) return Infinity;
     const name = ref.split('.')[1]!;
@@ -75,12 +107,29 @@ export class ProfileReader {
       if (st === undefined || st.h !== t.runtime.hash) return Infinity;
       return windowNextChange(st.s as { b: Array<[number, unknown]> }, parseDuration(t.window) ?? 0, bucketMs(t.bucket), this.now);
     }
-    if (t.kind === 'decayed' || t.kind === 'rfm') {
-      const st = this.doc.traits[name];
-      return st === undefined ? Infinity : this.now + CONTINUOUS_RECHECK_MS;
-    }
-    return Infinity;
+    return this.continuous(ref) ? this.now + CONTINUOUS_RECHECK_MS : Infinity;
   }
+}
+
+/**
+ * The first instant after now at which an ordered comparison of a continuous
+ * value changes its answer, found by bisection to the millisecond. The value
+ * moves monotonically, so the answer changes at most once; Infinity when it
+ * has not changed by the horizon.
+ */
+export function crossing(c: { op: 'gt' | 'gte' | 'lt' | 'lte'; ref: string; value: Literal }, r: ProfileReader): number {
+  const holdsAt = (t: number) => ordered(r.readAt(c.ref, t), c.value, c.op);
+  const initial = ordered(r.read(c.ref), c.value, c.op);
+  let lo = r.now;
+  let hi = r.now + CROSSING_HORIZON_MS;
+  if (holdsAt(hi) === initial) return Infinity;
+  // Invariant: the answer at lo is the initial one, at hi it differs.
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (holdsAt(mid) === initial) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 /**
@@ -203,8 +252,9 @@ export function evaluate(c: Condition, r: ProfileReader): boolean {
 
 /**
  * The earliest instant after now at which the condition's value could change
- * with no new event: exact for within / older than, and for window traits;
- * a bounded re-check for continuously decaying traits. Infinity when never.
+ * with no new event: exact for within / older than, for window traits, and for
+ * ordered comparisons of decayed scores and RFM recency; a bounded re-check
+ * for other tests of those continuous values. Infinity when never.
  */
 export function nextChange(c: Condition, r: ProfileReader): number {
   switch (c.op) {
@@ -224,6 +274,11 @@ export function nextChange(c: Condition, r: ProfileReader): number {
       const at = t === undefined ? Infinity : t + durationMs(c.duration);
       return Math.min(at > r.now ? at : Infinity, r.nextChange(c.ref));
     }
+    case 'gt':
+    case 'gte':
+    case 'lt':
+    case 'lte':
+      return r.continuous(c.ref) ? crossing({ op: c.op, ref: c.ref, value: c.value }, r) : r.nextChange(c.ref);
     default:
       return r.nextChange(c.ref);
   }
