@@ -4,7 +4,7 @@
  */
 import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
-import type { ApiKeyRow, AttributeConflict, DefinitionRow, HistoryEntry, QuarantineRow } from './store.ts';
+import type { ApiKeyRow, AttributeConflict, DefinitionRow, HistoryEntry, MembershipChange, OutboxEntry, QuarantineRow, SegmentDefinitionRow } from './store.ts';
 import { scoped } from './store.ts';
 
 export type Row = Record<string, unknown>;
@@ -159,5 +159,44 @@ export function toQuarantine(r: Row): QuarantineRow {
     raw: r.raw as string,
     reason: JSON.parse(r.reason as string) as Json,
     status: r.status as QuarantineRow['status'],
+  };
+}
+
+export function toSegmentDefinition(r: Row): SegmentDefinitionRow {
+  return {
+    kind: r.kind as SegmentDefinitionRow['kind'],
+    name: r.name as string,
+    definition: JSON.parse(r.definition as string) as Json,
+    hash: r.hash as string,
+    version: r.version as number,
+    status: r.status as SegmentDefinitionRow['status'],
+    cursor: r.cursor as number,
+    after: r.after_position as number,
+    updatedAt: r.updated_at as number,
+    source: r.source as SegmentDefinitionRow['source'],
+  };
+}
+
+export function toMembershipChange(r: Row): MembershipChange {
+  return {
+    workspace: r.workspace as string,
+    segment: r.segment as string,
+    profileId: r.profile_id as string,
+    change: r.change as MembershipChange['change'],
+    time: r.time as number,
+    reason: r.reason as string,
+    position: r.position as number,
+  };
+}
+
+export function toOutboxEntry(r: Row): OutboxEntry & { seq: number } {
+  return {
+    seq: r.seq as number,
+    workspace: r.workspace as string,
+    kind: r.kind as OutboxEntry['kind'],
+    profileId: r.profile_id as string,
+    payload: JSON.parse(r.payload as string) as Json,
+    position: r.position as number,
+    createdAt: r.created_at as number,
   };
 }

@@ -11,7 +11,7 @@ import type { Changeset, DefinitionRow } from '../store.ts';
 import { scoped } from '../store.ts';
 
 /** Keeps the last item per key: one statement may not upsert a row twice. */
-function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
+export function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
   if (items.length < 2) return [...items];
   const m = new Map<string, T>();
   for (const t of items) {

@@ -7,6 +7,8 @@
  * (COLLATE "C"), as in SQLite, so every ORDER BY agrees across backends.
  */
 import type { Migration } from '../migrations.ts';
+import { DERIVED_TABLES } from '../rows.ts';
+import { POSTGRES_SEGMENT_SCHEMA } from './postgres-segments.ts';
 
 /** Version 1: the first schema. */
 export const POSTGRES_SCHEMA = `
@@ -124,4 +126,8 @@ CREATE TABLE api_keys (
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
+  { version: 3, name: 'segments, tags and the outbox', sql: POSTGRES_SEGMENT_SCHEMA },
 ];
+
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule'] as const;

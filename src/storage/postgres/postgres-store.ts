@@ -10,12 +10,13 @@ import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/ide
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors, isPortraitError } from '../../core/errors.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
-import { DERIVED_TABLES, DUMP_TABLES, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import { DUMP_TABLES, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
-import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+import { POSTGRES_DERIVED_TABLES, POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+import { PostgresSegmentStore, writeSegmentChanges } from './postgres-segments.ts';
 import { redact } from '../../core/redact.ts';
 
 export interface PostgresStoreOptions {
@@ -37,10 +38,14 @@ const types: pg.CustomTypesConfig = {
 };
 
 export class PostgresStore implements StateStore, Migratable {
+  readonly segments: PostgresSegmentStore;
+
   private constructor(
     readonly pool: pg.Pool,
     private readonly url: string,
-  ) {}
+  ) {
+    this.segments = new PostgresSegmentStore(pool);
+  }
 
   /** Connects, checks the server answers and (unless told not to) applies pending migrations. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
@@ -117,6 +122,7 @@ export class PostgresStore implements StateStore, Migratable {
       // The position row first: it locks the partition, so a concurrent writer waits here and then sees the new position.
       await claimPosition(client, c);
       await writeChangeset(client, c);
+      if (c.segments !== undefined || c.outbox !== undefined) await writeSegmentChanges(client, c);
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
@@ -297,7 +303,7 @@ export class PostgresStore implements StateStore, Migratable {
 
   async clearDerived(): Promise<void> {
     // RESTART IDENTITY: sequence numbers start again at 1, as they do in SQLite once a table is emptied.
-    await this.pool.query(`TRUNCATE ${DERIVED_TABLES.join(', ')} RESTART IDENTITY`);
+    await this.pool.query(`TRUNCATE ${POSTGRES_DERIVED_TABLES.join(', ')} RESTART IDENTITY`);
   }
 
   async close(): Promise<void> {

@@ -5,10 +5,10 @@
  * engine's part is written inside the state store's commit transaction.
  */
 import type Database from 'better-sqlite3';
-import type { Json } from '../../core/event.ts';
 import type { ProfileDoc } from '../../core/profile.ts';
 import type { Changeset, MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../store.ts';
 import { scoped } from '../store.ts';
+import { toMembershipChange, toOutboxEntry, toSegmentDefinition } from '../rows.ts';
 
 export const SQLITE_SEGMENT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS segment_definitions (
@@ -130,19 +130,7 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   async definitions(): Promise<SegmentDefinitionRow[]> {
-    const rows = this.db.prepare('SELECT * FROM segment_definitions ORDER BY kind, name').all() as Row[];
-    return rows.map((r) => ({
-      kind: r.kind as SegmentDefinitionRow['kind'],
-      name: r.name as string,
-      definition: JSON.parse(r.definition as string) as Json,
-      hash: r.hash as string,
-      version: r.version as number,
-      status: r.status as SegmentDefinitionRow['status'],
-      cursor: r.cursor as number,
-      after: r.after_position as number,
-      updatedAt: r.updated_at as number,
-      source: r.source as SegmentDefinitionRow['source'],
-    }));
+    return (this.db.prepare('SELECT * FROM segment_definitions ORDER BY kind, name').all() as Row[]).map(toSegmentDefinition);
   }
 
   async saveDefinitions(rows: SegmentDefinitionRow[]): Promise<void> {
@@ -226,29 +214,11 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   async membershipHistory(workspace: string, profileId: string, limit: number): Promise<MembershipChange[]> {
-    const rows = this.db.prepare('SELECT * FROM segment_history WHERE workspace = ? AND profile_id = ? ORDER BY seq DESC LIMIT ?').all(workspace, profileId, limit) as Row[];
-    return rows.map((r) => ({
-      workspace: r.workspace as string,
-      segment: r.segment as string,
-      profileId: r.profile_id as string,
-      change: r.change as MembershipChange['change'],
-      time: r.time as number,
-      reason: r.reason as string,
-      position: r.position as number,
-    }));
+    return (this.db.prepare('SELECT * FROM segment_history WHERE workspace = ? AND profile_id = ? ORDER BY seq DESC LIMIT ?').all(workspace, profileId, limit) as Row[]).map(toMembershipChange);
   }
 
   async outbox(opts: { after?: number; limit: number }): Promise<Array<OutboxEntry & { seq: number }>> {
-    const rows = this.db.prepare('SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Row[];
-    return rows.map((r) => ({
-      seq: r.seq as number,
-      workspace: r.workspace as string,
-      kind: r.kind as OutboxEntry['kind'],
-      profileId: r.profile_id as string,
-      payload: JSON.parse(r.payload as string) as Json,
-      position: r.position as number,
-      createdAt: r.created_at as number,
-    }));
+    return (this.db.prepare('SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').all(opts.after ?? 0, opts.limit) as Row[]).map(toOutboxEntry);
   }
 
   async setTag(workspace: string, tag: string, profileId: string, since: number): Promise<boolean> {
