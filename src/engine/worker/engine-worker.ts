@@ -56,6 +56,9 @@ class FollowerLog implements EventLog {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+  erase(...args: Parameters<EventLog['erase']>): ReturnType<EventLog['erase']> {
+    return this.inner.erase(...args);
+  }
   async expireDedup(): Promise<number> {
     return 0;
   }

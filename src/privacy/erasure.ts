@@ -1,0 +1,101 @@
+/**
+ * Erasure by any identifier. The request side (`requestErasure`) resolves the
+ * profile, suppresses its identifiers and appends an `erase` record to the
+ * log; the engine, the only writer of profile state, meets that record in
+ * order and calls `applyErasure`: it deletes the person's events from the log,
+ * then everything derived from them in one state transaction that also
+ * completes the ledger entry.
+ */
+import { randomBytes } from 'node:crypto';
+import { Errors } from '../core/errors.ts';
+import type { EraseRecord, Positioned } from '../core/event.ts';
+import type { EmailHasher } from '../identity/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { ErasureRow, StateStore } from '../storage/index.ts';
+import { scoped } from '../storage/index.ts';
+import { rawIdentKeys, type SuppressionList } from './suppression.ts';
+
+export interface ErasureRequest {
+  workspace: string;
+  profileId: string;
+  /** The profile's identifier keys now (more may join before the engine gets there; it reads them again). */
+  identKeys: readonly string[];
+  keyId: string | null;
+  now: number;
+}
+
+/**
+ * Writes the ledger entry and the suppression rows (before the erase record,
+ * so no late event slips in between), then appends the erase record.
+ */
+export async function requestErasure(r: ErasureRequest, deps: { store: StateStore; log: EventLog; suppression: SuppressionList }): Promise<ErasureRow> {
+  const privacy = deps.store.privacy;
+  if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
+  const id = `er_${randomBytes(12).toString('hex')}`;
+  const hashes = r.identKeys.map((k) => deps.suppression.hash(r.workspace, k));
+  const row: ErasureRow = { id, workspace: r.workspace, status: 'pending', requestedAt: r.now, completedAt: null, keyId: r.keyId, counts: {} };
+  await privacy.requestErasure(row, hashes);
+  // From here ingest refuses the person's events; appends already queued land before the record.
+  deps.suppression.add(r.workspace, hashes);
+  const record: EraseRecord = { type: 'erase', workspace: r.workspace, messageId: `erase-${id}`, erasureId: id, profileId: r.profileId, hashes, keyId: r.keyId, timestamp: r.now, receivedAt: r.now };
+  await deps.log.append([record]);
+  return row;
+}
+
+/** Whether a quarantined raw message names any of the identifier keys (or, when not JSON, contains an id verbatim). */
+export function quarantineMatcher(identKeys: readonly string[], hashEmail: EmailHasher): (raw: string) => boolean {
+  const keys = new Set(identKeys);
+  // Only distinctive ids are searched as text: a short one would match unrelated rows.
+  const verbatim = identKeys.filter((k) => k.startsWith('user:') || k.startsWith('anon:')).map((k) => k.slice(5)).filter((v) => v.length >= 6);
+  return (raw) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return verbatim.some((v) => raw.includes(v));
+    }
+    return rawIdentKeys(parsed, hashEmail).some((k) => keys.has(k));
+  };
+}
+
+export interface AppliedErasure {
+  workspace: string;
+  profileIds: string[];
+  identKeys: string[];
+}
+
+/**
+ * The engine's part, at the erase record's position: deletes the person's
+ * events (idempotent, so done first: a crash before the state commit
+ * replays the record), then the state. A profile that no longer exists (a
+ * rebuild, whose log no longer holds the events) erases nothing.
+ */
+export async function applyErasure(
+  p: Positioned<EraseRecord>,
+  deps: { log: EventLog; store: StateStore; hashEmail: EmailHasher; partition: number; now: number },
+): Promise<AppliedErasure> {
+  const privacy = deps.store.privacy;
+  if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
+  const { workspace, profileId, erasureId } = p.record;
+  const doc = (await deps.store.profiles([{ workspace, id: profileId }])).get(scoped(workspace, profileId));
+  const identKeys = doc?.identifiers ?? [];
+  const userIds: string[] = [];
+  const anonymousIds: string[] = [];
+  for (const k of identKeys) {
+    if (k.startsWith('user:')) userIds.push(k.slice(5));
+    else if (k.startsWith('anon:')) anonymousIds.push(k.slice(5));
+  }
+  const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : 0;
+  const { profileIds } = await privacy.erase({
+    workspace,
+    erasureId,
+    profileId,
+    identKeys: [...identKeys],
+    events,
+    quarantineMatches: identKeys.length > 0 ? quarantineMatcher(identKeys, deps.hashEmail) : () => false,
+    partition: deps.partition,
+    position: p.position,
+    completedAt: deps.now,
+  });
+  return { workspace, profileIds, identKeys: [...identKeys] };
+}
