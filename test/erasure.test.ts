@@ -123,3 +123,111 @@ describe('erasure', () => {
     }
   });
 });
+
+/** Which of these strings occur anywhere in the bytes of the files of a directory. */
+function foundInFiles(dir: string, needles: readonly string[]): string[] {
+  const files = readdirSync(dir).map((f) => readFileSync(join(dir, f)));
+  return needles.filter((n) => files.some((bytes) => bytes.includes(Buffer.from(n, 'utf8'))));
+}
+
+describe('erasure on files', () => {
+  it('leaves none of the identifiers or attribute values in any file of the data directory (db, -wal, -shm) after compaction', async () => {
+    const { dir, cleanup } = tempDir();
+    const p = await Portrait.open({ dataDir: dir, durability: 'normal', traits: [...TEN_TRAITS], identity: { hashKey: 'cd'.repeat(32) } }, { clock: new ManualClock(T0) });
+    try {
+      const a = person(5);
+      const b = person(6);
+      await p.ingest([...a.messages, ...b.messages]);
+      await p.ingest([{ type: 'track', userId: 'zuser-5-q7x', event: 9, messageId: 'bad-1' }]);
+      await p.drain();
+      // The test can fail: before the erasure, every value is in the files.
+      assert.deepEqual(foundInFiles(dir, a.ids), a.ids, 'before the erasure, every identifier and value is in the files');
+      const pending = await p.privacy.erase('user_id', 'zuser-5-q7x');
+      const done = await p.privacy.waitFor(pending.id);
+      assert.equal(done.status, 'completed', 'the erasure completed');
+      await p.privacy.compact();
+      assert.deepEqual(foundInFiles(dir, a.ids), [], 'after erasure and compaction, none of them is left in any file');
+      assert.deepEqual(foundInFiles(dir, b.ids), b.ids, "the other person's data is still there");
+      assert.ok(await p.profile('user_id', 'zuser-6-q7x'), 'the other person still reads');
+    } finally {
+      await p.close();
+      cleanup();
+    }
+  });
+});
+
+describe('erasure and rebuild', () => {
+  it('a rebuild after erasures equals the incremental state (merges, groups, unmerges, late events)', async () => {
+    const { dir, cleanup } = tempDir();
+    const p = await Portrait.open({ dataDir: dir, durability: 'normal', traits: [...TEN_TRAITS], identity: { hashKey: 'ab'.repeat(32) } }, { clock: new ManualClock(T0) });
+    try {
+      let batch: unknown[] = [];
+      let sent = 0;
+      const erased: string[] = [];
+      for (const m of workload({ events: 20_000, users: 1_000, seed: 11, start: T0 - 30 * DAY })) {
+        batch.push(m);
+        if (batch.length < 1000) continue;
+        await p.ingest(batch);
+        sent += batch.length;
+        batch = [];
+        if (sent % 4000 === 0) {
+          await p.drain();
+          // Erase a known user, by user id or by their profile id; keep going with more traffic after.
+          const userId = `u${sent / 100}`;
+          const view = await p.profile('user_id', userId);
+          if (view !== undefined) {
+            const entry = await p.privacy.erase(sent % 8000 === 0 ? 'profile_id' : 'user_id', sent % 8000 === 0 ? view.id : userId);
+            erased.push(entry.id);
+          }
+        }
+      }
+      await p.ingest(batch);
+      await p.drain();
+      assert.ok(erased.length >= 3, 'the workload erases several people');
+      for (const id of erased) assert.equal((await p.privacy.erasure(id)).status, 'completed', `erasure ${id} completed`);
+      const incremental = await p.stateDump();
+      assert.ok(incremental.some((l) => l.startsWith('merges ')), 'the workload produces merges');
+      await p.rebuild();
+      const rebuilt = await p.stateDump();
+      for (let i = 0; i < Math.max(rebuilt.length, incremental.length); i++) if (rebuilt[i] !== incremental[i]) assert.equal(rebuilt[i], incremental[i], `line ${i} differs`);
+      assert.equal(rebuilt.length, incremental.length, 'same number of state rows');
+      const ledger = await p.privacy.erasures();
+      assert.equal(ledger.length, erased.length, 'one ledger entry per erasure, not rewritten by the rebuild');
+      assert.ok(ledger.every((e) => (e.removed.events ?? 0) > 0), 'each ledger entry keeps its counts after the rebuild');
+    } finally {
+      await p.close();
+      cleanup();
+    }
+  });
+});
+
+describe('erasure and group profiles', () => {
+  it('keeps the group, recomputed without the erased member, equal to a rebuild', async () => {
+    const { p } = await openMemory({ traits: [...TEN_TRAITS] });
+    try {
+      const at = (d: number) => new Date(T0 - d * DAY).toISOString();
+      await p.ingest([
+        { type: 'group', userId: 'ga', groupId: 'org1', traits: { name: 'Org One', plan: 'free' }, messageId: 'g1', timestamp: at(5) },
+        { type: 'group', userId: 'gb', groupId: 'org1', traits: { plan: 'pro' }, messageId: 'g2', timestamp: at(4) },
+        { type: 'group', userId: 'ga', groupId: 'org1', traits: { plan: 'enterprise', seats: 9 }, messageId: 'g3', timestamp: at(3) },
+        { type: 'group', userId: 'ga', groupId: 'org2', traits: { name: 'Solo Org' }, messageId: 'g4', timestamp: at(3) },
+        { type: 'track', userId: 'gb', event: 'Order Completed', properties: { total: 5 }, messageId: 't1', timestamp: at(2) },
+      ]);
+      await p.drain();
+      assert.equal((await p.profile('group_id', 'org1'))!.attributes.plan, 'enterprise', 'before: the erased member set the latest plan');
+      await p.privacy.waitFor((await p.privacy.erase('user_id', 'ga')).id);
+      const org1 = await p.profile('group_id', 'org1');
+      assert.ok(org1, 'the group profile keeps existing');
+      assert.equal(org1.attributes.plan, 'pro', "the group's attributes are recomputed from the remaining members' events");
+      assert.equal(org1.attributes.seats, undefined, 'values only the erased member sent are gone');
+      assert.equal(org1.eventCount, 1, 'the event count is recomputed');
+      assert.equal(await p.profile('group_id', 'org2'), undefined, 'a group built only from the erased member goes with them');
+      const incremental = await p.stateDump();
+      assert.ok(!incremental.join('\n').includes('enterprise'), "no derived row keeps the erased member's values");
+      await p.rebuild();
+      assert.deepEqual(await p.stateDump(), incremental, 'a rebuild gives the same state');
+    } finally {
+      await p.close();
+    }
+  });
+});

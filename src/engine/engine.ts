@@ -318,7 +318,16 @@ export class Engine implements EngineHandle {
 
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
-    const done = await applyErasure(p, { log: this.o.log, store: this.o.store, hashEmail: this.o.hashEmail, partition: this.partition, now: this.o.clock.now() });
+    const defs = this.o.definitions;
+    const done = await applyErasure(p, {
+      log: this.o.log,
+      store: this.o.store,
+      hashEmail: this.o.hashEmail,
+      partition: this.partition,
+      now: this.o.clock.now(),
+      rules: defs.rules(),
+      covers: defs.covers.bind(defs),
+    });
     for (const id of done.profileIds) this.profiles.delete(done.workspace, id);
     for (const k of done.identKeys) this.identities.delete(done.workspace, k);
     this.blocked = new Set((await this.o.store.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));

@@ -33,6 +33,8 @@ export interface EventLog {
    * reused. A log that cannot delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
    */
   erase(workspace: string, sel: EraseSelector, upTo: number): Promise<number>;
+  /** The group calls naming a group, in position order (to recompute a group profile after an erasure). */
+  groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;
   close(): Promise<void>;

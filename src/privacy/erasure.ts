@@ -8,10 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Errors } from '../core/errors.ts';
-import type { EraseRecord, Positioned } from '../core/event.ts';
+import type { EraseRecord, PortraitEvent, Positioned } from '../core/event.ts';
+import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
+import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
-import type { ErasureRow, StateStore } from '../storage/index.ts';
+import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import { rawIdentKeys, type SuppressionList } from './suppression.ts';
 
@@ -58,9 +60,33 @@ export function quarantineMatcher(identKeys: readonly string[], hashEmail: Email
   };
 }
 
+/**
+ * A group profile recomputed from the group calls left, as the engine would
+ * have built it from them: the same document and the same history entries
+ * (each call's changes, in log order), so a rebuild finds the same state.
+ */
+export function refoldGroup(
+  base: Pick<ProfileDoc, 'id' | 'workspace' | 'identifiers'>,
+  events: readonly Positioned<PortraitEvent>[],
+  rules: ProfileRules,
+  covers: (t: TraitRuntime, position: number) => boolean,
+): { doc: ProfileDoc; history: HistoryEntry[] } {
+  // The engine creates a group profile at the position of its first call.
+  const doc = emptyProfile(base.id, base.workspace, 'group', events[0]!.position);
+  doc.identifiers = [...base.identifiers].sort();
+  const history: HistoryEntry[] = [];
+  for (const { position, record } of events) {
+    const r = applyEvent(doc, record, rules, true, (t) => covers(t, position));
+    if (Object.keys(r.changes).length > 0) history.push({ workspace: base.workspace, profileId: base.id, position, messageId: record.messageId, time: record.timestamp, changes: r.changes });
+  }
+  return { doc, history };
+}
+
 export interface AppliedErasure {
   workspace: string;
+  /** Profiles removed or recomputed (to drop from caches). */
   profileIds: string[];
+  /** Identifier keys removed. */
   identKeys: string[];
 }
 
@@ -72,7 +98,15 @@ export interface AppliedErasure {
  */
 export async function applyErasure(
   p: Positioned<EraseRecord>,
-  deps: { log: EventLog; store: StateStore; hashEmail: EmailHasher; partition: number; now: number },
+  deps: {
+    log: EventLog;
+    store: StateStore;
+    hashEmail: EmailHasher;
+    partition: number;
+    now: number;
+    rules: ProfileRules;
+    covers: (t: TraitRuntime, position: number) => boolean;
+  },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
@@ -85,8 +119,26 @@ export async function applyErasure(
     if (k.startsWith('user:')) userIds.push(k.slice(5));
     else if (k.startsWith('anon:')) anonymousIds.push(k.slice(5));
   }
+  // The groups the person's calls fed: recomputed below from the calls of the other members.
+  const groupIds = new Set<string>();
+  if (identKeys.length > 0) {
+    for (const e of await deps.log.eventsFor(workspace, { userIds, anonymousIds }, { upTo: p.position })) {
+      if (e.record.type === 'group' && e.record.groupId !== undefined) groupIds.add(e.record.groupId);
+    }
+  }
   const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : 0;
+  const groups: ErasurePlan['groups'] = [];
+  for (const groupId of [...groupIds].sort()) {
+    const ident = `group:${groupId}`;
+    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
+    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
+    if (current === undefined) continue;
+    const left = await deps.log.groupEvents(workspace, groupId, { upTo: p.position });
+    if (left.length === 0) groups.push({ id: current.id, ident, doc: null, history: [] });
+    else groups.push({ id: current.id, ident, ...refoldGroup(current, left, deps.rules, deps.covers) });
+  }
   const { profileIds } = await privacy.erase({
+    groups,
     workspace,
     erasureId,
     profileId,
@@ -97,5 +149,5 @@ export async function applyErasure(
     position: p.position,
     completedAt: deps.now,
   });
-  return { workspace, profileIds, identKeys: [...identKeys] };
+  return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
 }

@@ -175,6 +175,11 @@ export interface ErasurePlan {
   identKeys: string[];
   /** Events deleted from the log beforehand. */
   events: number;
+  /**
+   * Group profiles the person's group calls fed, recomputed from the calls
+   * left: the new document and history (null: no call is left, the group goes).
+   */
+  groups: Array<{ id: string; ident: string; doc: ProfileDoc | null; history: HistoryEntry[] }>;
   /** Whether a quarantined raw message names the person. */
   quarantineMatches: (raw: string) => boolean;
   partition: number;

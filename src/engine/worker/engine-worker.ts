@@ -59,6 +59,9 @@ class FollowerLog implements EventLog {
   erase(...args: Parameters<EventLog['erase']>): ReturnType<EventLog['erase']> {
     return this.inner.erase(...args);
   }
+  groupEvents(...args: Parameters<EventLog['groupEvents']>): ReturnType<EventLog['groupEvents']> {
+    return this.inner.groupEvents(...args);
+  }
   async expireDedup(): Promise<number> {
     return 0;
   }

@@ -234,6 +234,11 @@ export class NatsEventLog implements EventLog {
     throw Errors.notOnThisBackend('Erasure');
   }
 
+  /** Only erasure needs it, and erasure is not done on JetStream (see `erase`). */
+  async groupEvents(): Promise<Positioned<PortraitEvent>[]> {
+    throw Errors.notOnThisBackend('Erasure');
+  }
+
   /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */
   async expireDedup(_before: number): Promise<number> {
     return 0;

@@ -191,6 +191,14 @@ export class SqliteEventLog implements EventLog {
       .run(workspace, upTo, JSON.stringify(sel.userIds), JSON.stringify(sel.anonymousIds), JSON.stringify(sel.identKeys), JSON.stringify(sel.identKeys)).changes;
   }
 
+  async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    // No index serves this: it runs once per group of an erased person, never on the hot path.
+    const rows = this.db
+      .prepare(`SELECT position, body FROM log WHERE workspace = ? AND type = 'group' AND position <= ? AND json_extract(body, '$.groupId') = ? ORDER BY position`)
+      .all(workspace, opts.upTo, groupId) as { position: number; body: string }[];
+    return rows.map((r) => ({ position: r.position, record: JSON.parse(r.body) as PortraitEvent }));
+  }
+
   /** Checkpoints the WAL into the file, truncates it, and rewrites the file without free pages. */
   compact(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -106,6 +106,10 @@ export class ThreadedEventLog implements EventLog {
     return this.reader.erase(workspace, sel, upTo);
   }
 
+  groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    return this.reader.groupEvents(workspace, groupId, opts);
+  }
+
   /** Checkpoints and vacuums the log file (see SqliteEventLog.compact). */
   compact(): void {
     this.reader.compact();

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
-import type { Row } from '../rows.ts';
+import { historyRows, type Row } from '../rows.ts';
 
 export const SQLITE_PRIVACY_SCHEMA = `
 -- The erasure ledger: no personal data, only what kinds of rows were removed and how many.
@@ -122,6 +122,13 @@ export class SqlitePrivacyStore implements PrivacyStore {
         counts.identities = run(`DELETE FROM identities WHERE workspace = ? AND (profile_id ${IN('?')} OR ident ${IN('?')})`, ws, P, I);
         counts.identityLinks = run(`DELETE FROM identity_links WHERE workspace = ? AND (a ${IN('?')} OR b ${IN('?')})`, ws, I, I);
         counts.blockedLinks = run(`DELETE FROM blocked_links WHERE workspace = ? AND (a ${IN('?')} OR b ${IN('?')})`, ws, I, I);
+        const firstSeq = (table: string, where: string, ...args: unknown[]) =>
+          (db.prepare(`SELECT MIN(seq) AS s FROM ${table} WHERE workspace = ? AND (${where})`).get(ws, ...args) as { s: number | null }).s;
+        const gaps: Array<[string, number | null]> = [
+          ['merges', firstSeq('merges', `into_id ${IN('?')} OR from_id ${IN('?')} OR a ${IN('?')} OR b ${IN('?')}`, P, P, I, I)],
+          ['identity_conflicts', firstSeq('identity_conflicts', `a ${IN('?')} OR b ${IN('?')} OR profile_a ${IN('?')} OR profile_b ${IN('?')}`, I, I, P, P)],
+          ['attribute_conflicts', firstSeq('attribute_conflicts', `profile_id ${IN('?')}`, P)],
+        ];
         counts.merges = run(`DELETE FROM merges WHERE workspace = ? AND (into_id ${IN('?')} OR from_id ${IN('?')} OR a ${IN('?')} OR b ${IN('?')})`, ws, P, P, I, I);
         counts.identityConflicts = run(
           `DELETE FROM identity_conflicts WHERE workspace = ? AND (a ${IN('?')} OR b ${IN('?')} OR profile_a ${IN('?')} OR profile_b ${IN('?')})`,
@@ -137,6 +144,23 @@ export class SqlitePrivacyStore implements PrivacyStore {
         const size = db.prepare('SELECT COUNT(*) AS n FROM segment_members WHERE workspace = ? AND segment = ?');
         const saveSize = db.prepare('INSERT OR REPLACE INTO segment_sizes (workspace, segment, at, size) VALUES (?, ?, ?, ?)');
         for (const s of segments) saveSize.run(ws, s.segment, plan.completedAt, (size.get(ws, s.segment) as { n: number }).n);
+        for (const [table, from] of gaps) if (from !== null) this.renumber(table, from);
+        // Groups the person's calls fed: recomputed without them, or gone when only the person's calls built them.
+        const history = db.prepare('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES (?, ?, ?, ?, ?)');
+        counts.groupsRecomputed = 0;
+        counts.groupsRemoved = 0;
+        for (const g of plan.groups) {
+          run('DELETE FROM trait_history WHERE workspace = ? AND profile_id = ?', ws, g.id);
+          if (g.doc === null) {
+            run('DELETE FROM profiles WHERE workspace = ? AND id = ?', ws, g.id);
+            run('DELETE FROM identities WHERE workspace = ? AND ident = ?', ws, g.ident);
+            counts.groupsRemoved++;
+            continue;
+          }
+          run('UPDATE profiles SET doc = ? WHERE workspace = ? AND id = ?', JSON.stringify(g.doc), ws, g.id);
+          for (const h of historyRows(g.history)) history.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
+          counts.groupsRecomputed++;
+        }
         let quarantine = 0;
         const del = db.prepare('DELETE FROM quarantine WHERE id = ?');
         for (const r of db.prepare('SELECT id, raw FROM quarantine WHERE workspace = ?').all(ws) as Array<{ id: number; raw: string }>) {
@@ -156,6 +180,21 @@ export class SqlitePrivacyStore implements PrivacyStore {
         return { profileIds: ids, counts };
       })
       .immediate();
+  }
+
+  /**
+   * Closes the gaps deleted rows left in a table's sequence from `from` on,
+   * keeping the order: a rebuild numbers the rows it writes 1, 2, 3 …, and
+   * its state must equal this one. Two passes through negative values, so no
+   * step collides with a sequence number still in use.
+   */
+  private renumber(table: string, from: number): void {
+    const base = (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE seq < ?`).get(from) as { n: number }).n;
+    this.db.exec(`DROP TABLE IF EXISTS temp.renumber`);
+    this.db.prepare(`CREATE TEMP TABLE renumber AS SELECT seq AS old, ? + ROW_NUMBER() OVER (ORDER BY seq) AS new FROM ${table} WHERE seq >= ?`).run(base, from);
+    this.db.exec(`UPDATE ${table} SET seq = -(SELECT new FROM temp.renumber WHERE old = ${table}.seq) WHERE seq IN (SELECT old FROM temp.renumber)`);
+    this.db.exec(`UPDATE ${table} SET seq = -seq WHERE seq < 0`);
+    this.db.exec(`DROP TABLE temp.renumber`);
   }
 
   async compact(): Promise<void> {
