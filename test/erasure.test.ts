@@ -88,6 +88,26 @@ describe('erasure', () => {
     }
   });
 
+  it('erases the profile a merge absorbed the named one into, when the merge was still on its way', async () => {
+    const { p } = await openMemory();
+    try {
+      await p.ingest([
+        { type: 'identify', userId: 'old-1', anonymousId: 'a-old-1', traits: { city: 'Oldtown' }, messageId: 'o1', timestamp: new Date(T0 - 5 * DAY).toISOString() },
+        { type: 'track', anonymousId: 'a-new-1', event: 'Viewed', messageId: 'n1', timestamp: new Date(T0 - DAY).toISOString() },
+      ]);
+      await p.drain();
+      // Appended, not yet folded: the erasure below resolves the anonymous profile, which this merges away.
+      await p.ingest([{ type: 'identify', userId: 'old-1', anonymousId: 'a-new-1', messageId: 'm1', timestamp: new Date(T0).toISOString() }]);
+      const done = await p.privacy.waitFor((await p.privacy.erase('anonymous_id', 'a-new-1')).id);
+      assert.equal(done.status, 'completed', 'the erasure completed');
+      assert.equal(await p.profile('user_id', 'old-1'), undefined, 'the surviving profile holding the person is erased');
+      assert.equal(await p.profile('anonymous_id', 'a-old-1'), undefined, 'with all its identifiers');
+      assert.equal(await p.profileCount(), 0, 'no profile is left');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('answers typed errors for unknown identifiers, bad id types, groups and unknown erasure ids', async () => {
     const { p } = await openMemory();
     try {

@@ -91,6 +91,23 @@ export interface AppliedErasure {
 }
 
 /**
+ * The profile the erase record names or, when an identity merge absorbed it
+ * after the request, the profile it was merged into (its data is there now).
+ */
+async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
+  const seen = new Set<string>();
+  let current = id;
+  for (;;) {
+    const doc = (await store.profiles([{ workspace, id: current }])).get(scoped(workspace, current));
+    if (doc !== undefined) return { profileId: current, doc };
+    seen.add(current);
+    const next = (await store.merges(workspace, current)).find((m) => m.kind === 'merge' && m.from === current)?.into;
+    if (next === undefined || seen.has(next)) return { profileId: id, doc: undefined };
+    current = next;
+  }
+}
+
+/**
  * The engine's part, at the erase record's position: deletes the person's
  * events (idempotent, so done first: a crash before the state commit
  * replays the record), then the state. A profile that no longer exists (a
@@ -110,8 +127,8 @@ export async function applyErasure(
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
-  const { workspace, profileId, erasureId } = p.record;
-  const doc = (await deps.store.profiles([{ workspace, id: profileId }])).get(scoped(workspace, profileId));
+  const { workspace, erasureId } = p.record;
+  const { profileId, doc } = await liveProfile(deps.store, workspace, p.record.profileId);
   const identKeys = doc?.identifiers ?? [];
   const userIds: string[] = [];
   const anonymousIds: string[] = [];
