@@ -28,11 +28,13 @@ export interface EventLog {
   /** Calls `listener` after each durable append. Returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
   /**
-   * Deletes the events attributed to these ids (and unlink records naming
-   * them) at positions ≤ `upTo`; resolves to how many. Positions are never
-   * reused. A log that cannot delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
+   * At positions ≤ `upTo`: deletes the events attributed to these ids (and
+   * unlink records naming them), and removes these ids from other people's
+   * events that name them (an anonymous id beside another user id, an
+   * alias's previous id). Positions are never reused. A log that cannot
+   * delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
    */
-  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<number>;
+  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }>;
   /** The group calls naming a group, in position order (to recompute a group profile after an erasure). */
   groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */

@@ -143,7 +143,7 @@ export async function applyErasure(
       if (e.record.type === 'group' && e.record.groupId !== undefined) groupIds.add(e.record.groupId);
     }
   }
-  const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : 0;
+  const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };
   const groups: ErasurePlan['groups'] = [];
   for (const groupId of [...groupIds].sort()) {
     const ident = `group:${groupId}`;
@@ -160,7 +160,8 @@ export async function applyErasure(
     erasureId,
     profileId,
     identKeys: [...identKeys],
-    events,
+    events: events.deleted,
+    eventsRedacted: events.redacted,
     quarantineMatches: identKeys.length > 0 ? quarantineMatcher(identKeys, deps.hashEmail) : () => false,
     partition: deps.partition,
     position: p.position,

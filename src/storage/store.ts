@@ -175,6 +175,8 @@ export interface ErasurePlan {
   identKeys: string[];
   /** Events deleted from the log beforehand. */
   events: number;
+  /** Other people's events the person's ids were removed from. */
+  eventsRedacted: number;
   /**
    * Group profiles the person's group calls fed, recomputed from the calls
    * left: the new document and history (null: no call is left, the group goes).

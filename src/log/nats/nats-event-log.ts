@@ -230,7 +230,7 @@ export class NatsEventLog implements EventLog {
    * JetStream could delete messages by sequence, but copies (replicas, mirrors, backups) would
    * keep them: erasure there relies on crypto-shredding instead (see PRIVACY.md).
    */
-  async erase(): Promise<number> {
+  async erase(): Promise<{ deleted: number; redacted: number }> {
     throw Errors.notOnThisBackend('Erasure');
   }
 

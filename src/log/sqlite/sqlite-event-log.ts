@@ -178,17 +178,34 @@ export class SqliteEventLog implements EventLog {
     return () => this.listeners.delete(listener);
   }
 
-  async erase(workspace: string, sel: EraseSelector, upTo: number): Promise<number> {
+  async erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }> {
     if (this.closed) throw Errors.closed();
+    const users = JSON.stringify(sel.userIds);
+    const anons = JSON.stringify(sel.anonymousIds);
+    const both = JSON.stringify([...sel.userIds, ...sel.anonymousIds]);
     // The same attribution as eventsFor, so a rebuild after the erasure folds exactly the events left.
-    return this.db
-      .prepare(
-        `DELETE FROM log WHERE workspace = ? AND position <= ? AND (
-           (type NOT IN ('unlink', 'erase') AND (user_id IN (SELECT value FROM json_each(?))
-              OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?)))))
-           OR (type = 'unlink' AND (json_extract(body, '$.a') IN (SELECT value FROM json_each(?)) OR json_extract(body, '$.b') IN (SELECT value FROM json_each(?)))))`,
-      )
-      .run(workspace, upTo, JSON.stringify(sel.userIds), JSON.stringify(sel.anonymousIds), JSON.stringify(sel.identKeys), JSON.stringify(sel.identKeys)).changes;
+    const remove = this.db.prepare(
+      `DELETE FROM log WHERE workspace = ? AND position <= ? AND (
+         (type NOT IN ('unlink', 'erase') AND (user_id IN (SELECT value FROM json_each(?))
+            OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?)))))
+         OR (type = 'unlink' AND (json_extract(body, '$.a') IN (SELECT value FROM json_each(?)) OR json_extract(body, '$.b') IN (SELECT value FROM json_each(?)))))`,
+    );
+    // What is left naming the person belongs to someone else, and the identity guards refused
+    // those links (else that someone would be part of the erased profile): dropping the
+    // person's id from them changes nothing a rebuild computes, and keeps no trace of it.
+    const otherUsersAnon = this.db.prepare(
+      `UPDATE log SET body = json_remove(body, '$.anonymousId'), anonymous_id = NULL
+       WHERE workspace = ? AND position <= ? AND user_id IS NOT NULL AND anonymous_id IN (SELECT value FROM json_each(?))`,
+    );
+    const aliasPrevious = this.db.prepare(
+      `UPDATE log SET body = json_remove(body, '$.previousId')
+       WHERE workspace = ? AND position <= ? AND type = 'alias' AND json_extract(body, '$.previousId') IN (SELECT value FROM json_each(?))`,
+    );
+    return this.db.transaction(() => {
+      const deleted = remove.run(workspace, upTo, users, anons, JSON.stringify(sel.identKeys), JSON.stringify(sel.identKeys)).changes;
+      const redacted = otherUsersAnon.run(workspace, upTo, anons).changes + aliasPrevious.run(workspace, upTo, both).changes;
+      return { deleted, redacted };
+    }).immediate();
   }
 
   async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {

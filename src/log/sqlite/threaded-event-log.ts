@@ -102,7 +102,7 @@ export class ThreadedEventLog implements EventLog {
   }
 
   /** Deletes on this thread's connection (SQLite serialises it with the writer thread's appends). */
-  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<number> {
+  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }> {
     return this.reader.erase(workspace, sel, upTo);
   }
 

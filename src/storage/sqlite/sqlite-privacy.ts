@@ -116,7 +116,7 @@ export class SqlitePrivacyStore implements PrivacyStore {
         const ids = this.profileIds(ws, plan.profileId);
         const P = JSON.stringify(ids);
         const I = JSON.stringify(plan.identKeys);
-        const counts: Record<string, number> = { events: plan.events };
+        const counts: Record<string, number> = { events: plan.events, eventsRedacted: plan.eventsRedacted };
         const run = (sql: string, ...args: unknown[]) => db.prepare(sql).run(...args).changes;
         counts.profiles = run(`DELETE FROM profiles WHERE workspace = ? AND id ${IN('?')}`, ws, P);
         counts.identities = run(`DELETE FROM identities WHERE workspace = ? AND (profile_id ${IN('?')} OR ident ${IN('?')})`, ws, P, I);
