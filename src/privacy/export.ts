@@ -71,7 +71,13 @@ export async function buildExport(src: ExportSource, idType: string, id: string,
   // One read: entries of one position (a merge and the event that caused it) must not be split by paging.
   const history = await src.history('profile_id', pid, { ...ws, limit: Number.MAX_SAFE_INTEGER });
   history.reverse();
-  const idents = new Set(profile.identities.userIds.map((u) => `user:${u}`).concat(profile.identities.anonymousIds.map((a) => `anon:${a}`)));
+  const ids = profile.identities;
+  const idents = new Set([
+    ...ids.userIds.map((u) => `user:${u}`),
+    ...ids.anonymousIds.map((a) => `anon:${a}`),
+    ...ids.emailHashes.map((h) => `email:${h}`),
+    ...ids.externalIds.map((x) => `ext:${x.type}:${x.id}`),
+  ]);
   const identityConflicts = (await src.identityConflicts(ws)).filter((c) => c.profileA === pid || c.profileB === pid || idents.has(c.a) || idents.has(c.b));
   const m = src.memberships ? await src.memberships(doc) : { segments: [], tags: [] };
   return {
