@@ -13,6 +13,8 @@ import { exportSegmentCommand } from './export-segment.ts';
 import { doctorCommand } from './doctor.ts';
 import { migrateCommand } from './migrate.ts';
 import { segmentsCommand, tagsCommand } from './segments.ts';
+import { eraseCommand } from './erase.ts';
+import { exportCommand } from './export.ts';
 
 const program = new Command()
   .name('portrait')
@@ -33,6 +35,8 @@ doctorCommand(program);
 migrateCommand(program);
 segmentsCommand(program);
 tagsCommand(program);
+eraseCommand(program);
+exportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

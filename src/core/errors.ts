@@ -118,6 +118,10 @@ export const Errors = {
   // Privacy
   keyringInvalid: define('PORTRAIT_PRIVACY_KEYRING_INVALID', 500,
     (detail: string) => `The master keyring is invalid: ${detail}. Fix PORTRAIT_MASTER_KEYS or the key file (privacy.keyFile).`),
+  erasureNotFound: define('PORTRAIT_PRIVACY_ERASURE_NOT_FOUND', 404,
+    (id: string) => `No erasure "${id}" exists in this workspace. List them with GET /v1/privacy/erasures.`),
+  groupNotErasable: define('PORTRAIT_PRIVACY_GROUP_NOT_ERASABLE', 400,
+    (what: string) => `${what} is a group (an account), not a person: erasure removes people. Erase the members by their user_id, anonymous_id, email or external id.`),
   unsealable: define('PORTRAIT_PRIVACY_UNSEALABLE', 500,
     (detail: string) => `An encrypted value cannot be opened: ${detail}. Restore the key it was sealed with to the keyring.`),
 

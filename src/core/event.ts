@@ -52,7 +52,31 @@ export interface UnlinkRecord {
   receivedAt: number;
 }
 
-export type LogRecord = PortraitEvent | UnlinkRecord;
+/**
+ * An erasure, recorded in the log so that the engine (the only writer of
+ * profile state) removes the person in order with everything else. It holds
+ * no personal data: the profile id, keyed hashes of the identifiers (the
+ * suppression list's), the erasure's ledger id and the requesting key id.
+ */
+export interface EraseRecord {
+  type: 'erase';
+  workspace: string;
+  messageId: string;
+  erasureId: string;
+  profileId: string;
+  /** Keyed hashes (HMAC-SHA256) of the profile's identifier keys. */
+  hashes: string[];
+  keyId: string | null;
+  timestamp: number;
+  receivedAt: number;
+}
+
+export type LogRecord = PortraitEvent | UnlinkRecord | EraseRecord;
+
+/** Whether a log record is an event (not an operator action such as an unlink or an erasure). */
+export function isEvent(r: LogRecord): r is PortraitEvent {
+  return r.type !== 'unlink' && r.type !== 'erase';
+}
 
 /** A record as read back from the log, with its position. */
 export interface Positioned<T = LogRecord> {

@@ -6,7 +6,8 @@
  * backfills and unmerges, both recorded so a rebuild repeats them exactly.
  */
 import type { Clock } from '../core/clock.ts';
-import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
+import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
@@ -265,13 +266,13 @@ export class Engine implements EngineHandle {
   private async step(): Promise<void> {
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
     if (records.length === 0) return;
-    // Events up to the first unlink form one step; an unlink commits on its own.
+    // Events up to the first unlink or erasure form one step; those commit on their own.
     const events: Positioned<PortraitEvent>[] = [];
     for (const r of records) {
-      if (r.record.type === 'unlink') {
+      if (!isEvent(r.record)) {
         if (events.length === 0) {
           await this.flush();
-          return this.unlink(r as Positioned<UnlinkRecord>);
+          return r.record.type === 'unlink' ? this.unlink(r as Positioned<UnlinkRecord>) : this.erase(r as Positioned<EraseRecord>);
         }
         break;
       }
@@ -302,12 +303,37 @@ export class Engine implements EngineHandle {
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     await this.o.store.commit(c);
     await this.o.segments?.committed();
-    this.position = c.position;
-    if (this.processed < c.position) this.processed = c.position;
+    this.advanced(c.position, events);
+  }
+
+  /** Records a committed position and tells the listeners. */
+  private advanced(position: number, events: number): void {
+    this.position = position;
+    if (this.processed < position) this.processed = position;
     this.profiles.trim();
     this.identities.trim();
-    this.o.onCommit?.(c.position, events);
-    for (const l of this.commitListeners) l(c.position);
+    this.o.onCommit?.(position, events);
+    for (const l of this.commitListeners) l(position);
+  }
+
+  /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
+  private async erase(p: Positioned<EraseRecord>): Promise<void> {
+    const defs = this.o.definitions;
+    const done = await applyErasure(p, {
+      log: this.o.log,
+      store: this.o.store,
+      hashEmail: this.o.hashEmail,
+      partition: this.partition,
+      now: this.o.clock.now(),
+      rules: defs.rules(),
+      covers: defs.covers.bind(defs),
+    });
+    for (const id of done.profileIds) this.profiles.delete(done.workspace, id);
+    for (const k of done.identKeys) this.identities.delete(done.workspace, k);
+    this.blocked = new Set((await this.o.store.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    // Memberships and sizes changed underneath the live segments: they reload what they need.
+    this.o.segments?.reset();
+    this.advanced(p.position, 0);
   }
 
   /** Removes one identity link and splits the profile, rebuilding both sides from their own events. */
@@ -380,7 +406,7 @@ export class Engine implements EngineHandle {
     const target = Math.min(...group.map((r) => r.backfillTarget));
     const records = (await this.o.log.read(from, this.o.backfillChunk)).filter((r) => r.position <= target);
     const end = records.length > 0 ? Math.min(records[records.length - 1]!.position, target) : target;
-    const events = records.filter((r): r is Positioned<PortraitEvent> => r.record.type !== 'unlink');
+    const events = records.filter((r): r is Positioned<PortraitEvent> => isEvent(r.record));
     const traits = group.map((r) => defs.runtime(r.name)!);
     await this.prefetch(events.map((e) => ({ workspace: e.record.workspace, ident: identifiersOf(e.record, this.o.hashEmail).owner })));
 

@@ -8,6 +8,14 @@ import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
 
 export type AppendOutcome = 'appended' | 'duplicate';
 
+/** The ids whose events an erasure deletes: the rule `eventsFor` attributes events by. */
+export interface EraseSelector {
+  userIds: string[];
+  anonymousIds: string[];
+  /** Identifier keys (`user:42`, `anon:abc`): unlink records naming any of them are deleted too. */
+  identKeys: string[];
+}
+
 export interface EventLog {
   /** Appends records durably; duplicates (same workspace and messageId within the window) are acknowledged and not stored. */
   append(records: readonly LogRecord[]): Promise<AppendOutcome[]>;
@@ -19,6 +27,16 @@ export interface EventLog {
   eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts?: { upTo?: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Calls `listener` after each durable append. Returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
+  /**
+   * At positions ≤ `upTo`: deletes the events attributed to these ids (and
+   * unlink records naming them), and removes these ids from other people's
+   * events that name them (an anonymous id beside another user id, an
+   * alias's previous id). Positions are never reused. A log that cannot
+   * delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
+   */
+  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }>;
+  /** The group calls naming a group, in position order (to recompute a group profile after an erasure). */
+  groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;
   close(): Promise<void>;

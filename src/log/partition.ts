@@ -3,7 +3,8 @@
  * its workspace and profile key, so that one user's events stay in one
  * partition and in order:
  * - an event: its `userId`, or its `anonymousId` when it carries no user id;
- * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`.
+ * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`;
+ * - an erasure: its profile id.
  * Events of one person sent before and after identify can therefore sit in
  * two partitions (anonymous id, then user id); the worker layer reconciles
  * such merges (see README, "Scale-out").
@@ -14,6 +15,7 @@ import { identValue } from '../core/identity.ts';
 /** The key a record is partitioned by. */
 export function partitionKey(r: LogRecord): string {
   if (r.type === 'unlink') return identValue(r.a);
+  if (r.type === 'erase') return r.profileId;
   return r.userId ?? r.anonymousId ?? r.messageId;
 }
 

@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { loadKeyring, type Keyring } from '../privacy/index.ts';
+import { eventIdentKeys, loadKeyring, PrivacyApi, rawIdentKeys, SuppressionList, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { Destinations } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
-import { engineOptions } from '../engine/options.ts';
+import { emailHasher, engineOptions } from '../engine/options.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
@@ -44,12 +44,15 @@ export interface OpenOptions {
 export type MessageOutcome =
   | { status: 'accepted'; messageId: string }
   | { status: 'duplicate'; messageId: string }
-  | { status: 'quarantined'; quarantineId: number; problems: Problem[] };
+  | { status: 'quarantined'; quarantineId: number; problems: Problem[] }
+  /** The message names an erased person: acknowledged, not stored (see the suppression list). */
+  | { status: 'suppressed' };
 
 export interface IngestResult {
   accepted: number;
   duplicates: number;
   quarantined: number;
+  suppressed: number;
   outcomes: MessageOutcome[];
 }
 
@@ -62,7 +65,11 @@ export class Portrait {
   /** API keys of every workspace. */
   readonly keys: Keys;
   private readonly webhooks: Destinations | undefined;
-  private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0 };
+  private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0, suppressed: 0 };
+  /** Keyed hashes of erased people's identifiers: their events are refused. */
+  private readonly suppression: SuppressionList;
+  private readonly hashEmail: (v: unknown) => string | undefined;
+  private readonly privacyApi: PrivacyApi;
   /** Appends not yet committed by the engine: [last position, time appended]. Bounded. */
   private readonly inFlight: Array<[number, number]> = [];
   private readonly latencyListeners = new Set<(ms: number) => void>();
@@ -82,6 +89,32 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.suppression = new SuppressionList(hashKey);
+    this.hashEmail = emailHasher(hashKey);
+    this.privacyApi = new PrivacyApi({
+      store,
+      log,
+      clock,
+      suppression: this.suppression,
+      defaultWorkspace: config.defaultWorkspace,
+      canErase: store.privacy !== undefined && !(log instanceof NatsEventLog),
+      resolve: (idType, id, workspace) => this.docFor(idType, id, { workspace }),
+      drain: () => this.drain(),
+      reads: {
+        profile: (t, i, o) => this.profile(t, i, o),
+        events: (t, i, o) => this.events(t, i, o),
+        history: (t, i, o) => this.history(t, i, o),
+        merges: (t, i, o) => this.merges(t, i, o),
+        links: (t, i, o) => this.links(t, i, o),
+        attributeConflicts: (t, i, o) => this.attributeConflicts(t, i, o),
+        identityConflicts: (o) => this.identityConflicts(o),
+        ...(store.segments && {
+          memberships: (doc: { workspace: string; id: string }) => this.segments.ofProfile(doc),
+          membershipHistory: (doc: { workspace: string; id: string }) => store.segments!.membershipHistory(doc.workspace, doc.id, Number.MAX_SAFE_INTEGER),
+        }),
+      },
+      compactLog: log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined,
+    });
     this.webhooks =
       store instanceof SqliteStore
         ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
@@ -111,8 +144,13 @@ export class Portrait {
     return this.webhooks;
   }
 
-  /** Counts of messages received, accepted, duplicate and quarantined since open. */
-  stats(): Readonly<{ received: number; accepted: number; duplicates: number; quarantined: number }> {
+  /** Erasure (with its ledger and suppression list) and export: the rights of the person. */
+  get privacy(): PrivacyApi {
+    return this.privacyApi;
+  }
+
+  /** Counts of messages received, accepted, duplicate, quarantined and suppressed since open. */
+  stats(): Readonly<{ received: number; accepted: number; duplicates: number; quarantined: number; suppressed: number }> {
     return { ...this.counters };
   }
 
@@ -162,6 +200,7 @@ export class Portrait {
             opts.clock,
           );
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
+    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
       await p.close();
@@ -221,15 +260,31 @@ export class Portrait {
     const valid: PortraitEvent[] = [];
     const validIndex: number[] = [];
     let quarantined = 0;
+    let suppressed = 0;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
-      if (r.ok) {
+      if (!r.ok && this.suppression.any(workspace) && this.suppression.suppressed(workspace, rawIdentKeys(raws[i], this.hashEmail))) {
+        // Quarantining it would keep the erased person's data.
+        outcomes[i] = { status: 'suppressed' };
+        suppressed++;
+      } else if (r.ok) {
         valid.push(r.event);
         validIndex.push(i);
       } else {
         const id = await this.store.quarantine({ workspace, receivedAt, raw: safeStringify(raws[i]), reason: r.problems as unknown as ResolvedJson });
         outcomes[i] = { status: 'quarantined', quarantineId: id, problems: r.problems };
         quarantined++;
+      }
+    }
+    // Checked right before the append, with no wait between: an erasure's suppression either
+    // precedes this check, or its erase record is appended after these events.
+    if (this.suppression.any(workspace)) {
+      for (let k = valid.length - 1; k >= 0; k--) {
+        if (!this.suppression.suppressed(workspace, eventIdentKeys(valid[k]!, this.hashEmail))) continue;
+        outcomes[validIndex[k]!] = { status: 'suppressed' };
+        suppressed++;
+        valid.splice(k, 1);
+        validIndex.splice(k, 1);
       }
     }
     const appended = await this.log.append(valid);
@@ -249,7 +304,8 @@ export class Portrait {
     this.counters.accepted += accepted;
     this.counters.duplicates += duplicates;
     this.counters.quarantined += quarantined;
-    return { accepted, duplicates, quarantined, outcomes };
+    this.counters.suppressed += suppressed;
+    return { accepted, duplicates, quarantined, suppressed, outcomes };
   }
 
   /** Resolves once the engine has processed everything appended so far (and finished backfills). */

@@ -11,3 +11,8 @@ export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
   if (memory && config.privacy.keyFile === undefined) return Keyring.generate();
   return Keyring.load(config.privacy.keyFile ?? join(config.dataDir, 'master.keys'));
 }
+
+export { PrivacyApi, type PrivacyDeps } from './privacy-api.ts';
+export { SuppressionList, eventIdentKeys, rawIdentKeys } from './suppression.ts';
+export { buildExport, type PersonExport, type ExportSections, type ExportSource } from './export.ts';
+export { ledgerEntry, type LedgerEntry } from './ledger.ts';

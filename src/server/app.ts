@@ -14,6 +14,7 @@ import { ingestRoutes, type IngestLimits } from './ingest-routes.ts';
 import { metricsRoutes } from './metrics.ts';
 import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { posthogRoutes } from './posthog-routes.ts';
+import { privacyRoutes } from './privacy-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { searchRoutes } from './search-routes.ts';
@@ -61,6 +62,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       destinationRoutes(api, p);
       segmentRoutes(api, p);
       tagRoutes(api, p);
+      privacyRoutes(api, p);
     },
   );
   return app;

@@ -26,6 +26,7 @@ export function metricsRoutes(app: FastifyInstance, p: Portrait): void {
   fromStats('portrait_events_accepted_total', 'Messages appended to the event log.', (s) => s.accepted);
   fromStats('portrait_events_rejected_total', 'Messages quarantined as invalid.', (s) => s.quarantined);
   fromStats('portrait_events_duplicate_total', 'Messages acknowledged as duplicates (no effect).', (s) => s.duplicates);
+  fromStats('portrait_events_suppressed_total', 'Messages acknowledged but refused: they name an erased person (suppression list).', (s) => s.suppressed);
   new Gauge({
     name: 'portrait_engine_lag_records',
     help: 'Log records appended but not yet committed by the engine.',

@@ -152,6 +152,62 @@ export interface SegmentStore {
   tagMembers(workspace: string, tag: string, opts: { after?: string; limit: number }): Promise<Array<{ profileId: string; since: number }>>;
 }
 
+/** One erasure in the ledger: what was removed, when, at whose request. Holds no personal data. */
+export interface ErasureRow {
+  id: string;
+  workspace: string;
+  status: 'pending' | 'completed';
+  requestedAt: number;
+  completedAt: number | null;
+  /** The API key that asked (null: the CLI or the library). */
+  keyId: string | null;
+  /** Rows removed, per kind of data (empty while pending). */
+  counts: Record<string, number>;
+}
+
+/** What the engine removes for one erasure, in one transaction with its log position. */
+export interface ErasurePlan {
+  workspace: string;
+  erasureId: string;
+  /** The profile named by the erase record (profiles merged into it are found by the store). */
+  profileId: string;
+  /** The profile's identifier keys at the time of the erasure. */
+  identKeys: string[];
+  /** Events deleted from the log beforehand. */
+  events: number;
+  /** Other people's events the person's ids were removed from. */
+  eventsRedacted: number;
+  /**
+   * Group profiles the person's group calls fed, recomputed from the calls
+   * left: the new document and history (null: no call is left, the group goes).
+   */
+  groups: Array<{ id: string; ident: string; doc: ProfileDoc | null; history: HistoryEntry[] }>;
+  /** Whether a quarantined raw message names the person. */
+  quarantineMatches: (raw: string) => boolean;
+  partition: number;
+  position: number;
+  completedAt: number;
+}
+
+/** Erasure ledger, suppression list, and the engine's erasure transaction. */
+export interface PrivacyStore {
+  /** Every suppressed identifier hash. */
+  suppressions(): Promise<Array<{ workspace: string; hash: string }>>;
+  /** Records a pending erasure and suppresses its identifier hashes, in one transaction. */
+  requestErasure(row: ErasureRow, hashes: readonly string[]): Promise<void>;
+  erasure(workspace: string, id: string): Promise<ErasureRow | undefined>;
+  /** Ledger entries of a workspace, newest first, paged by `before` (an id from the previous page). */
+  erasures(workspace: string, opts: { limit: number; before?: string }): Promise<ErasureRow[]>;
+  /**
+   * Deletes everything held on the profile (and the profiles merged into it),
+   * moves the partition's position and completes the ledger entry, atomically.
+   * Returns the profile ids removed and the counts per kind.
+   */
+  erase(plan: ErasurePlan): Promise<{ profileIds: string[]; counts: Record<string, number> }>;
+  /** Checkpoints the WAL and rewrites the files without free pages (embedded only). */
+  compact(): Promise<void>;
+}
+
 export interface QuarantineRow {
   id: number;
   workspace: string;
@@ -213,6 +269,8 @@ export interface StateStore {
   definitions(): Promise<DefinitionRow[]>;
   /** Segment and tag storage (absent on stores that do not keep segments yet). */
   readonly segments?: SegmentStore;
+  /** Erasure and suppression storage (absent on stores that cannot erase yet). */
+  readonly privacy?: PrivacyStore;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;
   deleteDefinition(name: string): Promise<void>;
 

@@ -56,6 +56,12 @@ class FollowerLog implements EventLog {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+  erase(...args: Parameters<EventLog['erase']>): ReturnType<EventLog['erase']> {
+    return this.inner.erase(...args);
+  }
+  groupEvents(...args: Parameters<EventLog['groupEvents']>): ReturnType<EventLog['groupEvents']> {
+    return this.inner.groupEvents(...args);
+  }
   async expireDedup(): Promise<number> {
     return 0;
   }

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
-import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
+import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EventLog } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
@@ -213,7 +213,7 @@ export class NatsEventLog implements EventLog {
     const out: Positioned<PortraitEvent>[] = [];
     for (const p of parts) {
       for (const r of await this.readSubject(this.subject(p, workspace), 0, Number.MAX_SAFE_INTEGER)) {
-        if (r.position > upTo || r.record.type === 'unlink') continue;
+        if (r.position > upTo || !isEvent(r.record)) continue;
         const e = r.record;
         if (e.userId !== undefined ? users.has(e.userId) : e.anonymousId !== undefined && anons.has(e.anonymousId)) out.push({ position: r.position, record: e });
       }
@@ -224,6 +224,19 @@ export class NatsEventLog implements EventLog {
   onAppend(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * JetStream could delete messages by sequence, but copies (replicas, mirrors, backups) would
+   * keep them: erasure there relies on crypto-shredding instead (see PRIVACY.md).
+   */
+  async erase(): Promise<{ deleted: number; redacted: number }> {
+    throw Errors.notOnThisBackend('Erasure');
+  }
+
+  /** Only erasure needs it, and erasure is not done on JetStream (see `erase`). */
+  async groupEvents(): Promise<Positioned<PortraitEvent>[]> {
+    throw Errors.notOnThisBackend('Erasure');
   }
 
   /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */

@@ -80,4 +80,28 @@ describe('SqliteEventLog', () => {
     await log.close();
     await assert.rejects(log.append([ev('a')]), (e: unknown) => (e as { code?: string }).code === 'PORTRAIT_CLOSED');
   });
+
+  it('erase deletes the events attributed to the ids and unlinks naming them, strips the ids from other events, and never reuses positions', async () => {
+    const log = new SqliteEventLog({ file: ':memory:' });
+    await log.append([
+      ev('p1', { userId: 'gone' }),
+      ev('p2', { userId: undefined, anonymousId: 'gone-anon' }),
+      ev('o1', { userId: 'other', anonymousId: 'gone-anon' }),
+      ev('o2', { type: 'alias', userId: 'other', previousId: 'gone' }),
+      ev('o3', { userId: 'other', anonymousId: 'other-anon' }),
+      ev('x1', { userId: 'gone', workspace: 'elsewhere' }),
+    ]);
+    await log.append([{ type: 'unlink', workspace: 'w', messageId: 'un', a: 'user:gone', b: 'anon:z', timestamp: 1, receivedAt: 1 }]);
+    await log.append([ev('p3', { userId: 'gone' })]);
+    const r = await log.erase('w', { userIds: ['gone'], anonymousIds: ['gone-anon'], identKeys: ['user:gone', 'anon:gone-anon'] }, 7);
+    assert.deepEqual(r, { deleted: 3, redacted: 2 }, 'p1, p2 and the unlink deleted (p3, at 8, is past upTo); o1 and o2 redacted');
+    const left = await log.read(0, 100);
+    assert.deepEqual(left.map((x) => x.record.messageId), ['o1', 'o2', 'o3', 'x1', 'p3'], 'the rest stays, in order');
+    const text = JSON.stringify(left.filter((x) => x.record.workspace === 'w' && x.record.messageId !== 'p3'));
+    assert.ok(!text.includes('gone'), 'no remaining event of the workspace up to upTo names the erased ids');
+    assert.equal((await log.eventsFor('w', { userIds: ['other'], anonymousIds: [] })).length, 3, "the other user's events still read");
+    assert.deepEqual(await log.append([ev('new')]), ['appended'], 'appends go on');
+    assert.equal(log.head(), 9, 'positions continue after the high-water mark');
+    await log.close();
+  });
 });

@@ -4,9 +4,9 @@
  * same tick share one transaction (group commit).
  */
 import Database from 'better-sqlite3';
-import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
+import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
-import type { AppendOutcome, EventLog } from '../event-log.ts';
+import type { AppendOutcome, EraseSelector, EventLog } from '../event-log.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS log (
@@ -64,6 +64,8 @@ export class SqliteEventLog implements EventLog {
     this.db = new Database(opts.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    // Erased events must not linger in free pages: deleted content is overwritten with zeros.
+    this.db.pragma('secure_delete = ON');
     this.db.exec(SCHEMA);
     const meta = this.db.prepare(`SELECT value FROM log_meta WHERE key = 'last_position'`).get() as { value: number } | undefined;
     const max = this.db.prepare('SELECT MAX(position) AS p FROM log').get() as { p: number | null };
@@ -87,8 +89,8 @@ export class SqliteEventLog implements EventLog {
             continue;
           }
           position++;
-          const userId = r.type === 'unlink' ? null : (r.userId ?? null);
-          const anonymousId = r.type === 'unlink' ? null : (r.anonymousId ?? null);
+          const userId = isEvent(r) ? (r.userId ?? null) : null;
+          const anonymousId = isEvent(r) ? (r.anonymousId ?? null) : null;
           this.insertLog.run(position, r.workspace, r.messageId, r.type, userId, anonymousId, r.timestamp, JSON.stringify(r));
           outcomes[i] = 'appended';
         }
@@ -162,7 +164,7 @@ export class SqliteEventLog implements EventLog {
     const rows = this.db
       .prepare(
         `SELECT position, body FROM log
-         WHERE workspace = ? AND type != 'unlink' AND position <= ?
+         WHERE workspace = ? AND type NOT IN ('unlink', 'erase') AND position <= ?
            AND (user_id IN (SELECT value FROM json_each(?))
                 OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?))))
          ORDER BY position`,
@@ -174,6 +176,51 @@ export class SqliteEventLog implements EventLog {
   onAppend(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  async erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }> {
+    if (this.closed) throw Errors.closed();
+    const users = JSON.stringify(sel.userIds);
+    const anons = JSON.stringify(sel.anonymousIds);
+    const both = JSON.stringify([...sel.userIds, ...sel.anonymousIds]);
+    // The same attribution as eventsFor, so a rebuild after the erasure folds exactly the events left.
+    const remove = this.db.prepare(
+      `DELETE FROM log WHERE workspace = ? AND position <= ? AND (
+         (type NOT IN ('unlink', 'erase') AND (user_id IN (SELECT value FROM json_each(?))
+            OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?)))))
+         OR (type = 'unlink' AND (json_extract(body, '$.a') IN (SELECT value FROM json_each(?)) OR json_extract(body, '$.b') IN (SELECT value FROM json_each(?)))))`,
+    );
+    // What is left naming the person belongs to someone else, and the identity guards refused
+    // those links (else that someone would be part of the erased profile): dropping the
+    // person's id from them changes nothing a rebuild computes, and keeps no trace of it.
+    const otherUsersAnon = this.db.prepare(
+      `UPDATE log SET body = json_remove(body, '$.anonymousId'), anonymous_id = NULL
+       WHERE workspace = ? AND position <= ? AND user_id IS NOT NULL AND anonymous_id IN (SELECT value FROM json_each(?))`,
+    );
+    const aliasPrevious = this.db.prepare(
+      `UPDATE log SET body = json_remove(body, '$.previousId')
+       WHERE workspace = ? AND position <= ? AND type = 'alias' AND json_extract(body, '$.previousId') IN (SELECT value FROM json_each(?))`,
+    );
+    return this.db.transaction(() => {
+      const deleted = remove.run(workspace, upTo, users, anons, JSON.stringify(sel.identKeys), JSON.stringify(sel.identKeys)).changes;
+      const redacted = otherUsersAnon.run(workspace, upTo, anons).changes + aliasPrevious.run(workspace, upTo, both).changes;
+      return { deleted, redacted };
+    }).immediate();
+  }
+
+  async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    // No index serves this: it runs once per group of an erased person, never on the hot path.
+    const rows = this.db
+      .prepare(`SELECT position, body FROM log WHERE workspace = ? AND type = 'group' AND position <= ? AND json_extract(body, '$.groupId') = ? ORDER BY position`)
+      .all(workspace, opts.upTo, groupId) as { position: number; body: string }[];
+    return rows.map((r) => ({ position: r.position, record: JSON.parse(r.body) as PortraitEvent }));
+  }
+
+  /** Checkpoints the WAL into the file, truncates it, and rewrites the file without free pages. */
+  compact(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   async expireDedup(before: number): Promise<number> {

@@ -9,7 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
 import { Errors, PortraitError } from '../../core/errors.ts';
 import { startThread } from '../../core/thread/index.ts';
-import type { AppendOutcome, EventLog } from '../event-log.ts';
+import type { AppendOutcome, EraseSelector, EventLog } from '../event-log.ts';
 import { SqliteEventLog, type SqliteEventLogOptions } from './sqlite-event-log.ts';
 import type { FromWriter, ToWriter } from './writer-protocol.ts';
 
@@ -99,6 +99,20 @@ export class ThreadedEventLog implements EventLog {
 
   eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts: { upTo?: number } = {}): Promise<Positioned<PortraitEvent>[]> {
     return this.reader.eventsFor(workspace, ids, { upTo: opts.upTo ?? this.lastPosition });
+  }
+
+  /** Deletes on this thread's connection (SQLite serialises it with the writer thread's appends). */
+  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }> {
+    return this.reader.erase(workspace, sel, upTo);
+  }
+
+  groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    return this.reader.groupEvents(workspace, groupId, opts);
+  }
+
+  /** Checkpoints and vacuums the log file (see SqliteEventLog.compact). */
+  compact(): void {
+    this.reader.compact();
   }
 
   onAppend(listener: () => void): () => void {

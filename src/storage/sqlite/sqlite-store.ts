@@ -14,6 +14,7 @@ import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
+import { SqlitePrivacyStore } from './sqlite-privacy.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -28,6 +29,7 @@ export class SqliteStore implements StateStore, Migratable {
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
   readonly segments: SqliteSegmentStore;
+  readonly privacy: SqlitePrivacyStore;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -38,9 +40,12 @@ export class SqliteStore implements StateStore, Migratable {
     this.db.pragma('mmap_size = 1073741824');
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.pragma('temp_store = MEMORY');
+    // Erased rows must not linger in free pages: deleted content is overwritten with zeros.
+    this.db.pragma('secure_delete = ON');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
     const db = this.db;
     this.segments = new SqliteSegmentStore(db);
+    this.privacy = new SqlitePrivacyStore(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),

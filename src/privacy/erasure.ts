@@ -1,0 +1,171 @@
+/**
+ * Erasure by any identifier. The request side (`requestErasure`) resolves the
+ * profile, suppresses its identifiers and appends an `erase` record to the
+ * log; the engine, the only writer of profile state, meets that record in
+ * order and calls `applyErasure`: it deletes the person's events from the log,
+ * then everything derived from them in one state transaction that also
+ * completes the ledger entry.
+ */
+import { randomBytes } from 'node:crypto';
+import { Errors } from '../core/errors.ts';
+import type { EraseRecord, PortraitEvent, Positioned } from '../core/event.ts';
+import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
+import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
+import type { EmailHasher } from '../identity/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
+import { scoped } from '../storage/index.ts';
+import { rawIdentKeys, type SuppressionList } from './suppression.ts';
+
+export interface ErasureRequest {
+  workspace: string;
+  profileId: string;
+  /** The profile's identifier keys now (more may join before the engine gets there; it reads them again). */
+  identKeys: readonly string[];
+  keyId: string | null;
+  now: number;
+}
+
+/**
+ * Writes the ledger entry and the suppression rows (before the erase record,
+ * so no late event slips in between), then appends the erase record.
+ */
+export async function requestErasure(r: ErasureRequest, deps: { store: StateStore; log: EventLog; suppression: SuppressionList }): Promise<ErasureRow> {
+  const privacy = deps.store.privacy;
+  if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
+  const id = `er_${randomBytes(12).toString('hex')}`;
+  const hashes = r.identKeys.map((k) => deps.suppression.hash(r.workspace, k));
+  const row: ErasureRow = { id, workspace: r.workspace, status: 'pending', requestedAt: r.now, completedAt: null, keyId: r.keyId, counts: {} };
+  await privacy.requestErasure(row, hashes);
+  // From here ingest refuses the person's events; appends already queued land before the record.
+  deps.suppression.add(r.workspace, hashes);
+  const record: EraseRecord = { type: 'erase', workspace: r.workspace, messageId: `erase-${id}`, erasureId: id, profileId: r.profileId, hashes, keyId: r.keyId, timestamp: r.now, receivedAt: r.now };
+  await deps.log.append([record]);
+  return row;
+}
+
+/** Whether a quarantined raw message names any of the identifier keys (or, when not JSON, contains an id verbatim). */
+export function quarantineMatcher(identKeys: readonly string[], hashEmail: EmailHasher): (raw: string) => boolean {
+  const keys = new Set(identKeys);
+  // Only distinctive ids are searched as text: a short one would match unrelated rows.
+  const verbatim = identKeys.filter((k) => k.startsWith('user:') || k.startsWith('anon:')).map((k) => k.slice(5)).filter((v) => v.length >= 6);
+  return (raw) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return verbatim.some((v) => raw.includes(v));
+    }
+    return rawIdentKeys(parsed, hashEmail).some((k) => keys.has(k));
+  };
+}
+
+/**
+ * A group profile recomputed from the group calls left, as the engine would
+ * have built it from them: the same document and the same history entries
+ * (each call's changes, in log order), so a rebuild finds the same state.
+ */
+export function refoldGroup(
+  base: Pick<ProfileDoc, 'id' | 'workspace' | 'identifiers'>,
+  events: readonly Positioned<PortraitEvent>[],
+  rules: ProfileRules,
+  covers: (t: TraitRuntime, position: number) => boolean,
+): { doc: ProfileDoc; history: HistoryEntry[] } {
+  // The engine creates a group profile at the position of its first call.
+  const doc = emptyProfile(base.id, base.workspace, 'group', events[0]!.position);
+  doc.identifiers = [...base.identifiers].sort();
+  const history: HistoryEntry[] = [];
+  for (const { position, record } of events) {
+    const r = applyEvent(doc, record, rules, true, (t) => covers(t, position));
+    if (Object.keys(r.changes).length > 0) history.push({ workspace: base.workspace, profileId: base.id, position, messageId: record.messageId, time: record.timestamp, changes: r.changes });
+  }
+  return { doc, history };
+}
+
+export interface AppliedErasure {
+  workspace: string;
+  /** Profiles removed or recomputed (to drop from caches). */
+  profileIds: string[];
+  /** Identifier keys removed. */
+  identKeys: string[];
+}
+
+/**
+ * The profile the erase record names or, when an identity merge absorbed it
+ * after the request, the profile it was merged into (its data is there now).
+ */
+async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
+  const seen = new Set<string>();
+  let current = id;
+  for (;;) {
+    const doc = (await store.profiles([{ workspace, id: current }])).get(scoped(workspace, current));
+    if (doc !== undefined) return { profileId: current, doc };
+    seen.add(current);
+    const next = (await store.merges(workspace, current)).find((m) => m.kind === 'merge' && m.from === current)?.into;
+    if (next === undefined || seen.has(next)) return { profileId: id, doc: undefined };
+    current = next;
+  }
+}
+
+/**
+ * The engine's part, at the erase record's position: deletes the person's
+ * events (idempotent, so done first: a crash before the state commit
+ * replays the record), then the state. A profile that no longer exists (a
+ * rebuild, whose log no longer holds the events) erases nothing.
+ */
+export async function applyErasure(
+  p: Positioned<EraseRecord>,
+  deps: {
+    log: EventLog;
+    store: StateStore;
+    hashEmail: EmailHasher;
+    partition: number;
+    now: number;
+    rules: ProfileRules;
+    covers: (t: TraitRuntime, position: number) => boolean;
+  },
+): Promise<AppliedErasure> {
+  const privacy = deps.store.privacy;
+  if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
+  const { workspace, erasureId } = p.record;
+  const { profileId, doc } = await liveProfile(deps.store, workspace, p.record.profileId);
+  const identKeys = doc?.identifiers ?? [];
+  const userIds: string[] = [];
+  const anonymousIds: string[] = [];
+  for (const k of identKeys) {
+    if (k.startsWith('user:')) userIds.push(k.slice(5));
+    else if (k.startsWith('anon:')) anonymousIds.push(k.slice(5));
+  }
+  // The groups the person's calls fed: recomputed below from the calls of the other members.
+  const groupIds = new Set<string>();
+  if (identKeys.length > 0) {
+    for (const e of await deps.log.eventsFor(workspace, { userIds, anonymousIds }, { upTo: p.position })) {
+      if (e.record.type === 'group' && e.record.groupId !== undefined) groupIds.add(e.record.groupId);
+    }
+  }
+  const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };
+  const groups: ErasurePlan['groups'] = [];
+  for (const groupId of [...groupIds].sort()) {
+    const ident = `group:${groupId}`;
+    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
+    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
+    if (current === undefined) continue;
+    const left = await deps.log.groupEvents(workspace, groupId, { upTo: p.position });
+    if (left.length === 0) groups.push({ id: current.id, ident, doc: null, history: [] });
+    else groups.push({ id: current.id, ident, ...refoldGroup(current, left, deps.rules, deps.covers) });
+  }
+  const { profileIds } = await privacy.erase({
+    groups,
+    workspace,
+    erasureId,
+    profileId,
+    identKeys: [...identKeys],
+    events: events.deleted,
+    eventsRedacted: events.redacted,
+    quarantineMatches: identKeys.length > 0 ? quarantineMatcher(identKeys, deps.hashEmail) : () => false,
+    partition: deps.partition,
+    position: p.position,
+    completedAt: deps.now,
+  });
+  return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
+}
