@@ -8,6 +8,14 @@ import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
 
 export type AppendOutcome = 'appended' | 'duplicate';
 
+/** Which events a retention purge deletes: event time before `before` (ms), optionally one workspace, type and event name. Unlink records are never purged. */
+export interface PurgeFilter {
+  before: number;
+  workspace?: string;
+  type?: string;
+  event?: string;
+}
+
 export interface EventLog {
   /** Appends records durably; duplicates (same workspace and messageId within the window) are acknowledged and not stored. */
   append(records: readonly LogRecord[]): Promise<AppendOutcome[]>;
@@ -21,5 +29,10 @@ export interface EventLog {
   onAppend(listener: () => void): () => void;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;
+  /**
+   * Deletes the events matching the filter (retention); with `dryRun`, only
+   * counts them. Returns the count per workspace. Positions are never reused.
+   */
+  purge(filter: PurgeFilter, opts?: { dryRun?: boolean }): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

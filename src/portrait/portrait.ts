@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { loadKeyring, type Keyring } from '../privacy/index.ts';
+import { DataKeys, loadKeyring, SealedEventLog, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +71,7 @@ export class Portrait {
 
   private constructor(
     readonly config: ResolvedConfig,
-    private readonly log: EventLog,
+    private readonly log: SealedEventLog,
     private readonly store: StateStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
@@ -135,15 +135,18 @@ export class Portrait {
     const keyring = loadKeyring(config, opts.memory === true);
     const { databaseUrl, natsUrl } = config.cluster;
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
-    const log: EventLog = natsUrl
+    const rawLog: EventLog = natsUrl
       ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
     const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
-      await log.close();
+      await rawLog.close();
       throw e;
     });
+    // Personal fields are sealed with their owner's data key before the append, opened on read.
+    const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
+    const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields);
     const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
     definitions.load(await store.definitions());
     const position = await store.position(0);
@@ -157,7 +160,14 @@ export class Portrait {
       opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
-            { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
+            {
+              config,
+              logFile: join(config.dataDir, 'log.db'),
+              stateFile: join(config.dataDir, 'state.db'),
+              hashKeyHex: hashKey.toString('hex'),
+              keyring: keyring.toJson(),
+              followClock: opts.clock !== undefined,
+            },
             log,
             opts.clock,
           );
@@ -548,6 +558,30 @@ export class Portrait {
   /** Number of profiles (all workspaces unless one is named). */
   async profileCount(workspace?: string): Promise<number> {
     return this.store.profileCount(workspace);
+  }
+
+  /**
+   * Crypto-shredding: destroys the data keys of an identifier and, when it
+   * belongs to a profile, of every identifier of that profile. Their events
+   * stay in the log (and its copies) but read back without their personal
+   * fields, marked `context.shredded: true`. Returns how many keys existed.
+   */
+  async shred(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<{ destroyed: number }> {
+    this.check();
+    const workspace = this.ws(o);
+    const ident = resolveIdentifier(idType, id, this.hashKey);
+    const doc = await this.docFor(idType, id, o);
+    const identifiers = [...(doc?.identifiers ?? []), ...(ident.kind === 'profile' ? [] : [ident.key])];
+    return { destroyed: await this.destroyDataKeys(doc?.workspace ?? workspace, identifiers) };
+  }
+
+  /** Destroys the data keys of these identifier keys (`user:42`, `anon:abc`; others own no events): what erasure calls. */
+  async destroyDataKeys(workspace: string, identifiers: readonly string[]): Promise<number> {
+    this.check();
+    const { destroyed, subjects } = await this.log.keys.destroy(workspace, identifiers);
+    // The engine's thread caches keys too: it must not open these events again.
+    if (this.engine instanceof WorkerEngine) this.engine.forgetKeys(workspace, subjects);
+    return destroyed;
   }
 
   /** Forgets deduplication keys older than the configured window. */

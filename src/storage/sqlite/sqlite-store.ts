@@ -14,6 +14,7 @@ import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
+import { SqliteDataKeys, SqliteRetention } from './sqlite-privacy.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -28,6 +29,8 @@ export class SqliteStore implements StateStore, Migratable {
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
   readonly segments: SqliteSegmentStore;
+  readonly dataKeys: SqliteDataKeys;
+  readonly retention: SqliteRetention;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -41,6 +44,8 @@ export class SqliteStore implements StateStore, Migratable {
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
     const db = this.db;
     this.segments = new SqliteSegmentStore(db);
+    this.dataKeys = new SqliteDataKeys(db);
+    this.retention = new SqliteRetention(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
