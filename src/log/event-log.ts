@@ -8,9 +8,14 @@ import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
 
 export type AppendOutcome = 'appended' | 'duplicate';
 
-/** Which events a retention purge deletes: event time before `before` (ms), optionally one workspace, type and event name. Unlink records are never purged. */
+/**
+ * Which events a retention purge deletes: event time before `before` (ms),
+ * optionally only up to a position (what the engine has already folded), one
+ * workspace, type and event name. Unlink records are never purged.
+ */
 export interface PurgeFilter {
   before: number;
+  upTo?: number;
   workspace?: string;
   type?: string;
   event?: string;

@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { DataKeys, loadKeyring, SealedEventLog, type Keyring } from '../privacy/index.ts';
+import { DataKeys, loadKeyring, runRetention, SealedEventLog, type DeleteProfile, type Keyring, type RetentionReport } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
+import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -39,6 +39,8 @@ export interface OpenOptions {
   newId?: () => string;
   /** Where the configuration came from, for error messages. */
   source?: string;
+  /** Deletes one profile when retention finds it inactive (`privacy.retention.inactiveProfileDays`); without it, inactive profiles are only counted. */
+  deleteProfile?: DeleteProfile;
 }
 
 export type MessageOutcome =
@@ -67,6 +69,8 @@ export class Portrait {
   private readonly inFlight: Array<[number, number]> = [];
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private deleteProfile: DeleteProfile | undefined;
   private readonly segmentApi: SegmentApi | undefined;
 
   private constructor(
@@ -187,6 +191,13 @@ export class Portrait {
     await p.expireDedup();
     p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);
     p.dedupTimer.unref();
+    // Retention runs on its own period when any rule is configured (event times are judged by the injected clock).
+    p.deleteProfile = opts.deleteProfile;
+    const retention = config.privacy.retention;
+    if (retention.rules.length > 0 || retention.inactiveProfileDays !== undefined) {
+      p.retentionTimer = setInterval(() => void p.runRetention().catch(() => undefined), retention.intervalMinutes * 60_000);
+      p.retentionTimer.unref();
+    }
     return p;
   }
 
@@ -584,6 +595,31 @@ export class Portrait {
     return destroyed;
   }
 
+  /**
+   * One retention pass (what the scheduler runs every
+   * `privacy.retention.intervalMinutes`): purges old events from the log,
+   * deletes inactive profiles, logs each purge. `dryRun` only counts.
+   */
+  private retentionRun: Promise<unknown> = Promise.resolve();
+  async runRetention(o: { dryRun?: boolean } = {}): Promise<RetentionReport> {
+    this.check();
+    // One pass at a time: a scheduled pass and a CLI or test call never interleave.
+    const run = this.retentionRun.then(() =>
+      runRetention(
+        { log: this.log, table: this.store.retention, config: this.config.privacy.retention, now: this.clock.now(), committed: this.engine.committedPosition(), deleteProfile: this.deleteProfile },
+        o,
+      ),
+    );
+    this.retentionRun = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The retention log of a workspace (with passes over every workspace), newest first. */
+  async retentionLog(o: ReadOptions & { limit?: number; before?: number } = {}): Promise<RetentionLogEntry[]> {
+    this.check();
+    return this.store.retention.list(this.ws(o), o);
+  }
+
   /** Forgets deduplication keys older than the configured window. */
   expireDedup(): Promise<number> {
     return this.log.expireDedup(this.clock.now() - this.config.dedup.windowDays * DAY);
@@ -598,6 +634,8 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
+    clearInterval(this.retentionTimer);
+    await this.retentionRun;
     await this.webhooks?.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();

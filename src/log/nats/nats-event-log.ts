@@ -247,7 +247,7 @@ export class NatsEventLog implements EventLog {
       if (chunk.length === 0) break;
       after = chunk[chunk.length - 1]!.position;
       for (const { position, record: r } of chunk) {
-        if (r.type === 'unlink' || r.timestamp >= filter.before) continue;
+        if (r.type === 'unlink' || r.timestamp >= filter.before || (filter.upTo !== undefined && position > filter.upTo)) continue;
         if ((filter.workspace !== undefined && r.workspace !== filter.workspace) || (filter.type !== undefined && r.type !== filter.type)) continue;
         if (filter.event !== undefined && r.event !== filter.event) continue;
         if (!opts.dryRun) {

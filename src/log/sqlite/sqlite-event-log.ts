@@ -195,11 +195,11 @@ export class SqliteEventLog implements EventLog {
    * events do not linger in the file's free pages.
    */
   purgeSync(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Map<string, number> {
-    const where = `event_time < ? AND type != 'unlink' AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
+    const where = `event_time < ? AND position <= ? AND type != 'unlink' AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
     const w = filter.workspace ?? null;
     const t = filter.type ?? null;
     const e = filter.event ?? null;
-    const params = [filter.before, w, w, t, t, e, e];
+    const params = [filter.before, filter.upTo ?? Number.MAX_SAFE_INTEGER, w, w, t, t, e, e];
     const count = () => {
       const rows = this.db.prepare(`SELECT workspace, COUNT(*) AS n FROM log WHERE ${where} GROUP BY workspace`).all(...params) as Array<{ workspace: string; n: number }>;
       return new Map(rows.map((r) => [r.workspace, r.n]));
