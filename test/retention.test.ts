@@ -1,15 +1,22 @@
 /** Retention through Portrait: purges, the retention log, inactive profiles, the scheduler, and rebuild after a purge. */
 import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { DAY } from '../src/core/clock.ts';
 import type { ConfigInput } from '../src/config/index.ts';
 import { Portrait } from '../src/index.ts';
 import { ManualClock } from '../src/core/clock.ts';
-import { T0 } from './support/open.ts';
+import { buildServer } from '../src/server/app.ts';
+import { tempDir, T0 } from './support/open.ts';
 
 const TRAITS = [{ name: 'views', kind: 'count', filter: { event: 'View' } }];
 
-async function open(retention: object, deleted?: Array<[string, string]>, extra: ConfigInput = {}): Promise<{ p: Portrait; clock: ManualClock }> {
+type RetentionInput = NonNullable<NonNullable<ConfigInput['privacy']>['retention']>;
+
+async function open(retention: RetentionInput, deleted?: Array<[string, string]>, extra: ConfigInput = {}): Promise<{ p: Portrait; clock: ManualClock }> {
   const clock = new ManualClock(T0);
   const p = await Portrait.open(
     { identity: { hashKey: '00'.repeat(32) }, traits: TRAITS, privacy: { retention }, ...extra },
@@ -109,8 +116,66 @@ describe('retention', () => {
     }
   });
 
+  it('GET /v1/privacy/retention needs the privacy scope and shows only the key workspace', async () => {
+    const { p } = await open({ rules: [{ workspace: 'shop', days: 10 }, { days: 400 }] });
+    const app = buildServer(p);
+    try {
+      await p.ingest([view('s1', 'u1', 20)], { workspace: 'shop' });
+      await p.drain();
+      await p.runRetention();
+      const privacy = (await p.keys.create('shop', ['privacy'])).key;
+      const admin = (await p.keys.create('shop', ['read', 'write', 'admin'])).key;
+      const elsewhere = (await p.keys.create('blog', ['privacy'])).key;
+      const get = (key?: string, q = '') => app.inject({ method: 'GET', url: `/v1/privacy/retention${q}`, headers: key ? { authorization: `Bearer ${key}` } : {} });
+      assert.equal((await get()).statusCode, 401, 'no key: 401');
+      assert.equal((await get(admin)).statusCode, 403, 'a key without the privacy scope: 403');
+      const ok = await get(privacy);
+      assert.equal(ok.statusCode, 200, 'the privacy scope reads it');
+      const body = ok.json() as { rules: unknown[]; entries: Array<{ workspace: string; purged: number; kind: string }> };
+      assert.equal(body.rules.length, 2, "the rules that apply to the key's workspace");
+      assert.deepEqual(body.entries.map((e) => [e.workspace, e.kind, e.purged]), [['*', 'events', 0], ['shop', 'events', 1]], 'the newest entry first');
+      const theirs = (await get(elsewhere)).json() as { rules: unknown[]; entries: Array<{ workspace: string }> };
+      assert.ok(theirs.entries.every((e) => e.workspace !== 'shop'), "another workspace never sees shop's entries");
+      assert.equal(theirs.rules.length, 1, "nor shop's rules");
+      assert.equal((await get(privacy, '?limit=0')).statusCode, 400, 'a bad page size is a 400');
+      const page = (await get(privacy, '?limit=1')).json() as { entries: unknown[]; next?: number };
+      assert.equal(page.entries.length, 1, 'one entry per page');
+      assert.equal(((await get(privacy, `?limit=1&before=${page.next}`)).json() as { entries: unknown[] }).entries.length, 1, 'the next page');
+    } finally {
+      await app.close();
+      await p.close();
+    }
+  });
+
+  it('portrait retention run [--dry-run] prints the report; only the real run purges', async () => {
+    const { dir, cleanup } = tempDir('portrait-retention-cli-');
+    try {
+      const config = { privacy: { retention: { rules: [{ days: 30 }] } } };
+      writeFileSync(join(dir, 'portrait.config.json'), JSON.stringify(config));
+      const p = await Portrait.open({ ...config, dataDir: dir } as ConfigInput);
+      await p.ingest([view('old', 'ann', 365 * 3), view('new', 'ann', 0)].map((m) => ({ ...m, timestamp: new Date(Date.now() - (m.messageId === 'old' ? 400 * DAY : 0)).toISOString() })));
+      await p.drain();
+      await p.close();
+      const bin = join(import.meta.dirname, '..', 'bin', 'portrait.js');
+      const run = (...args: string[]) => promisify(execFile)(process.execPath, [bin, '--data-dir', dir, 'retention', 'run', ...args], { cwd: dir });
+      const dry = JSON.parse((await run('--dry-run')).stdout) as { dryRun: boolean; events: Array<{ purged: number }> };
+      assert.deepEqual([dry.dryRun, dry.events.map((e) => e.purged)], [true, [1]], 'the dry run counts the old event');
+      const real = JSON.parse((await run()).stdout) as { dryRun: boolean; events: Array<{ purged: number }> };
+      assert.deepEqual([real.dryRun, real.events.map((e) => e.purged)], [false, [1]], 'the real run purges it');
+      const again = await Portrait.open({ ...config, dataDir: dir } as ConfigInput);
+      try {
+        assert.deepEqual((await again.events('user_id', 'ann')).events.map((e) => e.record.messageId), ['new'], 'only the recent event is left');
+        assert.equal((await again.retentionLog()).length, 1, 'the purge is in the retention log (the dry run is not)');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('refuses an invalid retention configuration with the problems listed', async () => {
-    await assert.rejects(open({ rules: [{ days: 0, type: 'nope' }], intervalMinutes: 0 }), (e: { code?: string; message?: string }) => {
+    await assert.rejects(open({ rules: [{ days: 0, type: 'nope' }], intervalMinutes: 0 } /* deliberately invalid */ as unknown as RetentionInput), (e: { code?: string; message?: string }) => {
       assert.equal(e.code, 'PORTRAIT_CONFIG_INVALID', 'a configuration error');
       for (const path of ['/privacy/retention/rules/0/days', '/privacy/retention/rules/0/type', '/privacy/retention/intervalMinutes']) assert.ok(e.message?.includes(path), `names ${path}`);
       return true;

@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PortraitError } from '../core/errors.ts';
 import type { ApiKeyRow, StateStore } from '../storage/index.ts';
 
-export const SCOPES = ['write', 'read', 'admin'] as const;
+export const SCOPES = ['write', 'read', 'admin', 'privacy'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

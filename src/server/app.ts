@@ -16,6 +16,7 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { posthogRoutes } from './posthog-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { retentionRoutes } from './retention-routes.ts';
 import { searchRoutes } from './search-routes.ts';
 import { registerSecurity, type SecurityOptions } from './security.ts';
 import { segmentRoutes } from './segment-routes.ts';
@@ -57,6 +58,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       searchRoutes(api, p);
       identityRoutes(api, p);
       quarantineRoutes(api, p);
+      retentionRoutes(api, p);
       definitionRoutes(api, p);
       destinationRoutes(api, p);
       segmentRoutes(api, p);
