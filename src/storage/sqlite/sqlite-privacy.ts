@@ -37,12 +37,13 @@ export class SqliteDataKeys implements DataKeyTable {
 
   async delete(workspace: string, subjects: readonly string[]): Promise<number> {
     if (subjects.length === 0) return 0;
-    // Overwrite the freed cells with zeros, then checkpoint so the file itself no longer holds the
-    // sealed key (best effort: a reader holding an old snapshot can delay the checkpoint).
+    // Overwrite the freed cells with zeros and copy the zeroed pages into the file at once. A
+    // passive checkpoint never waits for the engine's connection; older WAL frames holding the
+    // (master-key-sealed) key are overwritten as the WAL is reused, or at a full checkpoint.
     this.db.pragma('secure_delete = ON');
     try {
       const n = this.remove.run(workspace, JSON.stringify(subjects)).changes;
-      if (n > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (n > 0) this.db.pragma('wal_checkpoint(PASSIVE)');
       return n;
     } finally {
       this.db.pragma('secure_delete = OFF');
