@@ -31,11 +31,12 @@ export class SealedEventLog implements EventLog {
     if (this.fields.size === 0) return this.inner.append(records);
     // Subjects of the batch, per workspace: one get-or-create per workspace.
     const wanted = new Map<string, Map<number, string>>();
+    const subjectOf = this.subjects();
     records.forEach((r, i) => {
       if (r.type === 'unlink' || !hasPersonalFields(r, this.fields)) return;
       let m = wanted.get(r.workspace);
       if (m === undefined) wanted.set(r.workspace, (m = new Map()));
-      m.set(i, this.keys.subjectOf(r.workspace, ownerOf(r)));
+      m.set(i, subjectOf(r));
     });
     if (wanted.size === 0) return this.inner.append(records);
     const sealed = records.slice();
@@ -57,12 +58,13 @@ export class SealedEventLog implements EventLog {
   /** Opens the sealed fields of records read from the inner log (in place in the array). */
   async open<T extends LogRecord>(rows: Positioned<T>[]): Promise<Positioned<T>[]> {
     const wanted = new Map<string, Map<number, string>>();
+    const subjectOf = this.subjects();
     rows.forEach((row, i) => {
       const r = row.record;
-      if (r.type === 'unlink' || !hasSealedFields(r as PortraitEvent)) return;
+      if (r.type === 'unlink' || !hasSealedFields(r)) return;
       let m = wanted.get(r.workspace);
       if (m === undefined) wanted.set(r.workspace, (m = new Map()));
-      m.set(i, this.keys.subjectOf(r.workspace, ownerOf(r as PortraitEvent)));
+      m.set(i, subjectOf(r));
     });
     for (const [workspace, subjects] of wanted) {
       const keys = await this.keys.forRead(workspace, [...new Set(subjects.values())]);
@@ -72,6 +74,17 @@ export class SealedEventLog implements EventLog {
       }
     }
     return rows;
+  }
+
+  /** Subjects of events, memoised for one batch: a person's events tend to come together. */
+  private subjects(): (e: PortraitEvent) => string {
+    const memo = new Map<string, string>();
+    return (e) => {
+      const owner = `${e.workspace}\0${ownerOf(e)}`;
+      let s = memo.get(owner);
+      if (s === undefined) memo.set(owner, (s = this.keys.subjectOf(e.workspace, ownerOf(e))));
+      return s;
+    };
   }
 
   head(): number {
