@@ -1,10 +1,13 @@
 /** Crypto-shredding end to end: a file-backed Portrait (engine in its worker thread) with sealing on. */
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { Portrait } from '../src/index.ts';
+import { NatsEventLog } from '../src/log/index.ts';
+import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
 import { tempDir, T0 } from './support/open.ts';
 
 const TRAITS = [
@@ -79,6 +82,52 @@ describe('crypto-shredding through Portrait', () => {
       await assert.rejects(p.shred('no_such_type', 'x'), (e: { code?: string }) => typeof e.code === 'string' && e.code.startsWith('PORTRAIT_'), 'an unknown identifier type is a typed error');
     } finally {
       await p.close();
+      cleanup();
+    }
+  });
+});
+
+const clusterSkip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
+
+describe('crypto-shredding and retention on PostgreSQL and NATS JetStream', { skip: clusterSkip }, () => {
+  it('seals before JetStream, opens for the engine, shreds, and purges by retention with the log in PostgreSQL', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = await tempDatabase();
+    const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
+    const clock = new ManualClock(T0);
+    const deleted: string[] = [];
+    const p = await Portrait.open(
+      { dataDir: dir, traits: TRAITS, identity: { hashKey: 'ab'.repeat(32) }, cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions: 2 }, privacy: { retention: { rules: [{ type: 'page', days: 1 }], inactiveProfileDays: 365 } } },
+      { clock, deleteProfile: async (_w, id) => void deleted.push(id) },
+    );
+    const raw = await NatsEventLog.open({ servers: NATS_URL, stream, partitions: 2 });
+    try {
+      await p.ingest(messages(9));
+      await p.drain();
+      const bodies = JSON.stringify(await raw.read(0, 1000));
+      assert.ok(!bodies.includes('@mail.example') && bodies.includes('pd1.'), 'JetStream holds sealed tokens, no plaintext email');
+      assert.equal((await p.profile('email', 'person3@mail.example'))?.id, (await p.profile('user_id', 'u3'))?.id, 'the engine linked the sealed email');
+      assert.deepEqual(await p.shred('email', 'person3@mail.example'), { destroyed: 2 }, 'found by email, both owners of u3 shredded');
+      const events = (await p.events('user_id', 'u3')).events.map((e) => e.record);
+      assert.ok(events.length === 3 && events.every((e) => e.context?.shredded === true && e.traits?.email === undefined && e.properties?.email === undefined), 'u3 reads shredded on JetStream');
+
+      clock.advance(2 * 86_400_000);
+      const report = await p.runRetention();
+      assert.deepEqual(report.events.map((e) => e.purged), [3], 'two days later the three page events are purged from JetStream');
+      assert.deepEqual(report.profiles, [{ workspace: '*', purged: 0 }], 'nobody is inactive yet');
+      assert.equal((await raw.read(0, 1000)).filter((r) => r.record.type === 'page').length, 0, 'no page message is left in the stream');
+      clock.advance(400 * 86_400_000);
+      const later = await p.runRetention();
+      assert.equal(later.profiles[0]?.purged, deleted.length, 'every profile is inactive 400 days later and handed to the deletion');
+      assert.ok(deleted.length >= 9, `at least the nine people (${deleted.length})`);
+      const log = await p.retentionLog();
+      assert.deepEqual(log.map((r) => r.kind), ['profiles', 'events', 'profiles', 'events'], 'each pass is logged in PostgreSQL, newest first');
+    } finally {
+      await raw.close();
+      await p.close();
+      const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions: 2 });
+      await admin.destroy();
+      await db.drop();
       cleanup();
     }
   });
