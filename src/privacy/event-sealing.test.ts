@@ -72,3 +72,10 @@ test('a token moved to another event or field does not open', () => {
   const swapped: PortraitEvent = { ...sealed, traits: { email: sealed.traits!.phone!, phone: sealed.traits!.email! } };
   assert.deepEqual(openEvent(swapped, k).traits, {}, 'tokens swapped between fields fail');
 });
+
+test('a value that only looks like a token is left as sent', () => {
+  const e: PortraitEvent = { type: 'track', workspace: 'w', messageId: 'm', userId: 'u', properties: { note: 'pd1.hello.world', email: 'a@b.c' }, timestamp: 1, receivedAt: 1 };
+  const opened = openEvent(sealEvent(e, FIELDS, randomBytes(32)), undefined);
+  assert.equal(opened.properties?.note, 'pd1.hello.world', 'a look-alike string is not removed');
+  assert.equal(opened.properties?.email, undefined, 'the real token is');
+});

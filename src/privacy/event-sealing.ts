@@ -55,8 +55,11 @@ export function hasSealedFields(e: PortraitEvent): boolean {
   return false;
 }
 
+/** `pd1.` + a 12-byte IV (16 base64url characters) + `.` + at least the 16-byte tag: text that merely starts with `pd1.` is not taken for a token. */
+const TOKEN = /^pd1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
+
 function isToken(v: Json | undefined): v is string {
-  return typeof v === 'string' && v.startsWith(PREFIX);
+  return typeof v === 'string' && v.startsWith(PREFIX) && TOKEN.test(v);
 }
 
 /** A copy of the event with its personal fields sealed under `key` (the original is not changed). */
