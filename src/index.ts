@@ -8,3 +8,5 @@ export { PortraitError, isPortraitError, type Problem } from './core/errors.ts';
 export type { PortraitEvent } from './core/event.ts';
 export type { ProfileView } from './profile/index.ts';
 export { loadConfig, resolveConfig, type ConfigInput, type ResolvedConfig } from './config/index.ts';
+export type { RetentionReport, RetentionRule, DeleteProfile } from './privacy/index.ts';
+export type { RetentionLogEntry } from './storage/index.ts';

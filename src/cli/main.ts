@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { isPortraitError } from '../core/errors.ts';
 import { rebuildCommand } from './rebuild.ts';
+import { retentionCommand } from './retention.ts';
 import { profileCommand } from './profile.ts';
 import { keysCommand } from './keys.ts';
 import { importCommand } from './import.ts';
@@ -24,6 +25,7 @@ const program = new Command()
 
 serveCommand(program);
 rebuildCommand(program);
+retentionCommand(program);
 profileCommand(program);
 keysCommand(program);
 importCommand(program);

@@ -26,7 +26,7 @@ export type ConfigInput = Partial<Omit<PortraitConfig, 'attributes' | 'identity'
   dedup?: Partial<PortraitConfig['dedup']>;
   engine?: Partial<PortraitConfig['engine']>;
   cluster?: Partial<PortraitConfig['cluster']>;
-  privacy?: Partial<PortraitConfig['privacy']>;
+  privacy?: Partial<Omit<PortraitConfig['privacy'], 'retention'>> & { retention?: Partial<PortraitConfig['privacy']['retention']> };
 };
 
 export interface ResolvedConfig extends PortraitConfig {

@@ -95,6 +95,25 @@ export const ConfigSchema = Type.Object(
           default: ['email', 'phone', 'name', 'firstName', 'lastName', 'address', 'idNumber', 'birthday'],
           description: 'Attribute and event fields that hold personal data: stored encrypted, masked without the pii scope, erased with the person.',
         }),
+        retention: Type.Object(
+          {
+            rules: Type.Array(
+              Type.Object(
+                {
+                  workspace: Type.Optional(Type.String({ minLength: 1, description: 'Only this workspace (default: every workspace).' })),
+                  type: Type.Optional(Type.String({ enum: ['track', 'identify', 'alias', 'group', 'page', 'screen'], description: 'Only events of this type.' })),
+                  event: Type.Optional(Type.String({ minLength: 1, description: 'Only track events of this name.' })),
+                  days: Type.Integer({ minimum: 1, description: 'Events older than this many days (by event time) are purged from the log.' }),
+                },
+                { additionalProperties: false },
+              ),
+              { default: [], description: 'Event retention rules; each purge is logged in the retention log.' },
+            ),
+            inactiveProfileDays: Type.Optional(Type.Integer({ minimum: 1, description: 'Profiles not seen for this many days are deleted.' })),
+            intervalMinutes: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'How often the retention scheduler runs (minutes).' }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -44,6 +44,8 @@ export interface EngineOptions {
   segments?: LiveSegments;
   /** Called after each commit with the new position and the events' processing times. */
   onCommit?: (position: number, events: number) => void;
+  /** Called once an erasure is committed, with the identifier keys it removed (to destroy their data keys). */
+  onErased?: (workspace: string, identKeys: readonly string[]) => Promise<void>;
 }
 
 export class Engine implements EngineHandle {
@@ -330,6 +332,8 @@ export class Engine implements EngineHandle {
     });
     for (const id of done.profileIds) this.profiles.delete(done.workspace, id);
     for (const k of done.identKeys) this.identities.delete(done.workspace, k);
+    // Copies of the events elsewhere (a JetStream log, backups) become unreadable with the keys.
+    if (done.identKeys.length > 0) await this.o.onErased?.(done.workspace, done.identKeys);
     this.blocked = new Set((await this.o.store.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
     // Memberships and sizes changed underneath the live segments: they reload what they need.
     this.o.segments?.reset();

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import type { ResolvedConfig } from '../config/index.ts';
 import { identityHash, normalizeEmail } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
+import { SealedEventLog } from '../privacy/index.ts';
 import { LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
 import type { Definitions } from './definitions.ts';
@@ -31,7 +32,13 @@ export function engineOptions(config: ResolvedConfig, parts: { log: EventLog; st
     cacheProfiles: config.engine.cacheProfiles,
     backfillChunk: config.engine.backfillChunk,
     segments: parts.store.segments && liveSegments(config, parts),
+    onErased: dataKeyShredder(parts.log),
   };
+}
+
+/** An erasure also destroys the person's data keys when the log seals personal fields (crypto-shredding). */
+function dataKeyShredder(log: EventLog): EngineOptions['onErased'] {
+  return log instanceof SealedEventLog ? async (workspace, identKeys) => void (await log.keys.destroy(workspace, identKeys)) : undefined;
 }
 
 /** Live segment membership over the store's segment tables. */

@@ -91,6 +91,34 @@ export function logContract(backend: string, factory: LogFactory, opts: { skip?:
       assert.equal(calls, before, 'not notified after unsubscribing');
     });
 
+    withLog('purge deletes old events by event time, workspace, type and name, up to a position; never unlinks; dry run only counts', async (log) => {
+      const unlink: LogRecord = { type: 'unlink', workspace: 'w', messageId: 'un', a: 'user:a', b: 'anon:b', timestamp: 1, receivedAt: 1 };
+      await log.append([
+        logEvent('old-view', { event: 'View', timestamp: 100 }),
+        logEvent('old-buy', { event: 'Buy', timestamp: 100 }),
+        logEvent('old-page', { type: 'page', event: undefined, name: 'Home', timestamp: 100 }),
+        logEvent('old-other', { workspace: 'other', event: 'View', timestamp: 100 }),
+        unlink,
+        logEvent('new-view', { event: 'View', timestamp: 900 }),
+        logEvent('late-view', { event: 'View', timestamp: 100 }),
+      ]);
+      const all = await log.read(0, 100);
+      const late = all.find((r) => r.record.messageId === 'late-view')!.position;
+      const ids = async () => (await log.read(0, 100)).map((r) => `${r.record.workspace}/${r.record.messageId}`);
+      const dry = await log.purge({ before: 500, workspace: 'w', type: 'track', event: 'View' }, { dryRun: true });
+      assert.deepEqual([...dry], [['w', 2]], 'a dry run counts two old View events of w');
+      assert.equal((await ids()).length, 7, 'a dry run deletes nothing');
+      assert.deepEqual([...(await log.purge({ before: 500, workspace: 'w', type: 'track', event: 'View', upTo: late - 1 }))], [['w', 1]], 'one purged: the late one is past upTo');
+      assert.deepEqual(await ids(), ['w/old-buy', 'w/old-page', 'other/old-other', 'w/un', 'w/new-view', 'w/late-view'], 'only old-view is gone');
+      const rest = await log.purge({ before: 500 });
+      assert.deepEqual([...rest].sort(), [['other', 1], ['w', 3]], 'a rule over every workspace counts per workspace');
+      assert.deepEqual(await ids(), ['w/un', 'w/new-view'], 'only the unlink and the recent event remain');
+      const head = log.head();
+      assert.deepEqual(await log.append([logEvent('after')]), ['appended'], 'appends continue');
+      assert.ok(log.head() > head, 'positions are not reused after a purge');
+      assert.equal((await log.eventsFor('w', { userIds: ['u'], anonymousIds: [] })).length, 2, 'eventsFor no longer finds purged events');
+    });
+
     it('refuses appends once closed', async () => {
       const { log, dispose } = await factory.open();
       await log.close();

@@ -16,6 +16,19 @@ export interface EraseSelector {
   identKeys: string[];
 }
 
+/**
+ * Which events a retention purge deletes: event time before `before` (ms),
+ * optionally only up to a position (what the engine has already folded), one
+ * workspace, type and event name. Unlink and erase records are never purged.
+ */
+export interface PurgeFilter {
+  before: number;
+  upTo?: number;
+  workspace?: string;
+  type?: string;
+  event?: string;
+}
+
 export interface EventLog {
   /** Appends records durably; duplicates (same workspace and messageId within the window) are acknowledged and not stored. */
   append(records: readonly LogRecord[]): Promise<AppendOutcome[]>;
@@ -39,5 +52,10 @@ export interface EventLog {
   groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;
+  /**
+   * Deletes the events matching the filter (retention); with `dryRun`, only
+   * counts them. Returns the count per workspace. Positions are never reused.
+   */
+  purge(filter: PurgeFilter, opts?: { dryRun?: boolean }): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

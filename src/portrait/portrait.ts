@@ -3,7 +3,19 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { eventIdentKeys, loadKeyring, PrivacyApi, rawIdentKeys, SuppressionList, type Keyring } from '../privacy/index.ts';
+import {
+  DataKeys,
+  eventIdentKeys,
+  loadKeyring,
+  PrivacyApi,
+  rawIdentKeys,
+  runRetention,
+  SealedEventLog,
+  SuppressionList,
+  type DeleteProfile,
+  type Keyring,
+  type RetentionReport,
+} from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +35,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
+import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -39,6 +51,8 @@ export interface OpenOptions {
   newId?: () => string;
   /** Where the configuration came from, for error messages. */
   source?: string;
+  /** Deletes one profile when retention finds it inactive (`privacy.retention.inactiveProfileDays`); without it, inactive profiles are only counted. */
+  deleteProfile?: DeleteProfile;
 }
 
 export type MessageOutcome =
@@ -74,11 +88,13 @@ export class Portrait {
   private readonly inFlight: Array<[number, number]> = [];
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private deleteProfile: DeleteProfile | undefined;
   private readonly segmentApi: SegmentApi | undefined;
 
   private constructor(
     readonly config: ResolvedConfig,
-    private readonly log: EventLog,
+    private readonly log: SealedEventLog,
     private readonly store: StateStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
@@ -97,7 +113,7 @@ export class Portrait {
       clock,
       suppression: this.suppression,
       defaultWorkspace: config.defaultWorkspace,
-      canErase: store.privacy !== undefined && !(log instanceof NatsEventLog),
+      canErase: store.privacy !== undefined && !(log.inner instanceof NatsEventLog),
       resolve: (idType, id, workspace) => this.docFor(idType, id, { workspace }),
       drain: () => this.drain(),
       reads: {
@@ -113,7 +129,7 @@ export class Portrait {
           membershipHistory: (doc: { workspace: string; id: string }) => store.segments!.membershipHistory(doc.workspace, doc.id, Number.MAX_SAFE_INTEGER),
         }),
       },
-      compactLog: log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined,
+      compactLog: compactor(log.inner),
     });
     this.webhooks =
       store instanceof SqliteStore
@@ -173,15 +189,18 @@ export class Portrait {
     const keyring = loadKeyring(config, opts.memory === true);
     const { databaseUrl, natsUrl } = config.cluster;
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
-    const log: EventLog = natsUrl
+    const rawLog: EventLog = natsUrl
       ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
     const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
-      await log.close();
+      await rawLog.close();
       throw e;
     });
+    // Personal fields are sealed with their owner's data key before the append, opened on read.
+    const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
+    const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields);
     const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
     definitions.load(await store.definitions());
     const position = await store.position(0);
@@ -195,7 +214,14 @@ export class Portrait {
       opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
-            { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
+            {
+              config,
+              logFile: join(config.dataDir, 'log.db'),
+              stateFile: join(config.dataDir, 'state.db'),
+              hashKeyHex: hashKey.toString('hex'),
+              keyring: keyring.toJson(),
+              followClock: opts.clock !== undefined,
+            },
             log,
             opts.clock,
           );
@@ -216,6 +242,17 @@ export class Portrait {
     await p.expireDedup();
     p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);
     p.dedupTimer.unref();
+    // Retention runs on its own period when any rule is configured (event times are judged by the injected clock).
+    // Inactive profiles are erased like a person's request (ledger entry, events, data keys) but not suppressed:
+    // the person may come back. A caller may inject another deletion.
+    p.deleteProfile =
+      opts.deleteProfile ??
+      (store.privacy !== undefined ? async (workspace, id) => void (await p.privacyApi.erase('profile_id', id, { workspace, keyId: 'retention', suppress: false })) : undefined);
+    const retention = config.privacy.retention;
+    if (retention.rules.length > 0 || retention.inactiveProfileDays !== undefined) {
+      p.retentionTimer = setInterval(() => void p.runRetention().catch(() => undefined), retention.intervalMinutes * 60_000);
+      p.retentionTimer.unref();
+    }
     return p;
   }
 
@@ -606,6 +643,55 @@ export class Portrait {
     return this.store.profileCount(workspace);
   }
 
+  /**
+   * Crypto-shredding: destroys the data keys of an identifier and, when it
+   * belongs to a profile, of every identifier of that profile. Their events
+   * stay in the log (and its copies) but read back without their personal
+   * fields, marked `context.shredded: true`. Returns how many keys existed.
+   */
+  async shred(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<{ destroyed: number }> {
+    this.check();
+    const workspace = this.ws(o);
+    const ident = resolveIdentifier(idType, id, this.hashKey);
+    const doc = await this.docFor(idType, id, o);
+    const identifiers = [...(doc?.identifiers ?? []), ...(ident.kind === 'profile' ? [] : [ident.key])];
+    return { destroyed: await this.destroyDataKeys(doc?.workspace ?? workspace, identifiers) };
+  }
+
+  /** Destroys the data keys of these identifier keys (`user:42`, `anon:abc`; others own no events): what erasure calls. */
+  async destroyDataKeys(workspace: string, identifiers: readonly string[]): Promise<number> {
+    this.check();
+    const { destroyed, subjects } = await this.log.keys.destroy(workspace, identifiers);
+    // The engine's thread caches keys too: it must not open these events again.
+    if (this.engine instanceof WorkerEngine) this.engine.forgetKeys(workspace, subjects);
+    return destroyed;
+  }
+
+  /**
+   * One retention pass (what the scheduler runs every
+   * `privacy.retention.intervalMinutes`): purges old events from the log,
+   * deletes inactive profiles, logs each purge. `dryRun` only counts.
+   */
+  private retentionRun: Promise<unknown> = Promise.resolve();
+  async runRetention(o: { dryRun?: boolean } = {}): Promise<RetentionReport> {
+    this.check();
+    // One pass at a time: a scheduled pass and a CLI or test call never interleave.
+    const run = this.retentionRun.then(() =>
+      runRetention(
+        { log: this.log, table: this.store.retention, config: this.config.privacy.retention, now: this.clock.now(), committed: this.engine.committedPosition(), deleteProfile: this.deleteProfile },
+        o,
+      ),
+    );
+    this.retentionRun = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The retention log of a workspace (with passes over every workspace), newest first. */
+  async retentionLog(o: ReadOptions & { limit?: number; before?: number } = {}): Promise<RetentionLogEntry[]> {
+    this.check();
+    return this.store.retention.list(this.ws(o), o);
+  }
+
   /** Forgets deduplication keys older than the configured window. */
   expireDedup(): Promise<number> {
     return this.log.expireDedup(this.clock.now() - this.config.dedup.windowDays * DAY);
@@ -620,6 +706,8 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
+    clearInterval(this.retentionTimer);
+    await this.retentionRun;
     await this.webhooks?.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();
@@ -629,6 +717,11 @@ export class Portrait {
 }
 
 type ResolvedJson = import('../core/event.ts').Json;
+
+/** Checkpoints and vacuums the log file, for a log kept in SQLite. */
+function compactor(log: EventLog): (() => void) | undefined {
+  return log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined;
+}
 
 function safeStringify(v: unknown): string {
   try {

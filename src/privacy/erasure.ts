@@ -24,6 +24,12 @@ export interface ErasureRequest {
   identKeys: readonly string[];
   keyId: string | null;
   now: number;
+  /**
+   * Keep the identifiers in the suppression list so late events cannot
+   * recreate the person (a request of the person). A retention deletion of
+   * an inactive profile passes false: the person may come back.
+   */
+  suppress: boolean;
 }
 
 /**
@@ -34,7 +40,7 @@ export async function requestErasure(r: ErasureRequest, deps: { store: StateStor
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
   const id = `er_${randomBytes(12).toString('hex')}`;
-  const hashes = r.identKeys.map((k) => deps.suppression.hash(r.workspace, k));
+  const hashes = r.suppress ? r.identKeys.map((k) => deps.suppression.hash(r.workspace, k)) : [];
   const row: ErasureRow = { id, workspace: r.workspace, status: 'pending', requestedAt: r.now, completedAt: null, keyId: r.keyId, counts: {} };
   await privacy.requestErasure(row, hashes);
   // From here ingest refuses the person's events; appends already queued land before the record.

@@ -4,6 +4,10 @@ import type { ResolvedConfig } from '../config/index.ts';
 import { Keyring } from './keyring.ts';
 
 export { Keyring, isSealed, type KeyringFile } from './keyring.ts';
+export { DataKeys, type DataKeysOptions } from './data-keys.ts';
+export { SealedEventLog, ownerOf } from './sealed-event-log.ts';
+export { runRetention, type RetentionReport, type RetentionRule, type DeleteProfile } from './retention.ts';
+export { sealEvent, openEvent, hasSealedFields } from './event-sealing.ts';
 
 /** The instance's master keyring: configured keys, else `<dataDir>/master.keys` (generated once); in memory, a fresh key. */
 export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {

@@ -50,7 +50,7 @@ export class PrivacyApi {
    * once, and has the engine remove their profile, events and everything
    * derived. Resolves to the pending ledger entry (see `waitFor`).
    */
-  async erase(idType: string, id: string, o: { workspace?: string; keyId?: string | null } = {}): Promise<LedgerEntry> {
+  async erase(idType: string, id: string, o: { workspace?: string; keyId?: string | null; suppress?: boolean } = {}): Promise<LedgerEntry> {
     this.privacyStore();
     const workspace = this.ws(o.workspace);
     if (idType === 'group_id') throw Errors.groupNotErasable(`group_id ${id}`);
@@ -58,7 +58,7 @@ export class PrivacyApi {
     if (doc === undefined) throw Errors.profileNotFound(idType, id);
     if (doc.kind === 'group') throw Errors.groupNotErasable(`Profile ${doc.id}`);
     const row = await requestErasure(
-      { workspace, profileId: doc.id, identKeys: doc.identifiers, keyId: o.keyId ?? null, now: this.d.clock.now() },
+      { workspace, profileId: doc.id, identKeys: doc.identifiers, keyId: o.keyId ?? null, now: this.d.clock.now(), suppress: o.suppress ?? true },
       { store: this.d.store, log: this.d.log, suppression: this.d.suppression },
     );
     return ledgerEntry(row);

@@ -17,6 +17,7 @@ import { posthogRoutes } from './posthog-routes.ts';
 import { privacyRoutes } from './privacy-routes.ts';
 import { profileRoutes } from './profile-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { retentionRoutes } from './retention-routes.ts';
 import { searchRoutes } from './search-routes.ts';
 import { registerSecurity, type SecurityOptions } from './security.ts';
 import { segmentRoutes } from './segment-routes.ts';
@@ -58,6 +59,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       searchRoutes(api, p);
       identityRoutes(api, p);
       quarantineRoutes(api, p);
+      retentionRoutes(api, p);
       definitionRoutes(api, p);
       destinationRoutes(api, p);
       segmentRoutes(api, p);

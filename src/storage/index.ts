@@ -8,3 +8,4 @@ export { inspectStateDb, type StateFileFacts } from './sqlite/sqlite-inspect.ts'
 export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
 export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';
+export type { DataKeyTable, RetentionTable, RetentionLogEntry } from './privacy-tables.ts';

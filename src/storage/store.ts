@@ -7,6 +7,7 @@
 import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import type { DataKeyTable, RetentionTable } from './privacy-tables.ts';
 
 /** One recorded change of an attribute or a computed trait value. */
 export interface HistoryEntry {
@@ -271,6 +272,10 @@ export interface StateStore {
   readonly segments?: SegmentStore;
   /** Erasure and suppression storage (absent on stores that cannot erase yet). */
   readonly privacy?: PrivacyStore;
+  /** Per-person data keys for crypto-shredding the event log. */
+  readonly dataKeys: DataKeyTable;
+  /** The retention log and the selection of inactive profiles. */
+  readonly retention: RetentionTable;
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;
   deleteDefinition(name: string): Promise<void>;
 

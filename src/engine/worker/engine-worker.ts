@@ -12,6 +12,7 @@ import { threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
+import { DataKeys, Keyring, SealedEventLog } from '../../privacy/index.ts';
 import { Definitions } from '../definitions.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
@@ -33,7 +34,7 @@ const post = (m: FromWorker) => port.postMessage(m);
 class FollowerLog implements EventLog {
   private known: number;
   private readonly listeners = new Set<() => void>();
-  constructor(private readonly inner: SqliteEventLog) {
+  constructor(private readonly inner: EventLog) {
     this.known = inner.head();
   }
   advance(head: number): void {
@@ -65,21 +66,28 @@ class FollowerLog implements EventLog {
   async expireDedup(): Promise<number> {
     return 0;
   }
+  purge(): never {
+    throw new Error('the engine thread never purges the log');
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
 }
 
-const log = new FollowerLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }));
 const store = new SqliteStore({ file: init.stateFile });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
+// Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
+const dataKeys = new DataKeys({ table: store.dataKeys, keyring: Keyring.fromJson(JSON.stringify(init.keyring), 'the engine thread keyring'), hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
+const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields));
 const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types });
 const engine = new Engine({
   ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
   onCommit: (position) => post({ type: 'committed', position }),
   onError: (e) => post({ type: 'error', ...describe(e) }),
+  // The sealing log sits under the follower wrapper here: erasures destroy data keys through it.
+  onErased: async (workspace, identKeys) => void (await dataKeys.destroy(workspace, identKeys)),
 });
 
 function describe(e: unknown): { code?: string; message: string } {
@@ -104,6 +112,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'kick':
       engine.kick();
+      break;
+    case 'forget-keys':
+      dataKeys.forget(m.workspace, m.subjects);
       break;
     case 'drain':
       log.advance(m.head);

@@ -1,11 +1,14 @@
 /** Messages between the main thread and the engine's worker thread. */
 import type { ResolvedConfig } from '../../config/index.ts';
+import type { KeyringFile } from '../../privacy/keyring.ts';
 
 export interface WorkerInit {
   config: ResolvedConfig;
   logFile: string;
   stateFile: string;
   hashKeyHex: string;
+  /** The master keyring: this thread opens the data keys that open sealed event fields. */
+  keyring: KeyringFile;
   /** The main thread's clock is injected (tests): follow the times it sends instead of reading the system clock. */
   followClock?: boolean;
 }
@@ -15,6 +18,7 @@ export type ToWorker = (
   | { type: 'appended'; head: number }
   | { type: 'drain'; id: number; head: number }
   | { type: 'kick' }
+  | { type: 'forget-keys'; workspace: string; subjects: string[] }
   | { type: 'stop' }
 ) & { now?: number };
 

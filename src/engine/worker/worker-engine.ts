@@ -39,6 +39,11 @@ export class WorkerEngine implements EngineHandle {
     });
   }
 
+  /** Tells the thread to drop cached data keys that were destroyed (crypto-shredding). */
+  forgetKeys(workspace: string, subjects: string[]): void {
+    this.send({ type: 'forget-keys', workspace, subjects });
+  }
+
   private send(m: ToWorker): void {
     if (!this.exited) this.worker.postMessage(this.clock ? { ...m, now: this.clock.now() } : m);
   }

@@ -20,7 +20,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
-import type { AppendOutcome, EventLog } from '../event-log.ts';
+import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
 
 export interface NatsEventLogOptions {
@@ -242,6 +242,40 @@ export class NatsEventLog implements EventLog {
   /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */
   async expireDedup(_before: number): Promise<number> {
     return 0;
+  }
+
+  /**
+   * Retention: reads the stream (one workspace's subjects when the filter
+   * names one) in chunks and deletes each matching message by sequence, with
+   * erase (the server overwrites the stored bytes). Cost grows with the
+   * stream's size: this is scheduled background work.
+   */
+  async purge(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Promise<Map<string, number>> {
+    if (this.closed) throw Errors.closed();
+    const subjects = filter.workspace === undefined ? `${this.subjectPrefix}.>` : `${this.subjectPrefix}.*.${filter.workspace}`;
+    const counts = new Map<string, number>();
+    let after = 0;
+    for (;;) {
+      const chunk = await this.readSubject(subjects, after, 5000);
+      if (chunk.length === 0) break;
+      after = chunk[chunk.length - 1]!.position;
+      for (const { position, record: r } of chunk) {
+        if (!isEvent(r) || r.timestamp >= filter.before || (filter.upTo !== undefined && position > filter.upTo)) continue;
+        if ((filter.workspace !== undefined && r.workspace !== filter.workspace) || (filter.type !== undefined && r.type !== filter.type)) continue;
+        if (filter.event !== undefined && r.event !== filter.event) continue;
+        if (!opts.dryRun) {
+          try {
+            await this.jsm.streams.deleteMessage(this.stream, position, true);
+          } catch (e) {
+            const err = Errors.storage('deleting events from the NATS event log');
+            err.cause = e;
+            throw err;
+          }
+        }
+        counts.set(r.workspace, (counts.get(r.workspace) ?? 0) + 1);
+      }
+    }
+    return counts;
   }
 
   /** Deletes the stream and its dedup bucket (tests, and `portrait` tooling that resets a deployment). */

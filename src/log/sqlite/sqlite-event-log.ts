@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
-import type { AppendOutcome, EraseSelector, EventLog } from '../event-log.ts';
+import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../event-log.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS log (
@@ -229,6 +229,41 @@ export class SqliteEventLog implements EventLog {
 
   expireDedupSync(before: number): number {
     return this.db.prepare('DELETE FROM dedup WHERE received_at < ?').run(before).changes;
+  }
+
+  async purge(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Promise<Map<string, number>> {
+    if (this.closed) throw Errors.closed();
+    return this.purgeSync(filter, opts);
+  }
+
+  /**
+   * Retention: deletes (or with dryRun counts) the events matching the filter,
+   * in one transaction; freed cells are zeroed (secure_delete) so the raw
+   * events do not linger in the file's free pages.
+   */
+  purgeSync(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Map<string, number> {
+    const where = `event_time < ? AND position <= ? AND type NOT IN ('unlink', 'erase') AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
+    const w = filter.workspace ?? null;
+    const t = filter.type ?? null;
+    const e = filter.event ?? null;
+    const params = [filter.before, filter.upTo ?? Number.MAX_SAFE_INTEGER, w, w, t, t, e, e];
+    const count = () => {
+      const rows = this.db.prepare(`SELECT workspace, COUNT(*) AS n FROM log WHERE ${where} GROUP BY workspace`).all(...params) as Array<{ workspace: string; n: number }>;
+      return new Map(rows.map((r) => [r.workspace, r.n]));
+    };
+    if (opts.dryRun) return count();
+    this.db.pragma('secure_delete = ON');
+    try {
+      return this.db.transaction(() => {
+        const counts = count();
+        this.db.prepare(`DELETE FROM log WHERE ${where}`).run(...params);
+        // Keep the high-water mark: positions are never reused after a deletion.
+        this.saveHead.run(this.lastPosition);
+        return counts;
+      })();
+    } finally {
+      this.db.pragma('secure_delete = OFF');
+    }
   }
 
   /** Number of stored records (for tests and diagnostics). */

@@ -9,7 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import type { LogRecord, PortraitEvent, Positioned } from '../../core/event.ts';
 import { Errors, PortraitError } from '../../core/errors.ts';
 import { startThread } from '../../core/thread/index.ts';
-import type { AppendOutcome, EraseSelector, EventLog } from '../event-log.ts';
+import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../event-log.ts';
 import { SqliteEventLog, type SqliteEventLogOptions } from './sqlite-event-log.ts';
 import type { FromWriter, ToWriter } from './writer-protocol.ts';
 
@@ -68,7 +68,9 @@ export class ThreadedEventLog implements EventLog {
     this.waiting.clear();
   }
 
-  private request(m: Omit<Extract<ToWriter, { type: 'append' }>, 'id'> | Omit<Extract<ToWriter, { type: 'expire' }>, 'id'> | { type: 'close' }): Promise<FromWriter> {
+  private request(
+    m: Omit<Extract<ToWriter, { type: 'append' }>, 'id'> | Omit<Extract<ToWriter, { type: 'expire' }>, 'id'> | Omit<Extract<ToWriter, { type: 'purge' }>, 'id'> | { type: 'close' },
+  ): Promise<FromWriter> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -123,6 +125,14 @@ export class ThreadedEventLog implements EventLog {
   async expireDedup(before: number): Promise<number> {
     const m = await this.request({ type: 'expire', before });
     return m.type === 'expired' ? m.count : 0;
+  }
+
+  /** Deletes in the writer thread, which owns the only writing connection. */
+  async purge(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Promise<Map<string, number>> {
+    if (this.closed) throw Errors.closed();
+    const m = await this.request({ type: 'purge', filter, dryRun: opts.dryRun === true });
+    if (m.type !== 'purged') throw new Error(`engine invariant: the log writer answered ${m.type} to a purge`);
+    return new Map(m.counts);
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,13 @@ port.on('message', (m: ToWriter) => {
         post(failure(m.id, e));
       }
       break;
+    case 'purge':
+      try {
+        post({ type: 'purged', id: m.id, counts: [...log.purgeSync(m.filter, { dryRun: m.dryRun })] });
+      } catch (e) {
+        post(failure(m.id, e));
+      }
+      break;
     case 'close':
       void log.close().then(() => post({ type: 'closed', id: m.id }));
       break;

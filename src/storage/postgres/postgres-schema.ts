@@ -6,6 +6,7 @@
  * "\u0000" in strings and re-order keys). Text compares byte-wise
  * (COLLATE "C"), as in SQLite, so every ORDER BY agrees across backends.
  */
+import { PRIVACY_TABLES_POSTGRES } from '../privacy-tables.ts';
 import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES } from '../rows.ts';
 import { POSTGRES_SEGMENT_SCHEMA } from './postgres-segments.ts';
@@ -127,6 +128,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
   { version: 3, name: 'segments, tags and the outbox', sql: POSTGRES_SEGMENT_SCHEMA },
+  { version: 4, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_POSTGRES },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */

@@ -5,6 +5,7 @@
  * INSERT … SELECT FROM unnest(arrays) per table), so its cost grows with rows,
  * not round trips.
  */
+import { PostgresDataKeys, PostgresRetention } from './postgres-privacy.ts';
 import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
@@ -39,12 +40,16 @@ const types: pg.CustomTypesConfig = {
 
 export class PostgresStore implements StateStore, Migratable {
   readonly segments: PostgresSegmentStore;
+  readonly dataKeys: PostgresDataKeys;
+  readonly retention: PostgresRetention;
 
   private constructor(
     readonly pool: pg.Pool,
     private readonly url: string,
   ) {
     this.segments = new PostgresSegmentStore(pool);
+    this.dataKeys = new PostgresDataKeys(pool);
+    this.retention = new PostgresRetention(pool);
   }
 
   /** Connects, checks the server answers and (unless told not to) applies pending migrations. */

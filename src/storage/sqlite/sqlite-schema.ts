@@ -4,6 +4,7 @@
  * sqlite-migrate.ts). Files written before that table existed carry a
  * one-row `schema_version` table instead, read as the applied version.
  */
+import { PRIVACY_TABLES_SQLITE } from '../privacy-tables.ts';
 import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES as BASE_DERIVED_TABLES } from '../rows.ts';
 import { SQLITE_SEGMENT_SCHEMA } from './sqlite-segments.ts';
@@ -131,6 +132,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT NOT NULL DEFAULT 'config';` },
   { version: 3, name: 'segments, tags and the outbox', sql: SQLITE_SEGMENT_SCHEMA },
   { version: 4, name: 'erasure ledger and suppression list', sql: SQLITE_PRIVACY_SCHEMA },
+  { version: 5, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_SQLITE },
 ];
 
 /**

@@ -15,6 +15,7 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
+import { SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -30,6 +31,8 @@ export class SqliteStore implements StateStore, Migratable {
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
   readonly segments: SqliteSegmentStore;
   readonly privacy: SqlitePrivacyStore;
+  readonly dataKeys: SqliteDataKeys;
+  readonly retention: SqliteRetention;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.file);
@@ -46,6 +49,8 @@ export class SqliteStore implements StateStore, Migratable {
     const db = this.db;
     this.segments = new SqliteSegmentStore(db);
     this.privacy = new SqlitePrivacyStore(db);
+    this.dataKeys = new SqliteDataKeys(db);
+    this.retention = new SqliteRetention(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
