@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { loadKeyring, type Keyring } from '../privacy/index.ts';
+import { consentMessage, consentOwner, consentReading, loadKeyring, readConsentInput, type ConsentReading, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { Errors, type Problem } from '../core/errors.ts';
 import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
-import { resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
+import { consentPolicyOf, resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Destinations } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
@@ -144,7 +144,7 @@ export class Portrait {
       await log.close();
       throw e;
     });
-    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
+    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config));
     definitions.load(await store.definitions());
     const position = await store.position(0);
     const { save, removed } = definitions.reconcile(config.traitDefinitions, position, clock.now());
@@ -392,6 +392,35 @@ export class Portrait {
     return { messageId: record.messageId };
   }
 
+  /** A profile's consent for every configured purpose (a purpose without a decision reads `granted: false`). */
+  async consent(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<ConsentReading> {
+    this.check();
+    const doc = await this.docFor(idType, id, o);
+    if (doc === undefined) throw Errors.profileNotFound(idType, id);
+    return consentReading(doc, this.config.privacy.purposes);
+  }
+
+  /**
+   * Records consent decisions (`{ marketing: false }`) by appending an
+   * identify event carrying them (`context.consent`, source `api`) to the
+   * log: the engine applies it like any other decision, and a rebuild
+   * repeats it. A user or anonymous id need not have a profile yet.
+   */
+  async setConsent(idType: IdType | string, id: string, raw: unknown, o: ReadOptions = {}): Promise<{ messageId: string; consents: Record<string, boolean> }> {
+    this.check();
+    const decisions = readConsentInput(raw, this.config.privacy.purposes);
+    const doc = await this.docFor(idType, id, o);
+    if (doc === undefined && idType !== 'user_id' && idType !== 'anonymous_id') throw Errors.profileNotFound(idType, id);
+    const owner = consentOwner(idType, id, doc);
+    if (owner === undefined) throw Errors.consentNeedsUser(idType, id);
+    const now = this.clock.now();
+    const messageId = `consent-${now}-${randomBytes(6).toString('hex')}`;
+    const r = await this.ingest([consentMessage(owner, decisions, messageId, now)], o);
+    const outcome = r.outcomes[0]!;
+    if (outcome.status === 'quarantined') throw Errors.invalidConsent(outcome.problems);
+    return { messageId, consents: decisions };
+  }
+
   /** Quarantined messages, oldest first. */
   async quarantined(o: ReadOptions & { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
     this.check();
@@ -483,7 +512,7 @@ export class Portrait {
   private changeApiTraits(next: (api: DefinitionRow[]) => readonly unknown[]): Promise<void> {
     const run = this.definitionChanges.then(async () => {
       const raw = next(this.definitions.list().filter((r) => r.source === 'api'));
-      const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+      const defs = resolveConfig({ traits: [...raw], privacy: { purposes: this.config.privacy.purposes, consentCategories: this.config.privacy.consentCategories } }, 'the trait definitions').traitDefinitions;
       // Segments may read traits: the whole set after the change (the file's and these) must still serve them.
       const fromConfig = this.definitions.list().filter((d) => d.source === 'config');
       const kinds = new Map<string, string>([...fromConfig.map((d) => [d.name, (d.definition as { kind: string }).kind] as const), ...defs.map((d) => [d.name, d.kind as string] as const)]);

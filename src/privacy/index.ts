@@ -11,3 +11,4 @@ export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
   if (memory && config.privacy.keyFile === undefined) return Keyring.generate();
   return Keyring.load(config.privacy.keyFile ?? join(config.dataDir, 'master.keys'));
 }
+export { readConsentInput, consentMessage, consentOwner, consentReading, type ConsentReading } from './consent.ts';

@@ -13,6 +13,7 @@ import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
 import { Definitions } from '../definitions.ts';
+import { consentPolicyOf } from '../../config/load.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -69,7 +70,7 @@ const store = new SqliteStore({ file: init.stateFile });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
-const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types });
+const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config));
 const engine = new Engine({
   ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
   onCommit: (position) => post({ type: 'committed', position }),
