@@ -392,6 +392,8 @@ export class Portrait {
     return { messageId: record.messageId };
   }
 
+  private consentSeq = 0;
+
   /** A profile's consent for every configured purpose (a purpose without a decision reads `granted: false`). */
   async consent(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<ConsentReading> {
     this.check();
@@ -414,7 +416,8 @@ export class Portrait {
     const owner = consentOwner(idType, id, doc);
     if (owner === undefined) throw Errors.consentNeedsUser(idType, id);
     const now = this.clock.now();
-    const messageId = `consent-${now}-${randomBytes(6).toString('hex')}`;
+    // Two decisions in the same millisecond order by messageId: a counter keeps the later call the later decision.
+    const messageId = `consent-${now}-${(this.consentSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
     const r = await this.ingest([consentMessage(owner, decisions, messageId, now)], o);
     const outcome = r.outcomes[0]!;
     if (outcome.status === 'quarantined') throw Errors.invalidConsent(outcome.problems);
