@@ -84,7 +84,7 @@ export class Portrait {
     this.keys = new Keys(store, () => clock.now());
     this.webhooks =
       store instanceof SqliteStore
-        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
+        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes })
         : undefined;
     this.segmentApi =
       store.segments !== undefined

@@ -159,7 +159,7 @@ export class LiveSegments {
       this.sizes.set(sk, (this.sizes.get(sk) ?? 0) + (change === 'entered' ? 1 : -1));
       touchedSizes.add(sk);
       if (!segment.startsWith('tag:')) {
-        const payload: Json = { segment, profileId: doc.id, workspace: doc.workspace, time: new Date(now).toISOString(), reason, position: c.position };
+        const payload: Json = { segment, profileId: doc.id, workspace: doc.workspace, time: new Date(now).toISOString(), reason, position: c.position, ...consented(doc) };
         const row: OutboxEntry = { workspace: doc.workspace, kind: change === 'entered' ? 'segment.entered' : 'segment.exited', profileId: doc.id, payload, position: c.position, createdAt: now };
         (c.outbox ??= []).push(row);
       }
@@ -200,7 +200,7 @@ export class LiveSegments {
     const now = this.o.clock.now();
     if (this.o.profileUpdated && cause === 'events') {
       for (const d of c.profiles) {
-        (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position }, position: c.position, createdAt: now });
+        (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position, ...consented(d) }, position: c.position, createdAt: now });
       }
     }
     const set = this.registry.set();
@@ -321,4 +321,15 @@ export class LiveSegments {
 
 function emptyChanges(partition: number, position: number): Changeset {
   return { partition, position, profiles: [], deletedProfiles: [], identities: [], links: [], merges: [], identityConflicts: [], attributeConflicts: [], history: [] };
+}
+
+/**
+ * The purposes a profile has granted, as outbox rows carry them (only when
+ * there are any) so that purpose-bound destinations can be filtered by the
+ * consent in force when the notification was written. Not sent to receivers.
+ */
+function consented(doc: { consents?: ProfileDoc['consents'] }): { consented?: string[] } {
+  if (doc.consents === undefined) return {};
+  const granted = Object.keys(doc.consents).filter((p) => doc.consents![p]!.granted).sort();
+  return granted.length > 0 ? { consented: granted } : {};
 }
