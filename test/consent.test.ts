@@ -151,6 +151,11 @@ describe('purpose-bound computation', () => {
       assert.deepEqual((await p.segments.members('buyers')).members.map((m) => m.profileId), [v.id], 'a segment without a purpose is unaffected');
       const exits = (await p.segments.outbox()).filter((o) => o.kind === 'segment.exited').map((o) => o.payload as { segment: string; reason: string });
       assert.deepEqual(exits.map((e) => [e.segment, e.reason]).sort(), [['promo', 'consent_withdrawn:marketing'], ['reachable', 'event']], 'segment.exited names the withdrawal');
+      const why = await p.segments.explain('segment', 'reachable', 'user_id', 'u1');
+      assert.deepEqual([why.member, why.explanation.ref, why.explanation.value], [false, 'consent.marketing', false], 'explain shows the consent value');
+      const promo = await p.segments.explain('segment', 'promo', 'user_id', 'u1');
+      assert.deepEqual(promo.explanation.children?.[0], { condition: 'consent.marketing = true', held: false, ref: 'consent.marketing', value: false }, 'explain shows the purpose gate');
+      assert.equal(promo.explanation.children?.[1]?.held, true, 'while the condition itself holds');
       const history = await p.history('user_id', 'u1');
       assert.deepEqual(history[0]!.changes['trait.marketing_orders'], [1, 0], 'the clearing is in the trait history');
       assert.deepEqual(history[0]!.changes['consent.marketing'], [true, false], 'and the consent change');
