@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { Portrait } from '../src/index.ts';
-import { isPortraitError } from '../src/core/errors.ts';
+import { resolveConfig } from '../src/config/index.ts';
+import { isPortraitError, type PortraitError } from '../src/core/errors.ts';
 import { openMemory, T0 } from './support/open.ts';
 
 const DAY = 86_400_000;
@@ -227,6 +228,32 @@ describe('purpose-bound computation', () => {
       const body = JSON.parse(p.destinations.deliveries('default', 'mkt').items[0]!.body) as { data: Record<string, unknown> };
       assert.equal(body.data.consented, undefined, 'the consent bookkeeping is not sent to receivers');
       assert.throws(() => p.destinations.create('default', { url: 'http://127.0.0.1:9/x', kinds: ['profile.updated'], purpose: 'newsletter' }), /unknown purpose "newsletter"/, 'an unknown purpose is refused');
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe('consent configuration', () => {
+  it('purposes are configured; a definition naming another purpose is an error with its path', () => {
+    assert.throws(
+      () => resolveConfig({ traits: [{ name: 'x', kind: 'count', purpose: 'newsletter' }], privacy: { consentCategories: { promo: 'ads' } } }),
+      (e: PortraitError) =>
+        e.code === 'PORTRAIT_CONFIG_INVALID' &&
+        e.problems.some((p) => p.path === '/traits/0/purpose' && /unknown purpose "newsletter"/.test(p.message)) &&
+        e.problems.some((p) => p.path === '/privacy/consentCategories/promo'),
+      'unknown purposes of traits and categories',
+    );
+    const ok = resolveConfig({ traits: [{ name: 'x', kind: 'count', purpose: 'newsletter' }], segments: [{ name: 's', condition: 'consent.newsletter = true', purpose: 'newsletter' }], privacy: { purposes: ['newsletter'], consentCategories: {} } });
+    assert.equal(ok.segmentDefinitions[0]!.purpose, 'newsletter', 'a configured purpose is accepted');
+  });
+
+  it('a custom category map routes consent-manager categories to purposes', async () => {
+    const { p } = await openMemory({ privacy: { purposes: ['newsletter'], consentCategories: { C0004: 'newsletter' } } });
+    try {
+      await p.ingest([{ type: 'page', userId: 'u1', name: 'Home', messageId: 'x', timestamp: T0, context: { consent: { categoryPreferences: { c0004: true } } } }]);
+      await p.drain();
+      assert.equal((await p.profile('user_id', 'u1'))!.consents.newsletter!.granted, true, 'categories match in lower case');
     } finally {
       await p.close();
     }
