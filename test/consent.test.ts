@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { Portrait } from '../src/index.ts';
 import { resolveConfig } from '../src/config/index.ts';
 import { isPortraitError, type PortraitError } from '../src/core/errors.ts';
-import { openMemory, T0 } from './support/open.ts';
+import { Portrait as PortraitClass } from '../src/index.ts';
+import { openMemory, T0, tempDir } from './support/open.ts';
 
 const DAY = 86_400_000;
 
@@ -256,6 +257,37 @@ describe('consent configuration', () => {
       assert.equal((await p.profile('user_id', 'u1'))!.consents.newsletter!.granted, true, 'categories match in lower case');
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe('consent with the engine in its worker thread (files)', () => {
+  it('late decisions refold there too, and the state survives a restart and a rebuild', async () => {
+    const { dir, cleanup } = tempDir('portrait-consent-');
+    const config = { dataDir: dir, durability: 'normal' as const, identity: { hashKey: 'ab'.repeat(32) }, traits: [...CONFIG.traits], segments: [...CONFIG.segments] };
+    try {
+      let p = await PortraitClass.open(config);
+      try {
+        await p.ingest([order('u1', T0 + 20, 'o2', 3), order('u1', T0, 'o1', 4)]);
+        await p.drain();
+        await p.ingest([consent('u1', T0 + 10, 'c1', { marketing: true })]);
+        await p.drain();
+        const v = (await p.profile('user_id', 'u1'))!;
+        assert.deepEqual([v.traits.orders, v.traits.marketing_orders, v.traits.marketing_spend], [2, 1, 3], 'the late grant counts the order after it, not the one before');
+      } finally {
+        await p.close();
+      }
+      p = await PortraitClass.open(config);
+      try {
+        const before = (await p.profile('user_id', 'u1'))!;
+        assert.equal(before.traits.marketing_orders, 1, 'kept across a restart');
+        await p.rebuild();
+        assert.deepEqual((await p.profile('user_id', 'u1'))!.traits, before.traits, 'a rebuild gives the same traits');
+      } finally {
+        await p.close();
+      }
+    } finally {
+      cleanup();
     }
   });
 });
