@@ -22,7 +22,8 @@ const CONFIG = {
     { name: 'loyal', condition: 'in_segment("buyer") and not in_segment("dormant") and traits.orders >= 3' },
     { name: 'new_user', condition: 'first_seen within 3 days and event_count < 4' },
     // Consent: a purpose-bound segment over a purpose-bound trait, and consent as a condition input.
-    { name: 'promo', condition: 'traits.mkt_orders_7d >= 1 and in_segment("active")', purpose: 'marketing' },
+    { name: 'promo', condition: 'traits.orders >= 1 and in_segment("active")', purpose: 'marketing' },
+    { name: 'mkt_buyer', condition: 'traits.mkt_orders_7d >= 1' },
     { name: 'reachable', condition: 'consent.marketing = true and not in_segment("dormant")' },
   ],
   tags: [{ name: 'value/high', condition: 'traits.spend_3d >= 100' }],
