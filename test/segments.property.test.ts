@@ -121,7 +121,11 @@ describe('segment membership', () => {
       {
         numRuns: 100,
         // A window sum leaving its window between two other scheduled re-checks: random runs reach it only rarely.
-        examples: [[[{ kind: 'order', user: 0, anon: false, dt: 0, price: 60, city: 'Lima', granted: false }, { kind: 'drain' }, { kind: 'advance', ms: 4.5 * DAY }, { kind: 'drain' }]]],
+        examples: [
+          [[{ kind: 'order', user: 0, anon: false, dt: 0, price: 60, city: 'Lima', granted: false }, { kind: 'drain' }, { kind: 'advance', ms: 4.5 * DAY }, { kind: 'drain' }]],
+          // A grant arriving after an order but dated a day bucket earlier: the refold must name the trait it changed.
+          [[{ kind: 'order', user: 2, anon: false, dt: 0, price: 1, city: 'Lima', granted: false }, { kind: 'consent', user: 2, anon: false, dt: -1, price: 1, city: 'Lima', granted: true }, { kind: 'advance', ms: 1 }]],
+        ],
       },
     );
   });

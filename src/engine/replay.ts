@@ -5,7 +5,7 @@
  */
 import type { Json, PortraitEvent, Positioned } from '../core/event.ts';
 import { sameJson } from '../profile/attributes.ts';
-import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
+import { canonicalJson, emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { applyEvent, consentsOf, defaultConsentPolicy, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 
 export function foldProfile(
@@ -51,14 +51,19 @@ export function adoptConsentState(doc: ProfileDoc, exact: ProfileDoc, rules: Pro
   }
   if (exact.consents !== undefined) doc.consents = exact.consents;
   else delete doc.consents;
+  // Read at the latest event time at least: a late decision's own time may sit before the
+  // window a trait reads. Any change of state is recorded, even one that reads the same
+  // there: segments re-evaluate the traits the history names.
+  const when = Math.max(at, doc.lastSeen);
   for (const t of rules.traits) {
     if (t.purpose === undefined) continue;
-    const o = traitValue(doc, t, at);
+    const before = doc.traits[t.name];
+    const o = traitValue(doc, t, when);
     const st = exact.traits[t.name];
     if (st !== undefined) doc.traits[t.name] = st;
     else delete doc.traits[t.name];
-    const v = traitValue(doc, t, at);
-    if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
+    const v = traitValue(doc, t, when);
+    if (!sameJson(o, v) || canonicalJson(before ?? null) !== canonicalJson(st ?? null)) changes[`trait.${t.name}`] = [o, v];
   }
   return changes;
 }

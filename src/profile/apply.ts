@@ -100,16 +100,17 @@ function applyConsents(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, r
     if (effect.refold) result.refold = true;
     if (record && effect.flipped) result.changes[`consent.${d.purpose}`] = [before, d.granted];
     if (!effect.clear) continue;
+    // Read at the latest event time: a late withdrawal's own time may sit before the window a
+    // trait reads. The clearing is recorded even when it reads the same there, so that the
+    // segments reading the trait are re-evaluated.
+    const at = Math.max(e.timestamp, doc.lastSeen);
     for (const t of rules.traits) {
       if (t.purpose !== d.purpose) continue;
       const st = doc.traits[t.name];
       if (st === undefined) continue;
-      const old = record ? (t.aggregator.value(st.h === t.hash ? st.s : t.aggregator.init(), e.timestamp) as Json) : undefined;
+      const old = record ? (t.aggregator.value(st.h === t.hash ? st.s : t.aggregator.init(), at) as Json) : undefined;
       delete doc.traits[t.name];
-      if (record) {
-        const now = t.aggregator.value(t.aggregator.init(), e.timestamp) as Json;
-        if (!sameJson(old, now)) result.changes[`trait.${t.name}`] = [old, now];
-      }
+      if (record) result.changes[`trait.${t.name}`] = [old, t.aggregator.value(t.aggregator.init(), at) as Json];
     }
   }
 }
