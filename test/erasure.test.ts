@@ -135,7 +135,7 @@ describe('erasure', () => {
       assert.equal(out.profile.attributes.city, 'Xanaduville4', 'attributes are in the export');
       assert.ok(out.links.length >= 2, 'identity links are in the export');
       assert.ok(out.history.length >= 1, 'history is in the export');
-      assert.equal(out.consents, null, 'consents have a place, empty until the consent part fills it');
+      assert.deepEqual(out.consents, { analytics: { granted: false }, marketing: { granted: false }, personalisation: { granted: false } }, 'every purpose, none granted by this person');
       await p.privacy.waitFor((await p.privacy.erase('profile_id', out.profile.id)).id);
       await assert.rejects(p.privacy.export('user_id', 'zuser-4-q7x'), { code: 'PORTRAIT_PROFILE_NOT_FOUND' }, 'nothing to export after the erasure');
     } finally {

@@ -12,6 +12,7 @@ const CONFIG = {
     { name: 'orders_7d', kind: 'window_count', window: '7d', filter: { event: 'Order Completed' } },
     { name: 'spend_3d', kind: 'window_sum', window: '3d', bucket: 'day', value: 'properties.price', filter: { event: 'Order Completed' } },
     { name: 'orders', kind: 'count', filter: { event: 'Order Completed' } },
+    { name: 'mkt_orders_7d', kind: 'window_count', window: '7d', purpose: 'marketing', filter: { event: 'Order Completed' } },
   ],
   segments: [
     { name: 'active', condition: 'last_seen within 2 days' },
@@ -20,19 +21,24 @@ const CONFIG = {
     { name: 'local', condition: 'attributes.city in ("Lima", "Oslo") and in_segment("active")' },
     { name: 'loyal', condition: 'in_segment("buyer") and not in_segment("dormant") and traits.orders >= 3' },
     { name: 'new_user', condition: 'first_seen within 3 days and event_count < 4' },
+    // Consent: a purpose-bound segment over a purpose-bound trait, and consent as a condition input.
+    { name: 'promo', condition: 'traits.orders >= 1 and in_segment("active")', purpose: 'marketing' },
+    { name: 'mkt_buyer', condition: 'traits.mkt_orders_7d >= 1' },
+    { name: 'reachable', condition: 'consent.marketing = true and not in_segment("dormant")' },
   ],
   tags: [{ name: 'value/high', condition: 'traits.spend_3d >= 100' }],
 };
 
 const step = fc.oneof(
   fc.record({
-    kind: fc.constantFrom('order', 'page', 'identify'),
+    kind: fc.constantFrom('order', 'page', 'identify', 'consent'),
     user: fc.integer({ min: 0, max: 2 }),
     anon: fc.boolean(),
     // Event time relative to the clock: late, on time or slightly ahead.
     dt: fc.integer({ min: -4 * DAY, max: HOUR }),
     price: fc.integer({ min: 1, max: 80 }),
     city: fc.constantFrom('Lima', 'Oslo', 'Pune'),
+    granted: fc.boolean(),
   }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 9 * DAY }) }),
   fc.record({ kind: fc.constant('drain' as const) }),
@@ -89,6 +95,8 @@ describe('segment membership', () => {
                   ? { ...base, type: 'track', event: 'Order Completed', properties: { price: s.price } }
                   : s.kind === 'page'
                     ? { ...base, type: 'page', name: 'Home' }
+                    : s.kind === 'consent'
+                    ? { ...base, type: 'page', name: 'Consent', context: { consent: { marketing: s.granted } } }
                     : { ...base, type: 'identify', userId: `u${s.user}`, anonymousId: `a${s.user}`, traits: { city: s.city } };
               await p.ingest([msg]);
             }
@@ -113,7 +121,11 @@ describe('segment membership', () => {
       {
         numRuns: 100,
         // A window sum leaving its window between two other scheduled re-checks: random runs reach it only rarely.
-        examples: [[[{ kind: 'order', user: 0, anon: false, dt: 0, price: 60, city: 'Lima' }, { kind: 'drain' }, { kind: 'advance', ms: 4.5 * DAY }, { kind: 'drain' }]]],
+        examples: [
+          [[{ kind: 'order', user: 0, anon: false, dt: 0, price: 60, city: 'Lima', granted: false }, { kind: 'drain' }, { kind: 'advance', ms: 4.5 * DAY }, { kind: 'drain' }]],
+          // A grant arriving after an order but dated a day bucket earlier: the refold must name the trait it changed.
+          [[{ kind: 'order', user: 2, anon: false, dt: 0, price: 1, city: 'Lima', granted: false }, { kind: 'consent', user: 2, anon: false, dt: -1, price: 1, city: 'Lima', granted: true }, { kind: 'advance', ms: 1 }]],
+        ],
       },
     );
   });

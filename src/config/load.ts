@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { Errors, type Problem } from '../core/errors.ts';
+import type { ConsentPolicy } from '../profile/index.ts';
 import { readDefinitions, type SegmentDefinition } from '../segments/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { ConfigSchema, type PortraitConfig } from './schema.ts';
@@ -62,9 +63,19 @@ export function resolveConfig(input: ConfigInput, source = 'the configuration'):
       for (const p of inner) problems.push({ path: `/traits/${i}${p.path}`, message: p.message });
     }
   });
+  const purposes = new Set(config.privacy.purposes);
+  traitDefinitions.forEach((t) => {
+    if (t.purpose !== undefined && !purposes.has(t.purpose)) {
+      const i = config.traits.findIndex((r) => (r as { name?: unknown } | null)?.name === t.name);
+      problems.push({ path: `/traits/${i}/purpose`, message: `unknown purpose "${t.purpose}" (configured: ${[...purposes].sort().join(', ')}; add it to privacy.purposes)` });
+    }
+  });
+  for (const [cat, purpose] of Object.entries(config.privacy.consentCategories)) {
+    if (!purposes.has(purpose)) problems.push({ path: `/privacy/consentCategories/${cat}`, message: `maps to "${purpose}", which is not in privacy.purposes` });
+  }
   if (problems.length > 0) throw Errors.invalidConfig(source, problems);
   const traits = new Map(traitDefinitions.map((t) => [t.name, t.kind as string]));
-  const { segments, tags } = readDefinitions({ segments: config.segments, tags: config.tags }, { traits, attributeTypes: config.attributes.types }, source);
+  const { segments, tags } = readDefinitions({ segments: config.segments, tags: config.tags }, { traits, attributeTypes: config.attributes.types, purposes }, source);
   return { ...config, traitDefinitions, segmentDefinitions: segments, tagDefinitions: tags };
 }
 
@@ -132,4 +143,9 @@ export function loadConfigInput(opts: LoadOptions = {}): { input: ConfigInput; s
 export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const { input, source } = loadConfigInput(opts);
   return resolveConfig(input, source);
+}
+
+/** The consent purposes and category map of a configuration, as the profile fold uses them. */
+export function consentPolicyOf(config: Pick<PortraitConfig, 'privacy'>): ConsentPolicy {
+  return { purposes: [...config.privacy.purposes], categories: Object.fromEntries(Object.entries(config.privacy.consentCategories).map(([k, v]) => [k.toLowerCase(), v])) };
 }

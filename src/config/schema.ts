@@ -91,6 +91,24 @@ export const ConfigSchema = Type.Object(
         masterKeys: Type.Optional(
           Type.String({ minLength: 1, description: 'Master keys as "id:hex,id:hex" (active first), instead of the key file; set it from PORTRAIT_MASTER_KEYS.' }),
         ),
+        purposes: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
+          default: ['analytics', 'personalisation', 'marketing'],
+          uniqueItems: true,
+          description: 'Purposes consent is given for; traits, segments, tags and destinations may declare one.',
+        }),
+        consentCategories: Type.Record(Type.String(), Type.String(), {
+          default: {
+            analytics: 'analytics',
+            performance: 'analytics',
+            personalisation: 'personalisation',
+            personalization: 'personalisation',
+            functional: 'personalisation',
+            marketing: 'marketing',
+            advertising: 'marketing',
+            targeting: 'marketing',
+          },
+          description: "Consent-manager category (matched in lower case) → purpose, for Segment's context.consent.categoryPreferences.",
+        }),
         piiFields: Type.Array(Type.String({ minLength: 1 }), {
           default: ['email', 'phone', 'name', 'firstName', 'lastName', 'address', 'idNumber', 'birthday'],
           description: 'Attribute and event fields that hold personal data: stored encrypted, masked without the pii scope, erased with the person.',

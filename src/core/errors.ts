@@ -76,6 +76,11 @@ export const Errors = {
     (name: string) => `Tag "${name}" is rule-driven: its members follow its condition. Set and unset only manual tags (tags without a condition).`),
 
   // Identity
+  invalidConsent: define('PORTRAIT_CONSENT_INVALID', 400,
+    (problems: Problem[]) => `The consent is invalid: ${listProblems(problems)}. Send an object of configured purposes (privacy.purposes) to true or false, e.g. {"marketing": false}.`,
+    (problems) => problems),
+  consentNeedsUser: define('PORTRAIT_CONSENT_NO_IDENTIFIER', 409,
+    (idType: string, id: string) => `The profile with ${idType} "${id}" holds no user id or anonymous id to record consent under. Record it by user_id or anonymous_id.`),
   profileNotFound: define('PORTRAIT_PROFILE_NOT_FOUND', 404,
     (idType: string, id: string) => `No profile has ${idType} "${id}". Check the identifier type and value.`),
   unknownIdType: define('PORTRAIT_IDENTITY_UNKNOWN_TYPE', 400,

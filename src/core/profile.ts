@@ -22,6 +22,24 @@ export interface TraitState {
   s: unknown;
 }
 
+/** Where a consent decision came from. */
+export type ConsentSource = 'identify' | 'context' | 'api';
+
+/**
+ * A profile's latest consent decision for one purpose (latest by event time,
+ * then messageId), with `s`: the start (event time) of the current
+ * uninterrupted run of grants, which purpose-bound traits count from.
+ */
+export interface ConsentRecord {
+  granted: boolean;
+  t: number;
+  source: ConsentSource;
+  /** messageId of the event that carried it. */
+  id: string;
+  /** Present when granted: the event time the current run of grants began. */
+  s?: number;
+}
+
 export type ProfileKind = 'user' | 'group';
 
 export interface ProfileDoc {
@@ -32,6 +50,8 @@ export interface ProfileDoc {
   identifiers: string[];
   attributes: Record<string, AttributeValue>;
   traits: Record<string, TraitState>;
+  /** Consent per purpose; absent until the first decision (no record reads as not granted). */
+  consents?: Record<string, ConsentRecord>;
   /** Group (account) ids this user belongs to, sorted; for a group profile, its member profile count lives in attributes. */
   groups: string[];
   /** Earliest and latest event time; meaningful once eventCount > 0. */

@@ -23,6 +23,7 @@ export const DestinationInputSchema = Type.Object(
     kinds: Type.Array(KindSchema, { minItems: 1, uniqueItems: true, description: 'Subscribed kinds.' }),
     segments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Only these segments (see README).' })),
     enabled: Type.Optional(Type.Boolean({ description: 'false pauses the destination; default true.' })),
+    purpose: Type.Optional(Type.String({ minLength: 1, description: 'A consent purpose (privacy.purposes): only notifications about profiles that granted it are sent.' })),
   },
   { additionalProperties: false },
 );
@@ -42,6 +43,7 @@ export const ConfigDestinationSchema = Type.Object(
     kinds: DestinationInputSchema.properties.kinds,
     segments: DestinationInputSchema.properties.segments,
     enabled: DestinationInputSchema.properties.enabled,
+    purpose: DestinationInputSchema.properties.purpose,
   },
   { additionalProperties: false },
 );
@@ -56,6 +58,8 @@ export interface Destination {
   /** null: every segment. */
   segments: string[] | null;
   enabled: boolean;
+  /** A consent purpose: notifications about profiles without it granted are not sent. */
+  purpose?: string;
   source: 'api' | 'config';
   createdAt: number;
   updatedAt: number;
@@ -89,10 +93,10 @@ function urlProblems(url: unknown): Problem[] {
 }
 
 /** Validates a destination body of kind `which`; throws PORTRAIT_DESTINATION_INVALID listing every problem. */
-export function validateDestination(raw: unknown, which: 'input'): DestinationInput;
-export function validateDestination(raw: unknown, which: 'patch'): DestinationPatch;
-export function validateDestination(raw: unknown, which: 'config'): ConfigDestination;
-export function validateDestination(raw: unknown, which: keyof typeof checks): DestinationInput | DestinationPatch | ConfigDestination {
+export function validateDestination(raw: unknown, which: 'input', purposes?: readonly string[]): DestinationInput;
+export function validateDestination(raw: unknown, which: 'patch', purposes?: readonly string[]): DestinationPatch;
+export function validateDestination(raw: unknown, which: 'config', purposes?: readonly string[]): ConfigDestination;
+export function validateDestination(raw: unknown, which: keyof typeof checks, purposes?: readonly string[]): DestinationInput | DestinationPatch | ConfigDestination {
   const check = checks[which];
   const problems: Problem[] = [];
   if (!check(raw)) {
@@ -102,6 +106,10 @@ export function validateDestination(raw: unknown, which: keyof typeof checks): D
     }
   }
   problems.push(...urlProblems((raw as { url?: unknown } | null)?.url));
+  const purpose = (raw as { purpose?: unknown } | null)?.purpose;
+  if (purposes !== undefined && typeof purpose === 'string' && !purposes.includes(purpose)) {
+    problems.push({ path: '/purpose', message: `unknown purpose "${purpose}" (configured: ${purposes.join(', ')}; add it to privacy.purposes)` });
+  }
   if (problems.length > 0) throw Errors.destinationInvalid(problems);
   return raw as DestinationInput;
 }

@@ -26,6 +26,8 @@ export interface DestinationsOptions {
   /** Destinations from the config file (already schema-checked as unknown values). */
   configured: readonly unknown[];
   defaultWorkspace: string;
+  /** The configured consent purposes a destination may declare (absent: any). */
+  purposes?: readonly string[];
   rng?: () => number;
   fetch?: FetchLike;
 }
@@ -56,7 +58,7 @@ export class Destinations {
     const wanted: ConfigDestination[] = [];
     raw.forEach((r, i) => {
       try {
-        wanted.push(validateDestination(r, 'config'));
+        wanted.push(validateDestination(r, 'config', this.o.purposes));
       } catch (e) {
         for (const p of (e as { problems?: Problem[] }).problems ?? []) problems.push({ path: `/destinations/${i}${p.path}`, message: p.message });
       }
@@ -77,6 +79,7 @@ export class Destinations {
         kinds: c.kinds,
         segments: c.segments ?? null,
         enabled: c.enabled ?? true,
+        ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
         source: 'config',
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
@@ -108,7 +111,7 @@ export class Destinations {
 
   /** Creates a destination from an API body; returns it with its secret (shown only here). */
   create(workspace: string, raw: unknown): DestinationView & { secret: string } {
-    const input = validateDestination(raw, 'input');
+    const input = validateDestination(raw, 'input', this.o.purposes);
     const id = input.id ?? `dst_${randomBytes(6).toString('hex')}`;
     if (this.store.destination(id) !== undefined) throw Errors.destinationExists(id);
     const now = this.o.clock.now();
@@ -120,6 +123,7 @@ export class Destinations {
       kinds: input.kinds,
       segments: input.segments ?? null,
       enabled: input.enabled ?? true,
+      ...(input.purpose !== undefined ? { purpose: input.purpose } : {}),
       source: 'api',
       createdAt: now,
       updatedAt: now,
@@ -132,7 +136,7 @@ export class Destinations {
   update(workspace: string, id: string, raw: unknown): DestinationView {
     const d = this.require(workspace, id);
     if (d.source === 'config') throw Errors.destinationFromConfig(id);
-    const patch = validateDestination(raw, 'patch');
+    const patch = validateDestination(raw, 'patch', this.o.purposes);
     const next: Destination = {
       ...d,
       url: patch.url ?? d.url,
@@ -140,6 +144,7 @@ export class Destinations {
       kinds: patch.kinds ?? d.kinds,
       segments: patch.segments ?? d.segments,
       enabled: patch.enabled ?? d.enabled,
+      ...((patch.purpose ?? d.purpose) !== undefined ? { purpose: patch.purpose ?? d.purpose } : {}),
       updatedAt: this.o.clock.now(),
     };
     this.store.update(next);

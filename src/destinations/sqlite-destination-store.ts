@@ -63,6 +63,9 @@ type Row = Record<string, unknown>;
 export class SqliteDestinationStore {
   constructor(private readonly db: Database.Database) {
     db.exec(DESTINATION_SCHEMA);
+    // Added with consent purposes: older files lack the column.
+    const columns = db.prepare('PRAGMA table_info(destinations)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'purpose')) db.exec('ALTER TABLE destinations ADD COLUMN purpose TEXT');
   }
 
   // Definitions
@@ -83,16 +86,16 @@ export class SqliteDestinationStore {
   insert(d: Destination): void {
     this.db.transaction(() => {
       this.db
-        .prepare('INSERT INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.source, d.createdAt, d.updatedAt);
+        .prepare('INSERT INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.source, d.createdAt, d.updatedAt, d.purpose ?? null);
       this.db.prepare('INSERT OR REPLACE INTO destination_cursors (destination, seq) VALUES (?, (SELECT COALESCE(MAX(seq), 0) FROM outbox))').run(d.id);
     }).immediate();
   }
 
   update(d: Destination): void {
     this.db
-      .prepare('UPDATE destinations SET url = ?, secret = ?, kinds = ?, segments = ?, enabled = ?, updated_at = ? WHERE id = ?')
-      .run(d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.updatedAt, d.id);
+      .prepare('UPDATE destinations SET url = ?, secret = ?, kinds = ?, segments = ?, enabled = ?, updated_at = ?, purpose = ? WHERE id = ?')
+      .run(d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.updatedAt, d.purpose ?? null, d.id);
   }
 
   /** Removes a destination with its cursor, deliveries and dead letters. */
@@ -132,7 +135,9 @@ export class SqliteDestinationStore {
       for (const r of rows) {
         const o = toOutbox(r);
         if (!(d.kinds as string[]).includes(o.kind)) continue;
-        const payload = parsePayload(o.payload);
+        const { consented, ...payload } = parsePayload(o.payload);
+        // A purpose-bound destination hears only about profiles that had granted its purpose when the notification was written.
+        if (d.purpose !== undefined && !(Array.isArray(consented) && consented.includes(d.purpose))) continue;
         if (segments !== null) {
           if (o.kind === 'profile.updated') {
             if (member.get(d.workspace, o.profileId, JSON.stringify(d.segments)) === undefined) continue;
@@ -309,6 +314,7 @@ function toDestination(r: Row): Destination {
     kinds: JSON.parse(r.kinds as string) as Kind[],
     segments: r.segments === null ? null : (JSON.parse(r.segments as string) as string[]),
     enabled: r.enabled === 1,
+    ...(typeof r.purpose === 'string' ? { purpose: r.purpose } : {}),
     source: r.source as Destination['source'],
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,

@@ -6,7 +6,7 @@
  */
 import { Errors } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
-import type { AttributePolicy, ProfileRules, TraitRuntime } from '../profile/index.ts';
+import { defaultConsentPolicy, type AttributePolicy, type ConsentPolicy, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { DefinitionRow } from '../storage/index.ts';
 import { compileTrait, definitionHash, type TraitDefinition } from '../traits/index.ts';
 
@@ -15,7 +15,10 @@ export class Definitions {
   private runtimes = new Map<string, TraitRuntime>();
   private cachedRules: ProfileRules | undefined;
 
-  constructor(private readonly attributes: AttributePolicy) {}
+  constructor(
+    private readonly attributes: AttributePolicy,
+    private readonly consent: ConsentPolicy = defaultConsentPolicy(),
+  ) {}
 
   /** Replaces every definition with the stored rows (another thread changed them). */
   replace(rows: readonly DefinitionRow[]): void {
@@ -33,7 +36,7 @@ export class Definitions {
   private install(r: DefinitionRow): void {
     this.rows.set(r.name, r);
     const compiled = compileTrait(r.definition as unknown as TraitDefinition);
-    this.runtimes.set(r.name, { name: compiled.name, hash: compiled.hash, aggregator: compiled.aggregator, input: compiled.input });
+    this.runtimes.set(r.name, { name: compiled.name, hash: compiled.hash, aggregator: compiled.aggregator, input: compiled.input, ...(compiled.definition.purpose !== undefined ? { purpose: compiled.definition.purpose } : {}) });
   }
 
   /**
@@ -105,7 +108,7 @@ export class Definitions {
   }
 
   rules(): ProfileRules {
-    this.cachedRules ??= { traits: [...this.runtimes.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), attributes: this.attributes };
+    this.cachedRules ??= { traits: [...this.runtimes.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), attributes: this.attributes, consent: this.consent };
     return this.cachedRules;
   }
 

@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
 import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import { consentAllows } from '../profile/index.ts';
 import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { CommitCause, LiveSegments } from '../segments/index.ts';
@@ -17,7 +18,7 @@ import { emptyChangeset, scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
-import { foldProfile, logIdsOf } from './replay.ts';
+import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 
 export interface EngineOptions {
@@ -289,6 +290,25 @@ export class Engine implements EngineHandle {
     for (const { position, record } of events) this.pending.apply(record, position);
     this.processed = events[events.length - 1]!.position;
     this.pendingEvents += events.length;
+    await this.refoldConsents(this.pending);
+  }
+
+  /**
+   * Profiles where a consent decision arrived out of event-time order, or two
+   * profiles with consents merged: their consents and purpose-bound traits are
+   * recomputed from all their events in the log, so the state equals a fold
+   * of the same events in any order (rare: in-order decisions need none).
+   */
+  private async refoldConsents(step: Step): Promise<void> {
+    const rules = this.o.definitions.rules();
+    const covers = this.o.definitions.covers.bind(this.o.definitions);
+    for (const r of step.takeRefolds()) {
+      const doc = this.profiles.peek(r.workspace, r.id);
+      if (doc === undefined) continue;
+      const events = await this.o.log.eventsFor(r.workspace, logIdsOf(doc.identifiers), { upTo: this.processed });
+      const exact = foldProfile(doc, events, rules, covers);
+      step.refolded(doc, r, adoptConsentState(doc, exact, rules, r.time));
+    }
   }
 
   /** Commits the pending step with the position it reached. */
@@ -420,7 +440,10 @@ export class Engine implements EngineHandle {
       const pid = this.identities.peek(record.workspace, owner);
       if (pid === undefined) continue;
       const key = scoped(record.workspace, pid);
+      const ownerDoc = this.profiles.peek(record.workspace, pid);
       for (const t of traits) {
+        // A purpose-bound trait counts only what the profile's consents let through (the same gate as streaming).
+        if (t.purpose !== undefined && (ownerDoc === undefined || !consentAllows(ownerDoc, t.purpose, record.timestamp))) continue;
         const input = t.input(record);
         if (input === undefined) continue;
         let entry = partial.get(key);

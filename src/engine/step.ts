@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, type ProfileRules } from '../profile/index.ts';
+import { applyEvent, mergeDocs, needsConsentRefold, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -54,6 +54,8 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
 export class Step {
   private readonly dirty = new Map<string, ProfileDoc>();
   private readonly identityWrites = new Map<string, { workspace: string; ident: string; profileId: string }>();
+  /** Profiles whose consents changed which earlier events count: refolded from the log before the commit. */
+  private readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
   readonly out: Changeset;
 
   constructor(private readonly ctx: StepContext, partition: number, position: number) {
@@ -165,6 +167,7 @@ export class Step {
     const od = this.doc(ws, owner);
     const r = applyEvent(od, e, this.ctx.rules, true);
     this.touch(od);
+    if (r.refold) this.refolds.set(scoped(ws, od.id), { workspace: ws, id: od.id, position, messageId: e.messageId, time: e.timestamp });
     this.record(e, position, od, r.changes);
     for (const x of r.rejections) {
       this.out.attributeConflicts.push({ workspace: ws, profileId: od.id, attribute: x.attribute, reason: x.reason, kept: x.kept, rejected: x.rejected, position, messageId: e.messageId });
@@ -192,6 +195,10 @@ export class Step {
     const [survivor, absorbed] = xFirst ? [x, y] : [y, x];
     const merged = mergeDocs(survivor, absorbed, this.ctx.rules);
     const ws = e.workspace;
+    const flagged = this.refolds.delete(scoped(ws, survivor.id)) || this.refolds.delete(scoped(ws, absorbed.id));
+    if (flagged || needsConsentRefold(survivor, absorbed, this.ctx.rules)) {
+      this.refolds.set(scoped(ws, merged.id), { workspace: ws, id: merged.id, position, messageId: e.messageId, time: e.timestamp });
+    }
     this.ctx.profiles.set(ws, merged.id, merged);
     this.ctx.profiles.delete(ws, absorbed.id);
     this.dirty.delete(scoped(ws, absorbed.id));
@@ -202,6 +209,22 @@ export class Step {
     this.out.merges.push({ kind: 'merge', workspace: ws, into: merged.id, from: absorbed.id, a, b, position, messageId: e.messageId, time: e.timestamp });
     this.record(e, position, merged, diffDocs(survivor, merged, this.ctx.rules, e.timestamp));
     return merged;
+  }
+
+  /** The profiles to refold (and forgets them): see `refolds`. */
+  takeRefolds(): Array<{ workspace: string; id: string; position: number; messageId: string; time: number }> {
+    const out = [...this.refolds.values()];
+    this.refolds.clear();
+    return out;
+  }
+
+  /** Records the changes a refold made to a profile of this step. */
+  refolded(d: ProfileDoc, at: { position: number; messageId: string; time: number }, changes: Record<string, [Json | undefined, Json | undefined]>): void {
+    this.touch(d);
+    for (const _ in changes) {
+      this.out.history.push({ workspace: d.workspace, profileId: d.id, position: at.position, messageId: at.messageId, time: at.time, changes });
+      return;
+    }
   }
 
   /** The changeset to commit, with every touched profile and identity. */

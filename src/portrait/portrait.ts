@@ -4,14 +4,19 @@
  * `rebuild()`, `close()` and the reads around them.
  */
 import {
+  consentMessage,
+  consentOwner,
+  consentReading,
   DataKeys,
   eventIdentKeys,
   loadKeyring,
   PrivacyApi,
   rawIdentKeys,
+  readConsentInput,
   runRetention,
   SealedEventLog,
   SuppressionList,
+  type ConsentReading,
   type DeleteProfile,
   type Keyring,
   type RetentionReport,
@@ -24,7 +29,7 @@ import { Errors, type Problem } from '../core/errors.ts';
 import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
-import { resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
+import { consentPolicyOf, resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Destinations } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
@@ -131,9 +136,11 @@ export class Portrait {
       },
       compactLog: compactor(log.inner),
     });
+    // The export carries every configured purpose with its decision (or not granted).
+    this.privacyApi.sections.consents = async (doc) => (await this.consent('profile_id', doc.id, { workspace: doc.workspace })).purposes;
     this.webhooks =
       store instanceof SqliteStore
-        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
+        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes })
         : undefined;
     this.segmentApi =
       store.segments !== undefined
@@ -201,7 +208,7 @@ export class Portrait {
     // Personal fields are sealed with their owner's data key before the append, opened on read.
     const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
     const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields);
-    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types });
+    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config));
     definitions.load(await store.definitions());
     const position = await store.position(0);
     const { save, removed } = definitions.reconcile(config.traitDefinitions, position, clock.now());
@@ -485,6 +492,38 @@ export class Portrait {
     return { messageId: record.messageId };
   }
 
+  private consentSeq = 0;
+
+  /** A profile's consent for every configured purpose (a purpose without a decision reads `granted: false`). */
+  async consent(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<ConsentReading> {
+    this.check();
+    const doc = await this.docFor(idType, id, o);
+    if (doc === undefined) throw Errors.profileNotFound(idType, id);
+    return consentReading(doc, this.config.privacy.purposes);
+  }
+
+  /**
+   * Records consent decisions (`{ marketing: false }`) by appending an
+   * identify event carrying them (`context.consent`, source `api`) to the
+   * log: the engine applies it like any other decision, and a rebuild
+   * repeats it. A user or anonymous id need not have a profile yet.
+   */
+  async setConsent(idType: IdType | string, id: string, raw: unknown, o: ReadOptions = {}): Promise<{ messageId: string; consents: Record<string, boolean> }> {
+    this.check();
+    const decisions = readConsentInput(raw, this.config.privacy.purposes);
+    const doc = await this.docFor(idType, id, o);
+    if (doc === undefined && idType !== 'user_id' && idType !== 'anonymous_id') throw Errors.profileNotFound(idType, id);
+    const owner = consentOwner(idType, id, doc);
+    if (owner === undefined) throw Errors.consentNeedsUser(idType, id);
+    const now = this.clock.now();
+    // Two decisions in the same millisecond order by messageId: a counter keeps the later call the later decision.
+    const messageId = `consent-${now}-${(this.consentSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
+    const r = await this.ingest([consentMessage(owner, decisions, messageId, now)], o);
+    const outcome = r.outcomes[0]!;
+    if (outcome.status === 'quarantined') throw Errors.invalidConsent(outcome.problems);
+    return { messageId, consents: decisions };
+  }
+
   /** Quarantined messages, oldest first. */
   async quarantined(o: ReadOptions & { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
     this.check();
@@ -576,7 +615,7 @@ export class Portrait {
   private changeApiTraits(next: (api: DefinitionRow[]) => readonly unknown[]): Promise<void> {
     const run = this.definitionChanges.then(async () => {
       const raw = next(this.definitions.list().filter((r) => r.source === 'api'));
-      const defs = resolveConfig({ traits: [...raw] }, 'the trait definitions').traitDefinitions;
+      const defs = resolveConfig({ traits: [...raw], privacy: { purposes: this.config.privacy.purposes, consentCategories: this.config.privacy.consentCategories } }, 'the trait definitions').traitDefinitions;
       // Segments may read traits: the whole set after the change (the file's and these) must still serve them.
       const fromConfig = this.definitions.list().filter((d) => d.source === 'config');
       const kinds = new Map<string, string>([...fromConfig.map((d) => [d.name, (d.definition as { kind: string }).kind] as const), ...defs.map((d) => [d.name, d.kind as string] as const)]);

@@ -38,14 +38,11 @@ export interface PersonExport {
   history: HistoryEntry[];
   attributeConflicts: AttributeConflict[];
   identityConflicts: IdentityConflict[];
-  /**
-   * Consents per purpose: filled by the consent part (issue 6) through
-   * `ExportSections.consents`; null until it lands.
-   */
+  /** Every configured purpose with its decision (time, source, message) or `{ granted: false }`; null when no consent part is wired. */
   consents: unknown;
 }
 
-/** Sections other parts add to the export (consent first). */
+/** Sections other parts add to the export (consents). */
 export interface ExportSections {
   consents?: (doc: { workspace: string; id: string }) => Promise<unknown>;
 }

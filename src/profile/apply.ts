@@ -6,13 +6,15 @@
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
 import type { AttributeValue, ProfileDoc, TraitState } from '../core/profile.ts';
 import { coerce, earliestWins, pickAttribute, sameJson } from './attributes.ts';
+import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './consent.ts';
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
 
 export type Changes = Record<string, [Json | undefined, Json | undefined]>;
 
 export interface AttributeRejection {
   attribute: string;
-  reason: 'stale' | 'set_once' | 'type';
+  /** `consent`: a consent value that names no configured purpose or is not a boolean (`attribute` is its field). */
+  reason: 'stale' | 'set_once' | 'type' | 'consent';
   kept: Json;
   rejected: Json;
 }
@@ -20,7 +22,14 @@ export interface AttributeRejection {
 export interface ApplyResult {
   changes: Changes;
   rejections: AttributeRejection[];
+  /**
+   * A consent decision arrived that changes which of the profile's earlier
+   * events feed its purpose-bound traits: the engine refolds the profile.
+   */
+  refold?: boolean;
 }
+
+const DEFAULT_POLICY = defaultConsentPolicy();
 
 /**
  * Applies `e` to `doc` in place. With `record` false (replays), no history is
@@ -28,6 +37,7 @@ export interface ApplyResult {
  */
 export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, record: boolean, traitFilter?: (t: TraitRuntime) => boolean): ApplyResult {
   const result: ApplyResult = { changes: {}, rejections: [] };
+  const lastSeenBefore = doc.eventCount > 0 ? doc.lastSeen : -Infinity;
   if (doc.eventCount === 0) {
     doc.firstSeen = e.timestamp;
     doc.lastSeen = e.timestamp;
@@ -38,7 +48,10 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
   doc.eventCount++;
 
   if (doc.kind === 'user') {
-    if (e.type === 'identify' && e.traits) applyAttributes(doc, e, e.traits, rules, record, result);
+    if (e.context?.consent !== undefined || (e.type === 'identify' && e.traits !== undefined && Object.hasOwn(e.traits, 'consent'))) {
+      applyConsents(doc, e, rules, record, lastSeenBefore, result);
+    }
+    if (e.type === 'identify' && e.traits) applyAttributes(doc, e, withoutConsent(e.traits), rules, record, result);
     const ct = e.context?.traits;
     if (ct && typeof ct === 'object' && !Array.isArray(ct)) applyAttributes(doc, e, ct, rules, record, result);
     if (e.type === 'group' && e.groupId !== undefined && !doc.groups.includes(e.groupId)) {
@@ -47,6 +60,7 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
     }
     for (const t of rules.traits) {
       if (traitFilter && !traitFilter(t)) continue;
+      if (t.purpose !== undefined && !consentAllows(doc, t.purpose, e.timestamp)) continue;
       const input = t.input(e);
       if (input === undefined) continue;
       const current = doc.traits[t.name];
@@ -64,6 +78,41 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
     applyAttributes(doc, e, e.traits, rules, record, result);
   }
   return result;
+}
+
+/** Identify traits without `consent`, which sets consents rather than an attribute. */
+function withoutConsent(traits: JsonObject): JsonObject {
+  if (!Object.hasOwn(traits, 'consent')) return traits;
+  const { consent: _consent, ...rest } = traits;
+  return rest;
+}
+
+/**
+ * Folds the consent decisions an event carries; a withdrawal empties the
+ * purpose's traits (recorded in the history), an unusable value is reported.
+ */
+function applyConsents(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, record: boolean, lastSeenBefore: number, result: ApplyResult): void {
+  const { decisions, problems } = consentOf(e, rules.consent ?? DEFAULT_POLICY);
+  for (const p of problems) result.rejections.push({ attribute: p.field, reason: 'consent', kept: null, rejected: p.value });
+  for (const d of decisions) {
+    const before = doc.consents?.[d.purpose]?.granted ?? false;
+    const effect = applyConsent(doc, d, e, lastSeenBefore);
+    if (effect.refold) result.refold = true;
+    if (record && effect.flipped) result.changes[`consent.${d.purpose}`] = [before, d.granted];
+    if (!effect.clear) continue;
+    // Read at the latest event time: a late withdrawal's own time may sit before the window a
+    // trait reads. The clearing is recorded even when it reads the same there, so that the
+    // segments reading the trait are re-evaluated.
+    const at = Math.max(e.timestamp, doc.lastSeen);
+    for (const t of rules.traits) {
+      if (t.purpose !== d.purpose) continue;
+      const st = doc.traits[t.name];
+      if (st === undefined) continue;
+      const old = record ? (t.aggregator.value(st.h === t.hash ? st.s : t.aggregator.init(), at) as Json) : undefined;
+      delete doc.traits[t.name];
+      if (record) result.changes[`trait.${t.name}`] = [old, t.aggregator.value(t.aggregator.init(), at) as Json];
+    }
+  }
 }
 
 /** Names the message writes "only if not set" (`context.setOnce`). */

@@ -1,6 +1,19 @@
 /** Profile documents: apply an event, merge two profiles, read a view. */
 export { applyEvent, type ApplyResult, type AttributeRejection, type Changes } from './apply.ts';
-export { mergeDocs } from './merge.ts';
-export { viewOf, traitValue, splitIdentifiers, type ProfileView, type ProfileIdentities, type TraitReading } from './view.ts';
+export { mergeDocs, needsConsentRefold } from './merge.ts';
+export { viewOf, traitValue, splitIdentifiers, consentViews, type ConsentView, type ProfileView, type ProfileIdentities, type TraitReading } from './view.ts';
 export { defaultAttributePolicy, type AttributePolicy, type AttributeType } from './attributes.ts';
 export type { TraitRuntime, ProfileRules } from './runtime.ts';
+export {
+  applyConsent,
+  consentAllows,
+  consentGranted,
+  consentOf,
+  consentsOf,
+  defaultConsentPolicy,
+  DEFAULT_CONSENT_CATEGORIES,
+  DEFAULT_PURPOSES,
+  type ConsentDecision,
+  type ConsentPolicy,
+  type ConsentProblem,
+} from './consent.ts';

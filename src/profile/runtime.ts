@@ -2,15 +2,20 @@
 import type { AggregatorInput, Aggregator } from '../traits/aggregator.ts';
 import type { PortraitEvent } from '../core/event.ts';
 import type { AttributePolicy } from './attributes.ts';
+import type { ConsentPolicy } from './consent.ts';
 
 export interface TraitRuntime {
   name: string;
   hash: string;
   aggregator: Aggregator;
+  /** The consent purpose the trait is bound to: only events the profile consented to feed it. */
+  purpose?: string;
   input(e: PortraitEvent): AggregatorInput | undefined;
 }
 
 export interface ProfileRules {
   traits: readonly TraitRuntime[];
   attributes: AttributePolicy;
+  /** The configured purposes (absent: the defaults). */
+  consent?: ConsentPolicy;
 }

@@ -1,6 +1,6 @@
 /** The read model of a profile: what the API and the library return. */
 import type { Json } from '../core/event.ts';
-import type { ProfileDoc } from '../core/profile.ts';
+import type { ConsentSource, ProfileDoc } from '../core/profile.ts';
 import type { TraitRuntime } from './runtime.ts';
 
 export interface ProfileIdentities {
@@ -9,6 +9,16 @@ export interface ProfileIdentities {
   /** Keyed hashes of normalised emails. */
   emailHashes: string[];
   externalIds: Array<{ type: string; id: string }>;
+}
+
+/** One purpose's consent as the API shows it. */
+export interface ConsentView {
+  granted: boolean;
+  /** Event time of the decision, ISO 8601. */
+  time: string;
+  source: ConsentSource;
+  /** The message that carried it. */
+  messageId: string;
 }
 
 export type TraitReading = Json | { status: 'backfilling'; progress: number };
@@ -21,6 +31,8 @@ export interface ProfileView {
   attributes: Record<string, Json>;
   traits: Record<string, TraitReading>;
   groups: string[];
+  /** Consent per purpose (purposes without a decision are absent: not granted). */
+  consents: Record<string, ConsentView>;
   firstSeen: string | null;
   lastSeen: string | null;
   eventCount: number;
@@ -73,8 +85,19 @@ export function viewOf(doc: ProfileDoc, traits: readonly TraitRuntime[], now: nu
     attributes,
     traits: values,
     groups: [...doc.groups],
+    consents: consentViews(doc),
     firstSeen: doc.eventCount > 0 ? new Date(doc.firstSeen).toISOString() : null,
     lastSeen: doc.eventCount > 0 ? new Date(doc.lastSeen).toISOString() : null,
     eventCount: doc.eventCount,
   };
+}
+
+/** The profile's consents as the API shows them, by purpose. */
+export function consentViews(doc: ProfileDoc): Record<string, ConsentView> {
+  const out: Record<string, ConsentView> = {};
+  for (const p of Object.keys(doc.consents ?? {}).sort()) {
+    const c = doc.consents![p]!;
+    out[p] = { granted: c.granted, time: new Date(c.t).toISOString(), source: c.source, messageId: c.id };
+  }
+  return out;
 }

@@ -21,6 +21,16 @@ export interface CheckContext {
   attributeTypes: Readonly<Record<string, string>>;
   /** Names of the segments that exist (or are being defined together). */
   segments: ReadonlySet<string>;
+  /** The configured consent purposes (absent: the defaults). */
+  purposes?: ReadonlySet<string>;
+}
+
+const DEFAULT_PURPOSES: ReadonlySet<string> = new Set(['analytics', 'personalisation', 'marketing']);
+
+/** A problem when `purpose` is not configured, else undefined. */
+export function purposeProblem(purpose: string, ctx: Pick<CheckContext, 'purposes'>, path: string): Problem | undefined {
+  const known = ctx.purposes ?? DEFAULT_PURPOSES;
+  return known.has(purpose) ? undefined : { path, message: `unknown purpose "${purpose}" (configured: ${[...known].sort().join(', ') || 'none'}; add it to privacy.purposes)` };
 }
 
 type RefType = 'number' | 'string' | 'boolean' | 'time' | 'array' | 'object' | 'unknown';
@@ -40,6 +50,11 @@ function refType(ref: string, ctx: CheckContext, path: string, problems: Problem
   if (ref === 'last_seen' || ref === 'first_seen') return 'time';
   if (ref === 'event_count') return 'number';
   const [ns, name, ...sub] = ref.split('.');
+  if (ns === 'consent') {
+    const p = purposeProblem(name!, ctx, path);
+    if (p !== undefined) problems.push(p);
+    return 'boolean';
+  }
   if (ns === 'attributes') {
     if (sub.length > 0) return 'unknown';
     const t = ctx.attributeTypes[name!];

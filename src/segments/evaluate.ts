@@ -5,7 +5,7 @@
  */
 import type { Json } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
-import type { TraitRuntime } from '../profile/index.ts';
+import { consentGranted, type TraitRuntime } from '../profile/index.ts';
 import { bucketMs, parseDuration } from '../traits/index.ts';
 import { durationMs, type Condition, type Literal } from './ast.ts';
 import { printCondition } from './print.ts';
@@ -65,6 +65,8 @@ export class ProfileReader {
     if (ref === 'last_seen') return d.eventCount > 0 ? d.lastSeen : undefined;
     if (ref === 'first_seen') return d.eventCount > 0 ? d.firstSeen : undefined;
     if (ref === 'event_count') return d.eventCount;
+    // No decision reads as not granted.
+    if (ref.startsWith('consent.')) return consentGranted(d, ref.slice(8));
     const parts = ref.split('.');
     let v: Json | undefined = parts[0] === 'traits' ? this.traitValue(parts[1]!) : d.attributes[parts[1]!]?.v;
     for (let i = 2; i < parts.length && v !== undefined; i++) {

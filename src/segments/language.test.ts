@@ -105,12 +105,52 @@ describe('condition checks', () => {
   });
 });
 
+describe('consent as a condition input', () => {
+  const ctx = { traits: new Map<string, string>(), attributeTypes: {} };
+  it('reads consent.<purpose> in both forms', () => {
+    assert.deepEqual(parseCondition('consent.marketing = true and not consent.analytics = false'), {
+      op: 'and',
+      args: [{ op: 'eq', ref: 'consent.marketing', value: true }, { op: 'not', arg: { op: 'eq', ref: 'consent.analytics', value: false } }],
+    }, 'text form');
+    assert.equal(printCondition({ op: 'eq', ref: 'consent.marketing', value: true }), 'consent.marketing = true', 'printed back');
+    assert.deepEqual(readCondition({ op: 'eq', ref: 'consent.marketing', value: true }), { op: 'eq', ref: 'consent.marketing', value: true }, 'JSON form');
+    const ok = readDefinitions({ segments: [{ name: 'a', condition: 'consent.marketing = true', purpose: 'analytics' }] }, ctx);
+    assert.deepEqual(ok.segments[0], { name: 'a', condition: { op: 'eq', ref: 'consent.marketing', value: true }, purpose: 'analytics' }, 'a segment with a purpose');
+  });
+
+  it('an unknown purpose or a non-boolean comparison is an error with its path', () => {
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 'a', condition: 'event_count > 1 and consent.newsletter = true' }] }, ctx),
+      (e: PortraitError) => e.code === 'PORTRAIT_SEGMENT_INVALID' && e.problems.some((p) => p.path === '/segments/0/condition/args/1/ref' && /unknown purpose "newsletter"/.test(p.message)),
+      'unknown purpose in a condition',
+    );
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 'a', condition: 'consent.marketing = 1' }] }, ctx),
+      (e: PortraitError) => e.problems.some((p) => p.path === '/segments/0/condition/value' && /boolean/.test(p.message)),
+      'consent is a boolean',
+    );
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 'a', condition: 'event_count > 1', purpose: 'newsletter' }] }, ctx),
+      (e: PortraitError) => e.problems.some((p) => p.path === '/segments/0/purpose' && /unknown purpose/.test(p.message)),
+      'unknown purpose of a segment',
+    );
+    assert.throws(
+      () => readDefinitions({ tags: [{ name: 'manual', purpose: 'marketing' }] }, ctx),
+      (e: PortraitError) => e.problems.some((p) => p.path === '/tags/0/purpose'),
+      'a manual tag has no purpose',
+    );
+    const custom = { ...ctx, purposes: new Set(['newsletter']) };
+    assert.equal(readDefinitions({ segments: [{ name: 'a', condition: 'consent.newsletter = true' }] }, custom).segments.length, 1, 'configured purposes are known');
+  });
+});
+
 // Random conditions over the whole language.
 const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/);
 const attr = fc.stringMatching(/^[A-Za-z_$][A-Za-z0-9_$]{0,6}$/);
 const ref = fc.oneof(
   fc.constantFrom('last_seen', 'first_seen', 'event_count'),
   name.filter((n) => n.length > 0).map((n) => `traits.${n}`),
+  name.map((n) => `consent.${n}`),
   fc.tuple(attr, fc.option(fc.stringMatching(/^[A-Za-z0-9_$]{1,5}$/), { nil: undefined })).map(([a, k]) => (k === undefined ? `attributes.${a}` : `attributes.${a}.${k}`)),
 );
 const literal: fc.Arbitrary<Literal> = fc.oneof(fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Object.is(d, -0) ? 0 : d)), fc.integer(), fc.boolean(), fc.constant(null));

@@ -9,7 +9,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import type { Json } from '../core/event.ts';
-import type { TraitRuntime } from '../profile/index.ts';
+import { consentGranted, type TraitRuntime } from '../profile/index.ts';
 import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentChanges, SegmentStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
@@ -147,15 +147,19 @@ export class LiveSegments {
    * Applies one evaluation's result to a profile's cached state and the
    * changeset: entries, exits, history, outbox rows, schedule.
    */
-  private record(c: Changeset, doc: { workspace: string; id: string }, s: ProfileSegments, members: ReadonlySet<string>, next: number, reason: string, now: number, touchedSizes: Set<string>): void {
+  private record(c: Changeset, doc: { workspace: string; id: string; consents?: ProfileDoc['consents'] }, s: ProfileSegments, members: ReadonlySet<string>, next: number, baseReason: string, now: number, touchedSizes: Set<string>): void {
     const seg = this.changes(c);
+    const set = this.registry.set();
     const emit = (segment: string, change: MembershipChange['change']) => {
+      // An exit from a purpose-bound definition because its consent is not (or no longer) granted says so.
+      const purpose = change === 'exited' ? set.purposeOf(segment) : undefined;
+      const reason = purpose !== undefined && 'kind' in doc && !consentGranted(doc as ProfileDoc, purpose) ? `consent_withdrawn:${purpose}` : baseReason;
       seg.changes.push({ workspace: doc.workspace, segment, profileId: doc.id, change, time: now, reason, position: c.position });
       const sk = scoped(doc.workspace, segment);
       this.sizes.set(sk, (this.sizes.get(sk) ?? 0) + (change === 'entered' ? 1 : -1));
       touchedSizes.add(sk);
       if (!segment.startsWith('tag:')) {
-        const payload: Json = { segment, profileId: doc.id, workspace: doc.workspace, time: new Date(now).toISOString(), reason, position: c.position };
+        const payload: Json = { segment, profileId: doc.id, workspace: doc.workspace, time: new Date(now).toISOString(), reason, position: c.position, ...consented(doc) };
         const row: OutboxEntry = { workspace: doc.workspace, kind: change === 'entered' ? 'segment.entered' : 'segment.exited', profileId: doc.id, payload, position: c.position, createdAt: now };
         (c.outbox ??= []).push(row);
       }
@@ -196,7 +200,7 @@ export class LiveSegments {
     const now = this.o.clock.now();
     if (this.o.profileUpdated && cause === 'events') {
       for (const d of c.profiles) {
-        (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position }, position: c.position, createdAt: now });
+        (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position, ...consented(d) }, position: c.position, createdAt: now });
       }
     }
     const set = this.registry.set();
@@ -221,7 +225,7 @@ export class LiveSegments {
       let s = changed.get(sk);
       if (s === 'all') continue;
       if (s === undefined) changed.set(sk, (s = new Set(['activity'])));
-      for (const k in h.changes) s.add(k.startsWith('attr.') ? `attr:${k.slice(5)}` : `trait:${k.slice(6)}`);
+      for (const k in h.changes) s.add(k.startsWith('attr.') ? `attr:${k.slice(5)}` : k.startsWith('consent.') ? `consent:${k.slice(8)}` : `trait:${k.slice(6)}`);
     }
     const activityOnly = set.affected(['activity']);
 
@@ -317,4 +321,15 @@ export class LiveSegments {
 
 function emptyChanges(partition: number, position: number): Changeset {
   return { partition, position, profiles: [], deletedProfiles: [], identities: [], links: [], merges: [], identityConflicts: [], attributeConflicts: [], history: [] };
+}
+
+/**
+ * The purposes a profile has granted, as outbox rows carry them (only when
+ * there are any) so that purpose-bound destinations can be filtered by the
+ * consent in force when the notification was written. Not sent to receivers.
+ */
+function consented(doc: { consents?: ProfileDoc['consents'] }): { consented?: string[] } {
+  if (doc.consents === undefined) return {};
+  const granted = Object.keys(doc.consents).filter((p) => doc.consents![p]!.granted).sort();
+  return granted.length > 0 ? { consented: granted } : {};
 }

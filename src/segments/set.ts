@@ -8,7 +8,8 @@ import { Errors, PortraitError, type Problem } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { inputRefs, segmentRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
-import { checkCondition, dependencyOrder, readCondition, type CheckContext } from './check.ts';
+import { checkCondition, dependencyOrder, purposeProblem, readCondition, type CheckContext } from './check.ts';
+import { consentGranted } from '../profile/index.ts';
 import { evaluate, explain, nextChange, ProfileReader, type Explanation, type SegmentTrait } from './evaluate.ts';
 
 export type DefinitionKind = 'segment' | 'tag';
@@ -19,6 +20,8 @@ export interface SegmentDefinition {
   /** Null for a manual tag. */
   condition: Condition | null;
   description?: string;
+  /** A consent purpose: a profile without that consent granted is never a member. */
+  purpose?: string;
 }
 
 /** The membership key of a definition: the segment's name, or `tag:<name>`. */
@@ -35,7 +38,7 @@ export function segmentHash(d: SegmentDefinition): string {
 export function inputKey(ref: string): string {
   if (ref === 'last_seen' || ref === 'first_seen' || ref === 'event_count') return 'activity';
   const [ns, name] = ref.split('.');
-  return ns === 'traits' ? `trait:${name}` : `attr:${name}`;
+  return ns === 'traits' ? `trait:${name}` : ns === 'consent' ? `consent:${name}` : `attr:${name}`;
 }
 
 /**
@@ -61,7 +64,7 @@ export function readDefinitions(
       }
       const o = r as Record<string, unknown>;
       const pattern = new RegExp(kind === 'tag' ? TAG_NAME_PATTERN : SEGMENT_NAME_PATTERN);
-      for (const k of Object.keys(o)) if (k !== 'name' && k !== 'condition' && k !== 'description') problems.push({ path: `${path}/${k}`, message: 'is not a known field (name, condition, description)' });
+      for (const k of Object.keys(o)) if (k !== 'name' && k !== 'condition' && k !== 'description' && k !== 'purpose') problems.push({ path: `${path}/${k}`, message: 'is not a known field (name, condition, description, purpose)' });
       if (typeof o.name !== 'string' || !pattern.test(o.name)) {
         const rule = kind === 'tag' ? 'lower-case words of letters, digits and underscores joined by "/", such as interest/sports/football' : 'lower-case letters, digits and underscores, starting with a letter';
         problems.push({ path: `${path}/name`, message: `must be ${rule}` });
@@ -84,6 +87,15 @@ export function readDefinitions(
       }
       const d: SegmentDefinition = { name: o.name, condition };
       if (typeof o.description === 'string') d.description = o.description;
+      if (o.purpose !== undefined) {
+        if (typeof o.purpose !== 'string') problems.push({ path: `${path}/purpose`, message: 'must be a string naming a consent purpose' });
+        else if (condition === null) problems.push({ path: `${path}/purpose`, message: 'needs a condition: a manual tag has no purpose' });
+        else {
+          const p = purposeProblem(o.purpose, ctx, `${path}/purpose`);
+          if (p !== undefined) problems.push(p);
+          d.purpose = o.purpose;
+        }
+      }
       out.push(d);
     });
     return out;
@@ -110,6 +122,7 @@ export interface CompiledSegment {
   name: string;
   key: string;
   condition: Condition;
+  purpose?: string;
   /** Input keys read, including through the segments it names. */
   inputs: ReadonlySet<string>;
 }
@@ -135,9 +148,10 @@ export class SegmentSet {
     const inputs = new Map<string, Set<string>>();
     const compile = (kind: DefinitionKind, d: SegmentDefinition): CompiledSegment => {
       const own = new Set([...inputRefs(d.condition!)].map(inputKey));
+      if (d.purpose !== undefined) own.add(`consent:${d.purpose}`);
       for (const s of segmentRefs(d.condition!)) for (const k of inputs.get(s) ?? []) own.add(k);
       if (kind === 'segment') inputs.set(d.name, own);
-      return { kind, name: d.name, key: memberKey(kind, d.name), condition: d.condition!, inputs: own };
+      return { kind, name: d.name, key: memberKey(kind, d.name), condition: d.condition!, inputs: own, ...(d.purpose !== undefined ? { purpose: d.purpose } : {}) };
     };
     this.order = [
       ...segOrder.map((n) => compile('segment', segs.get(n)!)),
@@ -195,6 +209,8 @@ export class SegmentSet {
     let next = Infinity;
     for (const c of this.order) {
       if (only !== undefined && !only.has(c.key)) continue;
+      // Without the consent its purpose needs, a profile is never a member (and time changes nothing).
+      if (!consentGranted(doc, c.purpose)) continue;
       if (evaluate(c.condition, r)) members.add(c.key);
       const n = nextChange(c.condition, r);
       if (n < next) next = n;
@@ -207,7 +223,17 @@ export class SegmentSet {
     const c = this.byKey.get(key)!;
     const { members } = this.evaluate(doc, now, traits, new Map());
     const r = this.reader(doc, now, traits, members, new Map(), undefined);
-    return explain(c.condition, r);
+    const inner = explain(c.condition, r);
+    if (c.purpose === undefined) return inner;
+    const ref = `consent.${c.purpose}`;
+    const granted = consentGranted(doc, c.purpose);
+    const gate: Explanation = { condition: `${ref} = true`, held: granted, ref, value: granted };
+    return { condition: `purpose ${c.purpose}: ${inner.condition}`, held: granted && inner.held, children: [gate, inner] };
+  }
+
+  /** The purpose a definition is bound to, if any. */
+  purposeOf(key: string): string | undefined {
+    return this.byKey.get(key)?.purpose;
   }
 }
 

@@ -79,6 +79,32 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
     },
   );
 
+  app.get<{ Params: ProfileParams }>(
+    '/v1/profiles/:idType/:id/consent',
+    { schema: { summary: "A profile's consent per configured purpose", tags: TAGS, params: ProfileParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      return p.consent(req.params.idType, req.params.id, { workspace: principal.workspace });
+    },
+  );
+
+  app.put<{ Params: ProfileParams; Body: unknown }>(
+    '/v1/profiles/:idType/:id/consent',
+    {
+      schema: {
+        summary: 'Record consent decisions ({"marketing": false}); appended to the event log as an identify with context.consent, applied by the engine',
+        tags: TAGS,
+        params: ProfileParams,
+        body: Type.Record(Type.String(), Type.Unknown(), { description: 'Purposes (privacy.purposes) to true or false.' }),
+      },
+    },
+    async (req, reply) => {
+      const principal = await authorize(p, req, 'write');
+      const r = await p.setConsent(req.params.idType, req.params.id, req.body, { workspace: principal.workspace });
+      return reply.code(202).send(r);
+    },
+  );
+
   // Lists read the same way: the profile by identifier, the caller's workspace, one library call.
   const lists: Array<[string, string, (idType: string, id: string, o: { workspace: string }) => Promise<unknown[]>]> = [
     ['merges', 'Merges and unmerges the profile took part in', (t, i, o) => p.merges(t, i, o)],

@@ -14,6 +14,7 @@ import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
 import { DataKeys, Keyring, SealedEventLog } from '../../privacy/index.ts';
 import { Definitions } from '../definitions.ts';
+import { consentPolicyOf } from '../../config/load.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -81,7 +82,7 @@ const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 // Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
 const dataKeys = new DataKeys({ table: store.dataKeys, keyring: Keyring.fromJson(JSON.stringify(init.keyring), 'the engine thread keyring'), hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
 const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields));
-const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types });
+const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config));
 const engine = new Engine({
   ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
   onCommit: (position) => post({ type: 'committed', position }),
