@@ -16,6 +16,7 @@ import {
 } from './destination.ts';
 import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
 import { exportSegment, type ExportOptions } from './export.ts';
+import type { ValueSealer } from '../storage/sealer.ts';
 import type { FetchLike } from './sender.ts';
 import { SqliteDestinationStore, type DeadLetter, type Delivery, type DeliveryStatus } from './sqlite-destination-store.ts';
 
@@ -28,6 +29,8 @@ export interface DestinationsOptions {
   defaultWorkspace: string;
   rng?: () => number;
   fetch?: FetchLike;
+  /** Opens sealed personal values in stored profiles (audience export). */
+  sealer?: ValueSealer;
 }
 
 export interface Paged<T> {
@@ -180,7 +183,7 @@ export class Destinations {
 
   /** A segment's members as CSV or NDJSON text chunks, read page by page. */
   exportSegment(workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
-    return exportSegment(this.store, workspace, segment, o);
+    return exportSegment(this.store, workspace, segment, { sealer: this.o.sealer, ...o });
   }
 
   /** Starts the delivery loop. */

@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { loadKeyring, type Keyring } from '../privacy/index.ts';
+import { loadKeyring, PiiSealer, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -84,7 +84,7 @@ export class Portrait {
     this.keys = new Keys(store, () => clock.now());
     this.webhooks =
       store instanceof SqliteStore
-        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
+        ? new Destinations({ db: store.db, clock, sealer: store.sealer, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
         : undefined;
     this.segmentApi =
       store.segments !== undefined
@@ -140,7 +140,8 @@ export class Portrait {
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
-    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
+    const sealer = new PiiSealer(keyring, config.privacy.piiFields);
+    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory, sealer }).catch(async (e: unknown) => {
       await log.close();
       throw e;
     });
@@ -157,7 +158,7 @@ export class Portrait {
       opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
-            { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
+            { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), keyring: keyring.toJson(), followClock: opts.clock !== undefined },
             log,
             opts.clock,
           );

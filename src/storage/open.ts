@@ -9,6 +9,7 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite/sqlite-migrate.ts
 import { SQLITE_MIGRATIONS } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { StateStore } from './store.ts';
+import type { ValueSealer } from './sealer.ts';
 
 export interface StoreTarget {
   dataDir: string;
@@ -18,9 +19,9 @@ export interface StoreTarget {
 export type OpenedStore = StateStore & { migrationStatus(): Promise<MigrationStatus> };
 
 /** Opens the configured store, applying pending migrations. */
-export async function openStateStore(target: StoreTarget, opts: { memory?: boolean } = {}): Promise<OpenedStore> {
-  if (target.databaseUrl) return PostgresStore.open({ url: target.databaseUrl });
-  return new SqliteStore({ file: opts.memory ? ':memory:' : join(target.dataDir, 'state.db') });
+export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer } = {}): Promise<OpenedStore> {
+  if (target.databaseUrl) return PostgresStore.open({ url: target.databaseUrl, sealer: opts.sealer });
+  return new SqliteStore({ file: opts.memory ? ':memory:' : join(target.dataDir, 'state.db'), sealer: opts.sealer });
 }
 
 export interface MigrationReport {

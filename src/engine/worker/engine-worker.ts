@@ -12,6 +12,8 @@ import { threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
+import { Keyring } from '../../privacy/keyring.ts';
+import { PiiSealer } from '../../privacy/pii-sealer.ts';
 import { Definitions } from '../definitions.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
@@ -65,7 +67,8 @@ class FollowerLog implements EventLog {
 }
 
 const log = new FollowerLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }));
-const store = new SqliteStore({ file: init.stateFile });
+const sealer = init.keyring === undefined ? undefined : new PiiSealer(Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent to the engine thread'), init.config.privacy.piiFields);
+const store = new SqliteStore({ file: init.stateFile, sealer });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;

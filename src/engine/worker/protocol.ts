@@ -1,11 +1,14 @@
 /** Messages between the main thread and the engine's worker thread. */
 import type { ResolvedConfig } from '../../config/index.ts';
+import type { KeyringFile } from '../../privacy/keyring.ts';
 
 export interface WorkerInit {
   config: ResolvedConfig;
   logFile: string;
   stateFile: string;
   hashKeyHex: string;
+  /** The master keyring (as its file holds it), so this thread seals personal data as the main thread does. */
+  keyring?: KeyringFile;
   /** The main thread's clock is injected (tests): follow the times it sends instead of reading the system clock. */
   followClock?: boolean;
 }

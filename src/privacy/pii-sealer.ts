@@ -1,0 +1,45 @@
+/**
+ * Personal data at rest: the values of the attributes named in
+ * `privacy.piiFields` are sealed with the master keyring before they reach a
+ * table, with associated data binding each token to its workspace and field
+ * (a token copied to another profile field or workspace does not open).
+ */
+import type { Json } from '../core/event.ts';
+import type { ValueSealer } from '../storage/sealer.ts';
+import { isSealed, type Keyring } from './keyring.ts';
+
+/** The associated data of a sealed attribute value. */
+export function piiAad(workspace: string, field: string): string {
+  return `portrait/pii\u0000${workspace}\u0000${field}`;
+}
+
+export class PiiSealer implements ValueSealer {
+  private readonly fields: ReadonlySet<string>;
+
+  constructor(
+    readonly keyring: Keyring,
+    fields: Iterable<string>,
+  ) {
+    this.fields = new Set(fields);
+  }
+
+  sealed(field: string): boolean {
+    return this.fields.has(field);
+  }
+
+  seal(workspace: string, field: string, v: Json): string {
+    return this.keyring.seal(JSON.stringify(v), piiAad(workspace, field));
+  }
+
+  open(workspace: string, field: string, stored: Json): Json {
+    // Values stored before the field was declared personal stay readable as they are.
+    if (!isSealed(stored)) return stored;
+    return JSON.parse(this.keyring.openText(stored, piiAad(workspace, field))) as Json;
+  }
+
+  /** A stored token re-sealed under the active key (the plaintext does not change); undefined when it is current or not sealed. */
+  reseal(workspace: string, field: string, stored: Json): string | undefined {
+    if (!isSealed(stored) || this.keyring.isCurrent(stored)) return undefined;
+    return this.keyring.seal(this.keyring.open(stored, piiAad(workspace, field)), piiAad(workspace, field));
+  }
+}
