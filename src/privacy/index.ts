@@ -17,3 +17,4 @@ export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
   if (memory && config.privacy.keyFile === undefined) return Keyring.generate();
   return Keyring.load(keyFileOf(config));
 }
+export { Masker, maskValue, MASK } from './mask.ts';
