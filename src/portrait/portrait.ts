@@ -3,7 +3,7 @@
  * `Portrait.open(config)`, `ingest(messages)`, `profile(idType, id)`,
  * `rebuild()`, `close()` and the reads around them.
  */
-import { loadKeyring, PiiSealer, type Keyring } from '../privacy/index.ts';
+import { AuditTrail, loadKeyring, PiiSealer, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
+import type { AuditStore } from '../storage/audit.ts';
 import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
@@ -68,11 +69,13 @@ export class Portrait {
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
   private readonly segmentApi: SegmentApi | undefined;
+  /** Reads of personal data and admin / privacy actions (written in batches by the HTTP layer's hook). */
+  readonly audit: AuditTrail;
 
   private constructor(
     readonly config: ResolvedConfig,
     private readonly log: EventLog,
-    private readonly store: StateStore,
+    private readonly store: StateStore & AuditStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
@@ -82,6 +85,7 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.audit = new AuditTrail(store);
     this.webhooks =
       store instanceof SqliteStore
         ? new Destinations({ db: store.db, clock, sealer: store.sealer, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace })
@@ -565,6 +569,7 @@ export class Portrait {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.dedupTimer);
+    await this.audit.flush();
     await this.webhooks?.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();

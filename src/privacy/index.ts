@@ -18,3 +18,4 @@ export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
   return Keyring.load(keyFileOf(config));
 }
 export { Masker, maskValue, MASK } from './mask.ts';
+export { AuditTrail, type AuditPage, type AuditTrailOptions } from './audit.ts';

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { Explanation } from '../segments/index.ts';
 import { Masker, maskValue } from './mask.ts';
 
 describe('masking', () => {
@@ -26,7 +27,8 @@ describe('masking', () => {
     assert.deepEqual(e.properties, { nested: [{ email: 'c***@d.co' }] }, 'properties at any depth');
     assert.equal(m.raw('{"traits":{"email":"z@y.com"}}'), '{"traits":{"email":"z***@y.com"}}', 'a JSON raw payload');
     assert.equal(m.raw('not json with email z@y.com'), '***', 'a non-JSON payload naming a personal field is hidden');
-    const x = m.explanation({ condition: 'and', held: true, children: [{ condition: 'x', held: true, ref: 'attributes.email', value: 'a@b.co' }, { condition: 'y', held: true, ref: 'attributes.city', value: 'Lima' }] });
+    const tree: Explanation = { condition: 'and', held: true, children: [{ condition: 'x', held: true, ref: 'attributes.email', value: 'a@b.co' }, { condition: 'y', held: true, ref: 'attributes.city', value: 'Lima' }] };
+    const x = m.explanation(tree);
     assert.deepEqual(x.children?.map((c) => c.value), ['a***@b.co', 'Lima'], 'explanation inputs');
     const none = new Masker([]);
     const same = { traits: { email: 'a@b.co' } };

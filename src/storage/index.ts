@@ -8,3 +8,4 @@ export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-st
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
 export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';
 export { sealDoc, openDoc, type ValueSealer } from './sealer.ts';
+export type { AuditRecord, AuditQuery, AuditStore } from './audit.ts';

@@ -10,13 +10,14 @@ import { SQLITE_MIGRATIONS } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { StateStore } from './store.ts';
 import type { ValueSealer } from './sealer.ts';
+import type { AuditStore } from './audit.ts';
 
 export interface StoreTarget {
   dataDir: string;
   databaseUrl?: string;
 }
 
-export type OpenedStore = StateStore & { migrationStatus(): Promise<MigrationStatus> };
+export type OpenedStore = StateStore & AuditStore & { migrationStatus(): Promise<MigrationStatus> };
 
 /** Opens the configured store, applying pending migrations. */
 export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer } = {}): Promise<OpenedStore> {

@@ -7,6 +7,7 @@
  * (COLLATE "C"), as in SQLite, so every ORDER BY agrees across backends.
  */
 import type { Migration } from '../migrations.ts';
+import { AUDIT_POSTGRES } from '../audit.ts';
 
 /** Version 1: the first schema. */
 export const POSTGRES_SCHEMA = `
@@ -124,4 +125,5 @@ CREATE TABLE api_keys (
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
+  { version: 3, name: 'audit log', sql: AUDIT_POSTGRES },
 ];

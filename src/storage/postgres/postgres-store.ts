@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors, isPortraitError } from '../../core/errors.ts';
+import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ValueSealer } from '../sealer.ts';
 import { DERIVED_TABLES, DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
@@ -39,7 +40,7 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export class PostgresStore implements StateStore, Migratable {
+export class PostgresStore implements StateStore, Migratable, AuditStore {
   private constructor(
     readonly pool: pg.Pool,
     private readonly url: string,
@@ -262,6 +263,22 @@ export class PostgresStore implements StateStore, Migratable {
   async revokeKey(id: string, at: number): Promise<boolean> {
     const r = await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const col = <K extends keyof AuditRecord>(k: K) => records.map((r) => r[k]);
+    await this.pool.query(
+      `INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[])`,
+      [col('at'), col('workspace'), col('keyId'), col('scope'), col('method'), col('route'), col('status'), col('requestId')],
+    );
+  }
+
+  async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
+    const w = auditWhere(q, (i) => `$${i}`);
+    const r = await this.pool.query<Row>(`SELECT * FROM audit_log WHERE ${w.sql} ORDER BY seq DESC LIMIT $${w.params.length + 1}`, [...w.params, q.limit]);
+    return r.rows.map(toAuditRecord);
   }
 
   /**

@@ -7,6 +7,7 @@
 import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES as BASE_DERIVED_TABLES } from '../rows.ts';
 import { SQLITE_SEGMENT_SCHEMA } from './sqlite-segments.ts';
+import { AUDIT_SQLITE } from '../audit.ts';
 
 /** Version 1: the first schema. */
 export const SQLITE_SCHEMA = `
@@ -129,6 +130,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: SQLITE_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT NOT NULL DEFAULT 'config';` },
   { version: 3, name: 'segments, tags and the outbox', sql: SQLITE_SEGMENT_SCHEMA },
+  { version: 4, name: 'audit log', sql: AUDIT_SQLITE },
 ];
 
 /**

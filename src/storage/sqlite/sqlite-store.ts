@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors } from '../../core/errors.ts';
+import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
@@ -26,7 +27,7 @@ export interface SqliteStoreOptions {
   sealer?: ValueSealer;
 }
 
-export class SqliteStore implements StateStore, Migratable {
+export class SqliteStore implements StateStore, Migratable, AuditStore {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
@@ -263,6 +264,18 @@ export class SqliteStore implements StateStore, Migratable {
 
   async revokeKey(id: string, at: number): Promise<boolean> {
     return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    const ins = this.db.prepare('INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of records) ins.run(r.at, r.workspace, r.keyId, r.scope, r.method, r.route, r.status, r.requestId);
+    })();
+  }
+
+  async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
+    const w = auditWhere(q, () => '?');
+    return (this.db.prepare(`SELECT * FROM audit_log WHERE ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, q.limit) as Row[]).map(toAuditRecord);
   }
 
   async dump(): Promise<string[]> {
