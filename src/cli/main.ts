@@ -13,6 +13,7 @@ import { exportSegmentCommand } from './export-segment.ts';
 import { doctorCommand } from './doctor.ts';
 import { migrateCommand } from './migrate.ts';
 import { segmentsCommand, tagsCommand } from './segments.ts';
+import { privacyCommand } from './privacy.ts';
 
 const program = new Command()
   .name('portrait')
@@ -33,6 +34,7 @@ doctorCommand(program);
 migrateCommand(program);
 segmentsCommand(program);
 tagsCommand(program);
+privacyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

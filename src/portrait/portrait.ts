@@ -144,7 +144,7 @@ export class Portrait {
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
-    const sealer = new PiiSealer(keyring, config.privacy.piiFields);
+    const sealer = new PiiSealer(keyring, config.privacy.piiFields, opts.memory ? undefined : () => loadKeyring(config, false));
     const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory, sealer }).catch(async (e: unknown) => {
       await log.close();
       throw e;

@@ -1,21 +1,7 @@
-/** Privacy: the master keyring, PII sealing at rest, masking (and, as they land, consent, erasure, export, retention). */
-import { join } from 'node:path';
-import type { ResolvedConfig } from '../config/index.ts';
-import { Keyring } from './keyring.ts';
-
-export { Keyring, isSealed, type KeyringFile } from './keyring.ts';
+/** Privacy: the master keyring, PII sealing at rest and key rotation, masking, the audit trail (and, as they land, consent, erasure, export, retention). */
+export { Keyring, isSealed, sealedKeyId, type KeyringFile } from './keyring.ts';
+export { keyFileOf, loadKeyring } from './load.ts';
 export { PiiSealer, piiAad } from './pii-sealer.ts';
-
-/** The keyring file of an instance: `privacy.keyFile`, else `<dataDir>/master.keys`. */
-export function keyFileOf(config: ResolvedConfig): string {
-  return config.privacy.keyFile ?? join(config.dataDir, 'master.keys');
-}
-
-/** The instance's master keyring: configured keys, else `<dataDir>/master.keys` (generated once); in memory, a fresh key. */
-export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
-  if (config.privacy.masterKeys !== undefined) return Keyring.fromEnv(config.privacy.masterKeys);
-  if (memory && config.privacy.keyFile === undefined) return Keyring.generate();
-  return Keyring.load(keyFileOf(config));
-}
 export { Masker, maskValue, MASK } from './mask.ts';
 export { AuditTrail, type AuditPage, type AuditTrailOptions } from './audit.ts';
+export { rotateKey, reseal, retireKey, keyUsage } from './rotation.ts';

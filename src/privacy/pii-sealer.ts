@@ -6,7 +6,7 @@
  */
 import type { Json } from '../core/event.ts';
 import type { ValueSealer } from '../storage/sealer.ts';
-import { isSealed, type Keyring } from './keyring.ts';
+import { isSealed, sealedKeyId, type Keyring } from './keyring.ts';
 
 /** The associated data of a sealed attribute value. */
 export function piiAad(workspace: string, field: string): string {
@@ -16,11 +16,31 @@ export function piiAad(workspace: string, field: string): string {
 export class PiiSealer implements ValueSealer {
   private readonly fields: ReadonlySet<string>;
 
+  /**
+   * `reload` reads the keyring again (from its file): a token sealed under a key
+   * this process does not know yet (added by `portrait privacy rotate-key` while
+   * it runs) makes it reload once, and from then on it seals with the new active key.
+   */
   constructor(
-    readonly keyring: Keyring,
+    private keyring: Keyring,
     fields: Iterable<string>,
+    private readonly reload?: () => Keyring,
   ) {
     this.fields = new Set(fields);
+  }
+
+  /** The ring in use (it changes when a reload finds new keys). */
+  get ring(): Keyring {
+    return this.keyring;
+  }
+
+  private ringFor(token: string): Keyring {
+    const id = sealedKeyId(token);
+    if (id !== undefined && !this.keyring.has(id) && this.reload !== undefined) {
+      const fresh = this.reload();
+      if (fresh.has(id)) this.keyring = fresh;
+    }
+    return this.keyring;
   }
 
   sealed(field: string): boolean {
@@ -34,12 +54,12 @@ export class PiiSealer implements ValueSealer {
   open(workspace: string, field: string, stored: Json): Json {
     // Values stored before the field was declared personal stay readable as they are.
     if (!isSealed(stored)) return stored;
-    return JSON.parse(this.keyring.openText(stored, piiAad(workspace, field))) as Json;
+    return JSON.parse(this.ringFor(stored).openText(stored, piiAad(workspace, field))) as Json;
   }
 
   /** A stored token re-sealed under the active key (the plaintext does not change); undefined when it is current or not sealed. */
   reseal(workspace: string, field: string, stored: Json): string | undefined {
     if (!isSealed(stored) || this.keyring.isCurrent(stored)) return undefined;
-    return this.keyring.seal(this.keyring.open(stored, piiAad(workspace, field)), piiAad(workspace, field));
+    return this.keyring.seal(this.ringFor(stored).open(stored, piiAad(workspace, field)), piiAad(workspace, field));
   }
 }

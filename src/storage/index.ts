@@ -7,5 +7,5 @@ export { inspectStateDb, type StateFileFacts } from './sqlite/sqlite-inspect.ts'
 export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
 export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';
-export { sealDoc, openDoc, type ValueSealer } from './sealer.ts';
+export { sealDoc, openDoc, type ValueSealer, type ResealableStore, type RewriteReport, type SealedRewrite } from './sealer.ts';
 export type { AuditRecord, AuditQuery, AuditStore } from './audit.ts';

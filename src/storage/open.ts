@@ -9,7 +9,7 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite/sqlite-migrate.ts
 import { SQLITE_MIGRATIONS } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { StateStore } from './store.ts';
-import type { ValueSealer } from './sealer.ts';
+import type { ResealableStore, ValueSealer } from './sealer.ts';
 import type { AuditStore } from './audit.ts';
 
 export interface StoreTarget {
@@ -17,7 +17,7 @@ export interface StoreTarget {
   databaseUrl?: string;
 }
 
-export type OpenedStore = StateStore & AuditStore & { migrationStatus(): Promise<MigrationStatus> };
+export type OpenedStore = StateStore & AuditStore & ResealableStore & { migrationStatus(): Promise<MigrationStatus> };
 
 /** Opens the configured store, applying pending migrations. */
 export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer } = {}): Promise<OpenedStore> {

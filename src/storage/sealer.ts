@@ -17,6 +17,12 @@ export interface ValueSealer {
   open(workspace: string, field: string, stored: Json): Json;
 }
 
+/** A store whose sealed values can be rewritten in place (key rotation). */
+export interface ResealableStore {
+  /** One pass over profiles, history and conflicts, `batch` rows per transaction. */
+  rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport>;
+}
+
 /** A copy of the document with the values of sealed attributes sealed (the input is not changed). */
 export function sealDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc {
   if (s === undefined) return doc;
@@ -71,4 +77,62 @@ export function sealConflictValue(s: ValueSealer | undefined, c: AttributeConfli
 export function openConflict(s: ValueSealer | undefined, c: AttributeConflict): AttributeConflict {
   if (s === undefined || !s.sealed(c.attribute)) return c;
   return { ...c, kept: s.open(c.workspace, c.attribute, c.kept), rejected: s.open(c.workspace, c.attribute, c.rejected) };
+}
+
+/**
+ * Re-writing stored personal values in place (key rotation): `rewrite` gets each
+ * stored attribute value with its workspace and field and returns the value to
+ * store instead, or undefined to keep it. It may also just look (key usage).
+ */
+export type SealedRewrite = (workspace: string, field: string, stored: Json) => Json | undefined;
+
+/** What one pass over the stored values did. */
+export interface RewriteReport {
+  /** Rows read. */
+  scanned: number;
+  /** Rows written back. */
+  rewritten: number;
+  /** Rows changed by another writer during the pass (left as they are; run again). */
+  raced: number;
+}
+
+/** A profile document's text with its attribute values rewritten, or undefined when nothing changed. */
+export function rewriteDocText(text: string, workspace: string, rewrite: SealedRewrite): string | undefined {
+  const doc = JSON.parse(text) as ProfileDoc;
+  let changed = false;
+  for (const [name, a] of Object.entries(doc.attributes)) {
+    const v = rewrite(workspace, name, a.v);
+    if (v !== undefined) {
+      a.v = v;
+      changed = true;
+    }
+  }
+  return changed ? JSON.stringify(doc) : undefined;
+}
+
+/** A history row's entries text with `attr.*` values rewritten, or undefined when nothing changed. */
+export function rewriteEntriesText(text: string, workspace: string, rewrite: SealedRewrite): string | undefined {
+  const entries = JSON.parse(text) as Array<{ changes: HistoryEntry['changes'] }>;
+  let changed = false;
+  for (const e of entries) {
+    for (const [key, pair] of Object.entries(e.changes)) {
+      if (!key.startsWith('attr.')) continue;
+      for (const i of [0, 1] as const) {
+        const old = pair[i];
+        if (old === undefined || old === null) continue;
+        const v = rewrite(workspace, key.slice(5), old);
+        if (v !== undefined) {
+          pair[i] = v;
+          changed = true;
+        }
+      }
+    }
+  }
+  return changed ? JSON.stringify(entries) : undefined;
+}
+
+/** A conflict's kept or rejected text (JSON) rewritten, or undefined when unchanged. */
+export function rewriteValueText(text: string, workspace: string, field: string, rewrite: SealedRewrite): string | undefined {
+  const v = rewrite(workspace, field, JSON.parse(text) as Json);
+  return v === undefined ? undefined : JSON.stringify(v);
 }

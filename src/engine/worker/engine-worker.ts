@@ -13,6 +13,7 @@ import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
 import { Keyring } from '../../privacy/keyring.ts';
+import { loadKeyring } from '../../privacy/load.ts';
 import { PiiSealer } from '../../privacy/pii-sealer.ts';
 import { Definitions } from '../definitions.ts';
 import { Engine } from '../engine.ts';
@@ -67,7 +68,10 @@ class FollowerLog implements EventLog {
 }
 
 const log = new FollowerLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }));
-const sealer = init.keyring === undefined ? undefined : new PiiSealer(Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent to the engine thread'), init.config.privacy.piiFields);
+const sealer =
+  init.keyring === undefined
+    ? undefined
+    : new PiiSealer(Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent to the engine thread'), init.config.privacy.piiFields, () => loadKeyring(init.config, false));
 const store = new SqliteStore({ file: init.stateFile, sealer });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;

@@ -11,7 +11,8 @@ import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors, isPortraitError } from '../../core/errors.ts';
 import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
-import { openDoc, type ValueSealer } from '../sealer.ts';
+import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
+import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DERIVED_TABLES, DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
@@ -40,7 +41,7 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export class PostgresStore implements StateStore, Migratable, AuditStore {
+export class PostgresStore implements StateStore, Migratable, AuditStore, ResealableStore {
   private constructor(
     readonly pool: pg.Pool,
     private readonly url: string,
@@ -263,6 +264,10 @@ export class PostgresStore implements StateStore, Migratable, AuditStore {
   async revokeKey(id: string, at: number): Promise<boolean> {
     const r = await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  async rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport> {
+    return rewriteSealedPostgres(this.pool, rewrite, batch);
   }
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {

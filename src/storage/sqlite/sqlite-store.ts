@@ -10,7 +10,8 @@ import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type Audi
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
-import { openDoc, sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
+import { openDoc, sealConflictValue, sealDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
+import { rewriteSealedSqlite } from './sqlite-reseal.ts';
 import { DUMP_TABLES, historyRows, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
@@ -27,7 +28,7 @@ export interface SqliteStoreOptions {
   sealer?: ValueSealer;
 }
 
-export class SqliteStore implements StateStore, Migratable, AuditStore {
+export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
@@ -264,6 +265,10 @@ export class SqliteStore implements StateStore, Migratable, AuditStore {
 
   async revokeKey(id: string, at: number): Promise<boolean> {
     return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  async rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport> {
+    return rewriteSealedSqlite(this.db, rewrite, batch);
   }
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {
