@@ -1,9 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { Portrait } from '../src/index.ts';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
-import { openMemory } from './support/open.ts';
+import { openMemory, tempDir } from './support/open.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', 'bin', 'portrait.js');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test answers are read loosely
 
@@ -74,5 +80,26 @@ describe('audit log over HTTP', () => {
     assert.ok(foreign.items.every((i: Json) => i.workspace === 'other'), "another workspace's admin sees only its own records");
     assert.equal((await get('/v1/audit', read)).statusCode, 403, 'a read key may not read the audit log');
     assert.equal((await get('/v1/audit?from=yesterday', admin)).statusCode, 400, 'a bad time is a 400');
+  });
+});
+
+describe('portrait audit (CLI)', () => {
+  it('prints the stored trail of a file instance as NDJSON', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = await Portrait.open({ dataDir: dir });
+      const read = (await p.keys.create('default', ['read'])).key;
+      const app = buildServer(p);
+      await app.inject({ method: 'GET', url: '/v1/profiles/email/someone@example.com', headers: { authorization: `Bearer ${read}` } });
+      await app.close();
+      await p.close();
+      const out = await run(process.execPath, [BIN, '--data-dir', dir, 'audit', '--route', '/v1/profiles/:idType/:id'], { cwd: dir });
+      const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Json);
+      assert.equal(lines.length, 1, 'one record');
+      assert.equal(lines[0]!.status, 404, 'with its status');
+      assert.ok(!out.stdout.includes('someone@example.com'), 'no URL, so no email');
+    } finally {
+      cleanup();
+    }
   });
 });

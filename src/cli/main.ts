@@ -14,6 +14,7 @@ import { doctorCommand } from './doctor.ts';
 import { migrateCommand } from './migrate.ts';
 import { segmentsCommand, tagsCommand } from './segments.ts';
 import { privacyCommand } from './privacy.ts';
+import { auditCommand } from './audit.ts';
 
 const program = new Command()
   .name('portrait')
@@ -35,6 +36,7 @@ migrateCommand(program);
 segmentsCommand(program);
 tagsCommand(program);
 privacyCommand(program);
+auditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

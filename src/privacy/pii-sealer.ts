@@ -54,7 +54,13 @@ export class PiiSealer implements ValueSealer {
   open(workspace: string, field: string, stored: Json): Json {
     // Values stored before the field was declared personal stay readable as they are.
     if (!isSealed(stored)) return stored;
-    return JSON.parse(this.ringFor(stored).openText(stored, piiAad(workspace, field))) as Json;
+    if (this.fields.has(field)) return JSON.parse(this.ringFor(stored).openText(stored, piiAad(workspace, field))) as Json;
+    // A field no longer declared personal: its old tokens still open; a plain value that merely looks like one stays as it is.
+    try {
+      return JSON.parse(this.ringFor(stored).openText(stored, piiAad(workspace, field))) as Json;
+    } catch {
+      return stored;
+    }
   }
 
   /** A stored token re-sealed under the active key (the plaintext does not change); undefined when it is current or not sealed. */

@@ -13,7 +13,11 @@ export interface ValueSealer {
   sealed(field: string): boolean;
   /** A token for the value, bound to the workspace and field. */
   seal(workspace: string, field: string, v: Json): string;
-  /** The value of a token (a value stored before sealing was turned on is returned as it is). */
+  /**
+   * The value of a stored value: a token opened, anything else as it is (a value
+   * stored before sealing was turned on). Called for every field, sealed or not,
+   * so values of a field dropped from the personal list still open.
+   */
   open(workspace: string, field: string, stored: Json): Json;
 }
 
@@ -38,9 +42,7 @@ export function sealDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc
 /** Opens the sealed attribute values of a document read from a table, in place. */
 export function openDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc {
   if (s === undefined) return doc;
-  for (const [name, a] of Object.entries(doc.attributes)) {
-    if (s.sealed(name)) a.v = s.open(doc.workspace, name, a.v);
-  }
+  for (const [name, a] of Object.entries(doc.attributes)) a.v = s.open(doc.workspace, name, a.v);
   return doc;
 }
 
@@ -66,7 +68,7 @@ export function sealChanges(s: ValueSealer | undefined, workspace: string, chang
 /** History changes read from a table, opened. */
 export function openChanges(s: ValueSealer | undefined, workspace: string, changes: Changes): Changes {
   if (s === undefined) return changes;
-  return mapChanges(changes, (field, v) => (s.sealed(field) ? s.open(workspace, field, v) : v));
+  return mapChanges(changes, (field, v) => s.open(workspace, field, v));
 }
 
 /** The kept and rejected values of a conflict as stored (sealed when the attribute is). */
@@ -75,7 +77,7 @@ export function sealConflictValue(s: ValueSealer | undefined, c: AttributeConfli
 }
 
 export function openConflict(s: ValueSealer | undefined, c: AttributeConflict): AttributeConflict {
-  if (s === undefined || !s.sealed(c.attribute)) return c;
+  if (s === undefined) return c;
   return { ...c, kept: s.open(c.workspace, c.attribute, c.kept), rejected: s.open(c.workspace, c.attribute, c.rejected) };
 }
 
