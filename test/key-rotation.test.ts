@@ -33,10 +33,10 @@ describe('master key rotation', () => {
       await p.drain();
       assert.deepEqual(tokenKeys(join(dir, 'state.db')), ['k1'], 'values are sealed with k1');
 
-      const r = rotateKey(config);
+      const r = await rotateKey(config);
       assert.equal(r.id, 'k2', 'the next key id');
       assert.equal((JSON.parse(readFileSync(join(dir, 'master.keys'), 'utf8')) as { active: string }).active, 'k2', 'the key file names k2 active');
-      assert.throws(() => rotateKey(config, 'k2'), /PORTRAIT_PRIVACY_KEYRING_INVALID|already in the ring/, 'a duplicate id is refused');
+      await assert.rejects(rotateKey(config, 'k2'), /already in the ring/, 'a duplicate id is refused');
 
       // The running instance still seals with k1; reseal moves what is stored to k2.
       const report = await reseal(config, 1);
@@ -64,6 +64,10 @@ describe('master key rotation', () => {
       const again = await Portrait.open({ dataDir: dir });
       try {
         assert.equal((await again.profile('user_id', 'u1'))?.attributes.email, 'ann@example.com', 'a new process reads everything with k2 alone');
+        const trail = (await again.audit.list({ workspace: 'default', limit: 100 })).items.map((i) => `${i.method} ${i.route} ${i.status} ${i.workspace}`);
+        for (const line of ['CLI portrait privacy rotate-key 200 *', 'CLI portrait privacy rotate-key 500 *', 'CLI portrait privacy reseal 200 *', 'CLI portrait privacy retire-key 200 *']) {
+          assert.ok(trail.includes(line), `the audit log records "${line}" for every workspace's admins: ${trail.join('; ')}`);
+        }
       } finally {
         await again.close();
       }
@@ -80,11 +84,11 @@ describe('master key rotation', () => {
       await p.drain();
       await p.close();
       const config = resolveConfig({ dataDir: dir });
-      rotateKey(config, 'k9');
+      await rotateKey(config, 'k9');
       await assert.rejects(retireKey(config, 'k1'), (e: { code?: string }) => e.code === 'PORTRAIT_PRIVACY_KEY_IN_USE', 'k1 still seals the email');
       await assert.rejects(retireKey(config, 'k9'), (e: { code?: string }) => e.code === 'PORTRAIT_PRIVACY_KEYRING_INVALID', 'the active key cannot be retired');
       const env = resolveConfig({ dataDir: dir, privacy: { masterKeys: `k1:${'ab'.repeat(32)}` } });
-      assert.throws(() => rotateKey(env), (e: { code?: string }) => e.code === 'PORTRAIT_PRIVACY_KEYS_FROM_ENV', 'keys from the environment are changed there');
+      await assert.rejects(rotateKey(env), (e: { code?: string }) => e.code === 'PORTRAIT_PRIVACY_KEYS_FROM_ENV', 'keys from the environment are changed there');
     } finally {
       cleanup();
     }

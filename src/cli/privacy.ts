@@ -16,7 +16,7 @@ export function privacyCommand(program: Command): void {
     .description('add a fresh master key to the key file and make it active (running servers keep opening older values)')
     .option('--id <id>', 'id of the new key (default: the next free k<n>)')
     .action(async (opts: { id?: string }, cmd: Command) => {
-      const r = rotateKey(config(cmd), opts.id);
+      const r = await rotateKey(config(cmd), opts.id);
       process.stdout.write(`active key ${r.id} (keys: ${r.keys.join(', ')}) in ${r.file}\nrestart running processes to seal with it, then run \`portrait privacy reseal\`\n`);
     });
   privacy

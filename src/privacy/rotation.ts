@@ -9,7 +9,10 @@
  */
 import type { ResolvedConfig } from '../config/index.ts';
 import { Errors } from '../core/errors.ts';
-import { openStateStore, type RewriteReport } from '../storage/index.ts';
+import { randomUUID } from 'node:crypto';
+import { isPortraitError } from '../core/errors.ts';
+import { ALL_WORKSPACES } from '../storage/audit.ts';
+import { openStateStore, type OpenedStore, type RewriteReport } from '../storage/index.ts';
 import { Keyring, sealedKeyId } from './keyring.ts';
 import { PiiSealer } from './pii-sealer.ts';
 import { keyFileOf, loadKeyring } from './load.ts';
@@ -25,15 +28,7 @@ function nextId(ids: readonly string[]): string {
   for (let n = ids.length + 1; ; n++) if (!ids.includes(`k${n}`)) return `k${n}`;
 }
 
-/** Adds a fresh key (id `id`, or the next `k<n>`) and makes it active; returns its id. */
-export function rotateKey(config: ResolvedConfig, id?: string): { id: string; file: string; keys: string[] } {
-  const { file, ring } = fileRing(config);
-  const next = ring.rotated(id ?? nextId(ring.ids()));
-  next.save(file);
-  return { id: next.active, file, keys: next.ids() };
-}
-
-async function withStore<T>(config: ResolvedConfig, f: (store: Awaited<ReturnType<typeof openStateStore>>) => Promise<T>): Promise<T> {
+async function withStore<T>(config: ResolvedConfig, f: (store: OpenedStore) => Promise<T>): Promise<T> {
   const store = await openStateStore({ dataDir: config.dataDir, databaseUrl: config.cluster.databaseUrl });
   try {
     return await f(store);
@@ -42,8 +37,37 @@ async function withStore<T>(config: ResolvedConfig, f: (store: Awaited<ReturnTyp
   }
 }
 
+/** Runs a key action and records it in the audit log as an instance-wide privacy action (status 200, or the error's). */
+async function audited<T>(config: ResolvedConfig, action: string, f: () => Promise<T>): Promise<T> {
+  let status = 200;
+  try {
+    return await f();
+  } catch (e) {
+    status = isPortraitError(e) ? e.status : 500;
+    throw e;
+  } finally {
+    await withStore(config, (store) =>
+      store.appendAudit([{ at: Date.now(), workspace: ALL_WORKSPACES, keyId: null, scope: 'privacy', method: 'CLI', route: `portrait privacy ${action}`, status, requestId: randomUUID() }]),
+    ).catch(() => undefined);
+  }
+}
+
+/** Adds a fresh key (id `id`, or the next `k<n>`) and makes it active; returns its id. */
+export async function rotateKey(config: ResolvedConfig, id?: string): Promise<{ id: string; file: string; keys: string[] }> {
+  return audited(config, 'rotate-key', async () => {
+    const { file, ring } = fileRing(config);
+    const next = ring.rotated(id ?? nextId(ring.ids()));
+    next.save(file);
+    return { id: next.active, file, keys: next.ids() };
+  });
+}
+
 /** Re-seals every stored personal value not sealed with the active key. */
 export async function reseal(config: ResolvedConfig, batch = 500): Promise<RewriteReport & { active: string }> {
+  return audited(config, 'reseal', () => resealNow(config, batch));
+}
+
+async function resealNow(config: ResolvedConfig, batch: number): Promise<RewriteReport & { active: string }> {
   const sealer = new PiiSealer(loadKeyring(config, false), config.privacy.piiFields);
   const report = await withStore(config, (store) => store.rewriteSealed((ws, field, v) => sealer.reseal(ws, field, v), batch));
   return { ...report, active: sealer.ring.active };
@@ -64,10 +88,12 @@ export async function keyUsage(config: ResolvedConfig, batch = 1000): Promise<Ma
 
 /** Removes a key from the key file; refuses (PORTRAIT_PRIVACY_KEY_IN_USE) while stored values use it. */
 export async function retireKey(config: ResolvedConfig, id: string): Promise<{ file: string; keys: string[] }> {
-  const { file, ring } = fileRing(config);
-  const next = ring.without(id);
-  const n = (await keyUsage(config)).get(id) ?? 0;
-  if (n > 0) throw Errors.keyInUse(id, n);
-  next.save(file);
-  return { file, keys: next.ids() };
+  return audited(config, 'retire-key', async () => {
+    const { file, ring } = fileRing(config);
+    const next = ring.without(id);
+    const n = (await keyUsage(config)).get(id) ?? 0;
+    if (n > 0) throw Errors.keyInUse(id, n);
+    next.save(file);
+    return { file, keys: next.ids() };
+  });
 }

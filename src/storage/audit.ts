@@ -3,9 +3,13 @@
  * them back, newest first, filtered. A record holds no personal data: the
  * route is a pattern (`/v1/profiles/:idType/:id`), never the URL.
  */
+/** The workspace of instance-wide actions (key rotation): shown to every workspace's admins. */
+export const ALL_WORKSPACES = '*';
+
 export interface AuditRecord {
   /** Epoch ms of the answer. */
   at: number;
+  /** The key's workspace; ALL_WORKSPACES for an instance-wide action; null when no valid key was sent. */
   workspace: string | null;
   keyId: string | null;
   /** The scope the route asked for (read, pii, admin, privacy). */
@@ -71,7 +75,7 @@ export function auditWhere(q: AuditQuery, ph: (i: number) => string): { sql: str
     params.push(v);
     parts.push(cond(ph(params.length)));
   };
-  add((p) => `workspace = ${p}`, q.workspace);
+  add((p) => `workspace IN (${p}, '${ALL_WORKSPACES}')`, q.workspace);
   if (q.from !== undefined) add((p) => `at >= ${p}`, q.from);
   if (q.to !== undefined) add((p) => `at <= ${p}`, q.to);
   if (q.keyId !== undefined) add((p) => `key_id = ${p}`, q.keyId);
