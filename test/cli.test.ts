@@ -97,16 +97,19 @@ describe('portrait keys and serve', () => {
       const r = await fetch(`${address}/v1/identify`, {
         method: 'POST',
         headers: { authorization: `Basic ${Buffer.from(`${write}:`).toString('base64')}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: 'zoe', traits: { city: 'Lima' } }),
+        body: JSON.stringify({ userId: 'zoe', traits: { city: 'Lima', email: 'zoe@example.com' } }),
       });
       assert.equal(r.status, 200);
-      let view: { attributes?: { city?: string } } = {};
+      let view: { attributes?: { city?: string; email?: string } } = {};
       for (let i = 0; i < 50 && view.attributes?.city === undefined; i++) {
         const g = await fetch(`${address}/v1/profiles/user_id/zoe`, { headers: { authorization: `Bearer ${secret}` } });
         if (g.status === 200) view = (await g.json()) as typeof view;
         else await new Promise((res) => setTimeout(res, 100));
       }
       assert.equal(view.attributes?.city, 'Lima');
+      assert.equal(view.attributes?.email, 'zoe@example.com', 'the development secret key holds every scope, pii included (unmasked)');
+      const audit = await fetch(`${address}/v1/audit`, { headers: { authorization: `Bearer ${secret}` } });
+      assert.equal(audit.status, 200, 'and admin (the audit log)');
     } finally {
       child.kill('SIGTERM');
       await new Promise((res) => child.once('exit', res));

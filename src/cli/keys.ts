@@ -1,5 +1,6 @@
 /** `portrait keys create|list|revoke`: API keys per workspace. */
 import type { Command } from 'commander';
+import { SCOPES } from '../portrait/keys.ts';
 import { openFromCli } from './open.ts';
 
 export function keysCommand(program: Command): void {
@@ -8,7 +9,7 @@ export function keysCommand(program: Command): void {
     .command('create')
     .description('create a key and print it alone on stdout (it is not shown again)')
     .requiredOption('-w, --workspace <name>', 'workspace the key belongs to')
-    .requiredOption('-s, --scopes <list>', 'comma-separated scopes: write, read, admin, privacy')
+    .requiredOption('-s, --scopes <list>', `comma-separated scopes: ${SCOPES.join(', ')}`)
     .option('-l, --label <text>', 'a note to recognise the key by', '')
     .action(async (opts: { workspace: string; scopes: string; label: string }, cmd: Command) => {
       const p = await openFromCli(cmd);

@@ -16,6 +16,8 @@ import { migrateCommand } from './migrate.ts';
 import { segmentsCommand, tagsCommand } from './segments.ts';
 import { eraseCommand } from './erase.ts';
 import { exportCommand } from './export.ts';
+import { privacyCommand } from './privacy.ts';
+import { auditCommand } from './audit.ts';
 
 const program = new Command()
   .name('portrait')
@@ -39,6 +41,8 @@ segmentsCommand(program);
 tagsCommand(program);
 eraseCommand(program);
 exportCommand(program);
+privacyCommand(program);
+auditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 /** `portrait serve`: the HTTP server on the embedded default (SQLite under the data directory). */
 import type { Command } from 'commander';
+import { SCOPES } from '../portrait/keys.ts';
 import { buildServer } from '../server/app.ts';
 import { openFromCli } from './open.ts';
 
@@ -18,7 +19,7 @@ export function serveCommand(program: Command): void {
       // First start: a development write key and secret key for the default workspace, printed once.
       if ((await p.keys.list()).length === 0) {
         const write = await p.keys.create(p.config.defaultWorkspace, ['write'], 'development write key');
-        const secret = await p.keys.create(p.config.defaultWorkspace, ['write', 'read', 'admin'], 'development secret key');
+        const secret = await p.keys.create(p.config.defaultWorkspace, [...SCOPES], 'development secret key');
         process.stderr.write(
           `Created workspace "${p.config.defaultWorkspace}" with two keys (shown once, store them now):\n  write key:  ${write.key}\n  secret key: ${secret.key}\n`,
         );

@@ -129,6 +129,10 @@ export const Errors = {
     (what: string) => `${what} is a group (an account), not a person: erasure removes people. Erase the members by their user_id, anonymous_id, email or external id.`),
   unsealable: define('PORTRAIT_PRIVACY_UNSEALABLE', 500,
     (detail: string) => `An encrypted value cannot be opened: ${detail}. Restore the key it was sealed with to the keyring.`),
+  keysFromEnvironment: define('PORTRAIT_PRIVACY_KEYS_FROM_ENV', 400,
+    () => 'The master keys come from PORTRAIT_MASTER_KEYS (privacy.masterKeys), not a key file: change that variable instead (the first key is the active one).'),
+  keyInUse: define('PORTRAIT_PRIVACY_KEY_IN_USE', 409,
+    (id: string, n: number) => `Key "${id}" still seals ${n} stored value(s). Run \`portrait privacy reseal\` (after restarting processes that still seal with it), then retire it.`),
 
   // Lifecycle
   notOnThisBackend: define('PORTRAIT_NOT_ON_THIS_BACKEND', 501,

@@ -16,6 +16,7 @@ import {
 } from './destination.ts';
 import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
 import { exportSegment, type ExportOptions } from './export.ts';
+import type { ValueSealer } from '../storage/sealer.ts';
 import type { FetchLike } from './sender.ts';
 import { SqliteDestinationStore, type DeadLetter, type Delivery, type DeliveryStatus } from './sqlite-destination-store.ts';
 
@@ -30,6 +31,8 @@ export interface DestinationsOptions {
   purposes?: readonly string[];
   rng?: () => number;
   fetch?: FetchLike;
+  /** Opens sealed personal values in stored profiles (audience export). */
+  sealer?: ValueSealer;
 }
 
 export interface Paged<T> {
@@ -185,7 +188,7 @@ export class Destinations {
 
   /** A segment's members as CSV or NDJSON text chunks, read page by page. */
   exportSegment(workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
-    return exportSegment(this.store, workspace, segment, o);
+    return exportSegment(this.store, workspace, segment, { sealer: this.o.sealer, ...o });
   }
 
   /** Starts the delivery loop. */

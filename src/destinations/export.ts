@@ -3,7 +3,9 @@
  * page from the database so memory stays constant whatever the segment's size.
  */
 import { Errors } from '../core/errors.ts';
+import type { Json } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import { openDoc, type ValueSealer } from '../storage/sealer.ts';
 import type { SqliteDestinationStore } from './sqlite-destination-store.ts';
 
 export type ExportFormat = 'csv' | 'ndjson';
@@ -14,6 +16,10 @@ export interface ExportOptions {
   fields?: readonly string[];
   /** Members read per query (default 500). */
   pageSize?: number;
+  /** Opens sealed personal values read from the table. */
+  sealer?: ValueSealer;
+  /** Applied to each exported attribute value (masking for callers without the pii scope). */
+  mask?: (field: string, value: Json) => Json;
 }
 
 const FIELD = /^[^\s,]{1,128}$/;
@@ -44,9 +50,12 @@ export async function* exportSegment(store: SqliteDestinationStore, workspace: s
     if (page.length === 0) return;
     let chunk = '';
     for (const m of page) {
-      const doc = m.doc === null ? undefined : (JSON.parse(m.doc) as ProfileDoc);
+      const doc = m.doc === null ? undefined : openDoc(o.sealer, JSON.parse(m.doc) as ProfileDoc);
       const identifiers = doc?.identifiers ?? [];
-      const values = fields.map((f) => doc?.attributes[f]?.v ?? null);
+      const values = fields.map((f) => {
+        const v = doc?.attributes[f]?.v ?? null;
+        return o.mask === undefined || v === null ? v : o.mask(f, v);
+      });
       const since = new Date(m.since).toISOString();
       if (o.format === 'csv') chunk += `${[m.profileId, identifiers.join(' '), since, ...values].map(csvField).join(',')}\r\n`;
       else {

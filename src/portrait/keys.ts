@@ -1,13 +1,18 @@
 /**
  * API keys. A key reads `<id>.<secret>`; only a SHA-256 of the secret is
- * stored, and it is compared in constant time. Write keys may only ingest;
- * secret keys carry read and admin scopes. Every key belongs to one workspace.
+ * stored, and it is compared in constant time. A key carries scopes (see
+ * SCOPES); every key belongs to one workspace.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PortraitError } from '../core/errors.ts';
 import type { ApiKeyRow, StateStore } from '../storage/index.ts';
 
-export const SCOPES = ['write', 'read', 'admin', 'privacy'] as const;
+/**
+ * write: ingest. read: profiles and records, personal values masked. pii: personal
+ * values unmasked (with read). admin: definitions, destinations, keys-level actions
+ * and the audit log. privacy: erasure, export and consent (the privacy routes).
+ */
+export const SCOPES = ['write', 'read', 'pii', 'admin', 'privacy'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

@@ -8,8 +8,10 @@ import {
   consentOwner,
   consentReading,
   DataKeys,
+  AuditTrail,
   eventIdentKeys,
   loadKeyring,
+  PiiSealer,
   PrivacyApi,
   rawIdentKeys,
   readConsentInput,
@@ -40,6 +42,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
+import type { AuditStore } from '../storage/audit.ts';
 import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
@@ -96,11 +99,13 @@ export class Portrait {
   private retentionTimer: NodeJS.Timeout | undefined;
   private deleteProfile: DeleteProfile | undefined;
   private readonly segmentApi: SegmentApi | undefined;
+  /** Reads of personal data and admin / privacy actions (written in batches by the HTTP layer's hook). */
+  readonly audit: AuditTrail;
 
   private constructor(
     readonly config: ResolvedConfig,
     private readonly log: SealedEventLog,
-    private readonly store: StateStore,
+    private readonly store: StateStore & AuditStore,
     private readonly definitions: Definitions,
     private readonly engine: EngineHandle & { close?: () => Promise<void> },
     private readonly clock: Clock,
@@ -110,6 +115,7 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.audit = new AuditTrail(store);
     this.suppression = new SuppressionList(hashKey);
     this.hashEmail = emailHasher(hashKey);
     this.privacyApi = new PrivacyApi({
@@ -140,7 +146,7 @@ export class Portrait {
     this.privacyApi.sections.consents = async (doc) => (await this.consent('profile_id', doc.id, { workspace: doc.workspace })).purposes;
     this.webhooks =
       store instanceof SqliteStore
-        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes })
+        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes, sealer: store.sealer })
         : undefined;
     this.segmentApi =
       store.segments !== undefined
@@ -201,7 +207,8 @@ export class Portrait {
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
-    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory }).catch(async (e: unknown) => {
+    const sealer = new PiiSealer(keyring, config.privacy.piiFields, opts.memory ? undefined : () => loadKeyring(config, false));
+    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory, sealer }).catch(async (e: unknown) => {
       await rawLog.close();
       throw e;
     });
@@ -747,6 +754,7 @@ export class Portrait {
     clearInterval(this.dedupTimer);
     clearInterval(this.retentionTimer);
     await this.retentionRun;
+    await this.audit.flush();
     await this.webhooks?.stop();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();

@@ -1,21 +1,19 @@
-/** Privacy: the master keyring (and, as they land, PII sealing, consent, erasure, export, retention). */
-import { join } from 'node:path';
-import type { ResolvedConfig } from '../config/index.ts';
-import { Keyring } from './keyring.ts';
-
-export { Keyring, isSealed, type KeyringFile } from './keyring.ts';
+/**
+ * Privacy: the master keyring, personal data sealed at rest and key rotation,
+ * masking, the audit trail, crypto-shredding of the event log with per-person
+ * data keys, retention, consent per purpose, erasure with its suppression list
+ * and ledger, and the export of everything held on a person.
+ */
+export { Keyring, isSealed, sealedKeyId, type KeyringFile } from './keyring.ts';
+export { keyFileOf, loadKeyring } from './load.ts';
+export { PiiSealer, piiAad } from './pii-sealer.ts';
+export { Masker, maskValue, MASK } from './mask.ts';
+export { AuditTrail, type AuditPage, type AuditTrailOptions } from './audit.ts';
+export { rotateKey, reseal, retireKey, keyUsage } from './rotation.ts';
 export { DataKeys, type DataKeysOptions } from './data-keys.ts';
 export { SealedEventLog, ownerOf } from './sealed-event-log.ts';
 export { runRetention, type RetentionReport, type RetentionRule, type DeleteProfile } from './retention.ts';
 export { sealEvent, openEvent, hasSealedFields } from './event-sealing.ts';
-
-/** The instance's master keyring: configured keys, else `<dataDir>/master.keys` (generated once); in memory, a fresh key. */
-export function loadKeyring(config: ResolvedConfig, memory: boolean): Keyring {
-  if (config.privacy.masterKeys !== undefined) return Keyring.fromEnv(config.privacy.masterKeys);
-  if (memory && config.privacy.keyFile === undefined) return Keyring.generate();
-  return Keyring.load(config.privacy.keyFile ?? join(config.dataDir, 'master.keys'));
-}
-
 export { PrivacyApi, type PrivacyDeps } from './privacy-api.ts';
 export { SuppressionList, eventIdentKeys, rawIdentKeys } from './suppression.ts';
 export { buildExport, type PersonExport, type ExportSections, type ExportSource } from './export.ts';

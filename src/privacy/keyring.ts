@@ -107,6 +107,10 @@ export class Keyring {
     return { active: this.active, keys };
   }
 
+  has(id: string): boolean {
+    return this.keys.has(id);
+  }
+
   ids(): string[] {
     return [...this.keys.keys()];
   }
@@ -162,6 +166,11 @@ export class Keyring {
   isCurrent(token: string): boolean {
     return token.startsWith(`${PREFIX}.${this.active}.`);
   }
+}
+
+/** The id of the key that sealed a token (undefined when it is not a token). */
+export function sealedKeyId(v: unknown): string | undefined {
+  return isSealed(v) ? v.split('.')[1] : undefined;
 }
 
 /** True when a value looks like a sealed token. */

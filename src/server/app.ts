@@ -5,6 +5,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Portrait } from '../portrait/portrait.ts';
+import { registerAudit } from './audit.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { registerBodyDecoding } from './decode.ts';
 import { definitionRoutes } from './definition-routes.ts';
 import { destinationRoutes } from './destination-routes.ts';
@@ -40,6 +42,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
   });
   const limits: IngestLimits = { maxMessageBytes: o.maxMessageBytes ?? 32 * 1024, maxLag: o.maxLag ?? 200_000 };
   const server = p.config.server;
+  registerAudit(app, p);
   registerSecurity(app, p, { corsOrigins: o.corsOrigins ?? server.cors.origins, rateLimitPerSecond: o.rateLimitPerSecond ?? server.rateLimit.perSecond });
   // The OpenAPI plugin must see every route: routes are declared in a plugin registered after it.
   registerOpenApi(app, VERSION);
@@ -65,6 +68,7 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
       segmentRoutes(api, p);
       tagRoutes(api, p);
       privacyRoutes(api, p);
+      auditRoutes(api, p);
     },
   );
   return app;

@@ -22,6 +22,12 @@ function presentedKey(req: FastifyRequest): string | undefined {
 }
 
 const checked = new WeakMap<FastifyRequest, Promise<Principal | undefined>>();
+const asked = new WeakMap<FastifyRequest, Scope>();
+
+/** The scope a request's route asked for (undefined: the route needs no key). */
+export function scopeAsked(req: FastifyRequest): Scope | undefined {
+  return asked.get(req);
+}
 
 /** The principal of the key a request presents, or undefined; checked once per request (the rate limiter asks too). */
 export function principalOf(p: Portrait, req: FastifyRequest): Promise<Principal | undefined> {
@@ -36,6 +42,7 @@ export function principalOf(p: Portrait, req: FastifyRequest): Promise<Principal
 
 /** The caller's principal, requiring `scope`; throws 401 or 403. */
 export async function authorize(p: Portrait, req: FastifyRequest, scope: Scope): Promise<Principal> {
+  asked.set(req, scope);
   const key = presentedKey(req);
   if (key === undefined || key === '') {
     throw new PortraitError('PORTRAIT_AUTH_MISSING', 'No API key was sent. Use HTTP Basic with the key as user name, or "Authorization: Bearer <key>".', 401);

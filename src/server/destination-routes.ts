@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseFields } from '../destinations/index.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
+import { maskerFor } from './masking.ts';
 
 // Loose on purpose: the library validates destinations and names every problem (PORTRAIT_DESTINATION_INVALID).
 const DestinationBody = Type.Object(
@@ -127,10 +128,12 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
       },
     },
     async (req, reply) => {
-      const { workspace } = await authorize(p, req, 'read');
+      const principal = await authorize(p, req, 'read');
+      const { workspace } = principal;
       const format = req.query.format ?? 'csv';
       const fields = parseFields(req.query.fields);
-      const chunks = p.destinations.exportSegment(workspace, req.params.name, { format, fields });
+      const m = maskerFor(p, principal);
+      const chunks = p.destinations.exportSegment(workspace, req.params.name, { format, fields, mask: (f, v) => m.value(f, v) });
       const file = `${req.params.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.${format === 'csv' ? 'csv' : 'ndjson'}`;
       return reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')

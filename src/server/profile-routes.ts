@@ -8,7 +8,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors, PortraitError } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
+import type { Masker } from '../privacy/index.ts';
 import { authorize } from './auth.ts';
+import { maskerFor } from './masking.ts';
 
 function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -48,8 +50,9 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
       const { idType, id } = req.params;
       const view = await p.profile(idType, id, { workspace: principal.workspace, at: parseTime('at', req.query.at) });
       if (view === undefined) throw Errors.profileNotFound(idType, id);
+      const masked = maskerFor(p, principal).withAttributes(view);
       // Current memberships (not as of `at`: membership history is at /memberships).
-      return req.query.at === undefined ? { ...view, ...(await p.segments.ofProfile(view)) } : view;
+      return req.query.at === undefined ? { ...masked, ...(await p.segments.ofProfile(view)) } : masked;
     },
   );
 
@@ -62,7 +65,9 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
       const q = req.query;
       const from = parseTime('from', q.from);
       const to = parseTime('to', q.to);
-      return p.events(idType, id, { workspace: principal.workspace, name: q.name, from, to, limit: q.limit, before: q.before });
+      const page = await p.events(idType, id, { workspace: principal.workspace, name: q.name, from, to, limit: q.limit, before: q.before });
+      const m = maskerFor(p, principal);
+      return { ...page, events: page.events.map((e) => ({ ...e, record: m.event(e.record) })) };
     },
   );
 
@@ -73,7 +78,8 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
       const principal = await authorize(p, req, 'read');
       const { idType, id } = req.params;
       const limit = req.query.limit ?? 100;
-      const history = await p.history(idType, id, { workspace: principal.workspace, limit, before: req.query.before });
+      const m = maskerFor(p, principal);
+      const history = (await p.history(idType, id, { workspace: principal.workspace, limit, before: req.query.before })).map((h) => ({ ...h, changes: m.changes(h.changes) }));
       const last = history[history.length - 1];
       return history.length >= limit && last !== undefined ? { history, next: last.position } : { history };
     },
@@ -106,15 +112,15 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
   );
 
   // Lists read the same way: the profile by identifier, the caller's workspace, one library call.
-  const lists: Array<[string, string, (idType: string, id: string, o: { workspace: string }) => Promise<unknown[]>]> = [
+  const lists: Array<[string, string, (idType: string, id: string, o: { workspace: string }, m: Masker) => Promise<unknown[]>]> = [
     ['merges', 'Merges and unmerges the profile took part in', (t, i, o) => p.merges(t, i, o)],
     ['links', 'The identity links that hold the profile together', (t, i, o) => p.links(t, i, o)],
-    ['conflicts', 'Attribute values that were not applied (stale, set-once, wrong type)', (t, i, o) => p.attributeConflicts(t, i, o)],
+    ['conflicts', 'Attribute values that were not applied (stale, set-once, wrong type)', async (t, i, o, m) => (await p.attributeConflicts(t, i, o)).map((c) => m.conflict(c))],
   ];
   for (const [name, summary, read] of lists) {
     app.get<{ Params: ProfileParams }>(`/v1/profiles/:idType/:id/${name}`, { schema: { summary, tags: TAGS, params: ProfileParams } }, async (req) => {
       const principal = await authorize(p, req, 'read');
-      return { [name]: await read(req.params.idType, req.params.id, { workspace: principal.workspace }) };
+      return { [name]: await read(req.params.idType, req.params.id, { workspace: principal.workspace }, maskerFor(p, principal)) };
     });
   }
 }

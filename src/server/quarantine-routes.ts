@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
+import { maskerFor } from './masking.ts';
 
 const Status = Type.Union([Type.Literal('open'), Type.Literal('resubmitted')], { description: 'Which rows (default open).' });
 const ListQuery = Type.Object({
@@ -29,7 +30,8 @@ export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
     async (req) => {
       const principal = await authorize(p, req, 'read');
       const limit = req.query.limit ?? 100;
-      const quarantined = await p.quarantined({ workspace: principal.workspace, status: req.query.status, limit, after: req.query.after });
+      const m = maskerFor(p, principal);
+      const quarantined = (await p.quarantined({ workspace: principal.workspace, status: req.query.status, limit, after: req.query.after })).map((r) => ({ ...r, raw: m.raw(r.raw) }));
       const last = quarantined[quarantined.length - 1];
       return quarantined.length >= limit && last !== undefined ? { quarantined, next: last.id } : { quarantined };
     },
@@ -42,7 +44,7 @@ export function quarantineRoutes(app: FastifyInstance, p: Portrait): void {
       const principal = await authorize(p, req, 'read');
       const row = await p.quarantinedById(req.params.id, { workspace: principal.workspace });
       if (row === undefined) throw Errors.quarantineNotFound(req.params.id);
-      return row;
+      return { ...row, raw: maskerFor(p, principal).raw(row.raw) };
     },
   );
 

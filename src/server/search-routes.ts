@@ -8,7 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { SearchRequest } from '../portrait/search-schema.ts';
+import type { SearchPage } from '../portrait/search.ts';
+import type { Masker } from '../privacy/index.ts';
 import { authorize } from './auth.ts';
+import { maskerFor } from './masking.ts';
 
 const SearchQuerystring = Type.Object({
   where: Type.Optional(Type.String({ description: 'The conditions as a JSON list, e.g. [{"field":"attributes.city","op":"eq","value":"Lima"}].' })),
@@ -41,6 +44,10 @@ function fromQuerystring(q: SearchQuerystring): Record<string, unknown> {
 const passThrough = () => (value: unknown) => ({ value });
 
 const TAGS = ['profiles'];
+
+function masked(m: Masker, page: SearchPage): SearchPage {
+  return { ...page, items: page.items.map((i) => m.withAttributes(i)) };
+}
 const SUMMARY = 'Search profiles by attribute and computed trait, sorted and paged, with the total';
 
 export function searchRoutes(app: FastifyInstance, p: Portrait): void {
@@ -49,7 +56,7 @@ export function searchRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: SUMMARY, tags: TAGS, body: SearchRequest }, validatorCompiler: passThrough },
     async (req) => {
       const principal = await authorize(p, req, 'read');
-      return p.searchProfiles(req.body, { workspace: principal.workspace });
+      return masked(maskerFor(p, principal), await p.searchProfiles(req.body, { workspace: principal.workspace }));
     },
   );
 
@@ -58,7 +65,7 @@ export function searchRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: `${SUMMARY} (query-string form)`, tags: TAGS, querystring: SearchQuerystring }, validatorCompiler: passThrough },
     async (req) => {
       const principal = await authorize(p, req, 'read');
-      return p.searchProfiles(fromQuerystring(req.query), { workspace: principal.workspace });
+      return masked(maskerFor(p, principal), await p.searchProfiles(fromQuerystring(req.query), { workspace: principal.workspace }));
     },
   );
 }

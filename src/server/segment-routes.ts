@@ -10,6 +10,7 @@ import { PortraitError } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import type { DefinitionKind } from '../segments/index.ts';
 import { authorize } from './auth.ts';
+import { maskerFor } from './masking.ts';
 
 // Loose on purpose: the library checks definitions and names every problem with its path.
 export const DefinitionBody = Type.Object(
@@ -86,7 +87,8 @@ export function definitionCrud(app: FastifyInstance, p: Portrait, kind: Definiti
     async (req) => {
       const principal = await authorize(p, req, 'read');
       const { name, idType, id } = req.params;
-      return p.segments.explain(kind, name, idType, id, { workspace: principal.workspace, now: req.query.at });
+      const answer = await p.segments.explain(kind, name, idType, id, { workspace: principal.workspace, now: req.query.at });
+      return { ...answer, explanation: maskerFor(p, principal).explanation(answer.explanation) };
     },
   );
 }

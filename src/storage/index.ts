@@ -9,3 +9,5 @@ export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-st
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
 export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';
 export type { DataKeyTable, RetentionTable, RetentionLogEntry } from './privacy-tables.ts';
+export { sealDoc, openDoc, type ValueSealer, type ResealableStore, type RewriteReport, type SealedRewrite } from './sealer.ts';
+export type { AuditRecord, AuditQuery, AuditStore } from './audit.ts';

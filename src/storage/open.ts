@@ -9,18 +9,20 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite/sqlite-migrate.ts
 import { SQLITE_MIGRATIONS } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { StateStore } from './store.ts';
+import type { ResealableStore, ValueSealer } from './sealer.ts';
+import type { AuditStore } from './audit.ts';
 
 export interface StoreTarget {
   dataDir: string;
   databaseUrl?: string;
 }
 
-export type OpenedStore = StateStore & { migrationStatus(): Promise<MigrationStatus> };
+export type OpenedStore = StateStore & AuditStore & ResealableStore & { migrationStatus(): Promise<MigrationStatus> };
 
 /** Opens the configured store, applying pending migrations. */
-export async function openStateStore(target: StoreTarget, opts: { memory?: boolean } = {}): Promise<OpenedStore> {
-  if (target.databaseUrl) return PostgresStore.open({ url: target.databaseUrl });
-  return new SqliteStore({ file: opts.memory ? ':memory:' : join(target.dataDir, 'state.db') });
+export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer } = {}): Promise<OpenedStore> {
+  if (target.databaseUrl) return PostgresStore.open({ url: target.databaseUrl, sealer: opts.sealer });
+  return new SqliteStore({ file: opts.memory ? ':memory:' : join(target.dataDir, 'state.db'), sealer: opts.sealer });
 }
 
 export interface MigrationReport {

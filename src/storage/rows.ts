@@ -6,6 +6,7 @@ import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import type { ApiKeyRow, AttributeConflict, DefinitionRow, HistoryEntry, MembershipChange, OutboxEntry, QuarantineRow, SegmentDefinitionRow } from './store.ts';
 import { scoped } from './store.ts';
+import { openChanges, openConflict, sealChanges, type ValueSealer } from './sealer.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -41,7 +42,7 @@ export interface HistoryRow {
   entries: string;
 }
 
-export function historyRows(history: readonly HistoryEntry[]): HistoryRow[] {
+export function historyRows(history: readonly HistoryEntry[], sealer?: ValueSealer): HistoryRow[] {
   const byProfile = new Map<string, HistoryEntry[]>();
   for (const h of history) {
     const k = scoped(h.workspace, h.profileId);
@@ -51,21 +52,21 @@ export function historyRows(history: readonly HistoryEntry[]): HistoryRow[] {
   }
   const out: HistoryRow[] = [];
   for (const list of byProfile.values()) {
-    const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: h.changes }));
+    const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: sealChanges(sealer, h.workspace, h.changes) }));
     out.push({ workspace: list[0]!.workspace, profileId: list[0]!.profileId, firstPosition: list[0]!.position, lastPosition: list[list.length - 1]!.position, entries: JSON.stringify(rows) });
   }
   return out;
 }
 
 /** Newest-first history entries before `before`, from rows read newest commit first. */
-export function pageHistory(workspace: string, profileId: string, rows: Iterable<{ entries: string }>, before: number, limit: number): HistoryEntry[] {
+export function pageHistory(workspace: string, profileId: string, rows: Iterable<{ entries: string }>, before: number, limit: number, sealer?: ValueSealer): HistoryEntry[] {
   const out: HistoryEntry[] = [];
   for (const row of rows) {
     const entries = JSON.parse(row.entries) as Array<Omit<HistoryEntry, 'workspace' | 'profileId'>>;
     for (let i = entries.length - 1; i >= 0; i--) {
       const e = entries[i]!;
       if (e.position >= before) continue;
-      out.push({ workspace, profileId, ...e });
+      out.push({ workspace, profileId, ...e, changes: openChanges(sealer, workspace, e.changes) });
     }
     if (out.length >= limit) break;
   }
@@ -124,8 +125,8 @@ export function toIdentityConflict(r: Row): IdentityConflict {
   };
 }
 
-export function toAttributeConflict(r: Row): AttributeConflict {
-  return {
+export function toAttributeConflict(r: Row, sealer?: ValueSealer): AttributeConflict {
+  return openConflict(sealer, {
     workspace: r.workspace as string,
     profileId: r.profile_id as string,
     attribute: r.attribute as string,
@@ -134,7 +135,20 @@ export function toAttributeConflict(r: Row): AttributeConflict {
     rejected: JSON.parse(r.rejected as string) as Json,
     position: r.position as number,
     messageId: r.message_id as string,
-  };
+  });
+}
+
+/** A history row's entries (as stored) opened, one by one: what the state dump lists. */
+export function openedEntries(workspace: string, entries: string, sealer?: ValueSealer): unknown[] {
+  const list = JSON.parse(entries) as Array<{ changes: HistoryEntry['changes'] }>;
+  return sealer === undefined ? list : list.map((e) => ({ ...e, changes: openChanges(sealer, workspace, e.changes) }));
+}
+
+/** An attribute_conflicts row as the dump lists it: kept and rejected opened (sealing is randomised; plaintext compares). */
+export function openedConflictRow(r: Row, sealer?: ValueSealer): Row {
+  if (sealer === undefined) return r;
+  const c = toAttributeConflict(r, sealer);
+  return { ...r, kept: JSON.stringify(c.kept), rejected: JSON.stringify(c.rejected) };
 }
 
 export function toDefinition(r: Row): DefinitionRow {

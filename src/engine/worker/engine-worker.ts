@@ -12,7 +12,7 @@ import { threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
-import { DataKeys, Keyring, SealedEventLog } from '../../privacy/index.ts';
+import { DataKeys, Keyring, loadKeyring, PiiSealer, SealedEventLog } from '../../privacy/index.ts';
 import { Definitions } from '../definitions.ts';
 import { consentPolicyOf } from '../../config/load.ts';
 import { Engine } from '../engine.ts';
@@ -75,12 +75,15 @@ class FollowerLog implements EventLog {
   }
 }
 
-const store = new SqliteStore({ file: init.stateFile });
+const keyring = Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent to the engine thread');
+// Personal attribute values are sealed at rest with the master keyring, as on the main thread.
+const sealer = new PiiSealer(keyring, init.config.privacy.piiFields, () => loadKeyring(init.config, false));
+const store = new SqliteStore({ file: init.stateFile, sealer });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 // Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
-const dataKeys = new DataKeys({ table: store.dataKeys, keyring: Keyring.fromJson(JSON.stringify(init.keyring), 'the engine thread keyring'), hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
+const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
 const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields));
 const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config));
 const engine = new Engine({

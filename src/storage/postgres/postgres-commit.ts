@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { Errors } from '../../core/errors.ts';
 import { historyRows } from '../rows.ts';
+import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
 import type { Changeset, DefinitionRow } from '../store.ts';
 import { scoped } from '../store.ts';
 
@@ -44,7 +45,7 @@ export async function claimPosition(client: pg.PoolClient, c: Changeset): Promis
   throw Errors.staleWriter(c.partition, c.expectPosition, now.rows[0]?.position ?? 0);
 }
 
-export async function writeChangeset(client: pg.PoolClient, c: Changeset): Promise<void> {
+export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer?: ValueSealer): Promise<void> {
   const q = (sql: string, values: unknown[]) => client.query(sql, values);
   if (c.deletedProfiles.length > 0)
     await q('DELETE FROM profiles p USING unnest($1::text[], $2::text[]) AS d(workspace, id) WHERE p.workspace = d.workspace AND p.id = d.id', [
@@ -56,7 +57,7 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset): Promi
     await q(
       `INSERT INTO profiles (workspace, id, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
        ON CONFLICT (workspace, id) DO UPDATE SET doc = excluded.doc`,
-      [profiles.map((p) => p.workspace), profiles.map((p) => p.id), profiles.map((p) => JSON.stringify(p))],
+      [profiles.map((p) => p.workspace), profiles.map((p) => p.id), profiles.map((p) => JSON.stringify(sealDoc(sealer, p)))],
     );
   const deletedIdentities = c.deletedIdentities ?? [];
   if (deletedIdentities.length > 0)
@@ -122,10 +123,10 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset): Promi
        SELECT workspace, profile_id, attribute, reason, kept, rejected, position, message_id
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
          WITH ORDINALITY AS t(workspace, profile_id, attribute, reason, kept, rejected, position, message_id, n) ORDER BY n`,
-      [x.map((r) => r.workspace), x.map((r) => r.profileId), x.map((r) => r.attribute), x.map((r) => r.reason), x.map((r) => JSON.stringify(r.kept)), x.map((r) => JSON.stringify(r.rejected)), x.map((r) => r.position), x.map((r) => r.messageId)],
+      [x.map((r) => r.workspace), x.map((r) => r.profileId), x.map((r) => r.attribute), x.map((r) => r.reason), x.map((r) => JSON.stringify(sealConflictValue(sealer, r, r.kept))), x.map((r) => JSON.stringify(sealConflictValue(sealer, r, r.rejected))), x.map((r) => r.position), x.map((r) => r.messageId)],
     );
   }
-  const history = historyRows(c.history);
+  const history = historyRows(c.history, sealer);
   if (history.length > 0)
     await q(
       `INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries)

@@ -10,6 +10,7 @@ import { PRIVACY_TABLES_POSTGRES } from '../privacy-tables.ts';
 import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES } from '../rows.ts';
 import { POSTGRES_SEGMENT_SCHEMA } from './postgres-segments.ts';
+import { AUDIT_POSTGRES } from '../audit.ts';
 
 /** Version 1: the first schema. */
 export const POSTGRES_SCHEMA = `
@@ -129,6 +130,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
   { version: 3, name: 'segments, tags and the outbox', sql: POSTGRES_SEGMENT_SCHEMA },
   { version: 4, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_POSTGRES },
+  { version: 5, name: 'audit log', sql: AUDIT_POSTGRES },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */

@@ -10,6 +10,7 @@ import type { Changeset, MembershipChange, OutboxEntry, SegmentDefinitionRow, Se
 import { scoped } from '../store.ts';
 import { toMembershipChange, toOutboxEntry, toSegmentDefinition } from '../rows.ts';
 import { lastByKey } from './postgres-commit.ts';
+import { openDoc, type ValueSealer } from '../sealer.ts';
 import { withTransaction } from './transaction.ts';
 
 /** Version 3: segments, tags and the outbox; profiles get a storage-order cursor for backfills. */
@@ -174,7 +175,11 @@ async function writeSegmentDefinitions(db: pg.Pool | pg.PoolClient, rows: readon
 }
 
 export class PostgresSegmentStore implements SegmentStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Opens personal attribute values sealed at rest (absent: stored as they are). */
+    private readonly sealer?: ValueSealer,
+  ) {}
 
   private async rows(sql: string, values: unknown[] = []): Promise<Row[]> {
     return (await this.pool.query<Row>(sql, values)).rows;
@@ -234,7 +239,7 @@ export class PostgresSegmentStore implements SegmentStore {
 
   async profilesAfter(cursor: number, limit: number): Promise<Array<{ cursor: number; doc: ProfileDoc }>> {
     const rows = await this.rows('SELECT seq, doc FROM profiles WHERE seq > $1 ORDER BY seq LIMIT $2', [cursor, limit]);
-    return rows.map((x) => ({ cursor: x.seq as number, doc: JSON.parse(x.doc as string) as ProfileDoc }));
+    return rows.map((x) => ({ cursor: x.seq as number, doc: openDoc(this.sealer, JSON.parse(x.doc as string) as ProfileDoc) }));
   }
 
   async lastProfileCursor(): Promise<number> {

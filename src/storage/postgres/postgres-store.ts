@@ -10,8 +10,11 @@ import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors, isPortraitError } from '../../core/errors.ts';
+import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
-import { DUMP_TABLES, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
+import { rewriteSealedPostgres } from './postgres-reseal.ts';
+import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeChangeset, writeDefinitions } from './postgres-commit.ts';
@@ -27,6 +30,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Apply pending migrations while opening (default true). */
   migrate?: boolean;
+  /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
+  sealer?: ValueSealer;
 }
 
 const INT8_OID = 20;
@@ -38,7 +43,7 @@ const types: pg.CustomTypesConfig = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export class PostgresStore implements StateStore, Migratable {
+export class PostgresStore implements StateStore, Migratable, AuditStore, ResealableStore {
   readonly segments: PostgresSegmentStore;
   readonly dataKeys: PostgresDataKeys;
   readonly retention: PostgresRetention;
@@ -46,8 +51,9 @@ export class PostgresStore implements StateStore, Migratable {
   private constructor(
     readonly pool: pg.Pool,
     private readonly url: string,
+    readonly sealer?: ValueSealer,
   ) {
-    this.segments = new PostgresSegmentStore(pool);
+    this.segments = new PostgresSegmentStore(pool, sealer);
     this.dataKeys = new PostgresDataKeys(pool);
     this.retention = new PostgresRetention(pool);
   }
@@ -57,7 +63,7 @@ export class PostgresStore implements StateStore, Migratable {
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types });
     // An idle client that errors (server restart) must not crash the process; the next query reports it.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool, opts.url);
+    const store = new PostgresStore(pool, opts.url, opts.sealer);
     try {
       await pool.query('SELECT 1');
     } catch (e) {
@@ -103,7 +109,7 @@ export class PostgresStore implements StateStore, Migratable {
          JOIN unnest($1::text[], $2::text[]) AS k(workspace, id) ON p.workspace = k.workspace AND p.id = k.id`,
       [keys.map((k) => k.workspace), keys.map((k) => k.id)],
     );
-    for (const row of r.rows) out.set(scoped(row.workspace, row.id), JSON.parse(row.doc) as ProfileDoc);
+    for (const row of r.rows) out.set(scoped(row.workspace, row.id), openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
     return out;
   }
 
@@ -126,7 +132,7 @@ export class PostgresStore implements StateStore, Migratable {
       await client.query('BEGIN');
       // The position row first: it locks the partition, so a concurrent writer waits here and then sees the new position.
       await claimPosition(client, c);
-      await writeChangeset(client, c);
+      await writeChangeset(client, c, this.sealer);
       if (c.segments !== undefined || c.outbox !== undefined) await writeSegmentChanges(client, c);
       await client.query('COMMIT');
     } catch (e) {
@@ -145,7 +151,7 @@ export class PostgresStore implements StateStore, Migratable {
       'SELECT entries FROM trait_history WHERE workspace = $1 AND profile_id = $2 AND first_position < $3 ORDER BY last_position DESC, seq DESC LIMIT $4',
       [workspace, profileId, before, limit],
     );
-    return pageHistory(workspace, profileId, r.rows, before, limit);
+    return pageHistory(workspace, profileId, r.rows, before, limit, this.sealer);
   }
 
   async merges(workspace: string, profileId: string): Promise<MergeRecord[]> {
@@ -160,7 +166,7 @@ export class PostgresStore implements StateStore, Migratable {
 
   async attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]> {
     const r = await this.pool.query<Row>('SELECT * FROM attribute_conflicts WHERE workspace = $1 AND profile_id = $2 ORDER BY seq', [workspace, profileId]);
-    return r.rows.map(toAttributeConflict);
+    return r.rows.map((row) => toAttributeConflict(row, this.sealer));
   }
 
   async profileCount(workspace?: string): Promise<number> {
@@ -182,7 +188,7 @@ export class PostgresStore implements StateStore, Migratable {
       for (;;) {
         const r = await client.query<{ id: string; doc: string }>('SELECT id, doc FROM profiles WHERE workspace = $1 AND id > $2 ORDER BY id LIMIT $3', [workspace, after, SCAN_PAGE]);
         for (const row of r.rows) {
-          visit(JSON.parse(row.doc) as ProfileDoc);
+          visit(openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
           n++;
         }
         if (r.rows.length < SCAN_PAGE) break;
@@ -271,6 +277,26 @@ export class PostgresStore implements StateStore, Migratable {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport> {
+    return rewriteSealedPostgres(this.pool, rewrite, batch);
+  }
+
+  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const col = <K extends keyof AuditRecord>(k: K) => records.map((r) => r[k]);
+    await this.pool.query(
+      `INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[])`,
+      [col('at'), col('workspace'), col('keyId'), col('scope'), col('method'), col('route'), col('status'), col('requestId')],
+    );
+  }
+
+  async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
+    const w = auditWhere(q, (i) => `$${i}`);
+    const r = await this.pool.query<Row>(`SELECT * FROM audit_log WHERE ${w.sql} ORDER BY seq DESC LIMIT $${w.params.length + 1}`, [...w.params, q.limit]);
+    return r.rows.map(toAuditRecord);
+  }
+
   /**
    * The same lines as the SQLite dump. Sequence numbers are renumbered 1, 2, 3 …
    * in order: a rolled-back commit leaves gaps in a PostgreSQL sequence, and
@@ -285,16 +311,16 @@ export class PostgresStore implements StateStore, Migratable {
       const q = async (sql: string) => (await client.query<Row>(sql)).rows;
       out.push(`position ${canonicalJson(await q('SELECT * FROM engine_position ORDER BY partition'))}`);
       for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
-        out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
+        out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(openDoc(this.sealer, JSON.parse(r.doc as string) as ProfileDoc))}`);
       for (const [table, order] of DUMP_TABLES) {
         const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
         rows.forEach((r, i) => {
           if ('seq' in r) r.seq = i + 1;
-          out.push(`${table} ${canonicalJson(r)}`);
+          out.push(`${table} ${canonicalJson(table === 'attribute_conflicts' ? openedConflictRow(r, this.sealer) : r)}`);
         });
       }
       for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
-        for (const e of JSON.parse(r.entries as string) as unknown[]) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
+        for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
       }
       await client.query('COMMIT');
       return out;

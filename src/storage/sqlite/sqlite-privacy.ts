@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
 import { historyRows, type Row } from '../rows.ts';
+import { sealDoc, type ValueSealer } from '../sealer.ts';
 
 export const SQLITE_PRIVACY_SCHEMA = `
 -- The erasure ledger: no personal data, only what kinds of rows were removed and how many.
@@ -56,7 +57,11 @@ function toErasure(r: Row): ErasureRow {
 }
 
 export class SqlitePrivacyStore implements PrivacyStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    /** Seals personal attribute values of the group documents an erasure rewrites, as commits do. */
+    private readonly sealer?: ValueSealer,
+  ) {}
 
   async suppressions(): Promise<Array<{ workspace: string; hash: string }>> {
     return this.db.prepare('SELECT workspace, hash FROM suppressions').all() as Array<{ workspace: string; hash: string }>;
@@ -157,8 +162,8 @@ export class SqlitePrivacyStore implements PrivacyStore {
             counts.groupsRemoved++;
             continue;
           }
-          run('UPDATE profiles SET doc = ? WHERE workspace = ? AND id = ?', JSON.stringify(g.doc), ws, g.id);
-          for (const h of historyRows(g.history)) history.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
+          run('UPDATE profiles SET doc = ? WHERE workspace = ? AND id = ?', JSON.stringify(sealDoc(this.sealer, g.doc)), ws, g.id);
+          for (const h of historyRows(g.history, this.sealer)) history.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
           counts.groupsRecomputed++;
         }
         let quarantine = 0;

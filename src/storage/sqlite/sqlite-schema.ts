@@ -9,6 +9,7 @@ import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES as BASE_DERIVED_TABLES } from '../rows.ts';
 import { SQLITE_SEGMENT_SCHEMA } from './sqlite-segments.ts';
 import { SQLITE_PRIVACY_SCHEMA } from './sqlite-privacy.ts';
+import { AUDIT_SQLITE } from '../audit.ts';
 
 /** Version 1: the first schema. */
 export const SQLITE_SCHEMA = `
@@ -133,6 +134,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'segments, tags and the outbox', sql: SQLITE_SEGMENT_SCHEMA },
   { version: 4, name: 'erasure ledger and suppression list', sql: SQLITE_PRIVACY_SCHEMA },
   { version: 5, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_SQLITE },
+  { version: 6, name: 'audit log', sql: AUDIT_SQLITE },
 ];
 
 /**

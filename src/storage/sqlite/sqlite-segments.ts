@@ -9,6 +9,7 @@ import type { ProfileDoc } from '../../core/profile.ts';
 import type { Changeset, MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { toMembershipChange, toOutboxEntry, toSegmentDefinition } from '../rows.ts';
+import { openDoc, type ValueSealer } from '../sealer.ts';
 
 export const SQLITE_SEGMENT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS segment_definitions (
@@ -84,8 +85,10 @@ type Row = Record<string, unknown>;
 export class SqliteSegmentStore implements SegmentStore {
   private readonly s;
 
-  /** `db` has the schema (migration 3 of sqlite-schema.ts). */
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly sealer?: ValueSealer,
+  ) {
     this.s = {
       // Without statistics the planner prefers the primary key's workspace prefix (a scan of the workspace): name the index.
       member: db.prepare('SELECT segment, since FROM segment_members INDEXED BY segment_members_profile WHERE workspace = ? AND profile_id = ?'),
@@ -179,7 +182,7 @@ export class SqliteSegmentStore implements SegmentStore {
 
   async profilesAfter(cursor: number, limit: number): Promise<Array<{ cursor: number; doc: ProfileDoc }>> {
     const rows = this.db.prepare('SELECT rowid AS r, doc FROM profiles WHERE rowid > ? ORDER BY rowid LIMIT ?').all(cursor, limit) as Array<{ r: number; doc: string }>;
-    return rows.map((x) => ({ cursor: x.r, doc: JSON.parse(x.doc) as ProfileDoc }));
+    return rows.map((x) => ({ cursor: x.r, doc: openDoc(this.sealer, JSON.parse(x.doc) as ProfileDoc) }));
   }
 
   async lastProfileCursor(): Promise<number> {

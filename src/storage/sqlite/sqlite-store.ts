@@ -6,10 +6,13 @@ import Database from 'better-sqlite3';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors } from '../../core/errors.ts';
+import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
-import { DUMP_TABLES, historyRows, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import { openDoc, sealConflictValue, sealDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
+import { rewriteSealedSqlite } from './sqlite-reseal.ts';
+import { DUMP_TABLES, historyRows, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
@@ -23,9 +26,11 @@ export interface SqliteStoreOptions {
   durability?: 'full' | 'normal';
   /** SQLite page cache size (MiB); default 256. */
   cacheMiB?: number;
+  /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
+  sealer?: ValueSealer;
 }
 
-export class SqliteStore implements StateStore, Migratable {
+export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
   readonly db: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
@@ -33,8 +38,10 @@ export class SqliteStore implements StateStore, Migratable {
   readonly privacy: SqlitePrivacyStore;
   readonly dataKeys: SqliteDataKeys;
   readonly retention: SqliteRetention;
+  readonly sealer: ValueSealer | undefined;
 
   constructor(opts: SqliteStoreOptions) {
+    this.sealer = opts.sealer;
     this.db = new Database(opts.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -47,8 +54,8 @@ export class SqliteStore implements StateStore, Migratable {
     this.db.pragma('secure_delete = ON');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
     const db = this.db;
-    this.segments = new SqliteSegmentStore(db);
-    this.privacy = new SqlitePrivacyStore(db);
+    this.segments = new SqliteSegmentStore(db, opts.sealer);
+    this.privacy = new SqlitePrivacyStore(db, opts.sealer);
     this.dataKeys = new SqliteDataKeys(db);
     this.retention = new SqliteRetention(db);
     this.stmts = {
@@ -86,7 +93,7 @@ export class SqliteStore implements StateStore, Migratable {
     c.profiles.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     c.identities.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.ident < b.ident ? -1 : a.ident > b.ident ? 1 : 0));
     for (const d of c.deletedProfiles) s.deleteProfile.run(d.workspace, d.id);
-    for (const p of c.profiles) s.upsertProfile.run(p.workspace, p.id, JSON.stringify(p));
+    for (const p of c.profiles) s.upsertProfile.run(p.workspace, p.id, JSON.stringify(sealDoc(this.sealer, p)));
     for (const d of c.deletedIdentities ?? []) s.deleteIdentity.run(d.workspace, d.ident);
     for (const i of c.identities) s.upsertIdentity.run(i.workspace, i.ident, i.profileId);
     for (const l of c.deletedLinks ?? []) s.deleteLink.run(l.workspace, l.a, l.b, l.b, l.a);
@@ -95,8 +102,8 @@ export class SqliteStore implements StateStore, Migratable {
     for (const m of c.merges) s.insertMerge.run(m.kind, m.workspace, m.into, m.from, m.a, m.b, m.position, m.messageId, m.time);
     for (const x of c.identityConflicts) s.insertIdentityConflict.run(x.workspace, x.reason, x.a, x.b, x.profileA, x.profileB, x.position, x.messageId, x.time);
     for (const x of c.attributeConflicts)
-      s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(x.kept), JSON.stringify(x.rejected), x.position, x.messageId);
-    for (const h of historyRows(c.history)) s.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
+      s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(sealConflictValue(this.sealer, x, x.kept)), JSON.stringify(sealConflictValue(this.sealer, x, x.rejected)), x.position, x.messageId);
+    for (const h of historyRows(c.history, this.sealer)) s.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
     for (const d of c.definitions ?? []) this.writeDefinition(d);
     if (c.segments !== undefined || c.outbox !== undefined) this.segments.apply(c);
     s.setPosition.run(c.partition, c.position);
@@ -128,7 +135,7 @@ export class SqliteStore implements StateStore, Migratable {
     const out = new Map<string, ProfileDoc>();
     for (const k of keys) {
       const row = this.stmts.profile.get(k.workspace, k.id) as { doc: string } | undefined;
-      if (row) out.set(scoped(k.workspace, k.id), JSON.parse(row.doc) as ProfileDoc);
+      if (row) out.set(scoped(k.workspace, k.id), openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
     }
     return out;
   }
@@ -169,7 +176,7 @@ export class SqliteStore implements StateStore, Migratable {
     const rows = this.db
       .prepare('SELECT entries FROM trait_history WHERE workspace = ? AND profile_id = ? AND first_position < ? ORDER BY last_position DESC, seq DESC')
       .iterate(workspace, profileId, before) as Iterable<{ entries: string }>;
-    return pageHistory(workspace, profileId, rows, before, limit);
+    return pageHistory(workspace, profileId, rows, before, limit, this.sealer);
   }
 
   async merges(workspace: string, profileId: string): Promise<MergeRecord[]> {
@@ -184,7 +191,7 @@ export class SqliteStore implements StateStore, Migratable {
 
   async attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]> {
     const rows = this.db.prepare('SELECT * FROM attribute_conflicts WHERE workspace = ? AND profile_id = ? ORDER BY seq').all(workspace, profileId) as Row[];
-    return rows.map(toAttributeConflict);
+    return rows.map((r) => toAttributeConflict(r, this.sealer));
   }
 
   async profileCount(workspace?: string): Promise<number> {
@@ -197,11 +204,14 @@ export class SqliteStore implements StateStore, Migratable {
   async scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
     // A file: scan on a read-only connection of its own, so the scan can yield and other reads go on.
     // In memory, a second connection would see an empty database: scan on this one, in one go.
-    if (this.db.memory) return scanProfiles(this.db, workspace, prefilters, visit);
+    // Sealed values cannot be compared in SQL: conditions on them are checked in memory only.
+    const usable = this.sealer === undefined ? prefilters : prefilters.filter((f) => !this.sealer!.sealed(f.attribute));
+    const opened = this.sealer === undefined ? visit : (doc: ProfileDoc) => visit(openDoc(this.sealer, doc));
+    if (this.db.memory) return scanProfiles(this.db, workspace, usable, opened);
     const own = new Database(this.db.name, { readonly: true, fileMustExist: true });
     try {
       own.pragma('mmap_size = 1073741824');
-      return await scanProfiles(own, workspace, prefilters, visit, true);
+      return await scanProfiles(own, workspace, usable, opened, true);
     } finally {
       own.close();
     }
@@ -267,18 +277,35 @@ export class SqliteStore implements StateStore, Migratable {
     return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
+  async rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport> {
+    return rewriteSealedSqlite(this.db, rewrite, batch);
+  }
+
+  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    const ins = this.db.prepare('INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of records) ins.run(r.at, r.workspace, r.keyId, r.scope, r.method, r.route, r.status, r.requestId);
+    })();
+  }
+
+  async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
+    const w = auditWhere(q, () => '?');
+    return (this.db.prepare(`SELECT * FROM audit_log WHERE ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, q.limit) as Row[]).map(toAuditRecord);
+  }
+
   async dump(): Promise<string[]> {
     const out: string[] = [];
     out.push(`position ${canonicalJson(this.db.prepare('SELECT * FROM engine_position ORDER BY partition').all())}`);
     for (const r of this.db.prepare('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id').iterate() as Iterable<Row>)
-      out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(JSON.parse(r.doc as string))}`);
+      out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(openDoc(this.sealer, JSON.parse(r.doc as string) as ProfileDoc))}`);
     for (const [table, order] of DUMP_TABLES) {
-      for (const r of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).iterate() as Iterable<Row>) out.push(`${table} ${canonicalJson(r)}`);
+      for (const r of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).iterate() as Iterable<Row>)
+        out.push(`${table} ${canonicalJson(table === 'attribute_conflicts' ? openedConflictRow(r, this.sealer) : r)}`);
     }
     // History rows group entries by commit, and commit boundaries are not part of the state: list entries one by one.
     const rows = this.db.prepare('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq').iterate() as Iterable<Row>;
     for (const r of rows) {
-      for (const e of JSON.parse(r.entries as string) as unknown[]) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
+      for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
     }
     return out;
   }
