@@ -31,7 +31,7 @@ export const ConfigSchema = Type.Object(
     identity: Type.Object(
       {
         maxAnonymousIds: Type.Integer({ minimum: 1, default: 100, description: 'Most anonymous ids one profile may hold.' }),
-        hashKey: Type.Optional(Type.String({ minLength: 32, description: 'Key (hex) for hashing emails; generated into <dataDir>/identity.key when absent.' })),
+        hashKey: Type.Optional(Type.String({ minLength: 32, description: 'Key (hex) from which each workspace\'s email-hashing key is derived; generated into <dataDir>/identity.key when absent.' })),
       },
       { default: {}, additionalProperties: false },
     ),

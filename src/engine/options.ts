@@ -1,7 +1,7 @@
 /** Building the engine's collaborators from the configuration: one place for both threads. */
 import type { Clock } from '../core/clock.ts';
 import type { ResolvedConfig } from '../config/index.ts';
-import { identityHash, normalizeEmail } from '../ingest/index.ts';
+import { emailHasher } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
 import { SealedEventLog } from '../privacy/index.ts';
 import { LiveSegments } from '../segments/index.ts';
@@ -9,13 +9,7 @@ import type { StateStore } from '../storage/index.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineOptions } from './engine.ts';
 
-/** Hashes an email (after normalising it) with the workspace's identity key. */
-export function emailHasher(key: Buffer): (v: unknown) => string | undefined {
-  return (v) => {
-    const e = typeof v === 'string' ? normalizeEmail(v) : undefined;
-    return e === undefined ? undefined : identityHash(key, e);
-  };
-}
+export { emailHasher };
 
 export function engineOptions(config: ResolvedConfig, parts: { log: EventLog; store: StateStore; definitions: Definitions; clock: Clock; hashKey: Buffer }): EngineOptions {
   return {

@@ -17,13 +17,14 @@ export interface EventIdentifiers {
   group?: string;
 }
 
-export type EmailHasher = (email: unknown) => string | undefined;
+/** Hashes an email with a workspace's identity key; undefined when the value is not an email. */
+export type EmailHasher = (workspace: string, email: unknown) => string | undefined;
 
 export function identifiersOf(e: PortraitEvent, hashEmail: EmailHasher): EventIdentifiers {
   const owner = e.userId !== undefined ? identKey('user', e.userId) : identKey('anon', e.anonymousId!);
   const linked: string[] = [];
   if (e.userId !== undefined && e.anonymousId !== undefined) linked.push(identKey('anon', e.anonymousId));
-  const email = hashEmail(e.traits?.email) ?? hashEmail(contextTraits(e)?.email);
+  const email = hashEmail(e.workspace, e.traits?.email) ?? hashEmail(e.workspace, contextTraits(e)?.email);
   if (email !== undefined) linked.push(identKey('email', email));
   const ext = e.context?.externalIds;
   if (Array.isArray(ext)) {

@@ -22,9 +22,9 @@ describe('identifiersOf', () => {
         previousId: 'old',
         context: { traits: { email: 'x@y.z' }, externalIds: [{ id: '7', type: 'CRM' }, { id: '', type: 'bad' }] },
       },
-      (v) => (typeof v === 'string' ? `h(${v})` : undefined),
+      (ws, v) => (typeof v === 'string' ? `h(${ws},${v})` : undefined),
     );
-    assert.deepEqual(ids.linked, ['anon:a', 'email:h(x@y.z)', 'ext:crm:7']);
+    assert.deepEqual(ids.linked, ['anon:a', 'email:h(w,x@y.z)', 'ext:crm:7'], "the email is hashed with the event's workspace");
     assert.equal(ids.aliasPrevious, 'old');
     assert.equal(identifiersOf({ ...base, type: 'group', userId: 'u', groupId: 'g' }, () => undefined).group, 'group:g');
   });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { identityHash, normalizeEmail } from './email.ts';
+import { resolveIdentifier } from '../portrait/identifiers.ts';
+import { emailHasher, identityHash, normalizeEmail, workspaceIdentityKey } from './email.ts';
 
 describe('normalizeEmail', () => {
   it('trims and lower-cases an address', () => {
@@ -54,5 +55,28 @@ describe('identityHash', () => {
     assert.equal(identityHash(key, 'ada@example.com'), identityHash(key, 'ada@example.com'));
     assert.notEqual(identityHash(key, 'ada@example.com'), identityHash(key, 'bob@example.com'));
     assert.notEqual(identityHash(key, 'ada@example.com'), identityHash(Buffer.from('another key'), 'ada@example.com'));
+  });
+});
+
+describe('emailHasher (per-workspace identity keys)', () => {
+  const key = Buffer.from('0123456789abcdef0123456789abcdef');
+  const hash = emailHasher(key);
+
+  it('hashes one address differently in every workspace, and never with the instance key itself', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z]{1,12}$/), fc.stringMatching(/^[a-z]{1,12}$/), (a, b) => {
+        fc.pre(a !== b);
+        assert.notEqual(hash(a, 'ada@example.com'), hash(b, 'ada@example.com'), `workspaces ${a} and ${b} hash apart`);
+        assert.equal(hash(a, ' Ada@Example.com'), hash(a, 'ada@example.com'), 'normalised before hashing');
+      }),
+    );
+    assert.notEqual(hash('w', 'ada@example.com'), identityHash(key, 'ada@example.com'), 'the workspace key is derived, not the instance key');
+    assert.equal(hash('w', 'not an email'), undefined, 'a non-address hashes to nothing');
+    assert.equal(hash('w', 42), undefined, 'a non-string hashes to nothing');
+  });
+
+  it('agrees with the lookup by email of the profile routes', () => {
+    assert.deepEqual(resolveIdentifier('email', 'Ada@Example.com', key, 'w'), { kind: 'ident', key: `email:${hash('w', 'ada@example.com')}` }, 'the same key the engine links');
+    assert.equal(workspaceIdentityKey(key, 'w').length, 32, 'a 256-bit derived key');
   });
 });

@@ -30,3 +30,24 @@ export function normalizeEmail(s: unknown): string | undefined {
 export function identityHash(key: Buffer, value: string): string {
   return createHmac('sha256', key).update(value, 'utf8').digest('base64url').slice(0, 32);
 }
+
+/**
+ * A workspace's own identity key, derived from the instance's: the same
+ * address hashes differently in two workspaces, so one tenant's hashes say
+ * nothing about another's.
+ */
+export function workspaceIdentityKey(key: Buffer, workspace: string): Buffer {
+  return createHmac('sha256', key).update(`portrait identity\u0000${workspace}`, 'utf8').digest();
+}
+
+/** Hashes emails (after normalising them) with each workspace's identity key; keys are derived once per workspace. */
+export function emailHasher(key: Buffer): (workspace: string, email: unknown) => string | undefined {
+  const keys = new Map<string, Buffer>();
+  return (workspace, v) => {
+    const e = typeof v === 'string' ? normalizeEmail(v) : undefined;
+    if (e === undefined) return undefined;
+    let k = keys.get(workspace);
+    if (k === undefined) keys.set(workspace, (k = workspaceIdentityKey(key, workspace)));
+    return identityHash(k, e);
+  };
+}

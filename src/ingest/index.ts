@@ -14,6 +14,6 @@ export type { BatchOptions, BatchResult, ParseOptions } from './validate.ts';
 /** Trims and lower-cases an email; `undefined` unless it looks like local@domain. */
 export { normalizeEmail } from './email.ts';
 /** HMAC-SHA256 of an identifier under a key, base64url, first 32 characters: how emails are stored. */
-export { identityHash } from './email.ts';
+export { identityHash, workspaceIdentityKey, emailHasher } from './email.ts';
 /** The static type of a raw Segment message, derived from the schemas. */
 export type { SegmentMessage } from './schema.ts';

@@ -1,12 +1,12 @@
 /** Mapping the identifier types users name (user_id, email, …) to identifier keys. */
 import { Errors } from '../core/errors.ts';
-import { identityHash, normalizeEmail } from '../ingest/index.ts';
+import { identityHash, normalizeEmail, workspaceIdentityKey } from '../ingest/index.ts';
 
 export type IdType = 'user_id' | 'anonymous_id' | 'email' | 'profile_id' | 'group_id' | 'key' | `external:${string}`;
 
 export type ResolvedIdentifier = { kind: 'profile'; id: string } | { kind: 'ident'; key: string };
 
-export function resolveIdentifier(idType: string, id: string, hashKey: Buffer): ResolvedIdentifier {
+export function resolveIdentifier(idType: string, id: string, hashKey: Buffer, workspace: string): ResolvedIdentifier {
   switch (idType) {
     case 'profile_id':
       return { kind: 'profile', id };
@@ -21,7 +21,7 @@ export function resolveIdentifier(idType: string, id: string, hashKey: Buffer): 
     case 'email': {
       const e = normalizeEmail(id);
       // An address that cannot be normalised matches no profile; hashing the raw text keeps the lookup uniform.
-      return { kind: 'ident', key: `email:${identityHash(hashKey, e ?? id)}` };
+      return { kind: 'ident', key: `email:${identityHash(workspaceIdentityKey(hashKey, workspace), e ?? id)}` };
     }
     default:
       if (idType.startsWith('external:') && idType.length > 'external:'.length) {

@@ -37,6 +37,7 @@ import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
 import { emailHasher, engineOptions } from '../engine/options.ts';
+import type { EmailHasher } from '../identity/index.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
@@ -90,7 +91,7 @@ export class Portrait {
   private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0, suppressed: 0 };
   /** Keyed hashes of erased people's identifiers: their events are refused. */
   private readonly suppression: SuppressionList;
-  private readonly hashEmail: (v: unknown) => string | undefined;
+  private readonly hashEmail: EmailHasher;
   private readonly privacyApi: PrivacyApi;
   /** Appends not yet committed by the engine: [last position, time appended]. Bounded. */
   private readonly inFlight: Array<[number, number]> = [];
@@ -314,7 +315,7 @@ export class Portrait {
     let suppressed = 0;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
-      if (!r.ok && this.suppression.any(workspace) && this.suppression.suppressed(workspace, rawIdentKeys(raws[i], this.hashEmail))) {
+      if (!r.ok && this.suppression.any(workspace) && this.suppression.suppressed(workspace, rawIdentKeys(raws[i], this.hashEmail, workspace))) {
         // Quarantining it would keep the erased person's data.
         outcomes[i] = { status: 'suppressed' };
         suppressed++;
@@ -372,7 +373,7 @@ export class Portrait {
 
   private async docFor(idType: IdType | string, id: string, o?: ReadOptions): Promise<ProfileDoc | undefined> {
     const workspace = this.ws(o);
-    const ident = resolveIdentifier(idType, id, this.hashKey);
+    const ident = resolveIdentifier(idType, id, this.hashKey, workspace);
     let profileId: string | undefined;
     if (ident.kind === 'profile') profileId = ident.id;
     else profileId = (await this.store.identities([{ workspace, ident: ident.key }])).get(scoped(workspace, ident.key));
@@ -698,7 +699,7 @@ export class Portrait {
   async shred(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<{ destroyed: number }> {
     this.check();
     const workspace = this.ws(o);
-    const ident = resolveIdentifier(idType, id, this.hashKey);
+    const ident = resolveIdentifier(idType, id, this.hashKey, workspace);
     const doc = await this.docFor(idType, id, o);
     const identifiers = [...(doc?.identifiers ?? []), ...(ident.kind === 'profile' ? [] : [ident.key])];
     return { destroyed: await this.destroyDataKeys(doc?.workspace ?? workspace, identifiers) };

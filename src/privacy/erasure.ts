@@ -51,7 +51,7 @@ export async function requestErasure(r: ErasureRequest, deps: { store: StateStor
 }
 
 /** Whether a quarantined raw message names any of the identifier keys (or, when not JSON, contains an id verbatim). */
-export function quarantineMatcher(identKeys: readonly string[], hashEmail: EmailHasher): (raw: string) => boolean {
+export function quarantineMatcher(workspace: string, identKeys: readonly string[], hashEmail: EmailHasher): (raw: string) => boolean {
   const keys = new Set(identKeys);
   // Only distinctive ids are searched as text: a short one would match unrelated rows.
   const verbatim = identKeys.filter((k) => k.startsWith('user:') || k.startsWith('anon:')).map((k) => k.slice(5)).filter((v) => v.length >= 6);
@@ -62,7 +62,7 @@ export function quarantineMatcher(identKeys: readonly string[], hashEmail: Email
     } catch {
       return verbatim.some((v) => raw.includes(v));
     }
-    return rawIdentKeys(parsed, hashEmail).some((k) => keys.has(k));
+    return rawIdentKeys(parsed, hashEmail, workspace).some((k) => keys.has(k));
   };
 }
 
@@ -168,7 +168,7 @@ export async function applyErasure(
     identKeys: [...identKeys],
     events: events.deleted,
     eventsRedacted: events.redacted,
-    quarantineMatches: identKeys.length > 0 ? quarantineMatcher(identKeys, deps.hashEmail) : () => false,
+    quarantineMatches: identKeys.length > 0 ? quarantineMatcher(workspace, identKeys, deps.hashEmail) : () => false,
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,

@@ -36,12 +36,13 @@ describe('suppression list', () => {
     const keys = rawIdentKeys(
       { userId: 42, anonymous_id: 'a1', previousId: 'p', traits: { email: 'X@Example.com ' }, context: { externalIds: [{ type: 'CRM', id: 'c9' }, 'junk'] } },
       hashEmail,
+      'w',
     );
     assert.deepEqual(
       keys,
-      ['user:42', 'anon:a1', 'user:p', 'anon:p', `email:${hashEmail('x@example.com')}`, 'ext:crm:c9'],
+      ['user:42', 'anon:a1', 'user:p', 'anon:p', `email:${hashEmail('w', 'x@example.com')}`, 'ext:crm:c9'],
       'numbers, snake_case names, alias ids, normalised email and external ids are all read',
     );
-    for (const raw of [null, 'text', [1, 2], 5, {}]) assert.deepEqual(rawIdentKeys(raw, hashEmail), [], `nothing from ${JSON.stringify(raw)}`);
+    for (const raw of [null, 'text', [1, 2], 5, {}]) assert.deepEqual(rawIdentKeys(raw, hashEmail, 'w'), [], `nothing from ${JSON.stringify(raw)}`);
   });
 });

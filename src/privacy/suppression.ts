@@ -65,7 +65,7 @@ const obj = (v: unknown): Record<string, unknown> | undefined => (v !== null && 
  * invalid): user id, anonymous id, previous id, email, external ids.
  * Ids given as numbers count too, as the SDKs often send them.
  */
-export function rawIdentKeys(raw: unknown, hashEmail: EmailHasher): string[] {
+export function rawIdentKeys(raw: unknown, hashEmail: EmailHasher, workspace: string): string[] {
   const m = obj(raw);
   if (m === undefined) return [];
   const id = (v: unknown) => str(v) ?? (typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined);
@@ -78,7 +78,7 @@ export function rawIdentKeys(raw: unknown, hashEmail: EmailHasher): string[] {
   if (previousId !== undefined) out.push(`user:${previousId}`, `anon:${previousId}`);
   const ctx = obj(m.context);
   for (const email of [obj(m.traits)?.email, obj(ctx?.traits)?.email]) {
-    const h = hashEmail(email);
+    const h = hashEmail(workspace, email);
     if (h !== undefined) out.push(`email:${h}`);
   }
   if (Array.isArray(ctx?.externalIds)) {
