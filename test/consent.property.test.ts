@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Portrait } from '../src/index.ts';
 import { openMemory, T0 } from './support/open.ts';
+import { ingestInChunks } from './support/chunks.ts';
 
 const DAY = 86_400_000;
 const SPAN = 20 * DAY;
@@ -88,15 +89,7 @@ async function snapshot(p: Portrait): Promise<string> {
 async function run(messages: Record<string, unknown>[], chunks: number[], check: boolean): Promise<string> {
   const { p } = await openMemory({ traits: [...CONFIG.traits], segments: [...CONFIG.segments] });
   try {
-    let i = 0;
-    for (const size of chunks) {
-      if (i >= messages.length) break;
-      await p.ingest(messages.slice(i, i + size));
-      i += size;
-      if (size % 2 === 0) await p.drain();
-    }
-    await p.ingest(messages.slice(i));
-    await p.drain();
+    await ingestInChunks(p, messages, chunks);
     const live = await snapshot(p);
     if (check) {
       for (let u = 0; u < 3; u++) {

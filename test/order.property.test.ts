@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { Portrait } from '../src/index.ts';
 import { openMemory, T0 } from './support/open.ts';
 import { TEN_TRAITS } from './support/workload.ts';
+import { ingestInChunks } from './support/chunks.ts';
 
 const DAY = 86_400_000;
 const CATS = ['books', 'music', 'toys'];
@@ -59,15 +60,7 @@ async function snapshot(p: Portrait): Promise<string> {
 
 async function run(messages: Record<string, unknown>[], chunks: number[]): Promise<string> {
   const { p } = await openMemory({ traits: [...TEN_TRAITS] });
-  let i = 0;
-  for (const size of chunks) {
-    if (i >= messages.length) break;
-    await p.ingest(messages.slice(i, i + size));
-    i += size;
-    if (size % 2 === 0) await p.drain();
-  }
-  await p.ingest(messages.slice(i));
-  await p.drain();
+  await ingestInChunks(p, messages, chunks);
   const s = await snapshot(p);
   await p.close();
   return s;

@@ -3,6 +3,7 @@
  * default in one place. Types derive from the schema.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_CONSENT_CATEGORIES, DEFAULT_PURPOSES } from '../profile/consent.ts';
 
 export const AttributeTypeSchema = Type.Union([Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('object'), Type.Literal('array')]);
 
@@ -92,21 +93,12 @@ export const ConfigSchema = Type.Object(
           Type.String({ minLength: 1, description: 'Master keys as "id:hex,id:hex" (active first), instead of the key file; set it from PORTRAIT_MASTER_KEYS.' }),
         ),
         purposes: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
-          default: ['analytics', 'personalisation', 'marketing'],
+          default: [...DEFAULT_PURPOSES],
           uniqueItems: true,
           description: 'Purposes consent is given for; traits, segments, tags and destinations may declare one.',
         }),
         consentCategories: Type.Record(Type.String(), Type.String(), {
-          default: {
-            analytics: 'analytics',
-            performance: 'analytics',
-            personalisation: 'personalisation',
-            personalization: 'personalisation',
-            functional: 'personalisation',
-            marketing: 'marketing',
-            advertising: 'marketing',
-            targeting: 'marketing',
-          },
+          default: { ...DEFAULT_CONSENT_CATEGORIES },
           description: "Consent-manager category (matched in lower case) → purpose, for Segment's context.consent.categoryPreferences.",
         }),
         piiFields: Type.Array(Type.String({ minLength: 1 }), {
