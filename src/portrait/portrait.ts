@@ -5,6 +5,8 @@
  */
 import { loadKeyring, type Keyring } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ClusterEngine, homeOf, LeaseStore } from '../cluster/index.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
@@ -23,7 +25,7 @@ import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
-import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
+import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -105,6 +107,11 @@ export class Portrait {
     return this.segmentApi;
   }
 
+  /** On PostgreSQL and NATS: this node's partition engines and leases (undefined in the embedded mode). */
+  get cluster(): ClusterEngine | undefined {
+    return this.engine instanceof ClusterEngine ? this.engine : undefined;
+  }
+
   /** Webhook destinations, their delivery log and dead letters, audience export. */
   get destinations(): Destinations {
     if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export');
@@ -133,7 +140,11 @@ export class Portrait {
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
     const keyring = loadKeyring(config, opts.memory === true);
-    const { databaseUrl, natsUrl } = config.cluster;
+    const { databaseUrl, natsUrl, role } = config.cluster;
+    if (role !== 'all' && !(databaseUrl && natsUrl))
+      throw Errors.invalidConfig(opts.source ?? 'the configuration', [
+        { path: '/cluster/role', message: `role '${role}' needs cluster.databaseUrl and cluster.natsUrl (PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL); use role 'all' for the embedded mode` },
+      ]);
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
     const log: EventLog = natsUrl
       ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
@@ -154,7 +165,9 @@ export class Portrait {
     // Files: the engine folds and commits in a worker thread. In memory, or on PostgreSQL / NATS,
     // it shares this thread (the worker thread opens the SQLite files by path).
     const engine: EngineHandle & { close?: () => Promise<void> } =
-      opts.memory || databaseUrl || natsUrl
+      log instanceof NatsEventLog && store instanceof PostgresStore
+        ? clusterEngine(config, log, store, parts)
+        : opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
             { config, logFile: join(config.dataDir, 'log.db'), stateFile: join(config.dataDir, 'state.db'), hashKeyHex: hashKey.toString('hex'), followClock: opts.clock !== undefined },
@@ -580,6 +593,24 @@ function safeStringify(v: unknown): string {
   } catch {
     return String(v);
   }
+}
+
+/**
+ * On PostgreSQL and NATS: the partitioned engines of a worker (role worker or
+ * all), or none at all on an API-only node, which only follows progress.
+ */
+function clusterEngine(config: ResolvedConfig, log: NatsEventLog, store: PostgresStore, parts: Parameters<typeof engineOptions>[1]): ClusterEngine {
+  const { partitions, role } = config.cluster;
+  return new ClusterEngine({
+    log,
+    store,
+    leases: new LeaseStore(store.pool, config.cluster.leaseTimeoutMs),
+    workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
+    partitions,
+    work: role !== 'api',
+    engineOptions: (partition, partitionLog) => ({ ...engineOptions(config, { ...parts, log: partitionLog }), home: homeOf(partition, partitions) }),
+    onError: (e) => process.emitWarning(`Portrait worker: ${(e as Error).message ?? String(e)}`),
+  });
 }
 
 /** The key for hashing emails: configured, or generated once into the data directory. */

@@ -191,6 +191,12 @@ export class NatsEventLog implements EventLog {
     return this.lastSeq;
   }
 
+  /** The last sequence of one partition (0 when it is empty), appends of other processes included. */
+  async partitionHead(partition: number): Promise<number> {
+    if (this.closed) throw Errors.closed();
+    return this.lastSeqOf(`${this.subjectPrefix}.${partition}.*`);
+  }
+
   /** Reads the stream's last sequence (appends of other processes included) into `head()`. */
   async refreshHead(): Promise<number> {
     const info = await this.jsm.streams.info(this.stream);

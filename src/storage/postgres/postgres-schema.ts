@@ -124,4 +124,20 @@ CREATE TABLE api_keys (
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
+  {
+    version: 3,
+    name: 'partition leases of workers',
+    // Times are the database's clock (ms since the epoch), so workers' clocks never disagree about expiry.
+    sql: `
+CREATE TABLE partition_leases (
+  partition  INTEGER PRIMARY KEY,
+  owner      TEXT COLLATE "C" NOT NULL,
+  token      BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE TABLE cluster_workers (
+  worker_id  TEXT COLLATE "C" PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);`,
+  },
 ];
