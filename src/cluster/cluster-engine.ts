@@ -51,6 +51,11 @@ export class ClusterEngine implements EngineHandle {
     this.pollMs = o.pollMs ?? 50;
   }
 
+  /** This node's worker id (its name in the lease table). */
+  get workerId(): string {
+    return this.o.workerId;
+  }
+
   /** Partitions this node holds now. */
   partitionsHeld(): number[] {
     return [...this.held.keys()].sort((a, b) => a - b);

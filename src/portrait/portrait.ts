@@ -136,15 +136,15 @@ export class Portrait {
    */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
     const config = resolveConfig(input, opts.source);
-    const clock = opts.clock ?? systemClock;
-    if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
-    const hashKey = loadHashKey(config, opts.memory === true);
-    const keyring = loadKeyring(config, opts.memory === true);
     const { databaseUrl, natsUrl, role } = config.cluster;
     if (role !== 'all' && !(databaseUrl && natsUrl))
       throw Errors.invalidConfig(opts.source ?? 'the configuration', [
         { path: '/cluster/role', message: `role '${role}' needs cluster.databaseUrl and cluster.natsUrl (PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL); use role 'all' for the embedded mode` },
       ]);
+    const clock = opts.clock ?? systemClock;
+    if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
+    const hashKey = loadHashKey(config, opts.memory === true);
+    const keyring = loadKeyring(config, opts.memory === true);
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
     const log: EventLog = natsUrl
       ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
