@@ -76,7 +76,8 @@ async function post(url: string, key: string, batch: readonly unknown[]): Promis
 }
 
 describe('scale-out drill: 2 API processes, 2 workers, one killed with SIGKILL', { skip }, () => {
-  it(`counts each of ${EVENTS} acknowledged events (with merges and duplicates) exactly once, and the state equals a rebuild`, async () => {
+  // About 3.5 minutes for 100,000 events on the 2-core machine, alone: room for a loaded run.
+  it(`counts each of ${EVENTS} acknowledged events (with merges and duplicates) exactly once, and the state equals a rebuild`, { timeout: 900_000 }, async () => {
     const db = await tempDatabase();
     const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
     const { dir, cleanup } = tempDir();
