@@ -32,38 +32,93 @@ function startWorker(configFile: string, id: string): Promise<ChildProcess> {
   });
 }
 
-/** Events per second through ingest and `workers` worker processes over `partitions` partitions. */
-export async function clusterBench(input: readonly string[], dir: string, workers: number, partitions: number): Promise<{ eps: number; ingestEps: number }> {
+interface Deployment {
+  configFile: string;
+  api: Portrait;
+  dispose: () => Promise<void>;
+}
+
+/** A fresh database on `stream` (a fresh stream when absent), with an API-only node in this process. */
+async function deploy(dir: string, name: string, partitions: number, stream?: string): Promise<Deployment & { stream: string }> {
   const db = await tempDatabase();
-  const stream = `PORTRAIT_BENCH_${randomBytes(6).toString('hex')}`;
+  const own = stream === undefined;
+  const s = stream ?? `PORTRAIT_BENCH_${randomBytes(6).toString('hex')}`;
   const config = {
     dataDir: dir,
     traits: [...TEN_TRAITS],
     identity: { hashKey: 'ab'.repeat(32) },
     privacy: { masterKeys: `k1:${'cd'.repeat(32)}` },
-    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions, leaseTimeoutMs: 5000 },
+    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream: s, partitions, leaseTimeoutMs: 5000 },
   };
-  const configFile = join(dir, `bench-${workers}.config.json`);
+  const configFile = join(dir, `bench-${name}.config.json`);
   writeFileSync(configFile, JSON.stringify(config));
   const api = await Portrait.open({ ...config, cluster: { ...config.cluster, role: 'api' } });
+  return {
+    configFile,
+    api,
+    stream: s,
+    dispose: async () => {
+      await api.close();
+      if (own) {
+        const admin = await NatsEventLog.open({ servers: NATS_URL, stream: s, partitions });
+        await admin.destroy();
+      }
+      await db.drop();
+    },
+  };
+}
+
+async function withWorkers<T>(d: Deployment, workers: number, run: () => Promise<T>): Promise<T> {
   const children: ChildProcess[] = [];
   try {
-    for (let w = 0; w < workers; w++) children.push(await startWorker(configFile, `bench-w${w}`));
-    const t0 = performance.now();
-    for (let i = 0; i < input.length; i += BATCH) {
-      const batch: unknown[] = [];
-      for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
-      await api.ingest(batch);
-    }
-    const ingestEps = input.length / ((performance.now() - t0) / 1000);
-    await api.drain();
-    return { eps: input.length / ((performance.now() - t0) / 1000), ingestEps };
+    for (let w = 0; w < workers; w++) children.push(await startWorker(d.configFile, `bench-w${w}`));
+    return await run();
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
-    await api.close();
-    const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions });
-    await admin.destroy();
-    await db.drop();
+  }
+}
+
+async function ingestAll(api: Portrait, input: readonly string[]): Promise<void> {
+  for (let i = 0; i < input.length; i += BATCH) {
+    const batch: unknown[] = [];
+    for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
+    await api.ingest(batch);
+  }
+}
+
+export interface ClusterResult {
+  /** Full pipeline: ingest through an API node while the workers fold, until every partition committed. */
+  fullEps: number;
+  /** Ingest alone (the API node's appends to NATS) during that run. */
+  ingestEps: number;
+  /** The workers alone: catching up on the same log, already in NATS, into an empty database. */
+  catchUpEps: number;
+}
+
+/** Runs the pipeline with `workers` worker processes; the catch-up run reuses the log of the full run. */
+export async function clusterBench(input: readonly string[], dir: string, workers: number, partitions: number): Promise<ClusterResult> {
+  const d = await deploy(dir, `full-${workers}`, partitions);
+  try {
+    const { fullEps, ingestEps } = await withWorkers(d, workers, async () => {
+      const t0 = performance.now();
+      await ingestAll(d.api, input);
+      const ingestEps = input.length / ((performance.now() - t0) / 1000);
+      await d.api.drain();
+      return { fullEps: input.length / ((performance.now() - t0) / 1000), ingestEps };
+    });
+    const c = await deploy(dir, `catchup-${workers}`, partitions, d.stream);
+    try {
+      const catchUpEps = await withWorkers(c, workers, async () => {
+        const t0 = performance.now();
+        await c.api.drain();
+        return input.length / ((performance.now() - t0) / 1000);
+      });
+      return { fullEps, ingestEps, catchUpEps };
+    } finally {
+      await c.dispose();
+    }
+  } finally {
+    await d.dispose();
   }
 }
