@@ -40,6 +40,8 @@ export class ClusterEngine implements EngineHandle {
   private readonly listeners = new Set<(position: number) => void>();
   private timer: NodeJS.Timeout | undefined;
   private progressTimer: NodeJS.Timeout | undefined;
+  private headTimer: NodeJS.Timeout | undefined;
+  private polling = false;
   private ticking: Promise<void> | undefined;
   private running = false;
   private bulk = false;
@@ -68,6 +70,8 @@ export class ClusterEngine implements EngineHandle {
       await this.tick();
       this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.o.leases.timeoutMs / 3)));
       this.timer.unref();
+      this.headTimer = setInterval(() => void this.pollHeads(), this.pollMs);
+      this.headTimer.unref();
     }
     this.progressTimer = setInterval(() => void this.progress().catch(() => undefined), 1000);
     this.progressTimer.unref();
@@ -104,9 +108,23 @@ export class ClusterEngine implements EngineHandle {
     }
   }
 
+  /** One look at every partition's head (one request while nothing changed), passed to the engines of the partitions held. */
+  private async pollHeads(): Promise<void> {
+    if (this.polling || this.held.size === 0) return;
+    this.polling = true;
+    try {
+      const heads = await this.o.log.partitionHeads();
+      for (const [p, h] of this.held) h.log.advance(heads.get(p) ?? 0);
+    } catch {
+      // NATS unreachable for a moment: the next poll tries again.
+    } finally {
+      this.polling = false;
+    }
+  }
+
   /** Starts the engine of a partition just leased: it resumes from the partition's committed position. */
   private async take(partition: number, token: number): Promise<void> {
-    const log = new PartitionLog(this.o.log, partition, this.pollMs);
+    const log = new PartitionLog(this.o.log, partition);
     await log.refresh();
     const engine = new Engine({
       ...this.o.engineOptions(partition, log),
@@ -152,9 +170,10 @@ export class ClusterEngine implements EngineHandle {
   /** Committed position and head of every partition. */
   private async positions(): Promise<Array<{ committed: number; head: number }>> {
     const out: Array<{ committed: number; head: number }> = [];
+    const heads = await this.o.log.partitionHeads();
     for (let p = 0; p < this.o.partitions; p++) {
-      const [committed, head] = await Promise.all([this.o.store.position(p), this.o.log.partitionHead(p)]);
-      out.push({ committed, head });
+      const committed = await this.o.store.position(p);
+      out.push({ committed, head: heads.get(p) ?? 0 });
       if (committed > this.highest) this.highest = committed;
     }
     return out;
@@ -168,7 +187,8 @@ export class ClusterEngine implements EngineHandle {
 
   /** Resolves once every partition (held here or elsewhere) has committed what its log held at the call. */
   async drain(): Promise<void> {
-    const targets = await Promise.all(Array.from({ length: this.o.partitions }, (_, p) => this.o.log.partitionHead(p)));
+    const heads = await this.o.log.partitionHeads();
+    const targets = Array.from({ length: this.o.partitions }, (_, p) => heads.get(p) ?? 0);
     for (;;) {
       for (const h of this.held.values()) h.engine.kick();
       let done = true;
@@ -210,6 +230,7 @@ export class ClusterEngine implements EngineHandle {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.progressTimer);
+    clearInterval(this.headTimer);
     await this.ticking;
     for (const [p, h] of this.held) {
       this.held.delete(p);
@@ -223,6 +244,7 @@ export class ClusterEngine implements EngineHandle {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.progressTimer);
+    clearInterval(this.headTimer);
     await this.ticking;
     for (const p of this.partitionsHeld()) await this.drop(p, true);
     if (this.o.work) await this.o.leases.leave(this.o.workerId).catch(() => undefined);

@@ -1,8 +1,9 @@
 /**
  * One partition of the NATS log seen as an `EventLog`, so the ordinary engine
  * consumes it unchanged: `read` reads that partition only, `head()` is the
- * partition's last sequence, refreshed by polling JetStream (appends come
- * from other processes) and at once after this process's own appends.
+ * partition's last sequence, which the owner (ClusterEngine) feeds from one
+ * poll of all partitions (appends come from other processes), and which is
+ * also refreshed at once after this process's own appends.
  */
 import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
 import type { AppendOutcome, EventLog } from '../log/index.ts';
@@ -10,7 +11,6 @@ import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
 
 export class PartitionLog implements EventLog {
   private last = 0;
-  private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribe: () => void;
@@ -18,12 +18,15 @@ export class PartitionLog implements EventLog {
   constructor(
     private readonly log: NatsEventLog,
     readonly partition: number,
-    /** How often the partition's head is polled (ms). */
-    pollMs: number,
   ) {
-    this.timer = setInterval(() => void this.refresh(), pollMs);
-    this.timer.unref();
     this.unsubscribe = log.onAppend(() => void this.refresh());
+  }
+
+  /** A newer head seen by a poll of all partitions: wakes the engine when it grew. */
+  advance(head: number): void {
+    if (head <= this.last) return;
+    this.last = head;
+    for (const l of this.listeners) l();
   }
 
   /** Reads the partition's head from JetStream and wakes the engine when it grew. */
@@ -31,11 +34,7 @@ export class PartitionLog implements EventLog {
     if (this.polling) return this.last;
     this.polling = true;
     try {
-      const h = await this.log.partitionHead(this.partition);
-      if (h > this.last) {
-        this.last = h;
-        for (const l of this.listeners) l();
-      }
+      this.advance(await this.log.partitionHead(this.partition));
     } catch {
       // Closed or unreachable: the next poll tries again; the engine keeps what it has.
     } finally {
@@ -69,10 +68,8 @@ export class PartitionLog implements EventLog {
     return this.log.expireDedup(before);
   }
 
-  /** Stops polling; the shared NATS log stays open. */
+  /** Stops following appends; the shared NATS log stays open. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
     this.unsubscribe();
   }
 }

@@ -43,6 +43,8 @@ const DAY = 86_400_000;
 export class NatsEventLog implements EventLog {
   private lastSeq = 0;
   private closed = false;
+  /** Per subject: its message count and last sequence when last looked at (see partitionHeads). */
+  private readonly subjectHeads = new Map<string, { count: number; last: number }>();
   private readonly listeners = new Set<() => void>();
 
   private constructor(
@@ -195,6 +197,28 @@ export class NatsEventLog implements EventLog {
   async partitionHead(partition: number): Promise<number> {
     if (this.closed) throw Errors.closed();
     return this.lastSeqOf(`${this.subjectPrefix}.${partition}.*`);
+  }
+
+  /**
+   * The last sequence of every partition holding messages. One stream request
+   * while nothing changed: a subject's last message is fetched only when its
+   * message count moved (the stream only grows: limits retention, no limits).
+   */
+  async partitionHeads(): Promise<Map<number, number>> {
+    if (this.closed) throw Errors.closed();
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.subjectPrefix}.>` });
+    const out = new Map<number, number>();
+    for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+      let h = this.subjectHeads.get(subject);
+      if (h === undefined || h.count !== count) {
+        const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(() => null);
+        h = { count, last: m?.seq ?? 0 };
+        this.subjectHeads.set(subject, h);
+      }
+      const partition = Number(subject.slice(this.subjectPrefix.length + 1).split('.', 1)[0]);
+      out.set(partition, Math.max(out.get(partition) ?? 0, h.last));
+    }
+    return out;
   }
 
   /** Reads the stream's last sequence (appends of other processes included) into `head()`. */
