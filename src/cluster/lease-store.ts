@@ -42,7 +42,7 @@ export class LeaseStore {
 
   /** Every lease row, live or expired, by partition. */
   async list(): Promise<Lease[]> {
-    const r = await this.pool.query<{ partition: number; owner: string; token: number; expires_at: number; now: number }>(
+    const r = await this.pool.query<{ partition: number; owner: string; token: number; expires_at: number }>(
       `SELECT partition, owner, token, expires_at FROM partition_leases ORDER BY partition`,
     );
     return r.rows.map((x) => ({ partition: x.partition, owner: x.owner, token: Number(x.token), expiresAt: Number(x.expires_at) }));
