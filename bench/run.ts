@@ -11,6 +11,10 @@
  *       event to the commit holding the segment.entered row it caused
  *       (p50/p99; entries are written in the same transaction as the state)
  * Options: --events N (default 200000), --users N (default 20000), --json.
+ *
+ * `--backend postgres` measures the scale-out pipeline instead (bench/cluster.ts):
+ * the embedded full pipeline (b), then PostgreSQL + NATS JetStream with 1 and
+ * with 2 worker processes, in the same run (--partitions N, default 8).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -21,11 +25,18 @@ import type { PortraitEvent } from '../src/core/event.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { Portrait } from '../src/index.ts';
+import { clusterBench } from './cluster.ts';
 import { httpBench } from './http.ts';
 import { TEN_TRAITS, workload } from '../test/support/workload.ts';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '200000' }, users: { type: 'string', default: '20000' }, json: { type: 'boolean', default: false } },
+  options: {
+    events: { type: 'string', default: '200000' },
+    users: { type: 'string', default: '20000' },
+    json: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'sqlite' },
+    partitions: { type: 'string', default: '8' },
+  },
 });
 const N = Number(values.events);
 const USERS = Number(values.users);
@@ -147,8 +158,50 @@ async function pacedSegments(input: string[], dir: string, rate: number): Promis
   return { p50: q(0.5), p99: q(0.99), entered, batches: latencies.length, achievedRate };
 }
 
+/** The scale-out run: embedded, then 1 and 2 workers on PostgreSQL and NATS. */
+async function postgresRun(dir: string): Promise<void> {
+  const input = lines();
+  const partitions = Number(values.partitions);
+  const embedded = await pipeline(input, join(dir, 'pipeline'));
+  const one = await clusterBench(input, dir, 1, partitions);
+  const two = await clusterBench(input, dir, 2, partitions);
+  const result = {
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+    events: N,
+    users: USERS,
+    partitions,
+    embeddedEventsPerSec: Math.round(embedded.eps),
+    oneWorkerEventsPerSec: Math.round(one.fullEps),
+    twoWorkersEventsPerSec: Math.round(two.fullEps),
+    ratioTwoToOneWorker: +(two.fullEps / one.fullEps).toFixed(3),
+    ratioTwoWorkersToEmbedded: +(two.fullEps / embedded.eps).toFixed(3),
+    ingestEventsPerSec: [Math.round(one.ingestEps), Math.round(two.ingestEps)],
+    catchUpOneWorkerEventsPerSec: Math.round(one.catchUpEps),
+    catchUpTwoWorkersEventsPerSec: Math.round(two.catchUpEps),
+    ratioCatchUpTwoToOne: +(two.catchUpEps / one.catchUpEps).toFixed(3),
+  };
+  if (values.json) return void process.stdout.write(`${JSON.stringify(result)}\n`);
+  const rows: Array<[string, string]> = [
+    ['machine', result.machine],
+    ['workload', `${N} events, ${USERS} users, 10 computed traits, ${partitions} partitions`],
+    ['embedded full pipeline (SQLite)', `${result.embeddedEventsPerSec} events/s`],
+    ['PostgreSQL + NATS, 1 worker', `${result.oneWorkerEventsPerSec} events/s   1w/embedded = ${(one.fullEps / embedded.eps).toFixed(3)}`],
+    ['PostgreSQL + NATS, 2 workers', `${result.twoWorkersEventsPerSec} events/s   2w/1w = ${result.ratioTwoToOneWorker}   2w/embedded = ${result.ratioTwoWorkersToEmbedded}`],
+    ['  of which ingest alone (1 API node)', `${result.ingestEventsPerSec.join(' / ')} events/s (runs with 1 / 2 workers)`],
+    ['workers alone, catching up the log', `1 worker ${result.catchUpOneWorkerEventsPerSec} events/s   2 workers ${result.catchUpTwoWorkersEventsPerSec} events/s   2w/1w = ${result.ratioCatchUpTwoToOne}`],
+  ];
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'portrait-bench-'));
 try {
+  if (values.backend === 'postgres') {
+    await postgresRun(dir);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0); // the NATS and PostgreSQL clients of the runs are closed; leave without waiting on stray timers
+
+  }
+  if (values.backend !== 'sqlite') throw new Error(`--backend must be sqlite or postgres, got ${values.backend}`);
   const input = lines();
   const a = await floor(input, dir);
   const b = await pipeline(input, join(dir, 'pipeline'));

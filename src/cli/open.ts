@@ -12,5 +12,6 @@ export async function openFromCli(cmd: Command, overrides: ConfigInput = {}): Pr
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const { input, source } = loadConfigInput({ file: g.config, overrides: g.dataDir ? { dataDir: g.dataDir } : {} });
   const server = { ...input.server, ...overrides.server };
-  return Portrait.open({ ...input, ...overrides, server }, { source });
+  const cluster = { ...input.cluster, ...overrides.cluster };
+  return Portrait.open({ ...input, ...overrides, server, cluster }, { source });
 }

@@ -6,15 +6,26 @@ import { loadConfig, resolveConfig } from './index.ts';
 describe('config: cluster (scale-out) settings', () => {
   it('defaults to the embedded backends with 16 partitions', () => {
     const c = resolveConfig({});
-    assert.deepEqual(c.cluster, { stream: 'PORTRAIT_EVENTS', partitions: 16 }, 'no database or NATS URL by default');
+    assert.deepEqual(c.cluster, { stream: 'PORTRAIT_EVENTS', partitions: 16, role: 'all', leaseTimeoutMs: 10000 }, 'no database or NATS URL by default; role all');
   });
 
   it('reads PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL, PORTRAIT_PARTITIONS and PORTRAIT_WORKER_ID', () => {
     const c = loadConfig({
       cwd: '/nonexistent',
-      env: { PORTRAIT_DATABASE_URL: 'postgres://u@db/portrait', PORTRAIT_NATS_URL: 'nats://mq:4222', PORTRAIT_PARTITIONS: '32', PORTRAIT_WORKER_ID: 'w-1' },
+      env: {
+        PORTRAIT_DATABASE_URL: 'postgres://u@db/portrait',
+        PORTRAIT_NATS_URL: 'nats://mq:4222',
+        PORTRAIT_PARTITIONS: '32',
+        PORTRAIT_WORKER_ID: 'w-1',
+        PORTRAIT_ROLE: 'worker',
+        PORTRAIT_LEASE_TIMEOUT_MS: '3000',
+      },
     });
-    assert.deepEqual(c.cluster, { databaseUrl: 'postgres://u@db/portrait', natsUrl: 'nats://mq:4222', partitions: 32, workerId: 'w-1', stream: 'PORTRAIT_EVENTS' }, 'every variable lands in cluster');
+    assert.deepEqual(
+      c.cluster,
+      { databaseUrl: 'postgres://u@db/portrait', natsUrl: 'nats://mq:4222', partitions: 32, workerId: 'w-1', stream: 'PORTRAIT_EVENTS', role: 'worker', leaseTimeoutMs: 3000 },
+      'every variable lands in cluster',
+    );
   });
 
   it('refuses a partition count that is not a positive integer, naming the setting', () => {
@@ -25,6 +36,11 @@ describe('config: cluster (scale-out) settings', () => {
         `PORTRAIT_PARTITIONS=${bad} is refused`,
       );
     }
+    assert.throws(
+      () => loadConfig({ cwd: '/nonexistent', env: { PORTRAIT_ROLE: 'reader' } }),
+      (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_CONFIG_INVALID' && e.problems.some((p) => p.path.startsWith('/cluster/role')),
+      'an unknown role is refused, naming the setting',
+    );
     assert.throws(() => resolveConfig({ cluster: { stream: 'bad name' } }), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_CONFIG_INVALID', 'a stream name with a space is refused');
   });
 });

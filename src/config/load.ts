@@ -116,6 +116,8 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   if (env.PORTRAIT_NATS_URL) out.cluster = { ...out.cluster, natsUrl: env.PORTRAIT_NATS_URL };
   if (env.PORTRAIT_PARTITIONS) out.cluster = { ...out.cluster, partitions: Number(env.PORTRAIT_PARTITIONS) };
   if (env.PORTRAIT_WORKER_ID) out.cluster = { ...out.cluster, workerId: env.PORTRAIT_WORKER_ID };
+  if (env.PORTRAIT_ROLE) out.cluster = { ...out.cluster, role: env.PORTRAIT_ROLE as 'all' | 'api' | 'worker' };
+  if (env.PORTRAIT_LEASE_TIMEOUT_MS) out.cluster = { ...out.cluster, leaseTimeoutMs: Number(env.PORTRAIT_LEASE_TIMEOUT_MS) };
   return out;
 }
 

@@ -134,6 +134,16 @@ export const ConfigSchema = Type.Object(
         stream: Type.String({ default: 'PORTRAIT_EVENTS', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'JetStream stream name of the event log.' }),
         partitions: Type.Integer({ minimum: 1, maximum: 4096, default: 16, description: 'Partitions of the NATS event log; every node of a deployment must use the same number.' }),
         workerId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'This process\'s worker id (default: host name and process id).' })),
+        role: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], {
+          default: 'all',
+          description: "What this process runs: 'api' (HTTP, ingest into the log, reads), 'worker' (partition engines, no HTTP) or 'all' (both). 'api' and 'worker' need databaseUrl and natsUrl.",
+        }),
+        leaseTimeoutMs: Type.Integer({
+          minimum: 100,
+          maximum: 3600000,
+          default: 10000,
+          description: "How long a worker's partition lease lasts without renewal; a dead worker's partitions move to another after it. Renewed every third of it.",
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

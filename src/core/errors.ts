@@ -136,7 +136,8 @@ export const Errors = {
 
   // Lifecycle
   notOnThisBackend: define('PORTRAIT_NOT_ON_THIS_BACKEND', 501,
-    (feature: string) => `${feature} work on the embedded SQLite store only so far; this instance runs on PostgreSQL. Use an embedded instance for ${feature}, or leave cluster.databaseUrl unset.`),
+    (feature: string, why = 'it works on the embedded SQLite store only so far') =>
+      `${feature}: not available on this deployment (${why}). Use an embedded instance for it (leave cluster.databaseUrl and cluster.natsUrl unset).`),
   closed: define('PORTRAIT_CLOSED', 503,
     () => 'This Portrait instance is closed. Open a new one with Portrait.open().'),
   storage: define('PORTRAIT_STORAGE_FAILED', 500,

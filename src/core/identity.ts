@@ -49,7 +49,8 @@ export interface MergeRecord {
   time: number;
 }
 
-export type IdentityConflictReason = 'different_user_ids' | 'anonymous_cap' | 'unlinked';
+/** `other_partition`: with partitioned workers, an identifier homed in another partition is not joined (see README, Scale-out). */
+export type IdentityConflictReason = 'different_user_ids' | 'anonymous_cap' | 'unlinked' | 'other_partition';
 
 /** A link the guards refused. */
 export interface IdentityConflict {

@@ -40,6 +40,16 @@ export interface EngineOptions {
   cacheProfiles: number;
   backfillChunk: number;
   partition?: number;
+  /**
+   * Partitioned workers: every commit expects the partition position this
+   * engine last committed (PORTRAIT_STALE_WRITER otherwise), so a worker
+   * whose lease moved on cannot overwrite the new owner's state.
+   */
+  fenced?: boolean;
+  /** Whether this engine runs trait backfills (default true; partition engines leave them out). */
+  backfill?: boolean;
+  /** Partitioned workers: whether an identifier key is homed in this engine's partition (see StepContext.home). */
+  home?: (workspace: string, ident: string) => boolean;
   onError?: (e: unknown) => void;
   /** Segment and tag memberships kept live with the state (absent: none). */
   segments?: LiveSegments;
@@ -119,7 +129,7 @@ export class Engine implements EngineHandle {
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    if (this.position >= target && this.o.definitions.backfilling().size === 0 && !this.segmentWork()) return Promise.resolve();
+    if (this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -134,9 +144,14 @@ export class Engine implements EngineHandle {
       this.running = undefined;
       this.settleWaiters();
       // Records may have arrived while the loop was finishing.
-      if (!this.stopped && (this.position < this.o.log.head() || this.o.definitions.backfilling().size > 0 || this.segmentWork()) && this.lastError === undefined) this.kick();
+      if (!this.stopped && (this.position < this.o.log.head() || this.backfillWork() || this.segmentWork()) && this.lastError === undefined) this.kick();
       else if (!this.stopped) this.armDueTimer();
     });
+  }
+
+  /** Whether a trait backfill waits for this engine. */
+  private backfillWork(): boolean {
+    return this.o.backfill !== false && this.o.definitions.backfilling().size > 0;
   }
 
   /** Whether time-driven segment re-evaluations or a segment backfill wait. */
@@ -166,7 +181,7 @@ export class Engine implements EngineHandle {
           if (wait > 0 && this.waiters.length === 0) await this.sleep(wait);
           else await this.flush();
           continue;
-        } else if (this.o.definitions.backfilling().size > 0) await this.backfillChunk();
+        } else if (this.backfillWork()) await this.backfillChunk();
         else if (this.segmentWork()) await this.segmentChunk();
         else break;
         this.settleWaiters();
@@ -197,7 +212,7 @@ export class Engine implements EngineHandle {
 
   private settleWaiters(): void {
     if (this.waiters.length === 0) return;
-    const backfilling = this.o.definitions.backfilling().size > 0 || this.segmentWork();
+    const backfilling = this.backfillWork() || this.segmentWork();
     this.waiters = this.waiters.filter((w) => {
       if (this.position >= w.position && !backfilling) {
         w.resolve();
@@ -221,6 +236,7 @@ export class Engine implements EngineHandle {
       profiles: this.profiles,
       identities: this.identities,
       blocked: this.blocked,
+      home: this.o.home,
     };
   }
 
@@ -323,6 +339,7 @@ export class Engine implements EngineHandle {
 
   private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
+    if (this.o.fenced) c.expectPosition = this.position;
     await this.o.store.commit(c);
     await this.o.segments?.committed();
     this.advanced(c.position, events);
@@ -467,6 +484,16 @@ export class Engine implements EngineHandle {
     const now = this.o.clock.now();
     c.definitions = group.map((r) => defs.advance(r.name, end, now));
     await this.commit(c, 0, 'trait-backfill');
+  }
+
+  /** Stops at once, dropping what was folded and not committed, as a crash would (failure drills). */
+  abandon(): void {
+    this.stopped = true;
+    clearTimeout(this.dueTimer);
+    this.unsubscribe?.();
+    this.wake?.();
+    this.pending = undefined;
+    this.pendingEvents = 0;
   }
 
   /** Stops after committing what was folded. */

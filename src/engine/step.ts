@@ -29,6 +29,12 @@ export interface StepContext {
   identities: LruCache<string>;
   /** Blocked links as `ws\0a\0b` with a < b. */
   blocked: ReadonlySet<string>;
+  /**
+   * Partitioned workers: whether an identifier key is homed in this engine's
+   * partition. A profile only ever holds identifiers of one partition, so no
+   * two partitions (and so no two workers) ever write one profile. Absent: all are.
+   */
+  home?: (workspace: string, ident: string) => boolean;
 }
 
 export function blockedKey(workspace: string, a: string, b: string): string {
@@ -110,6 +116,10 @@ export class Step {
     return this.ctx.blocked.size > 0 && this.ctx.blocked.has(blockedKey(ws, a, b));
   }
 
+  private isHome(ws: string, ident: string): boolean {
+    return this.ctx.home === undefined || this.ctx.home(ws, ident);
+  }
+
   /** Resolves the event's identities, merging where allowed, and folds it into its owner profile. */
   apply(e: PortraitEvent, position: number): void {
     const ws = e.workspace;
@@ -127,7 +137,7 @@ export class Step {
       // Join the owner to a profile the event already links to, when the guards allow it.
       for (const l of links) {
         const q = this.lookup(ws, l.ident);
-        if (q === undefined || this.isBlocked(ws, ids.owner, l.ident)) continue;
+        if (q === undefined || this.isBlocked(ws, ids.owner, l.ident) || !this.isHome(ws, l.ident)) continue;
         const qd = this.doc(ws, q);
         if (refuseJoin([ids.owner], qd.identifiers, l.explicit, this.ctx.guards) !== undefined) continue;
         this.addIdentifier(qd, ids.owner);
@@ -142,6 +152,10 @@ export class Step {
       const od = this.doc(ws, owner);
       const q = this.lookup(ws, l.ident);
       if (q === owner) continue;
+      if (!this.isHome(ws, l.ident)) {
+        this.conflict(e, position, 'other_partition', ids.owner, l.ident, owner, '');
+        continue;
+      }
       if (this.isBlocked(ws, ids.owner, l.ident)) {
         this.conflict(e, position, 'unlinked', ids.owner, l.ident, owner, q ?? '');
         continue;
@@ -173,7 +187,7 @@ export class Step {
       this.out.attributeConflicts.push({ workspace: ws, profileId: od.id, attribute: x.attribute, reason: x.reason, kept: x.kept, rejected: x.rejected, position, messageId: e.messageId });
     }
 
-    if (ids.group !== undefined) {
+    if (ids.group !== undefined && this.isHome(ws, ids.group)) {
       const g = this.lookup(ws, ids.group);
       const gd = g === undefined ? this.create(ws, 'group', ids.group, position) : this.doc(ws, g);
       const gr = applyEvent(gd, e, this.ctx.rules, true);

@@ -19,7 +19,13 @@ export function partitionKey(r: LogRecord): string {
   return r.userId ?? r.anonymousId ?? r.messageId;
 }
 
-/** FNV-1a (32 bit) of the UTF-8 bytes of `workspace \0 key`, modulo `partitions`. Stable across processes and versions. */
+/**
+ * FNV-1a (32 bit) of the UTF-8 bytes of `workspace \0 key`, mixed by
+ * MurmurHash3's 32-bit finaliser, modulo `partitions`. Stable across
+ * processes and versions. The finaliser matters: FNV-1a's low bits depend
+ * only on the low bits of each byte, so with a power-of-two partition count
+ * `user7` and `anon7` would always land the same way relative to each other.
+ */
 export function partitionOf(workspace: string, key: string, partitions: number): number {
   if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
   let h = 0x811c9dc5;
@@ -28,7 +34,9 @@ export function partitionOf(workspace: string, key: string, partitions: number):
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return h % partitions;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) % partitions;
 }
 
 export function partitionOfRecord(r: LogRecord, partitions: number): number {

@@ -24,6 +24,8 @@ import {
   type RetentionReport,
 } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ClusterEngine, homeOf, LeaseStore } from '../cluster/index.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
@@ -44,7 +46,7 @@ import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { viewOf, type ProfileView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
-import { openStateStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
+import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { Keys } from './keys.ts';
@@ -149,8 +151,9 @@ export class Portrait {
       store instanceof SqliteStore
         ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes, sealer: store.sealer })
         : undefined;
+    // Partition engines do not evaluate segments yet (a due profile or a backfill would be seen by every partition).
     this.segmentApi =
-      store.segments !== undefined
+      store.segments !== undefined && !(engine instanceof ClusterEngine)
         ? new SegmentApi({ config, store: store.segments, definitions, engine, clock, requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }) })
         : undefined;
     engine.onCommit((position) => {
@@ -164,13 +167,18 @@ export class Portrait {
 
   /** Segments and tags: definitions, members, sizes, explanations, the tag tree, manual tags, the outbox. */
   get segments(): SegmentApi {
-    if (this.segmentApi === undefined) throw Errors.notOnThisBackend('Segments and tags');
+    if (this.segmentApi === undefined) throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
     return this.segmentApi;
+  }
+
+  /** On PostgreSQL and NATS: this node's partition engines and leases (undefined in the embedded mode). */
+  get cluster(): ClusterEngine | undefined {
+    return this.engine instanceof ClusterEngine ? this.engine : undefined;
   }
 
   /** Webhook destinations, their delivery log and dead letters, audience export. */
   get destinations(): Destinations {
-    if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export');
+    if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export', 'webhook destinations are kept in the embedded SQLite store only so far');
     return this.webhooks;
   }
 
@@ -197,11 +205,15 @@ export class Portrait {
    */
   static async open(input: ConfigInput = {}, opts: OpenOptions = {}): Promise<Portrait> {
     const config = resolveConfig(input, opts.source);
+    const { databaseUrl, natsUrl, role } = config.cluster;
+    if (role !== 'all' && !(databaseUrl && natsUrl))
+      throw Errors.invalidConfig(opts.source ?? 'the configuration', [
+        { path: '/cluster/role', message: `role '${role}' needs cluster.databaseUrl and cluster.natsUrl (PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL); use role 'all' for the embedded mode` },
+      ]);
     const clock = opts.clock ?? systemClock;
     if (!opts.memory) mkdirSync(config.dataDir, { recursive: true });
     const hashKey = loadHashKey(config, opts.memory === true);
     const keyring = loadKeyring(config, opts.memory === true);
-    const { databaseUrl, natsUrl } = config.cluster;
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
     const rawLog: EventLog = natsUrl
       ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
@@ -226,7 +238,9 @@ export class Portrait {
     // Files: the engine folds and commits in a worker thread. In memory, or on PostgreSQL / NATS,
     // it shares this thread (the worker thread opens the SQLite files by path).
     const engine: EngineHandle & { close?: () => Promise<void> } =
-      opts.memory || databaseUrl || natsUrl
+      log.inner instanceof NatsEventLog && store instanceof PostgresStore
+        ? clusterEngine(config, log.inner, store, parts, (partitionLog) => new SealedEventLog(partitionLog, dataKeys, config.privacy.piiFields))
+        : opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
             {
@@ -245,7 +259,7 @@ export class Portrait {
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
       await p.close();
-      throw Errors.notOnThisBackend('Segments and tags');
+      throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
     }
     await engine.start();
     if (p.webhooks) {
@@ -766,6 +780,9 @@ export class Portrait {
 
 type ResolvedJson = import('../core/event.ts').Json;
 
+/** Why segments are off: the only deployment without them runs partitioned workers. */
+const SEGMENTS_OFF = 'partition engines on PostgreSQL + NATS do not evaluate segments and tags yet';
+
 /** Checkpoints and vacuums the log file, for a log kept in SQLite. */
 function compactor(log: EventLog): (() => void) | undefined {
   return log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined;
@@ -777,6 +794,34 @@ function safeStringify(v: unknown): string {
   } catch {
     return String(v);
   }
+}
+
+/**
+ * On PostgreSQL and NATS: the partitioned engines of a worker (role worker or
+ * all), or none at all on an API-only node, which only follows progress.
+ */
+/**
+ * The partition engines of a deployment on PostgreSQL and NATS. Each reads its
+ * partition through `seal`, which opens personal fields as the main log does.
+ */
+function clusterEngine(
+  config: ResolvedConfig,
+  log: NatsEventLog,
+  store: PostgresStore,
+  parts: Parameters<typeof engineOptions>[1],
+  seal: (partitionLog: EventLog) => EventLog,
+): ClusterEngine {
+  const { partitions, role } = config.cluster;
+  return new ClusterEngine({
+    log,
+    store,
+    leases: new LeaseStore(store.pool, config.cluster.leaseTimeoutMs),
+    workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
+    partitions,
+    work: role !== 'api',
+    engineOptions: (partition, partitionLog) => ({ ...engineOptions(config, { ...parts, log: seal(partitionLog) }), segments: undefined, home: homeOf(partition, partitions) }),
+    onError: (e) => process.emitWarning(`Portrait worker: ${(e as Error).message ?? String(e)}`),
+  });
 }
 
 /** The key for hashing emails: configured, or generated once into the data directory. */

@@ -37,6 +37,25 @@ describe('NatsEventLog', { skip: await serviceSkip('NATS') }, () => {
     }
   });
 
+  it("knows every partition's last sequence, also after later appends, in one look", async () => {
+    const { log, dispose } = await tempNatsLog(4);
+    try {
+      assert.equal((await log.partitionHeads()).size, 0, 'an empty stream has no partition heads');
+      for (const round of [0, 1]) {
+        await log.append(Array.from({ length: 12 }, (_, i) => logEvent(`r${round}m${i}`, { userId: `u${i}` })));
+        const heads = await log.partitionHeads();
+        for (let p = 0; p < 4; p++) {
+          const last = (await log.readPartition(p, 0, 100)).at(-1)?.position ?? 0;
+          assert.equal(heads.get(p) ?? 0, last, `round ${round}: partition ${p}'s head is its last record`);
+          assert.equal(await log.partitionHead(p), last, `round ${round}: partitionHead(${p}) agrees`);
+        }
+      }
+    } finally {
+      await log.close();
+      await dispose();
+    }
+  });
+
   it("JetStream's message-id window drops a twin the dedup bucket has not recorded", async () => {
     const { log, dispose } = await tempNatsLog(2);
     const nc = await connect({ servers: NATS_URL });

@@ -43,6 +43,8 @@ const DAY = 86_400_000;
 export class NatsEventLog implements EventLog {
   private lastSeq = 0;
   private closed = false;
+  /** Per subject: its message count and last sequence when last looked at (see partitionHeads). */
+  private readonly subjectHeads = new Map<string, { count: number; last: number }>();
   private readonly listeners = new Set<() => void>();
 
   private constructor(
@@ -191,6 +193,34 @@ export class NatsEventLog implements EventLog {
     return this.lastSeq;
   }
 
+  /** The last sequence of one partition (0 when it is empty), appends of other processes included. */
+  async partitionHead(partition: number): Promise<number> {
+    if (this.closed) throw Errors.closed();
+    return this.lastSeqOf(`${this.subjectPrefix}.${partition}.*`);
+  }
+
+  /**
+   * The last sequence of every partition holding messages. One stream request
+   * while nothing changed: a subject's last message is fetched only when its
+   * message count moved (the stream only grows: limits retention, no limits).
+   */
+  async partitionHeads(): Promise<Map<number, number>> {
+    if (this.closed) throw Errors.closed();
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.subjectPrefix}.>` });
+    const out = new Map<number, number>();
+    for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+      let h = this.subjectHeads.get(subject);
+      if (h === undefined || h.count !== count) {
+        const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(() => null);
+        h = { count, last: m?.seq ?? 0 };
+        this.subjectHeads.set(subject, h);
+      }
+      const partition = Number(subject.slice(this.subjectPrefix.length + 1).split('.', 1)[0]);
+      out.set(partition, Math.max(out.get(partition) ?? 0, h.last));
+    }
+    return out;
+  }
+
   /** Reads the stream's last sequence (appends of other processes included) into `head()`. */
   async refreshHead(): Promise<number> {
     const info = await this.jsm.streams.info(this.stream);
@@ -231,12 +261,12 @@ export class NatsEventLog implements EventLog {
    * keep them: erasure there relies on crypto-shredding instead (see PRIVACY.md).
    */
   async erase(): Promise<{ deleted: number; redacted: number }> {
-    throw Errors.notOnThisBackend('Erasure');
+    throw Errors.notOnThisBackend('Erasure', "a NATS JetStream log does not delete a person's events; shred their personal fields instead (Portrait.shred)");
   }
 
   /** Only erasure needs it, and erasure is not done on JetStream (see `erase`). */
   async groupEvents(): Promise<Positioned<PortraitEvent>[]> {
-    throw Errors.notOnThisBackend('Erasure');
+    throw Errors.notOnThisBackend('Erasure', "a NATS JetStream log does not delete a person's events; shred their personal fields instead (Portrait.shred)");
   }
 
   /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */

@@ -131,6 +131,22 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'segments, tags and the outbox', sql: POSTGRES_SEGMENT_SCHEMA },
   { version: 4, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_POSTGRES },
   { version: 5, name: 'audit log', sql: AUDIT_POSTGRES },
+  {
+    version: 6,
+    name: 'partition leases of workers',
+    // Times are the database's clock (ms since the epoch), so workers' clocks never disagree about expiry.
+    sql: `
+CREATE TABLE partition_leases (
+  partition  INTEGER PRIMARY KEY,
+  owner      TEXT COLLATE "C" NOT NULL,
+  token      BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE TABLE cluster_workers (
+  worker_id  TEXT COLLATE "C" PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);`,
+  },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */

@@ -1,0 +1,252 @@
+/**
+ * The engine of a scale-out node: it holds leases on its fair share of the
+ * partitions and runs one ordinary engine per partition it holds, each
+ * reading only its partition and fencing every commit with the partition
+ * position. An API-only node runs no engine and only follows progress (for
+ * `drain()`, `lag()` and readiness).
+ */
+import { isPortraitError, Errors } from '../core/errors.ts';
+import { Engine, type EngineOptions } from '../engine/engine.ts';
+import type { EngineHandle } from '../engine/handle.ts';
+import type { EventLog } from '../log/index.ts';
+import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
+import type { StateStore } from '../storage/index.ts';
+import type { LeaseStore } from './lease-store.ts';
+import { PartitionLog } from './partition-log.ts';
+
+export interface ClusterEngineOptions {
+  log: NatsEventLog;
+  store: StateStore;
+  leases: LeaseStore;
+  workerId: string;
+  partitions: number;
+  /** false (API-only node): hold no lease and run no engine. */
+  work: boolean;
+  /** The options of the engine of one partition (its log is the partition's view). */
+  engineOptions: (partition: number, log: EventLog) => EngineOptions;
+  /** How often partition heads and positions are polled (ms); default 50. */
+  pollMs?: number;
+  onError?: (e: unknown) => void;
+}
+
+interface Held {
+  token: number;
+  log: PartitionLog;
+  engine: Engine;
+}
+
+export class ClusterEngine implements EngineHandle {
+  private readonly held = new Map<number, Held>();
+  private readonly listeners = new Set<(position: number) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private headTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private ticking: Promise<void> | undefined;
+  private running = false;
+  private bulk = false;
+  private highest = 0;
+  private lagEstimate = 0;
+  private readonly pollMs: number;
+
+  constructor(private readonly o: ClusterEngineOptions) {
+    this.pollMs = o.pollMs ?? 50;
+  }
+
+  /** This node's worker id (its name in the lease table). */
+  get workerId(): string {
+    return this.o.workerId;
+  }
+
+  /** Partitions this node holds now. */
+  partitionsHeld(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  async start(opts: { bulk?: boolean } = {}): Promise<void> {
+    this.running = true;
+    this.bulk = opts.bulk === true;
+    if (this.o.work) {
+      await this.tick();
+      this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.o.leases.timeoutMs / 3)));
+      this.timer.unref();
+      this.headTimer = setInterval(() => void this.pollHeads(), this.pollMs);
+      this.headTimer.unref();
+    }
+    this.progressTimer = setInterval(() => void this.progress().catch(() => undefined), 1000);
+    this.progressTimer.unref();
+  }
+
+  /** One lease round: heartbeat, renew, drop what was lost, take or give back partitions towards the fair share. */
+  private tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    this.ticking = this.balance()
+      .catch((e: unknown) => this.o.onError?.(e))
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    return this.ticking;
+  }
+
+  private async balance(): Promise<void> {
+    if (!this.running) return;
+    const { leases, workerId, partitions } = this.o;
+    const alive = await leases.heartbeat(workerId);
+    const kept = await leases.renew(workerId, new Map([...this.held].map(([p, h]) => [p, h.token])));
+    for (const p of [...this.held.keys()]) if (!kept.has(p)) await this.drop(p, false);
+    const share = Math.ceil(partitions / Math.max(1, alive));
+    // Give back the highest partitions beyond the share, so a worker that joined can take them.
+    for (const p of this.partitionsHeld().reverse()) {
+      if (this.held.size <= share) break;
+      await this.drop(p, true);
+    }
+    if (this.held.size >= share || !this.running) return;
+    for (const p of await leases.free(partitions)) {
+      if (this.held.size >= share || !this.running) break;
+      const token = await leases.acquire(p, workerId);
+      if (token !== undefined) await this.take(p, token);
+    }
+  }
+
+  /** One look at every partition's head (one request while nothing changed), passed to the engines of the partitions held. */
+  private async pollHeads(): Promise<void> {
+    if (this.polling || this.held.size === 0) return;
+    this.polling = true;
+    try {
+      const heads = await this.o.log.partitionHeads();
+      for (const [p, h] of this.held) h.log.advance(heads.get(p) ?? 0);
+    } catch {
+      // NATS unreachable for a moment: the next poll tries again.
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Starts the engine of a partition just leased: it resumes from the partition's committed position. */
+  private async take(partition: number, token: number): Promise<void> {
+    const log = new PartitionLog(this.o.log, partition);
+    await log.refresh();
+    const engine = new Engine({
+      ...this.o.engineOptions(partition, log),
+      partition,
+      fenced: true,
+      backfill: false,
+      onError: (e) => this.engineFailed(partition, engine, e),
+    });
+    engine.onCommit((position) => {
+      if (position > this.highest) this.highest = position;
+      for (const l of this.listeners) l(position);
+    });
+    this.held.set(partition, { token, log, engine });
+    await engine.start({ bulk: this.bulk });
+  }
+
+  /**
+   * A stale write means another worker advanced the partition: the engine
+   * already reloaded the stored position; it resumes from there while the
+   * lease is still ours (the next renewal tells). Other failures (a database
+   * restart) are retried after a pause.
+   */
+  private engineFailed(partition: number, engine: Engine, e: unknown): void {
+    if (!(isPortraitError(e) && e.code === Errors.staleWriter.code)) this.o.onError?.(e);
+    const t = setTimeout(() => {
+      if (this.held.get(partition)?.engine === engine) engine.resume();
+    }, isPortraitError(e) && e.code === Errors.staleWriter.code ? 0 : 500);
+    t.unref();
+  }
+
+  /** Stops a partition's engine; `release` (still ours) gives the lease back at once. */
+  private async drop(partition: number, release: boolean): Promise<void> {
+    const h = this.held.get(partition);
+    if (h === undefined) return;
+    this.held.delete(partition);
+    await h.engine.stop().catch((e: unknown) => {
+      if (!(isPortraitError(e) && e.code === Errors.staleWriter.code)) this.o.onError?.(e);
+    });
+    await h.log.close();
+    if (release) await this.o.leases.release(partition, this.o.workerId, h.token).catch(() => undefined);
+  }
+
+  /** Committed position and head of every partition. */
+  private async positions(): Promise<Array<{ committed: number; head: number }>> {
+    const out: Array<{ committed: number; head: number }> = [];
+    const heads = await this.o.log.partitionHeads();
+    for (let p = 0; p < this.o.partitions; p++) {
+      const committed = await this.o.store.position(p);
+      out.push({ committed, head: heads.get(p) ?? 0 });
+      if (committed > this.highest) this.highest = committed;
+    }
+    return out;
+  }
+
+  private async progress(): Promise<void> {
+    const all = await this.positions();
+    // Sequences are shared by all partitions: a partition's gap counts about one in `partitions` of them.
+    this.lagEstimate = Math.round(all.reduce((n, x) => n + Math.max(0, x.head - x.committed), 0) / this.o.partitions);
+  }
+
+  /** Resolves once every partition (held here or elsewhere) has committed what its log held at the call. */
+  async drain(): Promise<void> {
+    const heads = await this.o.log.partitionHeads();
+    const targets = Array.from({ length: this.o.partitions }, (_, p) => heads.get(p) ?? 0);
+    for (;;) {
+      for (const h of this.held.values()) h.engine.kick();
+      let done = true;
+      for (let p = 0; p < this.o.partitions && done; p++) if ((await this.o.store.position(p)) < targets[p]!) done = false;
+      if (done) return;
+      for (const h of this.held.values()) if (h.engine.lastError !== undefined && !isPortraitError(h.engine.lastError)) throw h.engine.lastError;
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  kick(): void {
+    for (const h of this.held.values()) {
+      void h.log.refresh();
+      h.engine.kick();
+    }
+  }
+
+  /** An estimate of the records waiting, over all partitions (refreshed every second). */
+  lag(): number {
+    return this.lagEstimate;
+  }
+
+  /** The highest committed position seen on any partition (positions are stream sequences). */
+  committedPosition(): number {
+    return this.highest;
+  }
+
+  onCommit(listener: (position: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stops renewing and processing without committing or giving anything back,
+   * as a frozen or killed process would: its leases expire after the timeout
+   * (failure drills and tests).
+   */
+  async suspend(): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    clearInterval(this.progressTimer);
+    clearInterval(this.headTimer);
+    await this.ticking;
+    for (const [p, h] of this.held) {
+      this.held.delete(p);
+      await h.log.close();
+      h.engine.abandon();
+    }
+  }
+
+  /** Commits what each engine folded, gives every lease back and leaves the cluster. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    clearInterval(this.progressTimer);
+    clearInterval(this.headTimer);
+    await this.ticking;
+    for (const p of this.partitionsHeld()) await this.drop(p, true);
+    if (this.o.work) await this.o.leases.leave(this.o.workerId).catch(() => undefined);
+  }
+}

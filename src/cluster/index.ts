@@ -1,0 +1,5 @@
+/** Scale-out: partition leases in PostgreSQL and the engines of the partitions a node holds. */
+export { ClusterEngine, type ClusterEngineOptions } from './cluster-engine.ts';
+export { homeOf } from './home.ts';
+export { LeaseStore, type Lease } from './lease-store.ts';
+export { PartitionLog } from './partition-log.ts';
