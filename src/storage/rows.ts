@@ -4,7 +4,7 @@
  */
 import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
-import type { ApiKeyRow, AttributeConflict, DefinitionRow, HistoryEntry, MembershipChange, OutboxEntry, QuarantineRow, SegmentDefinitionRow } from './store.ts';
+import type { ApiKeyRow, AttributeConflict, DefinitionRow, ErasureRow, HistoryEntry, MembershipChange, OutboxEntry, QuarantineRow, SegmentDefinitionRow } from './store.ts';
 import { scoped } from './store.ts';
 import { openChanges, openConflict, sealChanges, type ValueSealer } from './sealer.ts';
 
@@ -22,6 +22,17 @@ export const DERIVED_TABLES = [
   'attribute_conflicts',
   'trait_history',
 ] as const;
+
+/** State tables keyed by profile id that an erasure empties of the person (table → counted kind), on both backends. */
+export const ERASED_BY_PROFILE: ReadonlyArray<readonly [string, string]> = [
+  ['attribute_conflicts', 'attributeConflicts'],
+  ['trait_history', 'historyRows'],
+  ['segment_members', 'segmentMemberships'],
+  ['segment_history', 'membershipHistory'],
+  ['segment_schedule', 'schedule'],
+  ['profile_tags', 'manualTags'],
+  ['outbox', 'outboxRows'],
+];
 
 /** Tables the state dump lists row by row, with their order (profiles and history are listed apart). */
 export const DUMP_TABLES: ReadonlyArray<readonly [string, string]> = [
@@ -212,5 +223,18 @@ export function toOutboxEntry(r: Row): OutboxEntry & { seq: number } {
     payload: JSON.parse(r.payload as string) as Json,
     position: r.position as number,
     createdAt: r.created_at as number,
+  };
+}
+
+/** A row of the erasure ledger. */
+export function toErasure(r: Row): ErasureRow {
+  return {
+    id: r.id as string,
+    workspace: r.workspace as string,
+    status: r.status as ErasureRow['status'],
+    requestedAt: r.requested_at as number,
+    completedAt: (r.completed_at as number | null) ?? null,
+    keyId: (r.key_id as string | null) ?? null,
+    counts: JSON.parse(r.counts as string) as Record<string, number>,
   };
 }

@@ -1,65 +1,156 @@
-/** The data-key and retention tables on PostgreSQL (see ../privacy-tables.ts). */
+/**
+ * Erasure storage on PostgreSQL: the ledger, the suppression list (keyed
+ * hashes only) and the engine's erasure transaction, with the same meaning as
+ * the SQLite store (src/storage/sqlite/sqlite-privacy.ts). Sequence numbers
+ * need no renumbering here: the dump numbers rows in order, gaps aside.
+ */
 import type pg from 'pg';
-import type { DataKeyTable, RetentionLogEntry, RetentionTable } from '../privacy-tables.ts';
+import { ERASED_BY_PROFILE, historyRows, toErasure, type Row } from '../rows.ts';
+import { sealDoc, type ValueSealer } from '../sealer.ts';
+import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
+import { withTransaction } from './transaction.ts';
 
-export class PostgresDataKeys implements DataKeyTable {
-  constructor(private readonly pool: pg.Pool) {}
+/** Version 7: the erasure ledger and the suppression list. */
+export const POSTGRES_PRIVACY_SCHEMA = `
+CREATE TABLE erasures (
+  seq          BIGSERIAL PRIMARY KEY,
+  id           TEXT COLLATE "C" NOT NULL UNIQUE,
+  workspace    TEXT COLLATE "C" NOT NULL,
+  status       TEXT COLLATE "C" NOT NULL,
+  requested_at BIGINT NOT NULL,
+  completed_at BIGINT,
+  key_id       TEXT COLLATE "C",
+  counts       TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX erasures_ws ON erasures (workspace, seq);
+CREATE TABLE suppressions (
+  workspace  TEXT COLLATE "C" NOT NULL,
+  hash       TEXT COLLATE "C" NOT NULL,
+  erasure_id TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (workspace, hash)
+);
+`;
 
-  async get(workspace: string, subjects: readonly string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    if (subjects.length === 0) return out;
-    const r = await this.pool.query<{ subject: string; sealed_key: string }>('SELECT subject, sealed_key FROM data_keys WHERE workspace = $1 AND subject = ANY($2::text[])', [
-      workspace,
-      [...subjects],
-    ]);
-    for (const row of r.rows) out.set(row.subject, row.sealed_key);
-    return out;
+
+/** Tables an erasure deletes from, vacuumed by `compact` so dead rows do not keep the bytes. */
+const ERASED_TABLES = ['profiles', 'identities', 'identity_links', 'blocked_links', 'merges', 'identity_conflicts', 'quarantine', ...ERASED_BY_PROFILE.map(([t]) => t)];
+
+export class PostgresPrivacyStore implements PrivacyStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Seals personal attribute values of the group documents an erasure rewrites, as commits do. */
+    private readonly sealer?: ValueSealer,
+  ) {}
+
+  async suppressions(): Promise<Array<{ workspace: string; hash: string }>> {
+    return (await this.pool.query<{ workspace: string; hash: string }>('SELECT workspace, hash FROM suppressions')).rows;
   }
 
-  async insertMissing(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Promise<Map<string, string>> {
-    if (rows.length === 0) return new Map();
-    // Concurrent nodes may create a key for the same subject: the first insert wins, and every node reads it back.
-    await this.pool.query(
-      `INSERT INTO data_keys (workspace, subject, sealed_key, created_at)
-       SELECT $1, s, k, $4 FROM unnest($2::text[], $3::text[]) AS t(s, k)
-       ON CONFLICT (workspace, subject) DO NOTHING`,
-      [workspace, rows.map((r) => r.subject), rows.map((r) => r.sealed), createdAt],
+  async requestErasure(row: ErasureRow, hashes: readonly string[]): Promise<void> {
+    await withTransaction(this.pool, async (c) => {
+      await c.query('INSERT INTO erasures (id, workspace, status, requested_at, completed_at, key_id, counts) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        row.id,
+        row.workspace,
+        row.status,
+        row.requestedAt,
+        row.completedAt,
+        row.keyId,
+        JSON.stringify(row.counts),
+      ]);
+      if (hashes.length > 0)
+        await c.query(
+          'INSERT INTO suppressions (workspace, hash, erasure_id, created_at) SELECT $1, h, $3, $4 FROM unnest($2::text[]) AS t(h) ON CONFLICT DO NOTHING',
+          [row.workspace, [...hashes], row.id, row.requestedAt],
+        );
+    });
+  }
+
+  async erasure(workspace: string, id: string): Promise<ErasureRow | undefined> {
+    const r = await this.pool.query<Row>('SELECT * FROM erasures WHERE workspace = $1 AND id = $2', [workspace, id]);
+    return r.rows[0] ? toErasure(r.rows[0]) : undefined;
+  }
+
+  async erasures(workspace: string, opts: { limit: number; before?: string }): Promise<ErasureRow[]> {
+    const r = await this.pool.query<Row>(
+      `SELECT * FROM erasures WHERE workspace = $1
+         AND seq < COALESCE((SELECT seq FROM erasures WHERE workspace = $1 AND id = $2), 9223372036854775807)
+       ORDER BY seq DESC LIMIT $3`,
+      [workspace, opts.before ?? '', opts.limit],
     );
-    return this.get(
-      workspace,
-      rows.map((r) => r.subject),
-    );
+    return r.rows.map(toErasure);
   }
 
-  async delete(workspace: string, subjects: readonly string[]): Promise<number> {
-    if (subjects.length === 0) return 0;
-    const r = await this.pool.query('DELETE FROM data_keys WHERE workspace = $1 AND subject = ANY($2::text[])', [workspace, [...subjects]]);
-    return r.rowCount ?? 0;
+  async erase(plan: ErasurePlan): Promise<{ profileIds: string[]; counts: Record<string, number> }> {
+    const ws = plan.workspace;
+    return withTransaction(this.pool, async (c) => {
+      const run = async (sql: string, values: unknown[]) => (await c.query(sql, values)).rowCount ?? 0;
+      // The profile and every profile merged into it (merges are recorded survivor ← absorbed).
+      const merged = await c.query<{ id: string }>(
+        `WITH RECURSIVE absorbed(id) AS (SELECT $2::text COLLATE "C" UNION SELECT m.from_id FROM merges m JOIN absorbed a ON m.into_id = a.id WHERE m.workspace = $1 AND m.kind = 'merge')
+         SELECT id FROM absorbed ORDER BY id`,
+        [ws, plan.profileId],
+      );
+      const P = merged.rows.map((r) => r.id);
+      const I = [...plan.identKeys];
+      const counts: Record<string, number> = { events: plan.events, eventsRedacted: plan.eventsRedacted };
+      counts.profiles = await run('DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])', [ws, P]);
+      counts.identities = await run('DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
+      counts.identityLinks = await run('DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
+      counts.blockedLinks = await run('DELETE FROM blocked_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
+      counts.merges = await run(
+        'DELETE FROM merges WHERE workspace = $1 AND (into_id = ANY($2::text[]) OR from_id = ANY($2::text[]) OR a = ANY($3::text[]) OR b = ANY($3::text[]))',
+        [ws, P, I],
+      );
+      counts.identityConflicts = await run(
+        'DELETE FROM identity_conflicts WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]) OR profile_a = ANY($3::text[]) OR profile_b = ANY($3::text[]))',
+        [ws, I, P],
+      );
+      // Segments that lose a member get a new size row, as a membership change would write.
+      const segments = (await c.query<{ segment: string }>('SELECT DISTINCT segment FROM segment_members WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P])).rows;
+      for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = await run(`DELETE FROM ${table} WHERE workspace = $1 AND profile_id = ANY($2::text[])`, [ws, P]);
+      for (const { segment } of segments)
+        await c.query(
+          `INSERT INTO segment_sizes (workspace, segment, at, size) SELECT $1, $2, $3, COUNT(*) FROM segment_members WHERE workspace = $1 AND segment = $2
+           ON CONFLICT (workspace, segment, at) DO UPDATE SET size = excluded.size`,
+          [ws, segment, plan.completedAt],
+        );
+      // Webhook deliveries live in the embedded store only: none here.
+      counts.deliveries = 0;
+      counts.deadLetters = 0;
+      counts.groupsRecomputed = 0;
+      counts.groupsRemoved = 0;
+      for (const g of plan.groups) {
+        await run('DELETE FROM trait_history WHERE workspace = $1 AND profile_id = $2', [ws, g.id]);
+        if (g.doc === null) {
+          await run('DELETE FROM profiles WHERE workspace = $1 AND id = $2', [ws, g.id]);
+          await run('DELETE FROM identities WHERE workspace = $1 AND ident = $2', [ws, g.ident]);
+          counts.groupsRemoved++;
+          continue;
+        }
+        await run('UPDATE profiles SET doc = $3 WHERE workspace = $1 AND id = $2', [ws, g.id, JSON.stringify(sealDoc(this.sealer, g.doc))]);
+        for (const h of historyRows(g.history, this.sealer))
+          await run('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES ($1, $2, $3, $4, $5)', [h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries]);
+        counts.groupsRecomputed++;
+      }
+      const matching = (await c.query<{ id: number; raw: string }>('SELECT id, raw FROM quarantine WHERE workspace = $1', [ws])).rows.filter((r) => plan.quarantineMatches(r.raw)).map((r) => r.id);
+      counts.quarantine = matching.length > 0 ? await run('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [matching]) : 0;
+      // No models exist yet: nothing holds training rows.
+      counts.modelTrainingRows = 0;
+      await c.query('INSERT INTO engine_position (partition, position) VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET position = excluded.position', [plan.partition, plan.position]);
+      // A rebuild replays the erase record again: the ledger keeps the counts of the first time.
+      await c.query(`UPDATE erasures SET status = 'completed', completed_at = $1, counts = $2 WHERE workspace = $3 AND id = $4 AND status = 'pending'`, [
+        plan.completedAt,
+        JSON.stringify(counts),
+        ws,
+        plan.erasureId,
+      ]);
+      return { profileIds: P, counts };
+    });
   }
-}
 
-export class PostgresRetention implements RetentionTable {
-  constructor(private readonly pool: pg.Pool) {}
-
-  async append(entries: ReadonlyArray<Omit<RetentionLogEntry, 'id'>>): Promise<void> {
-    for (const e of entries) {
-      await this.pool.query('INSERT INTO retention_log (time, workspace, kind, rule, purged) VALUES ($1, $2, $3, $4, $5)', [e.time, e.workspace, e.kind, e.rule, e.purged]);
-    }
-  }
-
-  async list(workspace: string, opts: { limit?: number; before?: number } = {}): Promise<RetentionLogEntry[]> {
-    const r = await this.pool.query<RetentionLogEntry>(
-      `SELECT id, time, workspace, kind, rule, purged FROM retention_log WHERE workspace IN ($1, '*') AND id < $2 ORDER BY id DESC LIMIT $3`,
-      [workspace, opts.before ?? Number.MAX_SAFE_INTEGER, opts.limit ?? 100],
-    );
-    return r.rows;
-  }
-
-  async inactiveProfiles(before: number, opts: { workspace?: string; limit: number }): Promise<Array<{ workspace: string; id: string }>> {
-    const r = await this.pool.query<{ workspace: string; id: string }>(
-      `SELECT workspace, id FROM profiles WHERE ($1::text IS NULL OR workspace = $1) AND doc::json->>'kind' = 'user' AND (doc::json->>'lastSeen')::bigint < $2 ORDER BY workspace, id LIMIT $3`,
-      [opts.workspace ?? null, before, opts.limit],
-    );
-    return r.rows;
+  /** Vacuums the tables erasures delete from, so the dead rows holding the person's data are reclaimed. */
+  async compact(): Promise<void> {
+    for (const t of ERASED_TABLES) await this.pool.query(`VACUUM ${t}`);
   }
 }

@@ -11,6 +11,7 @@ import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES } from '../rows.ts';
 import { POSTGRES_SEGMENT_SCHEMA } from './postgres-segments.ts';
 import { AUDIT_POSTGRES } from '../audit.ts';
+import { POSTGRES_PRIVACY_SCHEMA } from './postgres-privacy.ts';
 
 /** Version 1: the first schema. */
 export const POSTGRES_SCHEMA = `
@@ -147,6 +148,7 @@ CREATE TABLE cluster_workers (
   expires_at BIGINT NOT NULL
 );`,
   },
+  { version: 7, name: 'erasure ledger and suppression list', sql: POSTGRES_PRIVACY_SCHEMA },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */

@@ -5,7 +5,8 @@
  * INSERT … SELECT FROM unnest(arrays) per table), so its cost grows with rows,
  * not round trips.
  */
-import { PostgresDataKeys, PostgresRetention } from './postgres-privacy.ts';
+import { PostgresDataKeys, PostgresRetention } from './postgres-data-keys.ts';
+import { PostgresPrivacyStore } from './postgres-privacy.ts';
 import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
@@ -47,6 +48,7 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   readonly segments: PostgresSegmentStore;
   readonly dataKeys: PostgresDataKeys;
   readonly retention: PostgresRetention;
+  readonly privacy: PostgresPrivacyStore;
 
   private constructor(
     readonly pool: pg.Pool,
@@ -56,6 +58,7 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     this.segments = new PostgresSegmentStore(pool, sealer);
     this.dataKeys = new PostgresDataKeys(pool);
     this.retention = new PostgresRetention(pool);
+    this.privacy = new PostgresPrivacyStore(pool, sealer);
   }
 
   /** Connects, checks the server answers and (unless told not to) applies pending migrations. */

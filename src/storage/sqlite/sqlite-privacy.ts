@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
-import { historyRows, type Row } from '../rows.ts';
+import { ERASED_BY_PROFILE, historyRows, toErasure, type Row } from '../rows.ts';
 import { sealDoc, type ValueSealer } from '../sealer.ts';
 
 export const SQLITE_PRIVACY_SCHEMA = `
@@ -31,30 +31,9 @@ CREATE TABLE IF NOT EXISTS suppressions (
 ) WITHOUT ROWID;
 `;
 
-/** State tables keyed by profile id that an erasure empties of the person (table → counted kind). */
-const BY_PROFILE: ReadonlyArray<readonly [string, string]> = [
-  ['attribute_conflicts', 'attributeConflicts'],
-  ['trait_history', 'historyRows'],
-  ['segment_members', 'segmentMemberships'],
-  ['segment_history', 'membershipHistory'],
-  ['segment_schedule', 'schedule'],
-  ['profile_tags', 'manualTags'],
-  ['outbox', 'outboxRows'],
-];
 
 const IN = (p: string) => `IN (SELECT value FROM json_each(${p}))`;
 
-function toErasure(r: Row): ErasureRow {
-  return {
-    id: r.id as string,
-    workspace: r.workspace as string,
-    status: r.status as ErasureRow['status'],
-    requestedAt: r.requested_at as number,
-    completedAt: (r.completed_at as number | null) ?? null,
-    keyId: (r.key_id as string | null) ?? null,
-    counts: JSON.parse(r.counts as string) as Record<string, number>,
-  };
-}
 
 export class SqlitePrivacyStore implements PrivacyStore {
   constructor(
@@ -145,7 +124,7 @@ export class SqlitePrivacyStore implements PrivacyStore {
           counts.deadLetters = run(`DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE workspace = ? AND profile_id ${IN('?')})`, ws, P);
           counts.deliveries = run(`DELETE FROM deliveries WHERE workspace = ? AND profile_id ${IN('?')}`, ws, P);
         }
-        for (const [table, kind] of BY_PROFILE) counts[kind] = run(`DELETE FROM ${table} WHERE workspace = ? AND profile_id ${IN('?')}`, ws, P);
+        for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = run(`DELETE FROM ${table} WHERE workspace = ? AND profile_id ${IN('?')}`, ws, P);
         const size = db.prepare('SELECT COUNT(*) AS n FROM segment_members WHERE workspace = ? AND segment = ?');
         const saveSize = db.prepare('INSERT OR REPLACE INTO segment_sizes (workspace, segment, at, size) VALUES (?, ?, ?, ?)');
         for (const s of segments) saveSize.run(ws, s.segment, plan.completedAt, (size.get(ws, s.segment) as { n: number }).n);
