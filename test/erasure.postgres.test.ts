@@ -1,12 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../src/core/clock.ts';
 import { Portrait } from '../src/index.ts';
+import { NatsEventLog } from '../src/log/index.ts';
 import { tempDir, T0 } from './support/open.ts';
-import { serviceSkip, tempDatabase } from './support/services.ts';
+import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
 
 const skip = await serviceSkip('PostgreSQL');
+const clusterSkip = skip || (await serviceSkip('NATS'));
 
 const person = (n: string, city: string) => [
   { type: 'page', anonymousId: `anon-${n}-x7`, name: 'Home', messageId: `p-${n}` },
@@ -80,6 +83,53 @@ describe('privacy on PostgreSQL', { skip }, () => {
         await p.close();
       }
     } finally {
+      await db.drop();
+      cleanup();
+    }
+  });
+
+  it('with the log on NATS JetStream (partitioned workers): erases the state and shreds the events, which stay in the stream unreadable', { skip: clusterSkip }, async () => {
+    const { dir, cleanup } = tempDir();
+    const db = await tempDatabase();
+    const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
+    const shop = (n: string) => [
+      { type: 'identify', userId: `user-${n}-q9`, traits: { city: 'Lima', email: `${n}@mail.example`, phone: `555-${n}` }, messageId: `i-${n}` },
+      { type: 'track', userId: `user-${n}-q9`, event: 'Order Completed', properties: { total: 30 }, messageId: `t-${n}` },
+    ];
+    try {
+      const p = await Portrait.open(
+        { dataDir: dir, identity: { hashKey: 'ab'.repeat(32) }, cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions: 2 }, traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }] },
+        { clock: new ManualClock(T0) },
+      );
+      try {
+        await p.ingest([...shop('ann'), ...shop('bob'), ...shop('cyd')]);
+        await p.drain();
+        const done = await p.privacy.waitFor((await p.privacy.erase('email', 'ann@mail.example')).id);
+        assert.equal(done.status, 'completed', 'the partition engine that owns the profile carried the erasure out');
+        assert.deepEqual([done.removed.profiles, done.removed.events], [1, 0], 'the profile is removed; the events stay in the stream');
+        assert.equal(await p.profile('user_id', 'user-ann-q9'), undefined, 'the profile is gone');
+        const raw = await NatsEventLog.open({ servers: NATS_URL, stream, partitions: 2 });
+        try {
+          const anns = (await raw.read(0, 1000)).filter((r) => r.record.type !== 'erase' && 'userId' in r.record && r.record.userId === 'user-ann-q9');
+          assert.equal(anns.length, 2, 'both events are still in the stream');
+          assert.ok(!JSON.stringify(anns).includes('ann@mail.example'), 'holding no plaintext email');
+        } finally {
+          await raw.close();
+        }
+        const late = await p.ingest([{ type: 'track', userId: 'user-ann-q9', event: 'Again', messageId: 't-late' }]);
+        assert.equal(late.outcomes[0]!.status, 'suppressed', 'a late event is suppressed');
+        const state = await p.stateDump();
+        await p.rebuild();
+        assert.deepEqual(await p.stateDump(), state, 'a rebuild (replaying the shredded events and the erase record) equals the state');
+        assert.equal(await p.profile('user_id', 'user-ann-q9'), undefined, 'and does not bring the person back');
+        assert.equal((await p.shred('user_id', 'user-ann-q9')).destroyed, 0, "the person's data key is already destroyed");
+        assert.equal((await p.shred('user_id', 'user-bob-q9')).destroyed, 1, 'another person still had one (control; shredded last, as it changes what a rebuild reads)');
+      } finally {
+        await p.close();
+      }
+    } finally {
+      const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions: 2 });
+      await admin.destroy();
       await db.drop();
       cleanup();
     }

@@ -68,13 +68,13 @@ export class PartitionLog implements EventLog {
     return this.log.expireDedup(before);
   }
 
-  /** Erasure on JetStream relies on crypto-shredding: the NATS log answers PORTRAIT_NOT_ON_THIS_BACKEND. */
-  erase(_workspace: string, _sel: EraseSelector, _upTo: number): Promise<{ deleted: number; redacted: number }> {
-    return this.log.erase();
+  /** Erasure on JetStream deletes no message: it relies on crypto-shredding (see NatsEventLog.erase). */
+  erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }> {
+    return this.log.erase(workspace, sel, upTo);
   }
 
-  groupEvents(_workspace: string, _groupId: string, _opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
-    return this.log.groupEvents();
+  groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    return this.log.groupEvents(workspace, groupId, opts);
   }
 
   purge(filter: PurgeFilter, opts?: { dryRun?: boolean }): Promise<Map<string, number>> {

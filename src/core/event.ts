@@ -64,6 +64,11 @@ export interface EraseRecord {
   messageId: string;
   erasureId: string;
   profileId: string;
+  /**
+   * On a partitioned log, the partition that owns the profile (that of its
+   * user or anonymous ids): the record goes there, and names no identifier.
+   */
+  partition?: number;
   /** Keyed hashes (HMAC-SHA256) of the profile's identifier keys. */
   hashes: string[];
   keyId: string | null;

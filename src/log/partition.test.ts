@@ -18,6 +18,15 @@ describe('partitions', () => {
     );
   });
 
+  it("places an erase record in the partition it names (the profile's), which holds no identifier", () => {
+    const erase = { type: 'erase' as const, workspace: 'w', messageId: 'e1', erasureId: 'er_1', profileId: 'p_abc', hashes: [], keyId: null, timestamp: 0, receivedAt: 0 };
+    const home = partitionOf('w', 'user-42', 8);
+    assert.equal(partitionOfRecord({ ...erase, partition: home }, 8), home, "the erase goes where the person's events go");
+    assert.equal(partitionOfRecord({ type: 'track', workspace: 'w', messageId: 'm', userId: 'user-42', timestamp: 0, receivedAt: 0 } as PortraitEvent, 8), home, 'as their events do');
+    assert.equal(partitionOfRecord(erase, 8), partitionOf('w', 'p_abc', 8), 'without a partition: by profile id');
+    assert.equal(partitionOfRecord({ ...erase, partition: 9 }, 8), partitionOf('w', 'p_abc', 8), 'a partition beyond the count is ignored');
+  });
+
   it('is stable: known values do not change between versions', () => {
     // Changing the hash would move every profile to another partition: these pin it.
     assert.deepEqual([partitionOf('w', 'u1', 16), partitionOf('w', 'u2', 16), partitionOf('default', '用户', 7)], [7, 0, 3], 'pinned values');

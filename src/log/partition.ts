@@ -40,5 +40,7 @@ export function partitionOf(workspace: string, key: string, partitions: number):
 }
 
 export function partitionOfRecord(r: LogRecord, partitions: number): number {
+  // An erase record carries the partition of the profile it erases (computed with the same count by every node).
+  if (r.type === 'erase' && r.partition !== undefined && r.partition < partitions) return r.partition;
   return partitionOf(r.workspace, partitionKey(r), partitions);
 }

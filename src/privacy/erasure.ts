@@ -12,7 +12,8 @@ import type { EraseRecord, PortraitEvent, Positioned } from '../core/event.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { EmailHasher } from '../identity/index.ts';
-import type { EventLog } from '../log/index.ts';
+import { partitionOf, type EventLog } from '../log/index.ts';
+import { identValue } from '../core/identity.ts';
 import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import { rawIdentKeys, type SuppressionList } from './suppression.ts';
@@ -36,7 +37,7 @@ export interface ErasureRequest {
  * Writes the ledger entry and the suppression rows (before the erase record,
  * so no late event slips in between), then appends the erase record.
  */
-export async function requestErasure(r: ErasureRequest, deps: { store: StateStore; log: EventLog; suppression: SuppressionList }): Promise<ErasureRow> {
+export async function requestErasure(r: ErasureRequest, deps: { store: StateStore; log: EventLog; suppression: SuppressionList; partitions: number }): Promise<ErasureRow> {
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
   const id = `er_${randomBytes(12).toString('hex')}`;
@@ -45,7 +46,20 @@ export async function requestErasure(r: ErasureRequest, deps: { store: StateStor
   await privacy.requestErasure(row, hashes);
   // From here ingest refuses the person's events; appends already queued land before the record.
   deps.suppression.add(r.workspace, hashes);
-  const record: EraseRecord = { type: 'erase', workspace: r.workspace, messageId: `erase-${id}`, erasureId: id, profileId: r.profileId, hashes, keyId: r.keyId, timestamp: r.now, receivedAt: r.now };
+  // On a partitioned log the record goes to the partition of the profile's ids (they all share one).
+  const owner = r.identKeys.find((k) => k.startsWith('user:')) ?? r.identKeys.find((k) => k.startsWith('anon:'));
+  const record: EraseRecord = {
+    type: 'erase',
+    workspace: r.workspace,
+    messageId: `erase-${id}`,
+    erasureId: id,
+    profileId: r.profileId,
+    ...(owner !== undefined && { partition: partitionOf(r.workspace, identValue(owner), deps.partitions) }),
+    hashes,
+    keyId: r.keyId,
+    timestamp: r.now,
+    receivedAt: r.now,
+  };
   await deps.log.append([record]);
   return row;
 }

@@ -19,8 +19,10 @@ export interface PrivacyDeps {
   clock: Clock;
   suppression: SuppressionList;
   defaultWorkspace: string;
-  /** Whether both the store and the log can delete (false on PostgreSQL / NATS). */
+  /** Whether the store keeps erasures (the ledger, the suppression list). */
   canErase: boolean;
+  /** Partitions of a partitioned log (cluster.partitions), to route erase records to the profile's partition. */
+  partitions: number;
   /** The profile holding an identifier in a workspace. */
   resolve: (idType: string, id: string, workspace: string) => Promise<ProfileDoc | undefined>;
   /** Resolves once the engine has processed everything appended so far. */
@@ -59,7 +61,7 @@ export class PrivacyApi {
     if (doc.kind === 'group') throw Errors.groupNotErasable(`Profile ${doc.id}`);
     const row = await requestErasure(
       { workspace, profileId: doc.id, identKeys: doc.identifiers, keyId: o.keyId ?? null, now: this.d.clock.now(), suppress: o.suppress ?? true },
-      { store: this.d.store, log: this.d.log, suppression: this.d.suppression },
+      { store: this.d.store, log: this.d.log, suppression: this.d.suppression, partitions: this.d.partitions },
     );
     return ledgerEntry(row);
   }

@@ -257,16 +257,30 @@ export class NatsEventLog implements EventLog {
   }
 
   /**
-   * JetStream could delete messages by sequence, but copies (replicas, mirrors, backups) would
-   * keep them: erasure there relies on crypto-shredding instead (see PRIVACY.md).
+   * Deletes nothing: JetStream could delete messages by sequence, but copies
+   * (replicas, mirrors, backups) would keep them. An erasure on this log makes
+   * the person's events unreadable instead, by destroying their data keys
+   * (crypto-shredding: the engine's `onErased`), and the erase record, which
+   * stays in the log, removes them from state again on a rebuild.
    */
-  async erase(): Promise<{ deleted: number; redacted: number }> {
-    throw Errors.notOnThisBackend('Erasure', "a NATS JetStream log does not delete a person's events; shred their personal fields instead (Portrait.shred)");
+  async erase(_workspace: string, _sel: unknown, _upTo: number): Promise<{ deleted: number; redacted: number }> {
+    return { deleted: 0, redacted: 0 };
   }
 
-  /** Only erasure needs it, and erasure is not done on JetStream (see `erase`). */
-  async groupEvents(): Promise<Positioned<PortraitEvent>[]> {
-    throw Errors.notOnThisBackend('Erasure', "a NATS JetStream log does not delete a person's events; shred their personal fields instead (Portrait.shred)");
+  /** The group calls naming a group, in position order, up to a position: a scan of the workspace's subjects. */
+  async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
+    const out: Positioned<PortraitEvent>[] = [];
+    for (let after = 0; ; ) {
+      const chunk = await this.readSubject(`${this.subjectPrefix}.*.${workspace}`, after, 5000);
+      if (chunk.length === 0) break;
+      after = chunk[chunk.length - 1]!.position;
+      for (const p of chunk) {
+        const r = p.record;
+        if (p.position <= opts.upTo && isEvent(r) && r.type === 'group' && r.groupId === groupId) out.push({ position: p.position, record: r });
+      }
+      if (after >= opts.upTo) break;
+    }
+    return out;
   }
 
   /** The dedup bucket's TTL expires keys on the server: nothing to do here, so 0. */
