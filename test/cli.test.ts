@@ -126,10 +126,16 @@ describe('portrait demo', () => {
       assert.match(out.stdout, /Loaded 3000 events into \d+ profiles/, out.stdout + out.stderr);
       const cfg = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'portrait.config.json'), 'utf8'))) as { traits: unknown[] };
       assert.equal(cfg.traits.length, 10);
-      const shown = await run(process.execPath, [BIN, 'profile', 'user_id', 'u1'], { cwd: dir });
-      const view = JSON.parse(shown.stdout) as { traits: Record<string, unknown>; eventCount: number };
-      assert.equal(Object.keys(view.traits).length, 10);
+      // The commands the demo suggests work as printed.
+      const userId = /profile user_id (\S+)/.exec(out.stdout)?.[1];
+      const email = /profile email (\S+)/.exec(out.stdout)?.[1];
+      assert.ok(userId && email, `the demo names a user and an email to look at: ${out.stdout}`);
+      const shown = await run(process.execPath, [BIN, 'profile', 'user_id', userId], { cwd: dir });
+      const view = JSON.parse(shown.stdout) as { id: string; traits: Record<string, unknown>; eventCount: number };
+      assert.equal(Object.keys(view.traits).length, 10, 'ten computed traits on the suggested profile');
       assert.ok(view.eventCount > 0, 'view.eventCount > 0');
+      const byEmail = JSON.parse((await run(process.execPath, [BIN, 'profile', 'email', email], { cwd: dir })).stdout) as { id: string };
+      assert.equal(byEmail.id, view.id, 'the suggested email finds the same profile');
     } finally {
       cleanup();
     }

@@ -30,7 +30,11 @@ export function demoCommand(program: Command): void {
       bar?.start(events, 0);
       let batch: unknown[] = [];
       let sent = 0;
+      // Someone of the sample to look at: the first person who identifies with an email.
+      let sample: { userId: string; email: string } | undefined;
       for (const m of workload({ events, users, seed: 2026, start: Date.now() - 30 * 86_400_000 })) {
+        const traits = m.traits as { email?: unknown } | undefined;
+        if (sample === undefined && m.type === 'identify' && typeof m.userId === 'string' && typeof traits?.email === 'string') sample = { userId: m.userId, email: traits.email };
         batch.push(m);
         if (batch.length === 1000) {
           await p.ingest(batch);
@@ -43,9 +47,11 @@ export function demoCommand(program: Command): void {
       bar?.update(events);
       bar?.stop();
       await p.drain();
+      const who = sample ?? { userId: 'u1', email: 'user1@example.com' };
       process.stdout.write(
         `Loaded ${events} events into ${await p.profileCount()} profiles in ${p.config.dataDir}.\n` +
-          `Try:  npx portrait profile user_id u1\n      npx portrait profile email user1@example.com\n      npm start   (then GET /v1/profiles/user_id/u1 with the secret key it prints)\n`,
+          `Try:  npx portrait profile user_id ${who.userId}\n      npx portrait profile email ${who.email}\n` +
+          `      npm start   (then GET /v1/profiles/user_id/${who.userId} with the secret key it prints)\n`,
       );
       await p.close();
     });
