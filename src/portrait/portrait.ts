@@ -434,7 +434,7 @@ export class Portrait {
     const traits = this.definitions.rules().traits;
     const workspace = this.ws(o);
     const segments = this.segmentApi ? await this.segmentApi.list('segment', { workspace }) : undefined;
-    const q = compileSearch(query, traits, segments && new Set(segments.map((s) => s.name)));
+    const q = compileSearch(query, traits, segments && new Set(segments.map((s) => s.name)), this.config.privacy.purposes);
     return runSearch(q, {
       store: this.store,
       workspace,

@@ -24,6 +24,8 @@ export type FieldRef =
   | { ns: 'attributes'; name: string }
   /** Membership (true / false); `members` is filled by the search before it scans. */
   | { ns: 'segments'; name: string; members: Set<string> }
+  /** Whether the purpose is granted now (no decision: false). */
+  | { ns: 'consents'; name: string }
   | { ns: 'traits'; name: string; trait: TraitRuntime }
   | { ns: 'profile'; name: ProfileField };
 
@@ -56,7 +58,14 @@ function shapeProblems(): Problem[] {
 /** The segments a search may name (undefined: this backend keeps no segments). */
 export type KnownSegments = ReadonlySet<string> | undefined;
 
-function parseField(field: string, path: string, traits: ReadonlyMap<string, TraitRuntime>, segments: KnownSegments, problems: Problem[]): FieldRef | undefined {
+function parseField(
+  field: string,
+  path: string,
+  traits: ReadonlyMap<string, TraitRuntime>,
+  segments: KnownSegments,
+  purposes: readonly string[],
+  problems: Problem[],
+): FieldRef | undefined {
   const dot = field.indexOf('.');
   const ns = dot < 0 ? field : field.slice(0, dot);
   const name = dot < 0 ? '' : field.slice(dot + 1);
@@ -71,14 +80,19 @@ function parseField(field: string, path: string, traits: ReadonlyMap<string, Tra
   }
   if (ns === 'segments' && name !== '') {
     if (segments === undefined) {
-      problems.push({ path, message: `"${field}": this instance keeps no segments (they need the embedded SQLite store)` });
+      problems.push({ path, message: `"${field}": this deployment evaluates no segments (partition engines on PostgreSQL + NATS do not yet)` });
       return undefined;
     }
     if (segments.has(name)) return { ns: 'segments', name, members: new Set() };
     problems.push({ path, message: `no segment is named "${name}" (${segments.size > 0 ? `defined: ${[...segments].join(', ')}` : 'none is defined'})` });
     return undefined;
   }
-  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, segments.<name>, ${PROFILE_FIELDS.join(', ')}` });
+  if (ns === 'consents' && name !== '') {
+    if (purposes.includes(name)) return { ns: 'consents', name };
+    problems.push({ path, message: `no purpose is named "${name}" (configured: ${purposes.join(', ') || 'none'})` });
+    return undefined;
+  }
+  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, segments.<name>, consents.<purpose>, ${PROFILE_FIELDS.join(', ')}` });
   return undefined;
 }
 
@@ -120,7 +134,7 @@ function describe(v: unknown): string {
  * Checks a search query against the trait definitions in force and compiles
  * it; throws PORTRAIT_SEARCH_INVALID listing every problem with its path.
  */
-export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], segments?: KnownSegments): CompiledSearch {
+export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], segments?: KnownSegments, purposes: readonly string[] = []): CompiledSearch {
   const input = raw ?? {};
   if (!checkShape(input)) throw Errors.invalidSearch(shapeProblems());
   const q = input as SearchRequest;
@@ -128,11 +142,11 @@ export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], seg
   const problems: Problem[] = [];
   const where: Condition[] = [];
   (q.where ?? []).forEach((c, i) => {
-    const field = parseField(c.field, `/where/${i}/field`, byName, segments, problems);
+    const field = parseField(c.field, `/where/${i}/field`, byName, segments, purposes, problems);
     checkValue(c.op, c.value, `/where/${i}/value`, problems);
     if (field) where.push({ field, op: c.op, value: c.value as Json | undefined });
   });
-  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, segments, problems) : { ns: 'profile' as const, name: 'id' as const };
+  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, segments, purposes, problems) : { ns: 'profile' as const, name: 'id' as const };
   if (q.cursor !== undefined && q.offset !== undefined) problems.push({ path: '/offset', message: 'use either a cursor or an offset, not both' });
   const fingerprint = createHash('sha256')
     .update(canonicalJson({ where: q.where ?? [], sort: q.sort ? { field: q.sort.field, order: q.sort.order ?? 'asc' } : null }))
@@ -175,6 +189,8 @@ export function fieldValue(doc: ProfileDoc, f: FieldRef, now: number): Json | un
       return traitValue(doc, f.trait, now);
     case 'segments':
       return f.members.has(doc.id);
+    case 'consents':
+      return doc.consents?.[f.name]?.granted === true;
     case 'profile':
       switch (f.name) {
         case 'id':

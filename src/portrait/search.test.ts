@@ -97,6 +97,30 @@ describe('Portrait.searchProfiles', () => {
     }
   });
 
+  it('filters by consent per purpose: granted now, or not (no decision reads as not granted)', async () => {
+    const { p } = await open();
+    try {
+      await p.ingest([
+        { type: 'identify', userId: 'ann', traits: { consent: { marketing: true } } },
+        { type: 'identify', userId: 'bob', traits: { consent: { marketing: false, analytics: true } } },
+        { type: 'identify', userId: 'cyd', traits: { city: 'Lima' } },
+      ]);
+      await p.drain();
+      const by = async (purpose: string, value: boolean) => ids(await p.searchProfiles({ where: [{ field: `consents.${purpose}`, op: 'eq', value }], sort: { field: 'id' } })).sort();
+      assert.deepEqual(await by('marketing', true), ['ann'], 'only ann granted marketing');
+      assert.deepEqual(await by('marketing', false), ['bob', 'cyd'], 'bob withdrew, cyd never decided');
+      assert.deepEqual(await by('analytics', true), ['bob'], 'bob granted analytics');
+      await assert.rejects(
+        p.searchProfiles({ where: [{ field: 'consents.ads', op: 'eq', value: true }] }),
+        (e: { code: string; problems: Array<{ path: string; message: string }> }) =>
+          e.code === 'PORTRAIT_SEARCH_INVALID' && e.problems[0]!.path === '/where/0/field' && /no purpose is named "ads"/.test(e.problems[0]!.message),
+        'an unknown purpose is refused with its path',
+      );
+    } finally {
+      await p.close();
+    }
+  });
+
   it('keeps workspaces apart', async () => {
     const { p } = await open();
     try {
