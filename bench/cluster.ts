@@ -13,9 +13,9 @@ import { Portrait } from '../src/index.ts';
 import { NatsEventLog } from '../src/log/index.ts';
 import { NATS_URL, tempDatabase } from '../test/support/services.ts';
 import { TEN_TRAITS } from '../test/support/workload.ts';
+import { ingestAll } from './stages.ts';
 
 const BIN = new URL('../bin/portrait.js', import.meta.url).pathname;
-const BATCH = 1000;
 
 function startWorker(configFile: string, id: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--role', 'worker', '--config', configFile], {
@@ -79,13 +79,6 @@ async function withWorkers<T>(d: Deployment, workers: number, run: () => Promise
   }
 }
 
-async function ingestAll(api: Portrait, input: readonly string[]): Promise<void> {
-  for (let i = 0; i < input.length; i += BATCH) {
-    const batch: unknown[] = [];
-    for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
-    await api.ingest(batch);
-  }
-}
 
 export interface ClusterResult {
   /** Full pipeline: ingest through an API node while the workers fold, until every partition committed. */

@@ -20,14 +20,12 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { systemClock } from '../src/core/clock.ts';
-import type { PortraitEvent } from '../src/core/event.ts';
-import { parseMessage } from '../src/ingest/index.ts';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { Portrait } from '../src/index.ts';
 import { clusterBench } from './cluster.ts';
 import { httpBench } from './http.ts';
-import { TEN_TRAITS, workload } from '../test/support/workload.ts';
+import { TEN_TRAITS } from '../test/support/workload.ts';
+import { appendRate, BATCH, ingestAll, workloadLines } from './stages.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,29 +38,12 @@ const { values } = parseArgs({
 });
 const N = Number(values.events);
 const USERS = Number(values.users);
-const BATCH = 1000;
-
-function lines(): string[] {
-  const out: string[] = [];
-  for (const m of workload({ events: N, users: USERS, seed: 42, start: Date.now() - 30 * 86_400_000 })) out.push(JSON.stringify(m));
-  return out;
-}
 
 async function floor(input: string[], dir: string): Promise<number> {
   const log = new SqliteEventLog({ file: join(dir, 'floor.db'), durability: 'full' });
-  const t0 = performance.now();
-  for (let i = 0; i < input.length; i += BATCH) {
-    const batch: PortraitEvent[] = [];
-    const receivedAt = Date.now();
-    for (let j = i; j < Math.min(i + BATCH, input.length); j++) {
-      const r = parseMessage(JSON.parse(input[j]!), { workspace: 'default', clock: systemClock, receivedAt });
-      if (r.ok) batch.push(r.event);
-    }
-    await log.append(batch);
-  }
-  const seconds = (performance.now() - t0) / 1000;
+  const eps = await appendRate(input, log);
   await log.close();
-  return input.length / seconds;
+  return eps;
 }
 
 /** Twenty segments over the ten traits, attributes, activity and each other. */
@@ -92,11 +73,7 @@ export const TWENTY_SEGMENTS = [
 async function pipeline(input: string[], dir: string, segments: readonly unknown[] = []): Promise<{ eps: number; rebuildEps: number; profiles: number; bytesPerProfile: number }> {
   const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...segments], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
   const t0 = performance.now();
-  for (let i = 0; i < input.length; i += BATCH) {
-    const batch: unknown[] = [];
-    for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
-    await p.ingest(batch);
-  }
+  await ingestAll(p, input);
   await p.drain();
   const eps = input.length / ((performance.now() - t0) / 1000);
   const profiles = await p.profileCount();
@@ -160,7 +137,7 @@ async function pacedSegments(input: string[], dir: string, rate: number): Promis
 
 /** The scale-out run: embedded, then 1 and 2 workers on PostgreSQL and NATS. */
 async function postgresRun(dir: string): Promise<void> {
-  const input = lines();
+  const input = workloadLines(N, USERS);
   const partitions = Number(values.partitions);
   const embedded = await pipeline(input, join(dir, 'pipeline'));
   const one = await clusterBench(input, dir, 1, partitions);
@@ -202,7 +179,7 @@ try {
 
   }
   if (values.backend !== 'sqlite') throw new Error(`--backend must be sqlite or postgres, got ${values.backend}`);
-  const input = lines();
+  const input = workloadLines(N, USERS);
   const a = await floor(input, dir);
   const b = await pipeline(input, join(dir, 'pipeline'));
   const heap = await heapPerProfile(input);

@@ -10,39 +10,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ManualClock, systemClock } from '../src/core/clock.ts';
-import type { PortraitEvent } from '../src/core/event.ts';
-import { parseMessage } from '../src/ingest/index.ts';
+import { resolveConfig } from '../src/config/index.ts';
+import { ManualClock } from '../src/core/clock.ts';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { DataKeys, Keyring, SealedEventLog } from '../src/privacy/index.ts';
 import { SqliteStore } from '../src/storage/index.ts';
 import { Portrait } from '../src/index.ts';
-import { TEN_TRAITS, workload } from '../test/support/workload.ts';
+import { TEN_TRAITS } from '../test/support/workload.ts';
+import { appendRate, ingestAll, workloadLines } from './stages.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, users: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '2' } } });
 const N = Number(values.events);
 const USERS = Number(values.users);
-const BATCH = 1000;
-const PII = ['email', 'phone', 'name', 'firstName', 'lastName', 'address', 'idNumber', 'birthday'];
-
-const input: string[] = [];
-for (const m of workload({ events: N, users: USERS, seed: 42, start: Date.now() - 30 * 86_400_000 })) input.push(JSON.stringify(m));
+/** The default personal fields (`privacy.piiFields` of an empty configuration). */
+const PII = resolveConfig({}).privacy.piiFields;
+const input = workloadLines(N, USERS);
 
 async function floor(dir: string, fields: string[]): Promise<number> {
   const store = new SqliteStore({ file: join(dir, 'state.db') });
   const keys = new DataKeys({ table: store.dataKeys, keyring: Keyring.generate(), hashKey: Buffer.alloc(32, 1), clock: new ManualClock(0) });
   const log = new SealedEventLog(new SqliteEventLog({ file: join(dir, 'floor.db'), durability: 'full' }), keys, fields);
-  const t0 = performance.now();
-  for (let i = 0; i < input.length; i += BATCH) {
-    const batch: PortraitEvent[] = [];
-    const receivedAt = Date.now();
-    for (let j = i; j < Math.min(i + BATCH, input.length); j++) {
-      const r = parseMessage(JSON.parse(input[j]!), { workspace: 'default', clock: systemClock, receivedAt });
-      if (r.ok) batch.push(r.event);
-    }
-    await log.append(batch);
-  }
-  const eps = input.length / ((performance.now() - t0) / 1000);
+  const eps = await appendRate(input, log);
   await log.close();
   await store.close();
   return eps;
@@ -51,11 +39,7 @@ async function floor(dir: string, fields: string[]): Promise<number> {
 async function pipeline(dir: string, fields: string[]): Promise<number> {
   const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], durability: 'full', engine: { cacheProfiles: USERS * 2 }, privacy: { piiFields: fields } });
   const t0 = performance.now();
-  for (let i = 0; i < input.length; i += BATCH) {
-    const batch: unknown[] = [];
-    for (let j = i; j < Math.min(i + BATCH, input.length); j++) batch.push(JSON.parse(input[j]!));
-    await p.ingest(batch);
-  }
+  await ingestAll(p, input);
   await p.drain();
   const eps = input.length / ((performance.now() - t0) / 1000);
   await p.close();
