@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { caller } from './support/http.ts';
 import { openMemory, T0 } from './support/open.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON answers are read loosely in assertions
@@ -14,13 +15,7 @@ describe('HTTP API: consent', () => {
   let read: string;
   let other: string;
 
-  const call = (method: 'GET' | 'PUT', url: string, key: string | undefined, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
-    });
+  const call = caller(() => app);
 
   before(async () => {
     ({ p } = await openMemory({ traits: [{ name: 'mkt_orders', kind: 'count', purpose: 'marketing', filter: { event: 'Order Completed' } }] }));

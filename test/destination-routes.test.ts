@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ManualClock } from '../src/core/clock.ts';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { caller, errorCode } from './support/http.ts';
 import { openMemory, T0 } from './support/open.ts';
 import { startReceiver, type Receiver } from './support/receiver.ts';
 
@@ -21,14 +22,8 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
   let u1: string;
   let u2: string;
 
-  const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, key: string | undefined, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
-    });
-  const code = (r: LightMyRequestResponse) => (r.json() as { error?: { code: string } }).error?.code;
+  const call = caller(() => app);
+  const code = errorCode;
 
   before(async () => {
     ({ p, clock } = await openMemory({ delivery: { maxAttempts: 2, backoffBaseMs: 1, backoffCapMs: 1, timeoutMs: 5000 } }));

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { caller, errorCode } from './support/http.ts';
 import { openMemory, T0 } from './support/open.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -15,14 +16,8 @@ describe('HTTP API: erasure, ledger and export (privacy scope)', () => {
   let privacy: string;
   let otherPrivacy: string;
 
-  const call = (method: 'GET' | 'POST', url: string, key: string | undefined, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
-    });
-  const code = (r: LightMyRequestResponse) => (r.json() as { error?: { code: string } }).error?.code;
+  const call = caller(() => app);
+  const code = errorCode;
 
   before(async () => {
     ({ p } = await openMemory());

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { caller, errorCode } from './support/http.ts';
 import { openMemory, T0 } from './support/open.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -16,15 +17,9 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
   let other: string;
   let badQuarantineId: number;
 
-  const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, key: string | undefined, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
-    });
+  const call = caller(() => app);
   const get = (url: string, key: string | null = read) => call('GET', url, key ?? undefined);
-  const code = (r: LightMyRequestResponse) => (r.json() as { error?: { code: string } }).error?.code;
+  const code = errorCode;
 
   before(async () => {
     ({ p } = await openMemory({

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { caller, errorCode } from './support/http.ts';
 import { openMemory, T0 } from './support/open.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses are read loosely
@@ -13,14 +14,8 @@ describe('HTTP API: segments and tags', () => {
   let read: string;
   let admin: string;
 
-  const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, key: string, payload?: unknown): Promise<LightMyRequestResponse> =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${key}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(payload !== undefined ? { payload: JSON.stringify(payload) } : {}),
-    });
-  const code = (r: LightMyRequestResponse) => (r.json() as { error?: { code: string } }).error?.code;
+  const call = caller(() => app);
+  const code = errorCode;
 
   before(async () => {
     ({ p } = await openMemory({ traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }], tags: [{ name: 'interest/sports' }] }));
