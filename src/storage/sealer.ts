@@ -138,3 +138,10 @@ export function rewriteValueText(text: string, workspace: string, field: string,
   const v = rewrite(workspace, field, JSON.parse(text) as Json);
   return v === undefined ? undefined : JSON.stringify(v);
 }
+
+/** An attribute conflict row's kept and rejected values rewritten (as stored text), or undefined when neither changes. */
+export function rewriteConflictText(row: { workspace: string; attribute: string; kept: string; rejected: string }, rewrite: SealedRewrite): [string, string] | undefined {
+  const kept = rewriteValueText(row.kept, row.workspace, row.attribute, rewrite);
+  const rejected = rewriteValueText(row.rejected, row.workspace, row.attribute, rewrite);
+  return kept === undefined && rejected === undefined ? undefined : [kept ?? row.kept, rejected ?? row.rejected];
+}

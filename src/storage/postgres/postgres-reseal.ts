@@ -4,9 +4,11 @@
  * read (compare and set), so a concurrent engine write always wins.
  */
 import type pg from 'pg';
-import { rewriteDocText, rewriteEntriesText, rewriteValueText, type RewriteReport, type SealedRewrite } from '../sealer.ts';
+import { rewriteConflictText, rewriteDocText, rewriteEntriesText, type RewriteReport, type SealedRewrite } from '../sealer.ts';
+import { withTransaction } from './transaction.ts';
 
 type Row = Record<string, unknown>;
+type ConflictRow = { workspace: string; attribute: string; kept: string; rejected: string };
 
 export async function rewriteSealedPostgres(pool: pg.Pool, rewrite: SealedRewrite, batch: number): Promise<RewriteReport> {
   const report: RewriteReport = { scanned: 0, rewritten: 0, raced: 0 };
@@ -15,9 +17,7 @@ export async function rewriteSealedPostgres(pool: pg.Pool, rewrite: SealedRewrit
     for (;;) {
       const rows = (await pool.query<Row>(select, [...after, batch])).rows;
       if (rows.length === 0) return;
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await withTransaction(pool, async (client) => {
         for (const r of rows) {
           report.scanned++;
           const args = change(r);
@@ -25,13 +25,7 @@ export async function rewriteSealedPostgres(pool: pg.Pool, rewrite: SealedRewrit
           if ((await client.query(update, args)).rowCount === 1) report.rewritten++;
           else report.raced++;
         }
-        await client.query('COMMIT');
-      } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw e;
-      } finally {
-        client.release();
-      }
+      });
       after = key(rows[rows.length - 1]!);
     }
   };
@@ -59,11 +53,8 @@ export async function rewriteSealedPostgres(pool: pg.Pool, rewrite: SealedRewrit
     'SELECT seq, workspace, attribute, kept, rejected FROM attribute_conflicts WHERE seq > $1 ORDER BY seq LIMIT $2',
     'UPDATE attribute_conflicts SET kept = $1, rejected = $2 WHERE seq = $3 AND kept = $4 AND rejected = $5',
     (r) => {
-      const ws = r.workspace as string;
-      const f = r.attribute as string;
-      const kept = rewriteValueText(r.kept as string, ws, f, rewrite);
-      const rejected = rewriteValueText(r.rejected as string, ws, f, rewrite);
-      return kept === undefined && rejected === undefined ? undefined : [kept ?? r.kept, rejected ?? r.rejected, r.seq, r.kept, r.rejected];
+      const next = rewriteConflictText(r as ConflictRow, rewrite);
+      return next === undefined ? undefined : [...next, r.seq, r.kept, r.rejected];
     },
     (r) => [r.seq],
     [0],

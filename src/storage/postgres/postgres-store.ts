@@ -7,6 +7,7 @@
  */
 import { PostgresDataKeys, PostgresRetention } from './postgres-data-keys.ts';
 import { PostgresPrivacyStore } from './postgres-privacy.ts';
+import { withTransaction } from './transaction.ts';
 import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
@@ -36,6 +37,8 @@ export interface PostgresStoreOptions {
 }
 
 const INT8_OID = 20;
+/** A read-only transaction over one consistent snapshot. */
+const SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 /** Profiles read per query while scanning a workspace. */
 const SCAN_PAGE = 1000;
 /** BIGINT columns (positions, times, serials) hold values below 2^53: read them as numbers, on this pool only. */
@@ -130,20 +133,14 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   }
 
   async commit(c: Changeset): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(this.pool, async (client) => {
       // The position row first: it locks the partition, so a concurrent writer waits here and then sees the new position.
       await claimPosition(client, c);
       await writeChangeset(client, c, this.sealer);
       if (c.segments !== undefined || c.outbox !== undefined) await writeSegmentChanges(client, c);
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
+    }).catch((e: unknown) => {
       throw wrap(e, 'committing engine state');
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async history(workspace: string, profileId: string, opts: { limit?: number; before?: number } = {}): Promise<HistoryEntry[]> {
@@ -183,27 +180,23 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   async scanProfiles(workspace: string, _prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
     // Prefilters only narrow the scan, and the caller checks every condition again: this store
     // reads all of the workspace's profiles, in pages by id, inside one read-only snapshot.
-    const client = await this.pool.connect();
     let n = 0;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      let after = '';
-      for (;;) {
-        const r = await client.query<{ id: string; doc: string }>('SELECT id, doc FROM profiles WHERE workspace = $1 AND id > $2 ORDER BY id LIMIT $3', [workspace, after, SCAN_PAGE]);
-        for (const row of r.rows) {
-          visit(openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
-          n++;
+    await withTransaction(
+      this.pool,
+      async (client) => {
+        let after = '';
+        for (;;) {
+          const r = await client.query<{ id: string; doc: string }>('SELECT id, doc FROM profiles WHERE workspace = $1 AND id > $2 ORDER BY id LIMIT $3', [workspace, after, SCAN_PAGE]);
+          for (const row of r.rows) {
+            visit(openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
+            n++;
+          }
+          if (r.rows.length < SCAN_PAGE) break;
+          after = r.rows[r.rows.length - 1]!.id;
         }
-        if (r.rows.length < SCAN_PAGE) break;
-        after = r.rows[r.rows.length - 1]!.id;
-      }
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+      },
+      SNAPSHOT,
+    );
     return n;
   }
 
@@ -306,33 +299,31 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
    * gaps are not state.
    */
   async dump(): Promise<string[]> {
-    const client = await this.pool.connect();
-    try {
-      // One snapshot for the whole dump.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const out: string[] = [];
-      const q = async (sql: string) => (await client.query<Row>(sql)).rows;
-      out.push(`position ${canonicalJson(await q('SELECT * FROM engine_position ORDER BY partition'))}`);
-      for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
-        out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(openDoc(this.sealer, JSON.parse(r.doc as string) as ProfileDoc))}`);
-      for (const [table, order] of DUMP_TABLES) {
-        const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
-        rows.forEach((r, i) => {
-          if ('seq' in r) r.seq = i + 1;
-          out.push(`${table} ${canonicalJson(table === 'attribute_conflicts' ? openedConflictRow(r, this.sealer) : r)}`);
-        });
-      }
-      for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
-        for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
-      }
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
+    // One snapshot for the whole dump.
+    return withTransaction(
+      this.pool,
+      async (client) => {
+        const out: string[] = [];
+        const q = async (sql: string) => (await client.query<Row>(sql)).rows;
+        out.push(`position ${canonicalJson(await q('SELECT * FROM engine_position ORDER BY partition'))}`);
+        for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
+          out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(openDoc(this.sealer, JSON.parse(r.doc as string) as ProfileDoc))}`);
+        for (const [table, order] of DUMP_TABLES) {
+          const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
+          rows.forEach((r, i) => {
+            if ('seq' in r) r.seq = i + 1;
+            out.push(`${table} ${canonicalJson(table === 'attribute_conflicts' ? openedConflictRow(r, this.sealer) : r)}`);
+          });
+        }
+        for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
+          for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
+        }
+        return out;
+      },
+      SNAPSHOT,
+    ).catch((e: unknown) => {
       throw wrap(e, 'dumping state');
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async clearDerived(): Promise<void> {

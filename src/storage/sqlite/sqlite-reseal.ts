@@ -4,7 +4,9 @@
  * read (compare and set), so a concurrent engine write always wins.
  */
 import type Database from 'better-sqlite3';
-import { rewriteDocText, rewriteEntriesText, rewriteValueText, type RewriteReport, type SealedRewrite } from '../sealer.ts';
+import { rewriteConflictText, rewriteDocText, rewriteEntriesText, type RewriteReport, type SealedRewrite } from '../sealer.ts';
+
+type ConflictRow = { workspace: string; attribute: string; kept: string; rejected: string };
 
 export function rewriteSealedSqlite(db: Database.Database, rewrite: SealedRewrite, batch: number): RewriteReport {
   const report: RewriteReport = { scanned: 0, rewritten: 0, raced: 0 };
@@ -45,11 +47,8 @@ export function rewriteSealedSqlite(db: Database.Database, rewrite: SealedRewrit
     db.prepare('SELECT seq AS k, workspace, attribute, kept, rejected FROM attribute_conflicts WHERE seq > ? ORDER BY seq LIMIT ?'),
     db.prepare('UPDATE attribute_conflicts SET kept = ?, rejected = ? WHERE seq = ? AND kept = ? AND rejected = ?'),
     (r) => {
-      const ws = r.workspace as string;
-      const f = r.attribute as string;
-      const kept = rewriteValueText(r.kept as string, ws, f, rewrite);
-      const rejected = rewriteValueText(r.rejected as string, ws, f, rewrite);
-      return kept === undefined && rejected === undefined ? undefined : [kept ?? r.kept, rejected ?? r.rejected, r.k, r.kept, r.rejected];
+      const next = rewriteConflictText(r as ConflictRow, rewrite);
+      return next === undefined ? undefined : [...next, r.k, r.kept, r.rejected];
     },
   );
   return report;
