@@ -127,7 +127,6 @@ export class Portrait {
       clock,
       suppression: this.suppression,
       defaultWorkspace: config.defaultWorkspace,
-      canErase: store.privacy !== undefined,
       partitions: config.cluster.partitions,
       resolve: (idType, id, workspace) => this.docFor(idType, id, { workspace }),
       drain: () => this.drain(),

@@ -19,8 +19,6 @@ export interface PrivacyDeps {
   clock: Clock;
   suppression: SuppressionList;
   defaultWorkspace: string;
-  /** Whether the store keeps erasures (the ledger, the suppression list). */
-  canErase: boolean;
   /** Partitions of a partitioned log (cluster.partitions), to route erase records to the profile's partition. */
   partitions: number;
   /** The profile holding an identifier in a workspace. */
@@ -43,7 +41,7 @@ export class PrivacyApi {
   }
 
   private privacyStore() {
-    if (!this.d.canErase || this.d.store.privacy === undefined) throw Errors.notOnThisBackend('Erasure');
+    if (this.d.store.privacy === undefined) throw Errors.notOnThisBackend('Erasure', 'this state store keeps no erasure ledger');
     return this.d.store.privacy;
   }
 
