@@ -10,7 +10,9 @@
  *   (f) 20 segments at a paced 5,000 events/s: latency from the append of an
  *       event to the commit holding the segment.entered row it caused
  *       (p50/p99; entries are written in the same transaction as the state)
- * Options: --events N (default 200000), --users N (default 20000), --json.
+ * Options: --events N (default 200000), --users N (default 20000), --json,
+ * --only <stages> (for example `--only d` or `--only a,b`: run and print just those;
+ * a ratio is printed only when both of its sides ran).
  *
  * `--backend postgres` measures the scale-out pipeline instead (bench/cluster.ts):
  * the embedded full pipeline (b), then PostgreSQL + NATS JetStream with 1 and
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'sqlite' },
     partitions: { type: 'string', default: '8' },
+    only: { type: 'string' },
   },
 });
 const N = Number(values.events);
@@ -180,12 +183,29 @@ try {
   }
   if (values.backend !== 'sqlite') throw new Error(`--backend must be sqlite or postgres, got ${values.backend}`);
   const input = workloadLines(N, USERS);
-  const a = await floor(input, dir);
-  const b = await pipeline(input, join(dir, 'pipeline'));
-  const heap = await heapPerProfile(input);
-  const http = await httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS);
-  const e = await pipeline(input, join(dir, 'segments'), TWENTY_SEGMENTS);
-  const f = await pacedSegments(input.slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000);
+  const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((x) => x.trim()));
+  const bad = [...(only ?? [])].filter((x) => !'abcdef'.includes(x) || x.length !== 1);
+  if (bad.length > 0) throw new Error(`--only takes stage letters a to f separated by commas, got ${values.only}`);
+  const run = <T>(stage: string, fn: () => Promise<T>): Promise<T | undefined> => (only === undefined || only.has(stage) || (stage === 'c' && only.has('b')) ? fn() : Promise.resolve(undefined));
+  const a = await run('a', () => floor(input, dir));
+  const b = await run('b', () => pipeline(input, join(dir, 'pipeline')));
+  const heap = await run('b', () => heapPerProfile(input));
+  const http = await run('d', () => httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS));
+  const e = await run('e', () => pipeline(input, join(dir, 'segments'), TWENTY_SEGMENTS));
+  const f = await run('f', () => pacedSegments(input.slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000));
+  if (only !== undefined) {
+    const rows: Array<[string, string]> = [];
+    if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
+    if (b) rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
+    if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads)`]);
+    if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`]);
+    if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries)`]);
+    if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
+    else for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
+  if (!a || !b || heap === undefined || !http || !e || !f) throw new Error('every stage ran');
   const result = {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     events: N,
