@@ -67,7 +67,7 @@ export const ConfigSchema = Type.Object(
           default: 100000,
           description: 'Most events folded per state transaction during a rebuild (larger transactions write each profile fewer times).',
         }),
-        commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 100, description: 'Write-behind window: longest a processed event waits before its state is committed.' }),
+        commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Write-behind window: how long the engine, once it has caught up with the log, keeps folding new events before it commits (0: commit at once; under load a commit holds up to engine.batchSize events either way).' }),
         cacheProfiles: Type.Integer({ minimum: 100, default: 50000, description: 'Bound of the hot-profile cache.' }),
         backfillChunk: Type.Integer({ minimum: 100, default: 10000, description: 'Log records per backfill transaction.' }),
       },
