@@ -25,6 +25,8 @@ const CONFIG = {
     { name: 'promo', condition: 'traits.orders >= 1 and in_segment("active")', purpose: 'marketing' },
     { name: 'mkt_buyer', condition: 'traits.mkt_orders_7d >= 1' },
     { name: 'reachable', condition: 'consent.marketing = true and not in_segment("dormant")' },
+    // Holds for a profile created by an event that touches none of its inputs (a missing count reads 0).
+    { name: 'no_orders', condition: 'traits.orders < 1' },
   ],
   tags: [{ name: 'value/high', condition: 'traits.spend_3d >= 100' }],
 };

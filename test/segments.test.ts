@@ -144,6 +144,39 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('a segment reading a trait that backfills holds its memberships until the backfill ends, then re-evaluates everyone', async () => {
+    const view = (userId: string, t: number, i: number) => ({ type: 'track', userId, event: 'Product Viewed', messageId: `v-${userId}-${i}`, timestamp: t });
+    const { p } = await openMemory({ engine: { backfillChunk: 100 } });
+    try {
+      await p.setTraits([{ name: 'n', kind: 'count', filter: { event: 'Order Completed' } }]);
+      await p.segments.put('segment', { name: 'few', condition: 'traits.n >= 1 and traits.n <= 2' });
+      // Filler first, so the backfill of the new version reaches u3 and u4 last.
+      const filler = Array.from({ length: 20_000 }, (_, i) => seen(`f${i % 500}`, T0 + i, i));
+      const late = [order('u3', T0 + 30_000, 1), ...[1, 2, 3, 4, 5].flatMap((i) => [view('u3', T0 + 30_000 + i, i), view('u4', T0 + 30_000 + i, i)])];
+      for (let i = 0; i < filler.length; i += 5000) await p.ingest(filler.slice(i, i + 5000));
+      await p.ingest(late);
+      await p.drain();
+      const u3 = await profileId(p, 'u3');
+      const u4 = await profileId(p, 'u4');
+      assert.deepEqual(await members(p, 'few'), [u3], 'u3 (one order) is in; u4 and the others (no order) are not');
+      // The trait now counts views: u3 has 5, u4 has 5. Neither belongs in "few" once the backfill is done.
+      await p.setTraits([{ name: 'n', kind: 'count', filter: { event: 'Product Viewed' } }]);
+      await p.ingest([view('u4', T0 + 40_000, 6)]);
+      const during = await p.segments.get('segment', 'few');
+      assert.deepEqual(during.waitingFor, ['n'], 'the segment says what it waits for while the backfill runs');
+      await p.drain();
+      assert.deepEqual(await members(p, 'few'), [], 'after the backfill nobody has 1 or 2 views');
+      const after = await p.segments.get('segment', 'few');
+      assert.deepEqual([after.status, after.waitingFor], ['live', []], 'live again, waiting for nothing');
+      // With partial values, u4's new view would have read n = 1 and entered "few", to exit again at the end of the backfill.
+      assert.deepEqual(await p.segments.history('user_id', 'u4'), [], 'u4 never entered on a partial count');
+      const u3History = (await p.segments.history('user_id', 'u3')).map((h) => `${h.change} ${h.reason}`);
+      assert.deepEqual(u3History, ['exited trait-backfill', 'entered event'], 'u3 left once, when the backfill reached its views');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('a new definition backfills over existing profiles, then stays live', async () => {
     const { p } = await openMemory({ traits: [...CONFIG.traits] });
     try {

@@ -154,7 +154,18 @@ export class Portrait {
     // Partition engines do not evaluate segments yet (a due profile or a backfill would be seen by every partition).
     this.segmentApi =
       store.segments !== undefined && !(engine instanceof ClusterEngine)
-        ? new SegmentApi({ config, store: store.segments, definitions, engine, clock, requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }) })
+        ? new SegmentApi({
+            config,
+            store: store.segments,
+            definitions,
+            engine,
+            clock,
+            requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }),
+            traitsBackfilling: async () => {
+              await this.refreshDefinitions();
+              return new Set(this.definitions.backfilling().keys());
+            },
+          })
         : undefined;
     engine.onCommit((position) => {
       const now = performance.now();

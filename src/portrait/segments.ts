@@ -25,6 +25,12 @@ export interface DefinitionStatus {
   progress: number;
   /** Current members in the workspace. */
   size: number;
+  /**
+   * Traits it reads (directly or through the segments it names) whose
+   * backfill is running: until they finish, memberships stay as they were,
+   * and then every profile is evaluated again.
+   */
+  waitingFor: string[];
   updatedAt: string;
 }
 
@@ -60,6 +66,8 @@ interface Parts {
   clock: Clock;
   /** The profile holding an identifier, or a PORTRAIT_PROFILE_NOT_FOUND error. */
   requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
+  /** Names of the traits whose backfill runs now (read fresh from the engine's progress). */
+  traitsBackfilling: () => Promise<ReadonlySet<string>>;
 }
 
 export class SegmentApi {
@@ -134,8 +142,9 @@ export class SegmentApi {
     };
   }
 
-  private status(row: SegmentDefinitionRow, workspace: string, last: number, sizes: Map<string, number>): DefinitionStatus {
+  private status(reg: SegmentRegistry, row: SegmentDefinitionRow, workspace: string, last: number, sizes: Map<string, number>, backfilling: ReadonlySet<string>): DefinitionStatus {
     const def = row.definition as unknown as SegmentDefinition;
+    const inputs = reg.set().get(memberKey(row.kind, row.name))?.inputs;
     return {
       kind: row.kind,
       name: row.name,
@@ -145,6 +154,7 @@ export class SegmentApi {
       status: row.status,
       progress: row.status === 'live' ? 1 : last > 0 ? Math.min(1, row.cursor / last) : 0,
       size: sizes.get(`${workspace}\u0000${memberKey(row.kind, row.name)}`) ?? 0,
+      waitingFor: inputs === undefined ? [] : [...backfilling].filter((t) => inputs.has(`trait:${t}`)).sort(),
       updatedAt: new Date(row.updatedAt).toISOString(),
     };
   }
@@ -154,8 +164,9 @@ export class SegmentApi {
     const reg = await this.registry();
     const last = await this.p.store.lastProfileCursor();
     const sizes = new Map((await this.p.store.sizes()).map((s) => [`${s.workspace}\u0000${s.segment}`, s.size]));
+    const backfilling = await this.p.traitsBackfilling();
     const out: DefinitionStatus[] = [];
-    for (const r of reg.list(kind)) out.push(this.status(r, this.ws(o.workspace), last, sizes));
+    for (const r of reg.list(kind)) out.push(this.status(reg, r, this.ws(o.workspace), last, sizes, backfilling));
     return out;
   }
 

@@ -14,6 +14,7 @@ import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentCh
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { SegmentRegistry } from './registry.ts';
+import { memberKey } from './set.ts';
 
 interface ProfileSegments {
   members: Map<string, number>;
@@ -42,11 +43,16 @@ export class LiveSegments {
   private sizesLoaded = false;
   private nextDue = Infinity;
   private traitCache: { key: object; map: Map<string, SegmentTrait> } | undefined;
+  /** Log position up to which every created profile has been evaluated in full (a committed annotation). */
+  private evaluatedUpTo = 0;
+  private annotatedUpTo = 0;
 
   constructor(private readonly o: LiveSegmentsOptions) {}
 
-  /** Loads definitions, sizes and the earliest due time (at engine start). */
-  async start(): Promise<void> {
+  /** Loads definitions, sizes and the earliest due time (at engine start, from its committed `position`). */
+  async start(position: number): Promise<void> {
+    this.evaluatedUpTo = position;
+    this.annotatedUpTo = position;
     this.registry.replace(await this.o.store.definitions());
     this.reset();
     await this.loadSizes();
@@ -91,11 +97,38 @@ export class LiveSegments {
     return m;
   }
 
+  /**
+   * The definitions that read, directly or through the segments they name, a
+   * trait whose backfill is running: they are not evaluated until it ends,
+   * since they would read partial values; the traits' last backfill commit
+   * sets them to backfill again over every profile.
+   */
+  frozen(): ReadonlySet<string> {
+    const waiting = this.o.traits().rows().filter((r) => r.status === 'backfilling');
+    return waiting.length === 0 ? NONE : this.registry.set().affected(waiting.map((r) => `trait:${r.name}`));
+  }
+
+  /** Whether the definition backfill can run: none of its definitions waits for a trait backfill. */
+  private backfillReady(position: number): boolean {
+    const rows = this.registry.backfilling();
+    if (rows.length === 0 || position < this.replayUntil()) return false;
+    const frozen = this.frozen();
+    return frozen.size === 0 || rows.every((r) => !frozen.has(memberKey(r.kind, r.name)));
+  }
+
   /** Whether due re-evaluations or a backfill wait, at `now`, for an engine at `position`. */
   pending(now: number, position: number): boolean {
     if (this.registry.set().size === 0) return false;
     if (this.nextDue <= now) return true;
-    return this.registry.backfilling().length > 0 && position >= this.replayUntil();
+    return this.backfillReady(position);
+  }
+
+  /** The keys to evaluate: `only` (all when absent) without the frozen ones; undefined means all. */
+  private unfrozen(only: ReadonlySet<string> | undefined, frozen: ReadonlySet<string>): ReadonlySet<string> | undefined {
+    if (frozen.size === 0) return only;
+    const out = new Set<string>();
+    for (const k of only ?? this.registry.set().order.map((c) => c.key)) if (!frozen.has(k)) out.add(k);
+    return out;
   }
 
   /** When the engine should next wake for due re-evaluations (Infinity: nothing scheduled). */
@@ -205,10 +238,21 @@ export class LiveSegments {
     }
     const set = this.registry.set();
     if (set.size === 0) return;
+    const frozen = this.frozen();
+    // The last chunk of a trait backfill: what reads that trait is evaluated again over every profile.
+    if (cause === 'trait-backfill') {
+      const done = (c.definitions ?? []).filter((r) => r.status === 'live').map((r) => `trait:${r.name}`);
+      const again = done.length === 0 ? NONE : set.affected(done);
+      const restart = new Set([...again].filter((k) => !frozen.has(k)));
+      if (restart.size > 0) {
+        this.changes(c).definitions = this.registry.restart(restart, c.position, now);
+      }
+    }
     // During a rebuild's replay, memberships wait for the backfill that follows it.
     if (this.registry.backfilling().length > 0 && c.position < this.replayUntil()) return;
     if (!this.sizesLoaded) await this.loadSizes();
     const keys = [...c.profiles.map((d) => ({ workspace: d.workspace, id: d.id })), ...c.deletedProfiles];
+    this.annotatedUpTo = c.position;
     if (keys.length === 0) return;
     const states = await this.states(keys);
     const touched = new Set<string>();
@@ -242,7 +286,9 @@ export class LiveSegments {
       // A profile with no recorded change was still touched by an event: its activity changed.
       // A profile whose time-driven re-evaluation is due gets a full one now.
       const overdue = s.due !== undefined && s.due <= now;
-      const only = ch === 'all' || overdue ? undefined : ch === undefined ? activityOnly : set.affected(ch);
+      // A profile created by these events has never been evaluated: every definition is (a missing count reads 0).
+      const created = doc.createdAt > this.evaluatedUpTo;
+      const only = this.unfrozen(ch === 'all' || overdue || created ? undefined : ch === undefined ? activityOnly : set.affected(ch), frozen);
       if (only !== undefined && only.size === 0) continue;
       const r = set.evaluate(doc, now, traits, s.members, only);
       // A partial evaluation knows only the next change of what it evaluated: keep the pending one.
@@ -264,6 +310,8 @@ export class LiveSegments {
     const touched = new Set<string>();
     const set = this.registry.set();
     const traits = this.traits();
+    const frozen = this.frozen();
+    const only = this.unfrozen(undefined, frozen);
     if (this.nextDue <= now) {
       const due = await this.o.store.due(now, this.o.chunk);
       const missing = due.filter((d) => cached(d.workspace, d.id) === undefined);
@@ -277,7 +325,7 @@ export class LiveSegments {
           this.record(c, d, s, new Set(), Infinity, 'removed', now, touched);
           continue;
         }
-        const r = set.evaluate(doc, now, traits, s.members);
+        const r = set.evaluate(doc, now, traits, s.members, only);
         // Force a schedule write: the stored due time has passed even when the next one equals the cached value.
         s.due = -1;
         this.record(c, doc, s, r.members, r.next, 'time', now, touched);
@@ -287,7 +335,7 @@ export class LiveSegments {
       this.nextDue = -Infinity;
       return c;
     }
-    if (this.registry.backfilling().length === 0 || position < this.replayUntil()) return undefined;
+    if (!this.backfillReady(position)) return undefined;
     const cursor = Math.min(...this.registry.backfilling().map((r) => r.cursor));
     const page = await this.o.store.profilesAfter(cursor, this.o.chunk);
     const states = await this.states(page.map((p) => p.doc));
@@ -315,9 +363,12 @@ export class LiveSegments {
 
   /** After a commit: refresh the earliest due time when due rows were processed. */
   async committed(): Promise<void> {
+    this.evaluatedUpTo = Math.max(this.evaluatedUpTo, this.annotatedUpTo);
     if (this.nextDue === -Infinity) this.nextDue = (await this.o.store.nextDue()) ?? Infinity;
   }
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 function emptyChanges(partition: number, position: number): Changeset {
   return { partition, position, profiles: [], deletedProfiles: [], identities: [], links: [], merges: [], identityConflicts: [], attributeConflicts: [], history: [] };

@@ -5,7 +5,7 @@
  */
 import type { Json } from '../core/event.ts';
 import type { SegmentDefinitionRow } from '../storage/index.ts';
-import { segmentHash, SegmentSet, storedDefinition, type DefinitionKind, type SegmentDefinition } from './set.ts';
+import { memberKey, segmentHash, SegmentSet, storedDefinition, type DefinitionKind, type SegmentDefinition } from './set.ts';
 
 export class SegmentRegistry {
   private rows = new Map<string, SegmentDefinitionRow>();
@@ -98,6 +98,23 @@ export class SegmentRegistry {
     for (const [id, r] of this.rows) {
       if (storedDefinition(r.definition).condition === null) continue;
       const next: SegmentDefinitionRow = { ...r, status: 'backfilling', cursor: 0, after, updatedAt: now };
+      this.rows.set(id, next);
+      out.push(next);
+    }
+    return out;
+  }
+
+  /**
+   * Sets the rule-driven rows with these membership keys backfilling again
+   * after `after` (a trait they read was recomputed); a running backfill
+   * restarts with them, so all run as one pass. Returns the rows to save.
+   */
+  restart(keys: ReadonlySet<string>, after: number, now: number): SegmentDefinitionRow[] {
+    const out: SegmentDefinitionRow[] = [];
+    for (const [id, r] of this.rows) {
+      if (storedDefinition(r.definition).condition === null) continue;
+      if (!keys.has(memberKey(r.kind, r.name)) && r.status !== 'backfilling') continue;
+      const next: SegmentDefinitionRow = { ...r, status: 'backfilling', cursor: 0, after: Math.max(after, r.status === 'backfilling' ? r.after : 0), updatedAt: now };
       this.rows.set(id, next);
       out.push(next);
     }
