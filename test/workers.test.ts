@@ -11,6 +11,7 @@ import { Engine } from '../src/engine/engine.ts';
 import { engineOptions } from '../src/engine/options.ts';
 import { Portrait, type ConfigInput } from '../src/index.ts';
 import { NatsEventLog, partitionOf, SqliteEventLog } from '../src/log/index.ts';
+import { loadPartitionDefinitions } from '../src/cluster/index.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
 import { comparableDump, waitFor } from './support/cluster.ts';
@@ -58,16 +59,33 @@ async function leasesOf(p: Portrait): Promise<number[]> {
   return p.cluster?.partitionsHeld() ?? [];
 }
 
+/** A deployment of four partitions: one API node and two workers, once each worker holds two partitions. */
+async function apiAndTwoWorkers() {
+  const config = await deployment(4);
+  const clock = new ManualClock(T0);
+  const api = await Portrait.open(config({ role: 'api' }), { clock });
+  const w1 = await Portrait.open(config({ role: 'worker', workerId: 'w1' }), { clock });
+  const w2 = await Portrait.open(config({ role: 'worker', workerId: 'w2' }), { clock });
+  cleanups.push(() => api.close(), () => w1.close(), () => w2.close());
+  await waitFor(async () => (await leasesOf(w1)).length === 2 && (await leasesOf(w2)).length === 2, 10_000, 'each worker holds two of the four partitions');
+  return { config, clock, api, w1, w2 };
+}
+
+/** A database of its own and two copies of one log: the owner and a stale writer see the same records at the same positions. */
+async function ownerAndStaleWriter() {
+  const db = await tempDatabase();
+  cleanups.push(() => db.drop());
+  const store = await PostgresStore.open({ url: db.url });
+  const ownerLog = new SqliteEventLog({ file: ':memory:', durability: 'normal' });
+  const staleLog = new SqliteEventLog({ file: ':memory:', durability: 'normal' });
+  cleanups.push(() => store.close(), () => ownerLog.close(), () => staleLog.close());
+  return { store, ownerLog, staleLog };
+}
+
 describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () => {
   it('two workers split the partitions; when one stops renewing, the other takes its partitions over and continues from the committed position', async () => {
-    const config = await deployment(4);
-    const clock = new ManualClock(T0);
-    const api = await Portrait.open(config({ role: 'api' }), { clock });
-    const w1 = await Portrait.open(config({ role: 'worker', workerId: 'w1' }), { clock });
-    const w2 = await Portrait.open(config({ role: 'worker', workerId: 'w2' }), { clock });
-    cleanups.push(() => api.close(), () => w1.close(), () => w2.close());
+    const { config, clock, api, w1, w2 } = await apiAndTwoWorkers();
     assert.equal(api.cluster?.partitionsHeld().length, 0, 'an API node holds no partition');
-    await waitFor(async () => (await leasesOf(w1)).length === 2 && (await leasesOf(w2)).length === 2, 10_000, 'each worker holds two of the four partitions');
     assert.deepEqual([...(await leasesOf(w1)), ...(await leasesOf(w2))].sort(), [0, 1, 2, 3], 'together they hold every partition once');
 
     const all = [...workload({ events: 3_000, users: 300, seed: 7, duplicateRate: 0.02, start: T0 - 3 * 86_400_000 })];
@@ -94,14 +112,44 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     assert.deepEqual(comparableDump(await rebuilt.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');
   });
 
+  it('a trait defined over the API on a running deployment backfills in every partition, reads as backfilling until then, and equals a rebuild', async () => {
+    const { config, clock, api, w1, w2 } = await apiAndTwoWorkers();
+    const all = [...workload({ events: 4_000, users: 300, seed: 11, duplicateRate: 0.02, start: T0 - 3 * 86_400_000 })];
+    await send(api, all.slice(0, 3_000));
+    await api.drain();
+
+    await api.putTrait({ name: 'viewed', kind: 'count', filter: { event: 'Product Viewed' } });
+    const just = (await api.traitDefinitions()).find((d) => d.name === 'viewed');
+    assert.equal(just?.status, 'backfilling', 'a new trait on a deployment holding data backfills');
+    // Events keep coming while the workers switch to the new version and backfill.
+    await send(api, all.slice(3_000));
+    await waitFor(async () => (await api.traitDefinitions()).find((d) => d.name === 'viewed')?.status === 'live', 20_000, 'every partition finished its backfill');
+    await api.drain();
+    const store = await PostgresStore.open({ url: config().cluster!.databaseUrl! });
+    cleanups.push(() => store.close());
+    const progress = await store.partitionBackfills();
+    assert.deepEqual(
+      progress.filter((b) => b.name === 'viewed').map((b) => [b.partition, b.done]),
+      [[0, true], [1, true], [2, true], [3, true]],
+      'each partition backfilled its own log',
+    );
+    const views = all.filter((m) => (m as { event?: string }).event === 'Product Viewed').length;
+    const profiles = (await w1.stateDump()).filter((l) => l.startsWith('profile '));
+    const users = profilesOf(profiles).filter((d) => d.kind === 'user');
+    const counted = users.reduce((n, d) => n + (d.traits.viewed === undefined ? 0 : (d.traits.viewed.s as number)), 0);
+    assert.ok(counted > 0 && counted <= views, `views are counted once over the user profiles (${counted} of ${views} sent, duplicates dropped)`);
+
+    await w1.close();
+    await w2.close();
+    const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
+    cleanups.push(() => rebuilt.close());
+    await rebuilt.rebuild();
+    const again = (await rebuilt.stateDump()).filter((l) => l.startsWith('profile '));
+    assert.deepEqual(again, profiles, 'the profiles (with the backfilled trait) equal a rebuild from the log');
+  });
+
   it("a stale writer's commit fails with PORTRAIT_STALE_WRITER and writes nothing", async () => {
-    const db = await tempDatabase();
-    cleanups.push(() => db.drop());
-    const store = await PostgresStore.open({ url: db.url });
-    // Two copies of one log: the owner and the stale writer see the same records at the same positions.
-    const ownerLog = new SqliteEventLog({ file: ':memory:', durability: 'normal' });
-    const staleLog = new SqliteEventLog({ file: ':memory:', durability: 'normal' });
-    cleanups.push(() => store.close(), () => ownerLog.close(), () => staleLog.close());
+    const { store, ownerLog, staleLog } = await ownerAndStaleWriter();
     const config = resolveConfig({ engine: { commitIntervalMs: 0 } });
     const clock = new ManualClock(T0);
     const engine = (log: SqliteEventLog) => {
@@ -124,6 +172,45 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     await staleLog.append(events);
     await assert.rejects(stale.drain(), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_STALE_WRITER', 'its commit expecting position 0 fails');
     assert.deepEqual(await store.dump(), before, 'and writes nothing: the event is not counted twice');
+    await stale.stop();
+    await owner.stop();
+  });
+
+  it("a stale writer's trait backfill chunk fails with PORTRAIT_STALE_WRITER instead of counting the chunk twice", async () => {
+    const { store, ownerLog, staleLog } = await ownerAndStaleWriter();
+    const config = resolveConfig({ engine: { commitIntervalMs: 0, backfillChunk: 100 } });
+    const clock = new ManualClock(T0);
+    const events = Array.from({ length: 500 }, (_, i) => {
+      const r = parseMessage({ type: 'track', userId: `u${i % 5}`, event: 'E', messageId: `m${i}` }, { workspace: 'default', clock, receivedAt: T0 });
+      return r.ok ? r.event : assert.fail('the event is valid');
+    });
+    await ownerLog.append(events);
+    await staleLog.append(events);
+    const plain = () => new Definitions({ setOnce: new Set(), types: {} });
+    const first = new Engine({ ...engineOptions(config, { log: ownerLog, store, definitions: plain(), clock, hashKey: Buffer.alloc(32, 1) }), partition: 0, partitions: 1, fenced: true });
+    await first.start();
+    await first.drain();
+    await first.stop();
+    // A trait made afterwards: both writers load it from the store and start the same backfill of positions 1..500.
+    const defs = plain();
+    defs.reconcile([{ name: 'n', kind: 'count', filter: { event: 'E' } }], 500, T0, 'api');
+    await store.saveDefinitions(defs.list());
+    const engine = async (log: SqliteEventLog) => {
+      const definitions = await loadPartitionDefinitions(store, plain(), 0, 1);
+      return new Engine({ ...engineOptions(config, { log, store, definitions, clock, hashKey: Buffer.alloc(32, 1) }), partition: 0, partitions: 1, fenced: true });
+    };
+    const stale = await engine(staleLog);
+    const owner = await engine(ownerLog);
+    await owner.start();
+    await owner.drain();
+    const total = async () => {
+      const dump = await store.dump();
+      return profilesOf(dump).reduce((n, d) => n + ((d.traits.n?.s as number | undefined) ?? 0), 0);
+    };
+    assert.equal(await total(), 500, 'the owner backfilled every event once');
+    assert.equal((await store.definitions())[0]?.status, 'live', 'and the definition went live');
+    await assert.rejects(stale.start().then(() => stale.drain()), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_STALE_WRITER', "the stale writer's first backfill chunk fails");
+    assert.equal(await total(), 500, 'nothing is counted twice');
     await stale.stop();
     await owner.stop();
   });

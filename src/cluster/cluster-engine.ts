@@ -8,6 +8,7 @@
 import { isPortraitError, Errors } from '../core/errors.ts';
 import { Engine, type EngineOptions } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
+import type { Definitions } from '../engine/definitions.ts';
 import type { EventLog } from '../log/index.ts';
 import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
 import type { StateStore } from '../storage/index.ts';
@@ -22,8 +23,14 @@ export interface ClusterEngineOptions {
   partitions: number;
   /** false (API-only node): hold no lease and run no engine. */
   work: boolean;
-  /** The options of the engine of one partition (its log is the partition's view). */
-  engineOptions: (partition: number, log: EventLog) => EngineOptions;
+  /** The options of the engine of one partition (its log is the partition's view; its definitions carry that partition's backfill progress). */
+  engineOptions: (partition: number, log: EventLog, definitions: Definitions) => EngineOptions;
+  /** Loads the trait definitions for one partition (see loadPartitionDefinitions). */
+  definitions: (partition: number) => Promise<Definitions>;
+  /** Changes whenever a trait definition is added, changed or removed (polled with progress). */
+  definitionsFingerprint: () => Promise<string>;
+  /** Called when the fingerprint changed (another node changed the definitions). */
+  onDefinitionsChanged?: () => void;
   /** How often partition heads and positions are polled (ms); default 50. */
   pollMs?: number;
   onError?: (e: unknown) => void;
@@ -48,6 +55,7 @@ export class ClusterEngine implements EngineHandle {
   private highest = 0;
   private lagEstimate = 0;
   private readonly pollMs: number;
+  private fingerprint: string | undefined;
 
   constructor(private readonly o: ClusterEngineOptions) {
     this.pollMs = o.pollMs ?? 50;
@@ -126,11 +134,12 @@ export class ClusterEngine implements EngineHandle {
   private async take(partition: number, token: number): Promise<void> {
     const log = new PartitionLog(this.o.log, partition);
     await log.refresh();
-    const engine = new Engine({
-      ...this.o.engineOptions(partition, log),
+    const definitions = await this.o.definitions(partition);
+    const engine: Engine = new Engine({
+      ...this.o.engineOptions(partition, log, definitions),
       partition,
+      partitions: this.o.partitions,
       fenced: true,
-      backfill: false,
       onError: (e) => this.engineFailed(partition, engine, e),
     });
     engine.onCommit((position) => {
@@ -148,10 +157,14 @@ export class ClusterEngine implements EngineHandle {
    * restart) are retried after a pause.
    */
   private engineFailed(partition: number, engine: Engine, e: unknown): void {
-    if (!(isPortraitError(e) && e.code === Errors.staleWriter.code)) this.o.onError?.(e);
+    const stale = isPortraitError(e) && e.code === Errors.staleWriter.code;
+    if (!stale) this.o.onError?.(e);
     const t = setTimeout(() => {
-      if (this.held.get(partition)?.engine === engine) engine.resume();
-    }, isPortraitError(e) && e.code === Errors.staleWriter.code ? 0 : 500);
+      if (this.held.get(partition)?.engine !== engine) return;
+      // Stale: another writer moved the partition on; its definitions' backfill progress is read again with the position.
+      if (stale) void this.restart([partition]);
+      else engine.resume();
+    }, stale ? 0 : 500);
     t.unref();
   }
 
@@ -180,9 +193,46 @@ export class ClusterEngine implements EngineHandle {
   }
 
   private async progress(): Promise<void> {
+    await this.followDefinitions();
     const all = await this.positions();
     // Sequences are shared by all partitions: a partition's gap counts about one in `partitions` of them.
     this.lagEstimate = Math.round(all.reduce((n, x) => n + Math.max(0, x.head - x.committed), 0) / this.o.partitions);
+  }
+
+  /**
+   * Trait definitions changed (on any node): each partition held here
+   * commits what it folded and restarts with them, starting the backfill of
+   * a new version over its own log.
+   */
+  private async followDefinitions(): Promise<void> {
+    const f = await this.o.definitionsFingerprint();
+    if (this.fingerprint === undefined || f === this.fingerprint) {
+      this.fingerprint = f;
+      return;
+    }
+    this.fingerprint = f;
+    this.o.onDefinitionsChanged?.();
+    await this.restart([...this.held.keys()]);
+  }
+
+  /** Restarts the engines of some partitions held here (still under the same lease), reloading what they start from. */
+  private async restart(partitions: readonly number[]): Promise<void> {
+    // Lease rounds wait meanwhile: they must not see a partition between its stop and restart.
+    while (this.ticking) await this.ticking;
+    const run = async () => {
+      for (const p of partitions) {
+        const h = this.held.get(p);
+        if (!this.running || h === undefined) continue;
+        await this.drop(p, false);
+        await this.take(p, h.token);
+      }
+    };
+    this.ticking = run()
+      .catch((e: unknown) => this.o.onError?.(e))
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    await this.ticking;
   }
 
   /** Resolves once every partition (held here or elsewhere) has committed what its log held at the call. */

@@ -3,3 +3,4 @@ export { ClusterEngine, type ClusterEngineOptions } from './cluster-engine.ts';
 export { homeOf } from './home.ts';
 export { LeaseStore, type Lease } from './lease-store.ts';
 export { PartitionLog } from './partition-log.ts';
+export { loadPartitionDefinitions, overallDefinitions, type BackfillTable } from './partition-definitions.ts';

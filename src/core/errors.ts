@@ -145,6 +145,9 @@ export const Errors = {
   staleWriter: define('PORTRAIT_STALE_WRITER', 409,
     (partition: number, expected: number, actual: number) =>
       `Partition ${partition} is at position ${actual}, not ${expected}: another worker advanced it. Stop this writer and resume from the stored position.`),
+  staleBackfill: define('PORTRAIT_STALE_WRITER', 409,
+    (partition: number, trait: string, expected: number, actual: number | undefined) =>
+      `Partition ${partition}'s backfill of trait "${trait}" is at ${actual ?? 'another version'}, not ${expected}: another worker advanced it. Stop this writer and resume from the stored progress.`),
   migrationFailed: define('PORTRAIT_STORAGE_MIGRATION_FAILED', 500,
     (version: number, name: string, detail: string) => `Schema migration ${version} (${name}) failed: ${detail}. Nothing of it was applied; fix the cause and run \`portrait migrate\` again.`),
   schemaTooNew: define('PORTRAIT_STORAGE_SCHEMA_TOO_NEW', 500,

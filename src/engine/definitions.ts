@@ -96,6 +96,11 @@ export class Definitions {
     return next;
   }
 
+  /** Puts rows of the same versions back as they were (a backfill commit that failed). */
+  restore(rows: readonly DefinitionRow[]): void {
+    for (const r of rows) if (this.rows.get(r.name)?.hash === r.hash) this.rows.set(r.name, r);
+  }
+
   /** All rows set live, as after a rebuild from the whole log. */
   allLive(now: number): DefinitionRow[] {
     const out: DefinitionRow[] = [];

@@ -46,8 +46,12 @@ export interface EngineOptions {
    * whose lease moved on cannot overwrite the new owner's state.
    */
   fenced?: boolean;
-  /** Whether this engine runs trait backfills (default true; partition engines leave them out). */
-  backfill?: boolean;
+  /**
+   * Partitioned workers: how many partitions there are. Trait backfill
+   * progress is then kept per partition (Changeset.backfills) instead of in
+   * the shared definition rows.
+   */
+  partitions?: number;
   /** Partitioned workers: whether an identifier key is homed in this engine's partition (see StepContext.home). */
   home?: (workspace: string, ident: string) => boolean;
   onError?: (e: unknown) => void;
@@ -151,7 +155,7 @@ export class Engine implements EngineHandle {
 
   /** Whether a trait backfill waits for this engine. */
   private backfillWork(): boolean {
-    return this.o.backfill !== false && this.o.definitions.backfilling().size > 0;
+    return this.o.definitions.backfilling().size > 0;
   }
 
   /** Whether time-driven segment re-evaluations or a segment backfill wait. */
@@ -482,8 +486,17 @@ export class Engine implements EngineHandle {
       c.profiles.push(doc);
     }
     const now = this.o.clock.now();
-    c.definitions = group.map((r) => defs.advance(r.name, end, now));
-    await this.commit(c, 0, 'trait-backfill');
+    const rows = group.map((r) => defs.advance(r.name, end, now));
+    const partitions = this.o.partitions;
+    if (partitions === undefined) c.definitions = rows;
+    else c.backfills = rows.map((r) => ({ name: r.name, hash: r.hash, partition: this.partition, cursor: r.backfillCursor, target: r.backfillTarget, done: r.status === 'live', partitions, from }));
+    try {
+      await this.commit(c, 0, 'trait-backfill');
+    } catch (e) {
+      // Not committed: the chunk is done again from where it began.
+      defs.restore(group);
+      throw e;
+    }
   }
 
   /** Stops at once, dropping what was folded and not committed, as a crash would (failure drills). */

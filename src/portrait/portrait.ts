@@ -25,7 +25,7 @@ import {
 } from '../privacy/index.ts';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ClusterEngine, homeOf, LeaseStore } from '../cluster/index.ts';
+import { ClusterEngine, homeOf, LeaseStore, loadPartitionDefinitions, overallDefinitions } from '../cluster/index.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
@@ -239,18 +239,26 @@ export class Portrait {
     // Personal fields are sealed with their owner's data key before the append, opened on read.
     const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
     const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields);
-    const definitions = new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config));
+    const definitions = newDefinitions(config);
     definitions.load(await store.definitions());
-    const position = await store.position(0);
+    const position = await highestPosition(store, config);
     const { save, removed } = definitions.reconcile(config.traitDefinitions, position, clock.now());
     await store.saveDefinitions(save);
     for (const n of removed) await store.deleteDefinition(n);
     const parts = { log, store, definitions, clock, hashKey };
+    let follow: (() => Promise<void>) | undefined;
     // Files: the engine folds and commits in a worker thread. In memory, or on PostgreSQL / NATS,
     // it shares this thread (the worker thread opens the SQLite files by path).
     const engine: EngineHandle & { close?: () => Promise<void> } =
       log.inner instanceof NatsEventLog && store instanceof PostgresStore
-        ? clusterEngine(config, log.inner, store, parts, (partitionLog) => new SealedEventLog(partitionLog, dataKeys, config.privacy.piiFields))
+        ? clusterEngine(
+            config,
+            log.inner,
+            store,
+            parts,
+            (partitionLog) => new SealedEventLog(partitionLog, dataKeys, config.privacy.piiFields),
+            () => void follow?.().catch(() => undefined),
+          )
         : opts.memory || databaseUrl || natsUrl
         ? new Engine(engineOptions(config, parts))
         : new WorkerEngine(
@@ -266,6 +274,8 @@ export class Portrait {
             opts.clock,
           );
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
+    // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
+    follow = () => p.refreshDefinitions(true);
     for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
@@ -592,9 +602,16 @@ export class Portrait {
     return r.outcomes[0]!;
   }
 
-  /** Backfills advance in the engine's thread: re-read their progress while any runs. */
-  private async refreshDefinitions(): Promise<void> {
-    if (this.engine instanceof WorkerEngine && this.definitions.backfilling().size > 0) this.definitions.replace(await this.store.definitions());
+  /**
+   * Backfills advance in the engine's thread, or in the workers' partitions:
+   * re-read their progress while any runs (or, `always`, because another
+   * node changed the definitions).
+   */
+  private async refreshDefinitions(always = false): Promise<void> {
+    if (!always && this.definitions.backfilling().size === 0) return;
+    if (this.engine instanceof ClusterEngine && this.store instanceof PostgresStore) {
+      this.definitions.replace(overallDefinitions(await this.store.definitions(), await this.store.partitionBackfills()));
+    } else if (this.engine instanceof WorkerEngine || always) this.definitions.replace(await this.store.definitions());
   }
 
   /** The trait definitions in force, with version and backfill status. */
@@ -653,6 +670,14 @@ export class Portrait {
       const fromConfig = this.definitions.list().filter((d) => d.source === 'config');
       const kinds = new Map<string, string>([...fromConfig.map((d) => [d.name, (d.definition as { kind: string }).kind] as const), ...defs.map((d) => [d.name, d.kind as string] as const)]);
       await this.segmentApi?.checkTraits(kinds);
+      // Partitioned workers follow the stored definitions: each partition starts a new version's
+      // backfill at its own committed position (src/cluster/partition-definitions.ts).
+      if (this.engine instanceof ClusterEngine) {
+        const { save, removed } = this.definitions.reconcile(defs, await highestPosition(this.store, this.config), this.clock.now(), 'api');
+        await this.store.saveDefinitions(save);
+        for (const n of removed) await this.store.deleteDefinition(n);
+        return;
+      }
       // Stopping commits everything folded so far: the backfill then covers exactly up to the
       // committed position, and the restarted engine streams the new versions from there.
       await this.engine.stop();
@@ -821,6 +846,7 @@ function clusterEngine(
   store: PostgresStore,
   parts: Parameters<typeof engineOptions>[1],
   seal: (partitionLog: EventLog) => EventLog,
+  onDefinitionsChanged: () => void,
 ): ClusterEngine {
   const { partitions, role } = config.cluster;
   return new ClusterEngine({
@@ -830,9 +856,28 @@ function clusterEngine(
     workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
     partitions,
     work: role !== 'api',
-    engineOptions: (partition, partitionLog) => ({ ...engineOptions(config, { ...parts, log: seal(partitionLog) }), segments: undefined, home: homeOf(partition, partitions) }),
+    engineOptions: (partition, partitionLog, definitions) => ({ ...engineOptions(config, { ...parts, definitions, log: seal(partitionLog) }), segments: undefined, home: homeOf(partition, partitions) }),
+    definitions: (partition) => loadPartitionDefinitions(store, newDefinitions(config), partition, partitions),
+    definitionsFingerprint: () => store.definitionsFingerprint(),
+    onDefinitionsChanged,
     onError: (e) => process.emitWarning(`Portrait worker: ${(e as Error).message ?? String(e)}`),
   });
+}
+
+function newDefinitions(config: ResolvedConfig): Definitions {
+  return new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config));
+}
+
+/**
+ * The highest committed position of any partition: with partitioned workers,
+ * a definition made while any partition holds data backfills (each partition
+ * up to its own position).
+ */
+async function highestPosition(store: StateStore, config: ResolvedConfig): Promise<number> {
+  const partitions = config.cluster.databaseUrl && config.cluster.natsUrl ? config.cluster.partitions : 1;
+  let m = 0;
+  for (let p = 0; p < partitions; p++) m = Math.max(m, await store.position(p));
+  return m;
 }
 
 /** The key for hashing emails: configured, or generated once into the data directory. */

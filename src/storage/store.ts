@@ -46,6 +46,29 @@ export interface DefinitionRow {
   source: 'config' | 'api';
 }
 
+/**
+ * With partitioned workers, one partition's progress on a trait definition's
+ * backfill: each partition backfills (0, target] of its own log, target being
+ * its committed position when it first ran that version.
+ */
+export interface PartitionBackfill {
+  name: string;
+  hash: string;
+  partition: number;
+  cursor: number;
+  target: number;
+  done: boolean;
+  /** How many partitions share the backfill: the last one done sets the definition live. */
+  partitions: number;
+  /**
+   * The cursor the writer expects stored (its chunk began there). A backfill
+   * chunk does not move the partition position, so this fences it: when
+   * another worker moved the cursor meanwhile, the commit fails with
+   * PORTRAIT_STALE_WRITER instead of counting the chunk twice.
+   */
+  from?: number;
+}
+
 /** Everything one engine step writes, atomically, with the new log position. */
 export interface Changeset {
   partition: number;
@@ -68,6 +91,8 @@ export interface Changeset {
   attributeConflicts: AttributeConflict[];
   history: HistoryEntry[];
   definitions?: DefinitionRow[];
+  /** Partitioned workers: trait backfill progress of this partition (instead of `definitions`). */
+  backfills?: PartitionBackfill[];
   /** Notifications written with the state change (transactional outbox). */
   outbox?: OutboxEntry[];
   /** Segment and tag membership changes, their history, sizes and the re-evaluation schedule. */

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { Errors } from '../../core/errors.ts';
 import { historyRows } from '../rows.ts';
 import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
-import type { Changeset, DefinitionRow } from '../store.ts';
+import type { Changeset, DefinitionRow, PartitionBackfill } from '../store.ts';
 import { scoped } from '../store.ts';
 
 /** Keeps the last item per key: one statement may not upsert a row twice. */
@@ -136,6 +136,36 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
       [history.map((h) => h.workspace), history.map((h) => h.profileId), history.map((h) => h.firstPosition), history.map((h) => h.lastPosition), history.map((h) => h.entries)],
     );
   if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
+  if (c.backfills && c.backfills.length > 0) await writeBackfills(client, c.backfills);
+}
+
+/**
+ * Records partitions' trait backfill progress; a definition whose version
+ * every partition has finished becomes live (its row in `definitions`).
+ */
+export async function writeBackfills(db: pg.Pool | pg.PoolClient, rows: readonly PartitionBackfill[]): Promise<void> {
+  const b = lastByKey(rows, (r) => `${r.name}\u0000${r.partition}`);
+  for (const r of b) {
+    if (r.from === undefined) continue;
+    const held = await db.query<{ cursor: string }>('SELECT cursor FROM trait_backfills WHERE name = $1 AND partition = $2 AND hash = $3 FOR UPDATE', [r.name, r.partition, r.hash]);
+    const stored = held.rows[0] === undefined ? undefined : Number(held.rows[0].cursor);
+    if (stored !== r.from) throw Errors.staleBackfill(r.partition, r.name, r.from, stored);
+  }
+  await db.query(
+    `INSERT INTO trait_backfills (name, partition, hash, cursor, target, done)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[])
+     ON CONFLICT (name, partition) DO UPDATE SET hash = excluded.hash, cursor = excluded.cursor, target = excluded.target, done = excluded.done`,
+    [b.map((r) => r.name), b.map((r) => r.partition), b.map((r) => r.hash), b.map((r) => r.cursor), b.map((r) => r.target), b.map((r) => r.done)],
+  );
+  for (const r of b) {
+    if (!r.done) continue;
+    await db.query(
+      `UPDATE definitions SET status = 'live', backfill_cursor = backfill_target
+       WHERE name = $1 AND hash = $2 AND status <> 'live'
+         AND (SELECT count(*) FROM trait_backfills t WHERE t.name = $1 AND t.hash = $2 AND t.done AND t.partition < $3) >= $3`,
+      [r.name, r.hash, r.partitions],
+    );
+  }
 }
 
 export async function writeDefinitions(db: pg.Pool | pg.PoolClient, rows: readonly DefinitionRow[]): Promise<void> {

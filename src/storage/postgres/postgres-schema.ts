@@ -149,7 +149,21 @@ CREATE TABLE cluster_workers (
 );`,
   },
   { version: 7, name: 'erasure ledger and suppression list', sql: POSTGRES_PRIVACY_SCHEMA },
+  {
+    version: 8,
+    name: 'trait backfill progress per partition',
+    sql: `
+CREATE TABLE trait_backfills (
+  name      TEXT COLLATE "C" NOT NULL,
+  partition INTEGER NOT NULL,
+  hash      TEXT COLLATE "C" NOT NULL,
+  cursor    BIGINT NOT NULL,
+  target    BIGINT NOT NULL,
+  done      BOOLEAN NOT NULL,
+  PRIMARY KEY (name, partition)
+);`,
+  },
 ];
 
-/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite). */
-export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule'] as const;
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite) and the partitions' trait backfill progress. */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills'] as const;

@@ -17,9 +17,9 @@ import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
-import { claimPosition, writeChangeset, writeDefinitions } from './postgres-commit.ts';
+import { claimPosition, writeBackfills, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
 import { POSTGRES_DERIVED_TABLES, POSTGRES_MIGRATIONS } from './postgres-schema.ts';
 import { PostgresSegmentStore, writeSegmentChanges } from './postgres-segments.ts';
@@ -208,6 +208,40 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   async saveDefinitions(rows: DefinitionRow[]): Promise<void> {
     if (rows.length === 0) return;
     await writeDefinitions(this.pool, rows);
+  }
+
+  /** Partitions' trait backfill progress (all partitions, or one). */
+  async partitionBackfills(partition?: number): Promise<PartitionBackfill[]> {
+    const r = await this.pool.query<{ name: string; partition: number; hash: string; cursor: string; target: string; done: boolean }>(
+      `SELECT name, partition, hash, cursor, target, done FROM trait_backfills${partition === undefined ? '' : ' WHERE partition = $1'} ORDER BY name, partition`,
+      partition === undefined ? [] : [partition],
+    );
+    return r.rows.map((x) => ({ name: x.name, partition: x.partition, hash: x.hash, cursor: Number(x.cursor), target: Number(x.target), done: x.done, partitions: 0 }));
+  }
+
+  /**
+   * Records the versions a partition starts backfilling (or runs live)
+   * before it commits anything with them. A row of the same version already
+   * stored (another worker started it first) is kept: the caller reads the
+   * progress back.
+   */
+  async startBackfills(rows: PartitionBackfill[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO trait_backfills (name, partition, hash, cursor, target, done)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[])
+       ON CONFLICT (name, partition) DO UPDATE SET hash = excluded.hash, cursor = excluded.cursor, target = excluded.target, done = excluded.done
+       WHERE trait_backfills.hash <> excluded.hash`,
+      [rows.map((r) => r.name), rows.map((r) => r.partition), rows.map((r) => r.hash), rows.map((r) => r.cursor), rows.map((r) => r.target), rows.map((r) => r.done)],
+    );
+    // Versions live from the start may complete the set of partitions.
+    await writeBackfills(this.pool, rows.filter((r) => r.done).map((r) => ({ ...r })));
+  }
+
+  /** Changes whenever a trait definition is added, changed (a new version) or removed. */
+  async definitionsFingerprint(): Promise<string> {
+    const r = await this.pool.query<{ f: string | null }>(`SELECT string_agg(name || ':' || hash, ',' ORDER BY name) AS f FROM definitions`);
+    return r.rows[0]?.f ?? '';
   }
 
   async deleteDefinition(name: string): Promise<void> {
