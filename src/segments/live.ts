@@ -14,6 +14,7 @@ import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentCh
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { SegmentRegistry } from './registry.ts';
+import { changedInput } from './set.ts';
 
 interface ProfileSegments {
   members: Map<string, number>;
@@ -225,7 +226,7 @@ export class LiveSegments {
       let s = changed.get(sk);
       if (s === 'all') continue;
       if (s === undefined) changed.set(sk, (s = new Set(['activity'])));
-      for (const k in h.changes) s.add(k.startsWith('attr.') ? `attr:${k.slice(5)}` : k.startsWith('consent.') ? `consent:${k.slice(8)}` : `trait:${k.slice(6)}`);
+      for (const k in h.changes) s.add(changedInput(k));
     }
     const activityOnly = set.affected(['activity']);
 
