@@ -43,6 +43,8 @@ export class LiveSegments {
   private sizesLoaded = false;
   private nextDue = Infinity;
   private traitCache: { key: object; map: Map<string, SegmentTrait> } | undefined;
+  /** Log position of the last changeset annotated (-Infinity: unknown, after start or a failed commit). */
+  private annotatedUpTo = -Infinity;
 
   constructor(private readonly o: LiveSegmentsOptions) {}
 
@@ -58,6 +60,7 @@ export class LiveSegments {
   reset(): void {
     this.cache.clear();
     this.sizesLoaded = false;
+    this.annotatedUpTo = -Infinity;
   }
 
   private async loadSizes(): Promise<void> {
@@ -199,6 +202,9 @@ export class LiveSegments {
    */
   async annotate(c: Changeset, cause: CommitCause): Promise<void> {
     const now = this.o.clock.now();
+    // Profiles created after the last annotated changeset were never evaluated.
+    const createdAfter = this.annotatedUpTo;
+    this.annotatedUpTo = c.position;
     if (this.o.profileUpdated && cause === 'events') {
       for (const d of c.profiles) {
         (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position, ...consented(d) }, position: c.position, createdAt: now });
@@ -241,9 +247,10 @@ export class LiveSegments {
       const s = states.get(sk)!;
       const ch = all ? 'all' : changed.get(sk);
       // A profile with no recorded change was still touched by an event: its activity changed.
-      // A profile whose time-driven re-evaluation is due gets a full one now.
+      // A profile whose time-driven re-evaluation is due gets a full one now, and so does a new
+      // profile: a condition may hold on inputs it does not have (not exists score.churn).
       const overdue = s.due !== undefined && s.due <= now;
-      const only = ch === 'all' || overdue ? undefined : ch === undefined ? activityOnly : set.affected(ch);
+      const only = ch === 'all' || overdue || doc.createdAt > createdAfter ? undefined : ch === undefined ? activityOnly : set.affected(ch);
       if (only !== undefined && only.size === 0) continue;
       const r = set.evaluate(doc, now, traits, s.members, only);
       // A partial evaluation knows only the next change of what it evaluated: keep the pending one.
