@@ -7,11 +7,12 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
 import { caller, errorCode } from './support/http.ts';
 import { errorOf } from './support/errors.ts';
-import { openMemory, T0 } from './support/open.ts';
+import { ManualClock } from '../src/core/clock.ts';
+import { Portrait } from '../src/index.ts';
+import { openMemory, T0, tempDir } from './support/open.ts';
 
 const CONFIG = {
   scores: [
@@ -251,6 +252,30 @@ describe('scores as profile inputs', () => {
       assert.match(t.problems[0]!.message, /is a number, not a time/, 'a score is a number');
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe('scores and a changed declaration', () => {
+  it('a logged score the configuration no longer accepts is left out on rebuild and listed as a conflict', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const first = await Portrait.open({ dataDir: dir, identity: { hashKey: '00'.repeat(32) }, scores: [{ name: 'churn', min: 0, max: 1 }, { name: 'ltv' }] }, { clock: new ManualClock(T0) });
+      await first.ingest([withScores('u1', T0, 's1', { churn: 0.9, ltv: 5 })]);
+      await first.drain();
+      await first.close();
+      const again = await Portrait.open({ dataDir: dir, identity: { hashKey: '00'.repeat(32) }, scores: [{ name: 'churn', min: 0, max: 0.5 }] }, { clock: new ManualClock(T0) });
+      try {
+        await again.rebuild();
+        assert.deepEqual((await again.profile('user_id', 'u1'))!.scores, {}, 'neither score applies any more');
+        const conflicts = (await again.attributeConflicts('user_id', 'u1')).map((c) => [c.attribute, c.reason, c.rejected]);
+        assert.deepEqual(conflicts.sort(), [['context.scores.churn', 'score', 0.9], ['context.scores.ltv', 'score', 5]], 'each is listed with its field and value');
+        assert.equal((await again.profile('user_id', 'u1'))!.eventCount, 1, 'the rest of the message applies');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      cleanup();
     }
   });
 });
