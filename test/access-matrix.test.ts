@@ -97,6 +97,8 @@ const ROUTES: Record<string, Entry> = {
   'GET /v1/profiles/:idType/:id/consent': { scope: 'read', url: '/v1/profiles/user_id/u1/consent', ok: [200], foreign: [404] },
   // A consent decision may come before the person's first event: another workspace records it for its own u-consent.
   'PUT /v1/profiles/:idType/:id/consent': { scope: 'write', url: '/v1/profiles/user_id/u-consent/consent', payload: { marketing: true }, ok: [202] },
+  'GET /v1/profiles/:idType/:id/scores': { scope: 'read', url: '/v1/profiles/user_id/u1/scores', ok: [200], foreign: [404] },
+  'PUT /v1/profiles/:idType/:id/scores': { scope: 'write', url: '/v1/profiles/user_id/u-scores/scores', payload: { churn: 0.5 }, ok: [202] },
   'POST /v1/privacy/erase': { scope: 'privacy', url: '/v1/privacy/erase', payload: { idType: 'user_id', id: 'u-erase' }, ok: [202], foreign: [404] },
   'GET /v1/privacy/erasures': { scope: 'privacy', url: '/v1/privacy/erasures', ok: [200] },
   'GET /v1/privacy/erasures/:id': { scope: 'privacy', url: '/v1/privacy/erasures/{e}', ok: [200], foreign: [404] },
@@ -128,7 +130,7 @@ describe('access matrix: every route × every scope × another workspace', () =>
   const registered: string[] = [];
 
   before(async () => {
-    ({ p } = await openMemory({ server: { rateLimit: { perSecond: 100_000 } } }));
+    ({ p } = await openMemory({ server: { rateLimit: { perSecond: 100_000 } }, scores: [{ name: 'churn', min: 0, max: 1 }] }));
     for (const [name, scopes] of Object.entries(KEY_SCOPES)) keys[name] = (await p.keys.create('default', scopes)).key;
     foreign = (await p.keys.create('other', ['write', 'read', 'pii', 'admin', 'privacy'])).key;
     app = buildServer(p);

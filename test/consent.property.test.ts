@@ -2,7 +2,7 @@
  * Consent is folded so that the state depends only on the set of events:
  * for random workloads where consent is granted and withdrawn (by identify
  * traits and by context.consent, on anonymous and identified profiles that
- * later merge), any arrival order and chunking gives the same profiles and
+ * later merge, with purpose-bound scores among the events), any arrival order and chunking gives the same profiles and
  * memberships, a rebuild reproduces them, and the profile as of the latest
  * event time equals the live one.
  */
@@ -27,12 +27,15 @@ const CONFIG = {
     { name: 'promo', condition: 'traits.orders >= 1', purpose: 'marketing' },
     { name: 'reachable', condition: 'consent.marketing = true and consent.analytics = true' },
     { name: 'big', condition: 'traits.mkt_spend > 50' },
+    { name: 'likely', condition: 'score.mkt_propensity >= 0.5 and score.churn < 0.5' },
   ],
+  // A purpose-bound score follows the same gate as the purpose-bound traits.
+  scores: [{ name: 'churn', min: 0, max: 1 }, { name: 'mkt_propensity', min: 0, max: 1, purpose: 'marketing' }],
 };
 
 const message = fc.record({
   user: fc.integer({ min: 0, max: 2 }),
-  kind: fc.constantFrom('order', 'anon-order', 'page', 'identify', 'consent-traits', 'consent-context', 'anon-consent'),
+  kind: fc.constantFrom('order', 'anon-order', 'page', 'identify', 'consent-traits', 'consent-context', 'anon-consent', 'score', 'anon-score'),
   t: fc.integer({ min: 0, max: SPAN }),
   price: fc.integer({ min: 1, max: 40 }),
   marketing: fc.boolean(),
@@ -54,6 +57,10 @@ function toMessage(s: Spec, i: number): Record<string, unknown> {
       return { ...base, type: 'page', anonymousId, name: 'Home' };
     case 'identify':
       return { ...base, type: 'identify', userId, anonymousId };
+    case 'score':
+      return { ...base, type: 'track', userId, event: 'Scored', context: { scores: { mkt_propensity: s.price / 40, churn: s.marketing ? 0.2 : 0.8 } } };
+    case 'anon-score':
+      return { ...base, type: 'page', anonymousId, name: 'Home', context: { scores: { mkt_propensity: s.price / 40 } } };
     case 'consent-traits':
       return { ...base, type: 'identify', userId, traits: { consent: decisions } };
     case 'consent-context':
@@ -87,9 +94,10 @@ async function snapshot(p: Portrait): Promise<string> {
 }
 
 async function run(messages: Record<string, unknown>[], chunks: number[], check: boolean): Promise<string> {
-  const { p } = await openMemory({ traits: [...CONFIG.traits], segments: [...CONFIG.segments] });
+  const { p } = await openMemory({ traits: [...CONFIG.traits], segments: [...CONFIG.segments], scores: [...CONFIG.scores] });
   try {
     await ingestInChunks(p, messages, chunks);
+    assert.equal(p.stats().quarantined, 0, 'every generated message (scores included) is valid');
     const live = await snapshot(p);
     if (check) {
       for (let u = 0; u < 3; u++) {

@@ -2,8 +2,9 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import type { Portrait } from '../src/index.ts';
 import { resolveConfig } from '../src/config/index.ts';
-import { isPortraitError, type PortraitError } from '../src/core/errors.ts';
+import type { PortraitError } from '../src/core/errors.ts';
 import { Portrait as PortraitClass } from '../src/index.ts';
+import { errorOf } from './support/errors.ts';
 import { openMemory, T0, tempDir } from './support/open.ts';
 
 const DAY = 86_400_000;
@@ -26,16 +27,6 @@ const consent = (userId: string, t: number, id: string, decisions: Record<string
 
 async function open(): Promise<{ p: Portrait; clock: import('../src/core/clock.ts').ManualClock }> {
   return openMemory({ ...CONFIG, traits: [...CONFIG.traits], segments: [...CONFIG.segments] });
-}
-
-async function errorOf(f: () => Promise<unknown>): Promise<{ code: string; status: number; problems: Array<{ path: string; message: string }> }> {
-  try {
-    await f();
-  } catch (e) {
-    if (isPortraitError(e)) return e;
-    throw e;
-  }
-  assert.fail('expected an error');
 }
 
 describe('consent per purpose', () => {

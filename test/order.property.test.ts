@@ -9,15 +9,17 @@ import { ingestInChunks } from './support/chunks.ts';
 const DAY = 86_400_000;
 const CATS = ['books', 'music', 'toys'];
 
-/** One user's possible messages: browsing under anonymous ids, identify, alias, purchases. */
+/** One user's possible messages: browsing under anonymous ids, identify, alias, purchases, model scores. */
 const message = fc.record({
   user: fc.integer({ min: 0, max: 3 }),
   anon: fc.integer({ min: 0, max: 2 }),
-  kind: fc.constantFrom('view', 'order', 'identify', 'page', 'alias', 'anon-view'),
+  kind: fc.constantFrom('view', 'order', 'identify', 'page', 'alias', 'anon-view', 'score', 'anon-score'),
   t: fc.integer({ min: 0, max: 20 * DAY }),
   cat: fc.constantFrom(...CATS),
   price: fc.integer({ min: 0, max: 100_000 }).map((c) => c / 100),
   city: fc.constantFrom('Lima', 'Oslo', 'Pune'),
+  // A model's output: coarse values so that ties of time between different values occur.
+  score: fc.integer({ min: 0, max: 4 }).map((n) => n / 4),
 });
 
 type Spec = typeof message extends fc.Arbitrary<infer T> ? T : never;
@@ -32,6 +34,10 @@ function toMessage(s: Spec, i: number): Record<string, unknown> {
       return { ...base, type: 'alias', userId: `u${s.user}`, previousId: `legacy${s.user}` };
     case 'page':
       return { ...base, type: 'page', anonymousId, name: 'Home' };
+    case 'score':
+      return { ...base, type: 'identify', userId: `u${s.user}`, context: { scores: { churn: s.score, ltv: { value: s.price, model: `m${s.anon}` } } } };
+    case 'anon-score':
+      return { ...base, type: 'track', anonymousId, event: 'Scored', context: { scores: { churn: s.score } } };
     case 'anon-view':
       return { ...base, type: 'track', anonymousId, event: 'Product Viewed', properties: { category: s.cat, price: s.price } };
     case 'view':
@@ -59,8 +65,9 @@ async function snapshot(p: Portrait): Promise<string> {
 }
 
 async function run(messages: Record<string, unknown>[], chunks: number[]): Promise<string> {
-  const { p } = await openMemory({ traits: [...TEN_TRAITS] });
+  const { p } = await openMemory({ traits: [...TEN_TRAITS], scores: [{ name: 'churn', min: 0, max: 1 }, { name: 'ltv', min: 0 }] });
   await ingestInChunks(p, messages, chunks);
+  assert.equal(p.stats().quarantined, 0, 'every generated message (scores included) is valid');
   const s = await snapshot(p);
   await p.close();
   return s;

@@ -27,13 +27,17 @@ const CONFIG = {
     { name: 'reachable', condition: 'consent.marketing = true and not in_segment("dormant")' },
     // Holds for a profile created by an event that touches none of its inputs (a missing count reads 0).
     { name: 'no_orders', condition: 'traits.orders < 1' },
+    // Scores: read by a segment, and one bound to a purpose.
+    { name: 'churning', condition: 'score.churn >= 0.5 and in_segment("active")' },
+    { name: 'likely', condition: 'score.mkt_fit > 0.25 or not exists score.churn' },
   ],
+  scores: [{ name: 'churn', min: 0, max: 1 }, { name: 'mkt_fit', min: 0, max: 1, purpose: 'marketing' }],
   tags: [{ name: 'value/high', condition: 'traits.spend_3d >= 100' }],
 };
 
 const step = fc.oneof(
   fc.record({
-    kind: fc.constantFrom('order', 'page', 'identify', 'consent'),
+    kind: fc.constantFrom('order', 'page', 'identify', 'consent', 'score'),
     user: fc.integer({ min: 0, max: 2 }),
     anon: fc.boolean(),
     // Event time relative to the clock: late, on time or slightly ahead.
@@ -99,11 +103,14 @@ describe('segment membership', () => {
                     ? { ...base, type: 'page', name: 'Home' }
                     : s.kind === 'consent'
                     ? { ...base, type: 'page', name: 'Consent', context: { consent: { marketing: s.granted } } }
+                    : s.kind === 'score'
+                    ? { ...base, type: 'track', event: 'Scored', context: { scores: { churn: (s.price % 5) / 4, ...(s.granted ? { mkt_fit: s.price / 80 } : {}) } } }
                     : { ...base, type: 'identify', userId: `u${s.user}`, anonymousId: `a${s.user}`, traits: { city: s.city } };
               await p.ingest([msg]);
             }
           }
           await p.drain();
+          assert.equal(p.stats().quarantined, 0, 'every generated message (scores included) is valid');
           const incremental = await memberships(p);
           assert.equal(incremental, await fromScratch(p), 'incremental memberships equal a from-scratch evaluation at now');
           await p.rebuild();

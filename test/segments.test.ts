@@ -275,4 +275,18 @@ describe('segments over the engine', () => {
       await p.close();
     }
   });
+
+  it('a new profile enters a segment whose condition holds on inputs it does not have', async () => {
+    const { p } = await openMemory({ segments: [{ name: 'no_city', condition: 'not exists attributes.city' }] });
+    try {
+      await p.ingest([seen('u1', T0, 1)]);
+      await p.drain();
+      assert.deepEqual(await members(p, 'no_city'), [await profileId(p, 'u1')], 'evaluated in full when created, though no input it reads changed');
+      await p.ingest([{ type: 'identify', userId: 'u1', messageId: 'i1', timestamp: T0 + 1, traits: { city: 'Lima' } }, seen('u2', T0 + 2, 2)]);
+      await p.drain();
+      assert.deepEqual(await members(p, 'no_city'), [await profileId(p, 'u2')], 'u1 leaves when the input arrives; u2 enters when created');
+    } finally {
+      await p.close();
+    }
+  });
 });

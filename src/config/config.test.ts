@@ -42,6 +42,29 @@ describe('configuration', () => {
     );
   });
 
+  it('declared scores: names, ranges and purposes are checked, every problem with its path', () => {
+    const ok = resolveConfig({ scores: [{ name: 'churn', min: 0, max: 1, description: 'Leaving within 30 days' }, { name: 'mkt_fit', purpose: 'marketing' }], segments: [{ name: 'churning', condition: 'score.churn > 0.8' }] });
+    assert.deepEqual(ok.scores.map((s) => s.name), ['churn', 'mkt_fit'], 'read');
+    assert.deepEqual(resolveConfig({}).scores, [], 'none by default');
+    assert.throws(
+      () => resolveConfig({ scores: [{ name: 'Churn' }, { name: 'a', min: 2, max: 1 }, { name: 'a' }, { name: 'b', purpose: 'newsletter' }, { name: 'c', weight: 1 }] } as never),
+      (e: unknown) => {
+        const paths = (e as { problems: Array<{ path: string }> }).problems.map((p) => p.path);
+        assert.ok(paths.some((p) => p.startsWith('/scores/0/name')), `a bad name: ${paths.join(',')}`);
+        assert.ok(paths.includes('/scores/4/weight'), `an unknown field: ${paths.join(',')}`);
+        return true;
+      },
+    );
+    assert.throws(
+      () => resolveConfig({ scores: [{ name: 'a', min: 2, max: 1 }, { name: 'a' }, { name: 'b', purpose: 'newsletter' }] }),
+      (e: unknown) => {
+        assert.deepEqual((e as { problems: Array<{ path: string }> }).problems.map((p) => p.path), ['/scores/0/max', '/scores/1/name', '/scores/2/purpose'], 'an empty range, a duplicate, an unknown purpose');
+        return true;
+      },
+    );
+    assert.throws(() => resolveConfig({ segments: [{ name: 's', condition: 'score.churn > 0.8' }] }), /unknown score "churn"/, 'a segment reading an undeclared score');
+  });
+
   it('reads YAML and JSON files, then environment variables, then overrides', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     try {

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { Errors, type Problem } from '../core/errors.ts';
+import { scoreSpecs, type ScoreSpecs } from '../core/scores.ts';
 import type { ConsentPolicy } from '../profile/index.ts';
 import { readDefinitions, type SegmentDefinition } from '../segments/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
@@ -70,12 +71,21 @@ export function resolveConfig(input: ConfigInput, source = 'the configuration'):
       problems.push({ path: `/traits/${i}/purpose`, message: `unknown purpose "${t.purpose}" (configured: ${[...purposes].sort().join(', ')}; add it to privacy.purposes)` });
     }
   });
+  const scoreNames = new Set<string>();
+  config.scores.forEach((d, i) => {
+    if (scoreNames.has(d.name)) problems.push({ path: `/scores/${i}/name`, message: `duplicate score name "${d.name}"` });
+    scoreNames.add(d.name);
+    if (d.min !== undefined && d.max !== undefined && d.min > d.max) problems.push({ path: `/scores/${i}/max`, message: `is below min (${d.min}): the range would hold no value` });
+    if (d.purpose !== undefined && !purposes.has(d.purpose)) {
+      problems.push({ path: `/scores/${i}/purpose`, message: `unknown purpose "${d.purpose}" (configured: ${[...purposes].sort().join(', ')}; add it to privacy.purposes)` });
+    }
+  });
   for (const [cat, purpose] of Object.entries(config.privacy.consentCategories)) {
     if (!purposes.has(purpose)) problems.push({ path: `/privacy/consentCategories/${cat}`, message: `maps to "${purpose}", which is not in privacy.purposes` });
   }
   if (problems.length > 0) throw Errors.invalidConfig(source, problems);
   const traits = new Map(traitDefinitions.map((t) => [t.name, t.kind as string]));
-  const { segments, tags } = readDefinitions({ segments: config.segments, tags: config.tags }, { traits, attributeTypes: config.attributes.types, purposes }, source);
+  const { segments, tags } = readDefinitions({ segments: config.segments, tags: config.tags }, { traits, attributeTypes: config.attributes.types, purposes, scores: scoreNames }, source);
   return { ...config, traitDefinitions, segmentDefinitions: segments, tagDefinitions: tags };
 }
 
@@ -145,6 +155,11 @@ export function loadConfigInput(opts: LoadOptions = {}): { input: ConfigInput; s
 export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const { input, source } = loadConfigInput(opts);
   return resolveConfig(input, source);
+}
+
+/** The declared scores by name, as ingest and the profile fold check them. */
+export function scoreSpecsOf(config: Pick<PortraitConfig, 'scores'>): ScoreSpecs {
+  return scoreSpecs(config.scores);
 }
 
 /** The consent purposes and category map of a configuration, as the profile fold uses them. */

@@ -7,6 +7,19 @@ import { DEFAULT_CONSENT_CATEGORIES, DEFAULT_PURPOSES } from '../profile/consent
 
 export const AttributeTypeSchema = Type.Union([Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('object'), Type.Literal('array')]);
 
+/** A declared score: a number a model outside Portrait computes per profile, sent in messages' context.scores. */
+export const ScoreDeclarationSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$', description: 'lower-case letters, digits and underscores, starting with a letter, at most 64 characters' }),
+    description: Type.Optional(Type.String()),
+    min: Type.Optional(Type.Number({ description: 'Smallest accepted value (inclusive).' })),
+    max: Type.Optional(Type.Number({ description: 'Largest accepted value (inclusive).' })),
+    purpose: Type.Optional(Type.String({ minLength: 1, description: 'A consent purpose: the score is applied only while the profile grants it.' })),
+  },
+  { additionalProperties: false },
+);
+export type ScoreDeclaration = Static<typeof ScoreDeclarationSchema>;
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ default: './data', description: 'Directory of the embedded SQLite files (log.db, state.db) and identity.key.' }),
@@ -18,6 +31,7 @@ export const ConfigSchema = Type.Object(
     traits: Type.Array(Type.Unknown(), { default: [], description: 'Computed trait definitions (see the trait schema).' }),
     segments: Type.Array(Type.Unknown(), { default: [], description: 'Segment definitions: { name, condition (text or JSON), description }.' }),
     tags: Type.Array(Type.Unknown(), { default: [], description: 'Tag definitions: { name (e.g. interest/sports), condition (omit for a manual tag), description }.' }),
+    scores: Type.Array(ScoreDeclarationSchema, { default: [], description: 'Declared scores (model outputs sent in context.scores): { name, description?, min?, max?, purpose? }.' }),
     outbox: Type.Object(
       { profileUpdated: Type.Boolean({ default: false, description: "Write a 'profile.updated' outbox row per changed profile per engine commit." }) },
       { default: {}, additionalProperties: false },

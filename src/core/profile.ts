@@ -40,6 +40,18 @@ export interface ConsentRecord {
   s?: number;
 }
 
+/**
+ * A profile's latest value of one declared score (latest by event time, then
+ * messageId), with the message that carried it and the model that computed it.
+ */
+export interface ScoreRecord {
+  v: number;
+  t: number;
+  id: string;
+  /** The model named by the sender. */
+  m?: string;
+}
+
 export type ProfileKind = 'user' | 'group';
 
 export interface ProfileDoc {
@@ -52,6 +64,8 @@ export interface ProfileDoc {
   traits: Record<string, TraitState>;
   /** Consent per purpose; absent until the first decision (no record reads as not granted). */
   consents?: Record<string, ConsentRecord>;
+  /** Declared scores (model outputs) by name; absent until the first one arrives. */
+  scores?: Record<string, ScoreRecord>;
   /** Group (account) ids this user belongs to, sorted; for a group profile, its member profile count lives in attributes. */
   groups: string[];
   /** Earliest and latest event time; meaningful once eventCount > 0. */

@@ -6,6 +6,7 @@
  */
 import { Errors } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
+import type { ScoreSpecs } from '../core/scores.ts';
 import { defaultConsentPolicy, type AttributePolicy, type ConsentPolicy, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { DefinitionRow } from '../storage/index.ts';
 import { compileTrait, definitionHash, type TraitDefinition } from '../traits/index.ts';
@@ -18,6 +19,7 @@ export class Definitions {
   constructor(
     private readonly attributes: AttributePolicy,
     private readonly consent: ConsentPolicy = defaultConsentPolicy(),
+    private readonly scores: ScoreSpecs = new Map(),
   ) {}
 
   /** Replaces every definition with the stored rows (another thread changed them). */
@@ -113,7 +115,7 @@ export class Definitions {
   }
 
   rules(): ProfileRules {
-    this.cachedRules ??= { traits: [...this.runtimes.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), attributes: this.attributes, consent: this.consent };
+    this.cachedRules ??= { traits: [...this.runtimes.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), attributes: this.attributes, consent: this.consent, scores: this.scores };
     return this.cachedRules;
   }
 

@@ -113,7 +113,7 @@ export class Engine implements EngineHandle {
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
-    await this.o.segments?.start(this.position);
+    await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
     this.unsubscribe = this.o.log.onAppend(() => this.kick());

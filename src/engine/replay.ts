@@ -6,7 +6,7 @@
 import type { Json, PortraitEvent, Positioned } from '../core/event.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { canonicalJson, emptyProfile, type ProfileDoc } from '../core/profile.ts';
-import { applyEvent, consentsOf, defaultConsentPolicy, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
+import { adoptPurposeScores, applyEvent, consentsOf, defaultConsentPolicy, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 
 export function foldProfile(
   base: Pick<ProfileDoc, 'id' | 'workspace' | 'kind' | 'identifiers' | 'createdAt'>,
@@ -38,7 +38,7 @@ export function logIdsOf(identifiers: readonly string[]): { userIds: string[]; a
 }
 
 /**
- * Replaces `doc`'s consents and purpose-bound traits with those of `exact`
+ * Replaces `doc`'s consents, purpose-bound traits and purpose-bound scores with those of `exact`
  * (a fold of all its events); returns the changes, keyed as in the history.
  */
 export function adoptConsentState(doc: ProfileDoc, exact: ProfileDoc, rules: ProfileRules, at: number): Record<string, [Json | undefined, Json | undefined]> {
@@ -65,5 +65,6 @@ export function adoptConsentState(doc: ProfileDoc, exact: ProfileDoc, rules: Pro
     const v = traitValue(doc, t, when);
     if (!sameJson(o, v) || canonicalJson(before ?? null) !== canonicalJson(st ?? null)) changes[`trait.${t.name}`] = [o, v];
   }
+  adoptPurposeScores(doc, exact, rules.scores, changes);
   return changes;
 }

@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, needsConsentRefold, type ProfileRules } from '../profile/index.ts';
+import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -257,7 +257,7 @@ export class Step {
   }
 }
 
-/** Attribute and trait values that differ between two versions of a profile, at time `at`. */
+/** Attribute, trait and score values that differ between two versions of a profile, at time `at`. */
 export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRules, at: number): Record<string, [Json | undefined, Json | undefined]> {
   const changes: Record<string, [Json | undefined, Json | undefined]> = {};
   const names = new Set([...Object.keys(before.attributes), ...Object.keys(after.attributes)]);
@@ -275,5 +275,5 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     const v = read(after);
     if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
   }
-  return changes;
+  return scoreChanges(before, after, changes);
 }

@@ -8,6 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { Clock } from '../core/clock.ts';
 import type { Problem } from '../core/errors.ts';
 import { EVENT_TYPES, type JsonObject, type PortraitEvent } from '../core/event.ts';
+import { readScores, scoreProblemsAt, type ScoreSpecs } from '../core/scores.ts';
 import { addAjvProblems, addProblem, hasProblem, sortProblems } from './problems.ts';
 import {
   AliasMessage,
@@ -33,6 +34,8 @@ export interface ParseOptions {
   receivedAt?: number;
   /** The `sentAt` of the batch the message came in, used when the message has none. */
   batchSentAt?: unknown;
+  /** The declared scores: `context.scores` may carry only these, as finite numbers in range (absent: none). */
+  scores?: ScoreSpecs;
 }
 
 export type BatchOptions = Omit<ParseOptions, 'batchSentAt'>;
@@ -68,6 +71,7 @@ const validateAnyMessage = ajv.compile(AnyMessage);
 const validateEnvelope = ajv.compile(BatchEnvelope);
 
 const TYPE_LIST = EVENT_TYPES.join(', ');
+const NO_SCORES: ScoreSpecs = new Map();
 const TIME_EXPECTED = `must be ${TIME_DESCRIPTION}`;
 
 /** Validates one Segment message and normalises it into a PortraitEvent, or lists every problem. */
@@ -143,6 +147,13 @@ function parse(
     if (!hasProblem(problems, '/userId') && !hasProblem(problems, '/anonymousId')) {
       problems.push({ path: '/userId', message: 'required: one of userId or anonymousId (a non-empty string or a number)' });
     }
+  }
+
+  // Scores as the event will carry them: the message's own context wins over the batch's, field by field.
+  const scores = isObject(raw.context) && Object.hasOwn(raw.context, 'scores') ? raw.context.scores : batchContext?.scores;
+  if (scores !== undefined) {
+    const found = readScores(scores, opts.scores ?? NO_SCORES).problems;
+    if (found.length > 0) (problems ??= []).push(...scoreProblemsAt(found));
   }
 
   // A time of the wrong JSON type already has a problem from the schema; this catches bad strings and ranges.

@@ -4,8 +4,6 @@
  * `rebuild()`, `close()` and the reads around them.
  */
 import {
-  consentMessage,
-  consentOwner,
   consentReading,
   DataKeys,
   AuditTrail,
@@ -30,10 +28,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
 import { Errors, type Problem } from '../core/errors.ts';
-import type { PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import type { JsonObject, PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import type { ScoreSpecs } from '../core/scores.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
-import { consentPolicyOf, resolveConfig, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
+import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Destinations } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
@@ -44,11 +43,12 @@ import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
-import { viewOf, type ProfileView } from '../profile/index.ts';
+import { scoreViews, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
 import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
+import { apiIdentify, apiOwner, readScoresInput, type ScoresInput } from './api-identify.ts';
 import { Keys } from './keys.ts';
 import { compileSearch } from './search-filter.ts';
 import { runSearch, type SearchPage } from './search.ts';
@@ -104,6 +104,8 @@ export class Portrait {
   private readonly segmentApi: SegmentApi | undefined;
   /** Reads of personal data and admin / privacy actions (written in batches by the HTTP layer's hook). */
   readonly audit: AuditTrail;
+  /** The declared scores: what context.scores may carry. */
+  private readonly scoreSpecs: ScoreSpecs;
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -118,6 +120,7 @@ export class Portrait {
     private readonly newId: (() => string) | undefined,
   ) {
     this.keys = new Keys(store, () => clock.now());
+    this.scoreSpecs = scoreSpecsOf(config);
     this.audit = new AuditTrail(store);
     this.suppression = new SuppressionList(hashKey);
     this.hashEmail = emailHasher(hashKey);
@@ -322,7 +325,7 @@ export class Portrait {
     this.check();
     const workspace = this.ws(opts);
     const receivedAt = opts.receivedAt ?? this.clock.now();
-    const results = messages.map((m) => parseMessage(m, { workspace, clock: this.clock, receivedAt, batchSentAt: opts.batchSentAt, newId: this.newId }));
+    const results = messages.map((m) => parseMessage(m, { workspace, clock: this.clock, receivedAt, batchSentAt: opts.batchSentAt, newId: this.newId, scores: this.scoreSpecs }));
     return this.accept(workspace, receivedAt, messages, results);
   }
 
@@ -335,7 +338,7 @@ export class Portrait {
     this.check();
     const workspace = this.ws(opts);
     const receivedAt = opts.receivedAt ?? this.clock.now();
-    const parsed = parseBatch(body, { workspace, clock: this.clock, receivedAt, newId: this.newId });
+    const parsed = parseBatch(body, { workspace, clock: this.clock, receivedAt, newId: this.newId, scores: this.scoreSpecs });
     if (!parsed.ok) throw Errors.invalidEvent(parsed.problems);
     const raws = (body as { batch: unknown[] }).batch;
     return this.accept(workspace, receivedAt, raws, parsed.results);
@@ -443,8 +446,8 @@ export class Portrait {
   }
 
   /**
-   * Searches a workspace's profiles by attributes and computed traits (as
-   * the profile view shows them at `now`), sorted and paged: see
+   * Searches a workspace's profiles by attributes, computed traits (as
+   * the profile view shows them at `now`), segments, consents and scores, sorted and paged: see
    * `SearchRequest` for the query. Throws PORTRAIT_SEARCH_INVALID listing
    * every problem of a bad query.
    */
@@ -454,7 +457,7 @@ export class Portrait {
     const traits = this.definitions.rules().traits;
     const workspace = this.ws(o);
     const segments = this.segmentApi ? await this.segmentApi.list('segment', { workspace }) : undefined;
-    const q = compileSearch(query, traits, segments && new Set(segments.map((s) => s.name)), this.config.privacy.purposes);
+    const q = compileSearch(query, traits, segments && new Set(segments.map((s) => s.name)), this.config.privacy.purposes, [...this.scoreSpecs.keys()]);
     return runSearch(q, {
       store: this.store,
       workspace,
@@ -535,8 +538,6 @@ export class Portrait {
     return { messageId: record.messageId };
   }
 
-  private consentSeq = 0;
-
   /** A profile's consent for every configured purpose (a purpose without a decision reads `granted: false`). */
   async consent(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<ConsentReading> {
     this.check();
@@ -554,17 +555,57 @@ export class Portrait {
   async setConsent(idType: IdType | string, id: string, raw: unknown, o: ReadOptions = {}): Promise<{ messageId: string; consents: Record<string, boolean> }> {
     this.check();
     const decisions = readConsentInput(raw, this.config.privacy.purposes);
+    const messageId = await this.appendApiIdentify('consent', idType, id, { consent: decisions, consentSource: 'api' }, o, Errors.consentNeedsUser, Errors.invalidConsent);
+    return { messageId, consents: decisions };
+  }
+
+  /** A profile's declared scores (model outputs) with the time, message and model of each. */
+  async scores(idType: IdType | string, id: string, o: ReadOptions = {}): Promise<{ profileId: string; scores: Record<string, ScoreView> }> {
+    this.check();
+    const doc = await this.requireDoc(idType, id, o);
+    return { profileId: doc.id, scores: scoreViews(doc) };
+  }
+
+  /**
+   * Records scores (`{ churn: 0.82 }` or `{ churn: { value: 0.82, model:
+   * "churn-v3" } }`) by appending an identify event carrying them
+   * (`context.scores`) to the log: the engine folds them like scores sent
+   * in any message, and a rebuild repeats them. Every name must be declared
+   * and every value a finite number in its range (else PORTRAIT_SCORES_INVALID).
+   */
+  async setScores(idType: IdType | string, id: string, raw: unknown, o: ReadOptions = {}): Promise<{ messageId: string; scores: ScoresInput }> {
+    this.check();
+    const scores = readScoresInput(raw, this.scoreSpecs);
+    const messageId = await this.appendApiIdentify('scores', idType, id, { scores }, o, Errors.scoresNeedUser, Errors.invalidScores);
+    return { messageId, scores };
+  }
+
+  private apiSeq = 0;
+
+  /**
+   * Appends an identify carrying `context` for the owner of an identifier
+   * (a user or anonymous id need not have a profile yet); returns its messageId.
+   */
+  private async appendApiIdentify(
+    kind: string,
+    idType: IdType | string,
+    id: string,
+    context: JsonObject,
+    o: ReadOptions,
+    noOwner: (idType: string, id: string) => Error,
+    invalid: (problems: Problem[]) => Error,
+  ): Promise<string> {
     const doc = await this.docFor(idType, id, o);
     if (doc === undefined && idType !== 'user_id' && idType !== 'anonymous_id') throw Errors.profileNotFound(idType, id);
-    const owner = consentOwner(idType, id, doc);
-    if (owner === undefined) throw Errors.consentNeedsUser(idType, id);
+    const owner = apiOwner(idType, id, doc);
+    if (owner === undefined) throw noOwner(idType, id);
     const now = this.clock.now();
-    // Two decisions in the same millisecond order by messageId: a counter keeps the later call the later decision.
-    const messageId = `consent-${now}-${(this.consentSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
-    const r = await this.ingest([consentMessage(owner, decisions, messageId, now)], o);
+    // Two calls in the same millisecond order by messageId: a counter keeps the later call the later one.
+    const messageId = `${kind}-${now}-${(this.apiSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
+    const r = await this.ingest([apiIdentify(owner, context, messageId, now)], o);
     const outcome = r.outcomes[0]!;
-    if (outcome.status === 'quarantined') throw Errors.invalidConsent(outcome.problems);
-    return { messageId, consents: decisions };
+    if (outcome.status === 'quarantined') throw invalid(outcome.problems);
+    return messageId;
   }
 
   /** Quarantined messages, oldest first. */
@@ -865,7 +906,7 @@ function clusterEngine(
 }
 
 function newDefinitions(config: ResolvedConfig): Definitions {
-  return new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config));
+  return new Definitions({ setOnce: new Set(config.attributes.setOnce), types: config.attributes.types }, consentPolicyOf(config), scoreSpecsOf(config));
 }
 
 /**

@@ -26,6 +26,8 @@ export type FieldRef =
   | { ns: 'segments'; name: string; members: Set<string> }
   /** Whether the purpose is granted now (no decision: false). */
   | { ns: 'consents'; name: string }
+  /** A declared score's value (absent until one arrives). */
+  | { ns: 'scores'; name: string }
   | { ns: 'traits'; name: string; trait: TraitRuntime }
   | { ns: 'profile'; name: ProfileField };
 
@@ -64,6 +66,7 @@ function parseField(
   traits: ReadonlyMap<string, TraitRuntime>,
   segments: KnownSegments,
   purposes: readonly string[],
+  scores: readonly string[],
   problems: Problem[],
 ): FieldRef | undefined {
   const dot = field.indexOf('.');
@@ -92,7 +95,12 @@ function parseField(
     problems.push({ path, message: `no purpose is named "${name}" (configured: ${purposes.join(', ') || 'none'})` });
     return undefined;
   }
-  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, segments.<name>, consents.<purpose>, ${PROFILE_FIELDS.join(', ')}` });
+  if (ns === 'scores' && name !== '') {
+    if (scores.includes(name)) return { ns: 'scores', name };
+    problems.push({ path, message: `no score is named "${name}" (${scores.length > 0 ? `declared: ${scores.join(', ')}` : 'none is declared'})` });
+    return undefined;
+  }
+  problems.push({ path, message: `"${field}" is not a searchable field; use attributes.<name>, traits.<name>, segments.<name>, consents.<purpose>, scores.<name>, ${PROFILE_FIELDS.join(', ')}` });
   return undefined;
 }
 
@@ -134,7 +142,7 @@ function describe(v: unknown): string {
  * Checks a search query against the trait definitions in force and compiles
  * it; throws PORTRAIT_SEARCH_INVALID listing every problem with its path.
  */
-export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], segments?: KnownSegments, purposes: readonly string[] = []): CompiledSearch {
+export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], segments?: KnownSegments, purposes: readonly string[] = [], scores: readonly string[] = []): CompiledSearch {
   const input = raw ?? {};
   if (!checkShape(input)) throw Errors.invalidSearch(shapeProblems());
   const q = input as SearchRequest;
@@ -142,11 +150,11 @@ export function compileSearch(raw: unknown, traits: readonly TraitRuntime[], seg
   const problems: Problem[] = [];
   const where: Condition[] = [];
   (q.where ?? []).forEach((c, i) => {
-    const field = parseField(c.field, `/where/${i}/field`, byName, segments, purposes, problems);
+    const field = parseField(c.field, `/where/${i}/field`, byName, segments, purposes, scores, problems);
     checkValue(c.op, c.value, `/where/${i}/value`, problems);
     if (field) where.push({ field, op: c.op, value: c.value as Json | undefined });
   });
-  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, segments, purposes, problems) : { ns: 'profile' as const, name: 'id' as const };
+  const sortField = q.sort ? parseField(q.sort.field, '/sort/field', byName, segments, purposes, scores, problems) : { ns: 'profile' as const, name: 'id' as const };
   if (q.cursor !== undefined && q.offset !== undefined) problems.push({ path: '/offset', message: 'use either a cursor or an offset, not both' });
   const fingerprint = createHash('sha256')
     .update(canonicalJson({ where: q.where ?? [], sort: q.sort ? { field: q.sort.field, order: q.sort.order ?? 'asc' } : null }))
@@ -191,6 +199,8 @@ export function fieldValue(doc: ProfileDoc, f: FieldRef, now: number): Json | un
       return f.members.has(doc.id);
     case 'consents':
       return doc.consents?.[f.name]?.granted === true;
+    case 'scores':
+      return doc.scores?.[f.name]?.v;
     case 'profile':
       switch (f.name) {
         case 'id':

@@ -14,7 +14,7 @@ export const SEARCH_MAX_OFFSET = 10_000;
 export const SEARCH_MAX_CONDITIONS = 50;
 
 const FIELD_DOC =
-  'attributes.<name>, traits.<name> (a computed trait as the profile shows it, evaluated now), segments.<name> (membership: true or false), consents.<purpose> (granted now: true or false), or id, eventCount, firstSeen, lastSeen.';
+  'attributes.<name>, traits.<name> (a computed trait as the profile shows it, evaluated now), segments.<name> (membership: true or false), consents.<purpose> (granted now: true or false), scores.<name> (a declared score), or id, eventCount, firstSeen, lastSeen.';
 
 export const SearchCondition = Type.Object(
   {

@@ -90,6 +90,7 @@ export class SegmentApi {
       traits: new Map(this.p.definitions.list().map((r) => [r.name, (r.definition as { kind: string }).kind])),
       attributeTypes: this.p.config.attributes.types,
       purposes: new Set(this.p.config.privacy.purposes),
+      scores: new Set(this.p.config.scores.map((d) => d.name)),
     };
   }
 
@@ -132,7 +133,7 @@ export class SegmentApi {
   /** Checks that the current definitions still hold with a new set of traits; throws PORTRAIT_SEGMENT_INVALID. */
   async checkTraits(traits: ReadonlyMap<string, string>): Promise<void> {
     const { segments, tags } = this.current(await this.registry());
-    readDefinitions({ segments, tags }, { traits, attributeTypes: this.p.config.attributes.types, purposes: new Set(this.p.config.privacy.purposes) }, 'segment definitions with the new traits');
+    readDefinitions({ segments, tags }, { ...this.traitContext(), traits }, 'segment definitions with the new traits');
   }
 
   private current(reg: SegmentRegistry): { segments: SegmentDefinition[]; tags: SegmentDefinition[] } {

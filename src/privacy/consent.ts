@@ -1,10 +1,9 @@
 /**
- * Consent over the API: checking a `{ purpose: boolean }` body, and the
- * identify event that records it in the log (so a rebuild repeats it; the
- * engine folds it like any other consent decision, with source `api`).
+ * Consent over the API: checking a `{ purpose: boolean }` body and reading
+ * a profile's decisions per configured purpose. The decisions reach the log
+ * as an identify with `context.consent` (see portrait/api-identify.ts).
  */
 import { Errors, type Problem } from '../core/errors.ts';
-import type { JsonObject } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentViews, type ConsentView } from '../profile/index.ts';
 
@@ -25,21 +24,6 @@ export function readConsentInput(raw: unknown, purposes: readonly string[]): Rec
   }
   if (problems.length > 0) throw Errors.invalidConsent(problems);
   return out;
-}
-
-/** The identify message recording `decisions` for the owner of an identifier, as sent to ingest. */
-export function consentMessage(owner: { userId: string } | { anonymousId: string }, decisions: Record<string, boolean>, messageId: string, timestamp: number): JsonObject {
-  return { type: 'identify', messageId, timestamp: new Date(timestamp).toISOString(), ...owner, context: { consent: decisions, consentSource: 'api' } };
-}
-
-/** Who an API decision is recorded under: the identifier itself, or the profile's first user (else anonymous) id. */
-export function consentOwner(idType: string, id: string, doc: ProfileDoc | undefined): { userId: string } | { anonymousId: string } | undefined {
-  if (idType === 'user_id') return { userId: id };
-  if (idType === 'anonymous_id') return { anonymousId: id };
-  const user = doc?.identifiers.find((i) => i.startsWith('user:'));
-  if (user !== undefined) return { userId: user.slice(5) };
-  const anon = doc?.identifiers.find((i) => i.startsWith('anon:'));
-  return anon !== undefined ? { anonymousId: anon.slice(5) } : undefined;
 }
 
 /** Every configured purpose with the profile's decision, or `granted: false` and no decision. */

@@ -18,4 +18,4 @@ export { PrivacyApi, type PrivacyDeps } from './privacy-api.ts';
 export { SuppressionList, eventIdentKeys, rawIdentKeys } from './suppression.ts';
 export { buildExport, type PersonExport, type ExportSections, type ExportSource } from './export.ts';
 export { ledgerEntry, type LedgerEntry } from './ledger.ts';
-export { readConsentInput, consentMessage, consentOwner, consentReading, type ConsentReading } from './consent.ts';
+export { readConsentInput, consentReading, type ConsentReading } from './consent.ts';

@@ -1,20 +1,25 @@
 /**
  * Folding one event into a profile document: counters and first/last seen,
  * attributes (identify traits and context.traits), group membership and every
- * computed trait whose filter matches. Returns what changed, for the history.
+ * computed trait whose filter matches, and declared scores (context.scores).
+ * Returns what changed, for the history.
  */
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
 import type { AttributeValue, ProfileDoc, TraitState } from '../core/profile.ts';
 import { coerce, earliestWins, pickAttribute, sameJson } from './attributes.ts';
 import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './consent.ts';
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
+import { applyScores, clearPurposeScores } from './scores.ts';
 
 export type Changes = Record<string, [Json | undefined, Json | undefined]>;
 
 export interface AttributeRejection {
   attribute: string;
-  /** `consent`: a consent value that names no configured purpose or is not a boolean (`attribute` is its field). */
-  reason: 'stale' | 'set_once' | 'type' | 'consent';
+  /**
+   * `consent`: a consent value that names no configured purpose or is not a boolean;
+   * `score`: a score that is not declared, not a number or out of its range (`attribute` is the field).
+   */
+  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score';
   kept: Json;
   rejected: Json;
 }
@@ -50,6 +55,11 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
   if (doc.kind === 'user') {
     if (e.context?.consent !== undefined || (e.type === 'identify' && e.traits !== undefined && Object.hasOwn(e.traits, 'consent'))) {
       applyConsents(doc, e, rules, record, lastSeenBefore, result);
+    }
+    if (e.context?.scores !== undefined) {
+      for (const p of applyScores(doc, e, rules.scores, record ? result.changes : undefined)) {
+        result.rejections.push({ attribute: p.name === '' ? 'context.scores' : `context.scores.${p.name}`, reason: 'score', kept: doc.scores?.[p.name]?.v ?? null, rejected: p.value });
+      }
     }
     if (e.type === 'identify' && e.traits) applyAttributes(doc, e, withoutConsent(e.traits), rules, record, result);
     const ct = e.context?.traits;
@@ -100,6 +110,7 @@ function applyConsents(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, r
     if (effect.refold) result.refold = true;
     if (record && effect.flipped) result.changes[`consent.${d.purpose}`] = [before, d.granted];
     if (!effect.clear) continue;
+    clearPurposeScores(doc, d.purpose, rules.scores, record ? result.changes : undefined);
     // Read at the latest event time: a late withdrawal's own time may sit before the window a
     // trait reads. The clearing is recorded even when it reads the same there, so that the
     // segments reading the trait are re-evaluated.

@@ -7,6 +7,7 @@ import { compareEventOrder } from '../core/event.ts';
 import type { ConsentRecord, ProfileDoc, TraitState } from '../core/profile.ts';
 import { pickAttribute } from './attributes.ts';
 import type { ProfileRules } from './runtime.ts';
+import { hasPurposeScores, mergeScores } from './scores.ts';
 
 /** The merge of `a` and `b`, carrying `a`'s id. Neither argument is changed. */
 export function mergeDocs(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): ProfileDoc {
@@ -24,6 +25,7 @@ export function mergeDocs(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): Pr
     else if (bs) traits[t.name] = { h: t.hash, s: structuredClone(bs.s) };
   }
   const consents = mergeConsents(a.consents, b.consents);
+  const scores = mergeScores(a.scores, b.scores);
   const both = a.eventCount > 0 && b.eventCount > 0;
   return {
     id: a.id,
@@ -33,6 +35,7 @@ export function mergeDocs(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): Pr
     attributes,
     traits,
     ...(consents !== undefined ? { consents } : {}),
+    ...(scores !== undefined ? { scores } : {}),
     groups: [...new Set([...a.groups, ...b.groups])].sort(),
     firstSeen: both ? Math.min(a.firstSeen, b.firstSeen) : a.eventCount > 0 ? a.firstSeen : b.firstSeen,
     lastSeen: both ? Math.max(a.lastSeen, b.lastSeen) : a.eventCount > 0 ? a.lastSeen : b.lastSeen,
@@ -70,13 +73,13 @@ function mergeConsents(a: ProfileDoc['consents'], b: ProfileDoc['consents']): Pr
 }
 
 /**
- * Whether merging `a` and `b` may leave consents or purpose-bound traits
- * other than a fold of all their events gives: each side counted its events
- * under its own consents only.
+ * Whether merging `a` and `b` may leave consents, purpose-bound traits or
+ * purpose-bound scores other than a fold of all their events gives: each
+ * side counted its events under its own consents only.
  */
 export function needsConsentRefold(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): boolean {
   const ca = a.consents !== undefined;
   const cb = b.consents !== undefined;
   if (ca && cb) return true;
-  return (ca || cb) && rules.traits.some((t) => t.purpose !== undefined);
+  return (ca || cb) && (rules.traits.some((t) => t.purpose !== undefined) || hasPurposeScores(rules.scores));
 }

@@ -3,6 +3,7 @@ import type { AggregatorInput, Aggregator } from '../traits/aggregator.ts';
 import type { PortraitEvent } from '../core/event.ts';
 import type { AttributePolicy } from './attributes.ts';
 import type { ConsentPolicy } from './consent.ts';
+import type { ScoreSpecs } from '../core/scores.ts';
 
 export interface TraitRuntime {
   name: string;
@@ -18,4 +19,6 @@ export interface ProfileRules {
   attributes: AttributePolicy;
   /** The configured purposes (absent: the defaults). */
   consent?: ConsentPolicy;
+  /** The declared scores (absent: none). */
+  scores?: ScoreSpecs;
 }

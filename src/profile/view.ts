@@ -2,6 +2,7 @@
 import type { Json } from '../core/event.ts';
 import type { ConsentSource, ProfileDoc } from '../core/profile.ts';
 import type { TraitRuntime } from './runtime.ts';
+import { scoreViews, type ScoreView } from './scores.ts';
 
 export interface ProfileIdentities {
   userIds: string[];
@@ -33,6 +34,8 @@ export interface ProfileView {
   groups: string[];
   /** Consent per purpose (purposes without a decision are absent: not granted). */
   consents: Record<string, ConsentView>;
+  /** Declared scores the profile holds, by name (model outputs, as last sent). */
+  scores: Record<string, ScoreView>;
   firstSeen: string | null;
   lastSeen: string | null;
   eventCount: number;
@@ -86,6 +89,7 @@ export function viewOf(doc: ProfileDoc, traits: readonly TraitRuntime[], now: nu
     traits: values,
     groups: [...doc.groups],
     consents: consentViews(doc),
+    scores: scoreViews(doc),
     firstSeen: doc.eventCount > 0 ? new Date(doc.firstSeen).toISOString() : null,
     lastSeen: doc.eventCount > 0 ? new Date(doc.lastSeen).toISOString() : null,
     eventCount: doc.eventCount,

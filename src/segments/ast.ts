@@ -10,15 +10,16 @@ export type CompareOp = (typeof COMPARE_OPS)[number];
 
 /**
  * A reference to one input of a profile: `last_seen`, `first_seen`,
- * `event_count`, `consent.<purpose>` (granted: true or false), `traits.<name>[.<key>…]`
+ * `event_count`, `consent.<purpose>` (granted: true or false), `score.<name>`
+ * (a declared score: a number), `traits.<name>[.<key>…]`
  * or `attributes.<name>[.<key>…]`.
  */
-export const REF_PATTERN = '^(last_seen|first_seen|event_count|consent\\.[a-z][a-z0-9_]*|traits\\.[a-z][a-z0-9_]*(\\.[A-Za-z0-9_$]+)*|attributes\\.[A-Za-z_$][A-Za-z0-9_$]*(\\.[A-Za-z0-9_$]+)*)$';
+export const REF_PATTERN = '^(last_seen|first_seen|event_count|consent\\.[a-z][a-z0-9_]*|score\\.[a-z][a-z0-9_]*|traits\\.[a-z][a-z0-9_]*(\\.[A-Za-z0-9_$]+)*|attributes\\.[A-Za-z_$][A-Za-z0-9_$]*(\\.[A-Za-z0-9_$]+)*)$';
 export const DURATION_PATTERN = '^[0-9]{1,9}[smhdw]$';
 export const SEGMENT_NAME_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
 export const TAG_NAME_PATTERN = '^[a-z0-9_]{1,64}(/[a-z0-9_]{1,64}){0,7}$';
 
-const Ref = Type.String({ pattern: REF_PATTERN, description: 'last_seen, first_seen, event_count, consent.<purpose>, traits.<name>[.<key>] or attributes.<name>[.<key>]' });
+const Ref = Type.String({ pattern: REF_PATTERN, description: 'last_seen, first_seen, event_count, consent.<purpose>, score.<name>, traits.<name>[.<key>] or attributes.<name>[.<key>]' });
 const Literal = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]);
 const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a whole number and a unit: s, m, h, d or w (e.g. "7d")' });
 const Time = Type.String({ format: 'date-time', description: 'an ISO 8601 time, e.g. "2026-01-01T00:00:00.000Z"' });

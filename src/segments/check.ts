@@ -1,6 +1,6 @@
 /**
  * Reading a condition from either form and checking it against what is
- * defined: unknown traits and segments, and type mismatches that the trait
+ * defined: unknown traits, scores and segments, and type mismatches that the trait
  * kinds and declared attribute types make knowable. Every problem is listed
  * with its path in the JSON form.
  */
@@ -23,6 +23,8 @@ export interface CheckContext {
   segments: ReadonlySet<string>;
   /** The configured consent purposes (absent: the defaults). */
   purposes?: ReadonlySet<string>;
+  /** The declared scores (absent: none). */
+  scores?: ReadonlySet<string>;
 }
 
 const DEFAULT_PURPOSES: ReadonlySet<string> = new Set(['analytics', 'personalisation', 'marketing']);
@@ -54,6 +56,11 @@ function refType(ref: string, ctx: CheckContext, path: string, problems: Problem
     const p = purposeProblem(name!, ctx, path);
     if (p !== undefined) problems.push(p);
     return 'boolean';
+  }
+  if (ns === 'score') {
+    const known = ctx.scores ?? new Set<string>();
+    if (!known.has(name!)) problems.push({ path, message: `unknown score "${name}"${known.size > 0 ? ` (declared: ${[...known].sort().join(', ')})` : ' (no scores are declared; add it to scores in the configuration)'}` });
+    return 'number';
   }
   if (ns === 'attributes') {
     if (sub.length > 0) return 'unknown';

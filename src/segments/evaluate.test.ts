@@ -6,7 +6,7 @@ import { compileTrait, type TraitDefinition } from '../traits/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { windowNextChange } from './evaluate.ts';
 import { parseCondition } from './parse.ts';
-import { SegmentSet } from './set.ts';
+import { changedInput, SegmentSet } from './set.ts';
 
 const T0 = Date.UTC(2026, 0, 10);
 
@@ -88,6 +88,19 @@ describe('evaluation', () => {
     assert.deepEqual([...s.affected(['attr:other'])], [], 'nothing reads it');
     const r = s.evaluate(doc({ eventCount: 0 }), T0, new Map(), new Map([['b', T0]]), s.affected(['attr:city']));
     assert.deepEqual([...r.members], ['b'], 'b keeps its previous membership, not re-evaluated');
+  });
+
+  it('indexes scores by name: a changed score re-evaluates only the definitions reading it', () => {
+    const s = set({ churning: 'score.churn >= 0.8', valuable: 'score.ltv > 100', both: 'in_segment("churning") and exists score.ltv', none: 'event_count > 0' });
+    assert.deepEqual([...s.affected([changedInput('score.churn')])].sort(), ['both', 'churning'], 'the history key score.churn names the input score:churn');
+    assert.deepEqual([...s.affected(['score:ltv'])].sort(), ['both', 'valuable'], 'ltv');
+    assert.deepEqual([...s.affected(['score:other', 'trait:churn', 'attr:churn'])], [], 'another score, or a trait or attribute of the same name, is another input');
+    const d = doc({ scores: { churn: { v: 0.9, t: T0, id: 'm' }, ltv: { v: 50, t: T0, id: 'm' } } });
+    const r = s.evaluate(d, T0, new Map(), new Map());
+    assert.deepEqual([...r.members].sort(), ['both', 'churning', 'none'], 'scores read as numbers');
+    assert.equal(r.next, Infinity, 'scores do not change with time alone');
+    assert.deepEqual(s.explain('churning', d, T0, new Map()), { condition: 'score.churn >= 0.8', held: true, ref: 'score.churn', value: 0.9 }, 'explain shows the score');
+    assert.equal(s.evaluate(doc(), T0, new Map(), new Map(), new Set(['churning'])).members.size, 0, 'no score: every test of it is false');
   });
 });
 

@@ -67,6 +67,7 @@ export class ProfileReader {
     if (ref === 'event_count') return d.eventCount;
     // No decision reads as not granted.
     if (ref.startsWith('consent.')) return consentGranted(d, ref.slice(8));
+    if (ref.startsWith('score.')) return d.scores?.[ref.slice(6)]?.v;
     const parts = ref.split('.');
     let v: Json | undefined = parts[0] === 'traits' ? this.traitValue(parts[1]!) : d.attributes[parts[1]!]?.v;
     for (let i = 2; i < parts.length && v !== undefined; i++) {

@@ -70,6 +70,7 @@ describe('condition checks', () => {
     traits: new Map([['orders_30d', 'window_count'], ['last_product', 'last'], ['rfm', 'rfm']]),
     attributeTypes: { age: 'number', vip: 'boolean', city: 'string' },
     segments: new Set(['vip']),
+    scores: new Set(['churn', 'ltv']),
   };
   const problems = (src: string) => checkCondition(parseCondition(src), ctx).map((p) => `${p.path} ${p.message}`);
 
@@ -88,6 +89,13 @@ describe('condition checks', () => {
     assert.match(problems('attributes.vip > true')[0]!, /boolean/, 'ordering booleans');
     assert.match(problems('traits.orders_30d.x = 1')[0]!, /has no keys/, 'key of a number');
     assert.match(problems('traits.rfm.nope = 1')[0]!, /has the keys/, 'unknown rfm key');
+    assert.deepEqual(problems('score.churn >= 0.8 and score.ltv in (1, 2) and exists score.churn'), [], 'declared scores are numbers');
+    assert.deepEqual(problems('score.fraud > 0.5'), ['/ref unknown score "fraud" (declared: churn, ltv)'], 'an undeclared score, with its path');
+    assert.deepEqual(checkCondition(parseCondition('score.churn > 1'), { ...ctx, scores: undefined }).map((p) => p.message), ['unknown score "churn" (no scores are declared; add it to scores in the configuration)'], 'none declared');
+    assert.match(problems('score.churn = "high"')[0]!, /churn is a number/, 'a score compared with text');
+    assert.match(problems('score.churn within 7 days')[0]!, /not a time/, 'a score is not a time');
+    assert.match(problems('score.churn contains 1')[0]!, /"contains" needs a list or a string/, 'nor a list');
+    assert.match(syntaxError('score.churn.x > 1').message, /"score.churn.x" is not a profile input/, 'a score has no keys');
   });
 
   it('rejects cycles between segments, naming them', () => {
@@ -151,6 +159,7 @@ const ref = fc.oneof(
   fc.constantFrom('last_seen', 'first_seen', 'event_count'),
   name.filter((n) => n.length > 0).map((n) => `traits.${n}`),
   name.map((n) => `consent.${n}`),
+  name.map((n) => `score.${n}`),
   fc.tuple(attr, fc.option(fc.stringMatching(/^[A-Za-z0-9_$]{1,5}$/), { nil: undefined })).map(([a, k]) => (k === undefined ? `attributes.${a}` : `attributes.${a}.${k}`)),
 );
 const literal: fc.Arbitrary<Literal> = fc.oneof(fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Object.is(d, -0) ? 0 : d)), fc.integer(), fc.boolean(), fc.constant(null));

@@ -14,7 +14,7 @@ import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentCh
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { SegmentRegistry } from './registry.ts';
-import { memberKey } from './set.ts';
+import { changedInput, memberKey } from './set.ts';
 
 interface ProfileSegments {
   members: Map<string, number>;
@@ -43,16 +43,13 @@ export class LiveSegments {
   private sizesLoaded = false;
   private nextDue = Infinity;
   private traitCache: { key: object; map: Map<string, SegmentTrait> } | undefined;
-  /** Log position up to which every created profile has been evaluated in full (a committed annotation). */
-  private evaluatedUpTo = 0;
-  private annotatedUpTo = 0;
+  /** Log position of the last changeset annotated (-Infinity: unknown, after start or a failed commit). */
+  private annotatedUpTo = -Infinity;
 
   constructor(private readonly o: LiveSegmentsOptions) {}
 
-  /** Loads definitions, sizes and the earliest due time (at engine start, from its committed `position`). */
-  async start(position: number): Promise<void> {
-    this.evaluatedUpTo = position;
-    this.annotatedUpTo = position;
+  /** Loads definitions, sizes and the earliest due time (at engine start). */
+  async start(): Promise<void> {
     this.registry.replace(await this.o.store.definitions());
     this.reset();
     await this.loadSizes();
@@ -63,6 +60,7 @@ export class LiveSegments {
   reset(): void {
     this.cache.clear();
     this.sizesLoaded = false;
+    this.annotatedUpTo = -Infinity;
   }
 
   private async loadSizes(): Promise<void> {
@@ -231,6 +229,9 @@ export class LiveSegments {
    */
   async annotate(c: Changeset, cause: CommitCause): Promise<void> {
     const now = this.o.clock.now();
+    // Profiles created after the last annotated changeset were never evaluated.
+    const createdAfter = this.annotatedUpTo;
+    this.annotatedUpTo = c.position;
     if (this.o.profileUpdated && cause === 'events') {
       for (const d of c.profiles) {
         (c.outbox ??= []).push({ workspace: d.workspace, kind: 'profile.updated', profileId: d.id, payload: { profileId: d.id, workspace: d.workspace, eventCount: d.eventCount, position: c.position, ...consented(d) }, position: c.position, createdAt: now });
@@ -252,7 +253,6 @@ export class LiveSegments {
     if (this.registry.backfilling().length > 0 && c.position < this.replayUntil()) return;
     if (!this.sizesLoaded) await this.loadSizes();
     const keys = [...c.profiles.map((d) => ({ workspace: d.workspace, id: d.id })), ...c.deletedProfiles];
-    this.annotatedUpTo = c.position;
     if (keys.length === 0) return;
     const states = await this.states(keys);
     const touched = new Set<string>();
@@ -269,7 +269,7 @@ export class LiveSegments {
       let s = changed.get(sk);
       if (s === 'all') continue;
       if (s === undefined) changed.set(sk, (s = new Set(['activity'])));
-      for (const k in h.changes) s.add(k.startsWith('attr.') ? `attr:${k.slice(5)}` : k.startsWith('consent.') ? `consent:${k.slice(8)}` : `trait:${k.slice(6)}`);
+      for (const k in h.changes) s.add(changedInput(k));
     }
     const activityOnly = set.affected(['activity']);
 
@@ -284,11 +284,11 @@ export class LiveSegments {
       const s = states.get(sk)!;
       const ch = all ? 'all' : changed.get(sk);
       // A profile with no recorded change was still touched by an event: its activity changed.
-      // A profile whose time-driven re-evaluation is due gets a full one now.
+      // A profile whose time-driven re-evaluation is due gets a full one now, and so does a new
+      // profile: a condition may hold on inputs it does not have (not exists score.churn).
       const overdue = s.due !== undefined && s.due <= now;
-      // A profile created by these events has never been evaluated: every definition is (a missing count reads 0).
-      const created = doc.createdAt > this.evaluatedUpTo;
-      const only = this.unfrozen(ch === 'all' || overdue || created ? undefined : ch === undefined ? activityOnly : set.affected(ch), frozen);
+      // A profile created since the last annotated changeset was never evaluated: every definition is (a missing count reads 0).
+      const only = this.unfrozen(ch === 'all' || overdue || doc.createdAt > createdAfter ? undefined : ch === undefined ? activityOnly : set.affected(ch), frozen);
       if (only !== undefined && only.size === 0) continue;
       const r = set.evaluate(doc, now, traits, s.members, only);
       // A partial evaluation knows only the next change of what it evaluated: keep the pending one.
@@ -363,7 +363,6 @@ export class LiveSegments {
 
   /** After a commit: refresh the earliest due time when due rows were processed. */
   async committed(): Promise<void> {
-    this.evaluatedUpTo = Math.max(this.evaluatedUpTo, this.annotatedUpTo);
     if (this.nextDue === -Infinity) this.nextDue = (await this.o.store.nextDue()) ?? Infinity;
   }
 }

@@ -192,10 +192,10 @@ class Parser {
   private ref(): string {
     const t = this.next();
     if (t.kind !== 'word' || KEYWORDS.has(t.text)) {
-      throw new Syntax(t.pos, `expected a profile input (last_seen, first_seen, event_count, traits.<name> or attributes.<name>), found ${describe(t)}`);
+      throw new Syntax(t.pos, `expected a profile input (last_seen, first_seen, event_count, consent.<purpose>, score.<name>, traits.<name> or attributes.<name>), found ${describe(t)}`);
     }
     if (!REF.test(t.text)) {
-      throw new Syntax(t.pos, `"${t.text}" is not a profile input: use last_seen, first_seen, event_count, traits.<name> or attributes.<name>`);
+      throw new Syntax(t.pos, `"${t.text}" is not a profile input: use last_seen, first_seen, event_count, consent.<purpose>, score.<name>, traits.<name> or attributes.<name>`);
     }
     return t.text;
   }

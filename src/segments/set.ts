@@ -34,11 +34,20 @@ export function segmentHash(d: SegmentDefinition): string {
   return createHash('sha256').update(canonicalJson(d)).digest('hex').slice(0, 16);
 }
 
-/** The input keys the dependency index uses: activity (first/last seen, event count), trait:<name>, attr:<name>. */
+/** The input keys the dependency index uses: activity (first/last seen, event count), trait:<name>, attr:<name>, consent:<purpose>, score:<name>. */
 export function inputKey(ref: string): string {
   if (ref === 'last_seen' || ref === 'first_seen' || ref === 'event_count') return 'activity';
   const [ns, name] = ref.split('.');
-  return ns === 'traits' ? `trait:${name}` : ns === 'consent' ? `consent:${name}` : `attr:${name}`;
+  return ns === 'traits' ? `trait:${name}` : ns === 'consent' ? `consent:${name}` : ns === 'score' ? `score:${name}` : `attr:${name}`;
+}
+
+/**
+ * The input key of a history change's key: `attr.<name>`, `trait.<name>`,
+ * `consent.<purpose>` and `score.<name>` name the inputs `attr:<name>`, … .
+ */
+export function changedInput(historyKey: string): string {
+  const dot = historyKey.indexOf('.');
+  return `${historyKey.slice(0, dot)}:${historyKey.slice(dot + 1)}`;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Reading profiles: `GET /v1/profiles/{idType}/{id}` (with `?at=` for a past
  * time), and the records around a profile: its events, history, merges,
- * identity links and attribute conflicts. All need the `read` scope and stay
- * inside the key's workspace.
+ * identity links and attribute conflicts; consent and scores, read (`read`
+ * scope) and recorded (`write` scope). Everything stays inside the key's workspace.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -107,6 +107,32 @@ export function profileRoutes(app: FastifyInstance, p: Portrait): void {
     async (req, reply) => {
       const principal = await authorize(p, req, 'write');
       const r = await p.setConsent(req.params.idType, req.params.id, req.body, { workspace: principal.workspace });
+      return reply.code(202).send(r);
+    },
+  );
+
+  app.get<{ Params: ProfileParams }>(
+    '/v1/profiles/:idType/:id/scores',
+    { schema: { summary: "A profile's declared scores (model outputs) with the time, message and model of each", tags: TAGS, params: ProfileParams } },
+    async (req) => {
+      const principal = await authorize(p, req, 'read');
+      return p.scores(req.params.idType, req.params.id, { workspace: principal.workspace });
+    },
+  );
+
+  app.put<{ Params: ProfileParams; Body: unknown }>(
+    '/v1/profiles/:idType/:id/scores',
+    {
+      schema: {
+        summary: 'Record scores ({"churn": 0.82} or {"churn": {"value": 0.82, "model": "churn-v3"}}); appended to the event log as an identify with context.scores, applied by the engine',
+        tags: TAGS,
+        params: ProfileParams,
+        body: Type.Record(Type.String(), Type.Unknown(), { description: 'Declared scores (the scores setting) to a number or {value, model}.' }),
+      },
+    },
+    async (req, reply) => {
+      const principal = await authorize(p, req, 'write');
+      const r = await p.setScores(req.params.idType, req.params.id, req.body, { workspace: principal.workspace });
       return reply.code(202).send(r);
     },
   );

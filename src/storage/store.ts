@@ -25,7 +25,7 @@ export interface AttributeConflict {
   workspace: string;
   profileId: string;
   attribute: string;
-  reason: 'stale' | 'set_once' | 'type' | 'consent';
+  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score';
   kept: Json;
   rejected: Json;
   position: number;

@@ -14,7 +14,7 @@ import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
 import { DataKeys, Keyring, loadKeyring, PiiSealer, SealedEventLog } from '../../privacy/index.ts';
 import { Definitions } from '../definitions.ts';
-import { consentPolicyOf } from '../../config/load.ts';
+import { consentPolicyOf, scoreSpecsOf } from '../../config/load.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -85,7 +85,7 @@ const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 // Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
 const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
 const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields));
-const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config));
+const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config), scoreSpecsOf(init.config));
 const engine = new Engine({
   ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
   onCommit: (position) => post({ type: 'committed', position }),

@@ -159,6 +159,9 @@ export async function writeBackfills(db: pg.Pool | pg.PoolClient, rows: readonly
   );
   for (const r of b) {
     if (!r.done) continue;
+    // Partitions finishing at once in two transactions: the row lock orders them, so the later
+    // one's count (a new statement) sees the earlier one's row.
+    await db.query('SELECT 1 FROM definitions WHERE name = $1 AND hash = $2 FOR UPDATE', [r.name, r.hash]);
     await db.query(
       `UPDATE definitions SET status = 'live', backfill_cursor = backfill_target
        WHERE name = $1 AND hash = $2 AND status <> 'live'
