@@ -384,6 +384,25 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       );
     });
 
+    it('outbox rows committed concurrently by several connections while a destination dispatches are each turned into one delivery', async () => {
+      s = await open({ batchSize: 2 });
+      await s.d.create('w', { id: 'busy', url: 'http://127.0.0.1:9/paused', secret: SECRET, kinds: ['profile.updated'], enabled: true });
+      const writers = [s.db.store, await s.db.connect(), await s.db.connect()];
+      const seqs: number[] = [];
+      let writing = true;
+      const write = Promise.all(
+        writers.map(async (w, k) => {
+          for (let i = 0; i < 15; i++) seqs.push(...(await notify(s, [{ kind: 'profile.updated', profileId: `w${k}-${i}` }, { kind: 'profile.updated', profileId: `w${k}-${i}b` }], w)));
+        }),
+      ).finally(() => (writing = false));
+      // Dispatch (without sending) while the writers commit: a cursor must never pass a row committed later.
+      while (writing) await s.d.worker.dispatch();
+      await write;
+      await s.d.worker.dispatch();
+      const made = (await s.d.deliveries('w', 'busy', { limit: 1000 })).items.map((x) => x.outboxSeq);
+      assert.deepEqual([...made].sort((a, b) => a - b), [...seqs].sort((a, b) => a - b), 'every row once');
+    });
+
     it('a claim of a sender that died expires: another sender delivers it once, and a late outcome of the lost claim changes nothing', async () => {
       s = await open();
       await s.d.create('w', { id: 'hook', url: await receiverUrl(), secret: SECRET, kinds: ['profile.updated'] });
