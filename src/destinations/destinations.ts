@@ -94,7 +94,7 @@ export class Destinations {
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       };
-      // A false insert: another process added it a moment ago, from the same file.
+      // insert answers false when another process starting on the same file added it a moment ago: nothing left to do.
       if (!existing) await this.store.insert(d);
       else if (existing.workspace !== d.workspace) {
         await this.store.remove(d.id);
