@@ -149,7 +149,7 @@ describe('access matrix: every route × every scope × another workspace', () =>
     await p.segments.put('segment', { name: 'cities', condition: 'attributes.city = "Lima"' });
     await p.segments.put('tag', { name: 'lima', condition: 'attributes.city = "Lima"' });
     await p.segments.put('tag', { name: 'vip', condition: null });
-    p.destinations.create('default', { id: 'crm', url: 'https://example.com/crm', kinds: ['segment.entered'] });
+    await p.destinations.create('default', { id: 'crm', url: 'https://example.com/crm', kinds: ['segment.entered'] });
     erasureId = (await p.privacy.erase('user_id', 'u-erased')).id;
     await p.drain();
   });

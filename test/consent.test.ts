@@ -193,8 +193,8 @@ describe('purpose-bound computation', () => {
     const { p, clock } = await openMemory({ ...CONFIG, traits: [...CONFIG.traits], segments: [...CONFIG.segments], outbox: { profileUpdated: true } });
     try {
       // Paused: deliveries are made by dispatching by hand here, nothing is sent.
-      p.destinations.create('default', { id: 'mkt', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered', 'segment.exited', 'profile.updated'], purpose: 'marketing', enabled: false });
-      p.destinations.create('default', { id: 'all', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered', 'segment.exited', 'profile.updated'], enabled: false });
+      await p.destinations.create('default', { id: 'mkt', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered', 'segment.exited', 'profile.updated'], purpose: 'marketing', enabled: false });
+      await p.destinations.create('default', { id: 'all', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered', 'segment.exited', 'profile.updated'], enabled: false });
       await p.ingest([order('u1', T0, 'o1')]);
       await p.drain();
       clock.advance(DAY);
@@ -206,20 +206,20 @@ describe('purpose-bound computation', () => {
       clock.advance(DAY);
       await p.ingest([order('u1', T0 + 3 * DAY, 'o2')]);
       await p.drain();
-      const sent = (id: string) => {
-        const d = p.destinations.store.destination(id)!;
-        p.destinations.store.dispatch(d, 1000, clock.now());
-        return p.destinations.deliveries('default', id).items.map((x) => {
+      const sent = async (id: string) => {
+        const d = (await p.destinations.store.destination(id))!;
+        await p.destinations.store.dispatch(d, 1000, clock.now());
+        return (await p.destinations.deliveries('default', id)).items.map((x) => {
           const body = JSON.parse(x.body) as { type: string; data: { segment?: string; reason?: string } };
           return `${body.type}${body.data.segment ? ` ${body.data.segment}` : ''}`;
         });
       };
-      assert.deepEqual(sent('mkt'), ['profile.updated', 'segment.entered promo', 'segment.entered reachable'], 'only what was written while marketing was granted');
-      const all = sent('all');
+      assert.deepEqual(await sent('mkt'), ['profile.updated', 'segment.entered promo', 'segment.entered reachable'], 'only what was written while marketing was granted');
+      const all = await sent('all');
       assert.ok(all.includes('segment.exited promo') && all.filter((x) => x === 'profile.updated').length === 4, `a destination without a purpose hears everything (${all.join(', ')})`);
-      const body = JSON.parse(p.destinations.deliveries('default', 'mkt').items[0]!.body) as { data: Record<string, unknown> };
+      const body = JSON.parse((await p.destinations.deliveries('default', 'mkt')).items[0]!.body) as { data: Record<string, unknown> };
       assert.equal(body.data.consented, undefined, 'the consent bookkeeping is not sent to receivers');
-      assert.throws(() => p.destinations.create('default', { url: 'http://127.0.0.1:9/x', kinds: ['profile.updated'], purpose: 'newsletter' }), /unknown purpose "newsletter"/, 'an unknown purpose is refused');
+      await assert.rejects(p.destinations.create('default', { url: 'http://127.0.0.1:9/x', kinds: ['profile.updated'], purpose: 'newsletter' }), /unknown purpose "newsletter"/, 'an unknown purpose is refused');
     } finally {
       await p.close();
     }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
-import { Destinations } from '../src/destinations/index.ts';
+import { Destinations, SqliteDestinationStore } from '../src/destinations/index.ts';
 import { SqliteStore } from '../src/storage/index.ts';
 import { tempDir, T0 } from './support/open.ts';
 import { startReceiver } from './support/receiver.ts';
@@ -43,10 +43,10 @@ describe('webhook delivery across a crash', () => {
       const store = new SqliteStore({ file });
       const clock = new ManualClock(T0 + 60_000);
       const delivery = { maxAttempts: 5, backoffBaseMs: 1000, backoffCapMs: 60_000, timeoutMs: 5000, concurrency: 2, batchSize: 2, idleMs: 1000 };
-      const d = new Destinations({ db: store.db, clock, delivery, configured: [], defaultWorkspace: 'w' });
-      const before = d.deliveries('w', 'hook').items;
+      const d = await Destinations.open({ store: new SqliteDestinationStore(store.db), clock, delivery, configured: [], defaultWorkspace: 'w' });
+      const before = (await d.deliveries('w', 'hook')).items;
       assert.deepEqual(before.map((x) => x.status), ['pending', 'pending', 'pending', 'pending', 'pending'], 'all five survived, none delivered');
-      assert.equal(d.worker.dispatch(), 0, 'restarting creates no second delivery of anything');
+      assert.equal(await d.worker.dispatch(), 0, 'restarting creates no second delivery of anything');
       const pass = await d.worker.runOnce();
       assert.equal(pass.attempts, 5, 'each sent once after the restart');
       const successes = receiver.successes();
@@ -55,7 +55,7 @@ describe('webhook delivery across a crash', () => {
       const first = receiver.received.filter((r) => r.deliveryId === 'hook:1');
       assert.equal(first.length, 2, 'the interrupted one was sent again (at least once)');
       assert.equal(first[0]!.body, first[1]!.body, 'with the same body and idempotency id');
-      assert.deepEqual(d.deliveries('w', 'hook', { status: 'delivered' }).items.length, 5, 'all delivered');
+      assert.deepEqual((await d.deliveries('w', 'hook', { status: 'delivered' })).items.length, 5, 'all delivered');
       await store.close();
     } finally {
       killChild?.();

@@ -92,7 +92,7 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
     up = false;
     const created = await call('POST', '/v1/destinations', admin, { id: 'hook', url: `${receiver.url}/hook`, kinds: ['segment.entered', 'profile.updated'] });
     assert.equal(created.statusCode, 201, created.body);
-    p.destinations.store.appendOutbox(
+    await p.destinations.store.appendOutbox(
       [u1, u2, u1].map((id, i) => ({ workspace: 'default', kind: i === 2 ? 'profile.updated' : 'segment.entered', profileId: id, payload: JSON.stringify({ segment: 'vip', time: T0 }), position: i + 1, createdAt: T0 })),
     );
     // maxAttempts 2 with a 1 ms backoff ceiling: two passes make them dead letters (the manual clock does not move, so step it).
@@ -127,7 +127,7 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
   });
 
   it('exports a segment’s members as CSV and NDJSON with chosen attributes, streamed in pages', async () => {
-    p.destinations.store.addMembers([
+    await p.destinations.store.addMembers([
       { workspace: 'default', segment: 'vip', profileId: u1, since: T0 },
       { workspace: 'default', segment: 'vip', profileId: u2, since: T0 + 1000 },
       { workspace: 'other', segment: 'vip', profileId: 'someone-else', since: T0 },
@@ -155,7 +155,7 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
 
   it('pages through a large segment: every member exactly once, in profile id order', async () => {
     const many = Array.from({ length: 1234 }, (_, i) => ({ workspace: 'default', segment: 'big', profileId: `p${String(i).padStart(5, '0')}`, since: T0 }));
-    p.destinations.store.addMembers(many);
+    await p.destinations.store.addMembers(many);
     let text = '';
     let chunks = 0;
     for await (const c of p.destinations.exportSegment('default', 'big', { format: 'ndjson', pageSize: 100 })) {

@@ -18,10 +18,10 @@ describe('portrait destinations and export-segment', () => {
       await p.ingest([{ type: 'identify', userId: 'ann', traits: { city: 'Lima' }, messageId: 'i1' }]);
       await p.drain();
       const ann = (await p.profile('user_id', 'ann'))!.id;
-      p.destinations.store.addMembers([{ workspace: 'default', segment: 'vip', profileId: ann, since: 0 }]);
+      await p.destinations.store.addMembers([{ workspace: 'default', segment: 'vip', profileId: ann, since: 0 }]);
       // Port 9 (discard) refuses connections here: one attempt, then a dead letter.
-      p.destinations.create('default', { id: 'down', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered'] });
-      p.destinations.store.appendOutbox([{ workspace: 'default', kind: 'segment.entered', profileId: ann, payload: '{"segment":"vip","time":0}', position: 1, createdAt: 0 }]);
+      await p.destinations.create('default', { id: 'down', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered'] });
+      await p.destinations.store.appendOutbox([{ workspace: 'default', kind: 'segment.entered', profileId: ann, payload: '{"segment":"vip","time":0}', position: 1, createdAt: 0 }]);
       await p.destinations.worker.runOnce();
       await p.close();
       const cli = (...args: string[]) => run(process.execPath, [BIN, '--data-dir', dir, ...args], { cwd: dir });

@@ -55,7 +55,7 @@ describe('segment notifications reach webhooks', () => {
     });
     const hook = await receiver(() => clock.now());
     try {
-      p.destinations.create('default', { id: 'crm', url: hook.url, secret: SECRET, kinds: ['segment.entered', 'segment.exited'] });
+      await p.destinations.create('default', { id: 'crm', url: hook.url, secret: SECRET, kinds: ['segment.entered', 'segment.exited'] });
       await p.ingest([{ type: 'page', userId: 'u1', name: 'Home', timestamp: T0, messageId: 'm1' }]);
       await p.drain();
       await until('segment.entered', () => hook.got.length >= 1);
@@ -68,7 +68,7 @@ describe('segment notifications reach webhooks', () => {
 
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(new Set(hook.got.map((g) => g.id)).size, hook.got.length, 'no notification twice');
-      const log = p.destinations.deliveries('default', 'crm');
+      const log = await p.destinations.deliveries('default', 'crm');
       assert.deepEqual(log.items.map((d) => d.status), ['delivered', 'delivered'], 'the delivery log agrees');
     } finally {
       await p.close();

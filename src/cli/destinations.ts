@@ -12,7 +12,7 @@ export function destinationsCommand(program: Command): void {
     .action(async (opts: { workspace?: string }, cmd: Command) => {
       const p = await openFromCli(cmd);
       try {
-        for (const x of p.destinations.list(opts.workspace ?? p.config.defaultWorkspace)) {
+        for (const x of await p.destinations.list(opts.workspace ?? p.config.defaultWorkspace)) {
           process.stdout.write(`${x.id}\t${x.enabled ? 'enabled' : 'paused'}\t${x.kinds.join(',')}\t${x.segments?.join(',') ?? '*'}\t${x.url}\t${x.source}\n`);
         }
       } finally {
@@ -39,7 +39,7 @@ export function destinationsCommand(program: Command): void {
           ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
           ...(opts.disabled ? { enabled: false } : {}),
         };
-        process.stdout.write(`${JSON.stringify(p.destinations.create(opts.workspace ?? p.config.defaultWorkspace, body))}\n`);
+        process.stdout.write(`${JSON.stringify(await p.destinations.create(opts.workspace ?? p.config.defaultWorkspace, body))}\n`);
       } finally {
         await p.close();
       }
@@ -54,7 +54,7 @@ export function destinationsCommand(program: Command): void {
     .action(async (id: string, opts: { status?: 'pending' | 'delivered' | 'dead'; limit: string; after?: string; workspace?: string }, cmd: Command) => {
       const p = await openFromCli(cmd);
       try {
-        const page = p.destinations.deliveries(opts.workspace ?? p.config.defaultWorkspace, id, {
+        const page = await p.destinations.deliveries(opts.workspace ?? p.config.defaultWorkspace, id, {
           status: opts.status,
           limit: Number(opts.limit),
           after: opts.after === undefined ? undefined : Number(opts.after),
@@ -75,7 +75,7 @@ export function destinationsCommand(program: Command): void {
     .action(async (id: string, deliveryId: string | undefined, opts: { workspace?: string }, cmd: Command) => {
       const p = await openFromCli(cmd);
       try {
-        const { replayed } = p.destinations.replay(opts.workspace ?? p.config.defaultWorkspace, id, deliveryId);
+        const { replayed } = await p.destinations.replay(opts.workspace ?? p.config.defaultWorkspace, id, deliveryId);
         process.stdout.write(`replayed ${replayed.length}${replayed.length > 0 ? `: ${replayed.join(' ')}` : ''}\n`);
       } finally {
         await p.close();

@@ -1,13 +1,15 @@
 /**
- * The delivery loop in the main process: turns outbox rows into deliveries
- * (once per destination and outbox seq), sends what is due, records each
- * outcome, schedules retries with backoff and dead-letters after the last try.
- * Woken by engine commits and by its own timer for the next due retry.
+ * The delivery loop of a process: turns outbox rows into deliveries (once per
+ * destination and outbox seq), sends what is due, records each outcome,
+ * schedules retries with backoff and dead-letters after the last try. Woken
+ * by engine commits and by its own timer for the next due retry. Several
+ * processes may run one over a shared store: the store's claims keep each
+ * notification with one of them at a time.
  */
 import type { Clock } from '../core/clock.ts';
 import { backoffDelay } from './backoff.ts';
 import { attempt, type FetchLike } from './sender.ts';
-import type { SqliteDestinationStore } from './sqlite-destination-store.ts';
+import type { DestinationStore } from './destination-store.ts';
 
 export interface DeliveryOptions {
   /** Ceiling of the first retry delay (ms); doubles per attempt. */
@@ -27,7 +29,7 @@ export interface DeliveryOptions {
 }
 
 export interface WorkerDeps {
-  store: SqliteDestinationStore;
+  store: DestinationStore;
   clock: Clock;
   options: DeliveryOptions;
   rng?: () => number;
@@ -44,14 +46,14 @@ export class DeliveryWorker {
   constructor(private readonly d: WorkerDeps) {}
 
   /** Turns new outbox rows into deliveries for every enabled destination; returns how many were created. */
-  dispatch(beforeCommit?: () => void): number {
+  async dispatch(beforeCommit?: () => void): Promise<number> {
     const { store, clock, options } = this.d;
     let created = 0;
-    for (const dest of store.destinations()) {
+    for (const dest of await store.destinations()) {
       if (!dest.enabled) continue;
       // Bounded per pass so one busy destination cannot starve the sending.
       for (let i = 0; i < 100; i++) {
-        const r = store.dispatch(dest, options.batchSize, clock.now(), beforeCommit);
+        const r = await store.dispatch(dest, options.batchSize, clock.now(), beforeCommit);
         created += r.created;
         if (r.scanned < options.batchSize) break;
       }
@@ -65,17 +67,17 @@ export class DeliveryWorker {
     let attempts = 0;
     for (;;) {
       const now = clock.now();
-      const due = store.claimDue(now, options.concurrency, options.timeoutMs + 5_000);
+      const due = await store.claimDue(now, options.concurrency, options.timeoutMs + 5_000);
       if (due.length === 0) return attempts;
       await Promise.all(
         due.map(async (dl) => {
           const r = await attempt({ url: dl.url, secret: dl.secret, deliveryId: dl.id, kind: dl.kind, body: dl.body, now: clock.now(), timeoutMs: options.timeoutMs }, this.d.fetch);
           const at = clock.now();
-          if (r.ok) store.delivered(dl.id, r.status, at);
+          if (r.ok) await store.delivered(dl, r.status, at);
           else {
             const n = dl.attempts + 1;
             const retryAt = n >= options.maxAttempts ? null : at + backoffDelay(n, { baseMs: options.backoffBaseMs, capMs: options.backoffCapMs }, this.d.rng ?? Math.random);
-            store.failed(dl.id, r.status, r.error, at, retryAt);
+            await store.failed(dl, r.status, r.error, at, retryAt);
           }
         }),
       );
@@ -85,11 +87,16 @@ export class DeliveryWorker {
 
   /** One pass: dispatch, then send what is due. Passes never overlap. */
   runOnce(): Promise<{ created: number; attempts: number }> {
-    const run = this.chain.then(async () => {
-      const created = this.dispatch();
+    return this.serial(async () => {
+      const created = await this.dispatch();
       const attempts = await this.send();
       return { created, attempts };
     });
+  }
+
+  /** Runs `fn` after the pass in progress; stop() waits for it too. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -120,12 +127,23 @@ export class DeliveryWorker {
     try {
       await this.runOnce();
     } catch (e) {
-      (this.d.onError ?? ((err) => process.stderr.write(`portrait destinations: delivery pass failed: ${String(err)}\n`)))(e);
+      this.report(e);
     }
     if (!this.running) return;
-    const due = this.d.store.nextDueAt();
+    let due: number | undefined;
+    try {
+      // In the chain: a stop() in between waits for this read before the store closes.
+      due = await this.serial(() => (this.running ? this.d.store.nextDueAt() : Promise.resolve(undefined)));
+    } catch (e) {
+      this.report(e);
+    }
+    if (!this.running) return;
     const idle = this.d.options.idleMs;
     this.schedule(due === undefined ? idle : Math.max(1, Math.min(idle, due - this.d.clock.now())));
+  }
+
+  private report(e: unknown): void {
+    (this.d.onError ?? ((err) => process.stderr.write(`portrait destinations: delivery pass failed: ${String(err)}\n`)))(e);
   }
 
   /** Stops the loop and waits for the pass in progress (bounded by the request timeout). */

@@ -1,10 +1,10 @@
 /**
  * The destinations part as the library exposes it: definitions (API and
  * config file), the delivery loop, the delivery log, dead letters, replay
- * and audience export. Portrait opens one per instance on the state database.
+ * and audience export. Portrait opens one per instance over the state
+ * database's DestinationStore (SQLite or PostgreSQL).
  */
 import { randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { Clock } from '../core/clock.ts';
 import { Errors, type Problem } from '../core/errors.ts';
 import {
@@ -18,10 +18,10 @@ import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
 import { exportSegment, type ExportOptions } from './export.ts';
 import type { ValueSealer } from '../storage/sealer.ts';
 import type { FetchLike } from './sender.ts';
-import { SqliteDestinationStore, type DeadLetter, type Delivery, type DeliveryStatus } from './sqlite-destination-store.ts';
+import type { DeadLetter, Delivery, DeliveryStatus, DestinationStore } from './destination-store.ts';
 
 export interface DestinationsOptions {
-  db: Database.Database;
+  store: DestinationStore;
   clock: Clock;
   delivery: DeliveryOptions;
   /** Destinations from the config file (already schema-checked as unknown values). */
@@ -43,20 +43,27 @@ export interface Paged<T> {
 
 export class Destinations {
   /** Exposed for tests and tools (filling the outbox, segment members). */
-  readonly store: SqliteDestinationStore;
+  readonly store: DestinationStore;
   readonly worker: DeliveryWorker;
 
-  constructor(private readonly o: DestinationsOptions) {
-    this.store = new SqliteDestinationStore(o.db);
-    this.syncConfig(o.configured);
+  private constructor(private readonly o: DestinationsOptions) {
+    this.store = o.store;
     this.worker = new DeliveryWorker({ store: this.store, clock: o.clock, options: o.delivery, rng: o.rng, fetch: o.fetch });
+  }
+
+  /** Opens the destinations over a store, making the config-file ones exist as written; the loop is not started. */
+  static async open(o: DestinationsOptions): Promise<Destinations> {
+    const d = new Destinations(o);
+    await d.syncConfig(o.configured);
+    return d;
   }
 
   /**
    * Makes the config-file destinations exist as written: new ones are added,
-   * changed ones updated, ones removed from the file deleted. API-made ones are untouched.
+   * changed ones updated, ones removed from the file deleted. API-made ones
+   * are untouched. Processes starting together on one database may all run it.
    */
-  private syncConfig(raw: readonly unknown[]): void {
+  private async syncConfig(raw: readonly unknown[]): Promise<void> {
     const problems: Problem[] = [];
     const wanted: ConfigDestination[] = [];
     raw.forEach((r, i) => {
@@ -72,7 +79,7 @@ export class Destinations {
     for (const c of wanted) {
       if (ids.has(c.id)) throw Errors.invalidConfig('the configuration', [{ path: '/destinations', message: `duplicate destination id "${c.id}"` }]);
       ids.add(c.id);
-      const existing = this.store.destination(c.id);
+      const existing = await this.store.destination(c.id);
       if (existing && existing.source !== 'config') throw Errors.destinationExists(c.id);
       const d: Destination = {
         id: c.id,
@@ -87,36 +94,36 @@ export class Destinations {
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       };
-      if (!existing) this.store.insert(d);
+      // insert answers false when another process starting on the same file added it a moment ago: nothing left to do.
+      if (!existing) await this.store.insert(d);
       else if (existing.workspace !== d.workspace) {
-        this.store.remove(d.id);
-        this.store.insert(d);
-      } else if (JSON.stringify({ ...existing, updatedAt: 0 }) !== JSON.stringify({ ...d, updatedAt: 0 })) this.store.update(d);
+        await this.store.remove(d.id);
+        await this.store.insert(d);
+      } else if (JSON.stringify({ ...existing, updatedAt: 0 }) !== JSON.stringify({ ...d, updatedAt: 0 })) await this.store.update(d);
     }
-    for (const d of this.store.destinations()) if (d.source === 'config' && !ids.has(d.id)) this.store.remove(d.id);
+    for (const d of await this.store.destinations()) if (d.source === 'config' && !ids.has(d.id)) await this.store.remove(d.id);
   }
 
-  private require(workspace: string, id: string): Destination {
-    const d = this.store.destination(id);
+  private async require(workspace: string, id: string): Promise<Destination> {
+    const d = await this.store.destination(id);
     if (d === undefined || d.workspace !== workspace) throw Errors.destinationNotFound(id);
     return d;
   }
 
   /** The workspace's destinations (without secrets). */
-  list(workspace: string): DestinationView[] {
-    return this.store.destinations(workspace).map(viewOf);
+  async list(workspace: string): Promise<DestinationView[]> {
+    return (await this.store.destinations(workspace)).map(viewOf);
   }
 
   /** One destination (without its secret); throws PORTRAIT_DESTINATION_NOT_FOUND. */
-  get(workspace: string, id: string): DestinationView {
-    return viewOf(this.require(workspace, id));
+  async get(workspace: string, id: string): Promise<DestinationView> {
+    return viewOf(await this.require(workspace, id));
   }
 
   /** Creates a destination from an API body; returns it with its secret (shown only here). */
-  create(workspace: string, raw: unknown): DestinationView & { secret: string } {
+  async create(workspace: string, raw: unknown): Promise<DestinationView & { secret: string }> {
     const input = validateDestination(raw, 'input', this.o.purposes);
     const id = input.id ?? `dst_${randomBytes(6).toString('hex')}`;
-    if (this.store.destination(id) !== undefined) throw Errors.destinationExists(id);
     const now = this.o.clock.now();
     const d: Destination = {
       id,
@@ -131,13 +138,13 @@ export class Destinations {
       createdAt: now,
       updatedAt: now,
     };
-    this.store.insert(d);
+    if (!(await this.store.insert(d))) throw Errors.destinationExists(id);
     return { ...viewOf(d), secret: d.secret };
   }
 
   /** Changes some fields of an API-made destination. */
-  update(workspace: string, id: string, raw: unknown): DestinationView {
-    const d = this.require(workspace, id);
+  async update(workspace: string, id: string, raw: unknown): Promise<DestinationView> {
+    const d = await this.require(workspace, id);
     if (d.source === 'config') throw Errors.destinationFromConfig(id);
     const patch = validateDestination(raw, 'patch', this.o.purposes);
     const next: Destination = {
@@ -150,37 +157,37 @@ export class Destinations {
       ...((patch.purpose ?? d.purpose) !== undefined ? { purpose: patch.purpose ?? d.purpose } : {}),
       updatedAt: this.o.clock.now(),
     };
-    this.store.update(next);
+    await this.store.update(next);
     if (next.enabled) this.worker.wake();
     return viewOf(next);
   }
 
   /** Deletes an API-made destination with its deliveries and dead letters. */
-  remove(workspace: string, id: string): void {
-    const d = this.require(workspace, id);
+  async remove(workspace: string, id: string): Promise<void> {
+    const d = await this.require(workspace, id);
     if (d.source === 'config') throw Errors.destinationFromConfig(id);
-    this.store.remove(id);
+    await this.store.remove(id);
   }
 
   /** A destination's deliveries in creation order, paged by `after`, optionally of one status. */
-  deliveries(workspace: string, id: string, o: { status?: DeliveryStatus; after?: number; limit?: number } = {}): Paged<Delivery> {
-    this.require(workspace, id);
+  async deliveries(workspace: string, id: string, o: { status?: DeliveryStatus; after?: number; limit?: number } = {}): Promise<Paged<Delivery>> {
+    await this.require(workspace, id);
     const limit = o.limit ?? 100;
-    const items = this.store.deliveries(id, { ...o, limit });
+    const items = await this.store.deliveries(id, { ...o, limit });
     return page(items, limit, (x) => x.seq);
   }
 
   /** A destination's dead letters not yet replayed (or, with `replayed`, those already replayed). */
-  deadLetters(workspace: string, id: string, o: { replayed?: boolean; after?: number; limit?: number } = {}): Paged<DeadLetter> {
-    this.require(workspace, id);
+  async deadLetters(workspace: string, id: string, o: { replayed?: boolean; after?: number; limit?: number } = {}): Promise<Paged<DeadLetter>> {
+    await this.require(workspace, id);
     const limit = o.limit ?? 100;
-    return page(this.store.deadLetters(id, { ...o, limit }), limit, (x) => x.seq);
+    return page(await this.store.deadLetters(id, { ...o, limit }), limit, (x) => x.seq);
   }
 
   /** Re-queues one dead letter (or, without `deliveryId`, all of the destination's) with a fresh attempt budget. */
-  replay(workspace: string, id: string, deliveryId?: string): { replayed: string[] } {
-    this.require(workspace, id);
-    const replayed = this.store.replay(id, deliveryId, this.o.clock.now());
+  async replay(workspace: string, id: string, deliveryId?: string): Promise<{ replayed: string[] }> {
+    await this.require(workspace, id);
+    const replayed = await this.store.replay(id, deliveryId, this.o.clock.now());
     if (deliveryId !== undefined && replayed.length === 0) throw Errors.deadLetterNotFound(deliveryId);
     this.worker.wake();
     return { replayed };

@@ -6,7 +6,7 @@ import { Errors } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { openDoc, type ValueSealer } from '../storage/sealer.ts';
-import type { SqliteDestinationStore } from './sqlite-destination-store.ts';
+import type { DestinationStore } from './destination-store.ts';
 
 export type ExportFormat = 'csv' | 'ndjson';
 
@@ -40,13 +40,13 @@ export function csvField(v: unknown): string {
 }
 
 /** The export as text chunks (one per page), header first for CSV. */
-export async function* exportSegment(store: SqliteDestinationStore, workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
+export async function* exportSegment(store: Pick<DestinationStore, 'membersPage'>, workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
   const fields = o.fields ?? [];
   const pageSize = o.pageSize ?? 500;
   if (o.format === 'csv') yield `${['profile_id', 'identifiers', 'member_since', ...fields].map(csvField).join(',')}\r\n`;
   let after = '';
   for (;;) {
-    const page = store.membersPage(workspace, segment, after, pageSize);
+    const page = await store.membersPage(workspace, segment, after, pageSize);
     if (page.length === 0) return;
     let chunk = '';
     for (const m of page) {

@@ -6,4 +6,6 @@ export { backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.ts'
 export { verifySignature, signatureHeader, SIGNATURE_HEADER, type VerifyResult } from './signature.ts';
 export { DELIVERY_ID_HEADER, type FetchLike } from './sender.ts';
 export { parseFields, type ExportFormat } from './export.ts';
-export { SqliteDestinationStore, type Delivery, type DeadLetter, type DeliveryStatus, type OutboxRow } from './sqlite-destination-store.ts';
+export type { DestinationStore, Delivery, DeadLetter, DeliveryStatus, DueDelivery, MemberRow, OutboxRow } from './destination-store.ts';
+export { SqliteDestinationStore } from './sqlite-destination-store.ts';
+export { PostgresDestinationStore } from './postgres-destination-store.ts';

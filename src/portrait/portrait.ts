@@ -33,7 +33,7 @@ import type { ScoreSpecs } from '../core/scores.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
-import { Destinations } from '../destinations/index.ts';
+import { Destinations, PostgresDestinationStore, SqliteDestinationStore, type DestinationStore } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -89,7 +89,8 @@ export class Portrait {
   private closed = false;
   /** API keys of every workspace. */
   readonly keys: Keys;
-  private readonly webhooks: Destinations | undefined;
+  /** Set by open() once the config-file destinations are in the store. */
+  private webhooks: Destinations | undefined;
   private readonly counters = { received: 0, accepted: 0, duplicates: 0, quarantined: 0, suppressed: 0 };
   /** Keyed hashes of erased people's identifiers: their events are refused. */
   private readonly suppression: SuppressionList;
@@ -150,10 +151,6 @@ export class Portrait {
     });
     // The export carries every configured purpose with its decision (or not granted).
     this.privacyApi.sections.consents = async (doc) => (await this.consent('profile_id', doc.id, { workspace: doc.workspace })).purposes;
-    this.webhooks =
-      store instanceof SqliteStore
-        ? new Destinations({ db: store.db, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes, sealer: store.sealer })
-        : undefined;
     // Partition engines do not evaluate segments yet (a due profile or a backfill would be seen by every partition).
     this.segmentApi =
       store.segments !== undefined && !(engine instanceof ClusterEngine)
@@ -192,7 +189,7 @@ export class Portrait {
 
   /** Webhook destinations, their delivery log and dead letters, audience export. */
   get destinations(): Destinations {
-    if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export', 'webhook destinations are kept in the embedded SQLite store only so far');
+    if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export', 'this state store keeps no webhook destinations');
     return this.webhooks;
   }
 
@@ -279,6 +276,14 @@ export class Portrait {
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
     follow = () => p.refreshDefinitions(true);
+    const destinationStore = destinationStoreOf(store);
+    if (destinationStore !== undefined) {
+      const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes };
+      p.webhooks = await Destinations.open({ ...d, sealer }).catch(async (e: unknown) => {
+        await p.close();
+        throw e;
+      });
+    }
     for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
     else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
@@ -919,6 +924,13 @@ async function highestPosition(store: StateStore, config: ResolvedConfig): Promi
   let m = 0;
   for (let p = 0; p < partitions; p++) m = Math.max(m, await store.position(p));
   return m;
+}
+
+/** Where a state store keeps webhook destinations and their deliveries (both stores do). */
+function destinationStoreOf(store: StateStore): DestinationStore | undefined {
+  if (store instanceof SqliteStore) return new SqliteDestinationStore(store.db);
+  if (store instanceof PostgresStore) return new PostgresDestinationStore(store.pool);
+  return undefined;
 }
 
 /** The key for hashing emails: configured, or generated once into the data directory. */

@@ -43,7 +43,7 @@ const TAGS = ['destinations'];
 export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
   app.get('/v1/destinations', { schema: { summary: 'The workspace’s webhook destinations (secrets are not shown)', tags: TAGS } }, async (req) => {
     const { workspace } = await authorize(p, req, 'admin');
-    return { destinations: p.destinations.list(workspace) };
+    return { destinations: await p.destinations.list(workspace) };
   });
 
   app.post<{ Body: Static<typeof DestinationBody> }>(
@@ -51,7 +51,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: 'Create a webhook destination; answers 201 with its secret, shown only here', tags: TAGS, body: DestinationBody } },
     async (req, reply) => {
       const { workspace } = await authorize(p, req, 'admin');
-      return reply.status(201).send(p.destinations.create(workspace, req.body));
+      return reply.status(201).send(await p.destinations.create(workspace, req.body));
     },
   );
 
@@ -74,7 +74,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: 'Delete a destination with its delivery log', tags: TAGS, params: IdParams } },
     async (req, reply) => {
       const { workspace } = await authorize(p, req, 'admin');
-      p.destinations.remove(workspace, req.params.id);
+      await p.destinations.remove(workspace, req.params.id);
       return reply.status(204).send();
     },
   );
@@ -84,7 +84,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: 'The delivery log, oldest first, paged, filtered by status', tags: TAGS, params: IdParams, querystring: DeliveriesQuery } },
     async (req) => {
       const { workspace } = await authorize(p, req, 'read');
-      const { items, next } = p.destinations.deliveries(workspace, req.params.id, req.query);
+      const { items, next } = await p.destinations.deliveries(workspace, req.params.id, req.query);
       return next === undefined ? { deliveries: items } : { deliveries: items, next };
     },
   );
@@ -94,7 +94,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
     { schema: { summary: 'Deliveries that failed every attempt, oldest first, paged', tags: TAGS, params: IdParams, querystring: DeadQuery } },
     async (req) => {
       const { workspace } = await authorize(p, req, 'read');
-      const { items, next } = p.destinations.deadLetters(workspace, req.params.id, req.query);
+      const { items, next } = await p.destinations.deadLetters(workspace, req.params.id, req.query);
       return next === undefined ? { deadLetters: items } : { deadLetters: items, next };
     },
   );

@@ -108,6 +108,8 @@ export class PostgresPrivacyStore implements PrivacyStore {
       );
       // Segments that lose a member get a new size row, as a membership change would write.
       const segments = (await c.query<{ segment: string }>('SELECT DISTINCT segment FROM segment_members WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P])).rows;
+      counts.deadLetters = await run('DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[]))', [ws, P]);
+      counts.deliveries = await run('DELETE FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P]);
       for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = await run(`DELETE FROM ${table} WHERE workspace = $1 AND profile_id = ANY($2::text[])`, [ws, P]);
       for (const { segment } of segments)
         await c.query(
@@ -115,9 +117,6 @@ export class PostgresPrivacyStore implements PrivacyStore {
            ON CONFLICT (workspace, segment, at) DO UPDATE SET size = excluded.size`,
           [ws, segment, plan.completedAt],
         );
-      // Webhook deliveries live in the embedded store only: none here.
-      counts.deliveries = 0;
-      counts.deadLetters = 0;
       counts.groupsRecomputed = 0;
       counts.groupsRemoved = 0;
       for (const g of plan.groups) {

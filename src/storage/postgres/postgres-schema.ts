@@ -126,6 +126,66 @@ CREATE TABLE api_keys (
 );
 `;
 
+/**
+ * Version 8: what the delivery side derives from the outbox, as in SQLite
+ * (src/destinations/schema.ts); read and written by
+ * src/destinations/postgres-destination-store.ts.
+ */
+const POSTGRES_DESTINATION_SCHEMA = `
+CREATE TABLE destinations (
+  id         TEXT COLLATE "C" PRIMARY KEY,
+  workspace  TEXT COLLATE "C" NOT NULL,
+  url        TEXT COLLATE "C" NOT NULL,
+  secret     TEXT COLLATE "C" NOT NULL,
+  kinds      TEXT COLLATE "C" NOT NULL,
+  segments   TEXT COLLATE "C",
+  enabled    BOOLEAN NOT NULL,
+  source     TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  purpose    TEXT COLLATE "C"
+);
+-- The last outbox seq each destination has turned into deliveries; locked by the process
+-- dispatching for it (FOR UPDATE SKIP LOCKED), moved in the same transaction as the deliveries.
+CREATE TABLE destination_cursors (
+  destination TEXT COLLATE "C" PRIMARY KEY,
+  seq         BIGINT NOT NULL
+);
+CREATE INDEX outbox_workspace ON outbox (workspace, seq);
+CREATE TABLE deliveries (
+  seq             BIGSERIAL PRIMARY KEY,
+  id              TEXT COLLATE "C" NOT NULL UNIQUE,
+  destination     TEXT COLLATE "C" NOT NULL,
+  workspace       TEXT COLLATE "C" NOT NULL,
+  outbox_seq      BIGINT NOT NULL,
+  kind            TEXT COLLATE "C" NOT NULL,
+  profile_id      TEXT COLLATE "C" NOT NULL,
+  body            TEXT COLLATE "C" NOT NULL,
+  status          TEXT COLLATE "C" NOT NULL,
+  attempts        INTEGER NOT NULL,
+  next_attempt_at BIGINT,
+  last_error      TEXT COLLATE "C",
+  response_code   INTEGER,
+  created_at      BIGINT NOT NULL,
+  delivered_at    BIGINT,
+  UNIQUE (destination, outbox_seq)
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_log ON deliveries (destination, status, seq);
+CREATE TABLE dead_letters (
+  seq           BIGSERIAL PRIMARY KEY,
+  delivery_id   TEXT COLLATE "C" NOT NULL,
+  destination   TEXT COLLATE "C" NOT NULL,
+  workspace     TEXT COLLATE "C" NOT NULL,
+  failed_at     BIGINT NOT NULL,
+  attempts      INTEGER NOT NULL,
+  last_error    TEXT COLLATE "C",
+  response_code INTEGER,
+  replayed_at   BIGINT
+);
+CREATE INDEX dead_letters_destination ON dead_letters (destination, seq);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: POSTGRES_SCHEMA },
   { version: 2, name: 'trait definitions remember their source', sql: `ALTER TABLE definitions ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'config';` },
@@ -149,8 +209,9 @@ CREATE TABLE cluster_workers (
 );`,
   },
   { version: 7, name: 'erasure ledger and suppression list', sql: POSTGRES_PRIVACY_SCHEMA },
+  { version: 8, name: 'webhook destinations, deliveries and dead letters', sql: POSTGRES_DESTINATION_SCHEMA },
   {
-    version: 8,
+    version: 9,
     name: 'trait backfill progress per partition',
     sql: `
 CREATE TABLE trait_backfills (

@@ -141,14 +141,32 @@ export async function writeSegmentChanges(client: pg.PoolClient, c: Changeset): 
     if (seg.definitions && seg.definitions.length > 0) await writeSegmentDefinitions(client, seg.definitions);
   }
   const o = c.outbox ?? [];
-  if (o.length > 0)
-    await q(
-      `INSERT INTO outbox (workspace, kind, profile_id, payload, position, created_at)
-       SELECT workspace, kind, profile_id, payload, position, created_at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-         WITH ORDINALITY AS t(workspace, kind, profile_id, payload, position, created_at, n) ORDER BY n`,
-      [o.map((x) => x.workspace), o.map((x) => x.kind), o.map((x) => x.profileId), o.map((x) => JSON.stringify(x.payload)), o.map((x) => x.position), o.map((x) => x.createdAt)],
-    );
+  if (o.length > 0) await insertOutbox(client, o.map((x) => ({ ...x, payload: JSON.stringify(x.payload) })));
+}
+
+/** Taken before a transaction's outbox rows get their seqs, held until it commits (see insertOutbox). */
+const OUTBOX_ORDER_LOCK = 'portrait.outbox_order';
+
+/**
+ * Appends outbox rows inside the caller's transaction; returns their seqs in
+ * row order. Seqs come from a sequence, which concurrent transactions may
+ * commit out of order: a reader following a cursor would then pass a seq
+ * still invisible to it and never see it. The advisory lock makes outbox
+ * writers take seqs and commit one after another, so what a reader sees is
+ * always every row up to some seq (delivery cursors rely on it).
+ */
+export async function insertOutbox(client: pg.PoolClient, o: ReadonlyArray<Omit<OutboxEntry, 'payload' | 'kind'> & { kind: string; payload: string }>): Promise<number[]> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [OUTBOX_ORDER_LOCK]);
+  const r = await client.query<{ seq: number }>(
+    `INSERT INTO outbox (workspace, kind, profile_id, payload, position, created_at)
+     SELECT workspace, kind, profile_id, payload, position, created_at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+       WITH ORDINALITY AS t(workspace, kind, profile_id, payload, position, created_at, n) ORDER BY n
+     RETURNING seq`,
+    [o.map((x) => x.workspace), o.map((x) => x.kind), o.map((x) => x.profileId), o.map((x) => x.payload), o.map((x) => x.position), o.map((x) => x.createdAt)],
+  );
+  // Seqs are drawn in row order (ORDER BY n); RETURNING need not keep it.
+  return r.rows.map((x) => x.seq).sort((a, b) => a - b);
 }
 
 async function writeSegmentDefinitions(db: pg.Pool | pg.PoolClient, rows: readonly SegmentDefinitionRow[]): Promise<void> {
