@@ -37,6 +37,9 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
       { type: 'identify', userId: 'u2', traits: { city: 'Oslo "N"' }, timestamp: T0 },
     ]);
     await p.drain();
+    // Segments nobody matches: the tests fill their members directly.
+    for (const name of ['vip', 'nobody', 'big']) await p.segments.put('segment', { name, condition: 'event_count > 1000000' });
+    await p.drain();
     u1 = (await p.profile('user_id', 'u1'))!.id;
     u2 = (await p.profile('user_id', 'u2'))!.id;
   });
@@ -151,6 +154,25 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
 
     const empty = await call('GET', '/v1/segments/nobody/export', read);
     assert.equal(empty.body, 'profile_id,identifiers,member_since\r\n', 'a segment without members exports only the header');
+    const unknown = await call('GET', '/v1/segments/never_defined/export', read);
+    assert.deepEqual([unknown.statusCode, code(unknown)], [404, 'PORTRAIT_SEGMENT_UNKNOWN'], 'an unknown segment is a 404, not an empty list');
+  });
+
+  it('exports computed traits as traits.<name> fields, and refuses unknown ones', async () => {
+    await p.setTraits([{ name: 'pages', kind: 'count', filter: { type: 'page' } }]);
+    await p.ingest([1, 2, 3].map((i) => ({ type: 'page', userId: 'u1', name: 'Home', messageId: `page-${i}`, timestamp: T0 + i })));
+    await p.drain();
+    await p.destinations.store.addMembers([{ workspace: 'default', segment: 'vip', profileId: u1, since: T0 }]);
+    const csv = await call('GET', '/v1/segments/vip/export?format=csv&fields=city,traits.pages', read);
+    assert.equal(csv.statusCode, 200, csv.body);
+    const lines = csv.body.trimEnd().split('\r\n');
+    assert.equal(lines[0], 'profile_id,identifiers,member_since,city,traits.pages', 'header names the trait');
+    assert.match(lines.find((l) => l.startsWith(u1))!, /,"Lima, Peru",3$/, 'the trait value now');
+    const nd = await call('GET', '/v1/segments/vip/export?format=ndjson&fields=traits.pages', read);
+    const row = nd.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Json).find((r) => r.profileId === u1)!;
+    assert.deepEqual([row.attributes, row.traits], [{}, { pages: 3 }], 'traits apart from attributes in NDJSON');
+    const bad = await call('GET', '/v1/segments/vip/export?fields=traits.nope', read);
+    assert.deepEqual([bad.statusCode, code(bad)], [400, 'PORTRAIT_EXPORT_FIELD_INVALID'], 'an unknown trait is refused');
   });
 
   it('pages through a large segment: every member exactly once, in profile id order', async () => {

@@ -18,6 +18,9 @@ describe('portrait destinations and export-segment', () => {
       await p.ingest([{ type: 'identify', userId: 'ann', traits: { city: 'Lima' }, messageId: 'i1' }]);
       await p.drain();
       const ann = (await p.profile('user_id', 'ann'))!.id;
+      // A segment nobody matches; its member is set directly.
+      await p.segments.put('segment', { name: 'vip', condition: 'event_count > 1000000' });
+      await p.drain();
       await p.destinations.store.addMembers([{ workspace: 'default', segment: 'vip', profileId: ann, since: 0 }]);
       // Port 9 (discard) refuses connections here: one attempt, then a dead letter.
       await p.destinations.create('default', { id: 'down', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered'] });

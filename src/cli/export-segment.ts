@@ -8,10 +8,10 @@ import { openFromCli } from './open.ts';
 export function exportSegmentCommand(program: Command): void {
   program
     .command('export-segment')
-    .description("write a segment's members (profile id, identifiers, member since, chosen attributes)")
+    .description("write a segment's members (profile id, identifiers, member since, chosen attributes and traits.<name> values)")
     .argument('<name>', 'segment name')
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'ndjson']).default('csv'))
-    .option('--fields <list>', 'comma-separated attribute names to add as columns')
+    .option('--fields <list>', 'comma-separated attribute names and traits.<name> to add as columns')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('-w, --workspace <name>', 'workspace (default: defaultWorkspace)')
     .action(async (name: string, opts: { format: 'csv' | 'ndjson'; fields?: string; output?: string; workspace?: string }, cmd: Command) => {
@@ -19,7 +19,7 @@ export function exportSegmentCommand(program: Command): void {
       const p = await openFromCli(cmd);
       const out = opts.output === undefined ? process.stdout : createWriteStream(opts.output);
       try {
-        for await (const chunk of p.destinations.exportSegment(opts.workspace ?? p.config.defaultWorkspace, name, { format: opts.format, fields })) {
+        for await (const chunk of await p.exportSegment(name, { workspace: opts.workspace, format: opts.format, fields })) {
           if (!out.write(chunk)) await once(out, 'drain');
         }
       } finally {

@@ -123,7 +123,9 @@ export const Errors = {
   deadLetterNotFound: define('PORTRAIT_DEAD_LETTER_NOT_FOUND', 404,
     (id: string) => `Delivery "${id}" is not a dead letter of this destination (it does not exist, was delivered, or was already replayed).`),
   exportFieldInvalid: define('PORTRAIT_EXPORT_FIELD_INVALID', 400,
-    (field: string) => `Export field "${field}" is not an attribute name. Name attributes separated by commas, e.g. fields=city,plan.`),
+    (field: string) => `Export field "${field}" is neither an attribute name nor traits.<name> of a defined computed trait. Name fields separated by commas, e.g. fields=city,plan,traits.orders.`),
+  exportTraitBackfilling: define('PORTRAIT_EXPORT_TRAIT_BACKFILLING', 409,
+    (name: string, progress: number) => `Computed trait "${name}" is being backfilled (${Math.floor(progress * 100)} % done), so its values are partial. Export it again once the backfill ends.`),
 
   // Privacy
   keyringInvalid: define('PORTRAIT_PRIVACY_KEYRING_INVALID', 500,

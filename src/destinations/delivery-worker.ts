@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { backoffDelay } from './backoff.ts';
-import { attempt, type FetchLike } from './sender.ts';
+import { attempt, retryable, type FetchLike } from './sender.ts';
 import type { DestinationStore } from './destination-store.ts';
 
 export interface DeliveryOptions {
@@ -76,7 +76,7 @@ export class DeliveryWorker {
           if (r.ok) await store.delivered(dl, r.status, at);
           else {
             const n = dl.attempts + 1;
-            const retryAt = n >= options.maxAttempts ? null : at + backoffDelay(n, { baseMs: options.backoffBaseMs, capMs: options.backoffCapMs }, this.d.rng ?? Math.random);
+            const retryAt = n >= options.maxAttempts || !retryable(r.status) ? null : at + backoffDelay(n, { baseMs: options.backoffBaseMs, capMs: options.backoffCapMs }, this.d.rng ?? Math.random);
             await store.failed(dl, r.status, r.error, at, retryAt);
           }
         }),

@@ -194,6 +194,22 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       assert.equal(dl.nextAttemptAt, T0 + 500 + 1000, 'the ceiling doubled');
     });
 
+    it('a refusing 4xx goes to the dead letters at once; 429 and 408 are retried', async () => {
+      s = await open({ maxAttempts: 5 });
+      respond = (r) => (r.path === '/gone' ? 410 : r.path === '/busy' ? 429 : 408);
+      for (const id of ['gone', 'busy', 'slow']) await s.d.create('w', { id, url: await receiverUrl(`/${id}`), secret: SECRET, kinds: ['profile.updated'] });
+      await notify(s, [{ kind: 'profile.updated', profileId: 'p1' }]);
+      await s.d.worker.runOnce();
+      const gone = (await s.d.deliveries('w', 'gone')).items[0]!;
+      assert.deepEqual([gone.status, gone.attempts, gone.responseCode, gone.nextAttemptAt], ['dead', 1, 410, null], 'a 410 is final after one attempt');
+      assert.equal((await s.d.deadLetters('w', 'gone')).items.length, 1, 'and listed as a dead letter, to replay after a fix');
+      for (const id of ['busy', 'slow']) {
+        const dl = (await s.d.deliveries('w', id)).items[0]!;
+        assert.deepEqual([dl.status, dl.attempts], ['pending', 1], `${id}: asked to come back later, so retried`);
+        assert.ok(dl.nextAttemptAt !== null, `${id}: a retry is scheduled`);
+      }
+    });
+
     it('moves a delivery to the dead letters after the last attempt; a replay delivers it', async () => {
       s = await open({ maxAttempts: 3 });
       let up = false;

@@ -12,8 +12,10 @@ export type ExportFormat = 'csv' | 'ndjson';
 
 export interface ExportOptions {
   format: ExportFormat;
-  /** Attribute names to include as columns. */
+  /** Fields to include as columns: attribute names (default reading), or what `read` understands. */
   fields?: readonly string[];
+  /** Reads one field of a member's profile (default: the attribute of that name). */
+  read?: (doc: ProfileDoc, field: string) => Json | undefined;
   /** Members read per query (default 500). */
   pageSize?: number;
   /** Opens sealed personal values read from the table. */
@@ -23,6 +25,8 @@ export interface ExportOptions {
 }
 
 const FIELD = /^[^\s,]{1,128}$/;
+/** The prefix naming a computed trait among export fields (`traits.orders`). */
+export const TRAIT = 'traits.';
 
 /** Checks a comma-separated `fields=` value; throws PORTRAIT_EXPORT_FIELD_INVALID. */
 export function parseFields(text: string | undefined): string[] {
@@ -43,6 +47,7 @@ export function csvField(v: unknown): string {
 export async function* exportSegment(store: Pick<DestinationStore, 'membersPage'>, workspace: string, segment: string, o: ExportOptions): AsyncGenerator<string> {
   const fields = o.fields ?? [];
   const pageSize = o.pageSize ?? 500;
+  const read = o.read ?? ((doc: ProfileDoc, f: string) => doc.attributes[f]?.v);
   if (o.format === 'csv') yield `${['profile_id', 'identifiers', 'member_since', ...fields].map(csvField).join(',')}\r\n`;
   let after = '';
   for (;;) {
@@ -53,14 +58,15 @@ export async function* exportSegment(store: Pick<DestinationStore, 'membersPage'
       const doc = m.doc === null ? undefined : openDoc(o.sealer, JSON.parse(m.doc) as ProfileDoc);
       const identifiers = doc?.identifiers ?? [];
       const values = fields.map((f) => {
-        const v = doc?.attributes[f]?.v ?? null;
+        const v = (doc === undefined ? undefined : read(doc, f)) ?? null;
         return o.mask === undefined || v === null ? v : o.mask(f, v);
       });
       const since = new Date(m.since).toISOString();
       if (o.format === 'csv') chunk += `${[m.profileId, identifiers.join(' '), since, ...values].map(csvField).join(',')}\r\n`;
       else {
-        const attributes = Object.fromEntries(fields.map((f, i) => [f, values[i]]));
-        chunk += `${JSON.stringify({ profileId: m.profileId, identifiers, memberSince: since, attributes })}\n`;
+        const attributes = Object.fromEntries(fields.flatMap((f, i) => (f.startsWith(TRAIT) ? [] : [[f, values[i]]])));
+        const traits = Object.fromEntries(fields.flatMap((f, i) => (f.startsWith(TRAIT) ? [[f.slice(TRAIT.length), values[i]]] : [])));
+        chunk += `${JSON.stringify({ profileId: m.profileId, identifiers, memberSince: since, attributes, ...(Object.keys(traits).length > 0 ? { traits } : {}) })}\n`;
       }
     }
     after = page[page.length - 1]!.profileId;

@@ -1,13 +1,25 @@
 /**
  * One webhook attempt: POST the stored JSON body, signed, with the delivery
  * id as idempotency key, under a timeout. Any 2xx is success; anything else
- * (another status, a network error, the timeout) is a failure to retry.
+ * (another status, a network error, the timeout) is a failure; `retryable`
+ * tells whether to try again.
  */
 import { signatureHeader, SIGNATURE_HEADER } from './signature.ts';
 
 export const DELIVERY_ID_HEADER = 'portrait-delivery-id';
 
 export type AttemptResult = { ok: true; status: number } | { ok: false; status: number | null; error: string };
+
+/**
+ * Whether a failed attempt is worth another try: a network error, a timeout,
+ * a 5xx, or 408 / 425 / 429 (the receiver asks to come back later). Any
+ * other 4xx says the request itself is refused (a wrong URL, a rejected
+ * signature): retrying sends the same bytes, so it goes to the dead letters
+ * at once, where it can be replayed after a fix.
+ */
+export function retryable(status: number | null): boolean {
+  return status === null || status >= 500 || status === 408 || status === 425 || status === 429 || status < 400;
+}
 
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number; ok: boolean; arrayBuffer(): Promise<ArrayBuffer> }>;
 

@@ -28,12 +28,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, DAY, HOUR, type Clock } from '../core/clock.ts';
 import { Errors, type Problem } from '../core/errors.ts';
-import type { JsonObject, PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
+import type { Json, JsonObject, PortraitEvent, Positioned, UnlinkRecord } from '../core/event.ts';
 import type { ScoreSpecs } from '../core/scores.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
-import { Destinations, PostgresDestinationStore, SqliteDestinationStore, type DestinationStore } from '../destinations/index.ts';
+import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -43,7 +43,7 @@ import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
-import { scoreViews, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
+import { scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
 import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
@@ -191,6 +191,33 @@ export class Portrait {
   get destinations(): Destinations {
     if (this.webhooks === undefined) throw Errors.notOnThisBackend('Destinations and audience export', 'this state store keeps no webhook destinations');
     return this.webhooks;
+  }
+
+  /**
+   * A segment's members as CSV or NDJSON chunks, read page by page: profile
+   * id, identifiers, member since, and the chosen fields (attribute names,
+   * or `traits.<name>` for a computed trait's value now). An unknown segment
+   * is PORTRAIT_SEGMENT_UNKNOWN; an unknown field PORTRAIT_EXPORT_FIELD_INVALID;
+   * a trait being backfilled PORTRAIT_EXPORT_TRAIT_BACKFILLING (never a partial number).
+   */
+  async exportSegment(name: string, o: { workspace?: string; format: ExportFormat; fields?: readonly string[]; mask?: (field: string, value: Json) => Json }): Promise<AsyncGenerator<string>> {
+    this.check();
+    const workspace = this.ws(o);
+    const destinations = this.destinations;
+    await this.segments.get('segment', name, { workspace });
+    await this.refreshDefinitions();
+    const traits = new Map(this.definitions.rules().traits.map((t) => [t.name, t]));
+    const backfilling = this.definitions.backfilling();
+    for (const f of o.fields ?? []) {
+      if (!f.startsWith(EXPORT_TRAIT_PREFIX)) continue;
+      const n = f.slice(EXPORT_TRAIT_PREFIX.length);
+      if (!traits.has(n)) throw Errors.exportFieldInvalid(f);
+      const progress = backfilling.get(n);
+      if (progress !== undefined) throw Errors.exportTraitBackfilling(n, progress);
+    }
+    const now = this.clock.now();
+    const read = (doc: ProfileDoc, f: string): Json | undefined => (f.startsWith(EXPORT_TRAIT_PREFIX) ? traitValue(doc, traits.get(f.slice(EXPORT_TRAIT_PREFIX.length))!, now) : doc.attributes[f]?.v);
+    return destinations.exportSegment(workspace, name, { format: o.format, fields: o.fields, mask: o.mask, read });
   }
 
   /** Erasure (with its ledger and suppression list) and export: the rights of the person. */

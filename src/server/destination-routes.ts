@@ -121,7 +121,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
     '/v1/segments/:name/export',
     {
       schema: {
-        summary: 'Stream a segment’s members as CSV or NDJSON: profile id, identifiers, member since, chosen attributes',
+        summary: 'Stream a segment’s members as CSV or NDJSON: profile id, identifiers, member since, chosen attributes and computed traits (fields=city,traits.orders); 404 for an unknown segment',
         tags: ['segments'],
         params: ExportParams,
         querystring: ExportQuery,
@@ -133,7 +133,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
       const format = req.query.format ?? 'csv';
       const fields = parseFields(req.query.fields);
       const m = maskerFor(p, principal);
-      const chunks = p.destinations.exportSegment(workspace, req.params.name, { format, fields, mask: (f, v) => m.value(f, v) });
+      const chunks = await p.exportSegment(req.params.name, { workspace, format, fields, mask: (f, v) => m.value(f, v) });
       const file = `${req.params.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.${format === 'csv' ? 'csv' : 'ndjson'}`;
       return reply
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
