@@ -3,6 +3,7 @@
  * `/v1/batch` (HTTP Basic, writeKey in body), posthog-node posts gzip
  * `{api_key, batch, sent_at}` to `/batch/`. Profiles must hold what was sent.
  */
+import LZString from 'lz-string';
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -120,7 +121,7 @@ describe('official SDKs against the server', () => {
     const send = (method: 'GET' | 'POST', url: string, payload?: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
       app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
 
-    it('accepts /capture/, /e/, /i/v0/e/ single events, arrays, base64 data, form bodies, GET ?data= and gzip-js', async () => {
+    it('accepts /capture/, /e/, /i/v0/e/ single events, arrays, base64 data, form bodies, GET ?data=, gzip-js and lz64', async () => {
       const ev = (n: number) => ({ event: 'Shape', distinct_id: 'ph-shapes', uuid: randomUUID(), properties: { n } });
       const cases = [
         send('POST', '/capture/', JSON.stringify({ api_key: write, ...ev(1) })),
@@ -130,6 +131,8 @@ describe('official SDKs against the server', () => {
         send('GET', `/e/?data=${encodeURIComponent(b64({ ...ev(5), properties: { n: 5, token: write } }))}`),
         send('POST', '/i/v0/e/?compression=gzip-js', gzipSync(JSON.stringify({ api_key: write, batch: [ev(6)] })), { 'content-type': 'text/plain' }),
         send('POST', '/batch', JSON.stringify({ api_key: write, batch: [ev(7)] })),
+        // posthog-js' older transport: compression=lz64, a form body whose data is LZ-string base64.
+        send('POST', '/e/?compression=lz64', `data=${encodeURIComponent(LZString.compressToBase64(JSON.stringify([{ ...ev(8), properties: { n: 8, token: write } }])))}&compression=lz64`, { 'content-type': 'application/x-www-form-urlencoded' }),
       ];
       for (const [i, pending] of cases.entries()) {
         const r = await pending;
@@ -137,7 +140,7 @@ describe('official SDKs against the server', () => {
         assert.deepEqual(r.json(), { status: 1 });
       }
       await p.drain();
-      assert.equal((await profile('user_id', 'ph-shapes')).eventCount, 7);
+      assert.equal((await profile('user_id', 'ph-shapes')).eventCount, 8);
     });
 
     it('quarantines invalid events one by one and keeps the valid ones', async () => {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import LZString from 'lz-string';
 import { distinctIdRole, looksAnonymous, postHogBodyToSegment, postHogToSegment, readPostHogBody } from './posthog.ts';
 import { ManualClock } from '../core/clock.ts';
 import { parseMessage as parse } from './index.ts';
@@ -69,6 +70,8 @@ describe('PostHog → Segment', () => {
     assert.deepEqual(readPostHogBody({ data: [e] }).events, [e]);
     assert.deepEqual(readPostHogBody(`data=${encodeURIComponent(b64({ api_key: 'k4', batch: [e] }))}`).apiKey, 'k4');
     assert.deepEqual(readPostHogBody(JSON.stringify(e)).events, [e]);
+    assert.deepEqual(readPostHogBody(`data=${encodeURIComponent(LZString.compressToBase64(JSON.stringify({ api_key: 'k5', batch: [e] })))}&compression=lz64`).apiKey, 'k5', 'lz64 form body');
+    assert.deepEqual(readPostHogBody({ data: LZString.compressToBase64(JSON.stringify([e])) }).events, [e], 'lz64 data field');
     for (const bad of [42, null, {}, { foo: 1 }, 'not json', { data: '!!!' }]) assert.throws(() => readPostHogBody(bad), Error, JSON.stringify(bad));
   });
 

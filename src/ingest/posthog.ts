@@ -5,7 +5,8 @@
  * `{api_key, batch: [...]}`, `{api_key, data: ...}`, a single event
  * `{api_key, event, distinct_id, properties, timestamp}`, an array of events,
  * or `{data: "<base64 JSON>"}` / `data=<base64 JSON>` (form-encoded), where the
- * decoded JSON is again any of these. Gzip is undone before this (see
+ * decoded JSON is again any of these; `data` may also be LZ-string's base64
+ * form (posthog-js' `compression=lz64`). Gzip is undone before this (see
  * src/server/decode.ts and the `compression=gzip-js` hook in posthog-routes).
  * The project key is `api_key` or `token` on the body, else on the first
  * event (`api_key`, `token` or `properties.token`).
@@ -40,6 +41,8 @@
  * and the userId otherwise ("u_42", "ann@example.com", "42").
  */
 
+import LZString from 'lz-string';
+
 /** A message in Segment's spec, as `Portrait.ingest` takes it (validated there). */
 export type SegmentLike = Record<string, unknown>;
 
@@ -65,8 +68,14 @@ export function looksAnonymous(id: string): boolean {
 /** Decodes base64 (standard or URL-safe) JSON; `undefined` when it is not. */
 function decodeData(data: string): unknown {
   const t = data.trim();
-  // Plain JSON (some clients send it unencoded), else base64 JSON.
-  const text = t.startsWith('{') || t.startsWith('[') ? t : Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+  // Plain JSON (some clients send it unencoded), else base64 JSON, else posthog-js'
+  // `compression=lz64`: LZ-string's compressToBase64 of the JSON.
+  if (t.startsWith('{') || t.startsWith('[')) return parseJson(t);
+  return parseJson(Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) ?? parseJson(LZString.decompressFromBase64(t));
+}
+
+function parseJson(text: string | null): unknown {
+  if (text === null || text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
