@@ -177,6 +177,44 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('a segment reading a trait the configuration dropped holds its memberships, says so, and is evaluated again once the trait is back', async () => {
+    const { dir, cleanup } = tempDir('portrait-dropped-trait-');
+    const traits = [
+      { name: 'orders', kind: 'count', filter: { event: 'Order Completed' } },
+      { name: 'views', kind: 'count', filter: { event: 'Product Viewed' } },
+    ];
+    const view = (userId: string, i: number) => ({ type: 'track', userId, event: 'Product Viewed', messageId: `v-${userId}-${i}`, timestamp: T0 + i });
+    const open = (t: typeof traits) => Portrait.open({ dataDir: dir, durability: 'normal', traits: t, identity: HASH });
+    try {
+      let p = await open(traits);
+      await p.segments.put('segment', { name: 'viewers', condition: 'traits.views >= 2' });
+      await p.ingest([1, 2, 3].map((i) => view('u1', i)));
+      await p.drain();
+      const u1 = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'viewers'), [u1], 'u1 viewed three times');
+      await p.close();
+
+      p = await open([traits[0]!]);
+      const s = await p.segments.get('segment', 'viewers');
+      assert.deepEqual(s.missingTraits, ['views'], 'the segment names the trait it lacks');
+      await p.ingest([...[4, 5].map((i) => view('u1', i)), ...[1, 2, 3, 4, 5].map((i) => view('u2', i))]);
+      await p.drain();
+      assert.deepEqual(await members(p, 'viewers'), [u1], 'memberships held: nobody leaves or enters on a missing value');
+      assert.deepEqual((await p.segments.history('user_id', 'u1')).map((h) => h.change), ['entered'], 'u1 never exited');
+      await p.close();
+
+      p = await open(traits);
+      await p.drain();
+      const u2 = await profileId(p, 'u2');
+      assert.deepEqual((await members(p, 'viewers')).sort(), [u1, u2].sort(), 'with the trait back (backfilled), u2 enters');
+      const back = await p.segments.get('segment', 'viewers');
+      assert.deepEqual([back.status, back.missingTraits, back.waitingFor], ['live', [], []], 'live and complete again');
+      await p.close();
+    } finally {
+      cleanup();
+    }
+  });
+
   it('a new definition backfills over existing profiles, then stays live', async () => {
     const { p } = await openMemory({ traits: [...CONFIG.traits] });
     try {

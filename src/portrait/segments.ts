@@ -31,6 +31,12 @@ export interface DefinitionStatus {
    * and then every profile is evaluated again.
    */
   waitingFor: string[];
+  /**
+   * Traits it reads that are no longer defined (the configuration dropped
+   * them): it is not evaluated, and keeps its memberships, until they are
+   * defined again or the definition is changed.
+   */
+  missingTraits: string[];
   updatedAt: string;
 }
 
@@ -156,6 +162,7 @@ export class SegmentApi {
       progress: row.status === 'live' ? 1 : last > 0 ? Math.min(1, row.cursor / last) : 0,
       size: sizes.get(`${workspace}\u0000${memberKey(row.kind, row.name)}`) ?? 0,
       waitingFor: inputs === undefined ? [] : [...backfilling].filter((t) => inputs.has(`trait:${t}`)).sort(),
+      missingTraits: inputs === undefined ? [] : [...inputs].filter((i) => i.startsWith('trait:') && this.p.definitions.get(i.slice(6)) === undefined).map((i) => i.slice(6)).sort(),
       updatedAt: new Date(row.updatedAt).toISOString(),
     };
   }

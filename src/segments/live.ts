@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import type { Json } from '../core/event.ts';
 import { consentGranted, type TraitRuntime } from '../profile/index.ts';
-import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentChanges, SegmentStore } from '../storage/index.ts';
+import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentChanges, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { SegmentRegistry } from './registry.ts';
@@ -97,28 +97,32 @@ export class LiveSegments {
 
   /**
    * The definitions that read, directly or through the segments they name, a
-   * trait whose backfill is running: they are not evaluated until it ends,
-   * since they would read partial values; the traits' last backfill commit
-   * sets them to backfill again over every profile.
+   * trait whose backfill is running, or a trait no longer defined (the
+   * configuration dropped it): they are not evaluated, since they would read
+   * partial or missing values, and keep their memberships. A trait backfill's
+   * last commit sets them to backfill again over every profile; a dropped
+   * trait defined again comes back through such a backfill.
    */
   frozen(): ReadonlySet<string> {
-    const waiting = this.o.traits().rows().filter((r) => r.status === 'backfilling');
-    return waiting.length === 0 ? NONE : this.registry.set().affected(waiting.map((r) => `trait:${r.name}`));
+    const rows = this.o.traits().rows();
+    const set = this.registry.set();
+    const defined = new Set(rows.map((r) => r.name));
+    const blocked = rows.filter((r) => r.status === 'backfilling').map((r) => `trait:${r.name}`);
+    for (const name of set.traitsRead()) if (!defined.has(name)) blocked.push(`trait:${name}`);
+    return blocked.length === 0 ? NONE : set.affected(blocked);
   }
 
-  /** Whether the definition backfill can run: none of its definitions waits for a trait backfill. */
-  private backfillReady(position: number): boolean {
-    const rows = this.registry.backfilling();
-    if (rows.length === 0 || position < this.replayUntil()) return false;
-    const frozen = this.frozen();
-    return frozen.size === 0 || rows.every((r) => !frozen.has(memberKey(r.kind, r.name)));
+  /** Backfilling definitions the pass can evaluate now (frozen ones wait, still backfilling). */
+  private backfillRows(position: number, frozen: ReadonlySet<string>): SegmentDefinitionRow[] {
+    if (position < this.replayUntil()) return [];
+    return this.registry.backfilling().filter((r) => !frozen.has(memberKey(r.kind, r.name)));
   }
 
   /** Whether due re-evaluations or a backfill wait, at `now`, for an engine at `position`. */
   pending(now: number, position: number): boolean {
     if (this.registry.set().size === 0) return false;
     if (this.nextDue <= now) return true;
-    return this.backfillReady(position);
+    return this.registry.backfilling().length > 0 && this.backfillRows(position, this.frozen()).length > 0;
   }
 
   /** The keys to evaluate: `only` (all when absent) without the frozen ones; undefined means all. */
@@ -335,15 +339,17 @@ export class LiveSegments {
       this.nextDue = -Infinity;
       return c;
     }
-    if (!this.backfillReady(position)) return undefined;
-    const cursor = Math.min(...this.registry.backfilling().map((r) => r.cursor));
+    const rows = this.backfillRows(position, frozen);
+    if (rows.length === 0) return undefined;
+    const cursor = Math.min(...rows.map((r) => r.cursor));
     const page = await this.o.store.profilesAfter(cursor, this.o.chunk);
     const states = await this.states(page.map((p) => p.doc));
     for (const { doc: stored } of page) {
       const doc = cached(stored.workspace, stored.id) ?? stored;
       const s = states.get(scoped(doc.workspace, doc.id))!;
-      const r = set.evaluate(doc, now, traits, s.members);
-      this.record(c, doc, s, r.members, r.next, 'definition', now, touched);
+      const r = set.evaluate(doc, now, traits, s.members, only);
+      // A partial evaluation knows only the next change of what it evaluated: keep the pending one.
+      this.record(c, doc, s, r.members, only === undefined ? r.next : Math.min(r.next, s.due ?? Infinity), 'definition', now, touched);
     }
     let done = page.length < this.o.chunk;
     if (done) {
@@ -357,7 +363,7 @@ export class LiveSegments {
       if (orphans.length === this.o.chunk) done = false;
     }
     this.finish(c, touched, now);
-    this.changes(c).definitions = this.registry.advance(page.length > 0 ? page[page.length - 1]!.cursor : cursor, done, now);
+    this.changes(c).definitions = this.registry.advance(page.length > 0 ? page[page.length - 1]!.cursor : cursor, done, now, frozen);
     return c;
   }
 

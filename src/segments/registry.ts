@@ -121,11 +121,11 @@ export class SegmentRegistry {
     return out;
   }
 
-  /** Records backfill progress; `done` sets the rows live. Returns the rows to save. */
-  advance(cursor: number, done: boolean, now: number): SegmentDefinitionRow[] {
+  /** Records backfill progress; `done` sets the rows live. Rows whose membership key is in `skip` (not evaluated) stay as they are. Returns the rows to save. */
+  advance(cursor: number, done: boolean, now: number, skip: ReadonlySet<string> = new Set()): SegmentDefinitionRow[] {
     const out: SegmentDefinitionRow[] = [];
     for (const [id, r] of this.rows) {
-      if (r.status !== 'backfilling') continue;
+      if (r.status !== 'backfilling' || skip.has(memberKey(r.kind, r.name))) continue;
       const next: SegmentDefinitionRow = { ...r, cursor: done ? 0 : cursor, status: done ? 'live' : 'backfilling', updatedAt: now };
       this.rows.set(id, next);
       out.push(next);

@@ -184,6 +184,13 @@ export class SegmentSet {
     return this.byKey.get(key);
   }
 
+  /** Names of the computed traits the definitions read. */
+  traitsRead(): Set<string> {
+    const out = new Set<string>();
+    for (const i of this.byInput.keys()) if (i.startsWith('trait:')) out.add(i.slice(6));
+    return out;
+  }
+
   /** The keys of the definitions that read any of the changed inputs. */
   affected(changed: Iterable<string>): Set<string> {
     const out = new Set<string>();
