@@ -18,7 +18,9 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
-import { SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { attachDataKeys, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { insertAudit } from './sqlite-audit.ts';
+import { SqliteStateWriter } from './sqlite-state-writer.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -28,6 +30,13 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
   /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
   sealer?: ValueSealer;
+  /**
+   * Makes the writes of request handling (new data keys, audit records) in
+   * threads of their own (one per file written), so that waiting for another
+   * connection's write lock (the engine's) never blocks this thread. For a
+   * file shared with an engine thread; not for ':memory:'.
+   */
+  writerThread?: boolean;
 }
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
@@ -39,6 +48,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   readonly dataKeys: SqliteDataKeys;
   readonly retention: SqliteRetention;
   readonly sealer: ValueSealer | undefined;
+  private readonly writers: { state: SqliteStateWriter; keys: SqliteStateWriter } | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.sealer = opts.sealer;
@@ -53,10 +63,14 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     // Erased rows must not linger in free pages: deleted content is overwritten with zeros.
     this.db.pragma('secure_delete = ON');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
+    attachDataKeys(this.db, opts.file);
     const db = this.db;
     this.segments = new SqliteSegmentStore(db, opts.sealer);
     this.privacy = new SqlitePrivacyStore(db, opts.sealer);
-    this.dataKeys = new SqliteDataKeys(db);
+    // One thread per file written: a wait for the state file's lock (audit records) never holds up a new data key.
+    const writer = () => new SqliteStateWriter({ file: opts.file, durability: opts.durability ?? 'normal' });
+    this.writers = opts.writerThread ? { state: writer(), keys: writer() } : undefined;
+    this.dataKeys = new SqliteDataKeys(db, this.writers?.keys);
     this.retention = new SqliteRetention(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
@@ -282,10 +296,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {
-    const ins = this.db.prepare('INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    this.db.transaction(() => {
-      for (const r of records) ins.run(r.at, r.workspace, r.keyId, r.scope, r.method, r.route, r.status, r.requestId);
-    })();
+    if (this.writers) return this.writers.state.appendAudit(records);
+    insertAudit(this.db, records);
   }
 
   async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
@@ -317,6 +329,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async close(): Promise<void> {
+    await this.writers?.state.close();
+    await this.writers?.keys.close();
     if (this.db.open) this.db.close();
   }
 }
