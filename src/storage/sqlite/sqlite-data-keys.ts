@@ -62,6 +62,11 @@ export class SqliteDataKeys implements DataKeyTable {
 
   async insertMissing(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Promise<Map<string, string>> {
     if (this.writer) return this.writer.insertDataKeys(workspace, rows, createdAt);
+    return this.insertMissingSync(workspace, rows, createdAt);
+  }
+
+  /** insertMissing on this connection, in one transaction (a savepoint inside an open one). */
+  insertMissingSync(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Map<string, string> {
     return this.db.transaction(() => {
       for (const r of rows) this.insert.run(workspace, r.subject, r.sealed, createdAt);
       return this.getSync(

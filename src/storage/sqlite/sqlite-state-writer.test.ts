@@ -106,6 +106,33 @@ describe('SqliteStateWriter (the state writer thread)', () => {
     }
   });
 
+  it('data-key calls sent together are all stored, the first key of a subject winning for every caller, even when close follows at once', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 30 }), async (calls) => {
+        const { dir, cleanup } = tempDir();
+        const file = join(dir, 'state.db');
+        const store = new SqliteStore({ file });
+        const writer = new SqliteStateWriter({ file, durability: 'full' });
+        try {
+          const answers = calls.map((subjects, i) => writer.insertDataKeys('w', [...new Set(subjects)].map((s) => ({ subject: `s${s}`, sealed: `call${i}` })), i));
+          await writer.close();
+          const got = await Promise.all(answers);
+          const first = new Map<string, string>();
+          calls.forEach((subjects, i) => subjects.forEach((s) => first.has(`s${s}`) || first.set(`s${s}`, `call${i}`)));
+          got.forEach((keys, i) => {
+            for (const s of new Set(calls[i])) assert.equal(keys.get(`s${s}`), first.get(`s${s}`), `call ${i} gets the key stored first for s${s}`);
+          });
+          assert.deepEqual(Object.fromEntries(await store.dataKeys.get('w', [...first.keys()])), Object.fromEntries(first), 'what is stored');
+        } finally {
+          await writer.close();
+          await store.close();
+          cleanup();
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('a failed write reaches its caller with the reason, and later writes still work', async () => {
     const { dir, cleanup } = tempDir();
     const file = join(dir, 'state.db');

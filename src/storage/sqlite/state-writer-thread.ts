@@ -20,13 +20,41 @@ db.pragma(`synchronous = ${init.durability === 'full' ? 'FULL' : 'NORMAL'}`);
 attachDataKeys(db, init.file);
 const dataKeys = new SqliteDataKeys(db);
 
+type KeyCall = Extract<ToStateWriter, { type: 'data-keys' }>;
+let waiting: Array<{ call: KeyCall; resolve: (keys: Map<string, string>) => void; reject: (e: unknown) => void }> = [];
+
+/**
+ * Group commit: the data-key calls that arrive while a transaction is on its
+ * way to disk share the next one (one fsync for all; the file is FULL).
+ */
+function storeKeys(call: KeyCall): Promise<Map<string, string>> {
+  return new Promise((resolve, reject) => {
+    if (waiting.length === 0) setImmediate(commitKeys);
+    waiting.push({ call, resolve, reject });
+  });
+}
+
+function commitKeys(): void {
+  const group = waiting;
+  waiting = [];
+  if (group.length === 0) return;
+  try {
+    const stored = db.transaction(() => group.map(({ call }) => dataKeys.insertMissingSync(call.workspace, call.rows, call.createdAt)))();
+    group.forEach((g, i) => g.resolve(stored[i]!));
+  } catch (e) {
+    for (const g of group) g.reject(e);
+  }
+}
+
 answerCalls<ToStateWriter>((m) => {
   switch (m.type) {
     case 'data-keys':
-      return dataKeys.insertMissing(m.workspace, m.rows, m.createdAt);
+      return storeKeys(m);
     case 'audit':
       return insertAudit(db, m.records);
     case 'close':
+      // Keys sent before the close are stored first.
+      commitKeys();
       return db.close();
     default: {
       const never: never = m;
