@@ -77,6 +77,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
       identity: db.prepare('SELECT profile_id FROM identities WHERE workspace = ? AND ident = ?'),
       profile: db.prepare('SELECT doc FROM profiles WHERE workspace = ? AND id = ?'),
+      // Looked up by every authenticated request: prepared once.
+      key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       upsertProfile: db.prepare('INSERT INTO profiles (workspace, id, doc) VALUES (?, ?, ?) ON CONFLICT(workspace, id) DO UPDATE SET doc = excluded.doc'),
       deleteProfile: db.prepare('DELETE FROM profiles WHERE workspace = ? AND id = ?'),
       upsertIdentity: db.prepare('INSERT INTO identities (workspace, ident, profile_id) VALUES (?, ?, ?) ON CONFLICT(workspace, ident) DO UPDATE SET profile_id = excluded.profile_id'),
@@ -276,7 +278,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async key(id: string): Promise<ApiKeyRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmts.key.get(id) as Row | undefined;
     return r ? toKey(r) : undefined;
   }
 
