@@ -106,6 +106,24 @@ describe('SqliteStateWriter (the state writer thread)', () => {
     }
   });
 
+  it('quarantines a message in its thread while the state lock is held elsewhere; the id reads back', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'state.db');
+    const store = new SqliteStore({ file, writerThread: true });
+    store.db.pragma('busy_timeout = 0');
+    try {
+      const release = holdStateLock(file);
+      // On the store's own connection (no wait allowed) this would fail with SQLITE_BUSY.
+      const id = store.quarantine({ workspace: 'w', receivedAt: 7, raw: '{"bad":true}', reason: [{ path: '/type', message: 'is required' }] });
+      release();
+      const row = await store.quarantinedById('w', await id);
+      assert.deepEqual([row?.raw, row?.status], ['{"bad":true}', 'open']);
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+
   it('data-key calls sent together are all stored, the first key of a subject winning for every caller, even when close follows at once', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 30 }), async (calls) => {

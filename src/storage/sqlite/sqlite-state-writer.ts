@@ -7,6 +7,7 @@
 import { Errors } from '../../core/errors.ts';
 import { startThread, ThreadCalls } from '../../core/thread/index.ts';
 import type { AuditRecord } from '../audit.ts';
+import type { QuarantineRow } from '../store.ts';
 import type { StateWriterInit, ToStateWriter } from './state-writer-protocol.ts';
 
 export class SqliteStateWriter {
@@ -22,6 +23,11 @@ export class SqliteStateWriter {
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {
     await this.thread().call({ type: 'audit', records });
+  }
+
+  /** Stores one quarantined message; its id. */
+  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
+    return (await this.thread().call({ type: 'quarantine', row })) as number;
   }
 
   /** Finishes the writes already sent, then stops the thread. */

@@ -19,7 +19,7 @@ import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
 import { attachDataKeys, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
-import { insertAudit } from './sqlite-audit.ts';
+import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
 import { SqliteStateWriter } from './sqlite-state-writer.ts';
 
 export interface SqliteStoreOptions {
@@ -31,10 +31,11 @@ export interface SqliteStoreOptions {
   /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
   sealer?: ValueSealer;
   /**
-   * Makes the writes of request handling (new data keys, audit records) in
-   * threads of their own (one per file written), so that waiting for another
-   * connection's write lock (the engine's) never blocks this thread. For a
-   * file shared with an engine thread; not for ':memory:'.
+   * Makes the writes of request handling (new data keys, audit records,
+   * quarantined messages) in threads of their own (one per file written), so
+   * that waiting for another connection's write lock (the engine's) never
+   * blocks this thread. For a file shared with an engine thread; not for
+   * ':memory:'.
    */
   writerThread?: boolean;
 }
@@ -249,10 +250,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
-    const r = this.db
-      .prepare('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES (?, ?, ?, ?)')
-      .run(row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason));
-    return Number(r.lastInsertRowid);
+    if (this.writers) return this.writers.state.quarantine(row);
+    return insertQuarantine(this.db, row);
   }
 
   async quarantined(workspace: string, opts: { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {

@@ -1,13 +1,13 @@
 /**
  * The state writer thread: its own connection to the state file (and its
  * data-key file), for the writes the main thread makes while serving
- * requests (new data keys, audit records). SQLite lets one writer in at a
- * time per file; when the engine holds the state file's lock for a commit,
- * this thread waits for it, not the one answering HTTP.
+ * requests (new data keys, audit records, quarantined messages). SQLite lets
+ * one writer in at a time per file; when the engine holds the state file's
+ * lock for a commit, this thread waits for it, not the one answering HTTP.
  */
 import Database from 'better-sqlite3';
 import { answerCalls, threadData } from '../../core/thread/index.ts';
-import { insertAudit } from './sqlite-audit.ts';
+import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
 import { attachDataKeys, SqliteDataKeys } from './sqlite-data-keys.ts';
 import type { StateWriterInit, ToStateWriter } from './state-writer-protocol.ts';
 
@@ -52,6 +52,8 @@ answerCalls<ToStateWriter>((m) => {
       return storeKeys(m);
     case 'audit':
       return insertAudit(db, m.records);
+    case 'quarantine':
+      return insertQuarantine(db, m.row);
     case 'close':
       // Keys sent before the close are stored first.
       commitKeys();
