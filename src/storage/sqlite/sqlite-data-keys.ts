@@ -95,11 +95,7 @@ export class SqliteDataKeys implements DataKeyTable {
 }
 
 export class SqliteRetention implements RetentionTable {
-  /** With `writer`, new keys are stored by the state writer thread (reads and deletes stay on `db`). */
-  constructor(
-    private readonly db: Database.Database,
-    private readonly writer?: SqliteStateWriter,
-  ) {}
+  constructor(private readonly db: Database.Database) {}
 
   async append(entries: ReadonlyArray<Omit<RetentionLogEntry, 'id'>>): Promise<void> {
     const insert = this.db.prepare('INSERT INTO retention_log (time, workspace, kind, rule, purged) VALUES (?, ?, ?, ?, ?)');
