@@ -4,7 +4,7 @@
  * failure), and every call still waiting fails when the thread dies.
  */
 import { parentPort, type Worker } from 'node:worker_threads';
-import { isPortraitError, PortraitError } from '../errors.ts';
+import { Errors, isPortraitError, PortraitError } from '../errors.ts';
 
 /** What a thread answers to a call. */
 export type Answer = { id: number; ok: true; value: unknown } | { id: number; ok: false; code?: string; message: string };
@@ -50,7 +50,7 @@ export class ThreadCalls<M extends { type: string }> {
     if (w === undefined) return;
     this.waiting.delete(a.id);
     if (a.ok) w.resolve(a.value);
-    else w.reject(new PortraitError(a.code ?? 'PORTRAIT_STORAGE_FAILED', a.message, 500));
+    else w.reject(new PortraitError(a.code ?? Errors.storage.code, a.message, 500));
   }
 
   private fail(why: string): void {
