@@ -6,7 +6,8 @@
  *     {eventsPerSec, retries}.
  *   read <url> <secretKey> <users>: reads profiles one at a time until it
  *     receives SIGTERM (or stdin closes), timing each read; prints
- *     {reads, p50, p99}.
+ *     {reads, p50, p99, statuses} (statuses: answers counted by HTTP status,
+ *     so that 404s of profiles not made yet and 429s of the rate limit show).
  */
 import { workload } from '../src/demo/workload.ts';
 
@@ -47,16 +48,18 @@ async function read(url: string, secretKey: string, users: number): Promise<void
   process.on('SIGTERM', stop);
   process.stdin.on('end', stop).resume();
   const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
   let i = 0;
   while (running) {
     const t0 = performance.now();
     const r = await fetch(`${url}/v1/profiles/user_id/u${i++ % users}`, { headers: { authorization: `Bearer ${secretKey}` } });
     await r.arrayBuffer();
     latencies.push(performance.now() - t0);
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   }
   latencies.sort((a, b) => a - b);
   const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
-  process.stdout.write(`${JSON.stringify({ reads: latencies.length, p50: q(0.5), p99: q(0.99) })}\n`);
+  process.stdout.write(`${JSON.stringify({ reads: latencies.length, p50: q(0.5), p99: q(0.99), statuses })}\n`);
 }
 
 if (mode === 'ingest') await ingest(args[0]!, args[1]!, Number(args[2]), Number(args[3]));

@@ -13,7 +13,16 @@ export interface HttpResult {
   reads: number;
   p50: number;
   p99: number;
+  /** Reads by HTTP status (200 found, 404 not made yet, 429 rate-limited). */
+  statuses: Record<string, number>;
   retries: number;
+}
+
+/** "200 ×1234, 404 ×56": the reads by status, for the report. */
+export function statusSummary(statuses: Record<string, number>): string {
+  return Object.entries(statuses)
+    .map(([s, n]) => `${s} ×${n}`)
+    .join(', ');
 }
 
 export async function httpBench(dir: string, events: number, users: number): Promise<HttpResult> {
@@ -45,7 +54,7 @@ export async function httpBench(dir: string, events: number, users: number): Pro
     });
     const ingest = (await sender.done) as { eventsPerSec: number; retries: number };
     reader.child.stdin.end();
-    const reads = (await reader.done) as { reads: number; p50: number; p99: number };
+    const reads = (await reader.done) as { reads: number; p50: number; p99: number; statuses: Record<string, number> };
     await p.drain();
     return { ...ingest, ...reads };
   } finally {

@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { Portrait } from '../src/index.ts';
 import { clusterBench } from './cluster.ts';
-import { httpBench } from './http.ts';
+import { httpBench, statusSummary } from './http.ts';
 import { TEN_TRAITS } from '../test/support/workload.ts';
 import { appendRate, BATCH, ingestAll, workloadLines } from './stages.ts';
 
@@ -197,7 +197,7 @@ try {
     const rows: Array<[string, string]> = [];
     if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
     if (b) rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
-    if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads)`]);
+    if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`]);
     if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`]);
     if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries)`]);
     if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
@@ -223,6 +223,7 @@ try {
     readP50Ms: +http.p50.toFixed(2),
     readP99Ms: +http.p99.toFixed(2),
     readsDuringIngest: http.reads,
+    readStatuses: http.statuses,
     segmentsPipelineEventsPerSec: Math.round(e.eps),
     ratioSegmentsToPipeline: +(e.eps / b.eps).toFixed(3),
     segmentsRebuildEventsPerSec: Math.round(e.rebuildEps),
@@ -243,7 +244,7 @@ try {
       ['state on disk per profile', `${result.stateBytesPerProfile} B`],
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
       ['(d) HTTP ingest, batches of 100', `${result.httpEventsPerSec} events/s   d/a = ${result.ratioHttpToFloor} (from a second process, 8 in flight)`],
-      ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads)`],
+      ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads: ${statusSummary(result.readStatuses)})`],
       ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
       ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries)`],
     ];

@@ -22,7 +22,7 @@ export type ScoreDeclaration = Static<typeof ScoreDeclarationSchema>;
 
 export const ConfigSchema = Type.Object(
   {
-    dataDir: Type.String({ default: './data', description: 'Directory of the embedded SQLite files (log.db, state.db) and identity.key.' }),
+    dataDir: Type.String({ default: './data', description: 'Directory of the embedded SQLite files (log.db, state.db, state.keys.db) and identity.key.' }),
     defaultWorkspace: Type.String({ default: 'default', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Workspace used when a call names none.' }),
     durability: Type.Union([Type.Literal('full'), Type.Literal('normal')], {
       default: 'full',

@@ -65,6 +65,31 @@ describe('doctor checks', () => {
     }
   });
 
+  it('checks the data-key file beside state.db: present and counted, damaged or missing as a failure that says to restore it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-doctor-keys-'));
+    try {
+      const p = await Portrait.open({ dataDir: dir });
+      await p.ingest([{ type: 'identify', userId: 'u1', traits: { email: 'ann@example.com' }, messageId: 'm1' }]);
+      await p.drain();
+      await p.close();
+      const healthy = checkDatabases(dir, 'default').find((c) => c.name === 'state.keys.db');
+      assert.equal(healthy?.status, 'ok', JSON.stringify(healthy));
+      assert.match(healthy!.message, /1 data key/, 'counts the keys');
+      const fd = openSync(join(dir, 'state.keys.db'), 'r+');
+      writeSync(fd, Buffer.alloc(100, 0xa5), 0, 100, 0);
+      closeSync(fd);
+      const damaged = checkDatabases(dir, 'default').find((c) => c.name === 'state.keys.db');
+      assert.equal(damaged?.status, 'fail', JSON.stringify(damaged));
+      assert.match(damaged!.fix ?? '', /restore state\.keys\.db/, 'says how to recover');
+      for (const f of ['state.keys.db', 'state.keys.db-wal', 'state.keys.db-shm']) rmSync(join(dir, f), { force: true });
+      const missing = checkDatabases(dir, 'default').find((c) => c.name === 'state.keys.db');
+      assert.equal(missing?.status, 'fail', JSON.stringify(missing));
+      assert.match(missing!.message, /missing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports the engine lag, and a state ahead of its log as a failure', () => {
     assert.equal(engineLag(10, 10).status, 'ok', 'no lag');
     assert.equal(engineLag(100, 90).status, 'ok', 'a small backlog is normal');

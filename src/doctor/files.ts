@@ -8,7 +8,7 @@ import { existsSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { inspectLogDb } from '../log/index.ts';
-import { inspectStateDb } from '../storage/index.ts';
+import { dataKeyFileOf, inspectStateDb } from '../storage/index.ts';
 import { fail, ok, reason, warn, type CheckResult } from './check.ts';
 
 const MiB = 1024 * 1024;
@@ -75,6 +75,29 @@ function openChecked(file: string, name: string, fix: string, out: CheckResult[]
 
 const LOG_FIX = 'The log is the source of truth: stop Portrait and restore log.db from a backup (then run "portrait rebuild").';
 const STATE_FIX = 'State can be rebuilt from the log: stop Portrait, move state.db (and state.db-wal, state.db-shm) away, then run "portrait rebuild".';
+const KEYS_FIX = 'The data keys open the personal fields stored in the log and cannot be rebuilt: stop Portrait and restore state.keys.db (with its -wal file) from a backup.';
+
+/** The data-key file beside state.db (their keys live there since they have a file of their own). */
+function checkDataKeys(dataDir: string, state: Database.Database, out: CheckResult[]): void {
+  const file = dataKeyFileOf(join(resolve(dataDir), 'state.db'));
+  const inState = state.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'data_keys'`).get() !== undefined;
+  if (!existsSync(file)) {
+    // A state file from before keeps its keys itself until the next start moves them.
+    if (inState) out.push(ok('state.keys.db', 'not created yet: the data keys are still in state.db and move at the next start'));
+    else out.push(fail('state.keys.db', `${file} is missing: events with personal fields can no longer be opened`, KEYS_FIX));
+    return;
+  }
+  const keys = openChecked(file, 'state.keys.db', KEYS_FIX, out);
+  if (!keys) return;
+  try {
+    const { n } = keys.prepare('SELECT COUNT(*) AS n FROM data_keys').get() as { n: number };
+    out.push(ok('state.keys.db', `opens, passes quick_check, ${n} data key(s)`));
+  } catch (e) {
+    out.push(fail('state.keys.db', `${file} is not a Portrait data-key file: ${reason(e)}`, KEYS_FIX));
+  } finally {
+    keys.close();
+  }
+}
 
 /** The two SQLite files, their schema, the engine's lag and the default workspace's keys. */
 export function checkDatabases(dataDir: string, workspace: string): CheckResult[] {
@@ -112,6 +135,7 @@ export function checkDatabases(dataDir: string, workspace: string): CheckResult[
     else if (facts.schemaVersion < facts.expectedSchemaVersion)
       out.push(warn('schema', `state.db has schema version ${facts.schemaVersion}; this Portrait writes ${facts.expectedSchemaVersion}`, 'Run "portrait rebuild" to recreate the state with the current schema.'));
     else out.push(ok('state.db', `opens, passes quick_check, schema version ${facts.schemaVersion}`));
+    checkDataKeys(dataDir, state, out);
     if (head !== undefined) out.push(engineLag(head, facts.position));
     out.push(
       facts.activeKeys > 0

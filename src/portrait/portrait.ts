@@ -259,7 +259,8 @@ export class Portrait {
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
     const sealer = new PiiSealer(keyring, config.privacy.piiFields, opts.memory ? undefined : () => loadKeyring(config, false));
-    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory, sealer }).catch(async (e: unknown) => {
+    // The engine thread writes the same file: the writes this thread makes while serving wait for its lock in a thread of their own.
+    const store = await openStateStore({ dataDir: config.dataDir, databaseUrl }, { memory: opts.memory, sealer, writerThread: true }).catch(async (e: unknown) => {
       await rawLog.close();
       throw e;
     });

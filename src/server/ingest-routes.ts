@@ -8,6 +8,7 @@ import { PortraitError } from '../core/errors.ts';
 import { EVENT_TYPES } from '../core/event.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
+import { jsonLongerThan } from './message-size.ts';
 
 export interface IngestLimits {
   maxMessageBytes: number;
@@ -25,14 +26,13 @@ export function ingestRoutes(app: FastifyInstance, p: Portrait, limits: IngestLi
       throw new PortraitError('PORTRAIT_HTTP_BUSY', 'Portrait is catching up with earlier events. Retry after the delay in Retry-After.', 429);
     }
   };
-  const sizeOf = (m: unknown) => Buffer.byteLength(JSON.stringify(m) ?? '');
 
   for (const type of EVENT_TYPES) {
     app.post(`/v1/${type}`, async (req, reply) => {
       const principal = await authorize(p, req, 'write');
       backpressure();
       const body = req.body;
-      if (sizeOf(body) > limits.maxMessageBytes) throw tooLarge('The message', limits.maxMessageBytes);
+      if (jsonLongerThan(body, limits.maxMessageBytes)) throw tooLarge('The message', limits.maxMessageBytes);
       const message = body !== null && typeof body === 'object' && !Array.isArray(body) ? { ...(body as object), type } : body;
       const r = await p.ingest([message], { workspace: principal.workspace });
       const o = r.outcomes[0]!;
@@ -48,7 +48,7 @@ export function ingestRoutes(app: FastifyInstance, p: Portrait, limits: IngestLi
     backpressure();
     const batch = (req.body as { batch?: unknown } | null)?.batch;
     if (Array.isArray(batch)) {
-      for (let i = 0; i < batch.length; i++) if (sizeOf(batch[i]) > limits.maxMessageBytes) throw tooLarge(`Message ${i} of the batch`, limits.maxMessageBytes);
+      for (let i = 0; i < batch.length; i++) if (jsonLongerThan(batch[i], limits.maxMessageBytes)) throw tooLarge(`Message ${i} of the batch`, limits.maxMessageBytes);
     }
     const r = await p.ingestBatch(req.body, { workspace: principal.workspace });
     return { success: true, accepted: r.accepted, duplicates: r.duplicates, quarantined: r.quarantined };

@@ -14,6 +14,7 @@ import { parseFormBody, postHogBodyToSegment } from '../ingest/posthog.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import type { Principal } from '../portrait/keys.ts';
 import type { IngestLimits } from './ingest-routes.ts';
+import { jsonLongerThan } from './message-size.ts';
 
 export const POSTHOG_PATHS = ['/batch/', '/capture/', '/e/', '/i/v0/e/'] as const;
 
@@ -75,7 +76,7 @@ export function posthogRoutes(app: FastifyInstance, p: Portrait, limits: IngestL
         throw new PortraitError('PORTRAIT_HTTP_BUSY', 'Portrait is catching up with earlier events. Retry after the delay in Retry-After.', 429);
       }
       mapped.messages.forEach((m, i) => {
-        if (Buffer.byteLength(JSON.stringify(m) ?? '') > limits.maxMessageBytes) {
+        if (jsonLongerThan(m, limits.maxMessageBytes)) {
           throw new PortraitError('PORTRAIT_HTTP_MESSAGE_TOO_LARGE', `Event ${i} is larger than ${Math.round(limits.maxMessageBytes / 1024)} KB. Trim its properties.`, 413);
         }
       });

@@ -5,6 +5,8 @@ export type { OutboxEntry, MembershipChange, SegmentChanges, SegmentDefinitionRo
 export { emptyChangeset, scoped } from './store.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.ts';
 export { inspectStateDb, type StateFileFacts } from './sqlite/sqlite-inspect.ts';
+/** The file beside a SQLite state file that holds its per-person data keys (`state.db` → `state.keys.db`). */
+export { dataKeyFileOf } from './sqlite/sqlite-data-keys.ts';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres-store.ts';
 export type { Migratable, Migration, MigrationStatus, AppliedMigration } from './migrations.ts';
 export { openStateStore, migrateStorage, type StoreTarget, type MigrationReport, type OpenedStore } from './open.ts';

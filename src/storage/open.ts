@@ -19,10 +19,15 @@ export interface StoreTarget {
 
 export type OpenedStore = StateStore & AuditStore & ResealableStore & { migrationStatus(): Promise<MigrationStatus> };
 
-/** Opens the configured store, applying pending migrations. */
-export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer } = {}): Promise<OpenedStore> {
+/**
+ * Opens the configured store, applying pending migrations. `writerThread`: on
+ * SQLite files, request-time writes go through a thread of their own (see
+ * SqliteStoreOptions.writerThread).
+ */
+export async function openStateStore(target: StoreTarget, opts: { memory?: boolean; sealer?: ValueSealer; writerThread?: boolean } = {}): Promise<OpenedStore> {
   if (target.databaseUrl) return PostgresStore.open({ url: target.databaseUrl, sealer: opts.sealer });
-  return new SqliteStore({ file: opts.memory ? ':memory:' : join(target.dataDir, 'state.db'), sealer: opts.sealer });
+  if (opts.memory) return new SqliteStore({ file: ':memory:', sealer: opts.sealer });
+  return new SqliteStore({ file: join(target.dataDir, 'state.db'), sealer: opts.sealer, writerThread: opts.writerThread });
 }
 
 export interface MigrationReport {

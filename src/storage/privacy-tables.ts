@@ -34,14 +34,17 @@ export interface RetentionTable {
   inactiveProfiles(before: number, opts: { workspace?: string; limit: number }): Promise<Array<{ workspace: string; id: string }>>;
 }
 
-export const PRIVACY_TABLES_SQLITE = `
+/** The data-key table on SQLite (kept in a file of its own beside the state file: see sqlite/sqlite-data-keys.ts). */
+export const DATA_KEYS_SQLITE = `
 CREATE TABLE data_keys (
   workspace  TEXT NOT NULL,
   subject    TEXT NOT NULL,
   sealed_key TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (workspace, subject)
-) WITHOUT ROWID;
+) WITHOUT ROWID;`;
+
+export const PRIVACY_TABLES_SQLITE = `${DATA_KEYS_SQLITE}
 CREATE TABLE retention_log (
   id        INTEGER PRIMARY KEY AUTOINCREMENT,
   time      INTEGER NOT NULL,

@@ -13,3 +13,6 @@ export function startThread(module: URL, data: unknown): Worker {
 export function threadData<T>(): T {
   return (workerData as { data: T }).data;
 }
+
+/** Calls into a thread and answers inside it (see calls.ts). */
+export { answerCalls, ThreadCalls, type Answer } from './calls.ts';

@@ -1,13 +1,48 @@
-/** The data-key and retention tables on SQLite (see ../privacy-tables.ts). */
+/**
+ * The data-key and retention tables on SQLite (see ../privacy-tables.ts).
+ * Data keys live in a file of their own beside the state file, attached to
+ * each connection as `keys`: SQLite locks per file, so storing a new key
+ * never waits for the engine's commits to the state file, which can hold its
+ * write lock for seconds under load. Being the only copy of what opens the
+ * log's personal fields, the file is written with synchronous = FULL.
+ */
 import type Database from 'better-sqlite3';
-import type { DataKeyTable, RetentionLogEntry, RetentionTable } from '../privacy-tables.ts';
+import { DATA_KEYS_SQLITE, type DataKeyTable, type RetentionLogEntry, type RetentionTable } from '../privacy-tables.ts';
+import type { SqliteStateWriter } from './sqlite-state-writer.ts';
+
+/** The data-key file of a state file: `state.db` → `state.keys.db`. */
+export function dataKeyFileOf(stateFile: string): string {
+  return stateFile === ':memory:' ? ':memory:' : `${stateFile.replace(/\.db$/, '')}.keys.db`;
+}
+
+/**
+ * Attaches the data-key file of `stateFile` to `db` as `keys` (creating it
+ * when needed), and moves there the keys of a state file from before it had
+ * one. Unqualified `data_keys` then names the attached table.
+ */
+export function attachDataKeys(db: Database.Database, stateFile: string): void {
+  const file = dataKeyFileOf(stateFile);
+  db.prepare('ATTACH DATABASE ? AS keys').run(file);
+  if (file !== ':memory:') db.pragma('keys.journal_mode = WAL');
+  db.pragma('keys.synchronous = FULL');
+  db.exec(DATA_KEYS_SQLITE.replace('CREATE TABLE data_keys', 'CREATE TABLE IF NOT EXISTS keys.data_keys'));
+  if (db.prepare(`SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'data_keys'`).get() !== undefined) {
+    // Two steps, each its own commit: interrupted between them, the next open copies again (existing rows win) and drops.
+    db.exec('INSERT OR IGNORE INTO keys.data_keys (workspace, subject, sealed_key, created_at) SELECT workspace, subject, sealed_key, created_at FROM main.data_keys');
+    db.exec('DROP TABLE main.data_keys');
+  }
+}
 
 export class SqliteDataKeys implements DataKeyTable {
   private readonly select: Database.Statement;
   private readonly insert: Database.Statement;
   private readonly remove: Database.Statement;
 
-  constructor(private readonly db: Database.Database) {
+  /** With `writer`, new keys are stored by the state writer thread (reads and deletes stay on `db`). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly writer?: SqliteStateWriter,
+  ) {
     // json_each keeps each statement fixed-shape and parameterised whatever the number of subjects.
     this.select = db.prepare('SELECT subject, sealed_key FROM data_keys WHERE workspace = ? AND subject IN (SELECT value FROM json_each(?))');
     this.insert = db.prepare('INSERT INTO data_keys (workspace, subject, sealed_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(workspace, subject) DO NOTHING');
@@ -26,6 +61,12 @@ export class SqliteDataKeys implements DataKeyTable {
   }
 
   async insertMissing(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Promise<Map<string, string>> {
+    if (this.writer) return this.writer.insertDataKeys(workspace, rows, createdAt);
+    return this.insertMissingSync(workspace, rows, createdAt);
+  }
+
+  /** insertMissing on this connection, in one transaction (a savepoint inside an open one). */
+  insertMissingSync(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Map<string, string> {
     return this.db.transaction(() => {
       for (const r of rows) this.insert.run(workspace, r.subject, r.sealed, createdAt);
       return this.getSync(
@@ -40,13 +81,15 @@ export class SqliteDataKeys implements DataKeyTable {
     // Overwrite the freed cells with zeros and copy the zeroed pages into the file at once. A
     // passive checkpoint never waits for the engine's connection; older WAL frames holding the
     // (master-key-sealed) key are overwritten as the WAL is reused, or at a full checkpoint.
-    this.db.pragma('secure_delete = ON');
+    // Restore the connection's setting afterwards (the state store keeps it on for every table).
+    const before = this.db.pragma('keys.secure_delete', { simple: true }) as number;
+    this.db.pragma('keys.secure_delete = ON');
     try {
       const n = this.remove.run(workspace, JSON.stringify(subjects)).changes;
-      if (n > 0) this.db.pragma('wal_checkpoint(PASSIVE)');
+      if (n > 0) this.db.pragma('keys.wal_checkpoint(PASSIVE)');
       return n;
     } finally {
-      this.db.pragma('secure_delete = OFF');
+      this.db.pragma(`keys.secure_delete = ${before}`);
     }
   }
 }

@@ -92,6 +92,13 @@ export class SqliteSegmentStore implements SegmentStore {
     this.s = {
       // Without statistics the planner prefers the primary key's workspace prefix (a scan of the workspace): name the index.
       member: db.prepare('SELECT segment, since FROM segment_members INDEXED BY segment_members_profile WHERE workspace = ? AND profile_id = ?'),
+      // Read with every profile: prepared once.
+      profileTags: db.prepare(
+        `SELECT tag, since, 'manual' AS source FROM profile_tags INDEXED BY profile_tags_profile WHERE workspace = ? AND profile_id = ?
+         UNION ALL SELECT substr(segment, 5) AS tag, since, 'rule' AS source FROM segment_members INDEXED BY segment_members_profile
+           WHERE workspace = ? AND profile_id = ? AND segment LIKE 'tag:%'
+         ORDER BY tag`,
+      ),
       enter: db.prepare('INSERT OR REPLACE INTO segment_members (workspace, segment, profile_id, since) VALUES (?, ?, ?, ?)'),
       exit: db.prepare('DELETE FROM segment_members WHERE workspace = ? AND segment = ? AND profile_id = ?'),
       history: db.prepare('INSERT INTO segment_history (workspace, profile_id, segment, change, time, reason, position) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -233,15 +240,7 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   async profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>> {
-    const rows = this.db
-      .prepare(
-        `SELECT tag, since, 'manual' AS source FROM profile_tags INDEXED BY profile_tags_profile WHERE workspace = ? AND profile_id = ?
-         UNION ALL SELECT substr(segment, 5) AS tag, since, 'rule' AS source FROM segment_members INDEXED BY segment_members_profile
-           WHERE workspace = ? AND profile_id = ? AND segment LIKE 'tag:%'
-         ORDER BY tag`,
-      )
-      .all(workspace, profileId, workspace, profileId) as Array<{ tag: string; since: number; source: 'manual' | 'rule' }>;
-    return rows;
+    return this.s.profileTags.all(workspace, profileId, workspace, profileId) as Array<{ tag: string; since: number; source: 'manual' | 'rule' }>;
   }
 
   async tagCounts(workspace: string): Promise<Array<{ tag: string; count: number }>> {

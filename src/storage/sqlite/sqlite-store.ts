@@ -18,7 +18,9 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
-import { SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { attachDataKeys, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
+import { SqliteStateWriter } from './sqlite-state-writer.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -28,6 +30,14 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
   /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
   sealer?: ValueSealer;
+  /**
+   * Makes the writes of request handling (new data keys, audit records,
+   * quarantined messages) in threads of their own (one per file written), so
+   * that waiting for another connection's write lock (the engine's) never
+   * blocks this thread. For a file shared with an engine thread; not for
+   * ':memory:'.
+   */
+  writerThread?: boolean;
 }
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
@@ -39,6 +49,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   readonly dataKeys: SqliteDataKeys;
   readonly retention: SqliteRetention;
   readonly sealer: ValueSealer | undefined;
+  private readonly writers: { state: SqliteStateWriter; keys: SqliteStateWriter } | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.sealer = opts.sealer;
@@ -53,16 +64,22 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     // Erased rows must not linger in free pages: deleted content is overwritten with zeros.
     this.db.pragma('secure_delete = ON');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
+    attachDataKeys(this.db, opts.file);
     const db = this.db;
     this.segments = new SqliteSegmentStore(db, opts.sealer);
     this.privacy = new SqlitePrivacyStore(db, opts.sealer);
-    this.dataKeys = new SqliteDataKeys(db);
+    // One thread per file written: a wait for the state file's lock (audit records) never holds up a new data key.
+    const writer = () => new SqliteStateWriter({ file: opts.file, durability: opts.durability ?? 'normal' });
+    this.writers = opts.writerThread ? { state: writer(), keys: writer() } : undefined;
+    this.dataKeys = new SqliteDataKeys(db, this.writers?.keys);
     this.retention = new SqliteRetention(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
       identity: db.prepare('SELECT profile_id FROM identities WHERE workspace = ? AND ident = ?'),
       profile: db.prepare('SELECT doc FROM profiles WHERE workspace = ? AND id = ?'),
+      // Looked up by every authenticated request: prepared once.
+      key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       upsertProfile: db.prepare('INSERT INTO profiles (workspace, id, doc) VALUES (?, ?, ?) ON CONFLICT(workspace, id) DO UPDATE SET doc = excluded.doc'),
       deleteProfile: db.prepare('DELETE FROM profiles WHERE workspace = ? AND id = ?'),
       upsertIdentity: db.prepare('INSERT INTO identities (workspace, ident, profile_id) VALUES (?, ?, ?) ON CONFLICT(workspace, ident) DO UPDATE SET profile_id = excluded.profile_id'),
@@ -233,10 +250,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
-    const r = this.db
-      .prepare('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES (?, ?, ?, ?)')
-      .run(row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason));
-    return Number(r.lastInsertRowid);
+    if (this.writers) return this.writers.state.quarantine(row);
+    return insertQuarantine(this.db, row);
   }
 
   async quarantined(workspace: string, opts: { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {
@@ -262,7 +277,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async key(id: string): Promise<ApiKeyRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmts.key.get(id) as Row | undefined;
     return r ? toKey(r) : undefined;
   }
 
@@ -282,10 +297,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {
-    const ins = this.db.prepare('INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    this.db.transaction(() => {
-      for (const r of records) ins.run(r.at, r.workspace, r.keyId, r.scope, r.method, r.route, r.status, r.requestId);
-    })();
+    if (this.writers) return this.writers.state.appendAudit(records);
+    insertAudit(this.db, records);
   }
 
   async auditRecords(q: AuditQuery): Promise<Array<AuditRecord & { seq: number }>> {
@@ -317,6 +330,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async close(): Promise<void> {
+    await this.writers?.state.close();
+    await this.writers?.keys.close();
     if (this.db.open) this.db.close();
   }
 }
