@@ -41,6 +41,7 @@ describe('master key rotation', () => {
       // The running instance still seals with k1; reseal moves what is stored to k2.
       const report = await reseal(config, 1);
       assert.ok(report.rewritten >= 2, `rows re-sealed in batches of one: ${JSON.stringify(report)}`);
+      assert.ok(report.dataKeys.rewritten >= 1, `the person's data key is re-sealed too: ${JSON.stringify(report.dataKeys)}`);
       assert.deepEqual(tokenKeys(join(dir, 'state.db')), ['k2'], 'everything stored is under k2');
       // The running instance meets k2 tokens it did not know at start: it reloads the key file.
       const view = await p.profile('user_id', 'u1');
@@ -64,6 +65,8 @@ describe('master key rotation', () => {
       const again = await Portrait.open({ dataDir: dir });
       try {
         assert.equal((await again.profile('user_id', 'u1'))?.attributes.email, 'ann@example.com', 'a new process reads everything with k2 alone');
+        const identify = (await again.events('user_id', 'u1')).events.map((e) => e.record).find((e) => e.type === 'identify' && e.traits?.email !== undefined);
+        assert.equal(identify?.traits?.email, 'ann@example.com', "and the log's personal fields, through the person's data key re-sealed under k2");
         const trail = (await again.audit.list({ workspace: 'default', limit: 100 })).items.map((i) => `${i.method} ${i.route} ${i.status} ${i.workspace}`);
         for (const line of ['CLI portrait privacy rotate-key 200 *', 'CLI portrait privacy rotate-key 500 *', 'CLI portrait privacy reseal 200 *', 'CLI portrait privacy retire-key 200 *']) {
           assert.ok(trail.includes(line), `the audit log records "${line}" for every workspace's admins: ${trail.join('; ')}`);
@@ -103,14 +106,14 @@ describe('master key rotation', () => {
       await p.close();
       const cli = (...args: string[]) => run(process.execPath, [BIN, '--data-dir', dir, 'privacy', ...args], { cwd: dir });
       assert.match((await cli('rotate-key', '--id', 'next')).stdout, /active key next/, 'rotate-key names the new key');
-      assert.match((await cli('key-usage')).stdout, /^k1\t2$/m, 'key-usage counts the k1 values (profile and history)');
+      assert.match((await cli('key-usage')).stdout, /^k1\t3$/m, "key-usage counts the k1 values (profile, history and the person's data key)");
       const refused = await cli('retire-key', 'k1').then(
         () => assert.fail('retiring a used key must fail'),
         (e: { code: number; stderr: string }) => e,
       );
       assert.equal(refused.code, 1, 'exit code 1');
       assert.match(refused.stderr, /PORTRAIT_PRIVACY_KEY_IN_USE/, 'the error code is printed');
-      assert.match((await cli('reseal', '--batch', '10')).stdout, /re-sealed 2 row\(s\)/, 'reseal reports what it did');
+      assert.match((await cli('reseal', '--batch', '10')).stdout, /re-sealed 2 row\(s\) of \d+ and 1 data key\(s\) of 1/, 'reseal reports what it did');
       assert.match((await cli('retire-key', 'k1')).stdout, /retired k1; keys left: next/, 'retire-key succeeds once unused');
     } finally {
       cleanup();

@@ -21,17 +21,18 @@ export function privacyCommand(program: Command): void {
     });
   privacy
     .command('reseal')
-    .description('re-seal stored personal values still under older keys, in batches; safe while the server runs')
+    .description('re-seal stored personal values and per-person data keys still under older keys, in batches; safe while the server runs')
     .option('--batch <n>', 'rows per transaction', '500')
     .action(async (opts: { batch: string }, cmd: Command) => {
       const batch = Number(opts.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new Error('--batch must be a positive integer');
       const r = await reseal(config(cmd), batch);
-      process.stdout.write(`re-sealed ${r.rewritten} row(s) of ${r.scanned} under key ${r.active}${r.raced > 0 ? `; ${r.raced} changed meanwhile: run again` : ''}\n`);
+      const raced = r.raced + r.dataKeys.raced;
+      process.stdout.write(`re-sealed ${r.rewritten} row(s) of ${r.scanned} and ${r.dataKeys.rewritten} data key(s) of ${r.dataKeys.scanned} under key ${r.active}${raced > 0 ? `; ${raced} changed meanwhile: run again` : ''}\n`);
     });
   privacy
     .command('key-usage')
-    .description('how many stored values each master key seals')
+    .description('how many stored values (personal values and data keys) each master key seals')
     .action(async (_opts: unknown, cmd: Command) => {
       const uses = await keyUsage(config(cmd));
       if (uses.size === 0) process.stdout.write('no sealed values\n');

@@ -120,5 +120,6 @@ export class DataKeys {
   }
 }
 
-const aadOf = (workspace: string, subject: string) => `datakey/${workspace}/${subject}`;
+/** What a data key is sealed to with the master keyring: its workspace and subject. */
+export const aadOf = (workspace: string, subject: string) => `datakey/${workspace}/${subject}`;
 const cacheKey = (workspace: string, subject: string) => `${workspace}\0${subject}`;

@@ -5,7 +5,10 @@
  * `reseal` re-seals stored values still under older keys, in batches, while
  * the server runs (it only re-seals: plaintext never changes, and a row the
  * engine changed meanwhile is left for the next pass). `retireKey` removes a
- * key from the file, refusing while any stored value still uses it.
+ * key from the file, refusing while any stored value still uses it. Stored
+ * values include the per-person data keys, which are sealed with the master
+ * keyring: retiring a master key that still seals one would make that
+ * person's fields in the log unreadable.
  */
 import type { ResolvedConfig } from '../config/index.ts';
 import { Errors } from '../core/errors.ts';
@@ -15,6 +18,7 @@ import { ALL_WORKSPACES } from '../storage/audit.ts';
 import { openStateStore, type OpenedStore, type RewriteReport } from '../storage/index.ts';
 import { Keyring, sealedKeyId } from './keyring.ts';
 import { PiiSealer } from './pii-sealer.ts';
+import { aadOf } from './data-keys.ts';
 import { keyFileOf, loadKeyring } from './load.ts';
 
 function fileRing(config: ResolvedConfig): { file: string; ring: Keyring } {
@@ -63,26 +67,32 @@ export async function rotateKey(config: ResolvedConfig, id?: string): Promise<{ 
 }
 
 /** Re-seals every stored personal value not sealed with the active key. */
-export async function reseal(config: ResolvedConfig, batch = 500): Promise<RewriteReport & { active: string }> {
+export async function reseal(config: ResolvedConfig, batch = 500): Promise<RewriteReport & { active: string; dataKeys: RewriteReport }> {
   return audited(config, 'reseal', () => resealNow(config, batch));
 }
 
-async function resealNow(config: ResolvedConfig, batch: number): Promise<RewriteReport & { active: string }> {
-  const sealer = new PiiSealer(loadKeyring(config, false), config.privacy.piiFields);
-  const report = await withStore(config, (store) => store.rewriteSealed((ws, field, v) => sealer.reseal(ws, field, v), batch));
-  return { ...report, active: sealer.ring.active };
+async function resealNow(config: ResolvedConfig, batch: number): Promise<RewriteReport & { active: string; dataKeys: RewriteReport }> {
+  const ring = loadKeyring(config, false);
+  const sealer = new PiiSealer(ring, config.privacy.piiFields);
+  return withStore(config, async (store) => {
+    const report = await store.rewriteSealed((ws, field, v) => sealer.reseal(ws, field, v), batch);
+    const dataKeys = await store.dataKeys.rewrite((ws, subject, sealed) => (ring.isCurrent(sealed) ? undefined : ring.seal(ring.open(sealed, aadOf(ws, subject)), aadOf(ws, subject))), batch);
+    return { ...report, active: ring.active, dataKeys };
+  });
 }
 
-/** How many stored values each key seals. */
+/** How many stored values (personal values and data keys) each key seals. */
 export async function keyUsage(config: ResolvedConfig, batch = 1000): Promise<Map<string, number>> {
   const uses = new Map<string, number>();
-  await withStore(config, (store) =>
-    store.rewriteSealed((_ws, _field, v) => {
-      const id = sealedKeyId(v);
-      if (id !== undefined) uses.set(id, (uses.get(id) ?? 0) + 1);
-      return undefined;
-    }, batch),
-  );
+  const count = (v: unknown) => {
+    const id = sealedKeyId(v);
+    if (id !== undefined) uses.set(id, (uses.get(id) ?? 0) + 1);
+    return undefined;
+  };
+  await withStore(config, async (store) => {
+    await store.rewriteSealed((_ws, _field, v) => count(v), batch);
+    await store.dataKeys.rewrite((_ws, _subject, sealed) => count(sealed), batch);
+  });
   return uses;
 }
 

@@ -51,6 +51,28 @@ function suite(name: string, open: (sealer: PiiSealer) => Promise<Opened>, skip:
       }
     });
 
+    it('passes every data key to a rewrite in batches and stores the new tokens it returns', async () => {
+      const { store, dispose } = await open(new PiiSealer(Keyring.generate(), []));
+      try {
+        const subjects = ['a', 'b', 'c', 'd', 'e'];
+        await store.dataKeys.insertMissing('w', subjects.map((subject) => ({ subject, sealed: `old-${subject}` })), 1);
+        await store.dataKeys.insertMissing('v', [{ subject: 'a', sealed: 'old-va' }], 1);
+        const seen: string[] = [];
+        const report = await store.dataKeys.rewrite((ws, subject, sealed) => {
+          seen.push(`${ws}/${subject}`);
+          return sealed.startsWith('old-') && subject !== 'c' ? `new-${ws}${subject}` : undefined;
+        }, 2);
+        assert.deepEqual(seen, ['v/a', 'w/a', 'w/b', 'w/c', 'w/d', 'w/e'], 'every key once, in order, over batches of two');
+        assert.deepEqual([report.scanned, report.rewritten, report.raced], [6, 5, 0], 'the report counts them');
+        const keys = await store.dataKeys.get('w', subjects);
+        assert.deepEqual(subjects.map((x) => keys.get(x)), ['new-wa', 'new-wb', 'old-c', 'new-wd', 'new-we'], 'rewritten where a token was returned');
+        assert.equal((await store.dataKeys.get('v', ['a'])).get('a'), 'new-va', 'across workspaces');
+      } finally {
+        await store.close();
+        await dispose();
+      }
+    });
+
     it('appends audit records in batches and reads them filtered, newest first', async () => {
       const { store, dispose } = await open(new PiiSealer(Keyring.generate(), []));
       try {

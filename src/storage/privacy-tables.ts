@@ -1,3 +1,4 @@
+import type { RewriteReport } from './sealer.ts';
 /**
  * The state-store tables behind crypto-shredding and retention: per-person
  * data keys (sealed with the master keyring) and the retention log. Each
@@ -12,6 +13,12 @@ export interface DataKeyTable {
   insertMissing(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Promise<Map<string, string>>;
   /** Deletes the keys of those subjects; returns how many existed. */
   delete(workspace: string, subjects: readonly string[]): Promise<number>;
+  /**
+   * Passes every sealed key to `f` in batches; where `f` returns a new
+   * token, stores it unless the row changed meanwhile (master key rotation:
+   * counting keys' use, re-sealing).
+   */
+  rewrite(f: (workspace: string, subject: string, sealed: string) => string | undefined, batch: number): Promise<RewriteReport>;
 }
 
 /** One purge, as the retention log keeps it: counts and the rule, never personal data. */

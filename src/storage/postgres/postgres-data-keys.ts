@@ -1,6 +1,7 @@
 /** The data-key and retention tables on PostgreSQL (see ../privacy-tables.ts). */
 import type pg from 'pg';
 import type { DataKeyTable, RetentionLogEntry, RetentionTable } from '../privacy-tables.ts';
+import type { RewriteReport } from '../sealer.ts';
 
 export class PostgresDataKeys implements DataKeyTable {
   constructor(private readonly pool: pg.Pool) {}
@@ -29,6 +30,27 @@ export class PostgresDataKeys implements DataKeyTable {
       workspace,
       rows.map((r) => r.subject),
     );
+  }
+
+  async rewrite(f: (workspace: string, subject: string, sealed: string) => string | undefined, batch: number): Promise<RewriteReport> {
+    const report: RewriteReport = { scanned: 0, rewritten: 0, raced: 0 };
+    for (let after = ['', '']; ; ) {
+      const r = await this.pool.query<{ workspace: string; subject: string; sealed_key: string }>(
+        'SELECT workspace, subject, sealed_key FROM data_keys WHERE (workspace, subject) > ($1, $2) ORDER BY workspace, subject LIMIT $3',
+        [after[0], after[1], batch],
+      );
+      if (r.rows.length === 0) return report;
+      report.scanned += r.rows.length;
+      for (const row of r.rows) {
+        const next = f(row.workspace, row.subject, row.sealed_key);
+        if (next === undefined || next === row.sealed_key) continue;
+        const u = await this.pool.query('UPDATE data_keys SET sealed_key = $1 WHERE workspace = $2 AND subject = $3 AND sealed_key = $4', [next, row.workspace, row.subject, row.sealed_key]);
+        if (u.rowCount === 1) report.rewritten++;
+        else report.raced++;
+      }
+      const last = r.rows[r.rows.length - 1]!;
+      after = [last.workspace, last.subject];
+    }
   }
 
   async delete(workspace: string, subjects: readonly string[]): Promise<number> {

@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import { DATA_KEYS_SQLITE, type DataKeyTable, type RetentionLogEntry, type RetentionTable } from '../privacy-tables.ts';
 import type { SqliteStateWriter } from './sqlite-state-writer.ts';
+import type { RewriteReport } from '../sealer.ts';
 
 /** The data-key file of a state file: `state.db` → `state.keys.db`. */
 export function dataKeyFileOf(stateFile: string): string {
@@ -74,6 +75,27 @@ export class SqliteDataKeys implements DataKeyTable {
         rows.map((r) => r.subject),
       );
     })();
+  }
+
+  async rewrite(f: (workspace: string, subject: string, sealed: string) => string | undefined, batch: number): Promise<RewriteReport> {
+    const page = this.db.prepare('SELECT workspace, subject, sealed_key FROM data_keys WHERE (workspace, subject) > (?, ?) ORDER BY workspace, subject LIMIT ?');
+    const update = this.db.prepare('UPDATE data_keys SET sealed_key = ? WHERE workspace = ? AND subject = ? AND sealed_key = ?');
+    const report: RewriteReport = { scanned: 0, rewritten: 0, raced: 0 };
+    for (let after = ['', '']; ; ) {
+      const rows = page.all(after[0], after[1], batch) as Array<{ workspace: string; subject: string; sealed_key: string }>;
+      if (rows.length === 0) return report;
+      report.scanned += rows.length;
+      this.db.transaction(() => {
+        for (const r of rows) {
+          const next = f(r.workspace, r.subject, r.sealed_key);
+          if (next === undefined || next === r.sealed_key) continue;
+          if (update.run(next, r.workspace, r.subject, r.sealed_key).changes === 1) report.rewritten++;
+          else report.raced++;
+        }
+      })();
+      const last = rows[rows.length - 1]!;
+      after = [last.workspace, last.subject];
+    }
   }
 
   async delete(workspace: string, subjects: readonly string[]): Promise<number> {
