@@ -244,11 +244,13 @@ export class Engine implements EngineHandle {
   private async prefetch(keys: Array<{ workspace: string; ident: string }>): Promise<void> {
     const missing: Array<{ workspace: string; ident: string }> = [];
     const seen = new Set<string>();
+    // Most keys are cached: look them up before building any scoped key.
     for (const k of keys) {
+      if (this.identities.peek(k.workspace, k.ident) !== undefined) continue;
       const sk = scoped(k.workspace, k.ident);
       if (seen.has(sk)) continue;
       seen.add(sk);
-      if (this.identities.peek(k.workspace, k.ident) === undefined) missing.push(k);
+      missing.push(k);
     }
     if (missing.length > 0) {
       const found = await this.o.store.identities(missing);
@@ -262,8 +264,9 @@ export class Engine implements EngineHandle {
     for (const k of keys) {
       const pid = this.identities.peek(k.workspace, k.ident);
       if (pid === undefined) continue;
+      if (this.profiles.peek(k.workspace, pid) !== undefined) continue;
       const sp = scoped(k.workspace, pid);
-      if (seenP.has(sp) || this.profiles.peek(k.workspace, pid) !== undefined) continue;
+      if (seenP.has(sp)) continue;
       seenP.add(sp);
       wanted.push({ workspace: k.workspace, id: pid });
     }

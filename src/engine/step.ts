@@ -59,7 +59,8 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
 
 /** Accumulates the effects of a batch; `changeset()` returns what to commit. */
 export class Step {
-  private readonly dirty = new Map<string, ProfileDoc>();
+  /** Profiles to write, by document (a merge replaces both sides' documents with a new one). */
+  private readonly dirty = new Set<ProfileDoc>();
   private readonly identityWrites = new Map<string, { workspace: string; ident: string; profileId: string }>();
   /** Profiles whose consents changed which earlier events count: refolded from the log before the commit. */
   private readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
@@ -85,7 +86,7 @@ export class Step {
   }
 
   private touch(d: ProfileDoc): void {
-    this.dirty.set(scoped(d.workspace, d.id), d);
+    this.dirty.add(d);
   }
 
   private create(ws: string, kind: 'user' | 'group', ident: string, position: number): ProfileDoc {
@@ -216,7 +217,8 @@ export class Step {
     }
     this.ctx.profiles.set(ws, merged.id, merged);
     this.ctx.profiles.delete(ws, absorbed.id);
-    this.dirty.delete(scoped(ws, absorbed.id));
+    this.dirty.delete(absorbed);
+    this.dirty.delete(survivor);
     this.out.deletedProfiles.push({ workspace: ws, id: absorbed.id });
     for (const ident of absorbed.identifiers) this.setIdentity(ws, ident, merged.id);
     this.touch(merged);
@@ -246,8 +248,8 @@ export class Step {
   changeset(position: number): Changeset {
     this.out.position = position;
     const deleted = new Set(this.out.deletedProfiles.map((d) => scoped(d.workspace, d.id)));
-    for (const [k, d] of this.dirty) {
-      if (deleted.has(k)) continue;
+    for (const d of this.dirty) {
+      if (deleted.size > 0 && deleted.has(scoped(d.workspace, d.id))) continue;
       this.out.profiles.push(d);
       // Refresh recency once per step rather than on every access.
       this.ctx.profiles.set(d.workspace, d.id, d);
