@@ -10,7 +10,7 @@ import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type Un
 import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
-import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
+import { componentOf, identifiersOf, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { CommitCause, LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
@@ -301,12 +301,13 @@ export class Engine implements EngineHandle {
       events.push(r as Positioned<PortraitEvent>);
     }
     const plain = events.map((p) => p.record);
-    await this.prefetch(identKeysOf(plain, this.o.hashEmail));
+    const ids: EventIdentifiers[] = [];
+    await this.prefetch(identKeysOf(plain, this.o.hashEmail, ids));
     if (this.pending === undefined) {
       this.pending = new Step(this.ctx(), this.partition, this.position);
       this.pendingSince = Date.now();
     }
-    for (const { position, record } of events) this.pending.apply(record, position);
+    for (let i = 0; i < events.length; i++) this.pending.apply(events[i]!.record, events[i]!.position, ids[i]);
     this.processed = events[events.length - 1]!.position;
     this.pendingEvents += events.length;
     await this.refoldConsents(this.pending);

@@ -8,7 +8,7 @@ import { hash } from 'node:crypto';
 import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
-import { identifiersOf, refuseJoin, type EmailHasher, type GuardOptions } from '../identity/index.ts';
+import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
 import { applyEvent, mergeDocs, needsConsentRefold, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
@@ -42,11 +42,15 @@ export function blockedKey(workspace: string, a: string, b: string): string {
   return a < b ? `${workspace}\u0000${a}\u0000${b}` : `${workspace}\u0000${b}\u0000${a}`;
 }
 
-/** The identifier keys a batch may look up, to prefetch them. */
-export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHasher): Array<{ workspace: string; ident: string }> {
+/**
+ * The identifier keys a batch may look up, to prefetch them. `idsOut` receives
+ * each event's identifiers, for `Step.apply` (computing them hashes emails).
+ */
+export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHasher, idsOut: EventIdentifiers[] = []): Array<{ workspace: string; ident: string }> {
   const out: Array<{ workspace: string; ident: string }> = [];
   for (const e of events) {
     const ids = identifiersOf(e, hashEmail);
+    idsOut.push(ids);
     out.push({ workspace: e.workspace, ident: ids.owner });
     for (const l of ids.linked) out.push({ workspace: e.workspace, ident: l });
     if (ids.aliasPrevious !== undefined) {
@@ -122,10 +126,9 @@ export class Step {
     return this.ctx.home === undefined || this.ctx.home(ws, ident);
   }
 
-  /** Resolves the event's identities, merging where allowed, and folds it into its owner profile. */
-  apply(e: PortraitEvent, position: number): void {
+  /** Resolves the event's identities (`ids`: computed already), merging where allowed, and folds it into its owner profile. */
+  apply(e: PortraitEvent, position: number, ids: EventIdentifiers = identifiersOf(e, this.ctx.hashEmail)): void {
     const ws = e.workspace;
-    const ids = identifiersOf(e, this.ctx.hashEmail);
     const links: Array<{ ident: string; explicit: boolean }> = ids.linked.map((ident) => ({ ident, explicit: false }));
     if (ids.aliasPrevious !== undefined) {
       const asUser = `user:${ids.aliasPrevious}`;
