@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, needsConsentRefold, type ProfileRules } from '../profile/index.ts';
+import { applyEvent, mergeDocs, needsConsentRefold, traitValue, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -273,12 +273,8 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     if (!sameJson(o, v)) changes[`attr.${n}`] = [o, v];
   }
   for (const t of rules.traits) {
-    const read = (d: ProfileDoc) => {
-      const s = d.traits[t.name];
-      return t.aggregator.value(s !== undefined && s.h === t.hash ? s.s : t.aggregator.init(), at) as Json;
-    };
-    const o = read(before);
-    const v = read(after);
+    const o = traitValue(before, t, at);
+    const v = traitValue(after, t, at);
     if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
   }
   return changes;
