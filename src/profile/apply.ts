@@ -75,7 +75,7 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       const state: TraitState = current !== undefined && current.h === t.hash ? current : { h: t.hash, s: t.aggregator.init() };
       const before = record ? (t.aggregator.value(state.s, e.timestamp) as Json) : undefined;
       state.s = t.aggregator.add(state.s, input);
-      doc.traits[t.name] = state;
+      if (state !== current) doc.traits[t.name] = state;
       if (record) {
         const after = t.aggregator.value(state.s, e.timestamp) as Json;
         if (!sameJson(before, after)) result.changes[traitKey(t.name)] = [before, after];
