@@ -10,15 +10,17 @@ import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type Audi
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
-import { openDoc, sealConflictValue, sealDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
+import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedSqlite } from './sqlite-reseal.ts';
-import { DUMP_TABLES, historyRows, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import { DUMP_TABLES, historyRows, type HistoryRow, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
 import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
 import { SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { sealConflicts, sealProfiles, sortedProfiles, type CommitRest, type SealedConflictRow, type SealedProfileRow } from './sealed-rows.ts';
+import { CommitThread } from './sqlite-commit-thread.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -28,6 +30,11 @@ export interface SqliteStoreOptions {
   cacheMiB?: number;
   /** Seals personal attribute values in profile documents, history and conflicts (absent: stored as they are). */
   sealer?: ValueSealer;
+  /**
+   * Commits are written by a thread of their own while this one encodes them
+   * (a file only): for the engine, whose commits are its largest cost.
+   */
+  commitThread?: boolean;
 }
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
@@ -39,6 +46,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   readonly dataKeys: SqliteDataKeys;
   readonly retention: SqliteRetention;
   readonly sealer: ValueSealer | undefined;
+  private readonly committer: CommitThread | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.sealer = opts.sealer;
@@ -83,19 +91,40 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
       ),
     };
     this.commitTx = db.transaction((c: Changeset) => this.applyChangeset(c));
+    if (opts.commitThread && !db.memory) this.committer = new CommitThread({ file: opts.file, durability: opts.durability, cacheMiB: opts.cacheMiB });
   }
 
   private applyChangeset(c: Changeset): void {
+    this.checkPosition(c);
+    this.writeDeletedProfiles(c);
+    this.writeProfiles(sealProfiles(this.sealer, sortedProfiles(c.profiles)));
+    this.writeHistory(historyRows(c.history, this.sealer));
+    this.writeRest(c, sealConflicts(this.sealer, c.attributeConflicts));
+  }
+
+  private checkPosition(c: Pick<Changeset, 'partition' | 'expectPosition'>): void {
+    if (c.expectPosition === undefined) return;
+    const actual = this.positionSync(c.partition);
+    if (actual !== c.expectPosition) throw Errors.staleWriter(c.partition, c.expectPosition, actual);
+  }
+
+  private writeDeletedProfiles(c: Pick<Changeset, 'deletedProfiles'>): void {
+    for (const d of c.deletedProfiles) this.stmts.deleteProfile.run(d.workspace, d.id);
+  }
+
+  private writeProfiles(rows: readonly SealedProfileRow[]): void {
+    for (const r of rows) this.stmts.upsertProfile.run(r[0], r[1], r[2]);
+  }
+
+  private writeHistory(rows: readonly HistoryRow[]): void {
+    for (const h of rows) this.stmts.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
+  }
+
+  /** Everything of a changeset but its profiles and history, and its position last. */
+  private writeRest(c: CommitRest, conflicts: readonly SealedConflictRow[]): void {
     const s = this.stmts;
-    if (c.expectPosition !== undefined) {
-      const actual = this.positionSync(c.partition);
-      if (actual !== c.expectPosition) throw Errors.staleWriter(c.partition, c.expectPosition, actual);
-    }
     // Writing in key order keeps B-tree page writes local (far fewer pages per commit).
-    c.profiles.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     c.identities.sort((a, b) => (a.workspace !== b.workspace ? (a.workspace < b.workspace ? -1 : 1) : a.ident < b.ident ? -1 : a.ident > b.ident ? 1 : 0));
-    for (const d of c.deletedProfiles) s.deleteProfile.run(d.workspace, d.id);
-    for (const p of c.profiles) s.upsertProfile.run(p.workspace, p.id, JSON.stringify(sealDoc(this.sealer, p)));
     for (const d of c.deletedIdentities ?? []) s.deleteIdentity.run(d.workspace, d.ident);
     for (const i of c.identities) s.upsertIdentity.run(i.workspace, i.ident, i.profileId);
     for (const l of c.deletedLinks ?? []) s.deleteLink.run(l.workspace, l.a, l.b, l.b, l.a);
@@ -103,9 +132,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     for (const b of c.blockedLinks ?? []) s.insertBlocked.run(b.workspace, b.a, b.b);
     for (const m of c.merges) s.insertMerge.run(m.kind, m.workspace, m.into, m.from, m.a, m.b, m.position, m.messageId, m.time);
     for (const x of c.identityConflicts) s.insertIdentityConflict.run(x.workspace, x.reason, x.a, x.b, x.profileA, x.profileB, x.position, x.messageId, x.time);
-    for (const x of c.attributeConflicts)
-      s.insertAttributeConflict.run(x.workspace, x.profileId, x.attribute, x.reason, JSON.stringify(sealConflictValue(this.sealer, x, x.kept)), JSON.stringify(sealConflictValue(this.sealer, x, x.rejected)), x.position, x.messageId);
-    for (const h of historyRows(c.history, this.sealer)) s.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
+    for (const x of conflicts) s.insertAttributeConflict.run(...x);
     for (const d of c.definitions ?? []) this.writeDefinition(d);
     if (c.segments !== undefined || c.outbox !== undefined) this.segments.apply(c);
     s.setPosition.run(c.partition, c.position);
@@ -170,10 +197,39 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async commit(changes: Changeset): Promise<void> {
+    if (this.committer !== undefined) return this.committer.commit(changes, this.sealer);
     // A guarded commit takes the write lock before reading the position, so the check and the write are one step.
     if (changes.expectPosition !== undefined) this.commitTx.immediate(changes);
     else this.commitTx(changes);
   }
+
+  /**
+   * The steps of a commit made by another thread (sqlite-commit-thread.ts) on
+   * this connection, with rows sealed and encoded by the committing thread:
+   * begin (the write lock at once), rows in any number of parts, then finish
+   * (the rest, the position, COMMIT) or abort.
+   */
+  readonly sealedCommit = {
+    begin: (c: Pick<Changeset, 'partition' | 'expectPosition' | 'deletedProfiles'>): void => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.checkPosition(c);
+        this.writeDeletedProfiles(c);
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      }
+    },
+    profiles: (rows: readonly SealedProfileRow[]): void => this.writeProfiles(rows),
+    history: (rows: readonly HistoryRow[]): void => this.writeHistory(rows),
+    finish: (c: CommitRest, conflicts: readonly SealedConflictRow[]): void => {
+      this.writeRest(c, conflicts);
+      this.db.exec('COMMIT');
+    },
+    abort: (): void => {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    },
+  };
 
   async migrationStatus(): Promise<MigrationStatus> {
     return sqliteMigrationStatus(this.db, SQLITE_MIGRATIONS);
@@ -331,6 +387,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async close(): Promise<void> {
+    await this.committer?.close();
     if (this.db.open) this.db.close();
   }
 }
