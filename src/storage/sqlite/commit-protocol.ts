@@ -9,12 +9,12 @@ export interface CommitInit {
   cacheMiB?: number;
 }
 
-/** One commit is begin, any number of profiles and history parts, then finish (or abort). */
+/** One commit is begin (with every part that needs no encoding), any number of profiles and history parts, then finish (or abort). */
 export type ToCommitThread =
-  | ({ type: 'begin'; id: number } & Pick<Changeset, 'partition' | 'expectPosition' | 'deletedProfiles'>)
+  | { type: 'begin'; id: number; rest: CommitRest; conflicts: SealedConflictRow[] }
   | { type: 'profiles'; id: number; rows: SealedProfileRow[] }
   | { type: 'history'; id: number; rows: HistoryRow[] }
-  | { type: 'finish'; id: number; rest: CommitRest; conflicts: SealedConflictRow[] }
+  | ({ type: 'finish'; id: number } & Pick<Changeset, 'partition' | 'position'>)
   | { type: 'abort'; id: number }
   | { type: 'close'; id: number };
 

@@ -29,7 +29,7 @@ function attempt(id: number, f: () => void): void {
 port.on('message', (m: ToCommitThread) => {
   switch (m.type) {
     case 'begin':
-      attempt(m.id, () => tx.begin(m));
+      attempt(m.id, () => tx.begin(m.rest, m.conflicts));
       break;
     case 'profiles':
       attempt(m.id, () => tx.profiles(m.rows));
@@ -38,7 +38,7 @@ port.on('message', (m: ToCommitThread) => {
       attempt(m.id, () => tx.history(m.rows));
       break;
     case 'finish': {
-      attempt(m.id, () => tx.finish(m.rest, m.conflicts));
+      attempt(m.id, () => tx.finish(m));
       const e = failed.get(m.id);
       failed.delete(m.id);
       if (e === undefined) post({ type: 'committed', id: m.id });

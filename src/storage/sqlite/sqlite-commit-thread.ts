@@ -10,7 +10,7 @@
 import type { Worker } from 'node:worker_threads';
 import { Errors, PortraitError } from '../../core/errors.ts';
 import { startThread } from '../../core/thread/index.ts';
-import { historyRows } from '../rows.ts';
+import { historyGroups, historyRow } from '../rows.ts';
 import type { ValueSealer } from '../sealer.ts';
 import type { Changeset } from '../store.ts';
 import { restOf, sealConflicts, sealProfiles, sortedProfiles } from './sealed-rows.ts';
@@ -53,12 +53,13 @@ export class CommitThread {
     const id = this.nextId++;
     const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     try {
-      this.send({ type: 'begin', id, partition: c.partition, expectPosition: c.expectPosition, deletedProfiles: c.deletedProfiles });
+      // What needs no encoding goes first: the thread writes it while the rest is encoded.
+      this.send({ type: 'begin', id, rest: restOf(c), conflicts: sealConflicts(sealer, c.attributeConflicts) });
       const profiles = sortedProfiles(c.profiles);
       for (let i = 0; i < profiles.length; i += PART) this.send({ type: 'profiles', id, rows: sealProfiles(sealer, profiles.slice(i, i + PART)) });
-      const history = historyRows(c.history, sealer);
-      for (let i = 0; i < history.length; i += PART) this.send({ type: 'history', id, rows: history.slice(i, i + PART) });
-      this.send({ type: 'finish', id, rest: restOf(c), conflicts: sealConflicts(sealer, c.attributeConflicts) });
+      const groups = historyGroups(c.history);
+      for (let i = 0; i < groups.length; i += PART) this.send({ type: 'history', id, rows: groups.slice(i, i + PART).map((g) => historyRow(g, sealer)) });
+      this.send({ type: 'finish', id, partition: c.partition, position: c.position });
     } catch (e) {
       // Encoding failed here: the thread drops what it wrote of this commit.
       this.send({ type: 'abort', id });

@@ -100,6 +100,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     this.writeProfiles(sealProfiles(this.sealer, sortedProfiles(c.profiles)));
     this.writeHistory(historyRows(c.history, this.sealer));
     this.writeRest(c, sealConflicts(this.sealer, c.attributeConflicts));
+    this.stmts.setPosition.run(c.partition, c.position);
   }
 
   private checkPosition(c: Pick<Changeset, 'partition' | 'expectPosition'>): void {
@@ -120,7 +121,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     for (const h of rows) this.stmts.insertHistory.run(h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries);
   }
 
-  /** Everything of a changeset but its profiles and history, and its position last. */
+  /** Everything of a changeset but its profiles, history and position. */
   private writeRest(c: CommitRest, conflicts: readonly SealedConflictRow[]): void {
     const s = this.stmts;
     // Writing in key order keeps B-tree page writes local (far fewer pages per commit).
@@ -135,7 +136,6 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     for (const x of conflicts) s.insertAttributeConflict.run(...x);
     for (const d of c.definitions ?? []) this.writeDefinition(d);
     if (c.segments !== undefined || c.outbox !== undefined) this.segments.apply(c);
-    s.setPosition.run(c.partition, c.position);
   }
 
   private writeDefinition(d: DefinitionRow): void {
@@ -206,15 +206,17 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   /**
    * The steps of a commit made by another thread (sqlite-commit-thread.ts) on
    * this connection, with rows sealed and encoded by the committing thread:
-   * begin (the write lock at once), rows in any number of parts, then finish
-   * (the rest, the position, COMMIT) or abort.
+   * begin (the write lock at once, then every part that needs no encoding),
+   * profiles and history in any number of parts, then finish (the position,
+   * COMMIT) or abort.
    */
   readonly sealedCommit = {
-    begin: (c: Pick<Changeset, 'partition' | 'expectPosition' | 'deletedProfiles'>): void => {
+    begin: (c: CommitRest, conflicts: readonly SealedConflictRow[]): void => {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         this.checkPosition(c);
         this.writeDeletedProfiles(c);
+        this.writeRest(c, conflicts);
       } catch (e) {
         this.db.exec('ROLLBACK');
         throw e;
@@ -222,8 +224,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     },
     profiles: (rows: readonly SealedProfileRow[]): void => this.writeProfiles(rows),
     history: (rows: readonly HistoryRow[]): void => this.writeHistory(rows),
-    finish: (c: CommitRest, conflicts: readonly SealedConflictRow[]): void => {
-      this.writeRest(c, conflicts);
+    finish: (c: Pick<Changeset, 'partition' | 'position'>): void => {
+      this.stmts.setPosition.run(c.partition, c.position);
       this.db.exec('COMMIT');
     },
     abort: (): void => {
