@@ -78,6 +78,8 @@ export class Engine implements EngineHandle {
   private blocked = new Set<string>();
   private readonly partition: number;
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** Commits on their way to the store (a store may commit on another thread or server). */
+  private committing = 0;
   lastError: unknown;
   private readonly commitListeners = new Set<(position: number) => void>();
   private dueTimer: NodeJS.Timeout | undefined;
@@ -129,7 +131,9 @@ export class Engine implements EngineHandle {
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    if (this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
+    // While a commit is on its way, memory is ahead of the store (a backfill's definitions already
+    // read as done): the loop settles this waiter once the commit lands.
+    if (this.committing === 0 && this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -344,7 +348,12 @@ export class Engine implements EngineHandle {
   private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     if (this.o.fenced) c.expectPosition = this.position;
-    await this.o.store.commit(c);
+    this.committing++;
+    try {
+      await this.o.store.commit(c);
+    } finally {
+      this.committing--;
+    }
     await this.o.segments?.committed();
     this.advanced(c.position, events);
   }
