@@ -10,7 +10,7 @@ import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type Un
 import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
-import { componentOf, identifiersOf, type EmailHasher, type GuardOptions } from '../identity/index.ts';
+import { componentOf, identifiersOf, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { CommitCause, LiveSegments } from '../segments/index.ts';
 import type { StateStore } from '../storage/index.ts';
@@ -82,6 +82,8 @@ export class Engine implements EngineHandle {
   private blocked = new Set<string>();
   private readonly partition: number;
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** Commits on their way to the store (a store may commit on another thread or server). */
+  private committing = 0;
   lastError: unknown;
   private readonly commitListeners = new Set<(position: number) => void>();
   private dueTimer: NodeJS.Timeout | undefined;
@@ -133,7 +135,9 @@ export class Engine implements EngineHandle {
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    if (this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
+    // While a commit is on its way, memory is ahead of the store (a backfill's definitions already
+    // read as done): the loop settles this waiter once the commit lands.
+    if (this.committing === 0 && this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -248,11 +252,13 @@ export class Engine implements EngineHandle {
   private async prefetch(keys: Array<{ workspace: string; ident: string }>): Promise<void> {
     const missing: Array<{ workspace: string; ident: string }> = [];
     const seen = new Set<string>();
+    // Most keys are cached: look them up before building any scoped key.
     for (const k of keys) {
+      if (this.identities.peek(k.workspace, k.ident) !== undefined) continue;
       const sk = scoped(k.workspace, k.ident);
       if (seen.has(sk)) continue;
       seen.add(sk);
-      if (this.identities.peek(k.workspace, k.ident) === undefined) missing.push(k);
+      missing.push(k);
     }
     if (missing.length > 0) {
       const found = await this.o.store.identities(missing);
@@ -266,8 +272,9 @@ export class Engine implements EngineHandle {
     for (const k of keys) {
       const pid = this.identities.peek(k.workspace, k.ident);
       if (pid === undefined) continue;
+      if (this.profiles.peek(k.workspace, pid) !== undefined) continue;
       const sp = scoped(k.workspace, pid);
-      if (seenP.has(sp) || this.profiles.peek(k.workspace, pid) !== undefined) continue;
+      if (seenP.has(sp)) continue;
       seenP.add(sp);
       wanted.push({ workspace: k.workspace, id: pid });
     }
@@ -302,12 +309,13 @@ export class Engine implements EngineHandle {
       events.push(r as Positioned<PortraitEvent>);
     }
     const plain = events.map((p) => p.record);
-    await this.prefetch(identKeysOf(plain, this.o.hashEmail));
+    const ids: EventIdentifiers[] = [];
+    await this.prefetch(identKeysOf(plain, this.o.hashEmail, ids));
     if (this.pending === undefined) {
       this.pending = new Step(this.ctx(), this.partition, this.position);
       this.pendingSince = Date.now();
     }
-    for (const { position, record } of events) this.pending.apply(record, position);
+    for (let i = 0; i < events.length; i++) this.pending.apply(events[i]!.record, events[i]!.position, ids[i]);
     this.processed = events[events.length - 1]!.position;
     this.pendingEvents += events.length;
     await this.refoldConsents(this.pending);
@@ -344,7 +352,12 @@ export class Engine implements EngineHandle {
   private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     if (this.o.fenced) c.expectPosition = this.position;
-    await this.o.store.commit(c);
+    this.committing++;
+    try {
+      await this.o.store.commit(c);
+    } finally {
+      this.committing--;
+    }
     await this.o.segments?.committed();
     this.advanced(c.position, events);
   }

@@ -4,12 +4,12 @@
  * prefetched). Produces the changeset the engine commits with the new log
  * position. Synchronous: every profile it may touch was loaded beforehand.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
-import { identifiersOf, refuseJoin, type EmailHasher, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, type ProfileRules } from '../profile/index.ts';
+import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
+import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -17,7 +17,8 @@ import type { LruCache } from './cache.ts';
 
 /** Deterministic profile ids: a rebuild from the same log names profiles the same way. */
 export function profileIdFor(prefix: 'p' | 'g', workspace: string, ident: string, position: number): string {
-  const h = createHash('sha256').update(`${workspace}\u0000${ident}\u0000${position}`).digest('base64url');
+  // One-shot hashing: the same SHA-256 as a Hash object, without creating one per new profile.
+  const h = hash('sha256', `${workspace}\u0000${ident}\u0000${position}`, 'base64url');
   return `${prefix}_${h.slice(0, 20)}`;
 }
 
@@ -41,11 +42,15 @@ export function blockedKey(workspace: string, a: string, b: string): string {
   return a < b ? `${workspace}\u0000${a}\u0000${b}` : `${workspace}\u0000${b}\u0000${a}`;
 }
 
-/** The identifier keys a batch may look up, to prefetch them. */
-export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHasher): Array<{ workspace: string; ident: string }> {
+/**
+ * The identifier keys a batch may look up, to prefetch them. `idsOut` receives
+ * each event's identifiers, for `Step.apply` (computing them hashes emails).
+ */
+export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHasher, idsOut: EventIdentifiers[] = []): Array<{ workspace: string; ident: string }> {
   const out: Array<{ workspace: string; ident: string }> = [];
   for (const e of events) {
     const ids = identifiersOf(e, hashEmail);
+    idsOut.push(ids);
     out.push({ workspace: e.workspace, ident: ids.owner });
     for (const l of ids.linked) out.push({ workspace: e.workspace, ident: l });
     if (ids.aliasPrevious !== undefined) {
@@ -58,7 +63,8 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
 
 /** Accumulates the effects of a batch; `changeset()` returns what to commit. */
 export class Step {
-  private readonly dirty = new Map<string, ProfileDoc>();
+  /** Profiles to write, by document (a merge replaces both sides' documents with a new one). */
+  private readonly dirty = new Set<ProfileDoc>();
   private readonly identityWrites = new Map<string, { workspace: string; ident: string; profileId: string }>();
   /** Profiles whose consents changed which earlier events count: refolded from the log before the commit. */
   private readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
@@ -84,7 +90,7 @@ export class Step {
   }
 
   private touch(d: ProfileDoc): void {
-    this.dirty.set(scoped(d.workspace, d.id), d);
+    this.dirty.add(d);
   }
 
   private create(ws: string, kind: 'user' | 'group', ident: string, position: number): ProfileDoc {
@@ -120,10 +126,9 @@ export class Step {
     return this.ctx.home === undefined || this.ctx.home(ws, ident);
   }
 
-  /** Resolves the event's identities, merging where allowed, and folds it into its owner profile. */
-  apply(e: PortraitEvent, position: number): void {
+  /** Resolves the event's identities (`ids`: computed already), merging where allowed, and folds it into its owner profile. */
+  apply(e: PortraitEvent, position: number, ids: EventIdentifiers = identifiersOf(e, this.ctx.hashEmail)): void {
     const ws = e.workspace;
-    const ids = identifiersOf(e, this.ctx.hashEmail);
     const links: Array<{ ident: string; explicit: boolean }> = ids.linked.map((ident) => ({ ident, explicit: false }));
     if (ids.aliasPrevious !== undefined) {
       const asUser = `user:${ids.aliasPrevious}`;
@@ -215,7 +220,8 @@ export class Step {
     }
     this.ctx.profiles.set(ws, merged.id, merged);
     this.ctx.profiles.delete(ws, absorbed.id);
-    this.dirty.delete(scoped(ws, absorbed.id));
+    this.dirty.delete(absorbed);
+    this.dirty.delete(survivor);
     this.out.deletedProfiles.push({ workspace: ws, id: absorbed.id });
     for (const ident of absorbed.identifiers) this.setIdentity(ws, ident, merged.id);
     this.touch(merged);
@@ -245,8 +251,8 @@ export class Step {
   changeset(position: number): Changeset {
     this.out.position = position;
     const deleted = new Set(this.out.deletedProfiles.map((d) => scoped(d.workspace, d.id)));
-    for (const [k, d] of this.dirty) {
-      if (deleted.has(k)) continue;
+    for (const d of this.dirty) {
+      if (deleted.size > 0 && deleted.has(scoped(d.workspace, d.id))) continue;
       this.out.profiles.push(d);
       // Refresh recency once per step rather than on every access.
       this.ctx.profiles.set(d.workspace, d.id, d);
@@ -267,12 +273,8 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     if (!sameJson(o, v)) changes[`attr.${n}`] = [o, v];
   }
   for (const t of rules.traits) {
-    const read = (d: ProfileDoc) => {
-      const s = d.traits[t.name];
-      return t.aggregator.value(s !== undefined && s.h === t.hash ? s.s : t.aggregator.init(), at) as Json;
-    };
-    const o = read(before);
-    const v = read(after);
+    const o = traitValue(before, t, at);
+    const v = traitValue(after, t, at);
     if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
   }
   return scoreChanges(before, after, changes);

@@ -63,6 +63,10 @@ export class PiiSealer implements ValueSealer {
     }
   }
 
+  current(token: string): boolean {
+    return this.keyring.isCurrent(token);
+  }
+
   /** A stored token re-sealed under the active key (the plaintext does not change); undefined when it is current or not sealed. */
   reseal(workspace: string, field: string, stored: Json): string | undefined {
     if (!isSealed(stored) || this.keyring.isCurrent(stored)) return undefined;

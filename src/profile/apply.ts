@@ -36,6 +36,14 @@ export interface ApplyResult {
 
 const DEFAULT_POLICY = defaultConsentPolicy();
 
+/** History keys of computed traits (`trait.<name>`), built once per name rather than per change. */
+const traitKeys = new Map<string, string>();
+function traitKey(name: string): string {
+  let k = traitKeys.get(name);
+  if (k === undefined) traitKeys.set(name, (k = `trait.${name}`));
+  return k;
+}
+
 /**
  * Applies `e` to `doc` in place. With `record` false (replays), no history is
  * computed; the resulting document is the same.
@@ -77,10 +85,10 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       const state: TraitState = current !== undefined && current.h === t.hash ? current : { h: t.hash, s: t.aggregator.init() };
       const before = record ? (t.aggregator.value(state.s, e.timestamp) as Json) : undefined;
       state.s = t.aggregator.add(state.s, input);
-      doc.traits[t.name] = state;
+      if (state !== current) doc.traits[t.name] = state;
       if (record) {
         const after = t.aggregator.value(state.s, e.timestamp) as Json;
-        if (!sameJson(before, after)) result.changes[`trait.${t.name}`] = [before, after];
+        if (!sameJson(before, after)) result.changes[traitKey(t.name)] = [before, after];
       }
     }
   } else if (e.type === 'group' && e.traits) {

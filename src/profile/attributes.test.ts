@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AttributeValue } from '../core/profile.ts';
-import { defaultAttributePolicy, pickAttribute, type AttributePolicy } from './attributes.ts';
+import type { Json } from '../core/event.ts';
+import { defaultAttributePolicy, pickAttribute, sameJson, type AttributePolicy } from './attributes.ts';
 
 const value = fc.record(
   { v: fc.integer({ min: 0, max: 5 }), t: fc.integer({ min: 0, max: 20 }), id: fc.constantFrom('a', 'b', 'c', 'd'), o: fc.constantFrom<1 | undefined>(1, undefined) },
@@ -43,5 +44,32 @@ describe('attribute values: which one survives', () => {
         { numRuns: 300 },
       );
     }
+  });
+});
+
+describe('sameJson', () => {
+  // Small alphabets so that equal values come up often; keys in either order; undefined and non-finite numbers as JSON.stringify writes them.
+  const leaf = fc.oneof(fc.constantFrom<unknown>(0, -0, 1, 1.5, NaN, Infinity, null, undefined, true, 'a', 'b', '1'));
+  const { tree } = fc.letrec((tie) => ({
+    tree: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('tree'), { maxLength: 3 }), fc.dictionary(fc.constantFrom('a', 'b', '__proto__', '10', '2'), tie('tree'), { maxKeys: 3 })),
+  }));
+  const objectTree = fc.oneof(fc.array(tree, { maxLength: 3 }), fc.dictionary(fc.constantFrom('a', 'b', 'c', '1'), tree, { maxKeys: 3 }));
+
+  it('two objects or arrays are the same exactly when JSON.stringify writes them alike (property)', () => {
+    fc.assert(
+      fc.property(objectTree, objectTree, (a, b) => {
+        assert.equal(sameJson(a as Json, b as Json), JSON.stringify(a) === JSON.stringify(b), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+        assert.ok(sameJson(a as Json, structuredClone(a) as Json), 'a copy is the same');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('compares primitives by identity and tells key order apart', () => {
+    assert.ok(sameJson(1, 1) && !sameJson(1, '1') && !sameJson(null, undefined) && !sameJson(0, null));
+    assert.ok(!sameJson({ a: 1, b: 2 }, { b: 2, a: 1 }), 'key order is part of the text');
+    assert.ok(sameJson({ a: 1, b: undefined } as unknown as Json, { a: 1 }), 'an undefined member is not written');
+    assert.ok(sameJson([undefined] as unknown as Json, [null]), 'an undefined element is written as null');
+    assert.ok(!sameJson({ k: [1, { x: 2 }] }, { k: [1, { x: 3 }] }), 'a nested difference');
   });
 });

@@ -70,9 +70,69 @@ export function coerce(value: Json, type: AttributeType | undefined): Json | und
   }
 }
 
+/**
+ * Whether two values are the same: equal primitives, or objects and arrays
+ * that serialise to the same JSON text. Compared in place, without building
+ * the texts: the engine compares every changed trait value (score maps,
+ * top-k lists) before and after every event.
+ */
 export function sameJson(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined || a === null || b === null) return false;
   if (typeof a !== 'object' || typeof b !== 'object') return false;
-  return JSON.stringify(a) === JSON.stringify(b);
+  return sameText(a, b);
+}
+
+/** What JSON.stringify writes for a value inside an object or array: `skip` for one it leaves out of an object. */
+const SKIP = Symbol('skip');
+
+function serialised(v: unknown): unknown {
+  switch (typeof v) {
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return SKIP;
+    case 'number':
+      return Number.isFinite(v) ? v : null;
+    default:
+      return v;
+  }
+}
+
+/** JSON.stringify(x) === JSON.stringify(y), for two values inside JSON (already serialised by `serialised`). */
+function sameText(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  // Anything that serialises itself (a Date, say) is compared by its text.
+  if (typeof (x as { toJSON?: unknown }).toJSON === 'function' || typeof (y as { toJSON?: unknown }).toJSON === 'function') return JSON.stringify(x) === JSON.stringify(y);
+  const xa = Array.isArray(x);
+  if (xa !== Array.isArray(y)) return false;
+  if (xa) {
+    const xs = x as unknown[];
+    const ys = y as unknown[];
+    if (xs.length !== ys.length) return false;
+    for (let i = 0; i < xs.length; i++) {
+      const u = serialised(xs[i]);
+      const w = serialised(ys[i]);
+      if (!sameText(u === SKIP ? null : u, w === SKIP ? null : w)) return false;
+    }
+    return true;
+  }
+  // Objects: the same keys (those written) in the same order, with the same values.
+  const xo = x as Record<string, unknown>;
+  const yo = y as Record<string, unknown>;
+  const xk = Object.keys(xo);
+  const yk = Object.keys(yo);
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    let u: unknown = SKIP;
+    while (i < xk.length && (u = serialised(xo[xk[i]!])) === SKIP) i++;
+    let w: unknown = SKIP;
+    while (j < yk.length && (w = serialised(yo[yk[j]!])) === SKIP) j++;
+    if (i >= xk.length || j >= yk.length) return i >= xk.length && j >= yk.length;
+    if (xk[i] !== yk[j] || !sameText(u, w)) return false;
+    i++;
+    j++;
+  }
 }

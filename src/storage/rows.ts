@@ -54,6 +54,11 @@ export interface HistoryRow {
 }
 
 export function historyRows(history: readonly HistoryEntry[], sealer?: ValueSealer): HistoryRow[] {
+  return historyGroups(history).map((list) => historyRow(list, sealer));
+}
+
+/** A commit's history entries grouped by profile (each group in position order): one row each. */
+export function historyGroups(history: readonly HistoryEntry[]): HistoryEntry[][] {
   const byProfile = new Map<string, HistoryEntry[]>();
   for (const h of history) {
     const k = scoped(h.workspace, h.profileId);
@@ -61,12 +66,13 @@ export function historyRows(history: readonly HistoryEntry[], sealer?: ValueSeal
     if (list) list.push(h);
     else byProfile.set(k, [h]);
   }
-  const out: HistoryRow[] = [];
-  for (const list of byProfile.values()) {
-    const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: sealChanges(sealer, h.workspace, h.changes) }));
-    out.push({ workspace: list[0]!.workspace, profileId: list[0]!.profileId, firstPosition: list[0]!.position, lastPosition: list[list.length - 1]!.position, entries: JSON.stringify(rows) });
-  }
-  return out;
+  return [...byProfile.values()];
+}
+
+/** The row of one profile's entries (a group of historyGroups), personal values sealed. */
+export function historyRow(list: readonly HistoryEntry[], sealer?: ValueSealer): HistoryRow {
+  const rows = list.map((h) => ({ position: h.position, messageId: h.messageId, time: h.time, changes: sealChanges(sealer, h.workspace, h.changes) }));
+  return { workspace: list[0]!.workspace, profileId: list[0]!.profileId, firstPosition: list[0]!.position, lastPosition: list[list.length - 1]!.position, entries: JSON.stringify(rows) };
 }
 
 /** Newest-first history entries before `before`, from rows read newest commit first. */

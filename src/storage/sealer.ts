@@ -5,7 +5,7 @@
  * src/privacy/pii-sealer.ts implements it with the master keyring.
  */
 import type { Json } from '../core/event.ts';
-import type { ProfileDoc } from '../core/profile.ts';
+import type { AttributeValue, ProfileDoc } from '../core/profile.ts';
 import type { AttributeConflict, HistoryEntry } from './store.ts';
 
 export interface ValueSealer {
@@ -19,6 +19,12 @@ export interface ValueSealer {
    * so values of a field dropped from the personal list still open.
    */
   open(workspace: string, field: string, stored: Json): Json;
+  /**
+   * Whether a token is sealed with the key new values are sealed with. When
+   * given, a document written again keeps the tokens of its unchanged values
+   * instead of sealing each anew (see sealDoc).
+   */
+  current?(token: string): boolean;
 }
 
 /** A store whose sealed values can be rewritten in place (key rotation). */
@@ -27,14 +33,47 @@ export interface ResealableStore {
   rewriteSealed(rewrite: SealedRewrite, batch: number): Promise<RewriteReport>;
 }
 
+/**
+ * The token last stored for an attribute value, per sealer. Attribute values
+ * are replaced, never changed in place, so a value object still holding the
+ * same value may be stored with the same token: its profile is written on
+ * every commit that touches it, and sealing (a random IV, AES-GCM) each
+ * time would cost more than the rest of the write. A token is reused only
+ * while it is sealed with the active key, so a rotation still takes effect.
+ */
+interface LastToken {
+  workspace: string;
+  field: string;
+  v: Json;
+  token: string;
+}
+
+const lastTokens = new WeakMap<ValueSealer, WeakMap<AttributeValue, LastToken>>();
+
+function tokensOf(s: ValueSealer): WeakMap<AttributeValue, LastToken> | undefined {
+  if (s.current === undefined) return undefined;
+  let m = lastTokens.get(s);
+  if (m === undefined) lastTokens.set(s, (m = new WeakMap()));
+  return m;
+}
+
 /** A copy of the document with the values of sealed attributes sealed (the input is not changed). */
 export function sealDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc {
   if (s === undefined) return doc;
   let attributes: ProfileDoc['attributes'] | undefined;
-  for (const [name, a] of Object.entries(doc.attributes)) {
-    if (!s.sealed(name)) continue;
+  const tokens = tokensOf(s);
+  for (const name in doc.attributes) {
+    if (!Object.hasOwn(doc.attributes, name) || !s.sealed(name)) continue;
+    const a = doc.attributes[name]!;
+    const last = tokens?.get(a);
+    let token: string;
+    if (last !== undefined && last.v === a.v && last.field === name && last.workspace === doc.workspace && s.current!(last.token)) token = last.token;
+    else {
+      token = s.seal(doc.workspace, name, a.v);
+      tokens?.set(a, { workspace: doc.workspace, field: name, v: a.v, token });
+    }
     attributes ??= { ...doc.attributes };
-    attributes[name] = { ...a, v: s.seal(doc.workspace, name, a.v) };
+    attributes[name] = { ...a, v: token };
   }
   return attributes === undefined ? doc : { ...doc, attributes };
 }
@@ -42,7 +81,13 @@ export function sealDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc
 /** Opens the sealed attribute values of a document read from a table, in place. */
 export function openDoc(s: ValueSealer | undefined, doc: ProfileDoc): ProfileDoc {
   if (s === undefined) return doc;
-  for (const [name, a] of Object.entries(doc.attributes)) a.v = s.open(doc.workspace, name, a.v);
+  const tokens = tokensOf(s);
+  for (const [name, a] of Object.entries(doc.attributes)) {
+    const stored = a.v;
+    a.v = s.open(doc.workspace, name, stored);
+    // Written back unchanged, the value keeps the token it was read with.
+    if (tokens !== undefined && typeof stored === 'string' && stored !== a.v && s.sealed(name) && s.current!(stored)) tokens.set(a, { workspace: doc.workspace, field: name, v: a.v, token: stored });
+  }
   return doc;
 }
 
@@ -50,8 +95,10 @@ type Changes = HistoryEntry['changes'];
 
 function mapChanges(changes: Changes, f: (field: string, v: Json) => Json): Changes {
   let out: Changes | undefined;
-  for (const [key, pair] of Object.entries(changes)) {
-    if (!key.startsWith('attr.')) continue;
+  // Most entries change computed traits only: look at the keys before copying anything.
+  for (const key in changes) {
+    if (!key.startsWith('attr.') || !Object.hasOwn(changes, key)) continue;
+    const pair = changes[key]!;
     const field = key.slice(5);
     out ??= { ...changes };
     out[key] = [pair[0] === undefined || pair[0] === null ? pair[0] : f(field, pair[0]), pair[1] === undefined || pair[1] === null ? pair[1] : f(field, pair[1])];

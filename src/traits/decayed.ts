@@ -72,18 +72,25 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       return out;
     },
     value: (s, now) => {
-      const scores: Array<[string, number]> = [];
-      for (const [key, buckets] of s.k) {
+      const scores: Array<[string, number]> = new Array(s.k.length);
+      for (let i = 0; i < s.k.length; i++) {
+        const [key, buckets] = s.k[i]!;
         let score = 0;
         // Buckets in ascending order: equal states give the same float sum.
-        for (const [b, amount] of buckets) score += fromMicro(amount) * 2 ** (-(now - b * bucket) / halfLife);
-        scores.push([key, round6(score)]);
+        for (let j = 0; j < buckets.length; j++) {
+          const [b, amount] = buckets[j]!;
+          score += fromMicro(amount) * 2 ** (-(now - b * bucket) / halfLife);
+        }
+        scores[i] = [key, round6(score)];
       }
       scores.sort((x, y) => (y[1] !== x[1] ? y[1] - x[1] : x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
       const out: Record<string, number> = {};
-      for (const [key, score] of limit === undefined ? scores : scores.slice(0, limit)) {
-        // defineProperty: a key named "__proto__" is data, not the prototype.
-        Object.defineProperty(out, key, { value: score, enumerable: true, writable: true, configurable: true });
+      const n = limit === undefined ? scores.length : Math.min(limit, scores.length);
+      for (let i = 0; i < n; i++) {
+        const [key, score] = scores[i]!;
+        // A key named "__proto__" must be data, not the prototype: defined, not assigned.
+        if (key === '__proto__') Object.defineProperty(out, key, { value: score, enumerable: true, writable: true, configurable: true });
+        else out[key] = score;
       }
       return out;
     },

@@ -116,7 +116,7 @@ export class SqliteSegmentStore implements SegmentStore {
   }
 
   /** Writes a changeset's segment part and outbox rows; runs inside the state store's commit transaction. */
-  apply(c: Changeset): void {
+  apply(c: Pick<Changeset, 'segments' | 'outbox'>): void {
     const s = this.s;
     const seg = c.segments;
     if (seg !== undefined) {
