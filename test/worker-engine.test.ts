@@ -16,10 +16,11 @@ describe('engine in a worker thread (file-backed instances)', () => {
     }
   });
 
-  it('folds events, backfills a new trait version, and survives a reopen', async () => {
+  for (const commitThread of [false, true]) {
+  it(`folds events, backfills a new trait version, and survives a reopen (engine.commitThread ${commitThread})`, async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const p = await Portrait.open({ dataDir: dir, engine: { backfillChunk: 100 } });
+      const p = await Portrait.open({ dataDir: dir, engine: { backfillChunk: 100, commitThread } });
       await p.ingest(Array.from({ length: 500 }, (_, i) => ({ type: 'track', userId: `u${i % 5}`, event: 'Order Completed', properties: { price: 2 }, messageId: `m${i}` })));
       await p.drain();
       assert.equal((await p.profile('user_id', 'u1'))?.eventCount, 100);
@@ -39,6 +40,7 @@ describe('engine in a worker thread (file-backed instances)', () => {
       cleanup();
     }
   });
+  }
 
   it('keeps trait definitions made over the API across restarts; the configuration file owns its own names', async () => {
     const { dir, cleanup } = tempDir();

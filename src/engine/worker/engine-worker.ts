@@ -78,8 +78,8 @@ class FollowerLog implements EventLog {
 const keyring = Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent to the engine thread');
 // Personal attribute values are sealed at rest with the master keyring, as on the main thread.
 const sealer = new PiiSealer(keyring, init.config.privacy.piiFields, () => loadKeyring(init.config, false));
-// Commits are written by a thread of their own while this one encodes them (the fold's largest cost, halved).
-const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: true });
+// engine.commitThread: commits are written by a thread of their own while this one encodes them.
+const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init.config.engine.commitThread });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
