@@ -17,29 +17,29 @@ describe('engine in a worker thread (file-backed instances)', () => {
   });
 
   for (const commitThread of [false, true]) {
-  it(`folds events, backfills a new trait version, and survives a reopen (engine.commitThread ${commitThread})`, async () => {
-    const { dir, cleanup } = tempDir();
-    try {
-      const p = await Portrait.open({ dataDir: dir, engine: { backfillChunk: 100, commitThread } });
-      await p.ingest(Array.from({ length: 500 }, (_, i) => ({ type: 'track', userId: `u${i % 5}`, event: 'Order Completed', properties: { price: 2 }, messageId: `m${i}` })));
-      await p.drain();
-      assert.equal((await p.profile('user_id', 'u1'))?.eventCount, 100);
-      await p.setTraits([{ name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' }]);
-      await p.ingest([{ type: 'track', userId: 'u1', event: 'Order Completed', properties: { price: 0.5 }, messageId: 'late' }]);
-      await p.drain();
-      assert.equal((await p.profile('user_id', 'u1'))?.traits.revenue, 200.5);
-      assert.equal((await p.traitDefinitions())[0]?.status, 'live');
-      await p.close();
+    it(`folds events, backfills a new trait version, and survives a reopen (engine.commitThread ${commitThread})`, async () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const p = await Portrait.open({ dataDir: dir, engine: { backfillChunk: 100, commitThread } });
+        await p.ingest(Array.from({ length: 500 }, (_, i) => ({ type: 'track', userId: `u${i % 5}`, event: 'Order Completed', properties: { price: 2 }, messageId: `m${i}` })));
+        await p.drain();
+        assert.equal((await p.profile('user_id', 'u1'))?.eventCount, 100);
+        await p.setTraits([{ name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' }]);
+        await p.ingest([{ type: 'track', userId: 'u1', event: 'Order Completed', properties: { price: 0.5 }, messageId: 'late' }]);
+        await p.drain();
+        assert.equal((await p.profile('user_id', 'u1'))?.traits.revenue, 200.5);
+        assert.equal((await p.traitDefinitions())[0]?.status, 'live');
+        await p.close();
 
-      const again = await Portrait.open({ dataDir: dir, traits: [{ name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' }] });
-      await again.drain();
-      assert.equal((await again.profile('user_id', 'u1'))?.traits.revenue, 200.5);
-      assert.equal((await again.traitDefinitions())[0]?.version, 1, 'an unchanged definition keeps its version');
-      await again.close();
-    } finally {
-      cleanup();
-    }
-  });
+        const again = await Portrait.open({ dataDir: dir, traits: [{ name: 'revenue', kind: 'sum', filter: { event: 'Order Completed' }, value: 'properties.price' }] });
+        await again.drain();
+        assert.equal((await again.profile('user_id', 'u1'))?.traits.revenue, 200.5);
+        assert.equal((await again.traitDefinitions())[0]?.version, 1, 'an unchanged definition keeps its version');
+        await again.close();
+      } finally {
+        cleanup();
+      }
+    });
   }
 
   it('keeps trait definitions made over the API across restarts; the configuration file owns its own names', async () => {
