@@ -1,12 +1,13 @@
 /**
  * The data-key and retention tables on SQLite (see ../privacy-tables.ts).
- * Data keys live in a file of their own beside the state file, attached to
- * each connection as `keys`: SQLite locks per file, so storing a new key
- * never waits for the engine's commits to the state file, which can hold its
- * write lock for seconds under load. Being the only copy of what opens the
+ * Data keys live in a file of their own beside the state file, on
+ * connections of their own: SQLite locks per file, so storing a new key never
+ * waits for the engine's commits to the state file, which can hold its write
+ * lock for seconds under load, and the state file's transactions never wait
+ * on the key file. Being the only copy of what opens the
  * log's personal fields, the file is written with synchronous = FULL.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { DATA_KEYS_SQLITE, type DataKeyTable, type RetentionLogEntry, type RetentionTable } from '../privacy-tables.ts';
 import type { SqliteStateWriter } from './sqlite-state-writer.ts';
 import type { RewriteReport } from '../sealer.ts';
@@ -17,21 +18,28 @@ export function dataKeyFileOf(stateFile: string): string {
 }
 
 /**
- * Attaches the data-key file of `stateFile` to `db` as `keys` (creating it
- * when needed), and moves there the keys of a state file from before it had
- * one. Unqualified `data_keys` then names the attached table.
+ * Opens the data-key file of `stateFile` on a connection of its own
+ * (creating it when needed): the state file's connections never touch it,
+ * so their transactions never wait on its locks. With `state`, first moves
+ * there the keys of a state file from before it had one.
  */
-export function attachDataKeys(db: Database.Database, stateFile: string): void {
-  const file = dataKeyFileOf(stateFile);
-  db.prepare('ATTACH DATABASE ? AS keys').run(file);
-  if (file !== ':memory:') db.pragma('keys.journal_mode = WAL');
-  db.pragma('keys.synchronous = FULL');
-  db.exec(DATA_KEYS_SQLITE.replace('CREATE TABLE data_keys', 'CREATE TABLE IF NOT EXISTS keys.data_keys'));
-  if (db.prepare(`SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'data_keys'`).get() !== undefined) {
+export function openDataKeyFile(stateFile: string, state?: Database.Database): Database.Database {
+  const keys = new Database(dataKeyFileOf(stateFile), { timeout: 60_000 });
+  if (!keys.memory) keys.pragma('journal_mode = WAL');
+  keys.pragma('synchronous = FULL');
+  // Deleted keys are overwritten with zeros (crypto-shredding must not leave them in free pages).
+  keys.pragma('secure_delete = ON');
+  keys.exec(DATA_KEYS_SQLITE.replace('CREATE TABLE data_keys', 'CREATE TABLE IF NOT EXISTS data_keys'));
+  if (state !== undefined && state.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'data_keys'`).get() !== undefined) {
     // Two steps, each its own commit: interrupted between them, the next open copies again (existing rows win) and drops.
-    db.exec('INSERT OR IGNORE INTO keys.data_keys (workspace, subject, sealed_key, created_at) SELECT workspace, subject, sealed_key, created_at FROM main.data_keys');
-    db.exec('DROP TABLE main.data_keys');
+    const rows = state.prepare('SELECT workspace, subject, sealed_key, created_at FROM data_keys').all() as Array<{ workspace: string; subject: string; sealed_key: string; created_at: number }>;
+    const insert = keys.prepare('INSERT OR IGNORE INTO data_keys (workspace, subject, sealed_key, created_at) VALUES (?, ?, ?, ?)');
+    keys.transaction(() => {
+      for (const r of rows) insert.run(r.workspace, r.subject, r.sealed_key, r.created_at);
+    })();
+    state.exec('DROP TABLE data_keys');
   }
+  return keys;
 }
 
 export class SqliteDataKeys implements DataKeyTable {
@@ -39,7 +47,7 @@ export class SqliteDataKeys implements DataKeyTable {
   private readonly insert: Database.Statement;
   private readonly remove: Database.Statement;
 
-  /** With `writer`, new keys are stored by the state writer thread (reads and deletes stay on `db`). */
+  /** `db`: a connection to the data-key file (openDataKeyFile). With `writer`, new keys are stored by the state writer thread (reads and deletes stay on `db`). */
   constructor(
     private readonly db: Database.Database,
     private readonly writer?: SqliteStateWriter,
@@ -100,19 +108,12 @@ export class SqliteDataKeys implements DataKeyTable {
 
   async delete(workspace: string, subjects: readonly string[]): Promise<number> {
     if (subjects.length === 0) return 0;
-    // Overwrite the freed cells with zeros and copy the zeroed pages into the file at once. A
-    // passive checkpoint never waits for the engine's connection; older WAL frames holding the
-    // (master-key-sealed) key are overwritten as the WAL is reused, or at a full checkpoint.
-    // Restore the connection's setting afterwards (the state store keeps it on for every table).
-    const before = this.db.pragma('keys.secure_delete', { simple: true }) as number;
-    this.db.pragma('keys.secure_delete = ON');
-    try {
-      const n = this.remove.run(workspace, JSON.stringify(subjects)).changes;
-      if (n > 0) this.db.pragma('keys.wal_checkpoint(PASSIVE)');
-      return n;
-    } finally {
-      this.db.pragma(`keys.secure_delete = ${before}`);
-    }
+    // The connection overwrites freed cells with zeros (secure_delete); a passive checkpoint copies
+    // the zeroed pages into the file at once, without waiting for other connections. Older WAL
+    // frames holding the (master-key-sealed) key are overwritten as the WAL is reused.
+    const n = this.remove.run(workspace, JSON.stringify(subjects)).changes;
+    if (n > 0) this.db.pragma('wal_checkpoint(PASSIVE)');
+    return n;
   }
 }
 

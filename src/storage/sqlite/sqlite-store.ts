@@ -18,7 +18,7 @@ import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
-import { attachDataKeys, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
+import { openDataKeyFile, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
 import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
 import { SqliteStateWriter } from './sqlite-state-writer.ts';
 import { sealConflicts, sealProfiles, sortedProfiles, type CommitRest, type SealedConflictRow, type SealedProfileRow } from './sealed-rows.ts';
@@ -49,6 +49,8 @@ export interface SqliteStoreOptions {
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
   readonly db: Database.Database;
+  /** The data-key file's own connection (see openDataKeyFile). */
+  private readonly keysDb: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
   readonly segments: SqliteSegmentStore;
@@ -72,14 +74,14 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     // Erased rows must not linger in free pages: deleted content is overwritten with zeros.
     this.db.pragma('secure_delete = ON');
     migrateSqlite(this.db, SQLITE_MIGRATIONS);
-    attachDataKeys(this.db, opts.file);
+    this.keysDb = openDataKeyFile(opts.file, this.db);
     const db = this.db;
     this.segments = new SqliteSegmentStore(db, opts.sealer);
     this.privacy = new SqlitePrivacyStore(db, opts.sealer);
     // One thread per file written: a wait for the state file's lock (audit records) never holds up a new data key.
     const writer = () => new SqliteStateWriter({ file: opts.file, durability: opts.durability ?? 'normal' });
     this.writers = opts.writerThread ? { state: writer(), keys: writer() } : undefined;
-    this.dataKeys = new SqliteDataKeys(db, this.writers?.keys);
+    this.dataKeys = new SqliteDataKeys(this.keysDb, this.writers?.keys);
     this.retention = new SqliteRetention(db);
     this.stmts = {
       position: db.prepare('SELECT position FROM engine_position WHERE partition = ?'),
@@ -405,6 +407,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     await this.writers?.state.close();
     await this.writers?.keys.close();
     await this.committer?.close();
+    if (this.keysDb.open) this.keysDb.close();
     if (this.db.open) this.db.close();
   }
 }

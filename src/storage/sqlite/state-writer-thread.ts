@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { answerCalls, threadData } from '../../core/thread/index.ts';
 import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
-import { attachDataKeys, SqliteDataKeys } from './sqlite-data-keys.ts';
+import { openDataKeyFile, SqliteDataKeys } from './sqlite-data-keys.ts';
 import type { StateWriterInit, ToStateWriter } from './state-writer-protocol.ts';
 
 /** Longest wait for the engine's write lock (a commit of a large batch under load can take seconds). */
@@ -17,8 +17,8 @@ const LOCK_WAIT_MS = 60_000;
 const init = threadData<StateWriterInit>();
 const db = new Database(init.file, { fileMustExist: true, timeout: LOCK_WAIT_MS });
 db.pragma(`synchronous = ${init.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-attachDataKeys(db, init.file);
-const dataKeys = new SqliteDataKeys(db);
+const keysDb = openDataKeyFile(init.file);
+const dataKeys = new SqliteDataKeys(keysDb);
 
 type KeyCall = Extract<ToStateWriter, { type: 'data-keys' }>;
 let waiting: Array<{ call: KeyCall; resolve: (keys: Map<string, string>) => void; reject: (e: unknown) => void }> = [];
@@ -39,7 +39,7 @@ function commitKeys(): void {
   waiting = [];
   if (group.length === 0) return;
   try {
-    const stored = db.transaction(() => group.map(({ call }) => dataKeys.insertMissingSync(call.workspace, call.rows, call.createdAt)))();
+    const stored = keysDb.transaction(() => group.map(({ call }) => dataKeys.insertMissingSync(call.workspace, call.rows, call.createdAt)))();
     group.forEach((g, i) => g.resolve(stored[i]!));
   } catch (e) {
     for (const g of group) g.reject(e);
@@ -57,6 +57,7 @@ answerCalls<ToStateWriter>((m) => {
     case 'close':
       // Keys sent before the close are stored first.
       commitKeys();
+      keysDb.close();
       return db.close();
     default: {
       const never: never = m;
