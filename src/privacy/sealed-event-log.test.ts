@@ -94,7 +94,7 @@ describe('sealed event log on SQLite', () => {
     const log = new SealedEventLog(new SqliteEventLog({ file: ':memory:' }), keysOver(store.dataKeys), PII);
     try {
       await log.append([ev('x', { traits: { plan: 'free' } }), { type: 'unlink', workspace: 'w', messageId: 'u', a: 'user:a', b: 'anon:b', timestamp: 1, receivedAt: 1 }]);
-      assert.equal((store.db.prepare('SELECT COUNT(*) AS n FROM data_keys').get() as { n: number }).n, 0, 'no data key is made for an event without personal fields');
+      assert.equal((store.keysDb.prepare('SELECT COUNT(*) AS n FROM data_keys').get() as { n: number }).n, 0, 'no data key is made for an event without personal fields');
       assert.deepEqual((await log.read(0, 10)).map((r) => r.record.messageId), ['x', 'u'], 'both records read back');
     } finally {
       await log.close();
@@ -154,13 +154,13 @@ test('data keys: the cache is bounded and expires, a destroyed subject gets a ne
     const again = await keys.forWrite('w', s);
     for (const x of s) assert.ok(first.get(x)!.equals(again.get(x)!), 'get-or-create returns the existing key');
     // Delete a row behind the cache's back: only what is cached (at most 2, within the TTL) still opens.
-    store.db.prepare('DELETE FROM data_keys').run();
+    store.keysDb.prepare('DELETE FROM data_keys').run();
     assert.ok((await keys.forRead('w', s)).size <= 2, 'the cache holds at most cacheSize keys');
     clock.advance(1001);
     assert.equal((await keys.forRead('w', s)).size, 0, 'after the TTL the cache is not trusted');
     const renewed = await keys.forWrite('w', [s[0]!]);
     assert.ok(!renewed.get(s[0]!)!.equals(first.get(s[0]!)!), 'a subject whose key was destroyed gets a new key');
-    const rows = JSON.stringify(store.db.prepare('SELECT * FROM data_keys').all());
+    const rows = JSON.stringify(store.keysDb.prepare('SELECT * FROM data_keys').all());
     assert.ok(!rows.includes('user:1') && rows.includes('pe1.'), 'rows hold a keyed hash and a sealed key, not the identifier or the raw key');
   } finally {
     await store.close();

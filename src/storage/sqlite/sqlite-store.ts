@@ -49,8 +49,8 @@ export interface SqliteStoreOptions {
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
   readonly db: Database.Database;
-  /** The data-key file's own connection (see openDataKeyFile). */
-  private readonly keysDb: Database.Database;
+  /** The data-key file's own connection (see openDataKeyFile); exposed, like `db`, for tests and tools. */
+  readonly keysDb: Database.Database;
   private readonly stmts;
   private readonly commitTx: Database.Transaction<(c: Changeset) => void>;
   readonly segments: SqliteSegmentStore;
