@@ -271,17 +271,22 @@ export class ClusterEngine implements EngineHandle {
     return () => this.listeners.delete(listener);
   }
 
+  /** Stops the timers and waits for a lease round (or a restart) in progress. */
+  private async halt(): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    clearInterval(this.progressTimer);
+    clearInterval(this.headTimer);
+    await this.ticking;
+  }
+
   /**
    * Stops renewing and processing without committing or giving anything back,
    * as a frozen or killed process would: its leases expire after the timeout
    * (failure drills and tests).
    */
   async suspend(): Promise<void> {
-    this.running = false;
-    clearInterval(this.timer);
-    clearInterval(this.progressTimer);
-    clearInterval(this.headTimer);
-    await this.ticking;
+    await this.halt();
     for (const [p, h] of this.held) {
       this.held.delete(p);
       await h.log.close();
@@ -291,11 +296,7 @@ export class ClusterEngine implements EngineHandle {
 
   /** Commits what each engine folded, gives every lease back and leaves the cluster. */
   async stop(): Promise<void> {
-    this.running = false;
-    clearInterval(this.timer);
-    clearInterval(this.progressTimer);
-    clearInterval(this.headTimer);
-    await this.ticking;
+    await this.halt();
     for (const p of this.partitionsHeld()) await this.drop(p, true);
     if (this.o.work) await this.o.leases.leave(this.o.workerId).catch(() => undefined);
   }

@@ -6,12 +6,12 @@
  * definition goes live when every partition is done (see writeBackfills).
  */
 import type { Definitions } from '../engine/definitions.ts';
-import type { DefinitionRow, PartitionBackfill } from '../storage/index.ts';
+import type { DefinitionRow, PartitionBackfill, StoredBackfill } from '../storage/index.ts';
 
 /** What this needs of the PostgreSQL store. */
 export interface BackfillTable {
   definitions(): Promise<DefinitionRow[]>;
-  partitionBackfills(partition?: number): Promise<PartitionBackfill[]>;
+  partitionBackfills(partition?: number): Promise<StoredBackfill[]>;
   startBackfills(rows: PartitionBackfill[]): Promise<void>;
   position(partition: number): Promise<number>;
 }
@@ -54,7 +54,7 @@ export async function loadPartitionDefinitions(store: BackfillTable, into: Defin
  * show): a version is backfilling until every partition is done; its
  * progress is the share of the partitions' targets covered.
  */
-export function overallDefinitions(rows: readonly DefinitionRow[], progress: readonly PartitionBackfill[]): DefinitionRow[] {
+export function overallDefinitions(rows: readonly DefinitionRow[], progress: readonly StoredBackfill[]): DefinitionRow[] {
   return rows.map((r) => {
     if (r.status === 'live') return r;
     const mine = progress.filter((b) => b.name === r.name && b.hash === r.hash);

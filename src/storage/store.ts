@@ -69,6 +69,9 @@ export interface PartitionBackfill {
   from?: number;
 }
 
+/** A partition's backfill progress as stored (what the writers' bookkeeping fields leave). */
+export type StoredBackfill = Omit<PartitionBackfill, 'partitions' | 'from'>;
+
 /** Everything one engine step writes, atomically, with the new log position. */
 export interface Changeset {
   partition: number;

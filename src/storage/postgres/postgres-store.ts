@@ -17,7 +17,7 @@ import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeBackfills, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
@@ -211,12 +211,12 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   }
 
   /** Partitions' trait backfill progress (all partitions, or one). */
-  async partitionBackfills(partition?: number): Promise<PartitionBackfill[]> {
+  async partitionBackfills(partition?: number): Promise<StoredBackfill[]> {
     const r = await this.pool.query<{ name: string; partition: number; hash: string; cursor: string; target: string; done: boolean }>(
       `SELECT name, partition, hash, cursor, target, done FROM trait_backfills${partition === undefined ? '' : ' WHERE partition = $1'} ORDER BY name, partition`,
       partition === undefined ? [] : [partition],
     );
-    return r.rows.map((x) => ({ name: x.name, partition: x.partition, hash: x.hash, cursor: Number(x.cursor), target: Number(x.target), done: x.done, partitions: 0 }));
+    return r.rows.map((x) => ({ name: x.name, partition: x.partition, hash: x.hash, cursor: Number(x.cursor), target: Number(x.target), done: x.done }));
   }
 
   /**
@@ -235,7 +235,7 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
       [rows.map((r) => r.name), rows.map((r) => r.partition), rows.map((r) => r.hash), rows.map((r) => r.cursor), rows.map((r) => r.target), rows.map((r) => r.done)],
     );
     // Versions live from the start may complete the set of partitions.
-    await writeBackfills(this.pool, rows.filter((r) => r.done).map((r) => ({ ...r })));
+    await writeBackfills(this.pool, rows.filter((r) => r.done));
   }
 
   /** Changes whenever a trait definition is added, changed (a new version) or removed. */
