@@ -140,6 +140,7 @@ export class ClusterEngine implements EngineHandle {
       partition,
       partitions: this.o.partitions,
       fenced: true,
+      leaseToken: token,
       onError: (e) => this.engineFailed(partition, engine, e),
     });
     engine.onCommit((position) => {
@@ -235,7 +236,11 @@ export class ClusterEngine implements EngineHandle {
     await this.ticking;
   }
 
-  /** Resolves once every partition (held here or elsewhere) has committed what its log held at the call. */
+  /**
+   * Resolves once every partition (held here or elsewhere) has committed what
+   * its log held at the call, and the partitions held here have no backfill
+   * or due re-evaluation waiting.
+   */
   async drain(): Promise<void> {
     const heads = await this.o.log.partitionHeads();
     const targets = Array.from({ length: this.o.partitions }, (_, p) => heads.get(p) ?? 0);
@@ -243,6 +248,7 @@ export class ClusterEngine implements EngineHandle {
       for (const h of this.held.values()) h.engine.kick();
       let done = true;
       for (let p = 0; p < this.o.partitions && done; p++) if ((await this.o.store.position(p)) < targets[p]!) done = false;
+      for (const h of this.held.values()) if (h.engine.busy()) done = false;
       if (done) return;
       for (const h of this.held.values()) if (h.engine.lastError !== undefined && !isPortraitError(h.engine.lastError)) throw h.engine.lastError;
       await new Promise((r) => setTimeout(r, this.pollMs));

@@ -155,6 +155,12 @@ export const Errors = {
   staleBackfill: define('PORTRAIT_STALE_WRITER', 409,
     (partition: number, trait: string, expected: number, actual: number | undefined) =>
       `Partition ${partition}'s backfill of trait "${trait}" is at ${actual ?? 'another version'}, not ${expected}: another worker advanced it. Stop this writer and resume from the stored progress.`),
+  staleLease: define('PORTRAIT_STALE_WRITER', 409,
+    (partition: number, token: number, actual: number | undefined) =>
+      `Partition ${partition}'s lease carries fencing token ${actual ?? 'none'}, not ${token}: another worker took the partition over. Stop this writer; the new owner resumes from the stored state.`),
+  staleSegmentDefinitions: define('PORTRAIT_STALE_WRITER', 409,
+    (partition: number) =>
+      `The segment and tag definitions changed since partition ${partition}'s engine loaded them. Nothing was written; the engine reloads the definitions and evaluates again.`),
   migrationFailed: define('PORTRAIT_STORAGE_MIGRATION_FAILED', 500,
     (version: number, name: string, detail: string) => `Schema migration ${version} (${name}) failed: ${detail}. Nothing of it was applied; fix the cause and run \`portrait migrate\` again.`),
   schemaTooNew: define('PORTRAIT_STORAGE_SCHEMA_TOO_NEW', 500,

@@ -47,6 +47,12 @@ export interface EngineOptions {
    */
   fenced?: boolean;
   /**
+   * Partitioned workers: the fencing token of the lease held on the
+   * partition; every commit fails with PORTRAIT_STALE_WRITER once the lease
+   * moved on, including those that do not move the position.
+   */
+  leaseToken?: number;
+  /**
    * Partitioned workers: how many partitions there are. Trait backfill
    * progress is then kept per partition (Changeset.backfills) instead of in
    * the shared definition rows.
@@ -132,12 +138,17 @@ export class Engine implements EngineHandle {
     return Math.max(0, this.o.log.head() - this.position);
   }
 
+  /** Whether records, a commit, a backfill or due re-evaluations wait (what drain() waits for). */
+  busy(): boolean {
+    // While a commit is on its way, memory is ahead of the store (a backfill's definitions already read as done).
+    return this.committing > 0 || this.position < this.o.log.head() || this.backfillWork() || this.segmentWork();
+  }
+
   /** Resolves once every record appended so far is processed and every backfill is done. */
   drain(): Promise<void> {
     const target = this.o.log.head();
-    // While a commit is on its way, memory is ahead of the store (a backfill's definitions already
-    // read as done): the loop settles this waiter once the commit lands.
-    if (this.committing === 0 && this.position >= target && !this.backfillWork() && !this.segmentWork()) return Promise.resolve();
+    // The loop settles this waiter once a commit on its way lands.
+    if (!this.busy()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ position: target, resolve, reject });
       this.wake?.();
@@ -352,6 +363,7 @@ export class Engine implements EngineHandle {
   private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     if (this.o.fenced) c.expectPosition = this.position;
+    if (this.o.leaseToken !== undefined) c.expectLease = this.o.leaseToken;
     this.committing++;
     try {
       await this.o.store.commit(c);

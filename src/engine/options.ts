@@ -5,7 +5,7 @@ import { emailHasher } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
 import { SealedEventLog } from '../privacy/index.ts';
 import { LiveSegments } from '../segments/index.ts';
-import type { StateStore } from '../storage/index.ts';
+import type { SegmentStore, StateStore } from '../storage/index.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineOptions } from './engine.ts';
 
@@ -35,11 +35,19 @@ function dataKeyShredder(log: EventLog): EngineOptions['onErased'] {
   return log instanceof SealedEventLog ? async (workspace, identKeys) => void (await log.keys.destroy(workspace, identKeys)) : undefined;
 }
 
-/** Live segment membership over the store's segment tables. */
-function liveSegments(config: ResolvedConfig, parts: { store: StateStore; definitions: Definitions; clock: Clock }): LiveSegments {
+/**
+ * Live segment membership over the store's segment tables, or (partitioned
+ * workers) over one partition's view of them (`store`, `partition`).
+ */
+export function liveSegments(
+  config: ResolvedConfig,
+  parts: { store: StateStore; definitions: Definitions; clock: Clock },
+  only?: { store: SegmentStore; partition: number; partitions: number },
+): LiveSegments {
   const defs = parts.definitions;
   return new LiveSegments({
-    store: parts.store.segments!,
+    store: only?.store ?? parts.store.segments!,
+    ...(only !== undefined && { partition: { partition: only.partition, partitions: only.partitions } }),
     clock: parts.clock,
     traits: () => ({ version: defs.rules(), rows: () => defs.list(), runtime: (n) => defs.runtime(n) }),
     profileUpdated: config.outbox.profileUpdated,

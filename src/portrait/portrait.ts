@@ -37,7 +37,7 @@ import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDest
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
-import { emailHasher, engineOptions } from '../engine/options.ts';
+import { emailHasher, engineOptions, liveSegments } from '../engine/options.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
@@ -45,7 +45,7 @@ import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
-import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
+import { openStateStore, PartitionSegmentStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { apiIdentify, apiOwner, readScoresInput, type ScoresInput } from './api-identify.ts';
@@ -151,14 +151,15 @@ export class Portrait {
     });
     // The export carries every configured purpose with its decision (or not granted).
     this.privacyApi.sections.consents = async (doc) => (await this.consent('profile_id', doc.id, { workspace: doc.workspace })).purposes;
-    // Partition engines do not evaluate segments yet (a due profile or a backfill would be seen by every partition).
+    // Partition engines follow the stored definitions (each backfills its own profiles): no engine to stop for a change.
+    const partitioned = engine instanceof ClusterEngine && store instanceof PostgresStore ? store : undefined;
     this.segmentApi =
-      store.segments !== undefined && !(engine instanceof ClusterEngine)
+      store.segments !== undefined
         ? new SegmentApi({
             config,
             store: store.segments,
             definitions,
-            engine,
+            ...(partitioned === undefined ? { engine } : { backfillProgress: () => partitioned.segments.backfillProgress(config.cluster.partitions) }),
             clock,
             requireDoc: (t, i, workspace) => this.requireDoc(t, i, { workspace }),
             traitsBackfilling: async () => {
@@ -178,7 +179,7 @@ export class Portrait {
 
   /** Segments and tags: definitions, members, sizes, explanations, the tag tree, manual tags, the outbox. */
   get segments(): SegmentApi {
-    if (this.segmentApi === undefined) throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
+    if (this.segmentApi === undefined) throw Errors.notOnThisBackend('Segments and tags', 'this state store keeps no segments');
     return this.segmentApi;
   }
 
@@ -313,11 +314,8 @@ export class Portrait {
       });
     }
     for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
-    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, position);
-    else if (config.segmentDefinitions.length + config.tagDefinitions.length > 0) {
-      await p.close();
-      throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
-    }
+    // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
+    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
@@ -778,7 +776,8 @@ export class Portrait {
     await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
     const total = this.log.head();
     // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
-    await this.segmentApi?.restartAll(total);
+    // Partition engines each wait for their own replay, up to their partition's head (PartitionSegmentStore).
+    await this.segmentApi?.restartAll(this.cluster ? Number.MAX_SAFE_INTEGER : total);
     const engine = this.engine;
     await engine.start({ bulk: true });
     if (onProgress) {
@@ -890,9 +889,6 @@ export class Portrait {
 
 type ResolvedJson = import('../core/event.ts').Json;
 
-/** Why segments are off: the only deployment without them runs partitioned workers. */
-const SEGMENTS_OFF = 'partition engines on PostgreSQL + NATS do not evaluate segments and tags yet';
-
 /** Checkpoints and vacuums the log file, for a log kept in SQLite. */
 function compactor(log: EventLog): (() => void) | undefined {
   return log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined;
@@ -930,9 +926,15 @@ function clusterEngine(
     workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
     partitions,
     work: role !== 'api',
-    engineOptions: (partition, partitionLog, definitions) => ({ ...engineOptions(config, { ...parts, definitions, log: seal(partitionLog) }), segments: undefined, home: homeOf(partition, partitions) }),
+    engineOptions: (partition, partitionLog, definitions) => {
+      const own = { ...parts, definitions, log: seal(partitionLog) };
+      // Each partition engine evaluates the segments and tags of the profiles it writes.
+      const segmentStore = new PartitionSegmentStore({ pool: store.pool, shared: store.segments, sealer: store.sealer, partition, partitions, head: () => partitionLog.head() });
+      return { ...engineOptions(config, own), segments: liveSegments(config, own, { store: segmentStore, partition, partitions }), home: homeOf(partition, partitions) };
+    },
     definitions: (partition) => loadPartitionDefinitions(store, newDefinitions(config), partition, partitions),
-    definitionsFingerprint: () => store.definitionsFingerprint(),
+    // Trait, segment and tag definitions: partition engines restart with them when any changes.
+    definitionsFingerprint: async () => `${await store.definitionsFingerprint()}|${await store.segments.definitionsFingerprint()}`,
     onDefinitionsChanged,
     onError: (e) => process.emitWarning(`Portrait worker: ${(e as Error).message ?? String(e)}`),
   });

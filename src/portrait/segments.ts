@@ -68,7 +68,15 @@ interface Parts {
   config: ResolvedConfig;
   store: SegmentStore;
   definitions: Definitions;
-  engine: EngineHandle;
+  /**
+   * The engine, stopped while definitions change so that their backfill starts
+   * from a settled state. Absent on partitioned workers: each partition engine
+   * follows the stored definitions and backfills a new version over its own
+   * profiles (src/storage/postgres/postgres-partition-segments.ts).
+   */
+  engine?: EngineHandle;
+  /** Partitioned workers: the share of profiles each backfilling version has evaluated over all partitions (`kind\0name\0hash`). */
+  backfillProgress?: () => Promise<Map<string, number>>;
   clock: Clock;
   /** The profile holding an identifier, or a PORTRAIT_PROFILE_NOT_FOUND error. */
   requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
@@ -149,7 +157,7 @@ export class SegmentApi {
     };
   }
 
-  private status(reg: SegmentRegistry, row: SegmentDefinitionRow, workspace: string, last: number, sizes: Map<string, number>, backfilling: ReadonlySet<string>): DefinitionStatus {
+  private status(reg: SegmentRegistry, row: SegmentDefinitionRow, workspace: string, progress: (row: SegmentDefinitionRow) => number, sizes: Map<string, number>, backfilling: ReadonlySet<string>): DefinitionStatus {
     const def = row.definition as unknown as SegmentDefinition;
     const inputs = reg.set().get(memberKey(row.kind, row.name))?.inputs;
     return {
@@ -159,7 +167,7 @@ export class SegmentApi {
       definition: def,
       condition: def.condition === null ? null : printCondition(def.condition),
       status: row.status,
-      progress: row.status === 'live' ? 1 : last > 0 ? Math.min(1, row.cursor / last) : 0,
+      progress: row.status === 'live' ? 1 : progress(row),
       size: sizes.get(`${workspace}\u0000${memberKey(row.kind, row.name)}`) ?? 0,
       waitingFor: inputs === undefined ? [] : [...backfilling].filter((t) => inputs.has(`trait:${t}`)).sort(),
       missingTraits: inputs === undefined ? [] : [...inputs].filter((i) => i.startsWith('trait:') && this.p.definitions.get(i.slice(6)) === undefined).map((i) => i.slice(6)).sort(),
@@ -167,14 +175,24 @@ export class SegmentApi {
     };
   }
 
+  /** How far a backfilling definition got: its cursor over the profiles, or the partitions' shares. */
+  private async progress(): Promise<(row: SegmentDefinitionRow) => number> {
+    if (this.p.backfillProgress !== undefined) {
+      const shares = await this.p.backfillProgress();
+      return (row) => Math.min(1, shares.get(`${row.kind}\u0000${row.name}\u0000${row.hash}`) ?? 0);
+    }
+    const last = await this.p.store.lastProfileCursor();
+    return (row) => (last > 0 ? Math.min(1, row.cursor / last) : 0);
+  }
+
   /** The definitions of one kind with status, backfill progress and size in the workspace. */
   async list(kind: DefinitionKind, o: { workspace?: string } = {}): Promise<DefinitionStatus[]> {
     const reg = await this.registry();
-    const last = await this.p.store.lastProfileCursor();
+    const progress = await this.progress();
     const sizes = new Map((await this.p.store.sizes()).map((s) => [`${s.workspace}\u0000${s.segment}`, s.size]));
     const backfilling = await this.p.traitsBackfilling();
     const out: DefinitionStatus[] = [];
-    for (const r of reg.list(kind)) out.push(this.status(reg, r, this.ws(o.workspace), last, sizes, backfilling));
+    for (const r of reg.list(kind)) out.push(this.status(reg, r, this.ws(o.workspace), progress, sizes, backfilling));
     return out;
   }
 
@@ -236,12 +254,15 @@ export class SegmentApi {
   }
 
   private async apply(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }): Promise<void> {
+    const engine = this.p.engine;
+    // Partitioned workers notice the change and each backfills its own profiles; no replay to wait for.
+    if (engine === undefined) return this.save(await this.registry(), wanted, 0, 'api');
     // Stopping commits what was folded: the backfill then starts from a settled state.
-    await this.p.engine.stop();
+    await engine.stop();
     try {
-      await this.save(await this.registry(), wanted, this.p.engine.committedPosition(), 'api');
+      await this.save(await this.registry(), wanted, engine.committedPosition(), 'api');
     } finally {
-      await this.p.engine.start();
+      await engine.start();
     }
   }
 

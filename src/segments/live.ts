@@ -32,6 +32,13 @@ export interface LiveSegmentsOptions {
   cacheProfiles: number;
   /** Profiles per backfill or due-time transaction. */
   chunk: number;
+  /**
+   * Partitioned workers: the partition this engine writes. Backfill progress
+   * is then kept per partition (SegmentChanges.backfills) instead of in the
+   * shared definition rows, and every commit names the definitions it
+   * evaluated, so one made stale by a change on another node fails.
+   */
+  partition?: { partition: number; partitions: number };
 }
 
 export type CommitCause = 'events' | 'unlink' | 'trait-backfill';
@@ -174,8 +181,22 @@ export class LiveSegments {
   }
 
   private changes(c: Changeset): SegmentChanges {
-    c.segments ??= { changes: [], schedule: [], sizes: [] };
+    if (c.segments === undefined) {
+      c.segments = { changes: [], schedule: [], sizes: [] };
+      if (this.o.partition !== undefined) c.segments.evaluated = this.registry.list().map((r) => ({ kind: r.kind, name: r.name, hash: r.hash }));
+    }
     return c.segments;
+  }
+
+  /** Records definition progress with a commit: in the shared rows, or (partitioned workers) as this partition's. */
+  private progress(c: Changeset, rows: SegmentDefinitionRow[]): void {
+    const seg = this.changes(c);
+    const p = this.o.partition;
+    if (p === undefined) {
+      seg.definitions = rows;
+      return;
+    }
+    seg.backfills = rows.map((r) => ({ kind: r.kind, name: r.name, hash: r.hash, partition: p.partition, cursor: r.cursor, after: r.after, done: r.status === 'live', partitions: p.partitions }));
   }
 
   /**
@@ -246,12 +267,11 @@ export class LiveSegments {
     const frozen = this.frozen();
     // The last chunk of a trait backfill: what reads that trait is evaluated again over every profile.
     if (cause === 'trait-backfill') {
-      const done = (c.definitions ?? []).filter((r) => r.status === 'live').map((r) => `trait:${r.name}`);
+      // Partitioned workers: this partition's part of the trait backfill is done (`backfills`).
+      const done = [...(c.definitions ?? []).filter((r) => r.status === 'live'), ...(c.backfills ?? []).filter((b) => b.done)].map((r) => `trait:${r.name}`);
       const again = done.length === 0 ? NONE : set.affected(done);
       const restart = new Set([...again].filter((k) => !frozen.has(k)));
-      if (restart.size > 0) {
-        this.changes(c).definitions = this.registry.restart(restart, c.position, now);
-      }
+      if (restart.size > 0) this.progress(c, this.registry.restart(restart, c.position, now));
     }
     // During a rebuild's replay, memberships wait for the backfill that follows it.
     if (this.registry.backfilling().length > 0 && c.position < this.replayUntil()) return;
@@ -363,7 +383,7 @@ export class LiveSegments {
       if (orphans.length === this.o.chunk) done = false;
     }
     this.finish(c, touched, now);
-    this.changes(c).definitions = this.registry.advance(page.length > 0 ? page[page.length - 1]!.cursor : cursor, done, now, frozen);
+    this.progress(c, this.registry.advance(page.length > 0 ? page[page.length - 1]!.cursor : cursor, done, now, frozen));
     return c;
   }
 

@@ -82,6 +82,13 @@ export interface Changeset {
    * it, so two workers can never both advance one partition.
    */
   expectPosition?: number;
+  /**
+   * Partitioned workers: the fencing token of the lease this writer holds on
+   * the partition. When set, the commit fails with PORTRAIT_STALE_WRITER unless
+   * the lease still carries it, which also fences commits that do not move the
+   * position (segment backfills, time-driven re-evaluations).
+   */
+  expectLease?: number;
   profiles: ProfileDoc[];
   deletedProfiles: Array<{ workspace: string; id: string }>;
   identities: Array<{ workspace: string; ident: string; profileId: string }>;
@@ -132,6 +139,34 @@ export interface SegmentChanges {
   sizes: Array<{ workspace: string; segment: string; at: number; size: number }>;
   /** Definition progress to save with the commit. */
   definitions?: SegmentDefinitionRow[];
+  /** Partitioned workers: this partition's backfill progress (instead of `definitions`). */
+  backfills?: SegmentBackfill[];
+  /**
+   * Partitioned workers: the definitions (kind, name, hash) this writer
+   * evaluated. The commit fails with PORTRAIT_STALE_WRITER when the stored
+   * ones differ (another node changed them meanwhile), so no membership of a
+   * removed or replaced definition is written after the change.
+   */
+  evaluated?: Array<{ kind: SegmentDefinitionRow['kind']; name: string; hash: string }>;
+}
+
+/**
+ * With partitioned workers, one partition's progress on a segment or tag
+ * definition's backfill over the profiles that partition writes. The
+ * definition goes live when every partition is done.
+ */
+export interface SegmentBackfill {
+  kind: SegmentDefinitionRow['kind'];
+  name: string;
+  hash: string;
+  partition: number;
+  /** Profiles (by storage order) of the partition already evaluated. */
+  cursor: number;
+  /** Incremental evaluation in this partition starts once it has passed this position. */
+  after: number;
+  done: boolean;
+  /** How many partitions share the backfill: the last one done sets the definition live (not stored). */
+  partitions: number;
 }
 
 export interface SegmentDefinitionRow {

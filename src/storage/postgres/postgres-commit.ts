@@ -23,8 +23,19 @@ export function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
   return [...m.values()];
 }
 
-/** Sets the partition position; with `expectPosition`, only if the stored one equals it (else PORTRAIT_STALE_WRITER). */
+/**
+ * Sets the partition position; with `expectPosition`, only if the stored one
+ * equals it, and with `expectLease`, only while the partition's lease carries
+ * that token (else PORTRAIT_STALE_WRITER). The lease row stays share-locked
+ * until the commit ends, so a worker taking the partition over waits for a
+ * commit in flight and then sees it.
+ */
 export async function claimPosition(client: pg.PoolClient, c: Changeset): Promise<void> {
+  if (c.expectLease !== undefined) {
+    const lease = await client.query<{ token: number }>('SELECT token FROM partition_leases WHERE partition = $1 FOR SHARE', [c.partition]);
+    const token = lease.rows[0] === undefined ? undefined : Number(lease.rows[0].token);
+    if (token !== c.expectLease) throw Errors.staleLease(c.partition, c.expectLease, token);
+  }
   if (c.expectPosition === undefined) {
     await client.query('INSERT INTO engine_position (partition, position) VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET position = excluded.position', [
       c.partition,
@@ -53,11 +64,12 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
       c.deletedProfiles.map((d) => d.id),
     ]);
   const profiles = lastByKey(c.profiles, (p) => scoped(p.workspace, p.id));
+  // A profile records the partition whose engine wrote it last: that engine's segment backfills visit it.
   if (profiles.length > 0)
     await q(
-      `INSERT INTO profiles (workspace, id, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-       ON CONFLICT (workspace, id) DO UPDATE SET doc = excluded.doc`,
-      [profiles.map((p) => p.workspace), profiles.map((p) => p.id), profiles.map((p) => JSON.stringify(sealDoc(sealer, p)))],
+      `INSERT INTO profiles (workspace, id, doc, partition) SELECT w, i, d, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(w, i, d)
+       ON CONFLICT (workspace, id) DO UPDATE SET doc = excluded.doc, partition = excluded.partition`,
+      [profiles.map((p) => p.workspace), profiles.map((p) => p.id), profiles.map((p) => JSON.stringify(sealDoc(sealer, p))), c.partition],
     );
   const deletedIdentities = c.deletedIdentities ?? [];
   if (deletedIdentities.length > 0)

@@ -113,9 +113,10 @@ export class PostgresPrivacyStore implements PrivacyStore {
       for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = await run(`DELETE FROM ${table} WHERE workspace = $1 AND profile_id = ANY($2::text[])`, [ws, P]);
       for (const { segment } of segments)
         await c.query(
-          `INSERT INTO segment_sizes (workspace, segment, at, size) SELECT $1, $2, $3, COUNT(*) FROM segment_members WHERE workspace = $1 AND segment = $2
-           ON CONFLICT (workspace, segment, at) DO UPDATE SET size = excluded.size`,
-          [ws, segment, plan.completedAt],
+          // The erasing partition's series: the members it counts (one partition: all of them).
+          `INSERT INTO segment_sizes (workspace, segment, at, size, partition) SELECT $1, $2, $3, COUNT(*), $4 FROM segment_members WHERE workspace = $1 AND segment = $2 AND partition = $4
+           ON CONFLICT (workspace, segment, at, partition) DO UPDATE SET size = excluded.size`,
+          [ws, segment, plan.completedAt, plan.partition],
         );
       counts.groupsRecomputed = 0;
       counts.groupsRemoved = 0;

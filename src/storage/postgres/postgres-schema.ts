@@ -10,6 +10,7 @@ import { PRIVACY_TABLES_POSTGRES } from '../privacy-tables.ts';
 import type { Migration } from '../migrations.ts';
 import { DERIVED_TABLES } from '../rows.ts';
 import { POSTGRES_SEGMENT_SCHEMA } from './postgres-segments.ts';
+import { POSTGRES_PARTITION_SEGMENT_SCHEMA } from './postgres-partition-segments.ts';
 import { AUDIT_POSTGRES } from '../audit.ts';
 import { POSTGRES_PRIVACY_SCHEMA } from './postgres-privacy.ts';
 
@@ -224,7 +225,8 @@ CREATE TABLE trait_backfills (
   PRIMARY KEY (name, partition)
 );`,
   },
+  { version: 10, name: 'segments on partitioned workers', sql: POSTGRES_PARTITION_SEGMENT_SCHEMA },
 ];
 
-/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite) and the partitions' trait backfill progress. */
-export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills'] as const;
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite) and the partitions' trait and segment backfill progress. */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'segment_backfills'] as const;

@@ -12,6 +12,7 @@ import { toMembershipChange, toOutboxEntry, toSegmentDefinition } from '../rows.
 import { lastByKey } from './postgres-commit.ts';
 import { openDoc, type ValueSealer } from '../sealer.ts';
 import { withTransaction } from './transaction.ts';
+import { checkEvaluated, DEFINITIONS_LOCK, writeSegmentBackfills } from './postgres-partition-segments.ts';
 
 /** Version 3: segments, tags and the outbox; profiles get a storage-order cursor for backfills. */
 export const POSTGRES_SEGMENT_SCHEMA = `
@@ -93,6 +94,7 @@ export async function writeSegmentChanges(client: pg.PoolClient, c: Changeset): 
   const q = (sql: string, values: unknown[]) => client.query(sql, values);
   const seg = c.segments;
   if (seg !== undefined) {
+    if (seg.evaluated !== undefined) await checkEvaluated(client, c.partition, seg.evaluated);
     const last = lastByKey(seg.changes, (m) => `${scoped(m.workspace, m.segment)}\u0000${m.profileId}`);
     const exits = last.filter((m) => m.change === 'exited');
     const enters = last.filter((m) => m.change === 'entered');
@@ -104,9 +106,9 @@ export async function writeSegmentChanges(client: pg.PoolClient, c: Changeset): 
       );
     if (enters.length > 0)
       await q(
-        `INSERT INTO segment_members (workspace, segment, profile_id, since) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
-         ON CONFLICT (workspace, segment, profile_id) DO UPDATE SET since = excluded.since`,
-        [enters.map((m) => m.workspace), enters.map((m) => m.segment), enters.map((m) => m.profileId), enters.map((m) => m.time)],
+        `INSERT INTO segment_members (workspace, segment, profile_id, since, partition) SELECT w, s, p, t, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(w, s, p, t)
+         ON CONFLICT (workspace, segment, profile_id) DO UPDATE SET since = excluded.since, partition = excluded.partition`,
+        [enters.map((m) => m.workspace), enters.map((m) => m.segment), enters.map((m) => m.profileId), enters.map((m) => m.time), c.partition],
       );
     const h = seg.changes;
     if (h.length > 0)
@@ -127,18 +129,20 @@ export async function writeSegmentChanges(client: pg.PoolClient, c: Changeset): 
       ]);
     if (due.length > 0)
       await q(
-        `INSERT INTO segment_schedule (workspace, profile_id, due_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-         ON CONFLICT (workspace, profile_id) DO UPDATE SET due_at = excluded.due_at`,
-        [due.map((d) => d.workspace), due.map((d) => d.profileId), due.map((d) => d.dueAt)],
+        `INSERT INTO segment_schedule (workspace, profile_id, due_at, partition) SELECT w, p, d, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(w, p, d)
+         ON CONFLICT (workspace, profile_id) DO UPDATE SET due_at = excluded.due_at, partition = excluded.partition`,
+        [due.map((d) => d.workspace), due.map((d) => d.profileId), due.map((d) => d.dueAt), c.partition],
       );
+    // Each partition keeps its own series (what its members count); a deployment's size is their sum.
     const sizes = lastByKey(seg.sizes, (z) => `${scoped(z.workspace, z.segment)}\u0000${z.at}`);
     if (sizes.length > 0)
       await q(
-        `INSERT INTO segment_sizes (workspace, segment, at, size) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-         ON CONFLICT (workspace, segment, at) DO UPDATE SET size = excluded.size`,
-        [sizes.map((z) => z.workspace), sizes.map((z) => z.segment), sizes.map((z) => z.at), sizes.map((z) => z.size)],
+        `INSERT INTO segment_sizes (workspace, segment, at, size, partition) SELECT w, s, a, n, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(w, s, a, n)
+         ON CONFLICT (workspace, segment, at, partition) DO UPDATE SET size = excluded.size`,
+        [sizes.map((z) => z.workspace), sizes.map((z) => z.segment), sizes.map((z) => z.at), sizes.map((z) => z.size), c.partition],
       );
     if (seg.definitions && seg.definitions.length > 0) await writeSegmentDefinitions(client, seg.definitions);
+    if (seg.backfills && seg.backfills.length > 0) await writeSegmentBackfills(client, seg.backfills);
   }
   const o = c.outbox ?? [];
   if (o.length > 0) await insertOutbox(client, o.map((x) => ({ ...x, payload: JSON.stringify(x.payload) })));
@@ -207,17 +211,52 @@ export class PostgresSegmentStore implements SegmentStore {
     return (await this.rows('SELECT * FROM segment_definitions ORDER BY kind, name')).map(toSegmentDefinition);
   }
 
+  /** Saves definitions; under the definitions lock, so no partition commit evaluating the old ones lands after (see checkEvaluated). */
   async saveDefinitions(rows: SegmentDefinitionRow[]): Promise<void> {
-    await writeSegmentDefinitions(this.pool, rows);
+    if (rows.length === 0) return;
+    await withTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DEFINITIONS_LOCK]);
+      await writeSegmentDefinitions(client, rows);
+    });
   }
 
   async deleteDefinition(kind: SegmentDefinitionRow['kind'], name: string): Promise<void> {
     const key = kind === 'tag' ? `tag:${name}` : name;
     await withTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DEFINITIONS_LOCK]);
       await client.query('DELETE FROM segment_definitions WHERE kind = $1 AND name = $2', [kind, name]);
       await client.query('DELETE FROM segment_members WHERE segment = $1', [key]);
+      // The partitions' size series and backfill progress go too: a definition made again with this name starts from nothing.
+      await client.query('DELETE FROM segment_sizes WHERE segment = $1', [key]);
+      await client.query('DELETE FROM segment_backfills WHERE kind = $1 AND name = $2', [kind, name]);
       if (kind === 'tag') await client.query('DELETE FROM profile_tags WHERE tag = $1', [name]);
     });
+  }
+
+  /** Changes whenever a segment or tag definition is added, changed (a new version) or removed. */
+  async definitionsFingerprint(): Promise<string> {
+    const [r] = await this.rows(`SELECT string_agg(kind || ':' || name || ':' || hash, ',' ORDER BY kind, name) AS f FROM segment_definitions`);
+    return (r?.f as string | null) ?? '';
+  }
+
+  /**
+   * Partitioned workers: each backfilling version's share of profiles
+   * evaluated over all partitions (a partition not started yet counts as
+   * none), keyed `kind\0name\0hash`.
+   */
+  async backfillProgress(partitions: number): Promise<Map<string, number>> {
+    const rows = await this.rows(
+      `SELECT b.kind, b.name, b.hash, b.cursor, b.done, (SELECT MAX(seq) FROM profiles p WHERE p.partition = b.partition) AS last
+       FROM segment_backfills b JOIN segment_definitions d ON d.kind = b.kind AND d.name = b.name AND d.hash = b.hash WHERE d.status <> 'live'`,
+    );
+    const out = new Map<string, number>();
+    for (const r of rows) {
+      const key = `${r.kind as string}\u0000${r.name as string}\u0000${r.hash as string}`;
+      const last = (r.last as number | null) ?? 0;
+      const share = r.done ? 1 : last > 0 ? Math.min(1, (r.cursor as number) / last) : 0;
+      out.set(key, (out.get(key) ?? 0) + share / partitions);
+    }
+    return out;
   }
 
   async memberships(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, Map<string, number>>> {
@@ -289,8 +328,20 @@ export class PostgresSegmentStore implements SegmentStore {
     return rows.map((r) => ({ profileId: r.profile_id as string, since: r.since as number }));
   }
 
+  /**
+   * Sizes over time. Each partition writes its own series: the size at an
+   * instant is the sum of every partition's last size at or before it (one
+   * partition: its series as written).
+   */
   async sizeHistory(workspace: string, segment: string, opts: { from?: number; to?: number; limit: number }): Promise<Array<{ at: number; size: number }>> {
-    const rows = await this.rows('SELECT at, size FROM segment_sizes WHERE workspace = $1 AND segment = $2 AND at >= $3 AND at <= $4 ORDER BY at DESC LIMIT $5', [
+    const rows = await this.rows(
+      `WITH instants AS (
+         SELECT DISTINCT at FROM segment_sizes WHERE workspace = $1 AND segment = $2 AND at >= $3 AND at <= $4 ORDER BY at DESC LIMIT $5)
+       SELECT i.at, (SELECT COALESCE(SUM(l.size), 0) FROM (
+           SELECT DISTINCT ON (s.partition) s.size FROM segment_sizes s
+           WHERE s.workspace = $1 AND s.segment = $2 AND s.at <= i.at ORDER BY s.partition, s.at DESC) l)::bigint AS size
+       FROM instants i ORDER BY i.at DESC`,
+      [
       workspace,
       segment,
       opts.from ?? 0,
