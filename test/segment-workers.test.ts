@@ -1,0 +1,302 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { DAY, ManualClock } from '../src/core/clock.ts';
+import { identValue } from '../src/core/identity.ts';
+import { Portrait, type ConfigInput } from '../src/index.ts';
+import { NatsEventLog, partitionOf } from '../src/log/index.ts';
+import { PostgresStore } from '../src/storage/index.ts';
+import { waitFor } from './support/cluster.ts';
+import { T0 } from './support/open.ts';
+import { startReceiver } from './support/receiver.ts';
+import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
+import { TEN_TRAITS, workload } from './support/workload.ts';
+
+const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+const SEGMENTS = [
+  { name: 'active_7d', condition: 'last_seen within 7 days' },
+  { name: 'buyers', condition: 'traits.orders >= 1' },
+  { name: 'big_spenders', condition: 'traits.revenue > 200' },
+  { name: 'vip', condition: 'in_segment("buyers") and in_segment("big_spenders")' },
+  { name: 'at_risk', condition: 'in_segment("buyers") and not in_segment("active_7d")' },
+];
+const TAGS = [{ name: 'value/high', condition: 'traits.revenue > 100' }, { name: 'interest/browsing', condition: 'traits.views_7d >= 2' }, { name: 'crm/watch' }];
+
+type Config = (cluster?: Partial<NonNullable<ConfigInput['cluster']>>, extra?: Partial<ConfigInput>) => ConfigInput;
+
+/** A database and a stream of their own, and the configuration of a node on them. */
+async function deployment(partitions: number, base: Partial<ConfigInput> = {}): Promise<{ config: Config; url: string }> {
+  const db = await tempDatabase();
+  const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
+  cleanups.push(async () => {
+    const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions });
+    await admin.destroy();
+    await db.drop();
+  });
+  const config: Config = (cluster = {}, extra = {}) => ({
+    traits: [...TEN_TRAITS],
+    identity: { hashKey: 'ab'.repeat(32) },
+    dataDir: '/nonexistent-portrait-test-dir',
+    engine: { commitIntervalMs: 20 },
+    ...base,
+    ...extra,
+    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions, leaseTimeoutMs: 900, ...cluster },
+  });
+  return { config, url: db.url };
+}
+
+async function open(config: ConfigInput, clock: ManualClock): Promise<Portrait> {
+  const p = await Portrait.open(config, { clock });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+/** One API node and two workers of a deployment, once each worker holds half of the partitions. */
+async function apiAndTwoWorkers(config: Config, clock: ManualClock, partitions: number) {
+  const api = await open(config({ role: 'api' }), clock);
+  const w1 = await open(config({ role: 'worker', workerId: 'w1' }), clock);
+  const w2 = await open(config({ role: 'worker', workerId: 'w2' }), clock);
+  await waitFor(() => w1.cluster!.partitionsHeld().length === partitions / 2 && w2.cluster!.partitionsHeld().length === partitions / 2, 10_000, 'each worker holds half of the partitions');
+  return { api, w1, w2 };
+}
+
+async function send(p: Portrait, all: readonly unknown[]): Promise<void> {
+  for (let i = 0; i < all.length; i += 500) await p.ingest(all.slice(i, i + 500));
+}
+
+/** Drains every node given: each worker waits for the partitions it holds (records, backfills, due re-evaluations). */
+async function drainAll(...nodes: Portrait[]): Promise<void> {
+  // Twice: a partition finishing one backfill may start another (a definition read by another).
+  for (let i = 0; i < 2; i++) for (const n of nodes) await n.drain();
+}
+
+async function sql<R>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const store = await PostgresStore.open({ url, migrate: false });
+  try {
+    return (await store.pool.query(text, values)).rows as R[];
+  } finally {
+    await store.close();
+  }
+}
+
+/** Every definition's members as stored: `kind name` → sorted profile ids. */
+async function stored(p: Portrait): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const s of await p.segments.list('segment')) out.set(`segment ${s.name}`, [...(await p.segments.memberIds(s.name))].sort());
+  for (const t of await p.segments.list('tag')) {
+    if (t.condition === null) continue;
+    const ids: string[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await p.segments.tagMembers(t.name, { after, limit: 1000 });
+      ids.push(...page.members.map((m) => m.profileId));
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    out.set(`tag ${t.name}`, ids.sort());
+  }
+  return out;
+}
+
+/** Every rule-driven definition evaluated from scratch over every stored profile, at the node's clock. */
+async function fromScratch(p: Portrait, url: string): Promise<Map<string, string[]>> {
+  const ids = (await sql<{ id: string }>(url, `SELECT id FROM profiles WHERE workspace = 'default' ORDER BY id`)).map((r) => r.id);
+  const out = new Map<string, string[]>();
+  const defs = [...(await p.segments.list('segment')), ...(await p.segments.list('tag'))].filter((d) => d.condition !== null);
+  for (const d of defs) {
+    const held: string[] = [];
+    for (const id of ids) if ((await p.segments.explain(d.kind, d.name, 'profile_id', id)).member) held.push(id);
+    out.set(`${d.kind} ${d.name}`, held);
+  }
+  return out;
+}
+
+/**
+ * The notifications agree with the membership history: for every profile and
+ * segment, the outbox's entered / exited rows are the history's changes, in
+ * order; and each segment's last size is its member count.
+ */
+async function assertOutboxMatchesHistory(p: Portrait, url: string): Promise<void> {
+  const history = await sql<{ profile_id: string; segment: string; change: string }>(url, `SELECT profile_id, segment, change FROM segment_history WHERE segment NOT LIKE 'tag:%' ORDER BY seq`);
+  const outbox = await sql<{ profile_id: string; kind: string; payload: string }>(url, `SELECT profile_id, kind, payload FROM outbox WHERE kind LIKE 'segment.%' ORDER BY seq`);
+  const seq = (rows: Array<[string, string, string]>) => {
+    const m = new Map<string, string[]>();
+    for (const [profile, segment, change] of rows) m.set(`${segment} ${profile}`, [...(m.get(`${segment} ${profile}`) ?? []), change]);
+    return new Map([...m].sort(([a], [b]) => (a < b ? -1 : 1)));
+  };
+  const fromHistory = seq(history.map((h) => [h.profile_id, h.segment, h.change]));
+  const fromOutbox = seq(outbox.map((o) => [o.profile_id, (JSON.parse(o.payload) as { segment: string }).segment, o.kind === 'segment.entered' ? 'entered' : 'exited']));
+  assert.ok(fromHistory.size > 0, 'memberships changed');
+  assert.deepEqual(fromOutbox, fromHistory, 'every entry and exit in the history has its notification, once, in the same order');
+  for (const s of await p.segments.list('segment')) {
+    const members = (await p.segments.memberIds(s.name)).size;
+    const [last] = await p.segments.sizes(s.name, { limit: 1 });
+    assert.equal(last?.size ?? 0, members, `the size series of ${s.name} ends at its member count (the sum of the partitions' series)`);
+    assert.equal(s.size, members, `the status of ${s.name} reports its member count`);
+  }
+}
+
+describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStream)', { skip }, () => {
+  it('two workers evaluate every segment and tag of the profiles they write; one created over the API mid-stream backfills; memberships equal a from-scratch evaluation and survive a rebuild', async () => {
+    const { config, url } = await deployment(4, { segments: SEGMENTS, tags: TAGS });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
+    const all = [...workload({ events: 4_000, users: 400, seed: 21, duplicateRate: 0.02, start: T0 - 5 * DAY })];
+    await send(api, all.slice(0, 2_500));
+    await drainAll(w1, w2);
+
+    // Mid-stream, on the API node: a new segment (backfilled per partition) while events keep coming.
+    const created = await api.segments.put('segment', { name: 'midrange', condition: 'traits.largest_order >= 100 and not in_segment("big_spenders")' });
+    assert.equal(created.created, true);
+    await send(api, all.slice(2_500));
+    await waitFor(async () => (await api.segments.get('segment', 'midrange')).status === 'live', 20_000, 'every partition backfilled the new segment');
+    await drainAll(w1, w2);
+    // Time passes: profiles leave active_7d and enter at_risk on the partitions that write them.
+    clock.advance(3 * DAY);
+    await drainAll(w1, w2);
+
+    const members = await stored(api);
+    assert.deepEqual(members, await fromScratch(api, url), 'every membership equals its definition evaluated from scratch over the stored profiles');
+    assert.ok((members.get('segment at_risk') ?? []).length > 0 && (members.get('segment midrange') ?? []).length > 0, 'time and the new definition both made members');
+    await assertOutboxMatchesHistory(api, url);
+    const progress = await sql<{ partition: number; done: boolean }>(url, `SELECT partition, done FROM segment_backfills WHERE kind = 'segment' AND name = 'midrange' ORDER BY partition`);
+    assert.deepEqual(progress.map((b) => [b.partition, b.done]), [[0, true], [1, true], [2, true], [3, true]], 'each partition backfilled its own profiles');
+
+    // Manual tags, the tag tree and the audience export work from any node.
+    const [someone] = members.get('segment buyers') ?? [];
+    assert.ok(someone !== undefined);
+    assert.equal((await api.segments.tag('crm/watch', 'profile_id', someone, true)).changed, true);
+    const tree = await w1.segments.tagTree();
+    assert.equal(tree.find((n) => n.name === 'crm')?.total, 1, 'the tag tree counts the manual tag');
+    assert.equal(tree.find((n) => n.name === 'value')?.children[0]?.count, members.get('tag value/high')?.length, 'and the rule-driven ones');
+    let exported = '';
+    for await (const chunk of await api.exportSegment('buyers', { format: 'ndjson' })) exported += chunk;
+    assert.equal(exported.trim().split('\n').length, members.get('segment buyers')?.length, 'the export streams every member');
+
+    // A rebuild from the log (every other worker stopped) re-evaluates every profile and notifies nothing new.
+    const outboxBefore = await sql<{ n: number }>(url, 'SELECT COUNT(*)::int AS n FROM outbox');
+    await w1.close();
+    await w2.close();
+    const rebuilt = await open(config({ role: 'all', workerId: 'rebuild' }), clock);
+    await rebuilt.rebuild();
+    await drainAll(rebuilt);
+    assert.deepEqual(await stored(rebuilt), members, 'a rebuild gives the same memberships');
+    assert.deepEqual(await sql<{ n: number }>(url, 'SELECT COUNT(*)::int AS n FROM outbox'), outboxBefore, 'and, since nothing changed, no notification');
+  });
+
+  it('time-driven: a profile leaves "active in the last 7 days" when the time passes, on the partition that writes it, exactly once, also after a lease takeover', async () => {
+    const { config, url } = await deployment(4, { segments: [{ name: 'active', condition: 'last_seen within 7 days' }] });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
+    const users = Array.from({ length: 60 }, (_, u) => `user${u}`);
+    await send(api, users.map((u, i) => ({ type: 'track', userId: u, event: 'Seen', messageId: `seen-${u}`, timestamp: new Date(T0 - DAY + i * 1000).toISOString() })));
+    await drainAll(w1, w2);
+    assert.equal((await api.segments.memberIds('active')).size, users.length, 'every user is active');
+
+    // Each profile's re-evaluation is scheduled by the partition that writes it.
+    const schedule = await sql<{ profile_id: string; partition: number; due_at: number }>(url, 'SELECT profile_id, partition, due_at FROM segment_schedule');
+    assert.equal(schedule.length, users.length);
+    for (const s of schedule) {
+      const idents = await sql<{ ident: string }>(url, 'SELECT ident FROM identities WHERE profile_id = $1', [s.profile_id]);
+      const homes = new Set(idents.map((i) => partitionOf('default', identValue(i.ident), 4)));
+      assert.deepEqual([...homes], [s.partition], `profile ${s.profile_id} is scheduled on the partition holding its identifiers`);
+    }
+    clock.advance(3 * DAY);
+    await drainAll(w1, w2);
+    assert.equal((await api.segments.memberIds('active')).size, users.length, 'nobody leaves early');
+
+    // One worker stops renewing; the other takes its partitions over, schedule included.
+    const lost = w1.cluster!.partitionsHeld();
+    await w1.cluster!.suspend();
+    await waitFor(() => w2.cluster!.partitionsHeld().length === 4, 10_000, `w2 takes partitions ${lost.join(', ')} over`);
+    clock.advance(4 * DAY);
+    await drainAll(w2);
+    assert.equal((await api.segments.memberIds('active')).size, 0, 'every user left when the 7 days passed');
+    const exits = await sql<{ profile_id: string; reason: string; time: number }>(url, `SELECT profile_id, reason, time FROM segment_history WHERE change = 'exited'`);
+    assert.equal(exits.length, users.length, 'each profile left exactly once');
+    assert.equal(new Set(exits.map((e) => e.profile_id)).size, users.length);
+    assert.ok(exits.every((e) => e.reason === 'time' && e.time === T0 + 7 * DAY), 'at the instant the time passed, with no new event');
+    const notified = await sql<{ n: number }>(url, `SELECT COUNT(*)::int AS n FROM outbox WHERE kind = 'segment.exited'`);
+    assert.equal(notified[0]!.n, users.length, 'one segment.exited notification each');
+    assert.deepEqual(await api.segments.sizes('active', { limit: 1 }).then((s) => s[0]?.size), 0, 'the size series of the deployment ends at 0');
+  });
+
+  it('a webhook destination receives each notification of partitioned workers exactly once', async () => {
+    let calls = 0;
+    // Every third first attempt fails: retries must not duplicate anything.
+    const receiver = await startReceiver((r) => (r.nth === 1 && calls++ % 3 === 0 ? 500 : 200));
+    cleanups.push(() => receiver.close());
+    const { config, url } = await deployment(4, {
+      // Conditions time does not change: the clock moves below only to bring retries due.
+      segments: SEGMENTS.filter((x) => ['buyers', 'big_spenders', 'vip'].includes(x.name)),
+      destinations: [{ id: 'hook', url: `${receiver.url}/hook`, secret: 's'.repeat(32), kinds: ['segment.entered', 'segment.exited'] }],
+      delivery: { backoffBaseMs: 20, backoffCapMs: 100, idleMs: 20 },
+    });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
+    await send(api, [...workload({ events: 1_500, users: 150, seed: 5, duplicateRate: 0.02, start: T0 - 9 * DAY })]);
+    await drainAll(w1, w2);
+    const rows = await sql<{ seq: number }>(url, `SELECT seq FROM outbox WHERE kind LIKE 'segment.%'`);
+    assert.ok(rows.length > 100, `the workers wrote notifications (${rows.length})`);
+    await waitFor(
+      () => {
+        // Retry times are read from the nodes' (injected) clock.
+        clock.advance(100);
+        return receiver.successes().size === rows.length;
+      },
+      30_000,
+      `all ${rows.length} notifications are delivered`,
+    );
+    const ids = [...receiver.successes()];
+    assert.ok(ids.every(([, n]) => n === 1), 'each delivery id was answered 2xx exactly once');
+    assert.deepEqual(ids.map(([id]) => Number(id.split(':')[1])).sort((a, b) => a - b), rows.map((r) => r.seq).sort((a, b) => a - b), 'one delivery per outbox row');
+  });
+
+  it('a definition made over the API backfills per partition, resumes after a lease takeover, and goes live once with the right members', async () => {
+    const { config, url } = await deployment(2, { engine: { commitIntervalMs: 20, backfillChunk: 100 } });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 2);
+    const users = Array.from({ length: 3_000 }, (_, u) => u);
+    await send(api, users.map((u) => ({ type: 'track', userId: `user${u}`, event: 'Order Completed', messageId: `o-${u}`, properties: { price: u % 7 }, timestamp: new Date(T0 - DAY).toISOString() })));
+    await drainAll(w1, w2);
+
+    // Suspended at its first commit of the backfill: the rest of its partition's pass is left to w2.
+    const held = w1.cluster!.partitionsHeld();
+    let suspended: Promise<void> | undefined;
+    w1.cluster!.onCommit(() => {
+      suspended ??= w1.cluster!.suspend();
+    });
+    await api.segments.put('segment', { name: 'spenders', condition: 'traits.revenue >= 4' });
+    await waitFor(() => suspended !== undefined, 10_000, 'w1 committed a chunk of the backfill');
+    await suspended;
+    const progress = async () => (await sql<{ partition: number; cursor: number; done: boolean }>(url, `SELECT partition, cursor, done FROM segment_backfills WHERE name = 'spenders'`)).filter((b) => held.includes(b.partition));
+    await new Promise((r) => setTimeout(r, 100));
+    const left = await progress();
+    assert.ok(left.some((b) => !b.done && b.cursor > 0), `w1 left its backfill half done: ${JSON.stringify(left)}`);
+    // The stored progress only moves forward: w2 resumes from it rather than starting over.
+    let lowest = Infinity;
+    await waitFor(
+      async () => {
+        for (const b of await progress()) if (!b.done) lowest = Math.min(lowest, b.cursor);
+        return (await api.segments.get('segment', 'spenders')).status === 'live';
+      },
+      20_000,
+      'the segment goes live once every partition is done',
+    );
+    assert.ok(lowest >= Math.min(...left.filter((b) => !b.done).map((b) => b.cursor)), 'the backfill resumed from the stored cursor');
+    await drainAll(w2);
+    const members = [...(await api.segments.memberIds('spenders'))].sort();
+    assert.deepEqual(new Map([['segment spenders', members]]), new Map([...(await fromScratch(api, url))].filter(([k]) => k === 'segment spenders')), 'the members are right');
+    assert.equal(members.length, users.filter((u) => u % 7 >= 4).length);
+    const entries = await sql<{ profile_id: string; n: number }>(url, `SELECT profile_id, COUNT(*)::int AS n FROM segment_history WHERE segment = 'spenders' GROUP BY profile_id`);
+    assert.equal(entries.length, members.length, 'only members changed');
+    assert.ok(entries.every((e) => e.n === 1), 'each entered exactly once, despite the takeover');
+    const notified = await sql<{ n: number }>(url, `SELECT COUNT(*)::int AS n FROM outbox WHERE kind = 'segment.entered'`);
+    assert.equal(notified[0]!.n, members.length, 'one notification each');
+  });
+});
