@@ -257,6 +257,64 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     assert.deepEqual(ids.map(([id]) => Number(id.split(':')[1])).sort((a, b) => a - b), rows.map((r) => r.seq).sort((a, b) => a - b), 'one delivery per outbox row');
   });
 
+  it('a trait made over the API on a fresh deployment counts the events partitions folded before they noticed it', async () => {
+    const { config, url } = await deployment(2);
+    const clock = new ManualClock(T0);
+    const api = await open(config({ role: 'api' }), clock);
+    const w1 = await open(config({ role: 'worker', workerId: 'w1' }), clock);
+    await waitFor(() => w1.cluster!.partitionsHeld().length === 2, 10_000, 'the worker holds both partitions');
+    // Live at once (nothing committed yet); the worker notices it only at its next poll of the definitions.
+    await api.putTrait({ name: 'purchases', kind: 'count', filter: { event: 'Order Completed' } });
+    await send(api, Array.from({ length: 200 }, (_, i) => ({ type: 'track', userId: `u${i % 50}`, event: 'Order Completed', messageId: `o-${i}`, timestamp: new Date(T0 - DAY + i).toISOString() })));
+    await w1.drain();
+    await waitFor(async () => (await sql<{ n: number }>(url, `SELECT COUNT(*)::int AS n FROM trait_backfills WHERE name = 'purchases' AND done`))[0]!.n === 2, 10_000, 'both partitions met the trait');
+    await w1.drain();
+    const counted = (await sql<{ doc: string }>(url, 'SELECT doc FROM profiles')).reduce((n, r) => n + (((JSON.parse(r.doc) as { traits: Record<string, { s: number }> }).traits.purchases?.s as number | undefined) ?? 0), 0);
+    assert.equal(counted, 200, 'every order is counted once');
+  });
+
+  it('a segment reading a trait that a partition backfills holds its memberships there until the backfill ends, then re-evaluates everyone', async () => {
+    const { config, url } = await deployment(2, { engine: { commitIntervalMs: 20, backfillChunk: 100 } });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 2);
+    await api.putTrait({ name: 'n', kind: 'count', filter: { event: 'Order Completed' } });
+    await api.segments.put('segment', { name: 'few', condition: 'traits.n >= 1 and traits.n <= 2' });
+    const at = (i: number) => new Date(T0 - DAY + i).toISOString();
+    // Buyers (one order) and browsers (none), each with five views.
+    const users = Array.from({ length: 50 }, (_, u) => `u${u}`);
+    const browsers = Array.from({ length: 50 }, (_, u) => `b${u}`);
+    const views = (u: string, k: number) => [1, 2, 3, 4, 5].map((i) => ({ type: 'track', userId: u, event: 'Product Viewed', messageId: `v-${u}-${i}`, timestamp: at(30_000 + k * 10 + i) }));
+    // Filler first, so each partition's backfill of the new version takes many chunks.
+    const msgs = [
+      ...Array.from({ length: 12_000 }, (_, i) => ({ type: 'track', userId: `f${i % 400}`, event: 'Seen', messageId: `f-${i}`, timestamp: at(i) })),
+      ...users.flatMap((u, k) => [{ type: 'track', userId: u, event: 'Order Completed', messageId: `o-${u}`, timestamp: at(20_000 + k) }, ...views(u, k)]),
+      ...browsers.flatMap((u, k) => views(u, 100 + k)),
+    ];
+    await send(api, msgs);
+    // The workers may have folded events before they noticed the new trait: it then backfills there too.
+    await waitFor(async () => (await api.traitDefinitions()).find((d) => d.name === 'n')?.status === 'live', 20_000, 'the trait is live in both partitions');
+    await waitFor(async () => (await api.segments.get('segment', 'few')).status === 'live', 20_000, 'and the segment');
+    await drainAll(w1, w2);
+    assert.equal((await api.segments.memberIds('few')).size, users.length, 'one order each: everyone is in');
+
+    // The trait now counts views (5 each): nobody belongs in "few" once the backfill is done.
+    await api.putTrait({ name: 'n', kind: 'count', filter: { event: 'Product Viewed' } });
+    await waitFor(
+      async () => (await sql<{ n: number }>(url, `SELECT COUNT(*)::int AS n FROM trait_backfills WHERE name = 'n' AND NOT done AND hash = (SELECT hash FROM definitions WHERE name = 'n')`))[0]!.n === 2,
+      10_000,
+      'both partitions started backfilling the new version',
+    );
+    assert.deepEqual((await api.segments.get('segment', 'few')).waitingFor, ['n'], 'the segment says what it waits for, on any node');
+    // A new view streams in with the new version before the backfill reaches it: a partial count of 1 must not make a browser enter.
+    await send(api, browsers.map((u) => ({ type: 'track', userId: u, event: 'Product Viewed', messageId: `v-${u}-6`, timestamp: at(40_000) })));
+    await waitFor(async () => (await api.traitDefinitions()).find((d) => d.name === 'n')?.status === 'live', 20_000, 'the trait backfill ends in both partitions');
+    await waitFor(async () => (await api.segments.get('segment', 'few')).status === 'live', 20_000, 'and the re-evaluation after it');
+    await drainAll(w1, w2);
+    assert.deepEqual([...(await api.segments.memberIds('few'))], [], 'after the backfill nobody has 1 or 2 views');
+    const changes = await sql<{ change: string; n: number }>(url, `SELECT change, COUNT(*)::int AS n FROM segment_history WHERE segment = 'few' GROUP BY change ORDER BY change`);
+    assert.deepEqual(changes.map((c) => [c.change, c.n]), [['entered', users.length], ['exited', users.length]], 'each buyer left once; no browser entered on a partial count');
+  });
+
   it('a definition made over the API backfills per partition, resumes after a lease takeover, and goes live once with the right members', async () => {
     const { config, url } = await deployment(2, { engine: { commitIntervalMs: 20, backfillChunk: 100 } });
     const clock = new ManualClock(T0);

@@ -74,6 +74,8 @@ export class ClusterEngine implements EngineHandle {
   async start(opts: { bulk?: boolean } = {}): Promise<void> {
     this.running = true;
     this.bulk = opts.bulk === true;
+    // Taken before any engine loads the definitions: a change made from now on restarts them.
+    this.fingerprint = await this.o.definitionsFingerprint();
     if (this.o.work) {
       await this.tick();
       this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.o.leases.timeoutMs / 3)));

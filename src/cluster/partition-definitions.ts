@@ -18,9 +18,10 @@ export interface BackfillTable {
 
 /**
  * Loads the definitions for `partition` into `into`. A version this partition
- * has not met yet starts here: live at once when the definition is live
- * everywhere already or the partition is empty, else a backfill up to the
- * partition's committed position. The start is stored before the engine
+ * has not met yet starts here: live at once when the partition is empty,
+ * else a backfill up to the partition's committed position (even when the
+ * version was made live on an empty deployment: the partition may have
+ * committed events since, before it noticed the version). The start is stored before the engine
  * commits anything, so a restart resumes the same backfill.
  */
 export async function loadPartitionDefinitions(store: BackfillTable, into: Definitions, partition: number, partitions: number): Promise<Definitions> {
@@ -32,7 +33,9 @@ export async function loadPartitionDefinitions(store: BackfillTable, into: Defin
   for (const r of rows) {
     const b = progress.get(r.name);
     if (b !== undefined && b.hash === r.hash) continue;
-    const live = r.status === 'live' || position === 0;
+    // Live at once only where nothing was committed yet: a version made live on an empty deployment
+    // may meet a partition that folded events before it noticed the version.
+    const live = position === 0;
     starts.push({ name: r.name, hash: r.hash, partition, cursor: 0, target: live ? 0 : position, done: live, partitions });
   }
   if (starts.length > 0) {
