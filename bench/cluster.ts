@@ -39,13 +39,14 @@ interface Deployment {
 }
 
 /** A fresh database on `stream` (a fresh stream when absent), with an API-only node in this process. */
-async function deploy(dir: string, name: string, partitions: number, stream?: string): Promise<Deployment & { stream: string }> {
+async function deploy(dir: string, name: string, partitions: number, stream?: string, segments: readonly unknown[] = []): Promise<Deployment & { stream: string }> {
   const db = await tempDatabase();
   const own = stream === undefined;
   const s = stream ?? `PORTRAIT_BENCH_${randomBytes(6).toString('hex')}`;
   const config = {
     dataDir: dir,
     traits: [...TEN_TRAITS],
+    segments: [...segments],
     identity: { hashKey: 'ab'.repeat(32) },
     privacy: { masterKeys: `k1:${'cd'.repeat(32)}` },
     cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream: s, partitions, leaseTimeoutMs: 5000 },
@@ -92,9 +93,14 @@ export interface ClusterResult {
   catchUpEps: number;
 }
 
-/** Runs the pipeline with `workers` worker processes; the catch-up run reuses the log of the full run. */
-export async function clusterBench(input: readonly string[], dir: string, workers: number, partitions: number): Promise<ClusterResult> {
-  const d = await deploy(dir, `full-${workers}`, partitions);
+/**
+ * Runs the pipeline with `workers` worker processes; the catch-up run reuses
+ * the log of the full run. With `segments`, the partition engines evaluate
+ * them live (the definitions exist before the first event).
+ */
+export async function clusterBench(input: readonly string[], dir: string, workers: number, partitions: number, segments: readonly unknown[] = []): Promise<ClusterResult> {
+  const name = `${workers}${segments.length > 0 ? '-segments' : ''}`;
+  const d = await deploy(dir, `full-${name}`, partitions, undefined, segments);
   try {
     const { fullEps, ingestEps } = await withWorkers(d, workers, async () => {
       const t0 = performance.now();
@@ -103,7 +109,7 @@ export async function clusterBench(input: readonly string[], dir: string, worker
       await d.api.drain();
       return { fullEps: input.length / ((performance.now() - t0) / 1000), ingestEps };
     });
-    const c = await deploy(dir, `catchup-${workers}`, partitions, d.stream);
+    const c = await deploy(dir, `catchup-${name}`, partitions, d.stream, segments);
     try {
       // Timed from before the workers start: a worker folds as soon as it holds partitions, before it
       // reports itself ready, so its start is part of the catch-up (a conservative figure).

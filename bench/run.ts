@@ -16,7 +16,8 @@
  *
  * `--backend postgres` measures the scale-out pipeline instead (bench/cluster.ts):
  * the embedded full pipeline (b), then PostgreSQL + NATS JetStream with 1 and
- * with 2 worker processes, in the same run (--partitions N, default 8).
+ * with 2 worker processes, and with 2 workers evaluating the 20 segments of
+ * (e), in the same run (--partitions N, default 8).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -145,6 +146,7 @@ async function postgresRun(dir: string): Promise<void> {
   const embedded = await pipeline(input, join(dir, 'pipeline'));
   const one = await clusterBench(input, dir, 1, partitions);
   const two = await clusterBench(input, dir, 2, partitions);
+  const twoSegments = await clusterBench(input, dir, 2, partitions, TWENTY_SEGMENTS);
   const result = {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     events: N,
@@ -159,6 +161,9 @@ async function postgresRun(dir: string): Promise<void> {
     catchUpOneWorkerEventsPerSec: Math.round(one.catchUpEps),
     catchUpTwoWorkersEventsPerSec: Math.round(two.catchUpEps),
     ratioCatchUpTwoToOne: +(two.catchUpEps / one.catchUpEps).toFixed(3),
+    twoWorkersSegmentsEventsPerSec: Math.round(twoSegments.fullEps),
+    catchUpTwoWorkersSegmentsEventsPerSec: Math.round(twoSegments.catchUpEps),
+    ratioCatchUpSegmentsToNone: +(twoSegments.catchUpEps / two.catchUpEps).toFixed(3),
   };
   if (values.json) return void process.stdout.write(`${JSON.stringify(result)}\n`);
   const rows: Array<[string, string]> = [
@@ -169,6 +174,7 @@ async function postgresRun(dir: string): Promise<void> {
     ['PostgreSQL + NATS, 2 workers', `${result.twoWorkersEventsPerSec} events/s   2w/1w = ${result.ratioTwoToOneWorker}   2w/embedded = ${result.ratioTwoWorkersToEmbedded}`],
     ['  of which ingest alone (1 API node)', `${result.ingestEventsPerSec.join(' / ')} events/s (runs with 1 / 2 workers)`],
     ['workers alone, catching up the log', `1 worker ${result.catchUpOneWorkerEventsPerSec} events/s   2 workers ${result.catchUpTwoWorkersEventsPerSec} events/s   2w/1w = ${result.ratioCatchUpTwoToOne}`],
+    ['2 workers with 20 segments', `${result.twoWorkersSegmentsEventsPerSec} events/s   catching up ${result.catchUpTwoWorkersSegmentsEventsPerSec} events/s   seg/none = ${result.ratioCatchUpSegmentsToNone}`],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
 }

@@ -1,16 +1,15 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DAY, ManualClock } from '../src/core/clock.ts';
 import { identValue } from '../src/core/identity.ts';
 import { Portrait, type ConfigInput } from '../src/index.ts';
-import { NatsEventLog, partitionOf } from '../src/log/index.ts';
+import { partitionOf } from '../src/log/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
-import { waitFor } from './support/cluster.ts';
+import { tempDeployment, waitFor, type ClusterOptions } from './support/cluster.ts';
 import { T0 } from './support/open.ts';
 import { startReceiver } from './support/receiver.ts';
-import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
-import { TEN_TRAITS, workload } from './support/workload.ts';
+import { serviceSkip } from './support/services.ts';
+import { SEGMENTS_OVER_TRAITS, workload } from './support/workload.ts';
 
 const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
 
@@ -19,36 +18,15 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-const SEGMENTS = [
-  { name: 'active_7d', condition: 'last_seen within 7 days' },
-  { name: 'buyers', condition: 'traits.orders >= 1' },
-  { name: 'big_spenders', condition: 'traits.revenue > 200' },
-  { name: 'vip', condition: 'in_segment("buyers") and in_segment("big_spenders")' },
-  { name: 'at_risk', condition: 'in_segment("buyers") and not in_segment("active_7d")' },
-];
 const TAGS = [{ name: 'value/high', condition: 'traits.revenue > 100' }, { name: 'interest/browsing', condition: 'traits.views_7d >= 2' }, { name: 'crm/watch' }];
 
-type Config = (cluster?: Partial<NonNullable<ConfigInput['cluster']>>, extra?: Partial<ConfigInput>) => ConfigInput;
+type Config = (cluster?: ClusterOptions) => ConfigInput;
 
 /** A database and a stream of their own, and the configuration of a node on them. */
 async function deployment(partitions: number, base: Partial<ConfigInput> = {}): Promise<{ config: Config; url: string }> {
-  const db = await tempDatabase();
-  const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
-  cleanups.push(async () => {
-    const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions });
-    await admin.destroy();
-    await db.drop();
-  });
-  const config: Config = (cluster = {}, extra = {}) => ({
-    traits: [...TEN_TRAITS],
-    identity: { hashKey: 'ab'.repeat(32) },
-    dataDir: '/nonexistent-portrait-test-dir',
-    engine: { commitIntervalMs: 20 },
-    ...base,
-    ...extra,
-    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions, leaseTimeoutMs: 900, ...cluster },
-  });
-  return { config, url: db.url };
+  const d = await tempDeployment(partitions, base);
+  cleanups.push(d.dispose);
+  return d;
 }
 
 async function open(config: ConfigInput, clock: ManualClock): Promise<Portrait> {
@@ -143,7 +121,7 @@ async function assertOutboxMatchesHistory(p: Portrait, url: string): Promise<voi
 
 describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStream)', { skip }, () => {
   it('two workers evaluate every segment and tag of the profiles they write; one created over the API mid-stream backfills; memberships equal a from-scratch evaluation and survive a rebuild', async () => {
-    const { config, url } = await deployment(4, { segments: SEGMENTS, tags: TAGS });
+    const { config, url } = await deployment(4, { segments: [...SEGMENTS_OVER_TRAITS], tags: TAGS });
     const clock = new ManualClock(T0);
     const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
     const all = [...workload({ events: 4_000, users: 400, seed: 21, duplicateRate: 0.02, start: T0 - 5 * DAY })];
@@ -233,7 +211,7 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     cleanups.push(() => receiver.close());
     const { config, url } = await deployment(4, {
       // Conditions time does not change: the clock moves below only to bring retries due.
-      segments: SEGMENTS.filter((x) => ['buyers', 'big_spenders', 'vip'].includes(x.name)),
+      segments: SEGMENTS_OVER_TRAITS.filter((x) => ['buyers', 'big_spenders', 'vip'].includes(x.name)),
       destinations: [{ id: 'hook', url: `${receiver.url}/hook`, secret: 's'.repeat(32), kinds: ['segment.entered', 'segment.exited'] }],
       delivery: { backoffBaseMs: 20, backoffCapMs: 100, idleMs: 20 },
     });

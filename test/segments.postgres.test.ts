@@ -4,18 +4,11 @@ import { DAY, ManualClock } from '../src/core/clock.ts';
 import { Portrait } from '../src/index.ts';
 import { tempDir, T0 } from './support/open.ts';
 import { serviceSkip, tempDatabase } from './support/services.ts';
-import { TEN_TRAITS, workload } from './support/workload.ts';
+import { SEGMENTS_OVER_TRAITS, TEN_TRAITS, workload } from './support/workload.ts';
 
 const skip = await serviceSkip('PostgreSQL');
 
-const SEGMENTS = [
-  { name: 'active_7d', condition: 'last_seen within 7 days' },
-  { name: 'buyers', condition: 'traits.orders >= 1' },
-  { name: 'big_spenders', condition: 'traits.revenue > 200' },
-  { name: 'vip', condition: 'in_segment("buyers") and in_segment("big_spenders")' },
-  { name: 'at_risk', condition: 'in_segment("buyers") and not in_segment("active_7d")' },
-  { name: 'churning', condition: 'score.churn >= 0.5 and in_segment("buyers")' },
-];
+const SEGMENTS = [...SEGMENTS_OVER_TRAITS, { name: 'churning', condition: 'score.churn >= 0.5 and in_segment("buyers")' }];
 const SCORES = [{ name: 'churn', min: 0, max: 1 }];
 const TAGS = [{ name: 'value/high', condition: 'traits.revenue > 100' }, { name: 'crm/watch' }];
 

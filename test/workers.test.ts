@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
@@ -10,14 +9,14 @@ import { Definitions } from '../src/engine/definitions.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { engineOptions } from '../src/engine/options.ts';
 import { Portrait, type ConfigInput } from '../src/index.ts';
-import { NatsEventLog, partitionOf, SqliteEventLog } from '../src/log/index.ts';
+import { partitionOf, SqliteEventLog } from '../src/log/index.ts';
 import { loadPartitionDefinitions } from '../src/cluster/index.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
-import { comparableDump, waitFor } from './support/cluster.ts';
+import { comparableDump, tempDeployment, waitFor, type ClusterOptions } from './support/cluster.ts';
 import { T0 } from './support/open.ts';
-import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
-import { TEN_TRAITS, workload } from './support/workload.ts';
+import { serviceSkip, tempDatabase } from './support/services.ts';
+import { workload } from './support/workload.ts';
 
 const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
 
@@ -27,21 +26,10 @@ after(async () => {
 });
 
 /** A database and a stream of their own, and the configuration of a node on them. */
-async function deployment(partitions: number): Promise<(cluster?: Partial<NonNullable<ConfigInput['cluster']>>) => ConfigInput> {
-  const db = await tempDatabase();
-  const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
-  cleanups.push(async () => {
-    const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions });
-    await admin.destroy();
-    await db.drop();
-  });
-  return (cluster = {}) => ({
-    traits: [...TEN_TRAITS],
-    identity: { hashKey: 'ab'.repeat(32) },
-    dataDir: '/nonexistent-portrait-test-dir',
-    engine: { commitIntervalMs: 20 },
-    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions, leaseTimeoutMs: 900, ...cluster },
-  });
+async function deployment(partitions: number): Promise<(cluster?: ClusterOptions) => ConfigInput> {
+  const d = await tempDeployment(partitions);
+  cleanups.push(d.dispose);
+  return d.config;
 }
 
 async function send(p: Portrait, all: readonly unknown[]): Promise<number> {

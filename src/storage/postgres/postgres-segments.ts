@@ -341,13 +341,8 @@ export class PostgresSegmentStore implements SegmentStore {
            SELECT DISTINCT ON (s.partition) s.size FROM segment_sizes s
            WHERE s.workspace = $1 AND s.segment = $2 AND s.at <= i.at ORDER BY s.partition, s.at DESC) l)::bigint AS size
        FROM instants i ORDER BY i.at DESC`,
-      [
-      workspace,
-      segment,
-      opts.from ?? 0,
-      opts.to ?? Number.MAX_SAFE_INTEGER,
-      opts.limit,
-    ]);
+      [workspace, segment, opts.from ?? 0, opts.to ?? Number.MAX_SAFE_INTEGER, opts.limit],
+    );
     return rows.map((r) => ({ at: r.at as number, size: r.size as number }));
   }
 
