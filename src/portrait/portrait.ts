@@ -33,7 +33,7 @@ import type { ScoreSpecs } from '../core/scores.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
-import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
+import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, ThreadedDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -308,6 +308,7 @@ export class Portrait {
     if (destinationStore !== undefined) {
       const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes };
       p.webhooks = await Destinations.open({ ...d, sealer }).catch(async (e: unknown) => {
+        await destinationStore.close?.();
         await p.close();
         throw e;
       });
@@ -881,6 +882,7 @@ export class Portrait {
     await this.retentionRun;
     await this.audit.flush();
     await this.webhooks?.stop();
+    await this.webhooks?.store.close?.();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();
     await this.log.close();
@@ -956,7 +958,11 @@ async function highestPosition(store: StateStore, config: ResolvedConfig): Promi
 
 /** Where a state store keeps webhook destinations and their deliveries (both stores do). */
 function destinationStoreOf(store: StateStore): DestinationStore | undefined {
-  if (store instanceof SqliteStore) return new SqliteDestinationStore(store.db);
+  if (store instanceof SqliteStore) {
+    // A state file: deliveries are recorded from a thread of their own, so waiting for the engine's write lock never stalls reads.
+    if (store.db.memory) return new SqliteDestinationStore(store.db);
+    return new ThreadedDestinationStore({ file: store.db.name, durability: store.db.pragma('synchronous', { simple: true }) === 2 ? 'full' : 'normal' });
+  }
   if (store instanceof PostgresStore) return new PostgresDestinationStore(store.pool);
   return undefined;
 }
