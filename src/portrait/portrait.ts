@@ -472,7 +472,7 @@ export class Portrait {
     const rules = this.definitions.rules();
     if (o.at !== undefined) {
       const at = o.at;
-      const events = (await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() })).filter((e) => e.record.timestamp <= at);
+      const events = (await this.eventsOf(doc)).filter((e) => e.record.timestamp <= at);
       const past = foldProfile(doc, events, rules);
       return viewOf(past, rules.traits, at);
     }
@@ -511,7 +511,7 @@ export class Portrait {
   ): Promise<{ events: Array<Positioned<PortraitEvent>>; next?: number }> {
     this.check();
     const doc = await this.requireDoc(idType, id, o);
-    const all = await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() });
+    const all = await this.eventsOf(doc);
     const limit = o.limit ?? 50;
     const matching = all
       .filter((e) => (o.before === undefined || e.position < o.before) && (o.name === undefined || e.record.event === o.name || e.record.name === o.name))
@@ -519,6 +519,15 @@ export class Portrait {
       .reverse();
     const page = matching.slice(0, limit);
     return matching.length > limit ? { events: page, next: page[page.length - 1]!.position } : { events: page };
+  }
+
+  /** The events folded into a profile so far, in position order: a person's by their ids, a group's by `groupIdsOf`. */
+  private async eventsOf(doc: ProfileDoc): Promise<Positioned<PortraitEvent>[]> {
+    const upTo = this.engine.committedPosition();
+    if (doc.kind === 'user') return this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo });
+    const out: Positioned<PortraitEvent>[] = [];
+    for (const ident of doc.identifiers) if (ident.startsWith('group:')) out.push(...(await this.log.groupEvents(doc.workspace, ident.slice(6), { upTo })));
+    return out.sort((x, y) => x.position - y.position);
   }
 
   /** Recorded changes of a profile's attributes and computed traits, newest first. */
