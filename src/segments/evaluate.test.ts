@@ -21,6 +21,16 @@ function doc(over: Partial<ProfileDoc> = {}): ProfileDoc {
   return { ...emptyProfile('p1', 'w', 'user', 1), eventCount: 1, firstSeen: T0, lastSeen: T0, ...over };
 }
 
+/** A profile whose `interest` (decayed, half-life one day) holds `w` for sports at T0. */
+function sportsInterest(w: number): { traits: Map<string, SegmentTrait>; d: ProfileDoc } {
+  const traits = traitsOf([{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition]);
+  const t = traits.get('interest')!;
+  const d = doc();
+  const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w } };
+  d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+  return { traits, d };
+}
+
 const set = (defs: Record<string, string>) => new SegmentSet(Object.entries(defs).map(([name, c]) => ({ kind: 'segment' as const, def: { name, condition: parseCondition(c) } })));
 
 describe('evaluation', () => {
@@ -60,12 +70,7 @@ describe('evaluation', () => {
   });
 
   it('finds the exact instant a decayed score crosses a threshold', () => {
-    const defs: TraitDefinition[] = [{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition];
-    const traits = traitsOf(defs);
-    const t = traits.get('interest')!;
-    const d = doc();
-    const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w: 8 } };
-    d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+    const { traits, d } = sportsInterest(8);
     const s = set({ fan: 'traits.interest.sports >= 1', cold: 'traits.interest.sports < 1', exact: 'traits.interest.sports = 8', other: 'traits.interest.music > 0' });
     const r = s.evaluate(d, T0, traits, new Map());
     assert.deepEqual([...r.members].sort(), ['exact', 'fan'], 'fan and exact at the event');
@@ -86,13 +91,8 @@ describe('evaluation', () => {
   });
 
   it('finds the exact instants an equality or membership test of a decaying score changes', () => {
-    const defs: TraitDefinition[] = [{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition];
-    const traits = traitsOf(defs);
-    const t = traits.get('interest')!;
-    const d = doc();
     // 1 at T0, so 2^(-days): exactly 0.5 at one day, 0.25 at two days (both exact in six decimals).
-    const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w: 1 } };
-    d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+    const { traits, d } = sportsInterest(1);
     const s = set({ half: 'traits.interest.sports = 0.5', nothalf: 'traits.interest.sports != 0.5', quarterish: 'traits.interest.sports in (0.25, 0.5, "x")', other: 'traits.interest.sports not in (0.25)' });
     const members = (now: number) => [...s.evaluate(d, now, traits, new Map()).members].sort();
     const nextOf = (key: string, now: number) => s.evaluate(d, now, traits, new Map(), new Set([key])).next;
