@@ -56,7 +56,7 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
     if (ids.aliasPrevious !== undefined) {
       out.push({ workspace: e.workspace, ident: `user:${ids.aliasPrevious}` }, { workspace: e.workspace, ident: `anon:${ids.aliasPrevious}` });
     }
-    if (ids.group !== undefined) out.push({ workspace: e.workspace, ident: ids.group });
+    for (const g of ids.groups ?? []) out.push({ workspace: e.workspace, ident: g });
   }
   return out;
 }
@@ -192,9 +192,10 @@ export class Step {
       this.out.attributeConflicts.push({ workspace: ws, profileId: od.id, attribute: x.attribute, reason: x.reason, kept: x.kept, rejected: x.rejected, position, messageId: e.messageId });
     }
 
-    if (ids.group !== undefined && this.isHome(ws, ids.group)) {
-      const g = this.lookup(ws, ids.group);
-      const gd = g === undefined ? this.create(ws, 'group', ids.group, position) : this.doc(ws, g);
+    for (const group of ids.groups ?? []) {
+      if (!this.isHome(ws, group)) continue;
+      const g = this.lookup(ws, group);
+      const gd = g === undefined ? this.create(ws, 'group', group, position) : this.doc(ws, g);
       const gr = applyEvent(gd, e, this.ctx.rules, true);
       this.touch(gd);
       this.record(e, position, gd, gr.changes);
