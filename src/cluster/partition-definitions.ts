@@ -21,8 +21,9 @@ export interface BackfillTable {
  * has not met yet starts here: live at once when the partition is empty,
  * else a backfill up to the partition's committed position (even when the
  * version was made live on an empty deployment: the partition may have
- * committed events since, before it noticed the version). The start is stored before the engine
- * commits anything, so a restart resumes the same backfill.
+ * committed events since, before it noticed the version). The start is
+ * stored before the engine commits anything, so a restart resumes the same
+ * backfill.
  */
 export async function loadPartitionDefinitions(store: BackfillTable, into: Definitions, partition: number, partitions: number): Promise<Definitions> {
   const rows = await store.definitions();
