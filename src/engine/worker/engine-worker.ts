@@ -79,7 +79,8 @@ const keyring = Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent
 // Personal attribute values are sealed at rest with the master keyring, as on the main thread.
 const sealer = new PiiSealer(keyring, init.config.privacy.piiFields, () => loadKeyring(init.config, false));
 // engine.commitThread: commits are written by a thread of their own while this one encodes them.
-const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init.config.engine.commitThread });
+// Checkpoints of the state file run in a thread of their own, so no commit waits for one.
+const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init.config.engine.commitThread, checkpointThread: true });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
@@ -104,8 +105,10 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'start':
       // Definitions may have changed while stopped (a rebuild, new versions): read them afresh.
+      // The checkpoint thread loads before the first commit, not while the engine is folding.
       void store
-        .definitions()
+        .ready()
+        .then(() => store.definitions())
         .then((rows) => {
           definitions.replace(rows);
           return engine.start({ bulk: m.bulk === true });
