@@ -3,12 +3,11 @@
  * state store (write). The main thread tells it when records are appended;
  * it reports each commit back.
  */
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { systemClock, type Clock } from '../../core/clock.ts';
 import type { Positioned } from '../../core/event.ts';
 import { isPortraitError } from '../../core/errors.ts';
-import { threadData } from '../../core/thread/index.ts';
+import { runInBackground, threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
@@ -21,13 +20,8 @@ import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
 const init = threadData<WorkerInit>();
 
-// Folding is background work: ingest and reads on the other threads come first when cores
-// are short. On Linux a thread has its own nice value, so this lowers this thread alone.
-try {
-  setPriority(0, 10);
-} catch {
-  // Not permitted or not supported here: run at the normal priority.
-}
+// Folding is background work: ingest and reads on the other threads come first when cores are short.
+runInBackground();
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 

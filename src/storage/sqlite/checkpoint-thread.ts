@@ -4,9 +4,11 @@
  * PASSIVE: it neither waits for the engine's transactions nor holds them up.
  */
 import Database from 'better-sqlite3';
-import { answerCalls, threadData } from '../../core/thread/index.ts';
+import { answerCalls, runInBackground, threadData } from '../../core/thread/index.ts';
 import type { CheckpointInit, ToCheckpointer } from './checkpoint-protocol.ts';
 
+// Background work, like the engine whose commits it follows: requests come first when cores are short.
+runInBackground();
 const db = new Database(threadData<CheckpointInit>().file, { fileMustExist: true });
 
 answerCalls<ToCheckpointer>((m) => {
