@@ -319,6 +319,8 @@ export class Portrait {
       await p.close();
       throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
     }
+    // Its data-key writer thread loads meanwhile (with the engine thread): the first ingest does not wait for it.
+    if (store instanceof SqliteStore) await store.ready();
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
