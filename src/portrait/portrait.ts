@@ -317,6 +317,8 @@ export class Portrait {
     for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
     // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
+    // Its data-key writer thread loads meanwhile (with the engine thread): the first ingest does not wait for it.
+    if (store instanceof SqliteStore) await store.ready();
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
