@@ -4,7 +4,6 @@ import { after, describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
 import type { ProfileDoc } from '../src/core/profile.ts';
-import { identValue } from '../src/core/identity.ts';
 import { resolveConfig } from '../src/config/index.ts';
 import { Definitions } from '../src/engine/definitions.ts';
 import { Engine } from '../src/engine/engine.ts';
@@ -53,6 +52,37 @@ async function send(p: Portrait, all: readonly unknown[]): Promise<number> {
 /** Every profile's identifiers are homed in one partition. */
 function profilesOf(dump: readonly string[]): ProfileDoc[] {
   return dump.filter((l) => l.startsWith('profile ')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as ProfileDoc);
+}
+
+/**
+ * Every identifier is owned by exactly one partition (the only one whose
+ * route names a profile), that profile exists and holds it, and the shared
+ * identity row names the same profile.
+ */
+function assertOneOwner(dump: readonly string[]): void {
+  const profiles = new Map(profilesOf(dump).map((d) => [`${d.workspace} ${d.id}`, d]));
+  const owners = new Map<string, Array<{ partition: number; profile_id: string }>>();
+  for (const l of dump.filter((x) => x.startsWith('identity_routes '))) {
+    const r = JSON.parse(l.slice('identity_routes '.length)) as { partition: number; workspace: string; ident: string; profile_id: string | null };
+    if (r.profile_id === null) continue;
+    const k = `${r.workspace} ${r.ident}`;
+    owners.set(k, [...(owners.get(k) ?? []), { partition: r.partition, profile_id: r.profile_id }]);
+  }
+  const shared = new Map(
+    dump
+      .filter((x) => x.startsWith('identities '))
+      .map((l) => JSON.parse(l.slice('identities '.length)) as { workspace: string; ident: string; profile_id: string })
+      .map((r) => [`${r.workspace} ${r.ident}`, r.profile_id]),
+  );
+  assert.ok(owners.size > 0, 'partitions keep routes');
+  for (const [k, o] of owners) {
+    assert.equal(o.length, 1, `${k} has one owner: ${JSON.stringify(o)}`);
+    const ws = k.slice(0, k.indexOf(' '));
+    const doc = profiles.get(`${ws} ${o[0]!.profile_id}`);
+    assert.ok(doc?.identifiers.includes(k.slice(k.indexOf(' ') + 1)), `the owner's profile of ${k} exists and holds it`);
+    assert.equal(shared.get(k), o[0]!.profile_id, `the shared identity row of ${k} names the owner's profile`);
+  }
+  for (const d of profiles.values()) for (const i of d.identifiers) assert.ok(owners.has(`${d.workspace} ${i}`), `${i} of ${d.id} has an owner`);
 }
 
 async function leasesOf(p: Portrait): Promise<number[]> {
@@ -215,7 +245,7 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     await owner.stop();
   });
 
-  it('identity across partitions: each profile keeps the identifiers of one partition, one worker writes it, and the state equals a rebuild', async () => {
+  it('identity across partitions: identify links merge into one profile with one owner, as in the embedded mode, and the state equals a rebuild', async () => {
     const config = await deployment(4);
     const clock = new ManualClock(T0);
     const node = await Portrait.open(config({ workerId: 'solo' }), { clock });
@@ -239,23 +269,16 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     const accepted = await send(node, msgs);
     await node.drain();
     const state = await node.stateDump();
-    for (const d of profilesOf(state)) {
-      const homes = new Set(d.identifiers.map((i) => partitionOf(d.workspace, identValue(i), P)));
-      assert.equal(homes.size, 1, `profile ${d.id} holds identifiers of one partition only: ${d.identifiers.join(', ')}`);
-    }
     for (const { u, a, cross } of pairs) {
       const byUser = await node.profile('user_id', u);
       const byAnon = await node.profile('anonymous_id', a);
-      if (!cross) {
-        assert.equal(byUser?.id, byAnon?.id, `${u} and ${a} share a partition: one merged profile`);
-        assert.equal(byUser?.eventCount, 4, `the merged profile of ${u} counts all four events`);
-      } else {
-        assert.notEqual(byUser?.id, byAnon?.id, `${u} and ${a} live in two partitions: two profiles`);
-        assert.equal((byUser?.eventCount ?? 0) + (byAnon?.eventCount ?? 0), 4, `the events of ${u} and ${a} are counted once between their two profiles`);
-      }
+      assert.ok(byUser !== undefined, `${u} has a profile`);
+      assert.equal(byUser.id, byAnon?.id, `${u} and ${a} (${cross ? 'two partitions' : 'one partition'}) are one profile`);
+      assert.equal(byUser.eventCount, 4, `the merged profile of ${u} counts all four events`);
+      assert.deepEqual([byUser.identities.userIds, byUser.identities.anonymousIds], [[u], [a]], `it holds both identifiers`);
     }
-    const conflicts = state.filter((l) => l.startsWith('identity_conflicts ') && l.includes('"other_partition"'));
-    assert.equal(conflicts.length, 20, 'each cross-partition link is recorded once as an identity conflict');
+    assertOneOwner(state);
+    assert.equal(state.filter((l) => l.startsWith('identity_conflicts ')).length, 0, 'no link is refused');
     assert.equal(profilesOf(state).reduce((n, d) => n + d.eventCount, 0), accepted, 'every event is counted once');
     await node.rebuild();
     assert.deepEqual(comparableDump(await node.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');

@@ -20,6 +20,8 @@ import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+import { ClusterStep } from './cluster-step.ts';
+import { awayTarget, type ControlRecord } from '../core/control.ts';
 
 export interface EngineOptions {
   log: EventLog;
@@ -52,8 +54,8 @@ export interface EngineOptions {
    * the shared definition rows.
    */
   partitions?: number;
-  /** Partitioned workers: whether an identifier key is homed in this engine's partition (see StepContext.home). */
-  home?: (workspace: string, ident: string) => boolean;
+  /** Partitioned workers (more than one partition): identity routes and control records (see cluster-step.ts). */
+  partitioned?: PartitionedOptions;
   onError?: (e: unknown) => void;
   /** Segment and tag memberships kept live with the state (absent: none). */
   segments?: LiveSegments;
@@ -61,6 +63,18 @@ export interface EngineOptions {
   onCommit?: (position: number, events: number) => void;
   /** Called once an erasure is committed, with the identifier keys it removed (to destroy their data keys). */
   onErased?: (workspace: string, identKeys: readonly string[]) => Promise<void>;
+}
+
+/** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
+export interface PartitionedOptions {
+  /** The partition an identifier key is homed in. */
+  homeOf: (workspace: string, ident: string) => number;
+  /** This partition's routes of some identifiers (a profile id, or `>N`). */
+  routes: (keys: ReadonlyArray<{ workspace: string; ident: string }>) => Promise<Map<string, string>>;
+  /** The last control record this partition applied, per source partition, as committed. */
+  applied: () => Promise<Map<number, { at: number; index: number }>>;
+  /** Opens the sealed values of a handed-over profile document. */
+  openDoc: (doc: ProfileDoc) => ProfileDoc;
 }
 
 export class Engine implements EngineHandle {
@@ -81,6 +95,8 @@ export class Engine implements EngineHandle {
   private readonly identities: LruCache<string>;
   private blocked = new Set<string>();
   private readonly partition: number;
+  /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
+  private applied = new Map<number, { at: number; index: number }>();
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Commits on their way to the store (a store may commit on another thread or server). */
   private committing = 0;
@@ -115,6 +131,7 @@ export class Engine implements EngineHandle {
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    if (this.o.partitioned) this.applied = await this.o.partitioned.applied();
     await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
@@ -211,6 +228,7 @@ export class Engine implements EngineHandle {
       this.o.segments?.reset();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
+      if (this.o.partitioned) this.applied = await this.o.partitioned.applied().catch(() => new Map());
     }
   }
 
@@ -244,8 +262,14 @@ export class Engine implements EngineHandle {
       profiles: this.profiles,
       identities: this.identities,
       blocked: this.blocked,
-      home: this.o.home,
     };
+  }
+
+  /** A new step: a partition's own (routes and control records) on a partitioned deployment. */
+  private newStep(): Step {
+    const p = this.o.partitioned;
+    if (p === undefined) return new Step(this.ctx(), this.partition, this.position);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, openDoc: p.openDoc }, this.position);
   }
 
   /** Loads the identities and profiles a set of identifier keys may touch into the caches. */
@@ -261,7 +285,7 @@ export class Engine implements EngineHandle {
       missing.push(k);
     }
     if (missing.length > 0) {
-      const found = await this.o.store.identities(missing);
+      const found = this.o.partitioned ? await this.o.partitioned.routes(missing) : await this.o.store.identities(missing);
       for (const k of missing) {
         const v = found.get(scoped(k.workspace, k.ident));
         if (v !== undefined) this.identities.set(k.workspace, k.ident, v);
@@ -271,7 +295,7 @@ export class Engine implements EngineHandle {
     const seenP = new Set<string>();
     for (const k of keys) {
       const pid = this.identities.peek(k.workspace, k.ident);
-      if (pid === undefined) continue;
+      if (pid === undefined || awayTarget(pid) !== undefined) continue;
       if (this.profiles.peek(k.workspace, pid) !== undefined) continue;
       const sp = scoped(k.workspace, pid);
       if (seenP.has(sp)) continue;
@@ -296,29 +320,38 @@ export class Engine implements EngineHandle {
   private async step(): Promise<void> {
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
     if (records.length === 0) return;
-    // Events up to the first unlink or erasure form one step; those commit on their own.
-    const events: Positioned<PortraitEvent>[] = [];
+    // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
+    const rows: Positioned[] = [];
     for (const r of records) {
-      if (!isEvent(r.record)) {
-        if (events.length === 0) {
+      if (r.record.type === 'unlink' || r.record.type === 'erase') {
+        if (rows.length === 0) {
           await this.flush();
           return r.record.type === 'unlink' ? this.unlink(r as Positioned<UnlinkRecord>) : this.erase(r as Positioned<EraseRecord>);
         }
         break;
       }
-      events.push(r as Positioned<PortraitEvent>);
+      rows.push(r);
     }
-    const plain = events.map((p) => p.record);
-    const ids: EventIdentifiers[] = [];
-    await this.prefetch(identKeysOf(plain, this.o.hashEmail, ids));
+    const ids: Array<EventIdentifiers | undefined> = [];
+    if (this.o.partitioned) {
+      for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
+      await this.prefetch(ClusterStep.keysOf(rows, ids));
+    } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
     if (this.pending === undefined) {
-      this.pending = new Step(this.ctx(), this.partition, this.position);
+      this.pending = this.newStep();
       this.pendingSince = Date.now();
     }
-    for (let i = 0; i < events.length; i++) this.pending.apply(events[i]!.record, events[i]!.position, ids[i]);
-    this.processed = events[events.length - 1]!.position;
-    this.pendingEvents += events.length;
-    await this.refoldConsents(this.pending);
+    const step = this.pending;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (step instanceof ClusterStep) {
+        if (isEvent(row.record)) step.applyAt(row as Positioned<PortraitEvent>, ids[i]);
+        else step.applyControl(row as Positioned<ControlRecord>);
+      } else step.apply(row.record as PortraitEvent, row.position, ids[i]);
+    }
+    this.processed = rows[rows.length - 1]!.position;
+    this.pendingEvents += rows.length;
+    await this.refoldConsents(step);
   }
 
   /**
@@ -399,6 +432,7 @@ export class Engine implements EngineHandle {
     const { workspace: ws, a, b } = p.record;
     const c = emptyChangeset(this.partition, p.position);
     c.blockedLinks = [{ workspace: ws, a: a < b ? a : b, b: a < b ? b : a }];
+    if (this.o.partitioned) c.routes = true;
     this.blocked.add(blockedKey(ws, a, b));
     await this.prefetch([{ workspace: ws, ident: a }, { workspace: ws, ident: b }]);
     const pa = this.identities.peek(ws, a);
@@ -426,7 +460,7 @@ export class Engine implements EngineHandle {
           c.profiles.push(docA, docB);
           for (const i of sideB) {
             this.identities.set(ws, i, newId);
-            c.identities.push({ workspace: ws, ident: i, profileId: newId });
+            c.identities.push({ workspace: ws, ident: i, profileId: newId, position: p.position });
           }
           c.merges.push({ kind: 'unmerge', workspace: ws, into: doc.id, from: newId, a, b, position: p.position, messageId: p.record.messageId, time: p.record.timestamp });
           const at = p.record.timestamp;

@@ -45,7 +45,7 @@ import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
-import { openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
+import { openDoc, openStateStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { apiIdentify, apiOwner, readScoresInput, type ScoresInput } from './api-identify.ts';
@@ -566,7 +566,9 @@ export class Portrait {
     const links = doc ? await this.store.linksAmong(workspace, doc.identifiers) : [];
     if (!links.some((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a))) throw Errors.linkNotFound(a, b);
     const now = this.clock.now();
-    const record: UnlinkRecord = { type: 'unlink', workspace, messageId: `unlink-${now}-${randomBytes(6).toString('hex')}`, a, b, timestamp: now, receivedAt: now };
+    // Partitioned workers: the split happens where the profile lives, whatever partition its identifiers hash to.
+    const owner = this.config.cluster.partitions > 1 && doc !== undefined ? await this.store.ownerOf?.(workspace, doc.id) : undefined;
+    const record: UnlinkRecord = { type: 'unlink', workspace, messageId: `unlink-${now}-${randomBytes(6).toString('hex')}`, a, b, ...(owner !== undefined && { partition: owner }), timestamp: now, receivedAt: now };
     await this.log.append([record]);
     return { messageId: record.messageId };
   }
@@ -930,7 +932,19 @@ function clusterEngine(
     workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
     partitions,
     work: role !== 'api',
-    engineOptions: (partition, partitionLog, definitions) => ({ ...engineOptions(config, { ...parts, definitions, log: seal(partitionLog) }), segments: undefined, home: homeOf(partition, partitions) }),
+    outbox: store,
+    engineOptions: (partition, partitionLog, definitions) => ({
+      ...engineOptions(config, { ...parts, definitions, log: seal(partitionLog) }),
+      segments: undefined,
+      ...(partitions > 1 && {
+        partitioned: {
+          homeOf: homeOf(partitions),
+          routes: (keys) => store.routes(partition, keys),
+          applied: () => store.controlApplied(partition),
+          openDoc: (doc) => openDoc(store.sealer, doc),
+        },
+      }),
+    }),
     definitions: (partition) => loadPartitionDefinitions(store, newDefinitions(config), partition, partitions),
     definitionsFingerprint: () => store.definitionsFingerprint(),
     onDefinitionsChanged,

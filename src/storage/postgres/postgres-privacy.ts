@@ -96,6 +96,8 @@ export class PostgresPrivacyStore implements PrivacyStore {
       const counts: Record<string, number> = { events: plan.events, eventsRedacted: plan.eventsRedacted };
       counts.profiles = await run('DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])', [ws, P]);
       counts.identities = await run('DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
+      // Partitioned workers: every partition's routes of the person's identifiers and profiles (bookkeeping, not counted).
+      await run('DELETE FROM identity_routes WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
       counts.identityLinks = await run('DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
       counts.blockedLinks = await run('DELETE FROM blocked_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
       counts.merges = await run(
