@@ -1,22 +1,20 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
-import type { ProfileDoc } from '../src/core/profile.ts';
 import { resolveConfig } from '../src/config/index.ts';
 import { Definitions } from '../src/engine/definitions.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { engineOptions } from '../src/engine/options.ts';
-import { Portrait, type ConfigInput } from '../src/index.ts';
-import { NatsEventLog, partitionOf, SqliteEventLog } from '../src/log/index.ts';
+import { Portrait } from '../src/index.ts';
+import { partitionOf, SqliteEventLog } from '../src/log/index.ts';
 import { loadPartitionDefinitions } from '../src/cluster/index.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
-import { comparableDump, waitFor } from './support/cluster.ts';
+import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
 import { T0 } from './support/open.ts';
-import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
-import { TEN_TRAITS, workload } from './support/workload.ts';
+import { serviceSkip, tempDatabase } from './support/services.ts';
+import { workload } from './support/workload.ts';
 
 const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
 
@@ -25,64 +23,12 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-/** A database and a stream of their own, and the configuration of a node on them. */
-async function deployment(partitions: number): Promise<(cluster?: Partial<NonNullable<ConfigInput['cluster']>>) => ConfigInput> {
-  const db = await tempDatabase();
-  const stream = `PORTRAIT_TEST_${randomBytes(6).toString('hex')}`;
-  cleanups.push(async () => {
-    const admin = await NatsEventLog.open({ servers: NATS_URL, stream, partitions });
-    await admin.destroy();
-    await db.drop();
-  });
-  return (cluster = {}) => ({
-    traits: [...TEN_TRAITS],
-    identity: { hashKey: 'ab'.repeat(32) },
-    dataDir: '/nonexistent-portrait-test-dir',
-    engine: { commitIntervalMs: 20 },
-    cluster: { databaseUrl: db.url, natsUrl: NATS_URL, stream, partitions, leaseTimeoutMs: 900, ...cluster },
-  });
-}
+const deployment = (partitions: number) => clusterDeployment(partitions, cleanups);
 
 async function send(p: Portrait, all: readonly unknown[]): Promise<number> {
   let accepted = 0;
   for (let i = 0; i < all.length; i += 500) accepted += (await p.ingest(all.slice(i, i + 500))).accepted;
   return accepted;
-}
-
-/** Every profile's identifiers are homed in one partition. */
-function profilesOf(dump: readonly string[]): ProfileDoc[] {
-  return dump.filter((l) => l.startsWith('profile ')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as ProfileDoc);
-}
-
-/**
- * Every identifier is owned by exactly one partition (the only one whose
- * route names a profile), that profile exists and holds it, and the shared
- * identity row names the same profile.
- */
-function assertOneOwner(dump: readonly string[]): void {
-  const profiles = new Map(profilesOf(dump).map((d) => [`${d.workspace} ${d.id}`, d]));
-  const owners = new Map<string, Array<{ partition: number; profile_id: string }>>();
-  for (const l of dump.filter((x) => x.startsWith('identity_routes '))) {
-    const r = JSON.parse(l.slice('identity_routes '.length)) as { partition: number; workspace: string; ident: string; profile_id: string | null };
-    if (r.profile_id === null) continue;
-    const k = `${r.workspace} ${r.ident}`;
-    owners.set(k, [...(owners.get(k) ?? []), { partition: r.partition, profile_id: r.profile_id }]);
-  }
-  const shared = new Map(
-    dump
-      .filter((x) => x.startsWith('identities '))
-      .map((l) => JSON.parse(l.slice('identities '.length)) as { workspace: string; ident: string; profile_id: string })
-      .map((r) => [`${r.workspace} ${r.ident}`, r.profile_id]),
-  );
-  assert.ok(owners.size > 0, 'partitions keep routes');
-  for (const [k, o] of owners) {
-    assert.equal(o.length, 1, `${k} has one owner: ${JSON.stringify(o)}`);
-    const ws = k.slice(0, k.indexOf(' '));
-    const doc = profiles.get(`${ws} ${o[0]!.profile_id}`);
-    assert.ok(doc?.identifiers.includes(k.slice(k.indexOf(' ') + 1)), `the owner's profile of ${k} exists and holds it`);
-    assert.equal(shared.get(k), o[0]!.profile_id, `the shared identity row of ${k} names the owner's profile`);
-  }
-  for (const d of profiles.values()) for (const i of d.identifiers) assert.ok(owners.has(`${d.workspace} ${i}`), `${i} of ${d.id} has an owner`);
 }
 
 async function leasesOf(p: Portrait): Promise<number[]> {
