@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { ManualClock } from '../src/core/clock.ts';
 import type { ControlRecord } from '../src/core/control.ts';
 import { Portrait, type ConfigInput } from '../src/index.ts';
-import { NatsEventLog } from '../src/log/index.ts';
+import { NatsEventLog, partitionOf } from '../src/log/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
 import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
 import { openMemory, T0 } from './support/open.ts';
@@ -226,5 +226,47 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     cleanups.push(() => rebuilt.close());
     await rebuilt.rebuild();
     assert.deepEqual(comparableDump(await rebuilt.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');
+  });
+  it('an unmerge of a link that crossed partitions splits the profile where it lives; an erasure leaves nothing of the person in state', async () => {
+    const config = await clusterDeployment(4, cleanups, BASE);
+    const node = await Portrait.open(config({ workerId: 'solo' }), { clock: new ManualClock(T0) });
+    cleanups.push(() => node.close());
+    // Pairs whose user and anonymous ids hash to different partitions.
+    const pairs: Array<{ u: string; a: string }> = [];
+    for (let i = 0; pairs.length < 2; i++) if (partitionOf('default', `uu${i}`, 4) !== partitionOf('default', `aa${i}`, 4)) pairs.push({ u: `uu${i}`, a: `aa${i}` });
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    for (const { u, a } of pairs) {
+      await node.ingest([
+        { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books' }, timestamp: at() },
+        { type: 'identify', userId: u, anonymousId: a, traits: { city: 'Lima', email: `${u}@example.com` }, timestamp: at() },
+        { type: 'track', userId: u, event: 'Order Completed', properties: { price: 10 }, timestamp: at() },
+      ]);
+    }
+    await node.drain();
+    const [one, two] = pairs as [{ u: string; a: string }, { u: string; a: string }];
+    assert.equal((await node.profile('anonymous_id', one.a))?.id, (await node.profile('user_id', one.u))?.id, 'merged across partitions first');
+
+    await node.unmerge(`user:${one.u}`, `anon:${one.a}`);
+    await node.drain();
+    const byUser = await node.profile('user_id', one.u);
+    const byAnon = await node.profile('anonymous_id', one.a);
+    assert.notEqual(byUser?.id, byAnon?.id, 'the unmerge split them');
+    assert.deepEqual([byUser?.eventCount, byAnon?.eventCount], [2, 1], 'each side refolded from its own events');
+    await node.ingest([{ type: 'identify', userId: one.u, anonymousId: one.a, timestamp: at() }]);
+    await node.drain();
+    assert.notEqual((await node.profile('user_id', one.u))?.id, (await node.profile('anonymous_id', one.a))?.id, 'a later event does not link them again');
+    assertOneOwner(await node.stateDump());
+
+    const entry = await node.privacy.erase('anonymous_id', two.a);
+    await node.privacy.waitFor(entry.id);
+    assert.equal(await node.profile('user_id', two.u), undefined, 'the erased person reads as absent by user id');
+    assert.equal(await node.profile('anonymous_id', two.a), undefined, 'and by anonymous id');
+    const state = await node.stateDump();
+    const named = state.filter((l) => l.includes(two.u) || l.includes(two.a));
+    assert.deepEqual(named, [], 'no state line names the erased person');
+    await node.rebuild();
+    const again = await node.stateDump();
+    assert.deepEqual(comparableDump(again), comparableDump(state), 'a rebuild gives the same state');
   });
 });

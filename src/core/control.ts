@@ -31,13 +31,15 @@ export interface LinkMeta {
  * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
+ * - `forget`: a person was erased where their profile lived: delete what is left of them here.
  */
 export type ControlBody =
   | { kind: 'forward'; of: number; group?: true }
   | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
-  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta };
+  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[] };
 
 /**
  * A control record, identified by where it was made: the source partition,

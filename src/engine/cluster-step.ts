@@ -27,6 +27,14 @@ import type { ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
+/** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
+export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
+  const last = applied.get(c.from);
+  if (last !== undefined && !controlAfter(c.at, c.index, last.at, last.index)) return false;
+  applied.set(c.from, { at: c.at, index: c.index });
+  return true;
+}
+
 export interface PartitionContext {
   partition: number;
   /** The partition an identifier key is homed in. */
@@ -116,6 +124,8 @@ export class ClusterStep extends Step {
         case 'handover':
           out.push({ workspace: ws, ident: b.target });
           return;
+        case 'forget':
+          return;
         default:
           b satisfies never;
       }
@@ -123,12 +133,8 @@ export class ClusterStep extends Step {
     return out;
   }
 
-  /** Whether a control record is new (not applied before); records it as applied. */
   private fresh(c: ControlRecord): boolean {
-    const last = this.part.applied.get(c.from);
-    if (last !== undefined && !controlAfter(c.at, c.index, last.at, last.index)) return false;
-    this.part.applied.set(c.from, { at: c.at, index: c.index });
-    return true;
+    return markApplied(this.part.applied, c);
   }
 
   /** The applied marks to commit (all of them: a handful of rows, one per source partition). */
@@ -234,6 +240,8 @@ export class ClusterStep extends Step {
         return this.onGrant(c, b, position);
       case 'handover':
         return this.onHandover(c, { ...b, doc: this.part.openDoc(b.doc) }, position);
+      case 'forget':
+        return; // Committed on its own by the engine (Engine.forget).
       default:
         b satisfies never;
     }

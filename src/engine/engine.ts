@@ -20,8 +20,8 @@ import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
-import { ClusterStep } from './cluster-step.ts';
-import { awayTarget, type ControlRecord } from '../core/control.ts';
+import { ClusterStep, markApplied } from './cluster-step.ts';
+import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
 
 export interface EngineOptions {
   log: EventLog;
@@ -75,6 +75,8 @@ export interface PartitionedOptions {
   applied: () => Promise<Map<number, { at: number; index: number }>>;
   /** Opens the sealed values of a handed-over profile document. */
   openDoc: (doc: ProfileDoc) => ProfileDoc;
+  /** The links this partition's unmerges removed. */
+  blocks: () => Promise<Array<{ workspace: string; a: string; b: string }>>;
 }
 
 export class Engine implements EngineHandle {
@@ -130,13 +132,23 @@ export class Engine implements EngineHandle {
     this.pending = undefined;
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
-    for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    for (const b of await this.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
     if (this.o.partitioned) this.applied = await this.o.partitioned.applied();
     await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
     this.unsubscribe = this.o.log.onAppend(() => this.kick());
     this.kick();
+  }
+
+  /**
+   * Links removed by unmerges, which no event may make again. A partition
+   * engine knows those of the unmerges in its own log only (the split
+   * profile's identifiers are all its own then), so its state stays a
+   * function of its log.
+   */
+  private blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    return this.o.partitioned ? this.o.partitioned.blocks() : this.o.store.blockedLinks();
   }
 
   /** The log position whose effects are committed. */
@@ -323,10 +335,14 @@ export class Engine implements EngineHandle {
     // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
     const rows: Positioned[] = [];
     for (const r of records) {
-      if (r.record.type === 'unlink' || r.record.type === 'erase') {
+      const t = r.record.type;
+      const alone = t === 'unlink' || t === 'erase' || (t === 'control' && r.record.body.kind === 'forget');
+      if (alone) {
         if (rows.length === 0) {
           await this.flush();
-          return r.record.type === 'unlink' ? this.unlink(r as Positioned<UnlinkRecord>) : this.erase(r as Positioned<EraseRecord>);
+          if (t === 'unlink') return this.unlink(r as Positioned<UnlinkRecord>);
+          if (t === 'erase') return this.erase(r as Positioned<EraseRecord>);
+          return this.forget(r as Positioned<ControlRecord>);
         }
         break;
       }
@@ -405,10 +421,43 @@ export class Engine implements EngineHandle {
     for (const l of this.commitListeners) l(position);
   }
 
+  /**
+   * Partitioned workers: a person erased where their profile lived; what
+   * this partition still holds of them (routes, the profile's history from
+   * before it moved) goes, with the partition position.
+   */
+  private async forget(p: Positioned<ControlRecord>): Promise<void> {
+    const r = p.record;
+    const c = emptyChangeset(this.partition, p.position);
+    c.routes = true;
+    if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
+      const { profileIds, identKeys } = r.body;
+      c.forget = [{ workspace: r.workspace, profileIds, identKeys }];
+      for (const id of profileIds) this.profiles.delete(r.workspace, id);
+      for (const k of identKeys) this.identities.delete(r.workspace, k);
+    }
+    c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
+    await this.commit(c, 0);
+    if (c.forget !== undefined) this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+  }
+
+  /** Partitioned workers: the `forget` records an erasure at `p` sends every other partition. */
+  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[]) => ControlRecord[]) | undefined {
+    const n = this.o.partitions;
+    if (this.o.partitioned === undefined || n === undefined) return undefined;
+    const from = this.partition;
+    const { workspace, timestamp } = p.record;
+    return (profileIds, identKeys) =>
+      Array.from({ length: n }, (_, q) => q)
+        .filter((q) => q !== from)
+        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys }, timestamp, receivedAt: timestamp }));
+  }
+
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
     const defs = this.o.definitions;
     const done = await applyErasure(p, {
+      forget: this.forgetElsewhere(p),
       log: this.o.log,
       store: this.o.store,
       hashEmail: this.o.hashEmail,
@@ -421,7 +470,7 @@ export class Engine implements EngineHandle {
     for (const k of done.identKeys) this.identities.delete(done.workspace, k);
     // Copies of the events elsewhere (a JetStream log, backups) become unreadable with the keys.
     if (done.identKeys.length > 0) await this.o.onErased?.(done.workspace, done.identKeys);
-    this.blocked = new Set((await this.o.store.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
     // Memberships and sizes changed underneath the live segments: they reload what they need.
     this.o.segments?.reset();
     this.advanced(p.position, 0);

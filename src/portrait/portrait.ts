@@ -942,6 +942,7 @@ function clusterEngine(
           routes: (keys) => store.routes(partition, keys),
           applied: () => store.controlApplied(partition),
           openDoc: (doc) => openDoc(store.sealer, doc),
+          blocks: () => store.partitionBlocks(partition),
         },
       }),
     }),

@@ -144,6 +144,8 @@ export async function applyErasure(
     now: number;
     rules: ProfileRules;
     covers: (t: TraitRuntime, position: number) => boolean;
+    /** Partitioned workers: the records telling the other partitions to forget the person. */
+    forget?: ErasurePlan['forget'];
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -187,6 +189,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
+    ...(deps.forget !== undefined && { forget: deps.forget }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
 }

@@ -101,6 +101,8 @@ export interface Changeset {
   controlApplied?: Array<{ source: number; at: number; index: number }>;
   /** Partitioned workers: control records for other partitions (transactional outbox, published after the commit). */
   control?: ControlRecord[];
+  /** Partitioned workers: an erased person's profiles and identifiers, deleted from state (another partition's erasure). */
+  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[] }>;
   deletedIdentities?: Array<{ workspace: string; ident: string }>;
   links: IdentityLink[];
   deletedLinks?: Array<{ workspace: string; a: string; b: string }>;
@@ -232,6 +234,12 @@ export interface ErasurePlan {
   partition: number;
   position: number;
   completedAt: number;
+  /**
+   * Partitioned workers: the `forget` control records for the other
+   * partitions, given the profiles and identifiers removed (written to the
+   * outbox in the erasure's transaction).
+   */
+  forget?: (profileIds: string[], identKeys: string[]) => ControlRecord[];
 }
 
 /** Erasure ledger, suppression list, and the engine's erasure transaction. */

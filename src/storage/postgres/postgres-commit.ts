@@ -10,6 +10,7 @@ import { historyRows } from '../rows.ts';
 import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
 import { awayTarget, type ControlRecord } from '../../core/control.ts';
 import type { Changeset, DefinitionRow, PartitionBackfill } from '../store.ts';
+import { deletePerson } from './postgres-person.ts';
 import { scoped } from '../store.ts';
 
 /** Keeps the last item per key: one statement may not upsert a row twice. */
@@ -90,12 +91,11 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
       [links.map((l) => l.workspace), links.map((l) => l.a), links.map((l) => l.b), links.map((l) => l.via), links.map((l) => l.position), links.map((l) => l.messageId), links.map((l) => l.time)],
     );
   const blocked = c.blockedLinks ?? [];
-  if (blocked.length > 0)
-    await q('INSERT INTO blocked_links (workspace, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', [
-      blocked.map((b) => b.workspace),
-      blocked.map((b) => b.a),
-      blocked.map((b) => b.b),
-    ]);
+  if (blocked.length > 0) {
+    const cols = [blocked.map((b) => b.workspace), blocked.map((b) => b.a), blocked.map((b) => b.b)];
+    await q('INSERT INTO blocked_links (workspace, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', cols);
+    if (c.routes) await q('INSERT INTO partition_blocks (partition, workspace, a, b) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING', [c.partition, ...cols]);
+  }
   // WITH ORDINALITY … ORDER BY keeps the changeset's order in the serial `seq`.
   if (c.merges.length > 0) {
     const m = c.merges;
@@ -146,6 +146,7 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
     );
   }
   if (c.control && c.control.length > 0) await writeControl(client, c.partition, c.control, sealer);
+  for (const f of c.forget ?? []) await deletePerson(client, f.workspace, f.profileIds, f.identKeys);
   if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
   if (c.backfills && c.backfills.length > 0) await writeBackfills(client, c.backfills);
 }
@@ -181,7 +182,7 @@ async function writeRoutes(client: pg.PoolClient, partition: number, rows: Reado
  * the partition has published already (a rebuild makes it again) is not
  * written: it is in the log.
  */
-async function writeControl(client: pg.PoolClient, partition: number, records: readonly ControlRecord[], sealer?: ValueSealer): Promise<void> {
+export async function writeControl(client: pg.PoolClient, partition: number, records: readonly ControlRecord[], sealer?: ValueSealer): Promise<void> {
   const sealed = records.map((r) => (r.body.kind === 'handover' ? { ...r, body: { ...r.body, doc: sealDoc(sealer, r.body.doc) } } : r));
   await client.query(
     `INSERT INTO control_outbox (partition, at, idx, record)

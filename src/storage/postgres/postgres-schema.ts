@@ -230,6 +230,7 @@ CREATE TABLE trait_backfills (
     // identities.position: the log position of the last write (partitions write shared rows; the latest wins).
     // identity_routes: each partition's own view (profile here, or the partition that owns it).
     // control_applied: per partition and source partition, the last control record applied (derived).
+    // partition_blocks: the links each partition's unmerges removed (derived).
     // control_outbox / control_published: records to publish, and how far each partition has published (kept by a rebuild).
     sql: `
 ALTER TABLE identities ADD COLUMN position BIGINT NOT NULL DEFAULT 0;
@@ -256,6 +257,13 @@ CREATE TABLE control_outbox (
   record    TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (partition, at, idx)
 );
+CREATE TABLE partition_blocks (
+  partition INTEGER NOT NULL,
+  workspace TEXT COLLATE "C" NOT NULL,
+  a         TEXT COLLATE "C" NOT NULL,
+  b         TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (partition, workspace, a, b)
+);
 CREATE TABLE control_published (
   partition INTEGER PRIMARY KEY,
   at        BIGINT NOT NULL,
@@ -264,5 +272,5 @@ CREATE TABLE control_published (
   },
 ];
 
-/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait backfill progress, identity routes and applied control records. */
-export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'identity_routes', 'control_applied'] as const;
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait backfill progress, identity routes, applied control records and each partition's removed links. */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'identity_routes', 'control_applied', 'partition_blocks'] as const;

@@ -127,6 +127,12 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     return r.rows[0]?.partition;
   }
 
+  /** Partitioned workers: the links a partition's unmerges removed. */
+  async partitionBlocks(partition: number): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    const r = await this.pool.query<{ workspace: string; a: string; b: string }>('SELECT workspace, a, b FROM partition_blocks WHERE partition = $1 ORDER BY workspace, a, b', [partition]);
+    return r.rows;
+  }
+
   /** Partitioned workers: the last control record a partition applied, per source partition. */
   async controlApplied(partition: number): Promise<Map<number, { at: number; index: number }>> {
     const r = await this.pool.query<{ source: number; at: number; idx: number }>('SELECT source, at, idx FROM control_applied WHERE partition = $1', [partition]);
@@ -403,9 +409,10 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
         for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
           for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
         }
-        // Partitioned workers only (absent otherwise): each partition's routes and the control records it applied.
+        // Partitioned workers only (absent otherwise): each partition's routes, the control records it applied and the links its unmerges removed.
         for (const r of await q('SELECT * FROM identity_routes ORDER BY partition, workspace, ident')) out.push(`identity_routes ${canonicalJson(r)}`);
         for (const r of await q('SELECT * FROM control_applied ORDER BY partition, source')) out.push(`control_applied ${canonicalJson(r)}`);
+        for (const r of await q('SELECT * FROM partition_blocks ORDER BY partition, workspace, a, b')) out.push(`partition_blocks ${canonicalJson(r)}`);
         return out;
       },
       SNAPSHOT,
