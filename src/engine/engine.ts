@@ -91,7 +91,8 @@ export class Engine implements EngineHandle {
   private bulkUntil = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
+  /** Until start(): a kick (a drain, a head poll) must not run the loop from position 0 before the stored position is read. */
+  private stopped = true;
   private unsubscribe: (() => void) | undefined;
   private readonly profiles: LruCache<ProfileDoc>;
   private readonly identities: LruCache<string>;
