@@ -34,7 +34,8 @@ const BASE: ConfigInput = { traits: [...TEN_TRAITS], identity: { hashKey: 'ab'.r
  * identify and alias; a second device linked by email, and another person
  * claiming someone's anonymous id (refused: two user ids; `claims`: how
  * often); later activity,
- * anonymous only or with both ids, group calls, and duplicates.
+ * anonymous only or with both ids, group calls and activity attributed to
+ * accounts, and duplicates.
  */
 function scenario(seed: number, people: number, claims = 0.3): unknown[][] {
   const r = rng(seed);
@@ -65,6 +66,8 @@ function scenario(seed: number, people: number, claims = 0.3): unknown[][] {
   for (const p of persons) {
     phases[3]!.push(track({ anonymousId: p.anons[0] }), track({ userId: p.user, anonymousId: p.anons[1] }), track({ userId: p.user }));
     if (r() < 0.4) phases[3]!.push(msg({ type: 'group', userId: p.user, groupId: `g${seed}_${Math.floor(r() * 3)}`, traits: { plan: 'pro' } }));
+    // Activity attributed to accounts (context.groupId / context.groups): it counts for those group profiles too.
+    if (r() < 0.4) phases[3]!.push(track({ userId: p.user }, { context: { groupId: `g${seed}_${Math.floor(r() * 3)}`, groups: { team: `t${seed}_${Math.floor(r() * 2)}` } } }));
   }
   // Duplicates: the same messages again (same messageId), which both modes drop.
   for (const phase of phases) for (const m of phase.slice(0, Math.ceil(phase.length / 10))) phase.push(structuredClone(m));

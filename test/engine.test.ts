@@ -82,6 +82,36 @@ describe('engine: identity resolution', () => {
     await p.close();
   });
 
+  it('context.groupId and context.groups attribute any call to group profiles as activity, not as group traits', async () => {
+    const { p } = await openMemory();
+    await p.ingest([
+      { type: 'group', userId: 'u1', groupId: 'acme', traits: { plan: 'enterprise' }, messageId: 'g1', timestamp: T0 },
+      { type: 'track', userId: 'u1', event: 'Report Run', context: { groupId: 'acme', traits: { city: 'Oslo' } }, messageId: 't1', timestamp: T0 + 5_000 },
+      { type: 'page', anonymousId: 'a9', name: 'Pricing', context: { groups: { company: 'acme', project: 7 } }, messageId: 'p1', timestamp: T0 - 5_000 },
+      // A group call for one account attributed to another: its traits are the first account's alone.
+      { type: 'group', userId: 'u2', groupId: 'beta', traits: { plan: 'free' }, context: { groupId: 'acme' }, messageId: 'g2', timestamp: T0 + 9_000 },
+    ]);
+    await p.drain();
+    const acme = await p.profile('group_id', 'acme');
+    assert.equal(acme?.eventCount, 4, 'its group call and the three calls attributed to it');
+    assert.equal(acme?.firstSeen, new Date(T0 - 5_000).toISOString());
+    assert.equal(acme?.lastSeen, new Date(T0 + 9_000).toISOString());
+    assert.deepEqual(acme?.attributes, { plan: 'enterprise' }, "attribution adds no group traits, and a person's context.traits are not the group's");
+    assert.equal((await p.profile('group_id', '7'))?.eventCount, 1, 'a number id counts as its text; an attributed call creates the group profile');
+    assert.equal((await p.profile('group_id', 'beta'))?.attributes.plan, 'free');
+    assert.deepEqual((await p.profile('user_id', 'u1'))?.groups, ['acme'], 'only group calls make a member');
+    assert.deepEqual((await p.profile('anonymous_id', 'a9'))?.groups, []);
+    const listed = await p.events('group_id', 'acme');
+    assert.deepEqual(listed.events.map((e) => e.record.messageId), ['g2', 'p1', 't1', 'g1'], "a group profile's events, newest first");
+    const past = await p.profile('group_id', 'acme', { at: T0 + 1_000 });
+    assert.equal(past?.eventCount, 2, 'as of a past time: the events up to it');
+    assert.deepEqual(past?.attributes, { plan: 'enterprise' });
+    const incremental = await p.stateDump();
+    await p.rebuild();
+    assert.deepEqual(await p.stateDump(), incremental, 'a rebuild gives the same state');
+    await p.close();
+  });
+
   it('external ids from context.externalIds link profiles', async () => {
     const { p } = await openMemory();
     await p.ingest([

@@ -233,16 +233,23 @@ describe('erasure and group profiles', () => {
         { type: 'group', userId: 'ga', groupId: 'org1', traits: { plan: 'enterprise', seats: 9 }, messageId: 'g3', timestamp: at(3) },
         { type: 'group', userId: 'ga', groupId: 'org2', traits: { name: 'Solo Org' }, messageId: 'g4', timestamp: at(3) },
         { type: 'track', userId: 'gb', event: 'Order Completed', properties: { total: 5 }, messageId: 't1', timestamp: at(2) },
+        // Attributed to org1 (and to org3 only by the erased member): counted there, and gone with the member.
+        { type: 'track', userId: 'ga', event: 'Report Run', context: { groupId: 'org1', groups: { team: 'org3' } }, messageId: 't2', timestamp: at(1) },
+        { type: 'track', userId: 'gb', event: 'Report Run', context: { groupId: 'org1' }, messageId: 't3', timestamp: at(2) },
       ]);
       await p.drain();
       assert.equal((await p.profile('group_id', 'org1'))!.attributes.plan, 'enterprise', 'before: the erased member set the latest plan');
+      assert.equal((await p.profile('group_id', 'org1'))!.eventCount, 5, 'before: three group calls and two attributed calls');
+      assert.equal((await p.profile('group_id', 'org3'))!.eventCount, 1);
       await p.privacy.waitFor((await p.privacy.erase('user_id', 'ga')).id);
       const org1 = await p.profile('group_id', 'org1');
       assert.ok(org1, 'the group profile keeps existing');
       assert.equal(org1.attributes.plan, 'pro', "the group's attributes are recomputed from the remaining members' events");
       assert.equal(org1.attributes.seats, undefined, 'values only the erased member sent are gone');
-      assert.equal(org1.eventCount, 1, 'the event count is recomputed');
+      assert.equal(org1.eventCount, 2, "the event count is recomputed: the remaining member's group call and attributed call");
+      assert.equal(org1.lastSeen, at(2), "the erased member's later attributed call is gone");
       assert.equal(await p.profile('group_id', 'org2'), undefined, 'a group built only from the erased member goes with them');
+      assert.equal(await p.profile('group_id', 'org3'), undefined, 'also one the erased member only attributed calls to');
       const incremental = await p.stateDump();
       assert.ok(!incremental.join('\n').includes('enterprise'), "no derived row keeps the erased member's values");
       await p.rebuild();

@@ -96,6 +96,7 @@ describe('official SDKs against the server', () => {
     client.capture({ distinctId: 'ph-old', event: 'Legacy Login' });
     client.alias({ distinctId: 'ph-1', alias: 'ph-old' });
     client.groupIdentify({ groupType: 'company', groupKey: 'ph-acme', properties: { name: 'Acme' }, distinctId: 'ph-1' });
+    client.capture({ distinctId: 'ph-1', event: 'Report Run', groups: { company: 'ph-acme' } });
     await client.shutdown(10_000);
     assert.deepEqual(errors, []);
 
@@ -109,11 +110,14 @@ describe('official SDKs against the server', () => {
     assert.equal(v.attributes.source, 'ad');
     assert.equal(v.attributes.city, 'Lima');
     assert.deepEqual(v.groups, ['ph-acme']);
-    assert.equal(v.eventCount, 6);
+    assert.equal(v.eventCount, 7);
     assert.deepEqual([...v.identities.userIds].sort(), ['ph-1', 'ph-old']);
     assert.deepEqual(v.identities.anonymousIds, [anon]);
-    assert.equal((await profile('user_id', 'ph-old')).eventCount, 6);
-    assert.equal((await profile('anonymous_id', anon)).eventCount, 6);
+    assert.equal((await profile('user_id', 'ph-old')).eventCount, 7);
+    assert.equal((await profile('anonymous_id', anon)).eventCount, 7);
+    const acme = await profile('group_id', 'ph-acme');
+    assert.equal(acme.attributes.name, 'Acme');
+    assert.equal(acme.eventCount, 2, 'the $groupidentify and the capture sent with groups');
   });
 
   describe('PostHog capture endpoints', () => {

@@ -24,7 +24,8 @@ export interface LinkMeta {
 
 /**
  * - `forward`: fold the event at log position `of` here (its owner's profile
- *   lives here); `group`: fold only its group call (the group lives here).
+ *   lives here); `group`: fold it only into the groups it counts for that
+ *   are homed here.
  * - `link`: join the profile of `ident` (an alias's previous id when `alias`)
  *   with the asker's profile (`anchor`, owned by partition `from`, holding
  *   `identifiers`, for the guards).

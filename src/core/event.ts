@@ -86,6 +86,39 @@ export function isEvent(r: LogRecord): r is PortraitEvent {
   return r.type !== 'unlink' && r.type !== 'erase' && r.type !== 'control';
 }
 
+/**
+ * The groups (accounts) an event counts for: a group call's `groupId`, and for
+ * any message the account it is attributed to, `context.groupId` (Segment's
+ * field for attributing non-group calls to an account) and the values of
+ * `context.groups` (one id per group type, what PostHog's `$groups` become).
+ * Numbers count as their decimal strings; other values are ignored. Sorted,
+ * without repeats.
+ */
+export function groupIdsOf(e: PortraitEvent): string[] {
+  const out: string[] = [];
+  if (e.type === 'group' && e.groupId !== undefined) out.push(e.groupId);
+  const c = e.context;
+  if (c !== undefined) {
+    const one = groupIdText(c.groupId);
+    if (one !== undefined) out.push(one);
+    const many = c.groups;
+    if (many !== null && typeof many === 'object' && !Array.isArray(many)) {
+      for (const k in many) {
+        if (!Object.hasOwn(many, k)) continue;
+        const id = groupIdText(many[k]);
+        if (id !== undefined) out.push(id);
+      }
+    }
+  }
+  if (out.length < 2) return out;
+  return [...new Set(out)].sort();
+}
+
+function groupIdText(v: Json | undefined): string | undefined {
+  if (typeof v === 'string') return v === '' ? undefined : v;
+  return typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
+}
+
 /** A record as read back from the log, with its position. */
 export interface Positioned<T = LogRecord> {
   position: number;

@@ -353,8 +353,11 @@ export function destinationStoreContract(name: string, factory: DestinationStore
     });
 
     it('two delivery workers on one database never deliver a notification twice, whatever the failures and interleaving', async () => {
-      s = await open();
-      const other = await Destinations.open({ store: await s.db.connect(), clock: s.clock, delivery: OPTIONS, configured: [], defaultWorkspace: 'w', rng: () => 0.5 });
+      // No receiver here hangs, so no attempt should time out: a generous request timeout keeps a slow
+      // machine from turning an answered request into a timed-out attempt (sent again by design).
+      const delivery = { ...OPTIONS, timeoutMs: 30_000 };
+      s = await open(delivery);
+      const other = await Destinations.open({ store: await s.db.connect(), clock: s.clock, delivery, configured: [], defaultWorkspace: 'w', rng: () => 0.5 });
       const workers = [s.d.worker, other.worker];
       let run = 0;
       await fc.assert(

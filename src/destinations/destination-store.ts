@@ -115,6 +115,8 @@ export interface DestinationStore {
   addMembers(rows: ReadonlyArray<{ workspace: string; segment: string; profileId: string; since: number }>): Promise<void>;
   /** One page of a segment's members after `after` (profile id order), with their profile documents when present. */
   membersPage(workspace: string, segment: string, after: string, limit: number): Promise<MemberRow[]>;
+  /** Releases what the store holds of its own (a thread); the database it uses stays open. */
+  close?(): Promise<void>;
 }
 
 /** A delivery to create: its id and the JSON body every attempt sends. */

@@ -103,7 +103,7 @@ export class ClusterStep extends Step {
         out.push({ workspace: ws, ident: x.owner });
         for (const l of x.linked) out.push({ workspace: ws, ident: l });
         if (x.aliasPrevious !== undefined) out.push({ workspace: ws, ident: `user:${x.aliasPrevious}` }, { workspace: ws, ident: `anon:${x.aliasPrevious}` });
-        if (x.group !== undefined) out.push({ workspace: ws, ident: x.group });
+        for (const g of x.groups ?? []) out.push({ workspace: ws, ident: g });
         return;
       }
       if (r.type !== 'control') return;
@@ -154,7 +154,7 @@ export class ClusterStep extends Step {
     const of = fwd !== undefined && fwd.control.body.kind === 'forward' ? fwd.control.body.of : position;
     const ws = e.workspace;
     if (fwd?.group === true) {
-      if (ids.group !== undefined) this.foldGroup(e, position, ids.group);
+      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
       return;
     }
     const where = this.where(ws, ids.owner);
@@ -173,11 +173,14 @@ export class ClusterStep extends Step {
     let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position).id);
     for (const l of local) owner = this.linkOne(e, position, ids.owner, owner, l);
     this.fold(e, position, this.doc(ws, owner));
-    if (ids.group !== undefined) {
-      const home = this.part.homeOf(ws, ids.group);
-      if (home === this.p) this.foldGroup(e, position, ids.group);
-      else this.emit(home, { kind: 'forward', of, group: true }, e, position);
+    // The groups it counts for: folded here when homed here, else forwarded once to each other home.
+    const homes = new Set<number>();
+    for (const g of ids.groups ?? []) {
+      const home = this.part.homeOf(ws, g);
+      if (home === this.p) this.foldGroup(e, position, g);
+      else homes.add(home);
     }
+    for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, ids.owner, this.doc(ws, owner), cross);
   }
 

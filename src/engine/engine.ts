@@ -87,6 +87,12 @@ export class Engine implements EngineHandle {
   private pending: Step | undefined;
   private pendingEvents = 0;
   private pendingSince = 0;
+  /**
+   * The log's head when the pending step began. The step commits once it has
+   * folded that far (group commit): events that arrive meanwhile go to the
+   * next commit instead of delaying this one until the engine has caught up.
+   */
+  private pendingUpTo = 0;
   /** While `processed` is below this position, transactions may hold `rebuildBatchSize` records. */
   private bulkUntil = 0;
   private wake: (() => void) | undefined;
@@ -211,7 +217,7 @@ export class Engine implements EngineHandle {
       while (!this.stopped) {
         if (this.processed < this.o.log.head()) {
           await this.step();
-          if (this.pendingEvents >= this.batchLimit()) await this.flush();
+          if (this.pendingEvents >= this.batchLimit() || this.groupDone()) await this.flush();
         } else if (this.pending !== undefined) {
           // Write-behind: keep folding what arrives for a short window, so a profile hit by
           // several events is written once; commit at once when someone waits.
@@ -243,6 +249,11 @@ export class Engine implements EngineHandle {
       this.processed = this.position;
       if (this.o.partitioned) this.applied = await this.o.partitioned.applied().catch(() => new Map());
     }
+  }
+
+  /** Whether the pending step holds everything that was in the log when it began and its write-behind window has passed. */
+  private groupDone(): boolean {
+    return this.pending !== undefined && this.processed >= this.pendingUpTo && Date.now() - this.pendingSince >= this.o.commitIntervalMs;
   }
 
   private batchLimit(): number {
@@ -331,6 +342,7 @@ export class Engine implements EngineHandle {
 
   /** Folds the next records into the pending (uncommitted) step. */
   private async step(): Promise<void> {
+    const head = this.o.log.head();
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
     if (records.length === 0) return;
     // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
@@ -357,6 +369,7 @@ export class Engine implements EngineHandle {
     if (this.pending === undefined) {
       this.pending = this.newStep();
       this.pendingSince = Date.now();
+      this.pendingUpTo = head;
     }
     const step = this.pending;
     for (let i = 0; i < rows.length; i++) {

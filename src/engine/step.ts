@@ -66,7 +66,7 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
     if (ids.aliasPrevious !== undefined) {
       out.push({ workspace: e.workspace, ident: `user:${ids.aliasPrevious}` }, { workspace: e.workspace, ident: `anon:${ids.aliasPrevious}` });
     }
-    if (ids.group !== undefined) out.push({ workspace: e.workspace, ident: ids.group });
+    for (const g of ids.groups ?? []) out.push({ workspace: e.workspace, ident: g });
   }
   return out;
 }
@@ -158,7 +158,7 @@ export class Step {
     let owner = this.lookup(ws, ids.owner) ?? this.join(e, position, ids.owner, links) ?? this.create(ws, 'user', ids.owner, position).id;
     for (const l of links) owner = this.linkOne(e, position, ids.owner, owner, l);
     this.fold(e, position, this.doc(ws, owner));
-    if (ids.group !== undefined) this.foldGroup(e, position, ids.group);
+    for (const group of ids.groups ?? []) this.foldGroup(e, position, group);
   }
 
   /** A new owner identifier joins a profile the event already links to, when the guards allow it; returns that profile's id. */
@@ -216,7 +216,7 @@ export class Step {
     }
   }
 
-  /** Folds a group call into the group's profile. */
+  /** Folds an event that counts for a group into the group's profile. */
   protected foldGroup(e: PortraitEvent, position: number, group: string): void {
     const ws = e.workspace;
     const g = this.lookup(ws, group);

@@ -4,7 +4,7 @@
  * find a profile's events, so a replay attributes every event exactly as the
  * stream did.
  */
-import type { PortraitEvent } from '../core/event.ts';
+import { groupIdsOf, type PortraitEvent } from '../core/event.ts';
 import { identKey } from '../core/identity.ts';
 
 export interface EventIdentifiers {
@@ -13,8 +13,8 @@ export interface EventIdentifiers {
   linked: string[];
   /** alias: the previous id, to be resolved as a known user id, else a known anonymous id, else a user id. */
   aliasPrevious?: string;
-  /** group: the group profile's identifier. */
-  group?: string;
+  /** The identifiers of the group profiles the event counts for (a group call's group, and the accounts it is attributed to: see `groupIdsOf`). */
+  groups?: string[];
 }
 
 /** Hashes an email with a workspace's identity key; undefined when the value is not an email. */
@@ -36,7 +36,8 @@ export function identifiersOf(e: PortraitEvent, hashEmail: EmailHasher): EventId
   }
   const out: EventIdentifiers = { owner, linked };
   if (e.type === 'alias' && e.previousId !== undefined && e.previousId !== e.userId) out.aliasPrevious = e.previousId;
-  if (e.type === 'group' && e.groupId !== undefined) out.group = identKey('group', e.groupId);
+  const groups = groupIdsOf(e);
+  if (groups.length > 0) out.groups = groups.map((g) => identKey('group', g));
   return out;
 }
 

@@ -26,7 +26,10 @@ describe('identifiersOf', () => {
     );
     assert.deepEqual(ids.linked, ['anon:a', 'email:h(w,x@y.z)', 'ext:crm:7'], "the email is hashed with the event's workspace");
     assert.equal(ids.aliasPrevious, 'old');
-    assert.equal(identifiersOf({ ...base, type: 'group', userId: 'u', groupId: 'g' }, () => undefined).group, 'group:g');
+    assert.deepEqual(identifiersOf({ ...base, type: 'group', userId: 'u', groupId: 'g' }, () => undefined).groups, ['group:g']);
+    assert.equal(identifiersOf({ ...base, type: 'track', userId: 'u', event: 'x' }, () => undefined).groups, undefined, 'no group: none');
+    const attributed = identifiersOf({ ...base, type: 'group', userId: 'u', groupId: 'g', context: { groupId: 7, groups: { company: 'acme', project: 'g', bad: null, empty: '' } } }, () => undefined);
+    assert.deepEqual(attributed.groups, ['group:7', 'group:acme', 'group:g'], 'the group call, context.groupId (a number as text) and context.groups, once each; unusable values ignored');
   });
 });
 

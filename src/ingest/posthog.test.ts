@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import LZString from 'lz-string';
 import { distinctIdRole, looksAnonymous, postHogBodyToSegment, postHogToSegment, readPostHogBody } from './posthog.ts';
 import { ManualClock } from '../core/clock.ts';
+import { groupIdsOf } from '../core/event.ts';
 import { parseMessage as parse } from './index.ts';
 
 const parseMessage = (m: unknown) => parse(m, { workspace: 'default', clock: new ManualClock(0) });
@@ -35,6 +36,17 @@ describe('PostHog → Segment', () => {
     const screen = postHogToSegment({ event: '$screen', distinct_id: 'u1', properties: { $screen_name: 'Home' } });
     assert.deepEqual([screen.type, screen.name], ['screen', 'Home']);
     for (const m of [g, lone, page, screen]) assert.equal(parseMessage(m).ok, true, JSON.stringify(m));
+  });
+
+  it('attributes an event to its $groups through context.groups, keeping only usable keys', () => {
+    const m = postHogToSegment({ event: 'Report Run', distinct_id: 'u1', properties: { $groups: { company: 'acme', project: 42, team: '', broken: { x: 1 } } } });
+    assert.deepEqual(m.context, { groups: { company: 'acme', project: 42 } });
+    assert.deepEqual((m.properties as Record<string, unknown>).$groups, { company: 'acme', project: 42, team: '', broken: { x: 1 } }, 'the properties keep what was sent');
+    const r = parseMessage(m);
+    assert.ok(r.ok);
+    assert.deepEqual(groupIdsOf(r.event), ['42', 'acme']);
+    assert.equal(postHogToSegment({ event: 'x', distinct_id: 'u1', properties: { $groups: { team: '' } } }).context, undefined, 'no usable key: no context.groups');
+    assert.equal(postHogToSegment({ event: 'x', distinct_id: 'u1', properties: { $groups: 'acme' } }).context, undefined, 'not an object: ignored');
   });
 
   it('maps other events to track, moving $set/$set_once to context.traits', () => {

@@ -21,6 +21,8 @@
  *   anonymousId, since Portrait requires one identifier.
  * - `$pageview` → page, name = `$current_url` ?? `$pathname`; `$screen` →
  *   screen, name = `$screen_name`; everything else → track with the event name.
+ * - `$groups` (group type → key) also becomes `context.groups`: the event then
+ *   counts for those group profiles too (see `groupIdsOf`).
  * - `$set` / `$set_once` in properties are removed from the properties and
  *   become `context.traits` (identify: `traits`); the names only in `$set_once`
  *   are listed in `context.setOnce`, so they apply only where the person has
@@ -166,6 +168,8 @@ export function postHogToSegment(raw: unknown, sentAt?: unknown): SegmentLike {
   // `$set_once` values apply only where the person has no value yet; a `$set` of the same name in the message wins.
   const onlyOnce = Object.keys(setOnce).filter((k) => !Object.hasOwn(set, k));
   if (onlyOnce.length > 0) context.setOnce = onlyOnce;
+  const groups = groupsOf(props.$groups);
+  if (groups !== undefined) context.groups = groups;
 
   const m: SegmentLike = {};
   if (typeof raw.uuid === 'string' && raw.uuid !== '') m.messageId = raw.uuid;
@@ -234,6 +238,20 @@ export function postHogToSegment(raw: unknown, sentAt?: unknown): SegmentLike {
   }
   if (Object.keys(context).length > 0) m.context = context;
   return m;
+}
+
+/**
+ * PostHog's `$groups` (group type → group key) as `context.groups`, which
+ * attributes the event to those group profiles: keys that are non-empty
+ * strings or numbers only (anything else is left in the properties alone).
+ */
+function groupsOf(raw: unknown): Record<string, string | number> | undefined {
+  if (!isObject(raw)) return undefined;
+  let out: Record<string, string | number> | undefined;
+  for (const [type, key] of Object.entries(raw)) {
+    if ((typeof key === 'string' && key !== '') || (typeof key === 'number' && Number.isFinite(key))) (out ??= {})[type] = key;
+  }
+  return out;
 }
 
 /** A whole body: its key and its events as Segment messages, in order. */

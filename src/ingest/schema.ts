@@ -58,10 +58,21 @@ export const ExternalId = Type.Object(
   { description: 'an object with string fields id and type' },
 );
 
+/** A group id a message is attributed to (`context.groupId`, a value of `context.groups`). */
+const GroupRef = (description: string) => Type.Unsafe<string | number>({ type: ['string', 'number'], minLength: 1, maxLength: MAX_ID_LENGTH, description });
+
 export const Context = Type.Object(
   {
     traits: Type.Optional(AnyObject('the user traits known when the event happened')),
     externalIds: Type.Optional(Type.Array(ExternalId, { description: 'an array of {id, type} objects' })),
+    groupId: Type.Optional(GroupRef(`the account the message is attributed to: a non-empty string of at most ${MAX_ID_LENGTH} characters or a number`)),
+    groups: Type.Optional(
+      Type.Unsafe<Record<string, string | number>>({
+        type: 'object',
+        additionalProperties: GroupRef('a group id: a non-empty string or a number'),
+        description: `an object of group types to group ids (non-empty strings of at most ${MAX_ID_LENGTH} characters or numbers)`,
+      }),
+    ),
   },
   { description: 'an object (the context of the message)' },
 );

@@ -281,6 +281,19 @@ describe('parseMessage: problems', () => {
     assert.ok(ok.context, 'ok.context');
   });
 
+  it('checks context.groupId and context.groups (the accounts a call is attributed to)', () => {
+    const base = { type: 'track', event: 'x', userId: 'u' };
+    for (const bad of ['', true, { id: 'a' }, ['a'], 'g'.repeat(1025)]) {
+      assert.match(problemAt(parseMessage({ ...base, context: { groupId: bad } }, options()), '/context/groupId').message, /^must be the account the message is attributed to/, JSON.stringify(bad).slice(0, 40));
+    }
+    assert.match(problemAt(parseMessage({ ...base, context: { groups: ['acme'] } }, options()), '/context/groups').message, /^must be an object of group types to group ids/);
+    assert.match(problemAt(parseMessage({ ...base, context: { groups: { company: 'acme', team: null } } }, options()), '/context/groups/team').message, /^must be a group id/);
+    const ok = event(parseMessage({ ...base, context: { groupId: 12, groups: { company: 'acme' } } }, options()));
+    assert.deepEqual(ok.context, { groupId: 12, groups: { company: 'acme' } });
+    const viaBatch = parseBatch({ batch: [base], context: { groupId: false } }, options());
+    assert.equal(viaBatch.ok, false, "a batch's shared context is checked too");
+  });
+
   it('names the time field that cannot be read', () => {
     for (const field of ['timestamp', 'originalTimestamp', 'sentAt']) {
       for (const bad of ['yesterday', '2024-02-30T00:00:00Z', true, {}, Infinity]) {

@@ -119,6 +119,24 @@ export function logContract(backend: string, factory: LogFactory, opts: { skip?:
       assert.equal((await log.eventsFor('w', { userIds: ['u'], anonymousIds: [] })).length, 2, 'eventsFor no longer finds purged events');
     });
 
+    withLog('groupEvents: the group calls naming a group and the messages attributed to it, in order, up to a position', async (log) => {
+      await log.append([
+        logEvent('g1', { type: 'group', groupId: 'acme', event: undefined }),
+        logEvent('t1', { context: { groupId: 'acme' } }),
+        logEvent('t2', { context: { groups: { company: 'acme', team: 7 } } }),
+        logEvent('t3', { context: { groupId: 'beta' } }),
+        logEvent('g2', { type: 'group', groupId: 'beta', event: undefined, context: { groupId: 'acme' } }),
+        logEvent('t4', { workspace: 'other', context: { groupId: 'acme' } }),
+        logEvent('t5', { properties: { note: 'mentions "groupId": "acme" only in a property' } }),
+      ]);
+      const ids = async (group: string, upTo = log.head()) => (await log.groupEvents('w', group, { upTo })).map((r) => r.record.messageId);
+      assert.deepEqual(await ids('acme'), ['g1', 't1', 't2', 'g2'], "acme's group call, context.groupId, context.groups and a call for another group attributed to it; not another workspace's, not a property");
+      assert.deepEqual(await ids('beta'), ['t3', 'g2']);
+      assert.deepEqual(await ids('7'), ['t2'], 'a number id is found as its text');
+      const second = (await log.read(0, 10))[1]!.position;
+      assert.deepEqual(await ids('acme', second), ['g1', 't1'], 'up to a position');
+    });
+
     it('refuses appends once closed', async () => {
       const { log, dispose } = await factory.open();
       await log.close();

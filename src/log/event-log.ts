@@ -48,7 +48,7 @@ export interface EventLog {
    * delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
    */
   erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }>;
-  /** The group calls naming a group, in position order (to recompute a group profile after an erasure). */
+  /** The events that count for a group (its group calls and the messages attributed to it: `groupIdsOf`), in position order (a group profile's events; recomputing it after an erasure). */
   groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;

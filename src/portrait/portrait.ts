@@ -33,7 +33,7 @@ import type { ScoreSpecs } from '../core/scores.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
-import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
+import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, ThreadedDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
 import { Definitions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -308,6 +308,7 @@ export class Portrait {
     if (destinationStore !== undefined) {
       const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes };
       p.webhooks = await Destinations.open({ ...d, sealer }).catch(async (e: unknown) => {
+        await destinationStore.close?.();
         await p.close();
         throw e;
       });
@@ -318,6 +319,8 @@ export class Portrait {
       await p.close();
       throw Errors.notOnThisBackend('Segments and tags', SEGMENTS_OFF);
     }
+    // Its data-key writer thread loads meanwhile (with the engine thread): the first ingest does not wait for it.
+    if (store instanceof SqliteStore) await store.ready();
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
@@ -471,7 +474,7 @@ export class Portrait {
     const rules = this.definitions.rules();
     if (o.at !== undefined) {
       const at = o.at;
-      const events = (await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() })).filter((e) => e.record.timestamp <= at);
+      const events = (await this.eventsOf(doc)).filter((e) => e.record.timestamp <= at);
       const past = foldProfile(doc, events, rules);
       return viewOf(past, rules.traits, at);
     }
@@ -510,7 +513,7 @@ export class Portrait {
   ): Promise<{ events: Array<Positioned<PortraitEvent>>; next?: number }> {
     this.check();
     const doc = await this.requireDoc(idType, id, o);
-    const all = await this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo: this.engine.committedPosition() });
+    const all = await this.eventsOf(doc);
     const limit = o.limit ?? 50;
     const matching = all
       .filter((e) => (o.before === undefined || e.position < o.before) && (o.name === undefined || e.record.event === o.name || e.record.name === o.name))
@@ -518,6 +521,15 @@ export class Portrait {
       .reverse();
     const page = matching.slice(0, limit);
     return matching.length > limit ? { events: page, next: page[page.length - 1]!.position } : { events: page };
+  }
+
+  /** The events folded into a profile so far, in position order: a person's by their ids, a group's by `groupIdsOf`. */
+  private async eventsOf(doc: ProfileDoc): Promise<Positioned<PortraitEvent>[]> {
+    const upTo = this.engine.committedPosition();
+    if (doc.kind === 'user') return this.log.eventsFor(doc.workspace, logIdsOf(doc.identifiers), { upTo });
+    const out: Positioned<PortraitEvent>[] = [];
+    for (const ident of doc.identifiers) if (ident.startsWith('group:')) out.push(...(await this.log.groupEvents(doc.workspace, ident.slice(6), { upTo })));
+    return out.sort((x, y) => x.position - y.position);
   }
 
   /** Recorded changes of a profile's attributes and computed traits, newest first. */
@@ -883,6 +895,7 @@ export class Portrait {
     await this.retentionRun;
     await this.audit.flush();
     await this.webhooks?.stop();
+    await this.webhooks?.store.close?.();
     if (this.engine.close) await this.engine.close();
     else await this.engine.stop();
     await this.log.close();
@@ -971,7 +984,11 @@ async function highestPosition(store: StateStore, config: ResolvedConfig): Promi
 
 /** Where a state store keeps webhook destinations and their deliveries (both stores do). */
 function destinationStoreOf(store: StateStore): DestinationStore | undefined {
-  if (store instanceof SqliteStore) return new SqliteDestinationStore(store.db);
+  if (store instanceof SqliteStore) {
+    // A state file: deliveries are recorded from a thread of their own, so waiting for the engine's write lock never stalls reads.
+    if (store.db.memory) return new SqliteDestinationStore(store.db);
+    return new ThreadedDestinationStore({ file: store.db.name, durability: store.db.pragma('synchronous', { simple: true }) === 2 ? 'full' : 'normal' });
+  }
   if (store instanceof PostgresStore) return new PostgresDestinationStore(store.pool);
   return undefined;
 }

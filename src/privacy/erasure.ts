@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Errors } from '../core/errors.ts';
-import type { EraseRecord, PortraitEvent, Positioned } from '../core/event.ts';
+import { groupIdsOf, type EraseRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { EmailHasher } from '../identity/index.ts';
@@ -163,7 +163,7 @@ export async function applyErasure(
   const groupIds = new Set<string>();
   if (identKeys.length > 0) {
     for (const e of await deps.log.eventsFor(workspace, { userIds, anonymousIds }, { upTo: p.position })) {
-      if (e.record.type === 'group' && e.record.groupId !== undefined) groupIds.add(e.record.groupId);
+      for (const g of groupIdsOf(e.record)) groupIds.add(g);
     }
   }
   const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };

@@ -91,8 +91,9 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
         if (!sameJson(before, after)) result.changes[traitKey(t.name)] = [before, after];
       }
     }
-  } else if (e.type === 'group' && e.traits) {
-    // A group (account) profile keeps the group's own traits as attributes.
+  } else if (e.type === 'group' && e.traits && doc.identifiers.includes(`group:${e.groupId}`)) {
+    // A group (account) profile keeps the group's own traits as attributes; an account the call
+    // is only attributed to (context.groupId / context.groups) counts the call as activity.
     applyAttributes(doc, e, e.traits, rules, record, result);
   }
   return result;

@@ -21,6 +21,16 @@ function doc(over: Partial<ProfileDoc> = {}): ProfileDoc {
   return { ...emptyProfile('p1', 'w', 'user', 1), eventCount: 1, firstSeen: T0, lastSeen: T0, ...over };
 }
 
+/** A profile whose `interest` (decayed, half-life one day) holds `w` for sports at T0. */
+function sportsInterest(w: number): { traits: Map<string, SegmentTrait>; d: ProfileDoc } {
+  const traits = traitsOf([{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition]);
+  const t = traits.get('interest')!;
+  const d = doc();
+  const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w } };
+  d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+  return { traits, d };
+}
+
 const set = (defs: Record<string, string>) => new SegmentSet(Object.entries(defs).map(([name, c]) => ({ kind: 'segment' as const, def: { name, condition: parseCondition(c) } })));
 
 describe('evaluation', () => {
@@ -59,13 +69,8 @@ describe('evaluation', () => {
     assert.deepEqual([...s.evaluate(d, T0 + 1.995 * DAY, traits, new Map()).members].sort(), ['books', 'rich'], 'not recent at that instant');
   });
 
-  it('finds the exact instant a decayed score crosses a threshold, and re-checks equality tests hourly', () => {
-    const defs: TraitDefinition[] = [{ name: 'interest', kind: 'decayed', key: 'properties.cat', halfLife: '1d', value: 'properties.w' } as TraitDefinition];
-    const traits = traitsOf(defs);
-    const t = traits.get('interest')!;
-    const d = doc();
-    const e = { type: 'track', event: 'Viewed', messageId: 'm1', timestamp: T0, properties: { cat: 'sports', w: 8 } };
-    d.traits.interest = { h: t.runtime.hash, s: t.runtime.aggregator.add(t.runtime.aggregator.init(), t.runtime.input(e as never)!) };
+  it('finds the exact instant a decayed score crosses a threshold', () => {
+    const { traits, d } = sportsInterest(8);
     const s = set({ fan: 'traits.interest.sports >= 1', cold: 'traits.interest.sports < 1', exact: 'traits.interest.sports = 8', other: 'traits.interest.music > 0' });
     const r = s.evaluate(d, T0, traits, new Map());
     assert.deepEqual([...r.members].sort(), ['exact', 'fan'], 'fan and exact at the event');
@@ -76,9 +81,34 @@ describe('evaluation', () => {
     assert.ok(at > T0 + 3 * DAY && at < T0 + 3 * DAY + HOUR, `crossing shortly after 3 days, got T0 + ${(at - T0) / HOUR} h`);
     assert.deepEqual([...s.evaluate(d, at - 1, traits, new Map()).members].sort(), ['fan'], 'still a fan a millisecond before');
     assert.deepEqual([...s.evaluate(d, at, traits, new Map()).members].sort(), ['cold'], 'cold at the crossing');
-    assert.equal(nextOf('exact', T0), T0 + HOUR, 'an equality test of a decaying score is re-checked within the hour');
     assert.equal(nextOf('other', T0), Infinity, 'a key the profile lacks never crosses above 0');
     assert.equal(nextOf('cold', at), Infinity, 'once below, a decaying score never comes back');
+    // 8 at the event (rounded to 6 decimals): it stops being 8 the first millisecond it rounds below.
+    const leaves = nextOf('exact', T0);
+    assert.ok(leaves > T0 && leaves < T0 + HOUR, `leaves "= 8" within the hour, got T0 + ${leaves - T0} ms`);
+    assert.deepEqual([...s.evaluate(d, leaves - 1, traits, new Map()).members].sort(), ['exact', 'fan'], 'still exactly 8 a millisecond before');
+    assert.deepEqual([...s.evaluate(d, leaves, traits, new Map()).members].sort(), ['fan'], 'no longer 8 at that instant');
+  });
+
+  it('finds the exact instants an equality or membership test of a decaying score changes', () => {
+    // 1 at T0, so 2^(-days): exactly 0.5 at one day, 0.25 at two days (both exact in six decimals).
+    const { traits, d } = sportsInterest(1);
+    const s = set({ half: 'traits.interest.sports = 0.5', nothalf: 'traits.interest.sports != 0.5', quarterish: 'traits.interest.sports in (0.25, 0.5, "x")', other: 'traits.interest.sports not in (0.25)' });
+    const members = (now: number) => [...s.evaluate(d, now, traits, new Map()).members].sort();
+    const nextOf = (key: string, now: number) => s.evaluate(d, now, traits, new Map(), new Set([key])).next;
+    const enters = nextOf('half', T0);
+    assert.equal(nextOf('nothalf', T0), enters, 'a test and its negation change together');
+    assert.ok(enters < T0 + DAY && enters > T0 + DAY - HOUR, `reaches 0.5 (rounded) just before one day, got T0 + ${(enters - T0) / HOUR} h`);
+    assert.deepEqual(members(enters - 1), ['nothalf', 'other'], 'not yet 0.5 a millisecond before');
+    assert.deepEqual(members(enters), ['half', 'other', 'quarterish'], '0.5 from that instant');
+    const leaves = nextOf('half', enters);
+    assert.ok(leaves > T0 + DAY && leaves < T0 + DAY + HOUR, 'and stops being 0.5 just after one day');
+    assert.deepEqual(members(leaves - 1), ['half', 'other', 'quarterish']);
+    assert.deepEqual(members(leaves), ['nothalf', 'other']);
+    const quarter = nextOf('quarterish', leaves);
+    assert.ok(quarter > T0 + 2 * DAY - HOUR && quarter < T0 + 2 * DAY, 'in (...) next changes when it reaches 0.25');
+    assert.deepEqual(members(quarter), ['nothalf', 'quarterish']);
+    assert.equal(nextOf('quarterish', T0 + 30 * DAY), Infinity, 'below every literal: never again');
   });
 
   it('evaluates only the affected definitions and keeps the others', () => {

@@ -20,10 +20,10 @@ export interface SegmentTrait {
 
 /**
  * How often a profile is re-checked when its condition tests a continuously
- * changing value (a decayed score, RFM recency) for equality or membership:
- * such a test may turn true and false again between two instants, so no
- * single crossing instant exists. Ordered comparisons (<, <=, >, >=) on those
- * values get their exact crossing instant instead (see `crossing`).
+ * changing value that is not a number (a whole decayed map or RFM object):
+ * no crossing instant can be computed for it. Comparisons of the numbers
+ * themselves (<, <=, >, >=, =, !=, in, not in) get their exact instants
+ * instead (see `crossing` and `equalityChange`).
  */
 export const CONTINUOUS_RECHECK_MS = 3_600_000;
 
@@ -256,8 +256,8 @@ export function evaluate(c: Condition, r: ProfileReader): boolean {
 /**
  * The earliest instant after now at which the condition's value could change
  * with no new event: exact for within / older than, for window traits, and for
- * ordered comparisons of decayed scores and RFM recency; a bounded re-check
- * for other tests of those continuous values. Infinity when never.
+ * comparisons and equality tests of decayed scores and RFM recency; a bounded
+ * re-check for tests of those values that are not numbers. Infinity when never.
  */
 export function nextChange(c: Condition, r: ProfileReader): number {
   switch (c.op) {
@@ -282,9 +282,35 @@ export function nextChange(c: Condition, r: ProfileReader): number {
     case 'lt':
     case 'lte':
       return r.continuous(c.ref) ? crossing({ op: c.op, ref: c.ref, value: c.value }, r) : r.nextChange(c.ref);
+    case 'eq':
+    case 'neq':
+      return r.continuous(c.ref) ? equalityChange(c.ref, [c.value], r) : r.nextChange(c.ref);
+    case 'in':
+    case 'not_in':
+      return r.continuous(c.ref) ? equalityChange(c.ref, c.values, r) : r.nextChange(c.ref);
     default:
       return r.nextChange(c.ref);
   }
+}
+
+/**
+ * When an equality test (=, !=, in, not in) of a continuous value against
+ * these literals next changes its answer. The value moves monotonically, so
+ * `v = x` is `v >= x and v <= x`, and each of those two ordered tests changes
+ * at most once, at its exact crossing: the equality can change only at one of
+ * those instants (a value that steps over x without ever equalling it changes
+ * nothing there, and is evaluated there all the same). A value that is not a
+ * number is re-checked periodically (`CONTINUOUS_RECHECK_MS`).
+ */
+function equalityChange(ref: string, values: readonly Literal[], r: ProfileReader): number {
+  if (typeof r.read(ref) !== 'number') return r.nextChange(ref);
+  let m = Infinity;
+  for (const value of values) {
+    // A number never equals a string, a boolean or null, whatever the time.
+    if (typeof value !== 'number') continue;
+    m = Math.min(m, crossing({ op: 'gte', ref, value }, r), crossing({ op: 'lte', ref, value }, r));
+  }
+  return m;
 }
 
 /** The condition tree with each input's value and whether each part held. */

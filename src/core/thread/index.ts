@@ -14,5 +14,8 @@ export function threadData<T>(): T {
   return (workerData as { data: T }).data;
 }
 
+/** Lowers the calling thread's priority (see priority.ts). */
+export { runInBackground } from './priority.ts';
+
 /** Calls into a thread and answers inside it (see calls.ts). */
 export { answerCalls, ThreadCalls, type Answer } from './calls.ts';

@@ -3,12 +3,11 @@
  * state store (write). The main thread tells it when records are appended;
  * it reports each commit back.
  */
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { systemClock, type Clock } from '../../core/clock.ts';
 import type { Positioned } from '../../core/event.ts';
 import { isPortraitError } from '../../core/errors.ts';
-import { threadData } from '../../core/thread/index.ts';
+import { runInBackground, threadData } from '../../core/thread/index.ts';
 import type { EventLog } from '../../log/index.ts';
 import { SqliteEventLog } from '../../log/index.ts';
 import { SqliteStore } from '../../storage/index.ts';
@@ -21,13 +20,8 @@ import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
 const init = threadData<WorkerInit>();
 
-// Folding is background work: ingest and reads on the other threads come first when cores
-// are short. On Linux a thread has its own nice value, so this lowers this thread alone.
-try {
-  setPriority(0, 10);
-} catch {
-  // Not permitted or not supported here: run at the normal priority.
-}
+// Folding is background work: ingest and reads on the other threads come first when cores are short.
+runInBackground();
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 
@@ -79,7 +73,8 @@ const keyring = Keyring.fromJson(JSON.stringify(init.keyring), 'the keyring sent
 // Personal attribute values are sealed at rest with the master keyring, as on the main thread.
 const sealer = new PiiSealer(keyring, init.config.privacy.piiFields, () => loadKeyring(init.config, false));
 // engine.commitThread: commits are written by a thread of their own while this one encodes them.
-const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init.config.engine.commitThread });
+// Checkpoints of the state file run in a thread of their own, so no commit waits for one.
+const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init.config.engine.commitThread, checkpointThread: true });
 /** The main thread's injected time, when it sends one; else the system clock. */
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
@@ -104,8 +99,10 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'start':
       // Definitions may have changed while stopped (a rebuild, new versions): read them afresh.
+      // The checkpoint thread loads before the first commit, not while the engine is folding.
       void store
-        .definitions()
+        .ready()
+        .then(() => store.definitions())
         .then((rows) => {
           definitions.replace(rows);
           return engine.start({ bulk: m.bulk === true });

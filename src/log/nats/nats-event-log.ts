@@ -19,7 +19,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ControlRecord } from '../../core/control.ts';
-import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
+import { groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
@@ -293,7 +293,7 @@ export class NatsEventLog implements EventLog {
     return { deleted: 0, redacted: 0 };
   }
 
-  /** The group calls naming a group, in position order, up to a position: a scan of the workspace's subjects. */
+  /** The events that count for a group (see `groupIdsOf`), in position order, up to a position: a scan of the workspace's subjects. */
   async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
     const out: Positioned<PortraitEvent>[] = [];
     for (let after = 0; ; ) {
@@ -302,7 +302,7 @@ export class NatsEventLog implements EventLog {
       after = chunk[chunk.length - 1]!.position;
       for (const p of chunk) {
         const r = p.record;
-        if (p.position <= opts.upTo && isEvent(r) && r.type === 'group' && r.groupId === groupId) out.push({ position: p.position, record: r });
+        if (p.position <= opts.upTo && isEvent(r) && groupIdsOf(r).includes(groupId)) out.push({ position: p.position, record: r });
       }
       if (after >= opts.upTo) break;
     }

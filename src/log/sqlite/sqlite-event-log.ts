@@ -4,7 +4,7 @@
  * same tick share one transaction (group commit).
  */
 import Database from 'better-sqlite3';
-import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
+import { groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../event-log.ts';
 
@@ -209,11 +209,17 @@ export class SqliteEventLog implements EventLog {
   }
 
   async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
-    // No index serves this: it runs once per group of an erased person, never on the hot path.
+    // No index serves this (a scan of the workspace's events that mention a group): it runs for an
+    // erasure's groups and a group profile's event listing, never on the ingest or engine path.
     const rows = this.db
-      .prepare(`SELECT position, body FROM log WHERE workspace = ? AND type = 'group' AND position <= ? AND json_extract(body, '$.groupId') = ? ORDER BY position`)
-      .all(workspace, opts.upTo, groupId) as { position: number; body: string }[];
-    return rows.map((r) => ({ position: r.position, record: JSON.parse(r.body) as PortraitEvent }));
+      .prepare(`SELECT position, body FROM log WHERE workspace = ? AND position <= ? AND (type = 'group' OR instr(body, '"group') > 0) ORDER BY position`)
+      .all(workspace, opts.upTo) as { position: number; body: string }[];
+    const out: Positioned<PortraitEvent>[] = [];
+    for (const r of rows) {
+      const record = JSON.parse(r.body) as LogRecord;
+      if (isEvent(record) && groupIdsOf(record).includes(groupId)) out.push({ position: r.position, record });
+    }
+    return out;
   }
 
   /** Checkpoints the WAL into the file, truncates it, and rewrites the file without free pages. */

@@ -167,6 +167,20 @@ describe('SqliteStateWriter (the state writer thread)', () => {
     }
   });
 
+  it('a store with writer threads is ready once its data-key writer answers, before any key is written', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'state.db');
+    const store = new SqliteStore({ file, writerThread: true });
+    try {
+      await store.ready();
+      const keys = await store.dataKeys.insertMissing('w', [{ subject: 's1', sealed: 'sealed-1' }], 5);
+      assert.equal(keys.get('s1'), 'sealed-1', 'the first key goes through the thread that is already up');
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+
   it('close finishes the writes already sent; writing after close is refused', async () => {
     const { dir, cleanup } = tempDir();
     const file = join(dir, 'state.db');
@@ -188,6 +202,7 @@ describe('SqliteStateWriter (the state writer thread)', () => {
     const { dir, cleanup } = tempDir();
     const writer = new SqliteStateWriter({ file: join(dir, 'missing', 'state.db'), durability: 'normal' });
     try {
+      await assert.rejects(writer.ready(), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_STORAGE_FAILED' && /thread/.test(e.message), 'ready() reports it');
       await assert.rejects(writer.appendAudit([AUDIT]), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_STORAGE_FAILED' && /thread/.test(e.message));
     } finally {
       await writer.close();

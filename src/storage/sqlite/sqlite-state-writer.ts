@@ -16,6 +16,16 @@ export class SqliteStateWriter {
 
   constructor(private readonly init: StateWriterInit) {}
 
+  /**
+   * Starts the thread now rather than at the first write, and resolves once
+   * it answers: loading it takes a few hundred milliseconds of CPU, which the
+   * first write would otherwise wait for, with the engine thread competing
+   * for the cores meanwhile.
+   */
+  async ready(): Promise<void> {
+    await this.thread().call({ type: 'ready' });
+  }
+
   /** Stores data keys for subjects that have none (an existing key wins); the sealed key of every subject given. */
   async insertDataKeys(workspace: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, createdAt: number): Promise<Map<string, string>> {
     return (await this.thread().call({ type: 'data-keys', workspace, rows, createdAt })) as Map<string, string>;

@@ -23,6 +23,7 @@ import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
 import { SqliteStateWriter } from './sqlite-state-writer.ts';
 import { sealConflicts, sealProfiles, sortedProfiles, type CommitRest, type SealedConflictRow, type SealedProfileRow } from './sealed-rows.ts';
 import { CommitThread } from './sqlite-commit-thread.ts';
+import { BACKSTOP_CHECKPOINT_PAGES, Checkpointer } from './sqlite-checkpointer.ts';
 
 export interface SqliteStoreOptions {
   file: string;
@@ -45,6 +46,13 @@ export interface SqliteStoreOptions {
    * (a file only): for the engine, whose commits are its largest cost.
    */
   commitThread?: boolean;
+  /**
+   * Checkpoints the file from a thread of its own after commits
+   * (sqlite-checkpointer.ts), so that copying the WAL into the database file
+   * never holds up a commit; this connection then checkpoints only as a
+   * backstop. For the engine's store (a file only).
+   */
+  checkpointThread?: boolean;
 }
 
 export class SqliteStore implements StateStore, Migratable, AuditStore, ResealableStore {
@@ -60,6 +68,8 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   readonly sealer: ValueSealer | undefined;
   private readonly writers: { state: SqliteStateWriter; keys: SqliteStateWriter } | undefined;
   private readonly committer: CommitThread | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
+  private readonly threadsReady: Promise<unknown>;
 
   constructor(opts: SqliteStoreOptions) {
     this.sealer = opts.sealer;
@@ -111,6 +121,23 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     };
     this.commitTx = db.transaction((c: Changeset) => this.applyChangeset(c));
     if (opts.commitThread && !db.memory) this.committer = new CommitThread({ file: opts.file, durability: opts.durability, cacheMiB: opts.cacheMiB });
+    if (opts.checkpointThread && !db.memory) {
+      db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+      this.checkpointer = new Checkpointer({ file: opts.file });
+    }
+    this.threadsReady = Promise.all([this.writers?.keys.ready(), this.checkpointer?.ready()]);
+    // Awaited by ready(); this only keeps a thread that fails before anyone awaits it from being an unhandled rejection.
+    this.threadsReady.catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the store's threads are loaded: the data-key writer (every
+   * first event of a new person waits for it) and the checkpoint thread. They
+   * start with the store; a caller that opens it for a server awaits this
+   * before the first request rather than let that request wait for them.
+   */
+  async ready(): Promise<void> {
+    await this.threadsReady;
   }
 
   private applyChangeset(c: Changeset): void {
@@ -216,10 +243,12 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
   }
 
   async commit(changes: Changeset): Promise<void> {
-    if (this.committer !== undefined) return this.committer.commit(changes, this.sealer);
+    this.checkpointer?.check();
+    if (this.committer !== undefined) await this.committer.commit(changes, this.sealer);
     // A guarded commit takes the write lock before reading the position, so the check and the write are one step.
-    if (changes.expectPosition !== undefined) this.commitTx.immediate(changes);
+    else if (changes.expectPosition !== undefined) this.commitTx.immediate(changes);
     else this.commitTx(changes);
+    this.checkpointer?.written();
   }
 
   /**
@@ -407,6 +436,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     await this.writers?.state.close();
     await this.writers?.keys.close();
     await this.committer?.close();
+    await this.checkpointer?.close();
     if (this.keysDb.open) this.keysDb.close();
     if (this.db.open) this.db.close();
   }

@@ -11,4 +11,5 @@ export type ToStateWriter =
   | { type: 'data-keys'; workspace: string; rows: ReadonlyArray<{ subject: string; sealed: string }>; createdAt: number }
   | { type: 'audit'; records: readonly AuditRecord[] }
   | { type: 'quarantine'; row: Omit<QuarantineRow, 'id' | 'status'> }
+  | { type: 'ready' }
   | { type: 'close' };

@@ -54,6 +54,8 @@ answerCalls<ToStateWriter>((m) => {
       return insertAudit(db, m.records);
     case 'quarantine':
       return insertQuarantine(db, m.row);
+    case 'ready':
+      return;
     case 'close':
       // Keys sent before the close are stored first.
       commitKeys();
