@@ -50,14 +50,17 @@ export class PartitionLog implements EventLog {
   /** The partition's records; a `forward` control record reads as the event it names (see Positioned.forwarded). */
   async read(after: number, limit: number): Promise<Positioned[]> {
     const rows = await this.log.readPartition(this.partition, after, limit);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!.record;
-      if (r.type !== 'control' || r.body.kind !== 'forward') continue;
-      const original = await this.log.recordAt(r.body.of);
-      // Purged by retention since: the control record stays, and folds nothing.
-      if (original === undefined || !isEvent(original)) continue;
-      rows[i] = { position: rows[i]!.position, record: original, forwarded: { control: r, group: r.body.group === true } };
-    }
+    // The forwarded events, fetched together (one request each).
+    await Promise.all(
+      rows.map(async (row, i) => {
+        const r = row.record;
+        if (r.type !== 'control' || r.body.kind !== 'forward') return;
+        const original = await this.log.recordAt(r.body.of);
+        // Purged by retention since: the control record stays, and folds nothing.
+        if (original === undefined || !isEvent(original)) return;
+        rows[i] = { position: row.position, record: original, forwarded: { control: r, group: r.body.group === true } };
+      }),
+    );
     return rows;
   }
 
