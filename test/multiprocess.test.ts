@@ -2,8 +2,9 @@
  * The scale-out drill on real services: 2 API processes and 2 worker
  * processes (`portrait serve --role …`), a generator sending events with
  * merges and duplicates through both APIs, one worker killed with SIGKILL
- * midway. At the end every acknowledged event is counted exactly once and the
- * PostgreSQL state equals a rebuild from the log.
+ * midway. At the end every acknowledged event is counted exactly once,
+ * profiles merged across partitions with one owner for every identifier, and
+ * the PostgreSQL state equals a rebuild from the log.
  * PORTRAIT_MULTIPROCESS_EVENTS scales it (default 100,000).
  */
 import { strict as assert } from 'node:assert';
@@ -14,8 +15,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ProfileDoc } from '../src/core/profile.ts';
 import { Portrait } from '../src/index.ts';
-import { NatsEventLog } from '../src/log/index.ts';
-import { comparableDump } from './support/cluster.ts';
+import { identValue } from '../src/core/identity.ts';
+import { NatsEventLog, partitionOf } from '../src/log/index.ts';
+import { assertOneOwner, comparableDump } from './support/cluster.ts';
 import { tempDir } from './support/open.ts';
 import { NATS_URL, serviceSkip, tempDatabase } from './support/services.ts';
 import { TEN_TRAITS, workload } from './support/workload.ts';
@@ -143,6 +145,10 @@ describe('scale-out drill: 2 API processes, 2 workers, one killed with SIGKILL',
       'every acknowledged event is counted exactly once over the user profiles',
     );
     assert.ok(state.some((l) => l.startsWith('merges ')), 'the workload merged profiles');
+    const merges = state.filter((l) => l.startsWith('merges ')).map((l) => JSON.parse(l.slice('merges '.length)) as { a: string; b: string });
+    const crossing = merges.filter((m) => partitionOf('default', identValue(m.a), PARTITIONS) !== partitionOf('default', identValue(m.b), PARTITIONS));
+    assert.ok(crossing.length > 0, `profiles merged across partitions (${crossing.length} of ${merges.length} merges)`);
+    assertOneOwner(state);
 
     for (const c of [...apis, workers[1]!]) c.child.kill('SIGTERM');
     await Promise.all([...children].map((c) => new Promise((r) => c.once('exit', r))));

@@ -2,18 +2,16 @@ import { strict as assert } from 'node:assert';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
-import type { ProfileDoc } from '../src/core/profile.ts';
-import { identValue } from '../src/core/identity.ts';
 import { resolveConfig } from '../src/config/index.ts';
 import { Definitions } from '../src/engine/definitions.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { engineOptions } from '../src/engine/options.ts';
-import { Portrait, type ConfigInput } from '../src/index.ts';
+import { Portrait } from '../src/index.ts';
 import { partitionOf, SqliteEventLog } from '../src/log/index.ts';
 import { loadPartitionDefinitions } from '../src/cluster/index.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
-import { comparableDump, tempDeployment, waitFor, type ClusterOptions } from './support/cluster.ts';
+import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
 import { T0 } from './support/open.ts';
 import { serviceSkip, tempDatabase } from './support/services.ts';
 import { workload } from './support/workload.ts';
@@ -25,22 +23,12 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-/** A database and a stream of their own, and the configuration of a node on them. */
-async function deployment(partitions: number): Promise<(cluster?: ClusterOptions) => ConfigInput> {
-  const d = await tempDeployment(partitions);
-  cleanups.push(d.dispose);
-  return d.config;
-}
+const deployment = (partitions: number) => clusterDeployment(partitions, cleanups);
 
 async function send(p: Portrait, all: readonly unknown[]): Promise<number> {
   let accepted = 0;
   for (let i = 0; i < all.length; i += 500) accepted += (await p.ingest(all.slice(i, i + 500))).accepted;
   return accepted;
-}
-
-/** Every profile's identifiers are homed in one partition. */
-function profilesOf(dump: readonly string[]): ProfileDoc[] {
-  return dump.filter((l) => l.startsWith('profile ')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as ProfileDoc);
 }
 
 async function leasesOf(p: Portrait): Promise<number[]> {
@@ -203,7 +191,7 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     await owner.stop();
   });
 
-  it('identity across partitions: each profile keeps the identifiers of one partition, one worker writes it, and the state equals a rebuild', async () => {
+  it('identity across partitions: identify links merge into one profile with one owner, as in the embedded mode, and the state equals a rebuild', async () => {
     const config = await deployment(4);
     const clock = new ManualClock(T0);
     const node = await Portrait.open(config({ workerId: 'solo' }), { clock });
@@ -227,23 +215,16 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     const accepted = await send(node, msgs);
     await node.drain();
     const state = await node.stateDump();
-    for (const d of profilesOf(state)) {
-      const homes = new Set(d.identifiers.map((i) => partitionOf(d.workspace, identValue(i), P)));
-      assert.equal(homes.size, 1, `profile ${d.id} holds identifiers of one partition only: ${d.identifiers.join(', ')}`);
-    }
     for (const { u, a, cross } of pairs) {
       const byUser = await node.profile('user_id', u);
       const byAnon = await node.profile('anonymous_id', a);
-      if (!cross) {
-        assert.equal(byUser?.id, byAnon?.id, `${u} and ${a} share a partition: one merged profile`);
-        assert.equal(byUser?.eventCount, 4, `the merged profile of ${u} counts all four events`);
-      } else {
-        assert.notEqual(byUser?.id, byAnon?.id, `${u} and ${a} live in two partitions: two profiles`);
-        assert.equal((byUser?.eventCount ?? 0) + (byAnon?.eventCount ?? 0), 4, `the events of ${u} and ${a} are counted once between their two profiles`);
-      }
+      assert.ok(byUser !== undefined, `${u} has a profile`);
+      assert.equal(byUser.id, byAnon?.id, `${u} and ${a} (${cross ? 'two partitions' : 'one partition'}) are one profile`);
+      assert.equal(byUser.eventCount, 4, `the merged profile of ${u} counts all four events`);
+      assert.deepEqual([byUser.identities.userIds, byUser.identities.anonymousIds], [[u], [a]], `it holds both identifiers`);
     }
-    const conflicts = state.filter((l) => l.startsWith('identity_conflicts ') && l.includes('"other_partition"'));
-    assert.equal(conflicts.length, 20, 'each cross-partition link is recorded once as an identity conflict');
+    assertOneOwner(state);
+    assert.equal(state.filter((l) => l.startsWith('identity_conflicts ')).length, 0, 'no link is refused');
     assert.equal(profilesOf(state).reduce((n, d) => n + d.eventCount, 0), accepted, 'every event is counted once');
     await node.rebuild();
     assert.deepEqual(comparableDump(await node.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');

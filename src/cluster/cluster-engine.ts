@@ -14,11 +14,14 @@ import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
 import type { StateStore } from '../storage/index.ts';
 import type { LeaseStore } from './lease-store.ts';
 import { PartitionLog } from './partition-log.ts';
+import { ControlPublisher, type ControlOutbox } from './control-publisher.ts';
 
 export interface ClusterEngineOptions {
   log: NatsEventLog;
   store: StateStore;
   leases: LeaseStore;
+  /** Control records waiting to be published (see ControlPublisher), and how many wait over all partitions. */
+  outbox: ControlOutbox & { controlWaiting(): Promise<number> };
   workerId: string;
   partitions: number;
   /** false (API-only node): hold no lease and run no engine. */
@@ -40,6 +43,7 @@ interface Held {
   token: number;
   log: PartitionLog;
   engine: Engine;
+  publisher: ControlPublisher;
 }
 
 export class ClusterEngine implements EngineHandle {
@@ -110,6 +114,8 @@ export class ClusterEngine implements EngineHandle {
       if (this.held.size <= share) break;
       await this.drop(p, true);
     }
+    // Control records left unpublished (a failed publish, or a previous holder that died after its commit).
+    for (const h of this.held.values()) h.publisher.kick();
     if (this.held.size >= share || !this.running) return;
     for (const p of await leases.free(partitions)) {
       if (this.held.size >= share || !this.running) break;
@@ -145,11 +151,14 @@ export class ClusterEngine implements EngineHandle {
       leaseToken: token,
       onError: (e) => this.engineFailed(partition, engine, e),
     });
+    const publisher = new ControlPublisher(this.o.outbox, this.o.log, partition, (e) => this.o.onError?.(e));
     engine.onCommit((position) => {
+      publisher.kick();
       if (position > this.highest) this.highest = position;
       for (const l of this.listeners) l(position);
     });
-    this.held.set(partition, { token, log, engine });
+    this.held.set(partition, { token, log, engine, publisher });
+    publisher.kick();
     await engine.start({ bulk: this.bulk });
   }
 
@@ -179,6 +188,8 @@ export class ClusterEngine implements EngineHandle {
     await h.engine.stop().catch((e: unknown) => {
       if (!(isPortraitError(e) && e.code === Errors.staleWriter.code)) this.o.onError?.(e);
     });
+    h.publisher.kick();
+    await h.publisher.close();
     await h.log.close();
     if (release) await this.o.leases.release(partition, this.o.workerId, h.token).catch(() => undefined);
   }
@@ -240,14 +251,34 @@ export class ClusterEngine implements EngineHandle {
 
   /**
    * Resolves once every partition (held here or elsewhere) has committed what
-   * its log held at the call, and the partitions held here have no backfill
-   * or due re-evaluation waiting.
+   * its log held at the call, and what that made: the control records those
+   * commits sent to other partitions are published and committed there too;
+   * and the partitions held here have no backfill or due re-evaluation waiting.
    */
   async drain(): Promise<void> {
-    const heads = await this.o.log.partitionHeads();
+    let heads = await this.o.log.partitionHeads();
+    for (;;) {
+      await this.reach(heads);
+      if ((await this.o.outbox.controlWaiting()) > 0) {
+        await new Promise((r) => setTimeout(r, this.pollMs));
+        heads = await this.o.log.partitionHeads();
+        continue;
+      }
+      // Published before the outbox emptied: a head that moved shows it.
+      const now = await this.o.log.partitionHeads();
+      if ([...now].every(([p, h]) => (heads.get(p) ?? 0) >= h)) return;
+      heads = now;
+    }
+  }
+
+  /** Waits until every partition's committed position reaches its head in `heads`. */
+  private async reach(heads: ReadonlyMap<number, number>): Promise<void> {
     const targets = Array.from({ length: this.o.partitions }, (_, p) => heads.get(p) ?? 0);
     for (;;) {
-      for (const h of this.held.values()) h.engine.kick();
+      for (const h of this.held.values()) {
+        h.log.advance(targets[h.log.partition]!);
+        h.engine.kick();
+      }
       let done = true;
       for (let p = 0; p < this.o.partitions && done; p++) if ((await this.o.store.position(p)) < targets[p]!) done = false;
       for (const h of this.held.values()) if (h.engine.busy()) done = false;
@@ -299,6 +330,7 @@ export class ClusterEngine implements EngineHandle {
       this.held.delete(p);
       await h.log.close();
       h.engine.abandon();
+      await h.publisher.close();
     }
   }
 

@@ -5,7 +5,7 @@
  * poll of all partitions (appends come from other processes), and which is
  * also refreshed at once after this process's own appends.
  */
-import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
+import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
 import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../log/index.ts';
 import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
 
@@ -47,8 +47,21 @@ export class PartitionLog implements EventLog {
     return this.log.append(records);
   }
 
-  read(after: number, limit: number): Promise<Positioned[]> {
-    return this.log.readPartition(this.partition, after, limit);
+  /** The partition's records; a `forward` control record reads as the event it names (see Positioned.forwarded). */
+  async read(after: number, limit: number): Promise<Positioned[]> {
+    const rows = await this.log.readPartition(this.partition, after, limit);
+    // The forwarded events, fetched together (one request each).
+    await Promise.all(
+      rows.map(async (row, i) => {
+        const r = row.record;
+        if (r.type !== 'control' || r.body.kind !== 'forward') return;
+        const original = await this.log.recordAt(r.body.of);
+        // Purged by retention since: the control record stays, and folds nothing.
+        if (original === undefined || !isEvent(original)) return;
+        rows[i] = { position: row.position, record: original, forwarded: { control: r, group: r.body.group === true } };
+      }),
+    );
+    return rows;
   }
 
   head(): number {

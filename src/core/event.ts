@@ -3,6 +3,7 @@
  * validation and normalisation: times are epoch milliseconds, the event time
  * is skew-corrected, and the message belongs to one workspace.
  */
+import type { ControlRecord } from './control.ts';
 
 export const EVENT_TYPES = ['track', 'identify', 'alias', 'group', 'page', 'screen'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -48,6 +49,8 @@ export interface UnlinkRecord {
   /** The two identifier keys whose link is removed, e.g. `user:42`, `anon:abc`. */
   a: string;
   b: string;
+  /** On a partitioned log, the partition that owns the profile: the record goes there. */
+  partition?: number;
   timestamp: number;
   receivedAt: number;
 }
@@ -76,11 +79,11 @@ export interface EraseRecord {
   receivedAt: number;
 }
 
-export type LogRecord = PortraitEvent | UnlinkRecord | EraseRecord;
+export type LogRecord = PortraitEvent | UnlinkRecord | EraseRecord | ControlRecord;
 
-/** Whether a log record is an event (not an operator action such as an unlink or an erasure). */
+/** Whether a log record is an event (not an operator action such as an unlink or an erasure, nor a control record). */
 export function isEvent(r: LogRecord): r is PortraitEvent {
-  return r.type !== 'unlink' && r.type !== 'erase';
+  return r.type !== 'unlink' && r.type !== 'erase' && r.type !== 'control';
 }
 
 /**
@@ -120,6 +123,11 @@ function groupIdText(v: Json | undefined): string | undefined {
 export interface Positioned<T = LogRecord> {
   position: number;
   record: T;
+  /**
+   * Partitioned workers: this event was forwarded by another partition (a
+   * `forward` control record, at `position`, read as the event it names).
+   */
+  forwarded?: { control: ControlRecord; group: boolean };
 }
 
 /** Orders events by event time, then messageId: a total order independent of arrival. */

@@ -49,8 +49,7 @@ export interface MergeRecord {
   time: number;
 }
 
-/** `other_partition`: with partitioned workers, an identifier homed in another partition is not joined (see README, Scale-out). */
-export type IdentityConflictReason = 'different_user_ids' | 'anonymous_cap' | 'unlinked' | 'other_partition';
+export type IdentityConflictReason = 'different_user_ids' | 'anonymous_cap' | 'unlinked';
 
 /** A link the guards refused. */
 export interface IdentityConflict {

@@ -20,6 +20,8 @@ import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+import { ClusterStep, markApplied } from './cluster-step.ts';
+import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
 
 export interface EngineOptions {
   log: EventLog;
@@ -58,8 +60,8 @@ export interface EngineOptions {
    * the shared definition rows.
    */
   partitions?: number;
-  /** Partitioned workers: whether an identifier key is homed in this engine's partition (see StepContext.home). */
-  home?: (workspace: string, ident: string) => boolean;
+  /** Partitioned workers (more than one partition): identity routes and control records (see cluster-step.ts). */
+  partitioned?: PartitionedOptions;
   onError?: (e: unknown) => void;
   /** Segment and tag memberships kept live with the state (absent: none). */
   segments?: LiveSegments;
@@ -67,6 +69,20 @@ export interface EngineOptions {
   onCommit?: (position: number, events: number) => void;
   /** Called once an erasure is committed, with the identifier keys it removed (to destroy their data keys). */
   onErased?: (workspace: string, identKeys: readonly string[]) => Promise<void>;
+}
+
+/** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
+export interface PartitionedOptions {
+  /** The partition an identifier key is homed in. */
+  homeOf: (workspace: string, ident: string) => number;
+  /** This partition's routes of some identifiers (a profile id, or `>N`). */
+  routes: (keys: ReadonlyArray<{ workspace: string; ident: string }>) => Promise<Map<string, string>>;
+  /** The last control record this partition applied, per source partition, as committed. */
+  applied: () => Promise<Map<number, { at: number; index: number }>>;
+  /** Opens the sealed values of a handed-over profile document. */
+  openDoc: (doc: ProfileDoc) => ProfileDoc;
+  /** The links this partition's unmerges removed. */
+  blocks: () => Promise<Array<{ workspace: string; a: string; b: string }>>;
 }
 
 export class Engine implements EngineHandle {
@@ -87,12 +103,15 @@ export class Engine implements EngineHandle {
   private bulkUntil = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
+  /** Until start(): a kick (a drain, a head poll) must not run the loop from position 0 before the stored position is read. */
+  private stopped = true;
   private unsubscribe: (() => void) | undefined;
   private readonly profiles: LruCache<ProfileDoc>;
   private readonly identities: LruCache<string>;
   private blocked = new Set<string>();
   private readonly partition: number;
+  /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
+  private applied = new Map<number, { at: number; index: number }>();
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Commits on their way to the store (a store may commit on another thread or server). */
   private committing = 0;
@@ -126,12 +145,23 @@ export class Engine implements EngineHandle {
     this.pending = undefined;
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
-    for (const b of await this.o.store.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    for (const b of await this.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    if (this.o.partitioned) this.applied = await this.o.partitioned.applied();
     await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
     this.unsubscribe = this.o.log.onAppend(() => this.kick());
     this.kick();
+  }
+
+  /**
+   * Links removed by unmerges, which no event may make again. A partition
+   * engine knows those of the unmerges in its own log only (the split
+   * profile's identifiers are all its own then), so its state stays a
+   * function of its log.
+   */
+  private blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    return this.o.partitioned ? this.o.partitioned.blocks() : this.o.store.blockedLinks();
   }
 
   /** The log position whose effects are committed. */
@@ -228,6 +258,7 @@ export class Engine implements EngineHandle {
       this.o.segments?.reset();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
+      if (this.o.partitioned) this.applied = await this.o.partitioned.applied().catch(() => new Map());
     }
   }
 
@@ -266,8 +297,14 @@ export class Engine implements EngineHandle {
       profiles: this.profiles,
       identities: this.identities,
       blocked: this.blocked,
-      home: this.o.home,
     };
+  }
+
+  /** A new step: a partition's own (routes and control records) on a partitioned deployment. */
+  private newStep(): Step {
+    const p = this.o.partitioned;
+    if (p === undefined) return new Step(this.ctx(), this.partition, this.position);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, openDoc: p.openDoc }, this.position);
   }
 
   /** Loads the identities and profiles a set of identifier keys may touch into the caches. */
@@ -283,7 +320,7 @@ export class Engine implements EngineHandle {
       missing.push(k);
     }
     if (missing.length > 0) {
-      const found = await this.o.store.identities(missing);
+      const found = this.o.partitioned ? await this.o.partitioned.routes(missing) : await this.o.store.identities(missing);
       for (const k of missing) {
         const v = found.get(scoped(k.workspace, k.ident));
         if (v !== undefined) this.identities.set(k.workspace, k.ident, v);
@@ -293,7 +330,7 @@ export class Engine implements EngineHandle {
     const seenP = new Set<string>();
     for (const k of keys) {
       const pid = this.identities.peek(k.workspace, k.ident);
-      if (pid === undefined) continue;
+      if (pid === undefined || awayTarget(pid) !== undefined) continue;
       if (this.profiles.peek(k.workspace, pid) !== undefined) continue;
       const sp = scoped(k.workspace, pid);
       if (seenP.has(sp)) continue;
@@ -319,30 +356,43 @@ export class Engine implements EngineHandle {
     const head = this.o.log.head();
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
     if (records.length === 0) return;
-    // Events up to the first unlink or erasure form one step; those commit on their own.
-    const events: Positioned<PortraitEvent>[] = [];
+    // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
+    const rows: Positioned[] = [];
     for (const r of records) {
-      if (!isEvent(r.record)) {
-        if (events.length === 0) {
+      const t = r.record.type;
+      const alone = t === 'unlink' || t === 'erase' || (t === 'control' && r.record.body.kind === 'forget');
+      if (alone) {
+        if (rows.length === 0) {
           await this.flush();
-          return r.record.type === 'unlink' ? this.unlink(r as Positioned<UnlinkRecord>) : this.erase(r as Positioned<EraseRecord>);
+          if (t === 'unlink') return this.unlink(r as Positioned<UnlinkRecord>);
+          if (t === 'erase') return this.erase(r as Positioned<EraseRecord>);
+          return this.forget(r as Positioned<ControlRecord>);
         }
         break;
       }
-      events.push(r as Positioned<PortraitEvent>);
+      rows.push(r);
     }
-    const plain = events.map((p) => p.record);
-    const ids: EventIdentifiers[] = [];
-    await this.prefetch(identKeysOf(plain, this.o.hashEmail, ids));
+    const ids: Array<EventIdentifiers | undefined> = [];
+    if (this.o.partitioned) {
+      for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
+      await this.prefetch(ClusterStep.keysOf(rows, ids));
+    } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
     if (this.pending === undefined) {
-      this.pending = new Step(this.ctx(), this.partition, this.position);
+      this.pending = this.newStep();
       this.pendingSince = Date.now();
       this.pendingUpTo = head;
     }
-    for (let i = 0; i < events.length; i++) this.pending.apply(events[i]!.record, events[i]!.position, ids[i]);
-    this.processed = events[events.length - 1]!.position;
-    this.pendingEvents += events.length;
-    await this.refoldConsents(this.pending);
+    const step = this.pending;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (step instanceof ClusterStep) {
+        if (isEvent(row.record)) step.applyAt(row as Positioned<PortraitEvent>, ids[i]);
+        else step.applyControl(row as Positioned<ControlRecord>);
+      } else step.apply(row.record as PortraitEvent, row.position, ids[i]);
+    }
+    this.processed = rows[rows.length - 1]!.position;
+    this.pendingEvents += rows.length;
+    await this.refoldConsents(step);
   }
 
   /**
@@ -397,10 +447,43 @@ export class Engine implements EngineHandle {
     for (const l of this.commitListeners) l(position);
   }
 
+  /**
+   * Partitioned workers: a person erased where their profile lived; what
+   * this partition still holds of them (routes, the profile's history from
+   * before it moved) goes, with the partition position.
+   */
+  private async forget(p: Positioned<ControlRecord>): Promise<void> {
+    const r = p.record;
+    const c = emptyChangeset(this.partition, p.position);
+    c.routes = true;
+    if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
+      const { profileIds, identKeys } = r.body;
+      c.forget = [{ workspace: r.workspace, profileIds, identKeys }];
+      for (const id of profileIds) this.profiles.delete(r.workspace, id);
+      for (const k of identKeys) this.identities.delete(r.workspace, k);
+    }
+    c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
+    await this.commit(c, 0);
+    if (c.forget !== undefined) this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+  }
+
+  /** Partitioned workers: the `forget` records an erasure at `p` sends every other partition. */
+  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[]) => ControlRecord[]) | undefined {
+    const n = this.o.partitions;
+    if (this.o.partitioned === undefined || n === undefined) return undefined;
+    const from = this.partition;
+    const { workspace, timestamp } = p.record;
+    return (profileIds, identKeys) =>
+      Array.from({ length: n }, (_, q) => q)
+        .filter((q) => q !== from)
+        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys }, timestamp, receivedAt: timestamp }));
+  }
+
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
     const defs = this.o.definitions;
     const done = await applyErasure(p, {
+      forget: this.forgetElsewhere(p),
       log: this.o.log,
       store: this.o.store,
       hashEmail: this.o.hashEmail,
@@ -413,7 +496,7 @@ export class Engine implements EngineHandle {
     for (const k of done.identKeys) this.identities.delete(done.workspace, k);
     // Copies of the events elsewhere (a JetStream log, backups) become unreadable with the keys.
     if (done.identKeys.length > 0) await this.o.onErased?.(done.workspace, done.identKeys);
-    this.blocked = new Set((await this.o.store.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
     // Memberships and sizes changed underneath the live segments: they reload what they need.
     this.o.segments?.reset();
     this.advanced(p.position, 0);
@@ -424,6 +507,7 @@ export class Engine implements EngineHandle {
     const { workspace: ws, a, b } = p.record;
     const c = emptyChangeset(this.partition, p.position);
     c.blockedLinks = [{ workspace: ws, a: a < b ? a : b, b: a < b ? b : a }];
+    if (this.o.partitioned) c.routes = true;
     this.blocked.add(blockedKey(ws, a, b));
     await this.prefetch([{ workspace: ws, ident: a }, { workspace: ws, ident: b }]);
     const pa = this.identities.peek(ws, a);
@@ -451,7 +535,7 @@ export class Engine implements EngineHandle {
           c.profiles.push(docA, docB);
           for (const i of sideB) {
             this.identities.set(ws, i, newId);
-            c.identities.push({ workspace: ws, ident: i, profileId: newId });
+            c.identities.push({ workspace: ws, ident: i, profileId: newId, position: p.position });
           }
           c.merges.push({ kind: 'unmerge', workspace: ws, into: doc.id, from: newId, a, b, position: p.position, messageId: p.record.messageId, time: p.record.timestamp });
           const at = p.record.timestamp;

@@ -27,15 +27,25 @@ export interface StepContext {
   guards: GuardOptions;
   hashEmail: EmailHasher;
   profiles: LruCache<ProfileDoc>;
+  /** Identifier → profile id (partitioned workers: or `>N`, owned by partition N). */
   identities: LruCache<string>;
   /** Blocked links as `ws\0a\0b` with a < b. */
   blocked: ReadonlySet<string>;
-  /**
-   * Partitioned workers: whether an identifier key is homed in this engine's
-   * partition. A profile only ever holds identifiers of one partition, so no
-   * two partitions (and so no two workers) ever write one profile. Absent: all are.
-   */
-  home?: (workspace: string, ident: string) => boolean;
+}
+
+/** What made a link, merge or conflict: an event, or the link a control record carries on. */
+export interface LinkSource {
+  workspace: string;
+  /** The message type (identify, alias, …). */
+  type: string;
+  messageId: string;
+  timestamp: number;
+}
+
+/** An identifier an event links to its owner; `explicit`: an alias's previous id (may join two user ids). */
+export interface LinkTarget {
+  ident: string;
+  explicit: boolean;
 }
 
 export function blockedKey(workspace: string, a: string, b: string): string {
@@ -64,36 +74,42 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
 /** Accumulates the effects of a batch; `changeset()` returns what to commit. */
 export class Step {
   /** Profiles to write, by document (a merge replaces both sides' documents with a new one). */
-  private readonly dirty = new Set<ProfileDoc>();
-  private readonly identityWrites = new Map<string, { workspace: string; ident: string; profileId: string }>();
+  protected readonly dirty = new Set<ProfileDoc>();
+  private readonly identityWrites = new Map<string, { workspace: string; ident: string; profileId: string; position: number }>();
   /** Profiles whose consents changed which earlier events count: refolded from the log before the commit. */
-  private readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
+  protected readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
   readonly out: Changeset;
+  /** The log position being applied (identity writes carry it). */
+  protected at = 0;
 
-  constructor(private readonly ctx: StepContext, partition: number, position: number) {
+  constructor(
+    protected readonly ctx: StepContext,
+    partition: number,
+    position: number,
+  ) {
     this.out = emptyChangeset(partition, position);
   }
 
-  private lookup(ws: string, ident: string): string | undefined {
+  protected lookup(ws: string, ident: string): string | undefined {
     return this.ctx.identities.peek(ws, ident);
   }
 
-  private setIdentity(ws: string, ident: string, profileId: string): void {
+  protected setIdentity(ws: string, ident: string, profileId: string): void {
     this.ctx.identities.set(ws, ident, profileId);
-    this.identityWrites.set(scoped(ws, ident), { workspace: ws, ident, profileId });
+    this.identityWrites.set(scoped(ws, ident), { workspace: ws, ident, profileId, position: this.at });
   }
 
-  private doc(ws: string, id: string): ProfileDoc {
+  protected doc(ws: string, id: string): ProfileDoc {
     const d = this.ctx.profiles.peek(ws, id);
     if (d === undefined) throw new Error(`engine invariant: profile ${id} was not loaded before the step`);
     return d;
   }
 
-  private touch(d: ProfileDoc): void {
+  protected touch(d: ProfileDoc): void {
     this.dirty.add(d);
   }
 
-  private create(ws: string, kind: 'user' | 'group', ident: string, position: number): ProfileDoc {
+  protected create(ws: string, kind: 'user' | 'group', ident: string, position: number): ProfileDoc {
     const id = kind === 'user' ? profileIdFor('p', ws, ident, position) : profileIdFor('g', ws, ident, 0);
     const d = emptyProfile(id, ws, kind, position);
     d.identifiers.push(ident);
@@ -103,87 +119,94 @@ export class Step {
     return d;
   }
 
-  private addIdentifier(d: ProfileDoc, ident: string): void {
+  protected addIdentifier(d: ProfileDoc, ident: string): void {
     d.identifiers.push(ident);
     d.identifiers.sort();
     this.setIdentity(d.workspace, ident, d.id);
     this.touch(d);
   }
 
-  private link(e: PortraitEvent, position: number, a: string, b: string): void {
+  protected link(e: LinkSource, position: number, a: string, b: string): void {
     this.out.links.push({ workspace: e.workspace, a, b, via: e.type, position, messageId: e.messageId, time: e.timestamp });
   }
 
-  private conflict(e: PortraitEvent, position: number, reason: IdentityConflictReason, a: string, b: string, pa: string, pb: string): void {
+  protected conflict(e: LinkSource, position: number, reason: IdentityConflictReason, a: string, b: string, pa: string, pb: string): void {
     this.out.identityConflicts.push({ workspace: e.workspace, reason, a, b, profileA: pa, profileB: pb, position, messageId: e.messageId, time: e.timestamp });
   }
 
-  private isBlocked(ws: string, a: string, b: string): boolean {
+  protected isBlocked(ws: string, a: string, b: string): boolean {
     return this.ctx.blocked.size > 0 && this.ctx.blocked.has(blockedKey(ws, a, b));
   }
 
-  private isHome(ws: string, ident: string): boolean {
-    return this.ctx.home === undefined || this.ctx.home(ws, ident);
-  }
-
-  /** Resolves the event's identities (`ids`: computed already), merging where allowed, and folds it into its owner profile. */
-  apply(e: PortraitEvent, position: number, ids: EventIdentifiers = identifiersOf(e, this.ctx.hashEmail)): void {
-    const ws = e.workspace;
-    const links: Array<{ ident: string; explicit: boolean }> = ids.linked.map((ident) => ({ ident, explicit: false }));
+  /** The identifiers an event links to its owner (an alias's previous id resolved to a known user id, else a known anonymous id, else a user id). */
+  protected linksOf(ws: string, ids: EventIdentifiers): LinkTarget[] {
+    const links: LinkTarget[] = ids.linked.map((ident) => ({ ident, explicit: false }));
     if (ids.aliasPrevious !== undefined) {
       const asUser = `user:${ids.aliasPrevious}`;
       const asAnon = `anon:${ids.aliasPrevious}`;
       const prev = this.lookup(ws, asUser) !== undefined ? asUser : this.lookup(ws, asAnon) !== undefined ? asAnon : asUser;
       links.push({ ident: prev, explicit: true });
     }
+    return links;
+  }
 
-    let owner = this.lookup(ws, ids.owner);
-    if (owner === undefined) {
-      // Join the owner to a profile the event already links to, when the guards allow it.
-      for (const l of links) {
-        const q = this.lookup(ws, l.ident);
-        if (q === undefined || this.isBlocked(ws, ids.owner, l.ident) || !this.isHome(ws, l.ident)) continue;
-        const qd = this.doc(ws, q);
-        if (refuseJoin([ids.owner], qd.identifiers, l.explicit, this.ctx.guards) !== undefined) continue;
-        this.addIdentifier(qd, ids.owner);
-        this.link(e, position, ids.owner, l.ident);
-        owner = q;
-        break;
-      }
-      if (owner === undefined) owner = this.create(ws, 'user', ids.owner, position).id;
-    }
+  /** Resolves the event's identities (`ids`: computed already), merging where allowed, and folds it into its owner profile. */
+  apply(e: PortraitEvent, position: number, ids: EventIdentifiers = identifiersOf(e, this.ctx.hashEmail)): void {
+    this.at = position;
+    const ws = e.workspace;
+    const links = this.linksOf(ws, ids);
+    let owner = this.lookup(ws, ids.owner) ?? this.join(e, position, ids.owner, links) ?? this.create(ws, 'user', ids.owner, position).id;
+    for (const l of links) owner = this.linkOne(e, position, ids.owner, owner, l);
+    this.fold(e, position, this.doc(ws, owner));
+    for (const group of ids.groups ?? []) this.foldGroup(e, position, group);
+  }
 
+  /** A new owner identifier joins a profile the event already links to, when the guards allow it; returns that profile's id. */
+  protected join(e: LinkSource, position: number, owner: string, links: readonly LinkTarget[]): string | undefined {
+    const ws = e.workspace;
     for (const l of links) {
-      const od = this.doc(ws, owner);
       const q = this.lookup(ws, l.ident);
-      if (q === owner) continue;
-      if (!this.isHome(ws, l.ident)) {
-        this.conflict(e, position, 'other_partition', ids.owner, l.ident, owner, '');
-        continue;
-      }
-      if (this.isBlocked(ws, ids.owner, l.ident)) {
-        this.conflict(e, position, 'unlinked', ids.owner, l.ident, owner, q ?? '');
-        continue;
-      }
-      if (q === undefined) {
-        const reason = refuseJoin(od.identifiers, [l.ident], l.explicit, this.ctx.guards);
-        if (reason !== undefined) this.conflict(e, position, reason, ids.owner, l.ident, owner, '');
-        else {
-          this.addIdentifier(od, l.ident);
-          this.link(e, position, ids.owner, l.ident);
-        }
-        continue;
-      }
+      if (q === undefined || this.isBlocked(ws, owner, l.ident)) continue;
       const qd = this.doc(ws, q);
-      const reason = refuseJoin(od.identifiers, qd.identifiers, l.explicit, this.ctx.guards);
-      if (reason !== undefined) {
-        this.conflict(e, position, reason, ids.owner, l.ident, owner, q);
-        continue;
-      }
-      owner = this.merge(e, position, od, qd, ids.owner, l.ident).id;
+      if (refuseJoin([owner], qd.identifiers, l.explicit, this.ctx.guards) !== undefined) continue;
+      this.addIdentifier(qd, owner);
+      this.link(e, position, owner, l.ident);
+      return q;
     }
+    return undefined;
+  }
 
-    const od = this.doc(ws, owner);
+  /** Links one identifier to the owner's profile (`ownerId`), merging or refusing; returns the owner's profile id after it. */
+  protected linkOne(e: LinkSource, position: number, ownerIdent: string, ownerId: string, l: LinkTarget): string {
+    const ws = e.workspace;
+    const od = this.doc(ws, ownerId);
+    const q = this.lookup(ws, l.ident);
+    if (q === ownerId) return ownerId;
+    if (this.isBlocked(ws, ownerIdent, l.ident)) {
+      this.conflict(e, position, 'unlinked', ownerIdent, l.ident, ownerId, q ?? '');
+      return ownerId;
+    }
+    if (q === undefined) {
+      const reason = refuseJoin(od.identifiers, [l.ident], l.explicit, this.ctx.guards);
+      if (reason !== undefined) this.conflict(e, position, reason, ownerIdent, l.ident, ownerId, '');
+      else {
+        this.addIdentifier(od, l.ident);
+        this.link(e, position, ownerIdent, l.ident);
+      }
+      return ownerId;
+    }
+    const qd = this.doc(ws, q);
+    const reason = refuseJoin(od.identifiers, qd.identifiers, l.explicit, this.ctx.guards);
+    if (reason !== undefined) {
+      this.conflict(e, position, reason, ownerIdent, l.ident, ownerId, q);
+      return ownerId;
+    }
+    return this.merge(e, position, od, qd, ownerIdent, l.ident).id;
+  }
+
+  /** Folds an event into its owner's profile. */
+  protected fold(e: PortraitEvent, position: number, od: ProfileDoc): void {
+    const ws = e.workspace;
     const r = applyEvent(od, e, this.ctx.rules, true);
     this.touch(od);
     if (r.refold) this.refolds.set(scoped(ws, od.id), { workspace: ws, id: od.id, position, messageId: e.messageId, time: e.timestamp });
@@ -191,18 +214,19 @@ export class Step {
     for (const x of r.rejections) {
       this.out.attributeConflicts.push({ workspace: ws, profileId: od.id, attribute: x.attribute, reason: x.reason, kept: x.kept, rejected: x.rejected, position, messageId: e.messageId });
     }
-
-    for (const group of ids.groups ?? []) {
-      if (!this.isHome(ws, group)) continue;
-      const g = this.lookup(ws, group);
-      const gd = g === undefined ? this.create(ws, 'group', group, position) : this.doc(ws, g);
-      const gr = applyEvent(gd, e, this.ctx.rules, true);
-      this.touch(gd);
-      this.record(e, position, gd, gr.changes);
-    }
   }
 
-  private record(e: PortraitEvent, position: number, d: ProfileDoc, changes: Record<string, [Json | undefined, Json | undefined]>): void {
+  /** Folds an event that counts for a group into the group's profile. */
+  protected foldGroup(e: PortraitEvent, position: number, group: string): void {
+    const ws = e.workspace;
+    const g = this.lookup(ws, group);
+    const gd = g === undefined ? this.create(ws, 'group', group, position) : this.doc(ws, g);
+    const gr = applyEvent(gd, e, this.ctx.rules, true);
+    this.touch(gd);
+    this.record(e, position, gd, gr.changes);
+  }
+
+  protected record(e: Pick<PortraitEvent, 'workspace' | 'messageId' | 'timestamp'>, position: number, d: ProfileDoc, changes: Record<string, [Json | undefined, Json | undefined]>): void {
     for (const _ in changes) {
       this.out.history.push({ workspace: e.workspace, profileId: d.id, position, messageId: e.messageId, time: e.timestamp, changes });
       return;
@@ -210,9 +234,20 @@ export class Step {
   }
 
   /** Merges two profiles; the older one (by creating position, then id) survives. */
-  private merge(e: PortraitEvent, position: number, x: ProfileDoc, y: ProfileDoc, a: string, b: string): ProfileDoc {
+  private merge(e: LinkSource, position: number, x: ProfileDoc, y: ProfileDoc, a: string, b: string): ProfileDoc {
     const xFirst = x.createdAt !== y.createdAt ? x.createdAt < y.createdAt : x.id < y.id;
     const [survivor, absorbed] = xFirst ? [x, y] : [y, x];
+    const merged = this.combine(e, position, survivor, absorbed, a, b);
+    this.out.deletedProfiles.push({ workspace: e.workspace, id: absorbed.id });
+    return merged;
+  }
+
+  /**
+   * `absorbed` joins `survivor` (whose id the result keeps): the documents
+   * merge, every identifier of `absorbed` maps to the result, and the link,
+   * the merge and the changes are recorded.
+   */
+  protected combine(e: LinkSource, position: number, survivor: ProfileDoc, absorbed: ProfileDoc, a: string, b: string): ProfileDoc {
     const merged = mergeDocs(survivor, absorbed, this.ctx.rules);
     const ws = e.workspace;
     const flagged = this.refolds.delete(scoped(ws, survivor.id)) || this.refolds.delete(scoped(ws, absorbed.id));
@@ -220,10 +255,9 @@ export class Step {
       this.refolds.set(scoped(ws, merged.id), { workspace: ws, id: merged.id, position, messageId: e.messageId, time: e.timestamp });
     }
     this.ctx.profiles.set(ws, merged.id, merged);
-    this.ctx.profiles.delete(ws, absorbed.id);
+    if (absorbed.id !== merged.id) this.ctx.profiles.delete(ws, absorbed.id);
     this.dirty.delete(absorbed);
     this.dirty.delete(survivor);
-    this.out.deletedProfiles.push({ workspace: ws, id: absorbed.id });
     for (const ident of absorbed.identifiers) this.setIdentity(ws, ident, merged.id);
     this.touch(merged);
     this.link(e, position, a, b);

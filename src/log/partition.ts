@@ -3,7 +3,8 @@
  * its workspace and profile key, so that one user's events stay in one
  * partition and in order:
  * - an event: its `userId`, or its `anonymousId` when it carries no user id;
- * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`;
+ * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`
+ *   (on a partitioned log, the partition that owns the profile, when it names one);
  * - an erasure: its profile id.
  * Events of one person sent before and after identify can therefore sit in
  * two partitions (anonymous id, then user id); the worker layer reconciles
@@ -16,6 +17,7 @@ import { identValue } from '../core/identity.ts';
 export function partitionKey(r: LogRecord): string {
   if (r.type === 'unlink') return identValue(r.a);
   if (r.type === 'erase') return r.profileId;
+  if (r.type === 'control') return r.messageId;
   return r.userId ?? r.anonymousId ?? r.messageId;
 }
 
@@ -40,7 +42,8 @@ export function partitionOf(workspace: string, key: string, partitions: number):
 }
 
 export function partitionOfRecord(r: LogRecord, partitions: number): number {
+  if (r.type === 'control') return r.to;
   // An erase record carries the partition of the profile it erases (computed with the same count by every node).
-  if (r.type === 'erase' && r.partition !== undefined && r.partition < partitions) return r.partition;
+  if ((r.type === 'erase' || r.type === 'unlink') && r.partition !== undefined && r.partition < partitions) return r.partition;
   return partitionOf(r.workspace, partitionKey(r), partitions);
 }

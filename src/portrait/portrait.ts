@@ -45,7 +45,7 @@ import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
-import { openStateStore, PartitionSegmentStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
+import { openDoc, openStateStore, PartitionSegmentStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
 import { apiIdentify, apiOwner, readScoresInput, type ScoresInput } from './api-identify.ts';
@@ -576,7 +576,9 @@ export class Portrait {
     const links = doc ? await this.store.linksAmong(workspace, doc.identifiers) : [];
     if (!links.some((l) => (l.a === a && l.b === b) || (l.a === b && l.b === a))) throw Errors.linkNotFound(a, b);
     const now = this.clock.now();
-    const record: UnlinkRecord = { type: 'unlink', workspace, messageId: `unlink-${now}-${randomBytes(6).toString('hex')}`, a, b, timestamp: now, receivedAt: now };
+    // Partitioned workers: the split happens where the profile lives, whatever partition its identifiers hash to.
+    const owner = this.config.cluster.partitions > 1 && doc !== undefined ? await this.store.ownerOf?.(workspace, doc.id) : undefined;
+    const record: UnlinkRecord = { type: 'unlink', workspace, messageId: `unlink-${now}-${randomBytes(6).toString('hex')}`, a, b, ...(owner !== undefined && { partition: owner }), timestamp: now, receivedAt: now };
     await this.log.append([record]);
     return { messageId: record.messageId };
   }
@@ -939,11 +941,24 @@ function clusterEngine(
     workerId: config.cluster.workerId ?? `${hostname()}-${process.pid}`,
     partitions,
     work: role !== 'api',
+    outbox: store,
     engineOptions: (partition, partitionLog, definitions) => {
       const own = { ...parts, definitions, log: seal(partitionLog) };
       // Each partition engine evaluates the segments and tags of the profiles it writes.
       const segmentStore = new PartitionSegmentStore({ pool: store.pool, shared: store.segments, sealer: store.sealer, partition, partitions, head: () => partitionLog.head() });
-      return { ...engineOptions(config, own), segments: liveSegments(config, own, { store: segmentStore, partition, partitions }), home: homeOf(partition, partitions) };
+      return {
+        ...engineOptions(config, own),
+        segments: liveSegments(config, own, { store: segmentStore, partition, partitions }),
+        ...(partitions > 1 && {
+          partitioned: {
+            homeOf: homeOf(partitions),
+            routes: (keys) => store.routes(partition, keys),
+            applied: () => store.controlApplied(partition),
+            openDoc: (doc) => openDoc(store.sealer, doc),
+            blocks: () => store.partitionBlocks(partition),
+          },
+        }),
+      };
     },
     definitions: (partition) => loadPartitionDefinitions(store, newDefinitions(config), partition, partitions),
     // Trait, segment and tag definitions: partition engines restart with them when any changes.

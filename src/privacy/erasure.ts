@@ -46,15 +46,16 @@ export async function requestErasure(r: ErasureRequest, deps: { store: StateStor
   await privacy.requestErasure(row, hashes);
   // From here ingest refuses the person's events; appends already queued land before the record.
   deps.suppression.add(r.workspace, hashes);
-  // On a partitioned log the record goes to the partition of the profile's ids (they all share one).
+  // On a partitioned log the record goes to the partition that owns the profile (by default that of its user, else anonymous id).
   const owner = r.identKeys.find((k) => k.startsWith('user:')) ?? r.identKeys.find((k) => k.startsWith('anon:'));
+  const held = deps.partitions > 1 ? await deps.store.ownerOf?.(r.workspace, r.profileId) : undefined;
   const record: EraseRecord = {
     type: 'erase',
     workspace: r.workspace,
     messageId: `erase-${id}`,
     erasureId: id,
     profileId: r.profileId,
-    ...(owner !== undefined && { partition: partitionOf(r.workspace, identValue(owner), deps.partitions) }),
+    ...(held !== undefined ? { partition: held } : owner !== undefined && { partition: partitionOf(r.workspace, identValue(owner), deps.partitions) }),
     hashes,
     keyId: r.keyId,
     timestamp: r.now,
@@ -143,6 +144,8 @@ export async function applyErasure(
     now: number;
     rules: ProfileRules;
     covers: (t: TraitRuntime, position: number) => boolean;
+    /** Partitioned workers: the records telling the other partitions to forget the person. */
+    forget?: ErasurePlan['forget'];
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -186,6 +189,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
+    ...(deps.forget !== undefined && { forget: deps.forget }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
 }

@@ -70,7 +70,7 @@ export class SealedEventLog implements EventLog {
       const keys = await this.keys.forRead(workspace, [...new Set(subjects.values())]);
       for (const [i, subject] of subjects) {
         const row = rows[i]!;
-        rows[i] = { position: row.position, record: openEvent(row.record as PortraitEvent, keys.get(subject)) as LogRecord as T };
+        rows[i] = { ...row, record: openEvent(row.record as PortraitEvent, keys.get(subject)) as LogRecord as T };
       }
     }
     return rows;

@@ -4,6 +4,7 @@
  * lives apart (src/log). The engine is the only writer of profile state and
  * writes it with its log position in one transaction (`commit`).
  */
+import type { ControlRecord } from '../core/control.ts';
 import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import type { ProfileDoc } from '../core/profile.ts';
@@ -91,7 +92,24 @@ export interface Changeset {
   expectLease?: number;
   profiles: ProfileDoc[];
   deletedProfiles: Array<{ workspace: string; id: string }>;
-  identities: Array<{ workspace: string; ident: string; profileId: string }>;
+  /**
+   * Identity writes. With `routes` (partitioned workers), `profileId` may be
+   * a forwarding target (`>N`: owned by partition N, see core/control.ts) and
+   * `position` is the log position the write comes from.
+   */
+  identities: Array<{ workspace: string; ident: string; profileId: string; position?: number }>;
+  /**
+   * Partitioned workers: `identities` are this partition's routes
+   * (identity_routes); those naming a profile also go to the shared
+   * `identities` table, where the write of the highest position wins.
+   */
+  routes?: true;
+  /** Partitioned workers: the last control record applied, per source partition. */
+  controlApplied?: Array<{ source: number; at: number; index: number }>;
+  /** Partitioned workers: control records for other partitions (transactional outbox, published after the commit). */
+  control?: ControlRecord[];
+  /** Partitioned workers: an erased person's profiles and identifiers, deleted from state (another partition's erasure). */
+  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[] }>;
   deletedIdentities?: Array<{ workspace: string; ident: string }>;
   links: IdentityLink[];
   deletedLinks?: Array<{ workspace: string; a: string; b: string }>;
@@ -251,6 +269,12 @@ export interface ErasurePlan {
   partition: number;
   position: number;
   completedAt: number;
+  /**
+   * Partitioned workers: the `forget` control records for the other
+   * partitions, given the profiles and identifiers removed (written to the
+   * outbox in the erasure's transaction).
+   */
+  forget?: (profileIds: string[], identKeys: string[]) => ControlRecord[];
 }
 
 /** Erasure ledger, suppression list, and the engine's erasure transaction. */
@@ -317,6 +341,8 @@ export interface StateStore {
   /** Links removed by an unmerge, which no later event may re-create. */
   blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>>;
   commit(changes: Changeset): Promise<void>;
+  /** Partitioned workers: the partition that owns a profile now (absent on stores without partitions). */
+  ownerOf?(workspace: string, profileId: string): Promise<number | undefined>;
 
   history(workspace: string, profileId: string, opts?: { limit?: number; before?: number }): Promise<HistoryEntry[]>;
   merges(workspace: string, profileId: string): Promise<MergeRecord[]>;

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { ControlRecord } from '../../core/control.ts';
 import { groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
@@ -138,6 +139,31 @@ export class NatsEventLog implements EventLog {
     }
     for (const l of this.listeners) l();
     return outcomes;
+  }
+
+  /**
+   * Partitioned workers: publishes control records to their partitions, in
+   * order, without the dedup bucket (receivers apply each once by its
+   * position of origin; the `Nats-Msg-Id` still drops a quick second publish).
+   */
+  async publishControl(records: readonly ControlRecord[]): Promise<void> {
+    if (this.closed) throw Errors.closed();
+    try {
+      const acks = await Promise.all(records.map((r) => this.js.publish(this.subject(r.to, r.workspace), JSON.stringify(r), { msgID: msgId(r) })));
+      for (const ack of acks) if (ack.seq > this.lastSeq) this.lastSeq = ack.seq;
+    } catch (e) {
+      const err = Errors.storage('publishing control records to the NATS event log');
+      err.cause = e;
+      throw err;
+    }
+    for (const l of this.listeners) l();
+  }
+
+  /** The record at a position (undefined when none: purged, or never there). */
+  async recordAt(position: number): Promise<LogRecord | undefined> {
+    if (this.closed) throw Errors.closed();
+    const m = await this.jsm.streams.getMessage(this.stream, { seq: position }).catch(() => null);
+    return m === null ? undefined : m.json<LogRecord>();
   }
 
   /** Records of every partition with position > `after`, in position order. */

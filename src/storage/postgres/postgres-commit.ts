@@ -8,7 +8,9 @@ import type pg from 'pg';
 import { Errors } from '../../core/errors.ts';
 import { historyRows } from '../rows.ts';
 import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
+import { awayTarget, type ControlRecord } from '../../core/control.ts';
 import type { Changeset, DefinitionRow, PartitionBackfill } from '../store.ts';
+import { deletePerson } from './postgres-person.ts';
 import { scoped } from '../store.ts';
 
 /** Keeps the last item per key: one statement may not upsert a row twice. */
@@ -78,7 +80,8 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
       deletedIdentities.map((d) => d.ident),
     ]);
   const identities = lastByKey(c.identities, (i) => scoped(i.workspace, i.ident));
-  if (identities.length > 0)
+  if (c.routes) await writeRoutes(client, c.partition, identities);
+  else if (identities.length > 0)
     await q(
       `INSERT INTO identities (workspace, ident, profile_id) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
        ON CONFLICT (workspace, ident) DO UPDATE SET profile_id = excluded.profile_id`,
@@ -100,12 +103,11 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
       [links.map((l) => l.workspace), links.map((l) => l.a), links.map((l) => l.b), links.map((l) => l.via), links.map((l) => l.position), links.map((l) => l.messageId), links.map((l) => l.time)],
     );
   const blocked = c.blockedLinks ?? [];
-  if (blocked.length > 0)
-    await q('INSERT INTO blocked_links (workspace, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', [
-      blocked.map((b) => b.workspace),
-      blocked.map((b) => b.a),
-      blocked.map((b) => b.b),
-    ]);
+  if (blocked.length > 0) {
+    const cols = [blocked.map((b) => b.workspace), blocked.map((b) => b.a), blocked.map((b) => b.b)];
+    await q('INSERT INTO blocked_links (workspace, a, b) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', cols);
+    if (c.routes) await q('INSERT INTO partition_blocks (partition, workspace, a, b) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING', [c.partition, ...cols]);
+  }
   // WITH ORDINALITY … ORDER BY keeps the changeset's order in the serial `seq`.
   if (c.merges.length > 0) {
     const m = c.merges;
@@ -147,8 +149,60 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
          WITH ORDINALITY AS t(workspace, profile_id, first_position, last_position, entries, n) ORDER BY n`,
       [history.map((h) => h.workspace), history.map((h) => h.profileId), history.map((h) => h.firstPosition), history.map((h) => h.lastPosition), history.map((h) => h.entries)],
     );
+  if (c.controlApplied && c.controlApplied.length > 0) {
+    const a = c.controlApplied;
+    await q(
+      `INSERT INTO control_applied (partition, source, at, idx) SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[])
+       ON CONFLICT (partition, source) DO UPDATE SET at = excluded.at, idx = excluded.idx`,
+      [c.partition, a.map((x) => x.source), a.map((x) => x.at), a.map((x) => x.index)],
+    );
+  }
+  if (c.control && c.control.length > 0) await writeControl(client, c.partition, c.control, sealer);
+  for (const f of c.forget ?? []) await deletePerson(client, f.workspace, f.profileIds, f.identKeys);
   if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
   if (c.backfills && c.backfills.length > 0) await writeBackfills(client, c.backfills);
+}
+
+/**
+ * A partition's identity routes (its own rows), and the shared identity rows
+ * of those naming a profile: partitions hand identifiers to each other, so
+ * a shared row is kept only when it comes from a later log position than
+ * the stored one (positions are stream sequences: a handover always lands
+ * after what its sender did), which a rebuild reaches in any interleaving.
+ */
+async function writeRoutes(client: pg.PoolClient, partition: number, rows: ReadonlyArray<Changeset['identities'][number]>): Promise<void> {
+  if (rows.length === 0) return;
+  const routes = rows.map((i) => ({ ...i, owner: awayTarget(i.profileId) }));
+  await client.query(
+    `INSERT INTO identity_routes (partition, workspace, ident, profile_id, owner)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[])
+     ON CONFLICT (partition, workspace, ident) DO UPDATE SET profile_id = excluded.profile_id, owner = excluded.owner`,
+    [partition, routes.map((r) => r.workspace), routes.map((r) => r.ident), routes.map((r) => (r.owner === undefined ? r.profileId : null)), routes.map((r) => r.owner ?? partition)],
+  );
+  const local = routes.filter((r) => r.owner === undefined);
+  if (local.length > 0)
+    await client.query(
+      `INSERT INTO identities (workspace, ident, profile_id, position) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (workspace, ident) DO UPDATE SET profile_id = excluded.profile_id, position = excluded.position
+       WHERE identities.position <= excluded.position`,
+      [local.map((r) => r.workspace), local.map((r) => r.ident), local.map((r) => r.profileId), local.map((r) => r.position ?? 0)],
+    );
+}
+
+/**
+ * Control records into the outbox, sealed like stored documents. A record
+ * the partition has published already (a rebuild makes it again) is not
+ * written: it is in the log.
+ */
+export async function writeControl(client: pg.PoolClient, partition: number, records: readonly ControlRecord[], sealer?: ValueSealer): Promise<void> {
+  const sealed = records.map((r) => (r.body.kind === 'handover' ? { ...r, body: { ...r.body, doc: sealDoc(sealer, r.body.doc) } } : r));
+  await client.query(
+    `INSERT INTO control_outbox (partition, at, idx, record)
+     SELECT $1, t.at, t.idx, t.record FROM unnest($2::bigint[], $3::int[], $4::text[]) AS t(at, idx, record)
+     WHERE NOT EXISTS (SELECT 1 FROM control_published p WHERE p.partition = $1 AND (p.at, p.idx) >= (t.at, t.idx))
+     ON CONFLICT DO NOTHING`,
+    [partition, sealed.map((r) => r.at), sealed.map((r) => r.index), sealed.map((r) => JSON.stringify(r))],
+  );
 }
 
 /**

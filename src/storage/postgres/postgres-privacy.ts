@@ -8,6 +8,8 @@ import type pg from 'pg';
 import { ERASED_BY_PROFILE, historyRows, toErasure, type Row } from '../rows.ts';
 import { sealDoc, type ValueSealer } from '../sealer.ts';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
+import { writeControl } from './postgres-commit.ts';
+import { deletePerson } from './postgres-person.ts';
 import { withTransaction } from './transaction.ts';
 
 /** Version 7: the erasure ledger and the suppression list. */
@@ -94,23 +96,13 @@ export class PostgresPrivacyStore implements PrivacyStore {
       const P = merged.rows.map((r) => r.id);
       const I = [...plan.identKeys];
       const counts: Record<string, number> = { events: plan.events, eventsRedacted: plan.eventsRedacted };
-      counts.profiles = await run('DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])', [ws, P]);
-      counts.identities = await run('DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
-      counts.identityLinks = await run('DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
-      counts.blockedLinks = await run('DELETE FROM blocked_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
-      counts.merges = await run(
-        'DELETE FROM merges WHERE workspace = $1 AND (into_id = ANY($2::text[]) OR from_id = ANY($2::text[]) OR a = ANY($3::text[]) OR b = ANY($3::text[]))',
-        [ws, P, I],
-      );
-      counts.identityConflicts = await run(
-        'DELETE FROM identity_conflicts WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]) OR profile_a = ANY($3::text[]) OR profile_b = ANY($3::text[]))',
-        [ws, I, P],
-      );
       // Segments that lose a member get a new size row, as a membership change would write.
       const segments = (await c.query<{ segment: string }>('SELECT DISTINCT segment FROM segment_members WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P])).rows;
+      Object.assign(counts, await deletePerson(c, ws, P, I));
+      // Partitioned workers: every other partition forgets the person too, in its own log order (see deletePerson).
+      if (plan.forget !== undefined) await writeControl(c, plan.partition, plan.forget(P, I));
       counts.deadLetters = await run('DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[]))', [ws, P]);
       counts.deliveries = await run('DELETE FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P]);
-      for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = await run(`DELETE FROM ${table} WHERE workspace = $1 AND profile_id = ANY($2::text[])`, [ws, P]);
       for (const { segment } of segments)
         await c.query(
           // The erasing partition's series: the members it counts (one partition: all of them).

@@ -226,7 +226,53 @@ CREATE TABLE trait_backfills (
 );`,
   },
   { version: 10, name: 'segments on partitioned workers', sql: POSTGRES_PARTITION_SEGMENT_SCHEMA },
+  {
+    version: 11,
+    name: 'identity routes and control records of partitioned workers',
+    // identities.position: the log position of the last write (partitions write shared rows; the latest wins).
+    // identity_routes: each partition's own view (profile here, or the partition that owns it).
+    // control_applied: per partition and source partition, the last control record applied (derived).
+    // partition_blocks: the links each partition's unmerges removed (derived).
+    // control_outbox / control_published: records to publish, and how far each partition has published (kept by a rebuild).
+    sql: `
+ALTER TABLE identities ADD COLUMN position BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE identity_routes (
+  partition  INTEGER NOT NULL,
+  workspace  TEXT COLLATE "C" NOT NULL,
+  ident      TEXT COLLATE "C" NOT NULL,
+  profile_id TEXT COLLATE "C",
+  owner      INTEGER NOT NULL,
+  PRIMARY KEY (partition, workspace, ident)
+);
+CREATE INDEX identity_routes_profile ON identity_routes (workspace, profile_id);
+CREATE TABLE control_applied (
+  partition INTEGER NOT NULL,
+  source    INTEGER NOT NULL,
+  at        BIGINT NOT NULL,
+  idx       INTEGER NOT NULL,
+  PRIMARY KEY (partition, source)
+);
+CREATE TABLE control_outbox (
+  partition INTEGER NOT NULL,
+  at        BIGINT NOT NULL,
+  idx       INTEGER NOT NULL,
+  record    TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (partition, at, idx)
+);
+CREATE TABLE partition_blocks (
+  partition INTEGER NOT NULL,
+  workspace TEXT COLLATE "C" NOT NULL,
+  a         TEXT COLLATE "C" NOT NULL,
+  b         TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (partition, workspace, a, b)
+);
+CREATE TABLE control_published (
+  partition INTEGER PRIMARY KEY,
+  at        BIGINT NOT NULL,
+  idx       INTEGER NOT NULL
+);`,
+  },
 ];
 
-/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite) and the partitions' trait and segment backfill progress. */
-export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'segment_backfills'] as const;
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records and each partition's removed links. */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'segment_backfills', 'identity_routes', 'control_applied', 'partition_blocks'] as const;

@@ -11,6 +11,7 @@ import { withTransaction } from './transaction.ts';
 import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
+import { awayTo, type ControlRecord } from '../../core/control.ts';
 import { Errors, isPortraitError } from '../../core/errors.ts';
 import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
@@ -105,6 +106,61 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     );
     for (const row of r.rows) out.set(scoped(row.workspace, row.ident), row.profile_id);
     return out;
+  }
+
+  /** Partitioned workers: a partition's routes of these identifiers (a profile id, or `>N`: owned by partition N). */
+  async routes(partition: number, keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (keys.length === 0) return out;
+    const r = await this.pool.query<{ workspace: string; ident: string; profile_id: string | null; owner: number }>(
+      `SELECT i.workspace, i.ident, i.profile_id, i.owner FROM identity_routes i
+         JOIN unnest($2::text[], $3::text[]) AS k(workspace, ident) ON i.partition = $1 AND i.workspace = k.workspace AND i.ident = k.ident`,
+      [partition, keys.map((k) => k.workspace), keys.map((k) => k.ident)],
+    );
+    for (const row of r.rows) out.set(scoped(row.workspace, row.ident), row.profile_id ?? awayTo(row.owner));
+    return out;
+  }
+
+  /** Partitioned workers: the partition that owns a profile (undefined when none does). */
+  async ownerOf(workspace: string, profileId: string): Promise<number | undefined> {
+    const r = await this.pool.query<{ partition: number }>('SELECT partition FROM identity_routes WHERE workspace = $1 AND profile_id = $2 LIMIT 1', [workspace, profileId]);
+    return r.rows[0]?.partition;
+  }
+
+  /** Partitioned workers: the links a partition's unmerges removed. */
+  async partitionBlocks(partition: number): Promise<Array<{ workspace: string; a: string; b: string }>> {
+    const r = await this.pool.query<{ workspace: string; a: string; b: string }>('SELECT workspace, a, b FROM partition_blocks WHERE partition = $1 ORDER BY workspace, a, b', [partition]);
+    return r.rows;
+  }
+
+  /** Partitioned workers: the last control record a partition applied, per source partition. */
+  async controlApplied(partition: number): Promise<Map<number, { at: number; index: number }>> {
+    const r = await this.pool.query<{ source: number; at: number; idx: number }>('SELECT source, at, idx FROM control_applied WHERE partition = $1', [partition]);
+    return new Map(r.rows.map((x) => [x.source, { at: x.at, index: x.idx }]));
+  }
+
+  /** Partitioned workers: control records a partition committed and has not published yet, in order. */
+  async pendingControl(partition: number, limit: number): Promise<ControlRecord[]> {
+    const r = await this.pool.query<{ record: string }>('SELECT record FROM control_outbox WHERE partition = $1 ORDER BY at, idx LIMIT $2', [partition, limit]);
+    return r.rows.map((x) => JSON.parse(x.record) as ControlRecord);
+  }
+
+  /** Partitioned workers: how many control records wait to be published, over all partitions. */
+  async controlWaiting(): Promise<number> {
+    const r = await this.pool.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM control_outbox');
+    return r.rows[0]?.n ?? 0;
+  }
+
+  /** Partitioned workers: records up to (at, index) are in the log: they leave the outbox and are never written again. */
+  async controlPublished(partition: number, at: number, index: number): Promise<void> {
+    await withTransaction(this.pool, async (c) => {
+      await c.query(
+        `INSERT INTO control_published (partition, at, idx) VALUES ($1, $2, $3)
+         ON CONFLICT (partition) DO UPDATE SET at = excluded.at, idx = excluded.idx WHERE (control_published.at, control_published.idx) < (excluded.at, excluded.idx)`,
+        [partition, at, index],
+      );
+      await c.query('DELETE FROM control_outbox WHERE partition = $1 AND (at, idx) <= ($2, $3)', [partition, at, index]);
+    });
   }
 
   async profiles(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileDoc>> {
@@ -343,7 +399,8 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
         for (const r of await q('SELECT workspace, id, doc FROM profiles ORDER BY workspace, id'))
           out.push(`profile ${r.workspace} ${r.id} ${canonicalJson(openDoc(this.sealer, JSON.parse(r.doc as string) as ProfileDoc))}`);
         for (const [table, order] of DUMP_TABLES) {
-          const rows = await q(`SELECT * FROM ${table} ORDER BY ${order}`);
+          // identities.position is bookkeeping of partitioned workers (which write wins), not state.
+          const rows = await q(`SELECT ${table === 'identities' ? 'workspace, ident, profile_id' : '*'} FROM ${table} ORDER BY ${order}`);
           rows.forEach((r, i) => {
             if ('seq' in r) r.seq = i + 1;
             out.push(`${table} ${canonicalJson(table === 'attribute_conflicts' ? openedConflictRow(r, this.sealer) : r)}`);
@@ -352,6 +409,10 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
         for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
           for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
         }
+        // Partitioned workers only (absent otherwise): each partition's routes, the control records it applied and the links its unmerges removed.
+        for (const r of await q('SELECT * FROM identity_routes ORDER BY partition, workspace, ident')) out.push(`identity_routes ${canonicalJson(r)}`);
+        for (const r of await q('SELECT * FROM control_applied ORDER BY partition, source')) out.push(`control_applied ${canonicalJson(r)}`);
+        for (const r of await q('SELECT * FROM partition_blocks ORDER BY partition, workspace, a, b')) out.push(`partition_blocks ${canonicalJson(r)}`);
         return out;
       },
       SNAPSHOT,

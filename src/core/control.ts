@@ -1,0 +1,85 @@
+/**
+ * Control records: how partition engines of a scale-out deployment talk to
+ * each other. A partition only ever writes its own state; when an identity
+ * link reaches a profile owned by another partition, it appends a control
+ * record to that partition's subject of the log, so every partition's state
+ * stays a function of its own log (see README, "Partitioned workers").
+ */
+import type { ProfileDoc } from './profile.ts';
+
+/** What a merge records: the link that caused it (as the embedded mode records it). */
+export interface LinkMeta {
+  /** The identifier of the profile that asked (the event's owner). */
+  a: string;
+  /** The identifier it links to. */
+  b: string;
+  /** The message type that made the link. */
+  via: string;
+  messageId: string;
+  /** Event time of the message. */
+  time: number;
+  /** An alias: may join two user ids. */
+  explicit: boolean;
+}
+
+/**
+ * - `forward`: fold the event at log position `of` here (its owner's profile
+ *   lives here); `group`: fold it only into the groups it counts for that
+ *   are homed here.
+ * - `link`: join the profile of `ident` (an alias's previous id when `alias`)
+ *   with the asker's profile (`anchor`, owned by partition `from`, holding
+ *   `identifiers`, for the guards).
+ * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
+ * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
+ * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
+ * - `forget`: a person was erased where their profile lived: delete what is left of them here.
+ */
+export type ControlBody =
+  | { kind: 'forward'; of: number; group?: true }
+  | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
+  | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
+  | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
+  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[] };
+
+/**
+ * A control record, identified by where it was made: the source partition,
+ * the source log position whose processing made it, and its index among the
+ * records made there. Receivers apply each once, in that order per source.
+ */
+export interface ControlRecord {
+  type: 'control';
+  workspace: string;
+  /** `ctl-<from>-<at>-<index>`: deterministic, so a second publish is a duplicate. */
+  messageId: string;
+  from: number;
+  at: number;
+  index: number;
+  /** The partition it is for (its subject). */
+  to: number;
+  body: ControlBody;
+  timestamp: number;
+  receivedAt: number;
+}
+
+export function controlMessageId(from: number, at: number, index: number): string {
+  return `ctl-${from}-${at}-${index}`;
+}
+
+/** Whether (at, index) comes after (at2, index2). */
+export function controlAfter(at: number, index: number, at2: number, index2: number): boolean {
+  return at > at2 || (at === at2 && index > index2);
+}
+
+/**
+ * An identity route naming another partition: `>N` (owned by partition N).
+ * Profile ids start with a letter, so the two never mix.
+ */
+export function awayTo(partition: number): string {
+  return `>${partition}`;
+}
+
+/** The partition a route names, or undefined when it names a profile. */
+export function awayTarget(route: string): number | undefined {
+  return route.charCodeAt(0) === 62 /* > */ ? Number(route.slice(1)) : undefined;
+}

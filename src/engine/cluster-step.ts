@@ -1,0 +1,353 @@
+/**
+ * The engine step of one partition of a scale-out deployment. A profile is
+ * owned by one partition (which alone writes it); identifiers are homed in
+ * the partition their value hashes to, and a partition's routes say, for the
+ * identifiers it knows, which of its profiles holds them or which partition
+ * it handed them to. Links that reach another partition's profile travel as
+ * control records (core/control.ts) appended to that partition's log:
+ *
+ * - an event whose owner lives elsewhere is forwarded there, once;
+ * - a link to an identifier known elsewhere asks for it (`link`); its owner
+ *   applies the guards with the asker's identifiers, then hands its profile
+ *   down to the asker when the asker's partition number is lower, and else
+ *   asks the asker to hand its profile over (`give`); a free identifier is
+ *   granted (`grant`);
+ * - a `handover` carries a whole profile document; the receiver merges it
+ *   into the profile of the target identifier with `mergeDocs`, as an
+ *   embedded merge does.
+ *
+ * Profiles only ever move towards lower partition numbers when two of them
+ * merge, so two partitions never hand profiles to each other forever. The
+ * receiving profile keeps its id; a profile that arrives alone gets a new id
+ * made here, so every profile id is written by one partition only.
+ */
+import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
+import type { PortraitEvent, Positioned } from '../core/event.ts';
+import type { ProfileDoc } from '../core/profile.ts';
+import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
+import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+
+/** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
+export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
+  const last = applied.get(c.from);
+  if (last !== undefined && !controlAfter(c.at, c.index, last.at, last.index)) return false;
+  applied.set(c.from, { at: c.at, index: c.index });
+  return true;
+}
+
+export interface PartitionContext {
+  partition: number;
+  /** The partition an identifier key is homed in. */
+  homeOf: (workspace: string, ident: string) => number;
+  /** The last control record applied per source partition (kept by the engine across steps). */
+  applied: Map<number, { at: number; index: number }>;
+  /** Opens the sealed values of a handed-over document. */
+  openDoc: (doc: ProfileDoc) => ProfileDoc;
+}
+
+/** Where an identifier's profile is, seen from this partition. */
+type Where = { local: string } | { away: number } | { free: true };
+
+/** A link that leaves the partition. */
+interface CrossLink extends LinkTarget {
+  to: number;
+  /** An alias's previous id whose kind (user or anonymous) its home decides. */
+  alias?: true;
+}
+
+export class ClusterStep extends Step {
+  private readonly p: number;
+  private lastAt = -1;
+  private index = 0;
+
+  constructor(
+    ctx: StepContext,
+    private readonly part: PartitionContext,
+    position: number,
+  ) {
+    super(ctx, part.partition, position);
+    this.p = part.partition;
+    this.out.routes = true;
+    this.out.control = [];
+  }
+
+  private where(ws: string, ident: string): Where {
+    const r = this.lookup(ws, ident);
+    if (r !== undefined) {
+      const t = awayTarget(r);
+      return t === undefined ? { local: r } : { away: t };
+    }
+    const home = this.part.homeOf(ws, ident);
+    return home === this.p ? { free: true } : { away: home };
+  }
+
+  /** Appends a control record for partition `to`, made at log position `position`. */
+  private emit(to: number, body: ControlBody, src: { workspace: string; timestamp: number }, position: number): void {
+    if (position !== this.lastAt) {
+      this.lastAt = position;
+      this.index = 0;
+    }
+    const index = this.index++;
+    const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, timestamp: src.timestamp, receivedAt: src.timestamp };
+    this.out.control!.push(rec);
+  }
+
+  /** The identifiers a batch's records may look up (to prefetch them), control records included. */
+  static keysOf(rows: readonly Positioned[], ids: ReadonlyArray<EventIdentifiers | undefined>): Array<{ workspace: string; ident: string }> {
+    const out: Array<{ workspace: string; ident: string }> = [];
+    rows.forEach((row, i) => {
+      const r = row.record;
+      const ws = r.workspace;
+      const x = ids[i];
+      if (x !== undefined) {
+        out.push({ workspace: ws, ident: x.owner });
+        for (const l of x.linked) out.push({ workspace: ws, ident: l });
+        if (x.aliasPrevious !== undefined) out.push({ workspace: ws, ident: `user:${x.aliasPrevious}` }, { workspace: ws, ident: `anon:${x.aliasPrevious}` });
+        for (const g of x.groups ?? []) out.push({ workspace: ws, ident: g });
+        return;
+      }
+      if (r.type !== 'control') return;
+      const b = r.body;
+      switch (b.kind) {
+        case 'forward':
+          return;
+        case 'link':
+          out.push({ workspace: ws, ident: b.ident }, { workspace: ws, ident: b.anchor });
+          if (b.alias) out.push({ workspace: ws, ident: `anon:${b.ident.slice(5)}` });
+          return;
+        case 'give':
+          out.push({ workspace: ws, ident: b.anchor });
+          return;
+        case 'grant':
+          out.push({ workspace: ws, ident: b.anchor }, { workspace: ws, ident: b.ident });
+          return;
+        case 'handover':
+          out.push({ workspace: ws, ident: b.target });
+          return;
+        case 'forget':
+          return;
+        default:
+          b satisfies never;
+      }
+    });
+    return out;
+  }
+
+  private fresh(c: ControlRecord): boolean {
+    return markApplied(this.part.applied, c);
+  }
+
+  /** The applied marks to commit (all of them: a handful of rows, one per source partition). */
+  override changeset(position: number) {
+    const c = super.changeset(position);
+    c.controlApplied = [...this.part.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
+    return c;
+  }
+
+  /** Applies an event, or a forwarded one (`fwd`), at `position`. */
+  applyAt(row: Positioned<PortraitEvent>, ids: EventIdentifiers = identifiersOf(row.record, this.ctx.hashEmail)): void {
+    const e = row.record;
+    const position = row.position;
+    this.at = position;
+    const fwd = row.forwarded;
+    if (fwd !== undefined && !this.fresh(fwd.control)) return;
+    const of = fwd !== undefined && fwd.control.body.kind === 'forward' ? fwd.control.body.of : position;
+    const ws = e.workspace;
+    if (fwd?.group === true) {
+      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
+      return;
+    }
+    const where = this.where(ws, ids.owner);
+    // Forwarded here yet unknown here (its routes were erased): folded here rather than sent round.
+    if ('away' in where && !(fwd !== undefined && this.lookup(ws, ids.owner) === undefined)) {
+      this.emit(where.away, { kind: 'forward', of }, e, position);
+      return;
+    }
+    const local: LinkTarget[] = [];
+    const cross: CrossLink[] = [];
+    for (const l of this.crossAware(ws, ids)) {
+      const w = this.where(ws, l.ident);
+      if ('away' in w) cross.push({ ...l, to: w.away });
+      else local.push(l);
+    }
+    let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position).id);
+    for (const l of local) owner = this.linkOne(e, position, ids.owner, owner, l);
+    this.fold(e, position, this.doc(ws, owner));
+    // The groups it counts for: folded here when homed here, else forwarded once to each other home.
+    const homes = new Set<number>();
+    for (const g of ids.groups ?? []) {
+      const home = this.part.homeOf(ws, g);
+      if (home === this.p) this.foldGroup(e, position, g);
+      else homes.add(home);
+    }
+    for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
+    if (cross.length > 0) this.crossLinks(e, position, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * The event's links; an alias's previous id neither of whose kinds is
+   * known here and that is homed elsewhere is resolved by its home (`alias`).
+   */
+  private crossAware(ws: string, ids: EventIdentifiers): Array<LinkTarget & { alias?: true }> {
+    const links: Array<LinkTarget & { alias?: true }> = this.linksOf(ws, ids);
+    const prev = ids.aliasPrevious;
+    if (prev === undefined) return links;
+    const known = this.lookup(ws, `user:${prev}`) !== undefined || this.lookup(ws, `anon:${prev}`) !== undefined;
+    if (!known && this.part.homeOf(ws, `user:${prev}`) !== this.p) links[links.length - 1] = { ident: `user:${prev}`, explicit: true, alias: true };
+    return links;
+  }
+
+  /**
+   * Links that leave the partition. When one goes to a lower partition, the
+   * profile goes there (handover) and the other links are asked for on its
+   * behalf from there; otherwise each is asked for from here.
+   */
+  private crossLinks(e: LinkSource, position: number, anchor: string, od: ProfileDoc, cross: readonly CrossLink[]): void {
+    const lowest = cross.reduce((m, c) => (c.to < m.to ? c : m));
+    const meta = (l: CrossLink): LinkMeta => ({ a: anchor, b: l.ident, via: e.type, messageId: e.messageId, time: e.timestamp, explicit: l.explicit });
+    const home = lowest.to < this.p ? lowest.to : this.p;
+    const identifiers = [...od.identifiers];
+    if (home !== this.p) this.handOver(od, lowest.to, lowest.ident, meta(lowest), e, position);
+    for (const l of cross) {
+      if (home !== this.p && l === lowest) continue;
+      this.emit(l.to, { kind: 'link', ident: l.ident, ...(l.alias && { alias: true as const }), anchor, from: home, identifiers, meta: meta(l) }, e, position);
+    }
+  }
+
+  /** The profile leaves for partition `to`, to be merged into the profile of `target` there. */
+  private handOver(d: ProfileDoc, to: number, target: string, meta: LinkMeta, src: { workspace: string; timestamp: number }, position: number): void {
+    const ws = d.workspace;
+    this.ctx.profiles.delete(ws, d.id);
+    this.dirty.delete(d);
+    this.refolds.delete(`${ws}\u0000${d.id}`);
+    this.out.deletedProfiles.push({ workspace: ws, id: d.id });
+    for (const i of d.identifiers) this.setIdentity(ws, i, awayTo(to));
+    this.emit(to, { kind: 'handover', doc: d, target, meta }, src, position);
+  }
+
+  /** Applies a control record (not a forward: those read as events) at its position. */
+  applyControl(row: Positioned<ControlRecord>): void {
+    const c = row.record;
+    const position = row.position;
+    this.at = position;
+    if (!this.fresh(c)) return;
+    const b = c.body;
+    switch (b.kind) {
+      case 'forward':
+        return; // The event it named is gone (retention): nothing to fold.
+      case 'link':
+        return this.onLink(c, b, position);
+      case 'give':
+        return this.onGive(c, b, position);
+      case 'grant':
+        return this.onGrant(c, b, position);
+      case 'handover':
+        return this.onHandover(c, { ...b, doc: this.part.openDoc(b.doc) }, position);
+      case 'forget':
+        return; // Committed on its own by the engine (Engine.forget).
+      default:
+        b satisfies never;
+    }
+  }
+
+  private sourceOf(c: ControlRecord, meta: LinkMeta): LinkSource {
+    return { workspace: c.workspace, type: meta.via, messageId: meta.messageId, timestamp: meta.time };
+  }
+
+  private onLink(c: ControlRecord, b: Extract<ControlBody, { kind: 'link' }>, position: number): void {
+    const ws = c.workspace;
+    let ident = b.ident;
+    if (b.alias) {
+      const value = ident.slice('user:'.length);
+      if (this.lookup(ws, ident) === undefined && this.lookup(ws, `anon:${value}`) !== undefined) ident = `anon:${value}`;
+    }
+    const src = this.sourceOf(c, b.meta);
+    const meta = { ...b.meta, b: ident };
+    const w = this.where(ws, ident);
+    if ('away' in w) {
+      // Resolved here (a route names it): the next partition need not resolve it again.
+      const { alias: _resolved, ...rest } = b;
+      this.emit(w.away, this.lookup(ws, ident) === undefined ? b : { ...rest, ident, meta }, c, position);
+      return;
+    }
+    const anchor = this.where(ws, b.anchor);
+    if ('local' in anchor) {
+      // The asker's profile came here meanwhile: an ordinary link.
+      this.linkOne(src, position, b.anchor, anchor.local, { ident, explicit: b.meta.explicit });
+      return;
+    }
+    const q = 'local' in w ? w.local : undefined;
+    if (this.isBlocked(ws, b.anchor, ident)) {
+      this.conflict(src, position, 'unlinked', b.anchor, ident, '', q ?? '');
+      return;
+    }
+    const qd = q === undefined ? undefined : this.doc(ws, q);
+    const reason = refuseJoin(b.identifiers, qd?.identifiers ?? [ident], b.meta.explicit, this.ctx.guards);
+    if (reason !== undefined) {
+      this.conflict(src, position, reason, b.anchor, ident, '', q ?? '');
+      return;
+    }
+    if (qd === undefined) {
+      this.setIdentity(ws, ident, awayTo(b.from));
+      this.emit(b.from, { kind: 'grant', ident, anchor: b.anchor, meta }, c, position);
+    } else if (b.from < this.p) this.handOver(qd, b.from, b.anchor, meta, c, position);
+    else this.emit(b.from, { kind: 'give', anchor: b.anchor, target: ident, to: this.p, meta }, c, position);
+  }
+
+  private onGive(c: ControlRecord, b: Extract<ControlBody, { kind: 'give' }>, position: number): void {
+    const ws = c.workspace;
+    const w = this.where(ws, b.anchor);
+    if ('away' in w) this.emit(w.away, b, c, position);
+    else if ('local' in w) {
+      const d = this.doc(ws, w.local);
+      if (b.to < this.p) this.handOver(d, b.to, b.target, b.meta, c, position);
+      else this.emit(b.to, { kind: 'link', ident: b.target, anchor: b.anchor, from: this.p, identifiers: [...d.identifiers], meta: b.meta }, c, position);
+    }
+  }
+
+  private onGrant(c: ControlRecord, b: Extract<ControlBody, { kind: 'grant' }>, position: number): void {
+    const ws = c.workspace;
+    const w = this.where(ws, b.anchor);
+    if ('away' in w) {
+      this.setIdentity(ws, b.ident, awayTo(w.away));
+      this.emit(w.away, b, c, position);
+    } else if ('local' in w) this.linkOne(this.sourceOf(c, b.meta), position, b.anchor, w.local, { ident: b.ident, explicit: b.meta.explicit });
+  }
+
+  private onHandover(c: ControlRecord, b: Extract<ControlBody, { kind: 'handover' }>, position: number): void {
+    const ws = c.workspace;
+    const src = this.sourceOf(c, b.meta);
+    const w = this.where(ws, b.target);
+    if ('away' in w) {
+      for (const i of b.doc.identifiers) this.setIdentity(ws, i, awayTo(w.away));
+      this.emit(w.away, b, c, position);
+      return;
+    }
+    if ('local' in w) {
+      const qd = this.doc(ws, w.local);
+      const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
+      if (reason === undefined) {
+        this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
+        return;
+      }
+      this.conflict(src, position, reason, b.meta.a, b.meta.b, b.doc.id, qd.id);
+      this.install(src, position, b.doc, b.meta);
+      return;
+    }
+    // The target has no profile anywhere: the document settles here and takes it.
+    const d = this.install(src, position, b.doc, b.meta);
+    this.linkOne(src, position, b.meta.a, d.id, { ident: b.target, explicit: b.meta.explicit });
+  }
+
+  /** A handed-over document that merges with nothing here becomes a profile of this partition, under an id made here. */
+  private install(src: LinkSource, position: number, doc: ProfileDoc, meta: LinkMeta): ProfileDoc {
+    const ws = doc.workspace;
+    const d: ProfileDoc = { ...doc, id: profileIdFor('p', ws, doc.identifiers[0] ?? doc.id, position) };
+    this.ctx.profiles.set(ws, d.id, d);
+    for (const i of d.identifiers) this.setIdentity(ws, i, d.id);
+    this.touch(d);
+    // Recorded as a merge into nothing but itself, so the id it had elsewhere resolves to this one.
+    this.out.merges.push({ kind: 'merge', workspace: ws, into: d.id, from: doc.id, a: meta.a, b: meta.b, position, messageId: src.messageId, time: src.timestamp });
+    return d;
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Identity merges across partitions on PostgreSQL + NATS: a person's
+ * identifiers hash to several partitions, and links between them merge
+ * profiles through control records in the log. Compared with the embedded
+ * mode for the same events (person by person: profile ids differ), against
+ * a rebuild, and across a worker that dies between its commit and the
+ * publish of its control records.
+ */
+import { strict as assert } from 'node:assert';
+import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ManualClock } from '../src/core/clock.ts';
+import type { ControlRecord } from '../src/core/control.ts';
+import { Portrait, type ConfigInput } from '../src/index.ts';
+import { NatsEventLog, partitionOf } from '../src/log/index.ts';
+import { PostgresStore } from '../src/storage/index.ts';
+import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
+import { openMemory, T0 } from './support/open.ts';
+import { NATS_URL, serviceSkip } from './support/services.ts';
+import { rng, TEN_TRAITS } from './support/workload.ts';
+
+const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+const BASE: ConfigInput = { traits: [...TEN_TRAITS], identity: { hashKey: 'ab'.repeat(32) } };
+
+/**
+ * Traffic in phases (each phase is sent, then drained, so the order between
+ * phases is the same in both modes): anonymous activity and an older user id;
+ * identify and alias; a second device linked by email, and another person
+ * claiming someone's anonymous id (refused: two user ids; `claims`: how
+ * often); later activity,
+ * anonymous only or with both ids, group calls and activity attributed to
+ * accounts, and duplicates.
+ */
+function scenario(seed: number, people: number, claims = 0.3): unknown[][] {
+  const r = rng(seed);
+  let n = 0;
+  let t = T0 - 20 * 86_400_000;
+  const msg = (m: Record<string, unknown>) => ({ ...m, messageId: `s${seed}-${n++}`, timestamp: new Date((t += 1000 + Math.floor(r() * 5000))).toISOString() });
+  const track = (ids: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    const x = r();
+    const body = x < 0.5 ? { event: 'Product Viewed', properties: { category: ['books', 'games', 'toys'][Math.floor(r() * 3)], price: Math.floor(r() * 50) } } : { event: 'Order Completed', properties: { revenue: Math.floor(r() * 200), price: Math.floor(r() * 90) } };
+    return msg({ type: 'track', ...ids, ...body, ...extra });
+  };
+  const phases: unknown[][] = [[], [], [], []];
+  const persons = Array.from({ length: people }, (_, i) => ({ user: `u${seed}_${i}`, anons: [`a${seed}_${i}_0`, `a${seed}_${i}_1`], email: r() < 0.6 ? `p${seed}_${i}@example.com` : undefined, old: r() < 0.4 ? `old${seed}_${i}` : undefined }));
+  for (const p of persons) {
+    for (const a of p.anons) for (let k = 1 + Math.floor(r() * 3); k > 0; k--) phases[0]!.push(track({ anonymousId: a }));
+    if (p.old !== undefined) phases[0]!.push(track({ userId: p.old }), msg({ type: 'identify', userId: p.old, traits: { occupation: 'teacher' } }));
+  }
+  for (const p of persons) {
+    phases[1]!.push(msg({ type: 'identify', userId: p.user, anonymousId: p.anons[0], traits: { city: ['Lima', 'Paris', 'Lagos'][Math.floor(r() * 3)], ...(p.email && { email: p.email }) } }));
+    if (p.old !== undefined) phases[1]!.push(msg({ type: 'alias', previousId: p.old, userId: p.user }));
+  }
+  persons.forEach((p, i) => {
+    if (p.email !== undefined) phases[2]!.push(track({ anonymousId: p.anons[1] }, { context: { traits: { email: p.email } } }));
+    else phases[2]!.push(msg({ type: 'identify', userId: p.user, anonymousId: p.anons[1] }));
+    const other = persons[(i + 1) % persons.length]!;
+    if (people > 1 && r() < claims) phases[2]!.push(msg({ type: 'identify', userId: other.user, anonymousId: p.anons[0] }));
+  });
+  for (const p of persons) {
+    phases[3]!.push(track({ anonymousId: p.anons[0] }), track({ userId: p.user, anonymousId: p.anons[1] }), track({ userId: p.user }));
+    if (r() < 0.4) phases[3]!.push(msg({ type: 'group', userId: p.user, groupId: `g${seed}_${Math.floor(r() * 3)}`, traits: { plan: 'pro' } }));
+    // Activity attributed to accounts (context.groupId / context.groups): it counts for those group profiles too.
+    if (r() < 0.4) phases[3]!.push(track({ userId: p.user }, { context: { groupId: `g${seed}_${Math.floor(r() * 3)}`, groups: { team: `t${seed}_${Math.floor(r() * 2)}` } } }));
+  }
+  // Duplicates: the same messages again (same messageId), which both modes drop.
+  for (const phase of phases) for (const m of phase.slice(0, Math.ceil(phase.length / 10))) phase.push(structuredClone(m));
+  return phases;
+}
+
+async function sendPhases(p: Portrait, phases: readonly unknown[][]): Promise<number> {
+  let accepted = 0;
+  for (const phase of phases) {
+    for (let i = 0; i < phase.length; i += 200) accepted += (await p.ingest(phase.slice(i, i + 200))).accepted;
+    await p.drain();
+  }
+  return accepted;
+}
+
+/** Each profile as a user sees it at T0, keyed by its identifiers (profile ids differ between modes). */
+async function persons(p: Portrait): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  for (const d of profilesOf(await p.stateDump())) {
+    const v = await p.profile('profile_id', d.id, { workspace: d.workspace, now: T0 });
+    assert.ok(v !== undefined, `profile ${d.id} reads back`);
+    const { id: _id, ...rest } = v;
+    out.set(`${d.kind} ${[...d.identifiers].sort().join(' ')}`, rest);
+  }
+  return out;
+}
+
+async function conflicts(p: Portrait): Promise<string[]> {
+  return (await p.identityConflicts()).map((c) => `${c.reason} ${c.a} ${c.b}`).sort();
+}
+
+/** The same phases in the embedded mode: the expected persons and refused links. */
+async function embedded(phases: readonly unknown[][]): Promise<{ persons: Map<string, unknown>; conflicts: string[]; accepted: number }> {
+  const { p } = await openMemory({ ...BASE }, new ManualClock(T0));
+  try {
+    const accepted = await sendPhases(p, phases);
+    return { persons: await persons(p), conflicts: await conflicts(p), accepted };
+  } finally {
+    await p.close();
+  }
+}
+
+function assertSamePersons(got: Map<string, unknown>, want: Map<string, unknown>): void {
+  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), 'the same people (identifier sets) as the embedded mode');
+  for (const [k, v] of want) assert.deepEqual(got.get(k), v, `${k}: the same attributes, traits and counts as the embedded mode`);
+}
+
+describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () => {
+  it('identify, alias and email links across partitions, with two workers: one profile per person, one owner, the embedded mode\'s traits, and a rebuild equals it', async () => {
+    const config = await clusterDeployment(8, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    const w1 = await Portrait.open(config({ role: 'worker', workerId: 'w1' }), { clock });
+    const w2 = await Portrait.open(config({ role: 'worker', workerId: 'w2' }), { clock });
+    cleanups.push(() => api.close(), () => w1.close(), () => w2.close());
+    await waitFor(() => (w1.cluster?.partitionsHeld().length ?? 0) === 4 && (w2.cluster?.partitionsHeld().length ?? 0) === 4, 10_000, 'each worker holds four of the eight partitions');
+
+    const phases = scenario(1, 40);
+    const want = await embedded(phases);
+    const accepted = await sendPhases(api, phases);
+    assert.equal(accepted, want.accepted, 'the same events are accepted');
+    const state = await api.stateDump();
+    assert.ok(state.some((l) => l.startsWith('control_applied ')), 'partitions exchanged control records');
+    assertOneOwner(state);
+    assertSamePersons(await persons(api), want.persons);
+    assert.deepEqual(await conflicts(api), want.conflicts, 'the same links are refused, for the same reasons');
+    assert.ok(want.conflicts.some((c) => c.startsWith('different_user_ids ')), 'the scenario has refused links');
+    const users = profilesOf(state).filter((d) => d.kind === 'user');
+    assert.equal(users.reduce((n, d) => n + d.eventCount, 0), accepted, 'every event is counted once over the user profiles');
+
+    // Reads by any identifier find the merged profile; an absorbed profile id reads as absent, as in the embedded mode.
+    const merges = state.filter((l) => l.startsWith('merges ')).map((l) => JSON.parse(l.slice(7)) as { from: string; into: string });
+    const gone = merges.find((m) => !users.some((d) => d.id === m.from));
+    assert.ok(gone !== undefined, 'some profile was merged away');
+    assert.equal(await api.profile('profile_id', gone.from), undefined, 'a merged-away profile id reads as absent');
+
+    await w1.close();
+    await w2.close();
+    const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
+    cleanups.push(() => rebuilt.close());
+    await rebuilt.rebuild();
+    assert.deepEqual(comparableDump(await rebuilt.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');
+  });
+
+  it('for random workloads, each person\'s traits equal the embedded mode\'s, and a rebuild equals the incremental state (property)', { timeout: 240_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 1_000_000 }), fc.integer({ min: 2, max: 14 }), fc.constantFrom(3, 5, 8), async (seed, people, partitions) => {
+        const phases = scenario(seed, people);
+        const want = await embedded(phases);
+        const config = await clusterDeployment(partitions, cleanups, BASE);
+        // Short leases: under load the node loses and retakes partitions while it drains (their engines restart).
+        const node = await Portrait.open(config({ workerId: `solo-${seed}`, leaseTimeoutMs: 150 }), { clock: new ManualClock(T0) });
+        try {
+          await sendPhases(node, phases);
+          const state = await node.stateDump();
+          assertOneOwner(state);
+          assertSamePersons(await persons(node), want.persons);
+          assert.deepEqual(await conflicts(node), want.conflicts, 'the same refused links');
+          await node.rebuild();
+          assert.deepEqual(comparableDump(await node.stateDump()), comparableDump(state), 'rebuild equals incremental');
+        } finally {
+          await node.close();
+        }
+      }),
+      { numRuns: 5 },
+    );
+  });
+
+  it('a worker that dies after committing and before publishing its control records: the next holder publishes them, duplicates change nothing, every event counts once', async () => {
+    const config = await clusterDeployment(4, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const url = config().cluster!.databaseUrl!;
+    const stream = config().cluster!.stream!;
+    const store = await PostgresStore.open({ url });
+    const raw = await NatsEventLog.open({ servers: NATS_URL, stream, partitions: 4 });
+    cleanups.push(() => store.close(), () => raw.close());
+    // Sent without draining between phases: no claims on another person's anonymous id, whose outcome depends on order.
+    const phases = scenario(3, 24, 0);
+    const want = await embedded(phases);
+
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    cleanups.push(() => api.close());
+    // The first worker folds and commits but never gets to publish: its process "dies" after each commit.
+    const publish = NatsEventLog.prototype.publishControl;
+    NatsEventLog.prototype.publishControl = async () => {
+      throw new Error('killed before publishing');
+    };
+    let waiting = 0;
+    const dying = await Portrait.open(config({ role: 'worker', workerId: 'dying' }), { clock });
+    try {
+      for (const m of phases.flat()) await api.ingest([m]);
+      await waitFor(async () => {
+        const heads = await raw.partitionHeads();
+        for (let p = 0; p < 4; p++) if ((await store.position(p)) < (heads.get(p) ?? 0)) return false;
+        return true;
+      }, 30_000, 'the first worker committed everything in the log');
+      waiting = await store.controlWaiting();
+      await dying.cluster!.suspend();
+    } finally {
+      NatsEventLog.prototype.publishControl = publish;
+    }
+    assert.ok(waiting > 0, `control records were committed and not published (${waiting})`);
+    // A stale copy of each waiting record lands too (as a publish long before, outside JetStream's duplicate window would).
+    const pending: ControlRecord[] = [];
+    for (let p = 0; p < 4; p++) pending.push(...(await store.pendingControl(p, 10_000)));
+    await raw.publishControl(pending.map((r) => ({ ...r, messageId: `${r.messageId}-again` })));
+
+    const next = await Portrait.open(config({ role: 'worker', workerId: 'next', leaseTimeoutMs: 900 }), { clock });
+    cleanups.push(() => next.close(), () => dying.close());
+    await waitFor(() => next.cluster?.partitionsHeld().length === 4, 10_000, 'the next worker took every partition over');
+    await api.drain();
+    assert.equal(await store.controlWaiting(), 0, 'the next holder published what was waiting');
+    const state = await api.stateDump();
+    assertOneOwner(state);
+    assertSamePersons(await persons(api), want.persons);
+    const users = profilesOf(state).filter((d) => d.kind === 'user');
+    assert.equal(users.reduce((n, d) => n + d.eventCount, 0), want.accepted, 'every event is counted exactly once');
+    await next.close();
+    const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
+    cleanups.push(() => rebuilt.close());
+    await rebuilt.rebuild();
+    assert.deepEqual(comparableDump(await rebuilt.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');
+  });
+  it('an unmerge of a link that crossed partitions splits the profile where it lives; an erasure leaves nothing of the person in state', async () => {
+    const config = await clusterDeployment(4, cleanups, BASE);
+    const node = await Portrait.open(config({ workerId: 'solo' }), { clock: new ManualClock(T0) });
+    cleanups.push(() => node.close());
+    // Pairs whose user and anonymous ids hash to different partitions.
+    const pairs: Array<{ u: string; a: string }> = [];
+    for (let i = 0; pairs.length < 2; i++) if (partitionOf('default', `uu${i}`, 4) !== partitionOf('default', `aa${i}`, 4)) pairs.push({ u: `uu${i}`, a: `aa${i}` });
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    for (const { u, a } of pairs) {
+      await node.ingest([
+        { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books' }, timestamp: at() },
+        { type: 'identify', userId: u, anonymousId: a, traits: { city: 'Lima', email: `${u}@example.com` }, timestamp: at() },
+        { type: 'track', userId: u, event: 'Order Completed', properties: { price: 10 }, timestamp: at() },
+      ]);
+    }
+    await node.drain();
+    const [one, two] = pairs as [{ u: string; a: string }, { u: string; a: string }];
+    assert.equal((await node.profile('anonymous_id', one.a))?.id, (await node.profile('user_id', one.u))?.id, 'merged across partitions first');
+
+    await node.unmerge(`user:${one.u}`, `anon:${one.a}`);
+    await node.drain();
+    const byUser = await node.profile('user_id', one.u);
+    const byAnon = await node.profile('anonymous_id', one.a);
+    assert.notEqual(byUser?.id, byAnon?.id, 'the unmerge split them');
+    assert.deepEqual([byUser?.eventCount, byAnon?.eventCount], [2, 1], 'each side refolded from its own events');
+    await node.ingest([{ type: 'identify', userId: one.u, anonymousId: one.a, timestamp: at() }]);
+    await node.drain();
+    assert.notEqual((await node.profile('user_id', one.u))?.id, (await node.profile('anonymous_id', one.a))?.id, 'a later event does not link them again');
+    assertOneOwner(await node.stateDump());
+
+    const entry = await node.privacy.erase('anonymous_id', two.a);
+    await node.privacy.waitFor(entry.id);
+    assert.equal(await node.profile('user_id', two.u), undefined, 'the erased person reads as absent by user id');
+    assert.equal(await node.profile('anonymous_id', two.a), undefined, 'and by anonymous id');
+    const state = await node.stateDump();
+    const named = state.filter((l) => l.includes(two.u) || l.includes(two.a));
+    assert.deepEqual(named, [], 'no state line names the erased person');
+    await node.rebuild();
+    const again = await node.stateDump();
+    assert.deepEqual(comparableDump(again), comparableDump(state), 'a rebuild gives the same state');
+  });
+});
