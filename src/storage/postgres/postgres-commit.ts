@@ -10,6 +10,7 @@ import { historyRows } from '../rows.ts';
 import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
 import { awayTarget, type ControlRecord } from '../../core/control.ts';
 import type { Changeset, DefinitionRow, PartitionBackfill } from '../store.ts';
+import type { IdentityConflict } from '../../core/identity.ts';
 import { deletePerson } from './postgres-person.ts';
 import { scoped } from '../store.ts';
 
@@ -120,13 +121,17 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
     );
   }
   if (c.identityConflicts.length > 0) {
-    const x = c.identityConflicts;
+    const x = earliestConflicts(c.identityConflicts);
+    // A conflict is kept once per pair and reason. Partitions may each record the same one, and
+    // commit in any order: the row from the lowest log position wins, so a rebuild keeps the same.
     await q(
       `INSERT INTO identity_conflicts (workspace, reason, a, b, profile_a, profile_b, position, message_id, time)
        SELECT workspace, reason, a, b, profile_a, profile_b, position, message_id, time
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[])
          WITH ORDINALITY AS t(workspace, reason, a, b, profile_a, profile_b, position, message_id, time, n) ORDER BY n
-       ON CONFLICT DO NOTHING`,
+       ON CONFLICT (workspace, reason, a, b) DO UPDATE SET profile_a = EXCLUDED.profile_a, profile_b = EXCLUDED.profile_b,
+         position = EXCLUDED.position, message_id = EXCLUDED.message_id, time = EXCLUDED.time
+       WHERE EXCLUDED.position < identity_conflicts.position`,
       [x.map((r) => r.workspace), x.map((r) => r.reason), x.map((r) => r.a), x.map((r) => r.b), x.map((r) => r.profileA), x.map((r) => r.profileB), x.map((r) => r.position), x.map((r) => r.messageId), x.map((r) => r.time)],
     );
   }
@@ -256,4 +261,15 @@ export async function writeDefinitions(db: pg.Pool | pg.PoolClient, rows: readon
       d.map((r) => r.source),
     ],
   );
+}
+
+/** One conflict per (workspace, reason, pair), the one at the lowest position, in the changeset's order (one statement may not update a row twice). */
+function earliestConflicts(rows: readonly IdentityConflict[]): IdentityConflict[] {
+  const kept = new Map<string, IdentityConflict>();
+  for (const r of rows) {
+    const k = JSON.stringify([r.workspace, r.reason, r.a, r.b]);
+    const seen = kept.get(k);
+    if (seen === undefined || r.position < seen.position) kept.set(k, r);
+  }
+  return rows.filter((r) => kept.get(JSON.stringify([r.workspace, r.reason, r.a, r.b])) === r);
 }
