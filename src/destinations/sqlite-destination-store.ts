@@ -1,6 +1,7 @@
 /**
- * The destination store on the embedded SQLite state database (the main
- * thread's connection). Every step that moves a notification forward is one
+ * The destination store on the embedded SQLite state database, on the
+ * connection it is given (a Portrait on a state file runs it on a thread of
+ * its own: threaded-destination-store.ts). Every step that moves a notification forward is one
  * immediate transaction, so a crash leaves each notification either not yet
  * turned into a delivery or turned into exactly one. The statements run
  * synchronously; the methods answer promises to fit DestinationStore.

@@ -4,8 +4,8 @@
  * so its waits for the engine's write lock never stall the event loop that
  * answers reads and ingest. Each call is the same method of
  * SqliteDestinationStore, with the same transactions; this class only
- * carries calls and answers. The thread starts at once (the schema is made
- * there) and answers calls in the order they were sent.
+ * carries calls and answers. The thread starts at the first call (the
+ * schema is made there) and answers calls in the order they were sent.
  */
 import { Errors } from '../core/errors.ts';
 import { startThread, ThreadCalls } from '../core/thread/index.ts';
@@ -16,15 +16,14 @@ import type { DestinationThreadInit, StoreMethod, ToDestinationThread } from './
 type Method<M extends StoreMethod> = DestinationStore[M] extends (...args: infer A) => infer R ? { args: A; result: R } : never;
 
 export class ThreadedDestinationStore implements DestinationStore {
-  private readonly calls: ThreadCalls<ToDestinationThread>;
+  private calls: ThreadCalls<ToDestinationThread> | undefined;
   private closed = false;
 
-  constructor(init: DestinationThreadInit) {
-    this.calls = new ThreadCalls(startThread(new URL('./destination-store-thread.ts', import.meta.url), init), (why) => Errors.storage(`keeping webhook deliveries (${why})`));
-  }
+  constructor(private readonly init: DestinationThreadInit) {}
 
   private call<M extends StoreMethod>(method: M, ...args: Method<M>['args']): Method<M>['result'] {
     if (this.closed) return Promise.reject(Errors.closed()) as Method<M>['result'];
+    this.calls ??= new ThreadCalls(startThread(new URL('./destination-store-thread.ts', import.meta.url), this.init), (why) => Errors.storage(`keeping webhook deliveries (${why})`));
     return this.calls.call({ type: 'call', method, args }) as Method<M>['result'];
   }
 
@@ -92,7 +91,6 @@ export class ThreadedDestinationStore implements DestinationStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.calls.call({ type: 'close' }).catch(() => undefined);
-    await this.calls.terminate();
+    await this.calls?.finish({ type: 'close' });
   }
 }

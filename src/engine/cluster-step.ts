@@ -25,7 +25,7 @@ import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, t
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
-import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -100,10 +100,7 @@ export class ClusterStep extends Step {
       const ws = r.workspace;
       const x = ids[i];
       if (x !== undefined) {
-        out.push({ workspace: ws, ident: x.owner });
-        for (const l of x.linked) out.push({ workspace: ws, ident: l });
-        if (x.aliasPrevious !== undefined) out.push({ workspace: ws, ident: `user:${x.aliasPrevious}` }, { workspace: ws, ident: `anon:${x.aliasPrevious}` });
-        for (const g of x.groups ?? []) out.push({ workspace: ws, ident: g });
+        pushIdentKeys(out, ws, x);
         return;
       }
       if (r.type !== 'control') return;

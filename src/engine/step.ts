@@ -61,14 +61,17 @@ export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHa
   for (const e of events) {
     const ids = identifiersOf(e, hashEmail);
     idsOut.push(ids);
-    out.push({ workspace: e.workspace, ident: ids.owner });
-    for (const l of ids.linked) out.push({ workspace: e.workspace, ident: l });
-    if (ids.aliasPrevious !== undefined) {
-      out.push({ workspace: e.workspace, ident: `user:${ids.aliasPrevious}` }, { workspace: e.workspace, ident: `anon:${ids.aliasPrevious}` });
-    }
-    for (const g of ids.groups ?? []) out.push({ workspace: e.workspace, ident: g });
+    pushIdentKeys(out, e.workspace, ids);
   }
   return out;
+}
+
+/** Adds the identifier keys one event's identifiers may look up: its owner, its links, both readings of an alias's previous id, its groups. */
+export function pushIdentKeys(out: Array<{ workspace: string; ident: string }>, workspace: string, ids: EventIdentifiers): void {
+  out.push({ workspace, ident: ids.owner });
+  for (const l of ids.linked) out.push({ workspace, ident: l });
+  if (ids.aliasPrevious !== undefined) out.push({ workspace, ident: `user:${ids.aliasPrevious}` }, { workspace, ident: `anon:${ids.aliasPrevious}` });
+  for (const g of ids.groups ?? []) out.push({ workspace, ident: g });
 }
 
 /** Accumulates the effects of a batch; `changeset()` returns what to commit. */

@@ -39,6 +39,16 @@ export class ThreadCalls<M extends { type: string }> {
     });
   }
 
+  /**
+   * Sends `last` (the thread's own closing call: it finishes what was sent
+   * before, then closes its files), waits for its answer, whatever it is,
+   * and stops the thread.
+   */
+  async finish(last: M): Promise<void> {
+    await this.call(last).catch(() => undefined);
+    await this.terminate();
+  }
+
   /** Stops the thread; calls still waiting fail. */
   async terminate(): Promise<void> {
     this.failure ??= this.failed('it was closed');

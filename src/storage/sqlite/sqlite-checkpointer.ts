@@ -81,7 +81,6 @@ export class Checkpointer {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.calls.call({ type: 'close' }).catch(() => undefined);
-    await this.calls.terminate();
+    await this.calls.finish({ type: 'close' });
   }
 }

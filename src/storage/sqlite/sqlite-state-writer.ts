@@ -44,8 +44,7 @@ export class SqliteStateWriter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.calls === undefined) return;
-    await this.calls.call({ type: 'close' }).catch(() => undefined);
-    await this.calls.terminate();
+    await this.calls.finish({ type: 'close' });
   }
 
   private thread(): ThreadCalls<ToStateWriter> {
