@@ -19,6 +19,7 @@ import { startReceiver, type Receiver, type Responder } from '../../test/support
 import type { DestinationStore } from './destination-store.ts';
 import { Destinations, type DestinationsOptions } from './destinations.ts';
 import type { DeliveryOptions } from './delivery-worker.ts';
+import type { FetchLike } from './sender.ts';
 import { verifySignature } from './signature.ts';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -356,8 +357,17 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       // No receiver here hangs, so no attempt should time out: a generous request timeout keeps a slow
       // machine from turning an answered request into a timed-out attempt (sent again by design).
       const delivery = { ...OPTIONS, timeoutMs: 30_000 };
-      s = await open(delivery);
-      const other = await Destinations.open({ store: await s.db.connect(), clock: s.clock, delivery, configured: [], defaultWorkspace: 'w', rng: () => 0.5 });
+      // Each worker's sends wait up to 31 ms, chosen by the run's seed (one worker may be much slower than the other),
+      // so one worker's pass often runs while the other's requests are still in flight.
+      let delaySeed = 0;
+      const delayed =
+        (shift: number): FetchLike =>
+        async (url, init) => {
+          await new Promise((r) => setTimeout(r, (delaySeed >>> shift) & 31));
+          return fetch(url, init);
+        };
+      s = await open(delivery, { fetch: delayed(0) });
+      const other = await Destinations.open({ store: await s.db.connect(), clock: s.clock, delivery, configured: [], defaultWorkspace: 'w', rng: () => 0.5, fetch: delayed(5) });
       const workers = [s.d.worker, other.worker];
       let run = 0;
       await fc.assert(
@@ -370,12 +380,21 @@ export function destinationStoreContract(name: string, factory: DestinationStore
             // Fails a first or second attempt for some notifications (chosen by the seed), then succeeds: all arrive in the end.
             respond = (r) => (r.path !== `/${id}` ? 500 : r.nth <= ((seed >> Number(r.deliveryId.split(':')[1]) % 16) & 3) % 3 ? 500 : 200);
             await s.d.create('w', { id, url: await receiverUrl(`/${id}`), secret: SECRET, kinds: ['profile.updated'] });
+            delaySeed = seed;
             const seqs: number[] = [];
             let turn = 0;
+            let passing = 0;
             const step = async () => {
               const t = turns[turn++ % turns.length]!;
-              await Promise.all(t === 'both' ? workers.map((w) => w.runOnce()) : [workers[t === 'a' ? 0 : 1]!.runOnce()]);
-              const due = await s.d.store.nextDueAt();
+              passing++;
+              try {
+                await Promise.all(t === 'both' ? workers.map((w) => w.runOnce()) : [workers[t === 'a' ? 0 : 1]!.runOnce()]);
+              } finally {
+                passing--;
+              }
+              // Time jumps to the next backoff only while no pass is sending: a claim's lease (the request timeout and 5 s)
+              // cannot run out under a request still in flight in real time, but a jump could skip past it here.
+              const due = passing === 0 ? await s.d.store.nextDueAt() : undefined;
               if (due !== undefined) s.clock.set(Math.max(s.clock.now() + 1, due));
             };
             // Notifications arrive (through either connection) while the workers run.
