@@ -224,8 +224,7 @@ try {
 
   }
   if (values.backend !== 'sqlite') throw new Error(`--backend must be sqlite or postgres, got ${values.backend}`);
-  // Generated when a stage first needs it: (d) runs in this process too, and a heap holding the
-  // workload's 200,000 lines would lengthen the server's garbage collections (not a server's state).
+  // Generated when a stage first needs it (`--only d` needs none).
   let lines: string[] | undefined;
   const input = () => (lines ??= workloadLines(N, USERS));
   const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((x) => x.trim()));
