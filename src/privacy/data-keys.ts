@@ -55,9 +55,9 @@ export class DataKeys {
     const stored = await this.o.table.get(workspace, missing);
     const unstored = missing.filter((s) => !stored.has(s));
     // One draw of randomness for all new keys (each draw has a fixed cost well above 32 bytes' worth).
-    const random = unstored.length > 0 ? randomBytes(KEY_BYTES * unstored.length) : undefined;
+    const random = randomBytes(KEY_BYTES * unstored.length);
     const fresh = unstored.map((subject, i) => {
-      const key = random!.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+      const key = random.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
       return { subject, key, sealed: this.o.keyring.seal(key, aadOf(workspace, subject)) };
     });
     const created = fresh.length > 0 ? await this.o.table.insertMissing(workspace, fresh.map(({ subject, sealed }) => ({ subject, sealed })), this.o.clock.now()) : new Map<string, string>();
