@@ -3,11 +3,13 @@
  * Fastify's inject (no sockets), on a file-backed instance with the
  * benchmark's traits: what a request costs the thread that answers HTTP,
  * read from the Linux scheduler's statistics (/proc/thread-self/schedstat).
- *   node --import tsx bench/main-thread.ts   (add --cpu-prof before --import for a profile)
+ *   node --import tsx bench/main-thread.ts [--gzip]   (--gzip: gzip bodies, as most SDKs send;
+ *   add --cpu-prof before --import for a profile)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
 import { TEN_TRAITS, workload } from '../src/demo/workload.ts';
@@ -15,6 +17,7 @@ import { TEN_TRAITS, workload } from '../src/demo/workload.ts';
 const USERS = 20_000;
 const BATCHES = 400;
 const IN_FLIGHT = 8;
+const GZIP = process.argv.includes('--gzip');
 
 /** This thread's time on a core (ms). */
 const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
@@ -29,12 +32,15 @@ try {
   }
   await p.drain();
   const messages = [...workload({ events: (BATCHES + 100) * 100, users: USERS, seed: 77, start: Date.now() - 30 * 86_400_000 })];
-  const bodies: string[] = [];
-  for (let i = 0; i < messages.length; i += 100) bodies.push(JSON.stringify({ batch: messages.slice(i, i + 100) }));
+  const bodies: Array<string | Buffer> = [];
+  for (let i = 0; i < messages.length; i += 100) {
+    const json = JSON.stringify({ batch: messages.slice(i, i + 100) });
+    bodies.push(GZIP ? gzipSync(json) : json);
+  }
   const app = buildServer(p, { maxLag: 1_000_000 });
   await app.ready();
-  const headers = { authorization: `Basic ${Buffer.from(`${write}:`).toString('base64')}`, 'content-type': 'application/json' };
-  const post = async (body: string) => {
+  const headers = { authorization: `Basic ${Buffer.from(`${write}:`).toString('base64')}`, 'content-type': 'application/json', ...(GZIP ? { 'content-encoding': 'gzip' } : {}) };
+  const post = async (body: string | Buffer) => {
     const r = await app.inject({ method: 'POST', url: '/v1/batch', payload: body, headers });
     if (r.statusCode !== 200) throw new Error(`ingest answered ${r.statusCode}: ${r.body}`);
   };
@@ -50,7 +56,7 @@ try {
   const reads = 2000;
   for (let i = 0; i < reads; i++) await app.inject({ url: `/v1/profiles/user_id/u${(i * 31) % USERS}`, headers: { authorization: `Bearer ${read}` } });
   const perRead = (cpu() - t0) / reads;
-  process.stdout.write(`main thread CPU: ${perBatch.toFixed(2)} ms per ingest batch of 100 (${IN_FLIGHT} in flight), ${perRead.toFixed(3)} ms per profile read\n`);
+  process.stdout.write(`main thread CPU: ${perBatch.toFixed(2)} ms per ingest batch of 100 (${IN_FLIGHT} in flight${GZIP ? ', gzip' : ''}), ${perRead.toFixed(3)} ms per profile read\n`);
   await app.close();
 } finally {
   await p.close();
