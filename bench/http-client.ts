@@ -3,15 +3,20 @@
  * neither one's event loop delays the other's timings:
  *   ingest <url> <writeKey> <events> <users>: posts batches of 100 Segment
  *     messages, 8 requests in flight; prints "started" when it begins, then
- *     {eventsPerSec, retries}.
+ *     {eventsPerSec, retries, cpuMs}.
  *   read <url> <secretKey> <users>: reads profiles one at a time until it
  *     receives SIGTERM (or stdin closes), timing each read; prints
- *     {reads, p50, p99, statuses} (statuses: answers counted by HTTP status,
+ *     {reads, p50, p99, statuses, cpuMs} (cpuMs: the process's CPU time; statuses: answers counted by HTTP status,
  *     so that 404s of profiles not made yet and 429s of the rate limit show).
  */
 import { workload } from '../src/demo/workload.ts';
 
 const BATCH = 100;
+/** This process's CPU time so far (ms): the load generators share the cores with the server. */
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const IN_FLIGHT = 8;
 const [mode, ...args] = process.argv.slice(2);
 
@@ -39,7 +44,7 @@ async function ingest(url: string, writeKey: string, events: number, users: numb
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${JSON.stringify({ eventsPerSec: events / seconds, retries })}\n`);
+  process.stdout.write(`${JSON.stringify({ eventsPerSec: events / seconds, retries, cpuMs: cpuMs() })}\n`);
 }
 
 async function read(url: string, secretKey: string, users: number): Promise<void> {
@@ -59,7 +64,7 @@ async function read(url: string, secretKey: string, users: number): Promise<void
   }
   latencies.sort((a, b) => a - b);
   const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? NaN;
-  process.stdout.write(`${JSON.stringify({ reads: latencies.length, p50: q(0.5), p99: q(0.99), statuses })}\n`);
+  process.stdout.write(`${JSON.stringify({ reads: latencies.length, p50: q(0.5), p99: q(0.99), statuses, cpuMs: cpuMs() })}\n`);
 }
 
 if (mode === 'ingest') await ingest(args[0]!, args[1]!, Number(args[2]), Number(args[3]));

@@ -27,6 +27,9 @@ export interface HttpResult {
   /** The server's main thread during the timed run: time on a core, and time runnable but waiting for one (ms; NaN off Linux). */
   mainRanMs: number;
   mainWaitedMs: number;
+  /** CPU time of the load generators' processes (ms), loading their code included. */
+  senderCpuMs: number;
+  readerCpuMs: number;
 }
 
 /** This thread's time on a core and time waiting for one, from the Linux scheduler's statistics (ms). */
@@ -89,15 +92,15 @@ export async function httpBench(dir: string, events: number, users: number): Pro
     });
     loop.enable();
     const cpu0 = threadTimes();
-    const ingest = (await sender.done) as { eventsPerSec: number; retries: number };
+    const { cpuMs: senderCpuMs, ...ingest } = (await sender.done) as { eventsPerSec: number; retries: number; cpuMs: number };
     reader.child.stdin.end();
-    const reads = (await reader.done) as { reads: number; p50: number; p99: number; statuses: Record<string, number> };
+    const { cpuMs: readerCpuMs, ...reads } = (await reader.done) as { reads: number; p50: number; p99: number; statuses: Record<string, number>; cpuMs: number };
     loop.disable();
     const cpu = threadTimes();
     await p.drain();
     serverReads.sort((a, b) => a - b);
     const q = (f: number) => serverReads[Math.min(serverReads.length - 1, Math.floor(f * serverReads.length))] ?? NaN;
-    return { ...ingest, ...reads, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6, serverReadP50: q(0.5), serverReadP99: q(0.99), mainRanMs: cpu.ran - cpu0.ran, mainWaitedMs: cpu.waited - cpu0.waited };
+    return { ...ingest, ...reads, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6, serverReadP50: q(0.5), serverReadP99: q(0.99), mainRanMs: cpu.ran - cpu0.ran, mainWaitedMs: cpu.waited - cpu0.waited, senderCpuMs, readerCpuMs };
   } finally {
     await app.close();
     await p.close();

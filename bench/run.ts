@@ -172,7 +172,7 @@ function pacedDetail(f: { max: number; batches: number; ingestP50: number; inges
 
 /** What the HTTP run measures beside its read latency. */
 function httpDetail(d: HttpResult): string {
-  return `${d.retries} retries (429)   in the server: read p50 ${d.serverReadP50.toFixed(2)} ms p99 ${d.serverReadP99.toFixed(2)} ms   event-loop delay p99 ${d.loopDelayP99.toFixed(1)} ms max ${d.loopDelayMax.toFixed(1)} ms   main thread on a core ${(d.mainRanMs / 1000).toFixed(1)} s, waiting for one ${(d.mainWaitedMs / 1000).toFixed(1)} s`;
+  return `${d.retries} retries (429)   in the server: read p50 ${d.serverReadP50.toFixed(2)} ms p99 ${d.serverReadP99.toFixed(2)} ms   event-loop delay p99 ${d.loopDelayP99.toFixed(1)} ms max ${d.loopDelayMax.toFixed(1)} ms   main thread on a core ${(d.mainRanMs / 1000).toFixed(1)} s, waiting for one ${(d.mainWaitedMs / 1000).toFixed(1)} s   CPU of the sending process ${(d.senderCpuMs / 1000).toFixed(1)} s, of the reading one ${(d.readerCpuMs / 1000).toFixed(1)} s`;
 }
 
 /** The scale-out run: embedded, then 1 and 2 workers on PostgreSQL and NATS. */
