@@ -3,7 +3,9 @@
  * engine in a worker thread), a load generator in a second process.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
 import { TEN_TRAITS } from '../src/demo/workload.ts';
@@ -16,6 +18,28 @@ export interface HttpResult {
   /** Reads by HTTP status (200 found, 404 not made yet, 429 rate-limited). */
   statuses: Record<string, number>;
   retries: number;
+  /** The server's main thread during the timed run: event-loop delay p99 and longest (ms). */
+  loopDelayP99: number;
+  loopDelayMax: number;
+  /** A read's time inside the server (request received → answer sent), p50 / p99 (ms). */
+  serverReadP50: number;
+  serverReadP99: number;
+  /** The server's main thread during the timed run: time on a core, and time runnable but waiting for one (ms; NaN off Linux). */
+  mainRanMs: number;
+  mainWaitedMs: number;
+  /** CPU time of the load generators' processes (ms), loading their code included. */
+  senderCpuMs: number;
+  readerCpuMs: number;
+}
+
+/** This thread's time on a core and time waiting for one, from the Linux scheduler's statistics (ms). */
+function threadTimes(): { ran: number; waited: number } {
+  try {
+    const [ran, waited] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return { ran: ran! / 1e6, waited: waited! / 1e6 };
+  } catch {
+    return { ran: NaN, waited: NaN };
+  }
 }
 
 /** "200 ×1234, 404 ×56": the reads by status, for the report. */
@@ -36,6 +60,14 @@ export async function httpBench(dir: string, events: number, users: number): Pro
   }
   await p.drain();
   const app = buildServer(p, { maxLag: 1_000_000 });
+  const serverReads: number[] = [];
+  const began = new WeakMap<object, number>();
+  app.addHook('onRequest', async (req) => void (req.method === 'GET' && began.set(req, performance.now())));
+  app.addHook('onResponse', async (req) => {
+    const t = began.get(req);
+    if (t !== undefined) serverReads.push(performance.now() - t);
+  });
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   try {
     // Reads come from their own process, so the senders' event loop does not delay their timing.
@@ -58,11 +90,17 @@ export async function httpBench(dir: string, events: number, users: number): Pro
       };
       sender.child.stdout.on('data', onData);
     });
-    const ingest = (await sender.done) as { eventsPerSec: number; retries: number };
+    loop.enable();
+    const cpu0 = threadTimes();
+    const { cpuMs: senderCpuMs, ...ingest } = (await sender.done) as { eventsPerSec: number; retries: number; cpuMs: number };
     reader.child.stdin.end();
-    const reads = (await reader.done) as { reads: number; p50: number; p99: number; statuses: Record<string, number> };
+    const { cpuMs: readerCpuMs, ...reads } = (await reader.done) as { reads: number; p50: number; p99: number; statuses: Record<string, number>; cpuMs: number };
+    loop.disable();
+    const cpu = threadTimes();
     await p.drain();
-    return { ...ingest, ...reads };
+    serverReads.sort((a, b) => a - b);
+    const q = (f: number) => serverReads[Math.min(serverReads.length - 1, Math.floor(f * serverReads.length))] ?? NaN;
+    return { ...ingest, ...reads, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6, serverReadP50: q(0.5), serverReadP99: q(0.99), mainRanMs: cpu.ran - cpu0.ran, mainWaitedMs: cpu.waited - cpu0.waited, senderCpuMs, readerCpuMs };
   } finally {
     await app.close();
     await p.close();

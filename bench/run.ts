@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { SqliteEventLog } from '../src/log/index.ts';
 import { Portrait } from '../src/index.ts';
 import { clusterBench } from './cluster.ts';
-import { httpBench, statusSummary } from './http.ts';
+import { httpBench, statusSummary, type HttpResult } from './http.ts';
 import { TEN_TRAITS } from '../test/support/workload.ts';
 import { appendRate, BATCH, ingestAll, workloadLines } from './stages.ts';
 
@@ -170,6 +170,11 @@ function pacedDetail(f: { max: number; batches: number; ingestP50: number; inges
   return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms`;
 }
 
+/** What the HTTP run measures beside its read latency. */
+function httpDetail(d: HttpResult): string {
+  return `${d.retries} retries (429)   in the server: read p50 ${d.serverReadP50.toFixed(2)} ms p99 ${d.serverReadP99.toFixed(2)} ms   event-loop delay p99 ${d.loopDelayP99.toFixed(1)} ms max ${d.loopDelayMax.toFixed(1)} ms   main thread on a core ${(d.mainRanMs / 1000).toFixed(1)} s, waiting for one ${(d.mainWaitedMs / 1000).toFixed(1)} s   CPU of the sending process ${(d.senderCpuMs / 1000).toFixed(1)} s, of the reading one ${(d.readerCpuMs / 1000).toFixed(1)} s`;
+}
+
 /** The scale-out run: embedded, then 1 and 2 workers on PostgreSQL and NATS. */
 async function postgresRun(dir: string): Promise<void> {
   const input = workloadLines(N, USERS);
@@ -219,22 +224,24 @@ try {
 
   }
   if (values.backend !== 'sqlite') throw new Error(`--backend must be sqlite or postgres, got ${values.backend}`);
-  const input = workloadLines(N, USERS);
+  // Generated when a stage first needs it (`--only d` needs none).
+  let lines: string[] | undefined;
+  const input = () => (lines ??= workloadLines(N, USERS));
   const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((x) => x.trim()));
   const bad = [...(only ?? [])].filter((x) => !'abcdef'.includes(x) || x.length !== 1);
   if (bad.length > 0) throw new Error(`--only takes stage letters a to f separated by commas, got ${values.only}`);
   const run = <T>(stage: string, fn: () => Promise<T>): Promise<T | undefined> => (only === undefined || only.has(stage) || (stage === 'c' && only.has('b')) ? fn() : Promise.resolve(undefined));
-  const a = await run('a', () => floor(input, dir));
-  const b = await run('b', () => pipeline(input, join(dir, 'pipeline')));
-  const heap = await run('b', () => heapPerProfile(input));
+  const a = await run('a', () => floor(input(), dir));
+  const b = await run('b', () => pipeline(input(), join(dir, 'pipeline')));
+  const heap = await run('b', () => heapPerProfile(input()));
   const http = await run('d', () => httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS));
-  const e = await run('e', () => pipeline(input, join(dir, 'segments'), TWENTY_SEGMENTS));
-  const f = await run('f', () => pacedSegments(input.slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000));
+  const e = await run('e', () => pipeline(input(), join(dir, 'segments'), TWENTY_SEGMENTS));
+  const f = await run('f', () => pacedSegments(input().slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000));
   if (only !== undefined) {
     const rows: Array<[string, string]> = [];
     if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
     if (b) rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
-    if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`]);
+    if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`], ['  beside (d)', httpDetail(http)]);
     if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`]);
     if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries)`], ['  beside (f)', pacedDetail(f)]);
     if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
@@ -261,6 +268,9 @@ try {
     readP99Ms: +http.p99.toFixed(2),
     readsDuringIngest: http.reads,
     readStatuses: http.statuses,
+    httpRetries: http.retries,
+    serverReadP99Ms: +http.serverReadP99.toFixed(2),
+    httpLoopDelayP99Ms: +http.loopDelayP99.toFixed(2),
     segmentsPipelineEventsPerSec: Math.round(e.eps),
     ratioSegmentsToPipeline: +(e.eps / b.eps).toFixed(3),
     segmentsRebuildEventsPerSec: Math.round(e.rebuildEps),
@@ -285,6 +295,7 @@ try {
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
       ['(d) HTTP ingest, batches of 100', `${result.httpEventsPerSec} events/s   d/a = ${result.ratioHttpToFloor} (from a second process, 8 in flight)`],
       ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads: ${statusSummary(result.readStatuses)})`],
+      ['  beside (d)', httpDetail(http)],
       ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
       ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries)`],
       ['  beside (f)', pacedDetail(f)],

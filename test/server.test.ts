@@ -73,6 +73,13 @@ describe('HTTP API', () => {
     assert.equal(gz.statusCode, 200, gz.body);
     const df = await post('/v1/track', deflateSync(JSON.stringify({ userId: 'dee', event: 'df' })), { authorization: basic(write), 'content-encoding': 'deflate' });
     assert.equal(df.statusCode, 200, df.body);
+    // A body just under the limit once decompressed is read whole.
+    const big = JSON.stringify({ batch: [{ type: 'track', userId: 'dee', event: 'big', properties: { blob: 'x'.repeat(1500) } }] });
+    const full = await post('/v1/batch', gzipSync(big.padEnd(8192, ' ')), { authorization: basic(write), 'content-encoding': 'gzip' });
+    assert.equal(full.statusCode, 200, full.body);
+    assert.equal((full.json() as { accepted: number }).accepted, 1);
+    const over = await post('/v1/batch', gzipSync(big.padEnd(8193, ' ')), { authorization: basic(write), 'content-encoding': 'gzip' });
+    assert.equal(over.statusCode, 413, 'one byte more is refused');
   });
 
   it('answers bad input with the right 4xx and a clear code', async () => {
@@ -82,6 +89,10 @@ describe('HTTP API', () => {
       ['write key reading', profile('user_id', 'ann', write), 403, 'PORTRAIT_AUTH_SCOPE'],
       ['invalid JSON', post('/v1/track', '{"userId": ', { authorization: basic(write) }), 400, 'PORTRAIT_EVENT_NOT_JSON'],
       ['broken gzip', post('/v1/track', Buffer.from('not gzip'), { authorization: basic(write), 'content-encoding': 'gzip' }), 400, 'PORTRAIT_HTTP_BAD_ENCODING'],
+      ['truncated gzip', post('/v1/track', gzipSync(JSON.stringify({ userId: 'x', event: 'e' })).subarray(0, 20), { authorization: basic(write), 'content-encoding': 'gzip' }), 400, 'PORTRAIT_HTTP_BAD_ENCODING'],
+      ['broken deflate', post('/v1/track', Buffer.from('not deflate'), { authorization: basic(write), 'content-encoding': 'deflate' }), 400, 'PORTRAIT_HTTP_BAD_ENCODING'],
+      ['gzip over the limit once decompressed', post('/v1/batch', gzipSync(JSON.stringify({ batch: [{ type: 'track', userId: 'x', event: 'e', properties: { blob: 'x'.repeat(50_000) } }] })), { authorization: basic(write), 'content-encoding': 'gzip' }), 413, 'PORTRAIT_HTTP_BODY_TOO_LARGE'],
+      ['deflate over the limit once decompressed', post('/v1/track', deflateSync(JSON.stringify({ userId: 'x', event: 'e', properties: { blob: 'x'.repeat(50_000) } })), { authorization: basic(write), 'content-encoding': 'deflate' }), 413, 'PORTRAIT_HTTP_BODY_TOO_LARGE'],
       ['missing ids', post('/v1/track', { event: 'e' }), 400, 'PORTRAIT_EVENT_INVALID'],
       ['wrong types', post('/v1/track', { userId: 'x', event: 42, properties: 'nope' }), 400, 'PORTRAIT_EVENT_INVALID'],
       ['message over the limit', post('/v1/track', { userId: 'x', event: 'e', properties: { blob: 'x'.repeat(3000) } }), 413, 'PORTRAIT_HTTP_MESSAGE_TOO_LARGE'],

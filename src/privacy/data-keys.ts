@@ -53,12 +53,21 @@ export class DataKeys {
     const { found, missing } = this.fromCache(workspace, subjects);
     if (missing.length === 0) return found;
     const stored = await this.o.table.get(workspace, missing);
-    const fresh = missing.filter((s) => !stored.has(s)).map((subject) => ({ subject, sealed: this.o.keyring.seal(randomBytes(32), aadOf(workspace, subject)) }));
-    const created = fresh.length > 0 ? await this.o.table.insertMissing(workspace, fresh, this.o.clock.now()) : new Map<string, string>();
+    const unstored = missing.filter((s) => !stored.has(s));
+    // One draw of randomness for all new keys (each draw has a fixed cost well above 32 bytes' worth).
+    const random = randomBytes(KEY_BYTES * unstored.length);
+    const fresh = unstored.map((subject, i) => {
+      const key = random.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+      return { subject, key, sealed: this.o.keyring.seal(key, aadOf(workspace, subject)) };
+    });
+    const created = fresh.length > 0 ? await this.o.table.insertMissing(workspace, fresh.map(({ subject, sealed }) => ({ subject, sealed })), this.o.clock.now()) : new Map<string, string>();
+    const mine = new Map(fresh.map((f) => [f.subject, f]));
     for (const s of missing) {
       const sealed = stored.get(s) ?? created.get(s);
       if (sealed === undefined) throw new Error(`engine invariant: no data key for a subject after creating it`);
-      found.set(s, this.remember(workspace, s, sealed));
+      // The key this call stored needs no opening; another writer's (it won the race) does.
+      const own = mine.get(s);
+      found.set(s, own !== undefined && own.sealed === sealed ? this.cached(workspace, s, Buffer.from(own.key)) : this.remember(workspace, s, sealed));
     }
     return found;
   }
@@ -113,12 +122,18 @@ export class DataKeys {
   }
 
   private remember(workspace: string, subject: string, sealed: string): Buffer {
-    const key = this.o.keyring.open(sealed, aadOf(workspace, subject));
+    return this.cached(workspace, subject, this.o.keyring.open(sealed, aadOf(workspace, subject)));
+  }
+
+  private cached(workspace: string, subject: string, key: Buffer): Buffer {
     this.cache.set(cacheKey(workspace, subject), { key, at: this.o.clock.now() });
     while (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     return key;
   }
 }
+
+/** A data key's length (AES-256). */
+const KEY_BYTES = 32;
 
 /** What a data key is sealed to with the master keyring: its workspace and subject. */
 export const aadOf = (workspace: string, subject: string) => `datakey/${workspace}/${subject}`;

@@ -166,3 +166,32 @@ test('data keys: the cache is bounded and expires, a destroyed subject gets a ne
     await store.close();
   }
 });
+
+test('data keys: a key created here is the one stored, each subject has its own, and a key stored first by another writer wins', async () => {
+  const store = new SqliteStore({ file: ':memory:' });
+  try {
+    const ring = Keyring.generate();
+    const keys = keysOver(store.dataKeys, ring);
+    const s = ['user:1', 'user:2', 'anon:3', 'user:4'].map((i) => keys.subjectOf('w', i));
+    const created = await keys.forWrite('w', s);
+    const reread = await keysOver(store.dataKeys, ring).forRead('w', s);
+    for (const x of s) assert.ok(created.get(x)!.equals(reread.get(x)!), 'an uncached reader opens the same key from the table');
+    assert.equal(new Set(s.map((x) => created.get(x)!.toString('hex'))).size, 4, 'four distinct keys');
+    assert.ok(s.every((x) => created.get(x)!.length === 32), '32-byte keys');
+    // Another writer stores its key between this one's lookup and its insert: this one must use the stored key.
+    const other = keysOver(store.dataKeys, ring);
+    const late = keys.subjectOf('w', 'user:5');
+    const racing: DataKeyTable = Object.assign(Object.create(store.dataKeys) as DataKeyTable, {
+      get: (ws: string, subjects: readonly string[]) => store.dataKeys.get(ws, subjects),
+      insertMissing: async (ws: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, at: number) => {
+        await other.forWrite(ws, [late]);
+        return store.dataKeys.insertMissing(ws, rows, at);
+      },
+    });
+    const mine = await keysOver(racing, ring).forWrite('w', [late]);
+    const theirs = await other.forRead('w', [late]);
+    assert.ok(mine.get(late)!.equals(theirs.get(late)!), 'the key stored first is the key used');
+  } finally {
+    await store.close();
+  }
+});
