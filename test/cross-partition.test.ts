@@ -273,4 +273,69 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     const again = await node.stateDump();
     assert.deepEqual(comparableDump(again), comparableDump(state), 'a rebuild gives the same state');
   });
+
+  it('an event appended before an erasure and forwarded to the erased profile\'s owner after it is dropped there; an identifier used again after an erasure that did not suppress it makes a new profile; a rebuild equals it', async () => {
+    const config = await clusterDeployment(4, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    cleanups.push(() => api.close());
+    // People whose anonymous id is homed in a lower partition than their user id: the identify hands
+    // the profile down to the anonymous id's partition, and the user id's home keeps a route to it.
+    const pairs: Array<{ u: string; a: string; owner: number; home: number }> = [];
+    for (let i = 0; pairs.length < 2; i++) {
+      const home = partitionOf('default', `eu${i}`, 4);
+      const owner = partitionOf('default', `ea${i}`, 4);
+      if (owner < home) pairs.push({ u: `eu${i}`, a: `ea${i}`, owner, home });
+    }
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    const first = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
+    cleanups.push(() => first.close());
+    for (const { u, a } of pairs)
+      await api.ingest([
+        { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books' }, timestamp: at() },
+        { type: 'identify', userId: u, anonymousId: a, traits: { city: 'Lima' }, timestamp: at() },
+        { type: 'track', userId: u, event: 'Order Completed', properties: { price: 10 }, timestamp: at() },
+      ]);
+    await api.drain();
+    const routes = (await api.stateDump()).filter((l) => l.startsWith('identity_routes ')).map((l) => JSON.parse(l.slice('identity_routes '.length)) as { partition: number; ident: string; owner: number });
+    for (const { u, owner, home } of pairs) assert.ok(routes.some((r) => r.partition === home && r.ident === `user:${u}` && r.owner === owner), `${u}'s home routes it to the partition owning the profile`);
+    await first.close();
+
+    // No worker runs: the event lands in the user id's home before the erase record lands in the owner's,
+    // so the owner meets the erasure before the forward its home sends once it runs again.
+    const [gone, back] = pairs as [(typeof pairs)[number], (typeof pairs)[number]];
+    await api.ingest([
+      { type: 'track', userId: gone.u, event: 'Order Completed', properties: { price: 99 }, timestamp: at() },
+      { type: 'track', userId: back.u, event: 'Order Completed', properties: { price: 98 }, timestamp: at() },
+    ]);
+    const erasure = await api.privacy.erase('user_id', gone.u);
+    // A retention erasure does not suppress the identifiers: the person may come back with a new event.
+    const retention = await api.privacy.erase('user_id', back.u, { suppress: false });
+    const returning = await api.ingest([{ type: 'track', userId: back.u, event: 'Product Viewed', properties: { category: 'games' }, timestamp: at() }]);
+    assert.equal(returning.accepted, 1, 'an identifier not suppressed is accepted again');
+    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
+    cleanups.push(() => next.close());
+    assert.equal((await api.privacy.waitFor(erasure.id)).status, 'completed');
+    assert.equal((await api.privacy.waitFor(retention.id)).status, 'completed');
+    await api.drain();
+
+    assert.equal(await api.profile('user_id', gone.u), undefined, 'the erased person is not recreated by the forwarded event');
+    assert.equal(await api.profile('anonymous_id', gone.a), undefined, 'nor by anonymous id');
+    const state = await api.stateDump();
+    assert.deepEqual(state.filter((l) => l.includes(gone.u) || l.includes(gone.a)), [], 'no state line names the erased person');
+    const again = await api.profile('user_id', back.u);
+    assert.equal(again?.eventCount, 1, 'the event after the erasure makes a new profile, and the one from before it is dropped');
+    assert.equal(await api.profile('anonymous_id', back.a), undefined, 'the anonymous id stays erased');
+    const erased = state.filter((l) => l.startsWith('erased_identifiers ')).map((l) => JSON.parse(l.slice('erased_identifiers '.length)) as { partition: number; hash: string; dropped: number });
+    assert.ok(erased.length > 0 && erased.every((r) => /^[0-9a-f]{64}$/.test(r.hash)), 'erased identifiers are kept as keyed hashes');
+    assert.equal(erased.reduce((n, r) => n + r.dropped, 0), 2, 'the two forwarded events from before the erasures are counted as dropped');
+    assertOneOwner(state);
+
+    await next.close();
+    const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
+    cleanups.push(() => rebuilt.close());
+    await rebuilt.rebuild();
+    assert.deepEqual(comparableDump(await rebuilt.stateDump()), comparableDump(state), 'a rebuild from the log gives the same state');
+  });
 });

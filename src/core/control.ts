@@ -20,6 +20,12 @@ export interface LinkMeta {
   time: number;
   /** An alias: may join two user ids. */
   explicit: boolean;
+  /**
+   * The log position of the event that made the link (absent in records
+   * made before it was kept: their own position stands for it). A record
+   * naming an identifier erased after that position is dropped.
+   */
+  origin?: number;
 }
 
 /**

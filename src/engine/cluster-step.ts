@@ -25,6 +25,8 @@ import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, t
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
+import { eventIdentKeys } from '../privacy/suppression.ts';
+import type { ErasedIdentifiers } from './erased.ts';
 import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
@@ -41,6 +43,8 @@ export interface PartitionContext {
   homeOf: (workspace: string, ident: string) => number;
   /** The last control record applied per source partition (kept by the engine across steps). */
   applied: Map<number, { at: number; index: number }>;
+  /** The identifiers erased here: records from before their erasure that name them are dropped (kept by the engine across steps). */
+  erased: ErasedIdentifiers;
   /** Opens the sealed values of a handed-over document. */
   openDoc: (doc: ProfileDoc) => ProfileDoc;
 }
@@ -138,6 +142,8 @@ export class ClusterStep extends Step {
   override changeset(position: number) {
     const c = super.changeset(position);
     c.controlApplied = [...this.part.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
+    const erased = this.part.erased.take();
+    if (erased.length > 0) c.erased = erased;
     return c;
   }
 
@@ -150,6 +156,8 @@ export class ClusterStep extends Step {
     if (fwd !== undefined && !this.fresh(fwd.control)) return;
     const of = fwd !== undefined && fwd.control.body.kind === 'forward' ? fwd.control.body.of : position;
     const ws = e.workspace;
+    // Appended before the erasure of someone it names and forwarded here after it: the erasure removed it.
+    if (fwd !== undefined && this.part.erased.drops(ws, eventIdentKeys(e, this.ctx.hashEmail), of)) return;
     if (fwd?.group === true) {
       for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
       return;
@@ -178,7 +186,7 @@ export class ClusterStep extends Step {
       else homes.add(home);
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
-    if (cross.length > 0) this.crossLinks(e, position, ids.owner, this.doc(ws, owner), cross);
+    if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
   }
 
   /**
@@ -199,9 +207,9 @@ export class ClusterStep extends Step {
    * profile goes there (handover) and the other links are asked for on its
    * behalf from there; otherwise each is asked for from here.
    */
-  private crossLinks(e: LinkSource, position: number, anchor: string, od: ProfileDoc, cross: readonly CrossLink[]): void {
+  private crossLinks(e: LinkSource, position: number, origin: number, anchor: string, od: ProfileDoc, cross: readonly CrossLink[]): void {
     const lowest = cross.reduce((m, c) => (c.to < m.to ? c : m));
-    const meta = (l: CrossLink): LinkMeta => ({ a: anchor, b: l.ident, via: e.type, messageId: e.messageId, time: e.timestamp, explicit: l.explicit });
+    const meta = (l: CrossLink): LinkMeta => ({ a: anchor, b: l.ident, via: e.type, messageId: e.messageId, time: e.timestamp, explicit: l.explicit, origin });
     const home = lowest.to < this.p ? lowest.to : this.p;
     const identifiers = [...od.identifiers];
     if (home !== this.p) this.handOver(od, lowest.to, lowest.ident, meta(lowest), e, position);
@@ -229,6 +237,7 @@ export class ClusterStep extends Step {
     this.at = position;
     if (!this.fresh(c)) return;
     const b = c.body;
+    if (b.kind !== 'forward' && b.kind !== 'forget' && this.part.erased.drops(c.workspace, namedBy(b), b.meta.origin ?? c.at)) return;
     switch (b.kind) {
       case 'forward':
         return; // The event it named is gone (retention): nothing to fold.
@@ -346,5 +355,21 @@ export class ClusterStep extends Step {
     // Recorded as a merge into nothing but itself, so the id it had elsewhere resolves to this one.
     this.out.merges.push({ kind: 'merge', workspace: ws, into: d.id, from: doc.id, a: meta.a, b: meta.b, position, messageId: src.messageId, time: src.timestamp });
     return d;
+  }
+}
+
+/** The identifier keys a link, give, grant or handover names (an alias's previous id: either kind). */
+function namedBy(b: Exclude<ControlBody, { kind: 'forward' | 'forget' }>): string[] {
+  switch (b.kind) {
+    case 'link':
+      return [b.ident, ...(b.alias ? [`anon:${b.ident.slice('user:'.length)}`] : []), b.anchor, ...b.identifiers];
+    case 'give':
+      return [b.anchor, b.target];
+    case 'grant':
+      return [b.ident, b.anchor];
+    case 'handover':
+      return [b.target, b.meta.a, ...b.doc.identifiers];
+    default:
+      return b satisfies never;
   }
 }

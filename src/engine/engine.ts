@@ -22,6 +22,8 @@ import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
 import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
+import { ErasedIdentifiers } from './erased.ts';
+import type { ErasedIdentifier } from '../storage/index.ts';
 
 export interface EngineOptions {
   log: EventLog;
@@ -83,6 +85,10 @@ export interface PartitionedOptions {
   openDoc: (doc: ProfileDoc) => ProfileDoc;
   /** The links this partition's unmerges removed. */
   blocks: () => Promise<Array<{ workspace: string; a: string; b: string }>>;
+  /** This partition's erased identifiers, as committed. */
+  erased: () => Promise<ErasedIdentifier[]>;
+  /** The keyed hash an erased identifier key is kept under (never the key itself). */
+  hashIdent: (workspace: string, identKey: string) => string;
 }
 
 export class Engine implements EngineHandle {
@@ -112,6 +118,8 @@ export class Engine implements EngineHandle {
   private readonly partition: number;
   /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
   private applied = new Map<number, { at: number; index: number }>();
+  /** Partitioned: the identifiers erased here, by the erasures this partition's log told it of. */
+  private readonly erasedIds: ErasedIdentifiers | undefined;
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Commits on their way to the store (a store may commit on another thread or server). */
   private committing = 0;
@@ -128,6 +136,7 @@ export class Engine implements EngineHandle {
     this.partition = o.partition ?? 0;
     this.profiles = new LruCache(o.cacheProfiles);
     this.identities = new LruCache(o.cacheProfiles * 4);
+    this.erasedIds = o.partitioned === undefined ? undefined : new ErasedIdentifiers(o.partitioned.hashIdent);
   }
 
   /**
@@ -146,7 +155,10 @@ export class Engine implements EngineHandle {
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
-    if (this.o.partitioned) this.applied = await this.o.partitioned.applied();
+    if (this.o.partitioned) {
+      this.applied = await this.o.partitioned.applied();
+      this.erasedIds?.load(await this.o.partitioned.erased());
+    }
     await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
@@ -258,7 +270,10 @@ export class Engine implements EngineHandle {
       this.o.segments?.reset();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
-      if (this.o.partitioned) this.applied = await this.o.partitioned.applied().catch(() => new Map());
+      if (this.o.partitioned) {
+        this.applied = await this.o.partitioned.applied().catch(() => new Map());
+        this.erasedIds?.load(await this.o.partitioned.erased().catch(() => []));
+      }
     }
   }
 
@@ -303,8 +318,8 @@ export class Engine implements EngineHandle {
   /** A new step: a partition's own (routes and control records) on a partitioned deployment. */
   private newStep(): Step {
     const p = this.o.partitioned;
-    if (p === undefined) return new Step(this.ctx(), this.partition, this.position);
-    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, openDoc: p.openDoc }, this.position);
+    if (p === undefined || this.erasedIds === undefined) return new Step(this.ctx(), this.partition, this.position);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc }, this.position);
   }
 
   /** Loads the identities and profiles a set of identifier keys may touch into the caches. */
@@ -458,7 +473,10 @@ export class Engine implements EngineHandle {
     c.routes = true;
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
-      c.forget = [{ workspace: r.workspace, profileIds, identKeys }];
+      c.forget = [{ workspace: r.workspace, profileIds, identKeys, upTo: r.at }];
+      // Records from before the erasure that still reach this partition must not bring the person back.
+      this.erasedIds?.add(r.workspace, identKeys, r.at);
+      c.erased = this.erasedIds?.take();
       for (const id of profileIds) this.profiles.delete(r.workspace, id);
       for (const k of identKeys) this.identities.delete(r.workspace, k);
     }
@@ -482,8 +500,13 @@ export class Engine implements EngineHandle {
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
     const defs = this.o.definitions;
+    // The identifiers the erase record names (its hashes), not those found now: a rebuild, which may no
+    // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
+    this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
+    const erased = this.erasedIds?.take();
     const done = await applyErasure(p, {
       forget: this.forgetElsewhere(p),
+      ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,
       hashEmail: this.o.hashEmail,

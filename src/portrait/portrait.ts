@@ -934,6 +934,9 @@ function clusterEngine(
   onDefinitionsChanged: () => void,
 ): ClusterEngine {
   const { partitions, role } = config.cluster;
+  // Erased identifiers are kept as the suppression list keeps them: keyed hashes.
+  const suppression = new SuppressionList(parts.hashKey);
+  const erasedHash = (workspace: string, identKey: string) => suppression.hash(workspace, identKey);
   return new ClusterEngine({
     log,
     store,
@@ -956,6 +959,8 @@ function clusterEngine(
             applied: () => store.controlApplied(partition),
             openDoc: (doc) => openDoc(store.sealer, doc),
             blocks: () => store.partitionBlocks(partition),
+            erased: () => store.erasedIdentifiers(partition),
+            hashIdent: erasedHash,
           },
         }),
       };
