@@ -24,6 +24,7 @@
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import type { TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ErasedIdentifiers } from './erased.ts';
@@ -47,6 +48,12 @@ export interface PartitionContext {
   erased: ErasedIdentifiers;
   /** Opens the sealed values of a handed-over document. */
   openDoc: (doc: ProfileDoc) => ProfileDoc;
+  /**
+   * A partition's trait backfill for a definition (its version and target),
+   * as stored when that partition started it; undefined while it has not
+   * (the engine loads them before a step needs them).
+   */
+  backfillOf: (partition: number, name: string) => { hash: string; target: number } | undefined;
 }
 
 /** Where an identifier's profile is, seen from this partition. */
@@ -127,6 +134,9 @@ export class ClusterStep extends Step {
           return;
         case 'forget':
           return;
+        case 'traits':
+          out.push({ workspace: ws, ident: b.ident });
+          return;
         default:
           b satisfies never;
       }
@@ -177,7 +187,7 @@ export class ClusterStep extends Step {
     }
     let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position).id);
     for (const l of local) owner = this.linkOne(e, position, ids.owner, owner, l);
-    this.fold(e, position, this.doc(ws, owner));
+    this.fold(e, position, this.doc(ws, owner), fwd === undefined ? undefined : this.streams(ws, ids.owner, of));
     // The groups it counts for: folded here when homed here, else forwarded once to each other home.
     const homes = new Set<number>();
     for (const g of ids.groups ?? []) {
@@ -187,6 +197,20 @@ export class ClusterStep extends Step {
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * Which traits a forwarded event (at `of` in the log of its owner's home)
+   * feeds: those whose backfill there ended before it. The home's backfill
+   * counts the others (and sends them here as `traits` records); a home that
+   * has not started the trait's backfill yet will end it past `of`.
+   */
+  private streams(ws: string, owner: string, of: number): (t: TraitRuntime) => boolean {
+    const home = this.part.homeOf(ws, owner);
+    return (t) => {
+      const b = this.part.backfillOf(home, t.name);
+      return b !== undefined && b.hash === t.hash && of > b.target;
+    };
   }
 
   /**
@@ -237,7 +261,7 @@ export class ClusterStep extends Step {
     this.at = position;
     if (!this.fresh(c)) return;
     const b = c.body;
-    if (b.kind !== 'forward' && b.kind !== 'forget' && this.part.erased.drops(c.workspace, namedBy(b), b.meta.origin ?? c.at)) return;
+    if (b.kind !== 'forward' && b.kind !== 'forget' && this.part.erased.drops(c.workspace, namedBy(b), b.kind === 'traits' ? b.origin : (b.meta.origin ?? c.at))) return;
     switch (b.kind) {
       case 'forward':
         return; // The event it named is gone (retention): nothing to fold.
@@ -251,6 +275,8 @@ export class ClusterStep extends Step {
         return this.onHandover(c, { ...b, doc: this.part.openDoc(b.doc) }, position);
       case 'forget':
         return; // Committed on its own by the engine (Engine.forget).
+      case 'traits':
+        return this.onTraits(c, b, position);
       default:
         b satisfies never;
     }
@@ -333,7 +359,10 @@ export class ClusterStep extends Step {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
       if (reason === undefined) {
-        this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
+        const merged = this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
+        // A trait version the sender streams and this partition has not switched to yet: kept for the
+        // switch (its own folds of the trait come from its backfill), as a rebuild, which knows it, keeps it.
+        for (const [name, st] of Object.entries(b.doc.traits)) if (merged.traits[name] === undefined && !this.ctx.rules.traits.some((t) => t.name === name && t.hash === st.h)) merged.traits[name] = st;
         return;
       }
       this.conflict(src, position, reason, b.meta.a, b.meta.b, b.doc.id, qd.id);
@@ -343,6 +372,34 @@ export class ClusterStep extends Step {
     // The target has no profile anywhere: the document settles here and takes it.
     const d = this.install(src, position, b.doc, b.meta);
     this.linkOne(src, position, b.meta.a, d.id, { ident: b.target, explicit: b.meta.explicit });
+  }
+
+  /**
+   * Backfilled trait states for the profile holding `ident`: merged into it
+   * when the source partition's backfill that folded them is this
+   * deployment's (in a rebuild the trait streamed from the start, and the
+   * source's stored backfill has another target), passed on along the route
+   * when the profile moved on, dropped when no profile holds it (erased).
+   */
+  private onTraits(c: ControlRecord, b: Extract<ControlBody, { kind: 'traits' }>, position: number): void {
+    const ws = c.workspace;
+    const w = this.where(ws, b.ident);
+    if ('away' in w) {
+      if (this.lookup(ws, b.ident) !== undefined) this.emit(w.away, b, c, position);
+      return;
+    }
+    if (!('local' in w)) return;
+    const d = this.doc(ws, w.local);
+    let changed = false;
+    for (const st of b.states) {
+      const t = this.ctx.rules.traits.find((x) => x.name === st.name && x.hash === st.hash);
+      const source = this.part.backfillOf(b.source, st.name);
+      if (t === undefined || source === undefined || source.hash !== st.hash || source.target !== st.target) continue;
+      const cur = d.traits[st.name];
+      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, st.s) : st.s };
+      changed = true;
+    }
+    if (changed) this.touch(d);
   }
 
   /** A handed-over document that merges with nothing here becomes a profile of this partition, under an id made here. */
@@ -369,6 +426,8 @@ function namedBy(b: Exclude<ControlBody, { kind: 'forward' | 'forget' }>): strin
       return [b.ident, b.anchor];
     case 'handover':
       return [b.target, b.meta.a, ...b.doc.identifiers];
+    case 'traits':
+      return [b.ident];
     default:
       return b satisfies never;
   }

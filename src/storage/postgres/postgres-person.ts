@@ -9,7 +9,8 @@ import type { ErasedIdentifier } from '../store.ts';
  * partitioned deployment (`partitioned`) every other partition runs it again
  * when it reads the erasure's `forget` record, so what it wrote of the person
  * (before a handover, or routes) goes too, at the same point of its log in a
- * rebuild. There each partition deletes its own routes only, and the shared
+ * rebuild. There each partition deletes its own profiles and its own routes of
+ * the identifiers only (and every route naming a deleted profile), and the shared
  * rows only from log positions up to the erasure's (`upTo`): a row from a
  * later position is a new event's (an identifier used again after an erasure
  * that did not suppress it), and partitions meet the erasure at different
@@ -28,10 +29,12 @@ export async function deletePerson(
   const own = partitioned === undefined ? '' : ` AND partition = ${Number(partitioned.partition)}`;
   const upTo = partitioned === undefined ? '' : ` AND position <= ${Number(partitioned.upTo)}`;
   const counts: Record<string, number> = {};
-  counts.profiles = await run('DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])', [ws, P]);
+  // A profile is deleted by the partition that owns it (in a rebuild, another partition may meet its `forget` first).
+  counts.profiles = await run(`DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])${own}`, [ws, P]);
   counts.identities = await run(`DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))${upTo}`, [ws, P, I]);
   // Bookkeeping of partitioned workers (not counted): routes and the links their unmerges removed.
-  await run(`DELETE FROM identity_routes WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))${own}`, [ws, P, I]);
+  // Routes naming a deleted profile go wherever they are (they would name nothing); routes of the identifiers, here only.
+  await run(`DELETE FROM identity_routes WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR (ident = ANY($3::text[])${own}))`, [ws, P, I]);
   await run(`DELETE FROM partition_blocks WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))${own}`, [ws, I]);
   counts.identityLinks = await run(`DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))${upTo}`, [ws, I]);
   counts.blockedLinks = await run('DELETE FROM blocked_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);

@@ -151,6 +151,17 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     return r.rows.map((x) => JSON.parse(x.record) as ControlRecord);
   }
 
+  /** Partitioned workers: the last control record a partition made (in its outbox, or published). */
+  async lastControl(partition: number): Promise<{ at: number; index: number } | undefined> {
+    const r = await this.pool.query<{ at: number; idx: number }>(
+      `SELECT at, idx FROM (SELECT at, idx FROM control_outbox WHERE partition = $1 UNION ALL SELECT at, idx FROM control_published WHERE partition = $1) AS x
+       ORDER BY at DESC, idx DESC LIMIT 1`,
+      [partition],
+    );
+    const x = r.rows[0];
+    return x === undefined ? undefined : { at: x.at, index: x.idx };
+  }
+
   /** Partitioned workers: how many control records wait to be published, over all partitions. */
   async controlWaiting(): Promise<number> {
     const r = await this.pool.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM control_outbox');
