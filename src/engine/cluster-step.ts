@@ -376,10 +376,11 @@ export class ClusterStep extends Step {
 
   /**
    * Backfilled trait states for the profile holding `ident`: merged into it
-   * when the source partition's backfill that folded them is this
-   * deployment's (in a rebuild the trait streamed from the start, and the
-   * source's stored backfill has another target), passed on along the route
-   * when the profile moved on, dropped when no profile holds it (erased).
+   * while the source partition's stored backfill of that version is the one
+   * that folded them (same target; a rebuild keeps the targets, and the
+   * handovers it replays lack exactly these states), passed on along the
+   * route when the profile moved on, dropped when no profile holds it
+   * (erased).
    */
   private onTraits(c: ControlRecord, b: Extract<ControlBody, { kind: 'traits' }>, position: number): void {
     const ws = c.workspace;
