@@ -20,6 +20,12 @@ export interface LinkMeta {
   time: number;
   /** An alias: may join two user ids. */
   explicit: boolean;
+  /**
+   * The log position of the event that made the link (absent in records
+   * made before it was kept: their own position stands for it). A record
+   * naming an identifier erased after that position is dropped.
+   */
+  origin?: number;
 }
 
 /**
@@ -33,6 +39,10 @@ export interface LinkMeta {
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
  * - `forget`: a person was erased where their profile lived: delete what is left of them here.
+ * - `traits`: a trait backfill of partition `source` folded these partial
+ *   states from its own events whose owner is `ident` (before `target`, the
+ *   backfill's end there): merge them into the profile holding `ident`.
+ *   `origin`: the lowest position of those events.
  */
 export type ControlBody =
   | { kind: 'forward'; of: number; group?: true }
@@ -40,7 +50,18 @@ export type ControlBody =
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
   | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[] };
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[] }
+  | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
+
+/** A trait state a backfill folded on one partition, for a profile owned by another. */
+export interface BackfilledState {
+  name: string;
+  /** The definition version. */
+  hash: string;
+  /** The source partition's backfill target: the state counts only while that backfill is this deployment's (not in a rebuild). */
+  target: number;
+  s: unknown;
+}
 
 /**
  * A control record, identified by where it was made: the source partition,

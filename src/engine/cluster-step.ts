@@ -24,7 +24,10 @@
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import type { TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
+import { eventIdentKeys } from '../privacy/suppression.ts';
+import type { ErasedIdentifiers } from './erased.ts';
 import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
@@ -41,8 +44,16 @@ export interface PartitionContext {
   homeOf: (workspace: string, ident: string) => number;
   /** The last control record applied per source partition (kept by the engine across steps). */
   applied: Map<number, { at: number; index: number }>;
+  /** The identifiers erased here: records from before their erasure that name them are dropped (kept by the engine across steps). */
+  erased: ErasedIdentifiers;
   /** Opens the sealed values of a handed-over document. */
   openDoc: (doc: ProfileDoc) => ProfileDoc;
+  /**
+   * A partition's trait backfill for a definition (its version and target),
+   * as stored when that partition started it; undefined while it has not
+   * (the engine loads them before a step needs them).
+   */
+  backfillOf: (partition: number, name: string) => { hash: string; target: number } | undefined;
 }
 
 /** Where an identifier's profile is, seen from this partition. */
@@ -123,6 +134,9 @@ export class ClusterStep extends Step {
           return;
         case 'forget':
           return;
+        case 'traits':
+          out.push({ workspace: ws, ident: b.ident });
+          return;
         default:
           b satisfies never;
       }
@@ -138,6 +152,8 @@ export class ClusterStep extends Step {
   override changeset(position: number) {
     const c = super.changeset(position);
     c.controlApplied = [...this.part.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
+    const erased = this.part.erased.take();
+    if (erased.length > 0) c.erased = erased;
     return c;
   }
 
@@ -150,6 +166,8 @@ export class ClusterStep extends Step {
     if (fwd !== undefined && !this.fresh(fwd.control)) return;
     const of = fwd !== undefined && fwd.control.body.kind === 'forward' ? fwd.control.body.of : position;
     const ws = e.workspace;
+    // Appended before the erasure of someone it names and forwarded here after it: the erasure removed it.
+    if (fwd !== undefined && this.part.erased.drops(ws, eventIdentKeys(e, this.ctx.hashEmail), of)) return;
     if (fwd?.group === true) {
       for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
       return;
@@ -169,7 +187,7 @@ export class ClusterStep extends Step {
     }
     let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position).id);
     for (const l of local) owner = this.linkOne(e, position, ids.owner, owner, l);
-    this.fold(e, position, this.doc(ws, owner));
+    this.fold(e, position, this.doc(ws, owner), fwd === undefined ? undefined : this.streams(ws, ids.owner, of));
     // The groups it counts for: folded here when homed here, else forwarded once to each other home.
     const homes = new Set<number>();
     for (const g of ids.groups ?? []) {
@@ -178,7 +196,21 @@ export class ClusterStep extends Step {
       else homes.add(home);
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
-    if (cross.length > 0) this.crossLinks(e, position, ids.owner, this.doc(ws, owner), cross);
+    if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * Which traits a forwarded event (at `of` in the log of its owner's home)
+   * feeds: those whose backfill there ended before it. The home's backfill
+   * counts the others (and sends them here as `traits` records); a home that
+   * has not started the trait's backfill yet will end it past `of`.
+   */
+  private streams(ws: string, owner: string, of: number): (t: TraitRuntime) => boolean {
+    const home = this.part.homeOf(ws, owner);
+    return (t) => {
+      const b = this.part.backfillOf(home, t.name);
+      return b !== undefined && b.hash === t.hash && of > b.target;
+    };
   }
 
   /**
@@ -199,9 +231,9 @@ export class ClusterStep extends Step {
    * profile goes there (handover) and the other links are asked for on its
    * behalf from there; otherwise each is asked for from here.
    */
-  private crossLinks(e: LinkSource, position: number, anchor: string, od: ProfileDoc, cross: readonly CrossLink[]): void {
+  private crossLinks(e: LinkSource, position: number, origin: number, anchor: string, od: ProfileDoc, cross: readonly CrossLink[]): void {
     const lowest = cross.reduce((m, c) => (c.to < m.to ? c : m));
-    const meta = (l: CrossLink): LinkMeta => ({ a: anchor, b: l.ident, via: e.type, messageId: e.messageId, time: e.timestamp, explicit: l.explicit });
+    const meta = (l: CrossLink): LinkMeta => ({ a: anchor, b: l.ident, via: e.type, messageId: e.messageId, time: e.timestamp, explicit: l.explicit, origin });
     const home = lowest.to < this.p ? lowest.to : this.p;
     const identifiers = [...od.identifiers];
     if (home !== this.p) this.handOver(od, lowest.to, lowest.ident, meta(lowest), e, position);
@@ -229,6 +261,7 @@ export class ClusterStep extends Step {
     this.at = position;
     if (!this.fresh(c)) return;
     const b = c.body;
+    if (b.kind !== 'forward' && b.kind !== 'forget' && this.part.erased.drops(c.workspace, namedBy(b), b.kind === 'traits' ? b.origin : (b.meta.origin ?? c.at))) return;
     switch (b.kind) {
       case 'forward':
         return; // The event it named is gone (retention): nothing to fold.
@@ -242,6 +275,8 @@ export class ClusterStep extends Step {
         return this.onHandover(c, { ...b, doc: this.part.openDoc(b.doc) }, position);
       case 'forget':
         return; // Committed on its own by the engine (Engine.forget).
+      case 'traits':
+        return this.onTraits(c, b, position);
       default:
         b satisfies never;
     }
@@ -324,7 +359,10 @@ export class ClusterStep extends Step {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
       if (reason === undefined) {
-        this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
+        const merged = this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
+        // A trait version the sender streams and this partition has not switched to yet: kept for the
+        // switch (its own folds of the trait come from its backfill), as a rebuild, which knows it, keeps it.
+        for (const [name, st] of Object.entries(b.doc.traits)) if (merged.traits[name] === undefined && !this.ctx.rules.traits.some((t) => t.name === name && t.hash === st.h)) merged.traits[name] = st;
         return;
       }
       this.conflict(src, position, reason, b.meta.a, b.meta.b, b.doc.id, qd.id);
@@ -334,6 +372,35 @@ export class ClusterStep extends Step {
     // The target has no profile anywhere: the document settles here and takes it.
     const d = this.install(src, position, b.doc, b.meta);
     this.linkOne(src, position, b.meta.a, d.id, { ident: b.target, explicit: b.meta.explicit });
+  }
+
+  /**
+   * Backfilled trait states for the profile holding `ident`: merged into it
+   * while the source partition's stored backfill of that version is the one
+   * that folded them (same target; a rebuild keeps the targets, and the
+   * handovers it replays lack exactly these states), passed on along the
+   * route when the profile moved on, dropped when no profile holds it
+   * (erased).
+   */
+  private onTraits(c: ControlRecord, b: Extract<ControlBody, { kind: 'traits' }>, position: number): void {
+    const ws = c.workspace;
+    const w = this.where(ws, b.ident);
+    if ('away' in w) {
+      if (this.lookup(ws, b.ident) !== undefined) this.emit(w.away, b, c, position);
+      return;
+    }
+    if (!('local' in w)) return;
+    const d = this.doc(ws, w.local);
+    let changed = false;
+    for (const st of b.states) {
+      const t = this.ctx.rules.traits.find((x) => x.name === st.name && x.hash === st.hash);
+      const source = this.part.backfillOf(b.source, st.name);
+      if (t === undefined || source === undefined || source.hash !== st.hash || source.target !== st.target) continue;
+      const cur = d.traits[st.name];
+      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, st.s) : st.s };
+      changed = true;
+    }
+    if (changed) this.touch(d);
   }
 
   /** A handed-over document that merges with nothing here becomes a profile of this partition, under an id made here. */
@@ -346,5 +413,23 @@ export class ClusterStep extends Step {
     // Recorded as a merge into nothing but itself, so the id it had elsewhere resolves to this one.
     this.out.merges.push({ kind: 'merge', workspace: ws, into: d.id, from: doc.id, a: meta.a, b: meta.b, position, messageId: src.messageId, time: src.timestamp });
     return d;
+  }
+}
+
+/** The identifier keys a link, give, grant or handover names (an alias's previous id: either kind). */
+function namedBy(b: Exclude<ControlBody, { kind: 'forward' | 'forget' }>): string[] {
+  switch (b.kind) {
+    case 'link':
+      return [b.ident, ...(b.alias ? [`anon:${b.ident.slice('user:'.length)}`] : []), b.anchor, ...b.identifiers];
+    case 'give':
+      return [b.anchor, b.target];
+    case 'grant':
+      return [b.ident, b.anchor];
+    case 'handover':
+      return [b.target, b.meta.a, ...b.doc.identifiers];
+    case 'traits':
+      return [b.ident];
+    default:
+      return b satisfies never;
   }
 }

@@ -22,6 +22,9 @@ import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
 import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
+import { ErasedIdentifiers } from './erased.ts';
+import type { ErasedIdentifier, StoredBackfill } from '../storage/index.ts';
+import { Backfilled } from './cluster-backfill.ts';
 
 export interface EngineOptions {
   log: EventLog;
@@ -83,6 +86,14 @@ export interface PartitionedOptions {
   openDoc: (doc: ProfileDoc) => ProfileDoc;
   /** The links this partition's unmerges removed. */
   blocks: () => Promise<Array<{ workspace: string; a: string; b: string }>>;
+  /** This partition's erased identifiers, as committed. */
+  erased: () => Promise<ErasedIdentifier[]>;
+  /** The keyed hash an erased identifier key is kept under (never the key itself). */
+  hashIdent: (workspace: string, identKey: string) => string;
+  /** Every partition's trait backfills, as stored (each partition's version and target of each definition). */
+  backfills: () => Promise<StoredBackfill[]>;
+  /** The last control record this partition made (committed, published or not). */
+  lastControl: () => Promise<{ at: number; index: number } | undefined>;
 }
 
 export class Engine implements EngineHandle {
@@ -112,6 +123,10 @@ export class Engine implements EngineHandle {
   private readonly partition: number;
   /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
   private applied = new Map<number, { at: number; index: number }>();
+  /** Partitioned: the identifiers erased here, by the erasures this partition's log told it of. */
+  private readonly erasedIds: ErasedIdentifiers | undefined;
+  /** Partitioned: every partition's trait backfills (version and target per definition), read when a step needs one. */
+  private backfillRows = new Map<number, Map<string, { hash: string; target: number }>>();
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Commits on their way to the store (a store may commit on another thread or server). */
   private committing = 0;
@@ -128,6 +143,7 @@ export class Engine implements EngineHandle {
     this.partition = o.partition ?? 0;
     this.profiles = new LruCache(o.cacheProfiles);
     this.identities = new LruCache(o.cacheProfiles * 4);
+    this.erasedIds = o.partitioned === undefined ? undefined : new ErasedIdentifiers(o.partitioned.hashIdent);
   }
 
   /**
@@ -146,7 +162,10 @@ export class Engine implements EngineHandle {
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
     for (const b of await this.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
-    if (this.o.partitioned) this.applied = await this.o.partitioned.applied();
+    if (this.o.partitioned) {
+      this.applied = await this.o.partitioned.applied();
+      this.erasedIds?.load(await this.o.partitioned.erased());
+    }
     await this.o.segments?.start();
     this.stopped = false;
     this.unsubscribe?.();
@@ -258,7 +277,10 @@ export class Engine implements EngineHandle {
       this.o.segments?.reset();
       this.position = await this.o.store.position(this.partition).catch(() => this.position);
       this.processed = this.position;
-      if (this.o.partitioned) this.applied = await this.o.partitioned.applied().catch(() => new Map());
+      if (this.o.partitioned) {
+        this.applied = await this.o.partitioned.applied().catch(() => new Map());
+        this.erasedIds?.load(await this.o.partitioned.erased().catch(() => []));
+      }
     }
   }
 
@@ -303,8 +325,42 @@ export class Engine implements EngineHandle {
   /** A new step: a partition's own (routes and control records) on a partitioned deployment. */
   private newStep(): Step {
     const p = this.o.partitioned;
-    if (p === undefined) return new Step(this.ctx(), this.partition, this.position);
-    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, openDoc: p.openDoc }, this.position);
+    if (p === undefined || this.erasedIds === undefined) return new Step(this.ctx(), this.partition, this.position);
+    const backfillOf = (partition: number, name: string) => this.backfillRows.get(partition)?.get(name);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc, backfillOf }, this.position);
+  }
+
+  /**
+   * Partitioned: reads every partition's trait backfills again when a record
+   * needs one not held yet, or of another version: a forwarded event (which
+   * traits its home's backfill counts) or backfilled states (whether their
+   * source's backfill is this deployment's). A source's row for a version
+   * never changes, so in the steady state this reads nothing.
+   */
+  private async loadBackfills(rows: readonly Positioned[], ids: ReadonlyArray<EventIdentifiers | undefined>): Promise<void> {
+    const p = this.o.partitioned!;
+    const traits = this.o.definitions.rules().traits;
+    const held = (partition: number, name: string, hash: string) => this.backfillRows.get(partition)?.get(name)?.hash === hash;
+    const stale = rows.some((row, i) => {
+      const r = row.record;
+      const x = ids[i];
+      if (row.forwarded !== undefined && row.forwarded.group !== true && x !== undefined) {
+        const home = p.homeOf(r.workspace, x.owner);
+        return traits.some((t) => !held(home, t.name, t.hash));
+      }
+      const b = r.type === 'control' ? r.body : undefined;
+      return b?.kind === 'traits' && b.states.some((st) => !held(b.source, st.name, st.hash));
+    });
+    if (stale) this.holdBackfills(await p.backfills());
+  }
+
+  private holdBackfills(rows: readonly StoredBackfill[]): void {
+    this.backfillRows = new Map();
+    for (const b of rows) {
+      let m = this.backfillRows.get(b.partition);
+      if (m === undefined) this.backfillRows.set(b.partition, (m = new Map()));
+      m.set(b.name, { hash: b.hash, target: b.target });
+    }
   }
 
   /** Loads the identities and profiles a set of identifier keys may touch into the caches. */
@@ -376,6 +432,7 @@ export class Engine implements EngineHandle {
     if (this.o.partitioned) {
       for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
       await this.prefetch(ClusterStep.keysOf(rows, ids));
+      await this.loadBackfills(rows, ids);
     } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
     if (this.pending === undefined) {
       this.pending = this.newStep();
@@ -458,7 +515,10 @@ export class Engine implements EngineHandle {
     c.routes = true;
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
-      c.forget = [{ workspace: r.workspace, profileIds, identKeys }];
+      c.forget = [{ workspace: r.workspace, profileIds, identKeys, upTo: r.at }];
+      // Records from before the erasure that still reach this partition must not bring the person back.
+      this.erasedIds?.add(r.workspace, identKeys, r.at);
+      c.erased = this.erasedIds?.take();
       for (const id of profileIds) this.profiles.delete(r.workspace, id);
       for (const k of identKeys) this.identities.delete(r.workspace, k);
     }
@@ -482,8 +542,13 @@ export class Engine implements EngineHandle {
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
     const defs = this.o.definitions;
+    // The identifiers the erase record names (its hashes), not those found now: a rebuild, which may no
+    // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
+    this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
+    const erased = this.erasedIds?.take();
     const done = await applyErasure(p, {
       forget: this.forgetElsewhere(p),
+      ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,
       hashEmail: this.o.hashEmail,
@@ -571,17 +636,36 @@ export class Engine implements EngineHandle {
     const from = Math.min(...pending.map((r) => r.backfillCursor));
     const group = pending.filter((r) => r.backfillCursor === from);
     const target = Math.min(...group.map((r) => r.backfillTarget));
+    // Partitioned: states of profiles owned elsewhere go there as records, which must find the version there.
+    if (this.o.partitioned && !(await this.everyPartitionStarted(group))) {
+      await this.sleep(100);
+      return;
+    }
     const records = (await this.o.log.read(from, this.o.backfillChunk)).filter((r) => r.position <= target);
     const end = records.length > 0 ? Math.min(records[records.length - 1]!.position, target) : target;
-    const events = records.filter((r): r is Positioned<PortraitEvent> => isEvent(r.record));
+    // Partitioned: a forwarded event is the backfill of its home's (the partition whose log holds it).
+    const events = records.filter((r): r is Positioned<PortraitEvent> => isEvent(r.record) && r.forwarded === undefined);
     const traits = group.map((r) => defs.runtime(r.name)!);
     await this.prefetch(events.map((e) => ({ workspace: e.record.workspace, ident: identifiersOf(e.record, this.o.hashEmail).owner })));
 
     const partial = new Map<string, { workspace: string; id: string; states: Map<string, unknown> }>();
-    for (const { record } of events) {
+    const away = new Backfilled();
+    let sent = false;
+    for (const { record, position } of events) {
       const owner = identifiersOf(record, this.o.hashEmail).owner;
       const pid = this.identities.peek(record.workspace, owner);
       if (pid === undefined) continue;
+      const to = awayTarget(pid);
+      if (to !== undefined) {
+        // Owned elsewhere: the owner gates a purpose-bound trait by its consents, which are there (README: not built).
+        for (const t of traits) {
+          const input = t.purpose === undefined ? t.input(record) : undefined;
+          if (input === undefined) continue;
+          away.add(record.workspace, owner, to, position, t, defs.get(t.name)!.backfillTarget, input);
+          sent = true;
+        }
+        continue;
+      }
       const key = scoped(record.workspace, pid);
       const ownerDoc = this.profiles.peek(record.workspace, pid);
       for (const t of traits) {
@@ -596,6 +680,10 @@ export class Engine implements EngineHandle {
       }
     }
     const c = emptyChangeset(this.partition, this.position);
+    if (sent) {
+      const last = await this.o.partitioned!.lastControl();
+      c.control = away.records(this.partition, this.position, last !== undefined && last.at === this.position ? last.index + 1 : 0, this.o.clock.now());
+    }
     for (const { workspace, id, states } of partial.values()) {
       const doc = this.profiles.peek(workspace, id);
       if (doc === undefined) continue;
@@ -619,6 +707,14 @@ export class Engine implements EngineHandle {
       defs.restore(group);
       throw e;
     }
+  }
+
+  /** Partitioned: whether every partition has started these versions' backfills (and holds them, from the rows read). */
+  private async everyPartitionStarted(group: readonly { name: string; hash: string }[]): Promise<boolean> {
+    const rows = await this.o.partitioned!.backfills();
+    this.holdBackfills(rows);
+    const n = this.o.partitions ?? 1;
+    return group.every((r) => rows.filter((b) => b.name === r.name && b.hash === r.hash).length >= n);
   }
 
   /** Stops at once, dropping what was folded and not committed, as a crash would (failure drills). */

@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules } from '../profile/index.ts';
+import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -208,9 +208,9 @@ export class Step {
   }
 
   /** Folds an event into its owner's profile. */
-  protected fold(e: PortraitEvent, position: number, od: ProfileDoc): void {
+  protected fold(e: PortraitEvent, position: number, od: ProfileDoc, traits?: (t: TraitRuntime) => boolean): void {
     const ws = e.workspace;
-    const r = applyEvent(od, e, this.ctx.rules, true);
+    const r = applyEvent(od, e, this.ctx.rules, true, traits);
     this.touch(od);
     if (r.refold) this.refolds.set(scoped(ws, od.id), { workspace: ws, id: od.id, position, messageId: e.messageId, time: e.timestamp });
     this.record(e, position, od, r.changes);

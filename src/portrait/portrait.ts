@@ -786,8 +786,25 @@ export class Portrait {
   async rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
     this.check();
     await this.engine.stop();
+    const partitions = this.config.cluster.partitions;
+    const partitioned = this.cluster !== undefined && this.store instanceof PostgresStore && partitions > 1 ? this.store : undefined;
+    const backfilled = (await partitioned?.partitionBackfills()) ?? [];
     await this.store.clearDerived();
-    await this.store.saveDefinitions(this.definitions.allLive(this.clock.now()));
+    const live = this.definitions.allLive(this.clock.now());
+    await this.store.saveDefinitions(live);
+    // Partitioned: each partition's trait backfills are kept as done, with the targets they had (0 for a
+    // definition it ran from the start), recorded before any partition engine starts. The log holds the
+    // states those backfills sent to other partitions (`traits` records), which a rebuild merges again, and
+    // handovers made before a definition, which carry no state of it (README, Partitioned workers).
+    if (partitioned !== undefined)
+      await partitioned.startBackfills(
+        live.flatMap((r) =>
+          Array.from({ length: partitions }, (_, partition) => {
+            const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
+            return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
+          }),
+        ),
+      );
     const total = this.log.head();
     // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
     // Partition engines each wait for their own replay, up to their partition's head (PartitionSegmentStore).
@@ -934,6 +951,9 @@ function clusterEngine(
   onDefinitionsChanged: () => void,
 ): ClusterEngine {
   const { partitions, role } = config.cluster;
+  // Erased identifiers are kept as the suppression list keeps them: keyed hashes.
+  const suppression = new SuppressionList(parts.hashKey);
+  const erasedHash = (workspace: string, identKey: string) => suppression.hash(workspace, identKey);
   return new ClusterEngine({
     log,
     store,
@@ -956,6 +976,10 @@ function clusterEngine(
             applied: () => store.controlApplied(partition),
             openDoc: (doc) => openDoc(store.sealer, doc),
             blocks: () => store.partitionBlocks(partition),
+            erased: () => store.erasedIdentifiers(partition),
+            hashIdent: erasedHash,
+            backfills: () => store.partitionBackfills(),
+            lastControl: () => store.lastControl(partition),
           },
         }),
       };

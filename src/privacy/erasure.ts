@@ -41,11 +41,13 @@ export async function requestErasure(r: ErasureRequest, deps: { store: StateStor
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
   const id = `er_${randomBytes(12).toString('hex')}`;
-  const hashes = r.suppress ? r.identKeys.map((k) => deps.suppression.hash(r.workspace, k)) : [];
+  // The record names the identifiers by these hashes whether or not they are suppressed (partitioned workers keep them, see ErasedIdentifier).
+  const hashes = r.identKeys.map((k) => deps.suppression.hash(r.workspace, k));
+  const suppressed = r.suppress ? hashes : [];
   const row: ErasureRow = { id, workspace: r.workspace, status: 'pending', requestedAt: r.now, completedAt: null, keyId: r.keyId, counts: {} };
-  await privacy.requestErasure(row, hashes);
+  await privacy.requestErasure(row, suppressed);
   // From here ingest refuses the person's events; appends already queued land before the record.
-  deps.suppression.add(r.workspace, hashes);
+  deps.suppression.add(r.workspace, suppressed);
   // On a partitioned log the record goes to the partition that owns the profile (by default that of its user, else anonymous id).
   const owner = r.identKeys.find((k) => k.startsWith('user:')) ?? r.identKeys.find((k) => k.startsWith('anon:'));
   const held = deps.partitions > 1 ? await deps.store.ownerOf?.(r.workspace, r.profileId) : undefined;
@@ -146,6 +148,8 @@ export async function applyErasure(
     covers: (t: TraitRuntime, position: number) => boolean;
     /** Partitioned workers: the records telling the other partitions to forget the person. */
     forget?: ErasurePlan['forget'];
+    /** Partitioned workers: this partition's rows of the identifiers erased. */
+    erased?: ErasurePlan['erased'];
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -190,6 +194,7 @@ export async function applyErasure(
     position: p.position,
     completedAt: deps.now,
     ...(deps.forget !== undefined && { forget: deps.forget }),
+    ...(deps.erased !== undefined && { erased: deps.erased }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
 }

@@ -108,8 +108,18 @@ export interface Changeset {
   controlApplied?: Array<{ source: number; at: number; index: number }>;
   /** Partitioned workers: control records for other partitions (transactional outbox, published after the commit). */
   control?: ControlRecord[];
-  /** Partitioned workers: an erased person's profiles and identifiers, deleted from state (another partition's erasure). */
-  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[] }>;
+  /**
+   * Partitioned workers: an erased person's profiles and identifiers, deleted
+   * from state (another partition's erasure, made at log position `upTo`).
+   */
+  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[]; upTo: number }>;
+  /**
+   * Partitioned workers: rows of this partition's erased identifiers (keyed
+   * hashes, never plaintext) written or changed by the commit: the log
+   * position of the erasure, and how many records naming them from before
+   * it this partition dropped (see ErasedIdentifier).
+   */
+  erased?: ErasedIdentifier[];
   deletedIdentities?: Array<{ workspace: string; ident: string }>;
   links: IdentityLink[];
   deletedLinks?: Array<{ workspace: string; a: string; b: string }>;
@@ -275,6 +285,21 @@ export interface ErasurePlan {
    * outbox in the erasure's transaction).
    */
   forget?: (profileIds: string[], identKeys: string[]) => ControlRecord[];
+  /** Partitioned workers: the erasing partition's rows of the identifiers erased (see ErasedIdentifier). */
+  erased?: ErasedIdentifier[];
+}
+
+/**
+ * Partitioned workers: an identifier erased at a log position, as a keyed
+ * hash of its key. A record from before that position that reaches the
+ * partition afterwards (an event forwarded, a link, a handover) and names
+ * it is dropped, in a rebuild alike; `dropped` counts them.
+ */
+export interface ErasedIdentifier {
+  workspace: string;
+  hash: string;
+  position: number;
+  dropped: number;
 }
 
 /** Erasure ledger, suppression list, and the engine's erasure transaction. */

@@ -1,31 +1,64 @@
 /** Removing a person from PostgreSQL state: what an erasure deletes, and what other partitions delete when told of it. */
 import type pg from 'pg';
 import { ERASED_BY_PROFILE } from '../rows.ts';
+import type { ErasedIdentifier } from '../store.ts';
 
 /**
  * Deletes what state holds on a person: their profiles `P` and identifiers
- * `I` (with every partition's routes of them), and the rows naming either.
- * The erasure's transaction runs it; on a partitioned deployment every other
- * partition runs it again when it reads the erasure's `forget` record, so
- * what it wrote of the person (before a handover, or routes) goes too, at
- * the same point of its log in a rebuild. Returns the rows removed per kind.
+ * `I`, and the rows naming either. The erasure's transaction runs it; on a
+ * partitioned deployment (`partitioned`) every other partition runs it again
+ * when it reads the erasure's `forget` record, so what it wrote of the person
+ * (before a handover, or routes) goes too, at the same point of its log in a
+ * rebuild. There each partition deletes its own profiles and its own routes of
+ * the identifiers only (and every route naming a deleted profile), and the shared
+ * rows only from log positions up to the erasure's (`upTo`): a row from a
+ * later position is a new event's (an identifier used again after an erasure
+ * that did not suppress it), and partitions meet the erasure at different
+ * times, so which rows go must not depend on when. Returns the rows removed
+ * per kind.
  */
-export async function deletePerson(c: pg.PoolClient, ws: string, P: readonly string[], I: readonly string[]): Promise<Record<string, number>> {
+export async function deletePerson(
+  c: pg.PoolClient,
+  ws: string,
+  P: readonly string[],
+  I: readonly string[],
+  partitioned?: { partition: number; upTo: number },
+): Promise<Record<string, number>> {
   const run = async (sql: string, values: unknown[]) => (await c.query(sql, values)).rowCount ?? 0;
+  // Partitioned: this partition's own rows, and shared rows from up to the erasure's position.
+  const own = partitioned === undefined ? '' : ` AND partition = ${Number(partitioned.partition)}`;
+  const upTo = partitioned === undefined ? '' : ` AND position <= ${Number(partitioned.upTo)}`;
   const counts: Record<string, number> = {};
-  counts.profiles = await run('DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])', [ws, P]);
-  counts.identities = await run('DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
+  // A profile is deleted by the partition that owns it (in a rebuild, another partition may meet its `forget` first).
+  counts.profiles = await run(`DELETE FROM profiles WHERE workspace = $1 AND id = ANY($2::text[])${own}`, [ws, P]);
+  counts.identities = await run(`DELETE FROM identities WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))${upTo}`, [ws, P, I]);
   // Bookkeeping of partitioned workers (not counted): routes and the links their unmerges removed.
-  await run('DELETE FROM identity_routes WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR ident = ANY($3::text[]))', [ws, P, I]);
-  await run('DELETE FROM partition_blocks WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
-  counts.identityLinks = await run('DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
+  // Routes naming a deleted profile go wherever they are (they would name nothing); routes of the identifiers, here only.
+  await run(`DELETE FROM identity_routes WHERE workspace = $1 AND (profile_id = ANY($2::text[]) OR (ident = ANY($3::text[])${own}))`, [ws, P, I]);
+  await run(`DELETE FROM partition_blocks WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))${own}`, [ws, I]);
+  counts.identityLinks = await run(`DELETE FROM identity_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))${upTo}`, [ws, I]);
   counts.blockedLinks = await run('DELETE FROM blocked_links WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]))', [ws, I]);
-  counts.merges = await run('DELETE FROM merges WHERE workspace = $1 AND (into_id = ANY($2::text[]) OR from_id = ANY($2::text[]) OR a = ANY($3::text[]) OR b = ANY($3::text[]))', [ws, P, I]);
+  counts.merges = await run(`DELETE FROM merges WHERE workspace = $1 AND (into_id = ANY($2::text[]) OR from_id = ANY($2::text[]) OR a = ANY($3::text[]) OR b = ANY($3::text[]))${upTo}`, [ws, P, I]);
   counts.identityConflicts = await run(
-    'DELETE FROM identity_conflicts WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]) OR profile_a = ANY($3::text[]) OR profile_b = ANY($3::text[]))',
+    `DELETE FROM identity_conflicts WHERE workspace = $1 AND (a = ANY($2::text[]) OR b = ANY($2::text[]) OR profile_a = ANY($3::text[]) OR profile_b = ANY($3::text[]))${upTo}`,
     [ws, I, P],
   );
   for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = await run(`DELETE FROM ${table} WHERE workspace = $1 AND profile_id = ANY($2::text[])`, [ws, P]);
   return counts;
 }
 
+
+/**
+ * A partition's erased identifiers (keyed hashes): the latest erasure of
+ * each, and the records it dropped since (see ErasedIdentifier).
+ */
+export async function writeErased(c: pg.PoolClient, partition: number, rows: readonly ErasedIdentifier[]): Promise<void> {
+  if (rows.length === 0) return;
+  const last = new Map(rows.map((r) => [`${r.workspace}\u0000${r.hash}`, r]));
+  const x = [...last.values()];
+  await c.query(
+    `INSERT INTO erased_identifiers (partition, workspace, hash, position, dropped) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::int[])
+     ON CONFLICT (partition, workspace, hash) DO UPDATE SET position = excluded.position, dropped = excluded.dropped`,
+    [partition, x.map((r) => r.workspace), x.map((r) => r.hash), x.map((r) => r.position), x.map((r) => r.dropped)],
+  );
+}

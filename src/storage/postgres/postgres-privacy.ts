@@ -9,7 +9,7 @@ import { ERASED_BY_PROFILE, historyRows, toErasure, type Row } from '../rows.ts'
 import { sealDoc, type ValueSealer } from '../sealer.ts';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
 import { writeControl } from './postgres-commit.ts';
-import { deletePerson } from './postgres-person.ts';
+import { deletePerson, writeErased } from './postgres-person.ts';
 import { withTransaction } from './transaction.ts';
 
 /** Version 7: the erasure ledger and the suppression list. */
@@ -98,9 +98,10 @@ export class PostgresPrivacyStore implements PrivacyStore {
       const counts: Record<string, number> = { events: plan.events, eventsRedacted: plan.eventsRedacted };
       // Segments that lose a member get a new size row, as a membership change would write.
       const segments = (await c.query<{ segment: string }>('SELECT DISTINCT segment FROM segment_members WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P])).rows;
-      Object.assign(counts, await deletePerson(c, ws, P, I));
+      Object.assign(counts, await deletePerson(c, ws, P, I, plan.forget === undefined ? undefined : { partition: plan.partition, upTo: plan.position }));
       // Partitioned workers: every other partition forgets the person too, in its own log order (see deletePerson).
       if (plan.forget !== undefined) await writeControl(c, plan.partition, plan.forget(P, I));
+      if (plan.erased !== undefined) await writeErased(c, plan.partition, plan.erased);
       counts.deadLetters = await run('DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[]))', [ws, P]);
       counts.deliveries = await run('DELETE FROM deliveries WHERE workspace = $1 AND profile_id = ANY($2::text[])', [ws, P]);
       for (const { segment } of segments)

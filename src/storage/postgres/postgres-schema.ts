@@ -272,7 +272,21 @@ CREATE TABLE control_published (
   idx       INTEGER NOT NULL
 );`,
   },
+  {
+    version: 12,
+    name: 'erased identifiers of partitioned workers',
+    // Per partition, the identifiers erased (keyed hashes), the log position of the erasure and the records from before it dropped since (derived).
+    sql: `
+CREATE TABLE erased_identifiers (
+  partition INTEGER NOT NULL,
+  workspace TEXT COLLATE "C" NOT NULL,
+  hash      TEXT COLLATE "C" NOT NULL,
+  position  BIGINT NOT NULL,
+  dropped   INTEGER NOT NULL,
+  PRIMARY KEY (partition, workspace, hash)
+);`,
+  },
 ];
 
-/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records and each partition's removed links. */
-export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'segment_backfills', 'identity_routes', 'control_applied', 'partition_blocks'] as const;
+/** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records, each partition's removed links and erased identifiers. */
+export const POSTGRES_DERIVED_TABLES = [...DERIVED_TABLES, 'segment_schedule', 'trait_backfills', 'segment_backfills', 'identity_routes', 'control_applied', 'partition_blocks', 'erased_identifiers'] as const;

@@ -18,7 +18,7 @@ import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, ErasedIdentifier, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeBackfills, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
@@ -139,10 +139,27 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     return new Map(r.rows.map((x) => [x.source, { at: x.at, index: x.idx }]));
   }
 
+  /** Partitioned workers: a partition's erased identifiers (keyed hashes). */
+  async erasedIdentifiers(partition: number): Promise<ErasedIdentifier[]> {
+    const r = await this.pool.query<{ workspace: string; hash: string; position: number; dropped: number }>('SELECT workspace, hash, position, dropped FROM erased_identifiers WHERE partition = $1', [partition]);
+    return r.rows.map((x) => ({ workspace: x.workspace, hash: x.hash, position: x.position, dropped: x.dropped }));
+  }
+
   /** Partitioned workers: control records a partition committed and has not published yet, in order. */
   async pendingControl(partition: number, limit: number): Promise<ControlRecord[]> {
     const r = await this.pool.query<{ record: string }>('SELECT record FROM control_outbox WHERE partition = $1 ORDER BY at, idx LIMIT $2', [partition, limit]);
     return r.rows.map((x) => JSON.parse(x.record) as ControlRecord);
+  }
+
+  /** Partitioned workers: the last control record a partition made (in its outbox, or published). */
+  async lastControl(partition: number): Promise<{ at: number; index: number } | undefined> {
+    const r = await this.pool.query<{ at: number; idx: number }>(
+      `SELECT at, idx FROM (SELECT at, idx FROM control_outbox WHERE partition = $1 UNION ALL SELECT at, idx FROM control_published WHERE partition = $1) AS x
+       ORDER BY at DESC, idx DESC LIMIT 1`,
+      [partition],
+    );
+    const x = r.rows[0];
+    return x === undefined ? undefined : { at: x.at, index: x.idx };
   }
 
   /** Partitioned workers: how many control records wait to be published, over all partitions. */
@@ -409,10 +426,11 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
         for (const r of await q('SELECT workspace, profile_id, entries FROM trait_history ORDER BY workspace, profile_id, seq')) {
           for (const e of openedEntries(r.workspace as string, r.entries as string, this.sealer)) out.push(`trait_history ${r.workspace} ${r.profile_id} ${canonicalJson(e)}`);
         }
-        // Partitioned workers only (absent otherwise): each partition's routes, the control records it applied and the links its unmerges removed.
+        // Partitioned workers only (absent otherwise): each partition's routes, the control records it applied, the links its unmerges removed and its erased identifiers.
         for (const r of await q('SELECT * FROM identity_routes ORDER BY partition, workspace, ident')) out.push(`identity_routes ${canonicalJson(r)}`);
         for (const r of await q('SELECT * FROM control_applied ORDER BY partition, source')) out.push(`control_applied ${canonicalJson(r)}`);
         for (const r of await q('SELECT * FROM partition_blocks ORDER BY partition, workspace, a, b')) out.push(`partition_blocks ${canonicalJson(r)}`);
+        for (const r of await q('SELECT * FROM erased_identifiers ORDER BY partition, workspace, hash')) out.push(`erased_identifiers ${canonicalJson(r)}`);
         return out;
       },
       SNAPSHOT,
