@@ -309,9 +309,10 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     const config = await clusterDeployment(4, cleanups, BASE);
     const node = await Portrait.open(config({ workerId: 'solo' }), { clock: new ManualClock(T0) });
     cleanups.push(() => node.close());
-    // Pairs whose user and anonymous ids hash to different partitions.
+    // Pairs whose user and anonymous ids hash to different partitions. The ids hold a '.', which no generated id,
+    // message id or hash in the state has, so searching the state's lines for them cannot match by chance.
     const pairs: Array<{ u: string; a: string }> = [];
-    for (let i = 0; pairs.length < 2; i++) if (partitionOf('default', `uu${i}`, 4) !== partitionOf('default', `aa${i}`, 4)) pairs.push({ u: `uu${i}`, a: `aa${i}` });
+    for (let i = 0; pairs.length < 2; i++) if (partitionOf('default', `user.${i}.`, 4) !== partitionOf('default', `anon.${i}.`, 4)) pairs.push({ u: `user.${i}.`, a: `anon.${i}.` });
     let t = T0 - 86_400_000;
     const at = () => new Date((t += 1000)).toISOString();
     for (const { u, a } of pairs) {
@@ -356,10 +357,11 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     // People whose anonymous id is homed in a lower partition than their user id: the identify hands
     // the profile down to the anonymous id's partition, and the user id's home keeps a route to it.
     const pairs: Array<{ u: string; a: string; owner: number; home: number }> = [];
+    // (A '.' in the ids: no generated id or hash in the state has one, so the search for them below cannot match by chance.)
     for (let i = 0; pairs.length < 2; i++) {
-      const home = partitionOf('default', `eu${i}`, 4);
-      const owner = partitionOf('default', `ea${i}`, 4);
-      if (owner < home) pairs.push({ u: `eu${i}`, a: `ea${i}`, owner, home });
+      const home = partitionOf('default', `erased.user.${i}.`, 4);
+      const owner = partitionOf('default', `erased.anon.${i}.`, 4);
+      if (owner < home) pairs.push({ u: `erased.user.${i}.`, a: `erased.anon.${i}.`, owner, home });
     }
     let t = T0 - 86_400_000;
     const at = () => new Date((t += 1000)).toISOString();
