@@ -85,6 +85,7 @@ describe('HTTP API: segments and tags', () => {
     assert.equal(set.statusCode, 200, set.body);
     assert.equal((set.json() as Json).changed, true, 'set');
     assert.equal(code(await call('PUT', '/v1/tags/value%2Fhigh/profiles/user_id/u2', admin)), 'PORTRAIT_TAG_NOT_MANUAL', 'a rule tag cannot be set');
+    await p.drain();
     const tree = ((await call('GET', '/v1/tags/tree', read)).json() as Json).tree as Json[];
     assert.deepEqual(tree.map((n) => [n.path, n.total]), [['interest', 1], ['value', 1]], 'roots with subtree counts');
     const members = (await call('GET', '/v1/tags/value%2Fhigh/members', read)).json() as Json;

@@ -271,6 +271,7 @@ describe('segments over the engine', () => {
       await p.segments.tag('interest/music', 'user_id', 'u1', true);
       await p.segments.tag('interest/music', 'user_id', 'u2', true);
       await assert.rejects(p.segments.tag('value/high', 'user_id', 'u2', true), (e: Error & { code?: string }) => e.code === 'PORTRAIT_TAG_NOT_MANUAL', 'rule tags are not set by hand');
+      await p.drain();
       const tree = await p.segments.tagTree();
       const interest = tree.find((n) => n.path === 'interest')!;
       assert.deepEqual(interest.children.map((c) => [c.path, c.count]), [['interest/music', 2], ['interest/sports', 1]], 'children with counts');
@@ -278,6 +279,7 @@ describe('segments over the engine', () => {
       assert.equal(tree.find((n) => n.path === 'value')!.children[0]!.count, 1, 'rule tag value/high has u1');
       const unset = await p.segments.tag('interest/music', 'user_id', 'u2', false);
       assert.equal(unset.changed, true, 'unset');
+      await p.drain();
       const own = await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u1') });
       assert.deepEqual(own.tags.map((t) => `${t.tag} ${t.source}`), ['interest/music manual', 'interest/sports manual', 'value/high rule'], "a profile's tags");
     } finally {

@@ -7,6 +7,7 @@
 import type { Clock } from '../core/clock.ts';
 import { Errors } from '../core/errors.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import { manualTagOn } from '../profile/index.ts';
 import type { ResolvedConfig } from '../config/index.ts';
 import type { Definitions } from '../engine/definitions.ts';
 import type { EngineHandle } from '../engine/handle.ts';
@@ -82,6 +83,8 @@ interface Parts {
   requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
   /** Names of the traits whose backfill runs now (read fresh from the engine's progress). */
   traitsBackfilling: () => Promise<ReadonlySet<string>>;
+  /** Appends the identify that carries a manual tag decision (`context.portraitTags`) for a profile; returns its messageId. */
+  appendTag: (doc: ProfileDoc, idType: string, id: string, tag: string, on: boolean) => Promise<string>;
 }
 
 export class SegmentApi {
@@ -320,7 +323,10 @@ export class SegmentApi {
   async ofProfile(doc: { workspace: string; id: string }): Promise<{ segments: Array<{ name: string; since: string }>; tags: Array<{ tag: string; since: string; source: 'manual' | 'rule' }> }> {
     const m = (await this.p.store.memberships([doc])).values().next().value ?? new Map<string, number>();
     const segments = [...m].filter(([k]) => !k.startsWith('tag:')).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
-    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source }));
+    // A manual tag's membership is kept by the engine like a rule's: its definition says which it is.
+    const reg = await this.registry();
+    const manual = (tag: string) => (reg.get('tag', tag)?.definition as unknown as SegmentDefinition | undefined)?.condition === null;
+    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source === 'manual' || manual(t.tag) ? ('manual' as const) : ('rule' as const) }));
     return { segments, tags };
   }
 
@@ -375,14 +381,23 @@ export class SegmentApi {
     return this.page('tag', tag, o, (ws, q) => this.p.store.tagMembers(ws, tag, q));
   }
 
-  /** Sets (`on`) or unsets a manual tag on a profile; returns whether anything changed. */
-  async tag(tag: string, idType: string, id: string, on: boolean, o: { workspace?: string } = {}): Promise<{ profileId: string; changed: boolean }> {
+  /**
+   * Sets (`on`) or unsets a manual tag on a profile by appending an identify
+   * carrying the decision to the event log (`context.portraitTags`): the
+   * engine folds it like any message (membership, history and the
+   * `tag.entered` / `tag.exited` outbox row in its commit) and a rebuild
+   * repeats it. Returns at once with the message's id; `changed` tells
+   * whether the decision differs from the profile's state as folded so far
+   * (decisions still on their way to the engine are not counted).
+   */
+  async tag(tag: string, idType: string, id: string, on: boolean, o: { workspace?: string } = {}): Promise<{ profileId: string; changed: boolean; messageId: string }> {
     const row = (await this.registry()).get('tag', tag);
     if (row === undefined) throw Errors.unknownTag(tag);
     if ((row.definition as unknown as SegmentDefinition).condition !== null) throw Errors.tagNotManual(tag);
     const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
-    const changed = on ? await this.p.store.setTag(doc.workspace, tag, doc.id, this.p.clock.now()) : await this.p.store.unsetTag(doc.workspace, tag, doc.id);
-    return { profileId: doc.id, changed };
+    const changed = manualTagOn(doc, tag) !== on;
+    const messageId = await this.p.appendTag(doc, idType, id, tag, on);
+    return { profileId: doc.id, changed, messageId };
   }
 
   /** Outbox rows after a sequence number, oldest first (what destinations deliver). */
