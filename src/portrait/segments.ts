@@ -307,11 +307,11 @@ export class SegmentApi {
     return rows.map((r) => ({ at: new Date(r.at).toISOString(), size: r.size }));
   }
 
-  /** Why a profile is in or out of a segment (or rule-driven tag) now: the condition tree with each input's value. */
+  /** Why a profile is in or out of a segment or tag now: the condition tree with each input's value (a manual tag: whether it is set). */
   async explain(kind: DefinitionKind, name: string, idType: string, id: string, o: { workspace?: string; now?: number } = {}): Promise<{ profileId: string; member: boolean; at: string; explanation: Explanation }> {
     const reg = await this.registry();
     const row = reg.get(kind, name);
-    if (row === undefined || (row.definition as unknown as SegmentDefinition).condition === null) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+    if (row === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
     const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
     const now = o.now ?? this.p.clock.now();
     const set = new SegmentSet(reg.list().map((r) => ({ kind: r.kind, def: r.definition as unknown as SegmentDefinition })));

@@ -282,7 +282,7 @@ export class SegmentSet {
     const c = this.byKey.get(key)!;
     const { members } = this.evaluate(doc, now, traits, new Map());
     const r = this.reader(doc, now, traits, members, new Map(), undefined);
-    if (c.condition === null) return { condition: `manual tag ${c.name}`, held: members.has(key) };
+    if (c.condition === null) return { condition: `set manually: ${c.name}`, held: members.has(key) };
     const inner = explain(c.condition, r);
     if (c.purpose === undefined) return inner;
     const ref = `consent.${c.purpose}`;
