@@ -124,6 +124,6 @@ describe('HTTP API: segments and tags', () => {
     const history = ((await call('GET', '/v1/profiles/user_id/u3/memberships', read)).json() as Json).memberships as Json[];
     const entered = history.filter((h) => h.segment === 'runners' || h.segment === 'tag:interest/sports/running');
     assert.deepEqual(entered.map((h) => `${h.segment} ${h.change} ${h.reason}`).sort(), ['runners entered event', 'tag:interest/sports/running entered manual'], 'the tag and its dependant entered');
-    assert.equal(entered[0].position, entered[1].position, 'in one commit');
+    assert.equal(entered[0]!.position, entered[1]!.position, 'in one commit');
   });
 });
