@@ -353,6 +353,30 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('a manual tag defined later is evaluated over every profile, with what names it; one a tag test covers cannot be removed', async () => {
+    const segments = [{ name: 'sporty', condition: 'has_tag("interest")' }];
+    const { p } = await openMemory({ traits: [...CONFIG.traits], segments, tags: [{ name: 'interest/music' }] });
+    try {
+      // A decision on a tag not defined yet is folded into the profile, with no membership.
+      await p.ingest([{ type: 'identify', userId: 'u1', messageId: 'd1', timestamp: T0, context: { portraitTags: { 'interest/sports': true } } }]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'sporty'), [], 'no defined tag held');
+      await p.segments.put('tag', { name: 'interest/sports' });
+      await p.drain();
+      assert.equal((await p.segments.get('tag', 'interest/sports')).status, 'live', 'the new tag backfilled');
+      assert.deepEqual((await p.segments.tagMembers('interest/sports')).members.map((m) => m.profileId), [id], 'the folded decision makes a member');
+      assert.deepEqual(await members(p, 'sporty'), [id], 'and the segment naming its parent follows');
+      await assert.rejects(p.segments.remove('tag', 'interest/sports'), (e: Error & { code?: string }) => e.code === 'PORTRAIT_SEGMENT_INVALID' && /segment "sporty" tests a tag covering "interest\/sports"/.test(e.message), 'a tag a tag test covers is not removed');
+      await p.segments.put('segment', { name: 'sporty', condition: 'has_tag("interest/music")' });
+      await p.segments.remove('tag', 'interest/sports');
+      await p.drain();
+      assert.deepEqual([await members(p, 'sporty'), (await p.segments.ofProfile({ workspace: 'default', id })).tags], [[], []], 'once nothing covers it, it goes with its memberships');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('writes one profile.updated outbox row per changed profile per commit when enabled', async () => {
     const { p } = await openMemory({ outbox: { profileUpdated: true } });
     try {

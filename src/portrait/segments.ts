@@ -11,7 +11,7 @@ import { manualTagOn } from '../profile/index.ts';
 import type { ResolvedConfig } from '../config/index.ts';
 import type { Definitions } from '../engine/definitions.ts';
 import type { EngineHandle } from '../engine/handle.ts';
-import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
+import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, tagCovers, tagRefs, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
 import type { MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
 
 export interface DefinitionStatus {
@@ -245,12 +245,17 @@ export class SegmentApi {
     });
   }
 
-  /** Removes a definition; other definitions naming it make this an error. */
+  /** Removes a definition; other definitions naming it (for a tag: testing it or a tag above it) make this an error. */
   remove(kind: DefinitionKind, name: string): Promise<void> {
     return this.serial(async () => {
       const reg = await this.registry();
       if (reg.get(kind, name) === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
       const cur = this.current(reg);
+      if (kind === 'tag') {
+        // A tag test covering it (its own name or a parent's) would keep what the removed tag gave: change those first.
+        const naming = [...cur.segments.map((d) => ['segment', d] as const), ...cur.tags.map((d) => ['tag', d] as const)].filter(([, d]) => d.condition !== null && [...tagRefs(d.condition)].some((t) => tagCovers(t, name)));
+        if (naming.length > 0) throw Errors.invalidSegment(`definitions without tag "${name}"`, naming.map(([k, d]) => ({ path: `/${k}s/${d.name}/condition`, message: `${k} "${d.name}" tests a tag covering "${name}": change or remove it first` })));
+      }
       const input = kind === 'tag' ? { segments: cur.segments, tags: cur.tags.filter((d) => d.name !== name) } : { segments: cur.segments.filter((d) => d.name !== name), tags: cur.tags };
       await this.apply(readDefinitions(input, this.traitContext(), `definitions without ${kind} "${name}"`));
     });

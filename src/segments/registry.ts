@@ -39,7 +39,7 @@ export class SegmentRegistry {
 
   /**
    * Brings the definitions in line with `wanted`: unchanged ones stay, new or
-   * changed rule-driven ones get a new version and a backfill that starts once
+   * changed rule-driven ones and tags get a new version and a backfill that starts once
    * the engine has passed `after`; missing ones are removed. A new backfill
    * restarts any running one, so all run as one pass over the profiles.
    */
@@ -54,15 +54,16 @@ export class SegmentRegistry {
         const hash = segmentHash(def);
         const existing = this.rows.get(id);
         if (existing && existing.hash === hash) continue;
-        const rule = def.condition !== null;
-        if (rule) restart = true;
+        // A manual tag is evaluated over every profile too: decisions on it may already be folded, and rules may name it.
+        const evaluated = def.condition !== null || kind === 'tag';
+        if (evaluated) restart = true;
         const row: SegmentDefinitionRow = {
           kind,
           name: def.name,
           definition: def as unknown as Json,
           hash,
           version: (existing?.version ?? 0) + 1,
-          status: rule ? 'backfilling' : 'live',
+          status: evaluated ? 'backfilling' : 'live',
           cursor: 0,
           after,
           updatedAt: now,
@@ -77,7 +78,8 @@ export class SegmentRegistry {
       if (keep.has(id)) continue;
       this.rows.delete(id);
       removed.push({ kind: r.kind, name: r.name });
-      if (storedDefinition(r.definition).condition !== null) restart = true;
+      // A removed tag may be one a has_tag test covers: what names it is evaluated again.
+      if (storedDefinition(r.definition).condition !== null || r.kind === 'tag') restart = true;
     }
     if (restart) {
       // One pass evaluates every definition: restart the running ones with the new.
