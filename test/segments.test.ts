@@ -326,6 +326,11 @@ describe('segments over the engine', () => {
       await p.drain();
       assert.deepEqual([await p.segments.tagMembers('interest/music'), await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u2') })], before, 'a rebuild reproduces manual tags exactly');
       assert.deepEqual(await members(p, 'sporty'), [], 'and what reads them');
+      // An erasure removes the person's decisions with their events: a later rebuild does not bring the tag back.
+      await p.privacy.waitFor((await p.privacy.erase('user_id', 'u2')).id);
+      await p.rebuild();
+      await p.drain();
+      assert.deepEqual((await p.segments.tagMembers('interest/music')).members, [], 'erased, and not rebuilt');
     } finally {
       await p.close();
     }
