@@ -202,7 +202,8 @@ describe('portrait segments and tags', () => {
       );
       assert.match(bad.stderr, /PORTRAIT_SEGMENT_CONDITION_SYNTAX.*position 16/, 'syntax error with position');
       await cli('tags', 'create', 'interest/sports');
-      await cli('tags', 'set', 'interest/sports', 'user_id', 'bob');
+      const set = JSON.parse((await cli('tags', 'set', 'interest/sports', 'user_id', 'bob')).stdout) as { changed: boolean; messageId: string };
+      assert.deepEqual([set.changed, /^tag-/.test(set.messageId)], [true, true], 'the decision and the message carrying it');
       assert.match((await cli('tags', 'tree')).stdout, /interest {2}0\/1 {2}\(group\)\n {2}sports {2}1\/1 {2}\(manual\)/, 'the tree with counts');
     } finally {
       cleanup();

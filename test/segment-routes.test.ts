@@ -85,6 +85,7 @@ describe('HTTP API: segments and tags', () => {
     assert.equal(set.statusCode, 200, set.body);
     assert.equal((set.json() as Json).changed, true, 'set');
     assert.equal(code(await call('PUT', '/v1/tags/value%2Fhigh/profiles/user_id/u2', admin)), 'PORTRAIT_TAG_NOT_MANUAL', 'a rule tag cannot be set');
+    await p.drain();
     const tree = ((await call('GET', '/v1/tags/tree', read)).json() as Json).tree as Json[];
     assert.deepEqual(tree.map((n) => [n.path, n.total]), [['interest', 1], ['value', 1]], 'roots with subtree counts');
     const members = (await call('GET', '/v1/tags/value%2Fhigh/members', read)).json() as Json;
@@ -93,5 +94,36 @@ describe('HTTP API: segments and tags', () => {
     assert.deepEqual(profile.tags.map((t: Json) => t.tag), ['interest/sports'], 'the profile lists its tags');
     assert.equal((await call('DELETE', '/v1/tags/interest%2Fsports/profiles/user_id/u2', admin)).statusCode, 200, 'unset');
     assert.equal((await call('DELETE', '/v1/tags/value%2Fhigh', admin)).statusCode, 204, 'remove a tag');
+  });
+
+  it('segments and tags name tags: has_tag covers the tags below; an unknown tag is a 400 with its path; set returns the appended message', async () => {
+    assert.equal((await call('PUT', '/v1/tags/interest%2Fsports%2Frunning', admin, { name: 'interest/sports/running' })).statusCode, 201, 'a manual child tag');
+    const bad = await call('PUT', '/v1/segments/runners', admin, { name: 'runners', condition: 'has_tag("interest/running")' });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.equal(code(bad), 'PORTRAIT_SEGMENT_INVALID', 'an unknown tag');
+    assert.match(bad.body, /condition\/tag.*unknown tag \\"interest\/running\\"/, 'with its path and reason');
+    const json = await call('PUT', '/v1/segments/runners', admin, { name: 'runners', condition: { op: 'has_tag', tag: 'interest/sports' } });
+    assert.equal(json.statusCode, 201, json.body);
+    assert.equal((json.json() as Json).condition, 'has_tag("interest/sports")', 'the JSON form, printed as text');
+    const cyc = await call('PUT', '/v1/tags/interest%2Fsports%2Fkeen', admin, { name: 'interest/sports/keen', condition: 'in_segment("runners")' });
+    assert.equal(code(cyc), 'PORTRAIT_SEGMENT_INVALID', 'a tag rule naming a segment naming that tag');
+    assert.match(cyc.body, /cycle/, 'is a cycle');
+    await p.drain();
+    const set = await call('PUT', '/v1/tags/interest%2Fsports%2Frunning/profiles/user_id/u3', admin);
+    assert.equal(set.statusCode, 200, set.body);
+    const body = set.json() as Json;
+    assert.equal(body.changed, true, 'changed: the folded state did not have it');
+    assert.match(body.messageId, /^tag-/, 'the id of the decision appended to the log');
+    await p.drain();
+    const members = (await call('GET', '/v1/segments/runners/members', read)).json() as Json;
+    assert.deepEqual(members.members.map((m: Json) => m.profileId), [body.profileId], 'the segment follows the manual child tag');
+    const ex = (await call('GET', '/v1/segments/runners/explain/user_id/u3', read)).json() as Json;
+    assert.deepEqual(ex.explanation, { condition: 'has_tag("interest/sports")', held: true, value: ['interest/sports/running'] }, 'explain names the tags that made it hold');
+    const manual = (await call('GET', '/v1/tags/interest%2Fsports%2Frunning/explain/user_id/u3', read)).json() as Json;
+    assert.deepEqual([manual.member, manual.explanation.condition], [true, 'set manually: interest/sports/running'], 'a manual tag explains itself');
+    const history = ((await call('GET', '/v1/profiles/user_id/u3/memberships', read)).json() as Json).memberships as Json[];
+    const entered = history.filter((h) => h.segment === 'runners' || h.segment === 'tag:interest/sports/running');
+    assert.deepEqual(entered.map((h) => `${h.segment} ${h.change} ${h.reason}`).sort(), ['runners entered event', 'tag:interest/sports/running entered manual'], 'the tag and its dependant entered');
+    assert.equal(entered[0]!.position, entered[1]!.position, 'in one commit');
   });
 });

@@ -68,7 +68,6 @@ async function stored(p: Portrait): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const s of await p.segments.list('segment')) out.set(`segment ${s.name}`, [...(await p.segments.memberIds(s.name))].sort());
   for (const t of await p.segments.list('tag')) {
-    if (t.condition === null) continue;
     const ids: string[] = [];
     for (let after: string | undefined; ; ) {
       const page = await p.segments.tagMembers(t.name, { after, limit: 1000 });
@@ -81,11 +80,11 @@ async function stored(p: Portrait): Promise<Map<string, string[]>> {
   return out;
 }
 
-/** Every rule-driven definition evaluated from scratch over every stored profile, at the node's clock. */
+/** Every definition evaluated from scratch over every stored profile, at the node's clock (a manual tag: whether the profile carries it). */
 async function fromScratch(p: Portrait, url: string): Promise<Map<string, string[]>> {
   const ids = (await sql<{ id: string }>(url, `SELECT id FROM profiles WHERE workspace = 'default' ORDER BY id`)).map((r) => r.id);
   const out = new Map<string, string[]>();
-  const defs = [...(await p.segments.list('segment')), ...(await p.segments.list('tag'))].filter((d) => d.condition !== null);
+  const defs = [...(await p.segments.list('segment')), ...(await p.segments.list('tag'))];
   for (const d of defs) {
     const held: string[] = [];
     for (const id of ids) if ((await p.segments.explain(d.kind, d.name, 'profile_id', id)).member) held.push(id);
@@ -121,7 +120,9 @@ async function assertOutboxMatchesHistory(p: Portrait, url: string): Promise<voi
 
 describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStream)', { skip }, () => {
   it('two workers evaluate every segment and tag of the profiles they write; one created over the API mid-stream backfills; memberships equal a from-scratch evaluation and survive a rebuild', async () => {
-    const { config, url } = await deployment(4, { segments: [...SEGMENTS_OVER_TRAITS], tags: TAGS });
+    // A segment naming the manual tag's parent, and one naming a rule-driven tag.
+    const segments = [...SEGMENTS_OVER_TRAITS, { name: 'watched', condition: 'has_tag("crm") and in_segment("buyers")' }, { name: 'valuable', condition: 'has_tag("value")' }];
+    const { config, url } = await deployment(4, { segments, tags: TAGS });
     const clock = new ManualClock(T0);
     const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
     const all = [...workload({ events: 4_000, users: 400, seed: 21, duplicateRate: 0.02, start: T0 - 5 * DAY })];
@@ -148,7 +149,22 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     // Manual tags, the tag tree and the audience export work from any node.
     const [someone] = members.get('segment buyers') ?? [];
     assert.ok(someone !== undefined);
-    assert.equal((await api.segments.tag('crm/watch', 'profile_id', someone, true)).changed, true);
+    assert.deepEqual(members.get('segment valuable'), members.get('tag value/high'), 'a segment naming a rule-driven tag follows it');
+    const set = await api.segments.tag('crm/watch', 'profile_id', someone, true);
+    assert.equal(set.changed, true);
+    // The decision travels through the log to the partition that writes the profile.
+    await waitFor(async () => (await api.segments.memberIds('watched')).size === 1, 20_000, 'the partition folded the manual tag');
+    await drainAll(w1, w2);
+    const tagged = await stored(api);
+    assert.deepEqual(tagged.get('tag crm/watch'), [someone], 'the manual tag is a membership');
+    assert.deepEqual(tagged.get('segment watched'), [someone], 'the segment naming its parent followed');
+    assert.deepEqual(tagged, await fromScratch(api, url), 'still equal to a from-scratch evaluation');
+    const changes = await sql<{ segment: string; change: string; reason: string; position: string }>(url, `SELECT segment, change, reason, position FROM segment_history WHERE profile_id = $1 AND segment IN ('watched', 'tag:crm/watch') ORDER BY segment`, [someone]);
+    assert.deepEqual(changes.map((c) => `${c.segment} ${c.change} ${c.reason}`), ['tag:crm/watch entered manual', 'watched entered event'], 'history of both');
+    assert.equal(changes[0]!.position, changes[1]!.position, 'written in one commit');
+    const notes = await sql<{ kind: string; payload: string }>(url, `SELECT kind, payload FROM outbox WHERE profile_id = $1 AND kind LIKE 'tag.%'`, [someone]);
+    assert.deepEqual(notes.map((n) => [n.kind, (JSON.parse(n.payload) as { tag: string; source: string }).tag, (JSON.parse(n.payload) as { source: string }).source]).filter((n) => n[2] === 'manual'), [['tag.entered', 'crm/watch', 'manual']], 'and its tag.entered notification');
+    assert.ok(notes.some((n) => (JSON.parse(n.payload) as { source: string }).source === 'rule'), 'rule-driven tags notify too');
     const tree = await w1.segments.tagTree();
     assert.equal(tree.find((n) => n.name === 'crm')?.total, 1, 'the tag tree counts the manual tag');
     assert.equal(tree.find((n) => n.name === 'value')?.children[0]?.count, members.get('tag value/high')?.length, 'and the rule-driven ones');
@@ -163,7 +179,7 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     const rebuilt = await open(config({ role: 'all', workerId: 'rebuild' }), clock);
     await rebuilt.rebuild();
     await drainAll(rebuilt);
-    assert.deepEqual(await stored(rebuilt), members, 'a rebuild gives the same memberships');
+    assert.deepEqual(await stored(rebuilt), tagged, 'a rebuild gives the same memberships, manual tags included');
     assert.deepEqual(await sql<{ n: number }>(url, 'SELECT COUNT(*)::int AS n FROM outbox'), outboxBefore, 'and, since nothing changed, no notification');
   });
 

@@ -62,6 +62,8 @@ async function run(config: Record<string, unknown>): Promise<unknown> {
     const [first] = [...(await p.segments.memberIds('buyers'))].sort();
     assert.ok(first, 'a buyer to tag by hand');
     await p.segments.tag('crm/watch', 'profile_id', first, true);
+    // The decision goes through the log: the engine folds it like any event.
+    await p.drain();
     return await observe(p);
   } finally {
     await p.close();

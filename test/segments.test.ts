@@ -271,6 +271,7 @@ describe('segments over the engine', () => {
       await p.segments.tag('interest/music', 'user_id', 'u1', true);
       await p.segments.tag('interest/music', 'user_id', 'u2', true);
       await assert.rejects(p.segments.tag('value/high', 'user_id', 'u2', true), (e: Error & { code?: string }) => e.code === 'PORTRAIT_TAG_NOT_MANUAL', 'rule tags are not set by hand');
+      await p.drain();
       const tree = await p.segments.tagTree();
       const interest = tree.find((n) => n.path === 'interest')!;
       assert.deepEqual(interest.children.map((c) => [c.path, c.count]), [['interest/music', 2], ['interest/sports', 1]], 'children with counts');
@@ -278,8 +279,104 @@ describe('segments over the engine', () => {
       assert.equal(tree.find((n) => n.path === 'value')!.children[0]!.count, 1, 'rule tag value/high has u1');
       const unset = await p.segments.tag('interest/music', 'user_id', 'u2', false);
       assert.equal(unset.changed, true, 'unset');
+      await p.drain();
       const own = await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u1') });
       assert.deepEqual(own.tags.map((t) => `${t.tag} ${t.source}`), ['interest/music manual', 'interest/sports manual', 'value/high rule'], "a profile's tags");
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a manual tag goes through the event log: membership, history, tag outbox rows and dependants in one commit; a rebuild repeats it', async () => {
+    const tags = [...CONFIG.tags, { name: 'interest/sports/football' }];
+    const segments = [...CONFIG.segments, { name: 'sporty', condition: 'has_tag("interest/sports") and in_segment("active")' }];
+    const { p } = await openMemory({ traits: [...CONFIG.traits], segments, tags });
+    try {
+      await p.ingest([seen('u1', T0, 1), seen('u2', T0, 2)]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      const set = await p.segments.tag('interest/sports/football', 'user_id', 'u1', true);
+      assert.equal(set.changed, true, 'a change of the folded state');
+      assert.match(set.messageId, /^tag-/, 'the call returns the id of the message it appended');
+      await p.drain();
+      assert.equal((await p.events('user_id', 'u1')).events.some((e) => e.record.messageId === set.messageId), true, 'the decision is an event of the profile');
+      assert.deepEqual(await members(p, 'sporty'), [id], 'a segment naming the parent tag follows the child');
+      assert.equal((await p.segments.tag('interest/sports/football', 'user_id', 'u1', true)).changed, false, 'setting it again changes nothing');
+      await p.drain();
+      const unset = await p.segments.tag('interest/sports/football', 'user_id', 'u1', false);
+      assert.equal(unset.changed, true, 'unset');
+      await p.drain();
+      assert.deepEqual(await members(p, 'sporty'), [], 'and leaves with it');
+      const history = (await p.segments.history('user_id', 'u1')).filter((h) => h.segment !== 'active');
+      const positions = new Map<string, number>();
+      for (const h of history) positions.set(`${h.segment} ${h.change}`, h.position);
+      assert.equal(positions.get('sporty entered'), positions.get('tag:interest/sports/football entered'), 'the dependant entered in the same commit as the tag');
+      assert.equal(positions.get('sporty exited'), positions.get('tag:interest/sports/football exited'), 'and exited in the same commit');
+      assert.deepEqual(history.filter((h) => h.segment.startsWith('tag:')).map((h) => `${h.change} ${h.reason}`), ['exited manual', 'entered manual'], 'history with the reason manual, newest first');
+      const outbox = (await p.segments.outbox()).filter((o) => o.kind.startsWith('tag.'));
+      assert.deepEqual(
+        outbox.map((o) => [o.kind, o.profileId, (o.payload as { tag: string; source: string; reason: string }).tag, (o.payload as { source: string }).source, (o.payload as { reason: string }).reason]),
+        [['tag.entered', id, 'interest/sports/football', 'manual', 'manual'], ['tag.exited', id, 'interest/sports/football', 'manual', 'manual']],
+        'tag.entered and tag.exited in the outbox',
+      );
+      await p.segments.tag('interest/music', 'user_id', 'u2', true);
+      await p.drain();
+      const before = [await p.segments.tagMembers('interest/music'), await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u2') })];
+      await p.rebuild();
+      await p.drain();
+      assert.deepEqual([await p.segments.tagMembers('interest/music'), await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u2') })], before, 'a rebuild reproduces manual tags exactly');
+      assert.deepEqual(await members(p, 'sporty'), [], 'and what reads them');
+      // An erasure removes the person's decisions with their events: a later rebuild does not bring the tag back.
+      await p.privacy.waitFor((await p.privacy.erase('user_id', 'u2')).id);
+      await p.rebuild();
+      await p.drain();
+      assert.deepEqual((await p.segments.tagMembers('interest/music')).members, [], 'erased, and not rebuilt');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('manual tag decisions are ordered by event time, merge with identities, and an unusable decision is recorded, not folded', async () => {
+    const { p } = await openMemory({ traits: [...CONFIG.traits], segments: [...CONFIG.segments], tags: [...CONFIG.tags] });
+    const decide = (who: Record<string, string>, t: number, id: string, tags: unknown) => ({ type: 'identify', ...who, messageId: id, timestamp: t, context: { portraitTags: tags } });
+    try {
+      // A later unset arrives first: the earlier set, arriving late, does not override it.
+      await p.ingest([decide({ userId: 'u1' }, T0 + 2, 'd2', { 'interest/music': false }), decide({ userId: 'u1' }, T0 + 1, 'd1', { 'interest/music': true })]);
+      // An anonymous visitor tagged, then identified as u1: the merged profile keeps the later decision per tag.
+      await p.ingest([decide({ anonymousId: 'a1' }, T0 + 3, 'd3', { 'interest/sports': true }), decide({ anonymousId: 'a1' }, T0 + 1, 'd4', { 'interest/music': true })]);
+      await p.drain();
+      await p.ingest([{ type: 'identify', userId: 'u1', anonymousId: 'a1', messageId: 'link', timestamp: T0 + 4 }]);
+      await p.ingest([decide({ userId: 'u1' }, T0 + 5, 'd5', { 'Not A Tag': true, 'interest/music': 'yes' })]);
+      await p.drain();
+      const own = await p.segments.ofProfile({ workspace: 'default', id: await profileId(p, 'u1') });
+      assert.deepEqual(own.tags.map((t) => `${t.tag} ${t.source}`), ['interest/sports manual'], 'music: the unset at T0+2 is later than both sets; sports came with the merge');
+      const conflicts = (await p.attributeConflicts('user_id', 'u1')).filter((c) => c.reason === 'tag');
+      assert.deepEqual(conflicts.map((c) => [c.attribute, c.rejected]).sort(), [['context.portraitTags.Not A Tag', true], ['context.portraitTags.interest/music', 'yes']], 'unusable decisions are recorded with their field');
+      assert.equal(p.stats().quarantined, 0, 'the messages themselves are valid');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a manual tag defined later is evaluated over every profile, with what names it; one a tag test covers cannot be removed', async () => {
+    const segments = [{ name: 'sporty', condition: 'has_tag("interest")' }];
+    const { p } = await openMemory({ traits: [...CONFIG.traits], segments, tags: [{ name: 'interest/music' }] });
+    try {
+      // A decision on a tag not defined yet is folded into the profile, with no membership.
+      await p.ingest([{ type: 'identify', userId: 'u1', messageId: 'd1', timestamp: T0, context: { portraitTags: { 'interest/sports': true } } }]);
+      await p.drain();
+      const id = await profileId(p, 'u1');
+      assert.deepEqual(await members(p, 'sporty'), [], 'no defined tag held');
+      await p.segments.put('tag', { name: 'interest/sports' });
+      await p.drain();
+      assert.equal((await p.segments.get('tag', 'interest/sports')).status, 'live', 'the new tag backfilled');
+      assert.deepEqual((await p.segments.tagMembers('interest/sports')).members.map((m) => m.profileId), [id], 'the folded decision makes a member');
+      assert.deepEqual(await members(p, 'sporty'), [id], 'and the segment naming its parent follows');
+      await assert.rejects(p.segments.remove('tag', 'interest/sports'), (e: Error & { code?: string }) => e.code === 'PORTRAIT_SEGMENT_INVALID' && /segment "sporty" tests a tag covering "interest\/sports"/.test(e.message), 'a tag a tag test covers is not removed');
+      await p.segments.put('segment', { name: 'sporty', condition: 'has_tag("interest/music")' });
+      await p.segments.remove('tag', 'interest/sports');
+      await p.drain();
+      assert.deepEqual([await members(p, 'sporty'), (await p.segments.ofProfile({ workspace: 'default', id })).tags], [[], []], 'once nothing covers it, it goes with its memberships');
     } finally {
       await p.close();
     }

@@ -120,7 +120,10 @@ export function tagsCommand(program: Command): void {
       .option('-w, --workspace <name>', 'workspace')
       .action(async (tag: string, idType: string, id: string, opts: { workspace?: string }, cmd: Command) => {
         await withPortrait(cmd, async (p) => {
-          out(await p.segments.tag(tag, idType, id, on, opts));
+          const r = await p.segments.tag(tag, idType, id, on, opts);
+          // The decision goes through the event log: the command returns once the engine has folded it.
+          await p.drain();
+          out(r);
         });
       });
   }

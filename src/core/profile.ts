@@ -52,6 +52,16 @@ export interface ScoreRecord {
   m?: string;
 }
 
+/** A tag's name: lower-case words joined by "/" (`interest/sports/football`), at most eight levels. */
+export const TAG_NAME_PATTERN = '^[a-z0-9_]{1,64}(/[a-z0-9_]{1,64}){0,7}$';
+
+/** A profile's latest manual decision on one tag (by event time, then messageId): set (`on`) or unset. */
+export interface ManualTagRecord {
+  on: boolean;
+  t: number;
+  id: string;
+}
+
 export type ProfileKind = 'user' | 'group';
 
 export interface ProfileDoc {
@@ -66,6 +76,8 @@ export interface ProfileDoc {
   consents?: Record<string, ConsentRecord>;
   /** Declared scores (model outputs) by name; absent until the first one arrives. */
   scores?: Record<string, ScoreRecord>;
+  /** Manual tag decisions by tag name (set through the event log); absent until the first one. */
+  tags?: Record<string, ManualTagRecord>;
   /** Group (account) ids this user belongs to, sorted; for a group profile, its member profile count lives in attributes. */
   groups: string[];
   /** Earliest and latest event time; meaningful once eventCount > 0. */

@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
+import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -301,7 +301,7 @@ export class Step {
   }
 }
 
-/** Attribute, trait and score values that differ between two versions of a profile, at time `at`. */
+/** Attribute, trait, score and manual tag values that differ between two versions of a profile, at time `at`. */
 export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRules, at: number): Record<string, [Json | undefined, Json | undefined]> {
   const changes: Record<string, [Json | undefined, Json | undefined]> = {};
   const names = new Set([...Object.keys(before.attributes), ...Object.keys(after.attributes)]);
@@ -315,5 +315,6 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     const v = traitValue(after, t, at);
     if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
   }
+  manualTagChanges(before, after, changes);
   return scoreChanges(before, after, changes);
 }

@@ -43,7 +43,7 @@ import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile, logIdsOf } from '../engine/replay.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
-import { scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
+import { MANUAL_TAGS_FIELD, scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
 import { openDoc, openStateStore, PartitionSegmentStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
@@ -166,6 +166,8 @@ export class Portrait {
               await this.refreshDefinitions();
               return new Set(this.definitions.backfilling().keys());
             },
+            appendTag: (doc, idType, id, tag, on) =>
+              this.appendApiIdentify('tag', idType, id, { [MANUAL_TAGS_FIELD]: { [tag]: on } }, { workspace: doc.workspace }, Errors.tagNeedsUser, Errors.invalidTagDecision),
           })
         : undefined;
     engine.onCommit((position) => {

@@ -7,10 +7,11 @@
 import type { Clock } from '../core/clock.ts';
 import { Errors } from '../core/errors.ts';
 import type { ProfileDoc } from '../core/profile.ts';
+import { manualTagOn } from '../profile/index.ts';
 import type { ResolvedConfig } from '../config/index.ts';
 import type { Definitions } from '../engine/definitions.ts';
 import type { EngineHandle } from '../engine/handle.ts';
-import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
+import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, tagCovers, tagRefs, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
 import type { MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
 
 export interface DefinitionStatus {
@@ -82,6 +83,8 @@ interface Parts {
   requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
   /** Names of the traits whose backfill runs now (read fresh from the engine's progress). */
   traitsBackfilling: () => Promise<ReadonlySet<string>>;
+  /** Appends the identify that carries a manual tag decision (`context.portraitTags`) for a profile; returns its messageId. */
+  appendTag: (doc: ProfileDoc, idType: string, id: string, tag: string, on: boolean) => Promise<string>;
 }
 
 export class SegmentApi {
@@ -242,12 +245,17 @@ export class SegmentApi {
     });
   }
 
-  /** Removes a definition; other definitions naming it make this an error. */
+  /** Removes a definition; other definitions naming it (for a tag: testing it or a tag above it) make this an error. */
   remove(kind: DefinitionKind, name: string): Promise<void> {
     return this.serial(async () => {
       const reg = await this.registry();
       if (reg.get(kind, name) === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
       const cur = this.current(reg);
+      if (kind === 'tag') {
+        // A tag test covering it (its own name or a parent's) would keep what the removed tag gave: change those first.
+        const naming = [...cur.segments.map((d) => ['segment', d] as const), ...cur.tags.map((d) => ['tag', d] as const)].filter(([, d]) => d.condition !== null && [...tagRefs(d.condition)].some((t) => tagCovers(t, name)));
+        if (naming.length > 0) throw Errors.invalidSegment(`definitions without tag "${name}"`, naming.map(([k, d]) => ({ path: `/${k}s/${d.name}/condition`, message: `${k} "${d.name}" tests a tag covering "${name}": change or remove it first` })));
+      }
       const input = kind === 'tag' ? { segments: cur.segments, tags: cur.tags.filter((d) => d.name !== name) } : { segments: cur.segments.filter((d) => d.name !== name), tags: cur.tags };
       await this.apply(readDefinitions(input, this.traitContext(), `definitions without ${kind} "${name}"`));
     });
@@ -304,11 +312,11 @@ export class SegmentApi {
     return rows.map((r) => ({ at: new Date(r.at).toISOString(), size: r.size }));
   }
 
-  /** Why a profile is in or out of a segment (or rule-driven tag) now: the condition tree with each input's value. */
+  /** Why a profile is in or out of a segment or tag now: the condition tree with each input's value (a manual tag: whether it is set). */
   async explain(kind: DefinitionKind, name: string, idType: string, id: string, o: { workspace?: string; now?: number } = {}): Promise<{ profileId: string; member: boolean; at: string; explanation: Explanation }> {
     const reg = await this.registry();
     const row = reg.get(kind, name);
-    if (row === undefined || (row.definition as unknown as SegmentDefinition).condition === null) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
+    if (row === undefined) throw kind === 'tag' ? Errors.unknownTag(name) : Errors.unknownSegment(name);
     const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
     const now = o.now ?? this.p.clock.now();
     const set = new SegmentSet(reg.list().map((r) => ({ kind: r.kind, def: r.definition as unknown as SegmentDefinition })));
@@ -320,7 +328,10 @@ export class SegmentApi {
   async ofProfile(doc: { workspace: string; id: string }): Promise<{ segments: Array<{ name: string; since: string }>; tags: Array<{ tag: string; since: string; source: 'manual' | 'rule' }> }> {
     const m = (await this.p.store.memberships([doc])).values().next().value ?? new Map<string, number>();
     const segments = [...m].filter(([k]) => !k.startsWith('tag:')).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
-    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source }));
+    // A manual tag's membership is kept by the engine like a rule's: its definition says which it is.
+    const reg = await this.registry();
+    const manual = (tag: string) => (reg.get('tag', tag)?.definition as unknown as SegmentDefinition | undefined)?.condition === null;
+    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source === 'manual' || manual(t.tag) ? ('manual' as const) : ('rule' as const) }));
     return { segments, tags };
   }
 
@@ -375,14 +386,23 @@ export class SegmentApi {
     return this.page('tag', tag, o, (ws, q) => this.p.store.tagMembers(ws, tag, q));
   }
 
-  /** Sets (`on`) or unsets a manual tag on a profile; returns whether anything changed. */
-  async tag(tag: string, idType: string, id: string, on: boolean, o: { workspace?: string } = {}): Promise<{ profileId: string; changed: boolean }> {
+  /**
+   * Sets (`on`) or unsets a manual tag on a profile by appending an identify
+   * carrying the decision to the event log (`context.portraitTags`): the
+   * engine folds it like any message (membership, history and the
+   * `tag.entered` / `tag.exited` outbox row in its commit) and a rebuild
+   * repeats it. Returns at once with the message's id; `changed` tells
+   * whether the decision differs from the profile's state as folded so far
+   * (decisions still on their way to the engine are not counted).
+   */
+  async tag(tag: string, idType: string, id: string, on: boolean, o: { workspace?: string } = {}): Promise<{ profileId: string; changed: boolean; messageId: string }> {
     const row = (await this.registry()).get('tag', tag);
     if (row === undefined) throw Errors.unknownTag(tag);
     if ((row.definition as unknown as SegmentDefinition).condition !== null) throw Errors.tagNotManual(tag);
     const doc = await this.p.requireDoc(idType, id, this.ws(o.workspace));
-    const changed = on ? await this.p.store.setTag(doc.workspace, tag, doc.id, this.p.clock.now()) : await this.p.store.unsetTag(doc.workspace, tag, doc.id);
-    return { profileId: doc.id, changed };
+    const changed = manualTagOn(doc, tag) !== on;
+    const messageId = await this.p.appendTag(doc, idType, id, tag, on);
+    return { profileId: doc.id, changed, messageId };
   }
 
   /** Outbox rows after a sequence number, oldest first (what destinations deliver). */

@@ -1,7 +1,8 @@
 /**
  * Folding one event into a profile document: counters and first/last seen,
  * attributes (identify traits and context.traits), group membership and every
- * computed trait whose filter matches, and declared scores (context.scores).
+ * computed trait whose filter matches, declared scores (context.scores) and
+ * manual tags (context.portraitTags).
  * Returns what changed, for the history.
  */
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
@@ -9,6 +10,7 @@ import type { AttributeValue, ProfileDoc, TraitState } from '../core/profile.ts'
 import { coerce, earliestWins, pickAttribute, sameJson } from './attributes.ts';
 import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './consent.ts';
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
+import { applyManualTags, MANUAL_TAGS_FIELD } from './manual-tags.ts';
 import { applyScores, clearPurposeScores } from './scores.ts';
 
 export type Changes = Record<string, [Json | undefined, Json | undefined]>;
@@ -17,9 +19,10 @@ export interface AttributeRejection {
   attribute: string;
   /**
    * `consent`: a consent value that names no configured purpose or is not a boolean;
-   * `score`: a score that is not declared, not a number or out of its range (`attribute` is the field).
+   * `score`: a score that is not declared, not a number or out of its range (`attribute` is the field);
+   * `tag`: a manual tag decision that is not a tag name to a boolean (`attribute` is the field).
    */
-  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score';
+  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score' | 'tag';
   kept: Json;
   rejected: Json;
 }
@@ -68,6 +71,9 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       for (const p of applyScores(doc, e, rules.scores, record ? result.changes : undefined)) {
         result.rejections.push({ attribute: p.name === '' ? 'context.scores' : `context.scores.${p.name}`, reason: 'score', kept: doc.scores?.[p.name]?.v ?? null, rejected: p.value });
       }
+    }
+    if (e.context?.[MANUAL_TAGS_FIELD] !== undefined) {
+      for (const p of applyManualTags(doc, e, record ? result.changes : undefined)) result.rejections.push({ attribute: p.field, reason: 'tag', kept: null, rejected: p.value });
     }
     if (e.type === 'identify' && e.traits) applyAttributes(doc, e, withoutConsent(e.traits), rules, record, result);
     const ct = e.context?.traits;

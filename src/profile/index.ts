@@ -4,6 +4,7 @@ export { mergeDocs, needsConsentRefold } from './merge.ts';
 export { viewOf, traitValue, splitIdentifiers, consentViews, type ConsentView, type ProfileView, type ProfileIdentities, type TraitReading } from './view.ts';
 export { defaultAttributePolicy, type AttributePolicy, type AttributeType } from './attributes.ts';
 export type { TraitRuntime, ProfileRules } from './runtime.ts';
+export { manualTagOn, manualTagChanges, MANUAL_TAGS_FIELD } from './manual-tags.ts';
 export { adoptPurposeScores, scoreChanges, scoreViews, type ScoreView } from './scores.ts';
 export {
   applyConsent,

@@ -7,6 +7,7 @@ import { compareEventOrder } from '../core/event.ts';
 import type { ConsentRecord, ProfileDoc, TraitState } from '../core/profile.ts';
 import { pickAttribute } from './attributes.ts';
 import type { ProfileRules } from './runtime.ts';
+import { mergeManualTags } from './manual-tags.ts';
 import { hasPurposeScores, mergeScores } from './scores.ts';
 
 /** The merge of `a` and `b`, carrying `a`'s id. Neither argument is changed. */
@@ -26,6 +27,7 @@ export function mergeDocs(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): Pr
   }
   const consents = mergeConsents(a.consents, b.consents);
   const scores = mergeScores(a.scores, b.scores);
+  const tags = mergeManualTags(a.tags, b.tags);
   const both = a.eventCount > 0 && b.eventCount > 0;
   return {
     id: a.id,
@@ -36,6 +38,7 @@ export function mergeDocs(a: ProfileDoc, b: ProfileDoc, rules: ProfileRules): Pr
     traits,
     ...(consents !== undefined ? { consents } : {}),
     ...(scores !== undefined ? { scores } : {}),
+    ...(tags !== undefined ? { tags } : {}),
     groups: [...new Set([...a.groups, ...b.groups])].sort(),
     firstSeen: both ? Math.min(a.firstSeen, b.firstSeen) : a.eventCount > 0 ? a.firstSeen : b.firstSeen,
     lastSeen: both ? Math.max(a.lastSeen, b.lastSeen) : a.eventCount > 0 ? a.lastSeen : b.lastSeen,

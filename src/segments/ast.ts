@@ -4,6 +4,7 @@
  * JSON from the API is validated against the same shape.
  */
 import { Type, type TSchema } from '@sinclair/typebox';
+import { TAG_NAME_PATTERN } from '../core/profile.ts';
 
 export const COMPARE_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte'] as const;
 export type CompareOp = (typeof COMPARE_OPS)[number];
@@ -17,7 +18,7 @@ export type CompareOp = (typeof COMPARE_OPS)[number];
 export const REF_PATTERN = '^(last_seen|first_seen|event_count|consent\\.[a-z][a-z0-9_]*|score\\.[a-z][a-z0-9_]*|traits\\.[a-z][a-z0-9_]*(\\.[A-Za-z0-9_$]+)*|attributes\\.[A-Za-z_$][A-Za-z0-9_$]*(\\.[A-Za-z0-9_$]+)*)$';
 export const DURATION_PATTERN = '^[0-9]{1,9}[smhdw]$';
 export const SEGMENT_NAME_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
-export const TAG_NAME_PATTERN = '^[a-z0-9_]{1,64}(/[a-z0-9_]{1,64}){0,7}$';
+export { TAG_NAME_PATTERN };
 
 const Ref = Type.String({ pattern: REF_PATTERN, description: 'last_seen, first_seen, event_count, consent.<purpose>, score.<name>, traits.<name>[.<key>] or attributes.<name>[.<key>]' });
 const Literal = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]);
@@ -39,6 +40,7 @@ export const ConditionSchema = Type.Recursive(
       Type.Object({ op: opOf(['within', 'older_than'] as const), ref: Ref, duration: Duration }, { additionalProperties: false }),
       Type.Object({ op: opOf(['before', 'after'] as const), ref: Ref, time: Time }, { additionalProperties: false }),
       Type.Object({ op: op('in_segment'), segment: Type.String({ pattern: SEGMENT_NAME_PATTERN }) }, { additionalProperties: false }),
+      Type.Object({ op: op('has_tag'), tag: Type.String({ pattern: TAG_NAME_PATTERN }) }, { additionalProperties: false }),
     ]),
   { $id: 'Condition' },
 );
@@ -59,7 +61,14 @@ export type Condition =
   | { op: 'exists'; ref: string }
   | { op: 'within' | 'older_than'; ref: string; duration: string }
   | { op: 'before' | 'after'; ref: string; time: string }
-  | { op: 'in_segment'; segment: string };
+  | { op: 'in_segment'; segment: string }
+  /** Holds when the profile carries the tag or any tag below it (`interest/sports` covers `interest/sports/football`). */
+  | { op: 'has_tag'; tag: string };
+
+/** Whether tag `name` is `tag` itself or a tag below it in the taxonomy. */
+export function tagCovers(tag: string, name: string): boolean {
+  return name === tag || (name.length > tag.length && name.startsWith(tag) && name[tag.length] === '/');
+}
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
@@ -88,7 +97,26 @@ export function segmentRefs(c: Condition, out = new Set<string>()): Set<string> 
   return out;
 }
 
-/** Every profile input reference a condition reads (not through other segments). */
+/** The tags a condition names directly (each covering the tags below it). */
+export function tagRefs(c: Condition, out = new Set<string>()): Set<string> {
+  switch (c.op) {
+    case 'and':
+    case 'or':
+      for (const a of c.args) tagRefs(a, out);
+      break;
+    case 'not':
+      tagRefs(c.arg, out);
+      break;
+    case 'has_tag':
+      out.add(c.tag);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Every profile input reference a condition reads (not through other segments or tags). */
 export function inputRefs(c: Condition, out = new Set<string>()): Set<string> {
   switch (c.op) {
     case 'and':
@@ -99,6 +127,7 @@ export function inputRefs(c: Condition, out = new Set<string>()): Set<string> {
       inputRefs(c.arg, out);
       break;
     case 'in_segment':
+    case 'has_tag':
       break;
     default:
       out.add(c.ref);

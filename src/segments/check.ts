@@ -6,7 +6,7 @@
  */
 import { Ajv } from 'ajv';
 import { Errors, type Problem } from '../core/errors.ts';
-import { ConditionSchema, type Condition, type Literal } from './ast.ts';
+import { ConditionSchema, tagCovers, type Condition, type Literal } from './ast.ts';
 import { parseCondition } from './parse.ts';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -21,6 +21,8 @@ export interface CheckContext {
   attributeTypes: Readonly<Record<string, string>>;
   /** Names of the segments that exist (or are being defined together). */
   segments: ReadonlySet<string>;
+  /** Names of the tags that exist, rule-driven or manual (absent: none). */
+  tags?: ReadonlySet<string>;
   /** The configured consent purposes (absent: the defaults). */
   purposes?: ReadonlySet<string>;
   /** The declared scores (absent: none). */
@@ -44,7 +46,9 @@ const RFM_KEYS: Record<string, RefType> = { recencyDays: 'number', frequency: 'n
 export function readCondition(raw: unknown, where = 'condition'): Condition {
   if (typeof raw === 'string') return parseCondition(raw, where);
   if (validateJson(raw)) return raw as Condition;
-  const problems: Problem[] = (validateJson.errors ?? []).slice(0, 10).map((e) => ({ path: `/condition${e.instancePath}`, message: e.message ?? 'is invalid' }));
+  // A union reports every branch's mismatch: a field's own problem (a bad tag or segment name) comes first.
+  const errors = [...(validateJson.errors ?? [])].sort((a, b) => Number(a.instancePath === '' || a.instancePath === '/op') - Number(b.instancePath === '' || b.instancePath === '/op'));
+  const problems: Problem[] = errors.slice(0, 10).map((e) => ({ path: `/condition${e.instancePath}`, message: e.message ?? 'is invalid' }));
   throw Errors.invalidSegment(where, problems.length > 0 ? problems : [{ path: '/condition', message: 'is not a condition' }]);
 }
 
@@ -115,6 +119,12 @@ export function checkCondition(c: Condition, ctx: CheckContext, path = ''): Prob
       case 'in_segment':
         if (!ctx.segments.has(c.segment)) problems.push({ path: `${path}/segment`, message: `unknown segment "${c.segment}"` });
         return;
+      case 'has_tag': {
+        // A tag is known when it, or a tag below it, is defined: `interest` names the branch above `interest/sports`.
+        const tags = [...(ctx.tags ?? [])];
+        if (!tags.some((t) => tagCovers(c.tag, t))) problems.push({ path: `${path}/tag`, message: `unknown tag "${c.tag}": no tag of that name or below it is defined${tags.length > 0 ? ` (defined: ${tags.sort().join(', ')})` : ''}` });
+        return;
+      }
       case 'exists':
         refType(c.ref, ctx, `${path}/ref`, problems);
         return;
@@ -153,7 +163,7 @@ export function checkCondition(c: Condition, ctx: CheckContext, path = ''): Prob
 }
 
 /**
- * The segments in an order where each comes after those it names; throws
+ * The segments (and tags, by membership key) in an order where each comes after those it names; throws
  * PORTRAIT_SEGMENT_INVALID naming a cycle when there is one.
  */
 export function dependencyOrder(deps: ReadonlyMap<string, ReadonlySet<string>>, what = 'segment definitions'): string[] {
@@ -164,7 +174,7 @@ export function dependencyOrder(deps: ReadonlyMap<string, ReadonlySet<string>>, 
     if (s === 'done') return;
     if (s === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(n)), n];
-      throw Errors.invalidSegment(what, [{ path: `/${n}`, message: `segments refer to each other in a cycle: ${cycle.join(' → ')}` }]);
+      throw Errors.invalidSegment(what, [{ path: `/${n}`, message: `${n.startsWith('tag:') || trail.some((t) => t.startsWith('tag:')) ? 'segments and tags' : 'segments'} refer to each other in a cycle: ${cycle.join(' → ')}` }]);
     }
     state.set(n, 'visiting');
     for (const d of [...(deps.get(n) ?? [])].sort()) if (deps.has(d)) visit(d, [...trail, n]);

@@ -134,6 +134,61 @@ describe('evaluation', () => {
   });
 });
 
+describe('tag tests', () => {
+  /** Segments and tags from text: a tag with a null condition is manual. */
+  const mixed = (segments: Record<string, string>, tags: Record<string, string | null>) =>
+    new SegmentSet([
+      ...Object.entries(segments).map(([name, c]) => ({ kind: 'segment' as const, def: { name, condition: parseCondition(c) } })),
+      ...Object.entries(tags).map(([name, c]) => ({ kind: 'tag' as const, def: { name, condition: c === null ? null : parseCondition(c) } })),
+    ]);
+  const manual = (tags: Record<string, boolean>) => Object.fromEntries(Object.entries(tags).map(([n, on]) => [n, { on, t: T0, id: 'm' }]));
+
+  it('a tag test holds for the tag and every tag below it, manual or rule-driven', () => {
+    const s = mixed(
+      { sporty: 'has_tag("interest/sports")', fan: 'has_tag("interest/sports/football")', any: 'has_tag("interest")', big: 'has_tag("value/high")' },
+      { 'interest/sports/football': null, 'interest/sports/tennis': null, 'interest/music': null, 'value/high': 'event_count >= 3' },
+    );
+    const m = (d: ProfileDoc) => [...s.evaluate(d, T0, new Map(), new Map()).members].sort();
+    assert.deepEqual(m(doc({ tags: manual({ 'interest/sports/football': true }) })), ['any', 'fan', 'sporty', 'tag:interest/sports/football'], 'a child tag counts for its parents');
+    assert.deepEqual(m(doc({ tags: manual({ 'interest/music': true, 'interest/sports/football': false }) })), ['any', 'tag:interest/music'], 'an unset tag does not count; a sibling counts only for the common parent');
+    assert.deepEqual(m(doc({ eventCount: 3 })), ['big', 'tag:value/high'], 'a rule tag is evaluated before the segment naming it');
+    assert.deepEqual(m(doc()), [], 'no tag, no member');
+  });
+
+  it('a changed tag re-evaluates what names it, through rules and manual tags alike', () => {
+    const s = mixed({ sporty: 'has_tag("interest/sports")', vip: 'has_tag("value")', other: 'event_count > 0' }, { 'interest/sports/football': null, 'value/high': 'traits.spent > 100', 'value/top': 'in_segment("other") and has_tag("interest")' });
+    assert.deepEqual([...s.affected([changedInput('tag.interest/sports/football')])].sort(), ['sporty', 'tag:interest/sports/football', 'tag:value/top', 'vip'], 'the history key tag.<name> names the manual tag input; a rule tag reading it follows, and so does what reads that');
+    assert.deepEqual([...s.affected(['trait:spent'])].sort(), ['tag:value/high', 'vip'], 'a rule tag passes on the inputs it reads');
+    assert.deepEqual([...s.affected(['activity'])].sort(), ['other', 'tag:value/top', 'vip'], 'and those of the segments it names');
+    // A partial evaluation reads the tags it does not evaluate from the previous memberships.
+    const r = s.evaluate(doc(), T0, new Map(), new Map([['tag:interest/sports/football', T0]]), new Set(['sporty']));
+    assert.deepEqual([...r.members].sort(), ['sporty', 'tag:interest/sports/football'], 'kept and read');
+  });
+
+  it('a segment naming a time-driven rule tag changes when the tag does', () => {
+    const s = mixed({ lapsed: 'not has_tag("active")' }, { 'active/week': 'last_seen within 7 days' });
+    const r = s.evaluate(doc(), T0, new Map(), new Map());
+    assert.deepEqual([...r.members], ['tag:active/week'], 'active now');
+    assert.equal(r.next, T0 + 7 * DAY, 'both change in seven days');
+    assert.deepEqual([...s.evaluate(doc(), T0 + 7 * DAY, new Map(), new Map()).members], ['lapsed'], 'then the segment holds');
+  });
+
+  it('explain shows the tag test, the tags that made it hold, and when it changes', () => {
+    const s = mixed({ sporty: 'has_tag("interest") and event_count > 0' }, { 'interest/sports': null, 'interest/recent': 'last_seen within 1 day' });
+    const d = doc({ tags: manual({ 'interest/sports': true }) });
+    assert.deepEqual(s.explain('sporty', d, T0, new Map()), {
+      condition: 'has_tag("interest") and event_count > 0',
+      held: true,
+      children: [
+        { condition: 'has_tag("interest")', held: true, value: ['interest/recent', 'interest/sports'], changesAt: new Date(T0 + DAY).toISOString() },
+        { condition: 'event_count > 0', held: true, ref: 'event_count', value: 1 },
+      ],
+    }, 'held, with the covered tags held');
+    const out = s.explain('sporty', doc(), T0 + 2 * DAY, new Map());
+    assert.deepEqual(out.children![0], { condition: 'has_tag("interest")', held: false, value: [] }, 'not held: no tag below it');
+  });
+});
+
 describe('window traits change at bucket boundaries', () => {
   it('gives the instant the next bucket enters or leaves', () => {
     const hour = HOUR;

@@ -45,6 +45,10 @@ export class ProfileReader {
     readonly segment: (name: string) => boolean,
     /** The next time-driven change of another segment's condition. */
     readonly segmentNext: (name: string) => number,
+    /** The tags the profile holds at `now` that a tag covers (itself and those below it), sorted. */
+    readonly tagged: (tag: string) => string[] = () => [],
+    /** The next time-driven change of any rule-driven tag a tag covers. */
+    readonly tagNext: (tag: string) => number = () => Infinity,
   ) {}
 
   private traitValue(name: string): Json | undefined {
@@ -81,7 +85,7 @@ export class ProfileReader {
    * receiving no new event, would read then.
    */
   readAt(ref: string, at: number): Json | undefined {
-    return new ProfileReader(this.doc, at, this.traits, this.segment, this.segmentNext).read(ref);
+    return new ProfileReader(this.doc, at, this.traits, this.segment, this.segmentNext, this.tagged, this.tagNext).read(ref);
   }
 
   /**
@@ -192,7 +196,7 @@ export interface Explanation {
 }
 
 /** Whether a leaf (a test of one reference) holds; the semantics every other function shares. */
-function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' }>, v: Json | undefined, now: number): boolean {
+function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' | 'has_tag' }>, v: Json | undefined, now: number): boolean {
   switch (c.op) {
     case 'eq':
       return equal(v, c.value);
@@ -248,6 +252,8 @@ export function evaluate(c: Condition, r: ProfileReader): boolean {
       return !evaluate(c.arg, r);
     case 'in_segment':
       return r.segment(c.segment);
+    case 'has_tag':
+      return r.tagged(c.tag).length > 0;
     default:
       return leaf(c, r.read(c.ref), r.now);
   }
@@ -271,6 +277,8 @@ export function nextChange(c: Condition, r: ProfileReader): number {
       return nextChange(c.arg, r);
     case 'in_segment':
       return r.segmentNext(c.segment);
+    case 'has_tag':
+      return r.tagNext(c.tag);
     case 'within':
     case 'older_than': {
       const t = asTime(r.read(c.ref));
@@ -328,6 +336,14 @@ export function explain(c: Condition, r: ProfileReader): Explanation {
     }
     case 'in_segment':
       return { condition: printCondition(c), held: r.segment(c.segment) };
+    case 'has_tag': {
+      // The value lists the tags held that the test covers: why it held.
+      const held = r.tagged(c.tag);
+      const out: Explanation = { condition: printCondition(c), held: held.length > 0, value: held };
+      const next = r.tagNext(c.tag);
+      if (Number.isFinite(next)) out.changesAt = new Date(next).toISOString();
+      return out;
+    }
     default: {
       const v = r.read(c.ref);
       const out: Explanation = { condition: printCondition(c), held: leaf(c, v, r.now), ref: c.ref };

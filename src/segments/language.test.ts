@@ -40,6 +40,21 @@ describe('condition text form', () => {
     }, 'not in and contains');
   });
 
+  it('reads has_tag("…") as a tag test', () => {
+    assert.deepEqual(parseCondition('has_tag("value/high") and not has_tag("interest")'), {
+      op: 'and',
+      args: [{ op: 'has_tag', tag: 'value/high' }, { op: 'not', arg: { op: 'has_tag', tag: 'interest' } }],
+    }, 'text form');
+    assert.equal(printCondition({ op: 'has_tag', tag: 'interest/sports' }), 'has_tag("interest/sports")', 'printed back');
+    assert.deepEqual(readCondition({ op: 'has_tag', tag: 'a/b' }), { op: 'has_tag', tag: 'a/b' }, 'JSON form');
+    assert.throws(() => readCondition({ op: 'has_tag', tag: 'Bad Tag' }), (e: PortraitError) => e.code === 'PORTRAIT_SEGMENT_INVALID' && /\/condition\/tag/.test(e.message), 'a JSON tag name is checked with its path');
+    const bad = syntaxError('event_count > 1 and has_tag("Interest/Sports")');
+    assert.match(bad.message, /position 28 .*"Interest\/Sports" is not a tag name/, 'a bad tag name, with its position');
+    assert.match(syntaxError('has_tag(value)').message, /expected a tag name in double quotes, found "value"/, 'unquoted');
+    assert.match(syntaxError('has_tag("a/b"').message, /closing "\)"/, 'unclosed');
+    assert.match(syntaxError('has_tag("a//b")').message, /not a tag name/, 'an empty level');
+  });
+
   it('gives and precedence over or', () => {
     assert.deepEqual(parseCondition('event_count > 1 or event_count < 0 and exists attributes.a'), {
       op: 'or',
@@ -107,6 +122,38 @@ describe('condition checks', () => {
     assert.throws(() => readDefinitions({ segments: [{ name: 'a', condition: 'in_segment("a")' }] }, { traits: new Map(), attributeTypes: {} }), /cycle/, 'self reference');
   });
 
+  it('knows a tag when it or a tag below it is defined', () => {
+    const tagCtx = { ...ctx, tags: new Set(['interest/sports/football', 'value/high']) };
+    const tagProblems = (src: string) => checkCondition(parseCondition(src), tagCtx).map((p) => `${p.path} ${p.message}`);
+    assert.deepEqual(tagProblems('has_tag("value/high") and has_tag("interest/sports") and has_tag("interest")'), [], 'a defined tag and the branches above one');
+    assert.deepEqual(tagProblems('event_count > 1 and has_tag("interest/music")'), ['/args/1/tag unknown tag "interest/music": no tag of that name or below it is defined (defined: interest/sports/football, value/high)'], 'an unknown tag with its path');
+    assert.match(tagProblems('has_tag("value/hi")')[0]!, /unknown tag "value\/hi"/, 'a prefix of a word is not a branch');
+    assert.match(checkCondition(parseCondition('has_tag("a")'), ctx).map((p) => p.message)[0]!, /unknown tag "a"/, 'none defined');
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 's', condition: 'has_tag("nope")' }], tags: [{ name: 'x' }] }, { traits: new Map(), attributeTypes: {} }),
+      (e: PortraitError) => e.code === 'PORTRAIT_SEGMENT_INVALID' && e.problems.some((p) => p.path === '/segments/0/condition/tag' && /unknown tag "nope"/.test(p.message)),
+      'in a definition, with its path',
+    );
+    const ok = readDefinitions({ segments: [{ name: 's', condition: 'has_tag("x")' }], tags: [{ name: 'x/y' }, { name: 'z', condition: 'in_segment("s") and has_tag("x/y")' }] }, { traits: new Map(), attributeTypes: {} });
+    assert.equal(ok.tags.length, 2, 'tags and segments may name each other without a cycle');
+  });
+
+  it('rejects cycles through tags like those between segments', () => {
+    const none = { traits: new Map(), attributeTypes: {} };
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 'a', condition: 'has_tag("t")' }], tags: [{ name: 't', condition: 'in_segment("a")' }] }, none),
+      (e: PortraitError) => e.code === 'PORTRAIT_SEGMENT_INVALID' && /segments and tags refer to each other in a cycle: a → tag:t → a/.test(e.message),
+      'a tag rule naming a segment naming that tag',
+    );
+    assert.throws(
+      () => readDefinitions({ segments: [{ name: 'a', condition: 'has_tag("t")' }], tags: [{ name: 't/u', condition: 'in_segment("a")' }] }, none),
+      /cycle: a → tag:t\/u → a/,
+      'through a parent tag covering the rule tag',
+    );
+    assert.throws(() => readDefinitions({ tags: [{ name: 't', condition: 'has_tag("t")' }] }, none), /cycle/, 'a tag naming itself');
+    assert.equal(readDefinitions({ segments: [{ name: 'a', condition: 'has_tag("t")' }], tags: [{ name: 't' }, { name: 'u', condition: 'in_segment("a")' }] }, none).tags.length, 2, 'a manual tag names nothing: no cycle');
+  });
+
   it('validates the JSON form with paths', () => {
     assert.throws(() => readCondition({ op: 'gt', ref: 'nope', value: 1 }), (e: PortraitError) => e.code === 'PORTRAIT_SEGMENT_INVALID' && /\/condition\/ref/.test(e.message), 'bad ref');
     assert.deepEqual(readCondition({ op: 'exists', ref: 'attributes.a' }), { op: 'exists', ref: 'attributes.a' }, 'a good one passes');
@@ -171,6 +218,7 @@ const leaf: fc.Arbitrary<Condition> = fc.oneof(
   fc.record({ op: fc.constantFrom('within', 'older_than' as const), ref, duration: fc.tuple(fc.integer({ min: 0, max: 99999 }), fc.constantFrom('s', 'm', 'h', 'd', 'w')).map(([n, u]) => `${n}${u}`) }),
   fc.record({ op: fc.constantFrom('before', 'after' as const), ref, time: fc.integer({ min: 0, max: 4_102_444_800_000 }).map((t) => new Date(t).toISOString()) }),
   fc.record({ op: fc.constant('in_segment' as const), segment: name }),
+  fc.record({ op: fc.constant('has_tag' as const), tag: fc.array(fc.stringMatching(/^[a-z0-9_]{1,6}$/), { minLength: 1, maxLength: 4 }).map((w) => w.join('/')) }),
 ) as fc.Arbitrary<Condition>;
 // fast-check builds null-prototype records: compare plain JSON.
 const tree: fc.Arbitrary<Condition> = fc.letrec<{ c: Condition }>((tie) => ({
@@ -198,6 +246,7 @@ describe('text and JSON round-trip', () => {
     const texts = [
       'last_seen within 7 days and traits.orders_30d >= 3 and not (attributes.city in ("Beijing", "Shanghai"))',
       'first_seen before 2026-01-01T08:30+08:00 or (exists attributes.email_hash and in_segment("vip"))',
+      'has_tag("interest/sports") and not (has_tag("value/high") or in_segment("vip"))',
       'not not attributes.x != -1.5e3 and (event_count < 10 or event_count > 100 or attributes.t older than 36 hours)',
     ];
     for (const t of texts) {

@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import type { Json } from '../core/event.ts';
 import { consentGranted, type TraitRuntime } from '../profile/index.ts';
-import type { Changeset, DefinitionRow, MembershipChange, OutboxEntry, SegmentChanges, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
+import type { Changeset, DefinitionRow, MembershipChange, SegmentChanges, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { SegmentTrait } from './evaluate.ts';
 import { SegmentRegistry } from './registry.ts';
@@ -209,16 +209,19 @@ export class LiveSegments {
     const emit = (segment: string, change: MembershipChange['change']) => {
       // An exit from a purpose-bound definition because its consent is not (or no longer) granted says so.
       const purpose = change === 'exited' ? set.purposeOf(segment) : undefined;
-      const reason = purpose !== undefined && 'kind' in doc && !consentGranted(doc as ProfileDoc, purpose) ? `consent_withdrawn:${purpose}` : baseReason;
+      const manual = set.get(segment)?.condition === null;
+      const reason = purpose !== undefined && 'kind' in doc && !consentGranted(doc as ProfileDoc, purpose) ? `consent_withdrawn:${purpose}` : manual && baseReason === 'event' ? 'manual' : baseReason;
       seg.changes.push({ workspace: doc.workspace, segment, profileId: doc.id, change, time: now, reason, position: c.position });
       const sk = scoped(doc.workspace, segment);
       this.sizes.set(sk, (this.sizes.get(sk) ?? 0) + (change === 'entered' ? 1 : -1));
       touchedSizes.add(sk);
-      if (!segment.startsWith('tag:')) {
-        const payload: Json = { segment, profileId: doc.id, workspace: doc.workspace, time: new Date(now).toISOString(), reason, position: c.position, ...consented(doc) };
-        const row: OutboxEntry = { workspace: doc.workspace, kind: change === 'entered' ? 'segment.entered' : 'segment.exited', profileId: doc.id, payload, position: c.position, createdAt: now };
-        (c.outbox ??= []).push(row);
-      }
+      const time = new Date(now).toISOString();
+      const tag = segment.startsWith('tag:');
+      const payload: Json = tag
+        ? { tag: segment.slice(4), source: manual ? 'manual' : 'rule', profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) }
+        : { segment, profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) };
+      const kind = tag ? (change === 'entered' ? 'tag.entered' : 'tag.exited') : change === 'entered' ? 'segment.entered' : 'segment.exited';
+      (c.outbox ??= []).push({ workspace: doc.workspace, kind, profileId: doc.id, payload, position: c.position, createdAt: now });
     };
     for (const k of [...s.members.keys()]) {
       if (members.has(k)) continue;

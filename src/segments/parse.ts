@@ -4,7 +4,7 @@
  *
  *   or     := and ("or" and)*
  *   and    := unary ("and" unary)*
- *   unary  := "not" unary | "(" or ")" | "in_segment" "(" string ")" | "exists" ref | test
+ *   unary  := "not" unary | "(" or ")" | "in_segment" "(" string ")" | "has_tag" "(" string ")" | "exists" ref | test
  *   test   := ref ( cmp literal | ["not"] "in" "(" literal ("," literal)* ")" | "contains" literal
  *                 | "within" duration | "older" "than" duration | ("before" | "after") time )
  *   cmp    := "=" | "!=" | ">" | ">=" | "<" | "<="
@@ -16,7 +16,7 @@
  */
 import { Errors } from '../core/errors.ts';
 import type { CompareOp, Condition, Literal } from './ast.ts';
-import { REF_PATTERN } from './ast.ts';
+import { REF_PATTERN, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN } from './ast.ts';
 
 type TokenKind = 'word' | 'number' | 'string' | 'time' | 'op' | '(' | ')' | ',' | 'end';
 interface Token {
@@ -26,7 +26,7 @@ interface Token {
   value?: string | number;
 }
 
-const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'exists', 'contains', 'within', 'older', 'than', 'before', 'after', 'in_segment', 'true', 'false', 'null']);
+const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'exists', 'contains', 'within', 'older', 'than', 'before', 'after', 'in_segment', 'has_tag', 'true', 'false', 'null']);
 const UNITS: Record<string, string> = {
   s: 's', sec: 's', secs: 's', second: 's', seconds: 's',
   m: 'm', min: 'm', mins: 'm', minute: 'm', minutes: 'm',
@@ -36,6 +36,8 @@ const UNITS: Record<string, string> = {
 };
 const CMP: Record<string, CompareOp> = { '=': 'eq', '==': 'eq', '!=': 'neq', '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' };
 const REF = new RegExp(REF_PATTERN);
+const SEGMENT_NAME = new RegExp(SEGMENT_NAME_PATTERN);
+const TAG_NAME = new RegExp(TAG_NAME_PATTERN);
 const TIME_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?/;
 const NUMBER_RE = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/;
 const WORD_RE = /^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z0-9_$]+)*/;
@@ -174,12 +176,11 @@ class Parser {
       }
       if (t.text === 'in_segment') {
         this.next();
-        this.expect('(', '"(" after in_segment');
-        const name = this.expect('string', 'a segment name in double quotes');
-        const segment = name.value as string;
-        if (!/^[a-z][a-z0-9_]{0,63}$/.test(segment)) throw new Syntax(name.pos, `"${segment}" is not a segment name (lower-case letters, digits and underscores, starting with a letter)`);
-        this.expect(')', 'a closing ")"');
-        return { op: 'in_segment', segment };
+        return { op: 'in_segment', segment: this.name('in_segment', 'a segment name', SEGMENT_NAME, 'lower-case letters, digits and underscores, starting with a letter') };
+      }
+      if (t.text === 'has_tag') {
+        this.next();
+        return { op: 'has_tag', tag: this.name('has_tag', 'a tag name', TAG_NAME, 'lower-case words of letters, digits and underscores joined by "/", such as interest/sports') };
       }
       if (t.text === 'exists') {
         this.next();
@@ -187,6 +188,16 @@ class Parser {
       }
     }
     return this.test();
+  }
+
+  /** `("name")` after in_segment or has_tag: a quoted name matching `pattern`. */
+  private name(after: string, what: string, pattern: RegExp, rule: string): string {
+    this.expect('(', `"(" after ${after}`);
+    const t = this.expect('string', `${what} in double quotes`);
+    const name = t.value as string;
+    if (!pattern.test(name)) throw new Syntax(t.pos, `"${name}" is not ${what} (${rule})`);
+    this.expect(')', 'a closing ")"');
+    return name;
   }
 
   private ref(): string {

@@ -43,6 +43,8 @@ export function printCondition(c: Condition): string {
       return `${c.ref} ${c.op} ${c.time}`;
     case 'in_segment':
       return `in_segment(${JSON.stringify(c.segment)})`;
+    case 'has_tag':
+      return `has_tag(${JSON.stringify(c.tag)})`;
     default: {
       const never: never = c;
       throw new Error(`unknown condition ${JSON.stringify(never)}`);

@@ -1,6 +1,6 @@
 /**
  * The segment and tag definitions in force, with versions and backfill
- * status. A new or changed rule-driven definition starts a backfill: every
+ * status. A new or changed definition (a manual tag too) starts a backfill: every
  * existing profile is evaluated once, in chunks, with visible progress.
  */
 import type { Json } from '../core/event.ts';
@@ -26,7 +26,7 @@ export class SegmentRegistry {
     return this.rows.get(`${kind}\u0000${name}`);
   }
 
-  /** The compiled rule-driven definitions. */
+  /** The compiled definitions (manual tags included). */
   set(): SegmentSet {
     this.compiled ??= new SegmentSet(this.list().map((r) => ({ kind: r.kind, def: storedDefinition(r.definition) })));
     return this.compiled;
@@ -39,7 +39,7 @@ export class SegmentRegistry {
 
   /**
    * Brings the definitions in line with `wanted`: unchanged ones stay, new or
-   * changed rule-driven ones get a new version and a backfill that starts once
+   * changed ones (manual tags included) get a new version and a backfill that starts once
    * the engine has passed `after`; missing ones are removed. A new backfill
    * restarts any running one, so all run as one pass over the profiles.
    */
@@ -54,15 +54,15 @@ export class SegmentRegistry {
         const hash = segmentHash(def);
         const existing = this.rows.get(id);
         if (existing && existing.hash === hash) continue;
-        const rule = def.condition !== null;
-        if (rule) restart = true;
+        // Every new version is evaluated over every profile, a manual tag's too: decisions on it may already be folded.
+        restart = true;
         const row: SegmentDefinitionRow = {
           kind,
           name: def.name,
           definition: def as unknown as Json,
           hash,
           version: (existing?.version ?? 0) + 1,
-          status: rule ? 'backfilling' : 'live',
+          status: 'backfilling',
           cursor: 0,
           after,
           updatedAt: now,

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { Errors, PortraitError, type Problem } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
-import { inputRefs, segmentRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
+import { inputRefs, segmentRefs, tagCovers, tagRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
 import { checkCondition, dependencyOrder, purposeProblem, readCondition, type CheckContext } from './check.ts';
-import { consentGranted } from '../profile/index.ts';
+import { consentGranted, manualTagOn } from '../profile/index.ts';
 import { evaluate, explain, nextChange, ProfileReader, type Explanation, type SegmentTrait } from './evaluate.ts';
 
 export type DefinitionKind = 'segment' | 'tag';
@@ -34,7 +34,11 @@ export function segmentHash(d: SegmentDefinition): string {
   return createHash('sha256').update(canonicalJson(d)).digest('hex').slice(0, 16);
 }
 
-/** The input keys the dependency index uses: activity (first/last seen, event count), trait:<name>, attr:<name>, consent:<purpose>, score:<name>. */
+/**
+ * The input keys the dependency index uses: activity (first/last seen, event
+ * count), trait:<name>, attr:<name>, consent:<purpose>, score:<name>; and
+ * tag:<name> for a manual tag set or unset on the profile.
+ */
 export function inputKey(ref: string): string {
   if (ref === 'last_seen' || ref === 'first_seen' || ref === 'event_count') return 'activity';
   const [ns, name] = ref.split('.');
@@ -112,7 +116,7 @@ export function readDefinitions(
   const segments = read('segment', raw.segments ?? []);
   const tags = read('tag', raw.tags ?? []);
   const names = new Set(segments.map((s) => s.name));
-  const full: CheckContext = { ...ctx, segments: names };
+  const full: CheckContext = { ...ctx, segments: names, tags: new Set(tags.map((t) => t.name)) };
   const check = (kind: DefinitionKind, list: SegmentDefinition[]) =>
     list.forEach((d, i) => {
       if (d.condition !== null) problems.push(...checkCondition(d.condition, full, `/${kind}s/${i}/condition`));
@@ -121,16 +125,34 @@ export function readDefinitions(
   check('tag', tags);
   if (problems.length === 1 && syntax !== undefined) throw syntax;
   if (problems.length > 0) throw Errors.invalidSegment(source, problems);
-  // Cycles: only segments can be named, so only they can form one.
-  dependencyOrder(new Map(segments.map((s) => [s.name, segmentRefs(s.condition!)])), source);
+  // Cycles: between segments and rule-driven tags, which name each other (a manual tag names nothing).
+  dependencyOrder(dependencies([...segments.map((def) => ({ kind: 'segment' as const, def })), ...tags.map((def) => ({ kind: 'tag' as const, def }))]), source);
   return { segments, tags };
+}
+
+/**
+ * Per rule-driven definition (by membership key), the definitions it names:
+ * the segments of its in_segment tests, and for each has_tag test every
+ * rule-driven tag that tag covers (itself and those below it).
+ */
+function dependencies(defs: ReadonlyArray<{ kind: DefinitionKind; def: SegmentDefinition }>): Map<string, Set<string>> {
+  const ruleTags = defs.filter((d) => d.kind === 'tag' && d.def.condition !== null).map((d) => d.def.name);
+  const out = new Map<string, Set<string>>();
+  for (const { kind, def } of defs) {
+    if (def.condition === null) continue;
+    const deps = segmentRefs(def.condition);
+    for (const t of tagRefs(def.condition)) for (const x of ruleTags) if (tagCovers(t, x)) deps.add(memberKey('tag', x));
+    out.set(memberKey(kind, def.name), deps);
+  }
+  return out;
 }
 
 export interface CompiledSegment {
   kind: DefinitionKind;
   name: string;
   key: string;
-  condition: Condition;
+  /** Null for a manual tag: a member when the profile carries it (set through the event log). */
+  condition: Condition | null;
   purpose?: string;
   /** Input keys read, including through the segments it names. */
   inputs: ReadonlySet<string>;
@@ -150,22 +172,32 @@ export class SegmentSet {
   private readonly byKey = new Map<string, CompiledSegment>();
   private readonly byInput = new Map<string, CompiledSegment[]>();
 
+  /** Every tag defined (rule-driven or manual), sorted. */
+  private readonly tags: string[];
+
   constructor(defs: ReadonlyArray<{ kind: DefinitionKind; def: SegmentDefinition }>) {
-    const rules = defs.filter((d) => d.def.condition !== null);
-    const segs = new Map(rules.filter((d) => d.kind === 'segment').map((d) => [d.def.name, d.def]));
-    const segOrder = dependencyOrder(new Map([...segs].map(([n, d]) => [n, segmentRefs(d.condition!)])));
+    const byKey = new Map(defs.map((d) => [memberKey(d.kind, d.def.name), d]));
+    this.tags = defs.filter((d) => d.kind === 'tag').map((d) => d.def.name).sort();
+    const ruleOrder = dependencyOrder(dependencies(defs));
     const inputs = new Map<string, Set<string>>();
     const compile = (kind: DefinitionKind, d: SegmentDefinition): CompiledSegment => {
-      const own = new Set([...inputRefs(d.condition!)].map(inputKey));
+      const key = memberKey(kind, d.name);
+      if (d.condition === null) {
+        inputs.set(key, new Set([key]));
+        return { kind, name: d.name, key, condition: null, inputs: inputs.get(key)! };
+      }
+      const own = new Set([...inputRefs(d.condition)].map(inputKey));
       if (d.purpose !== undefined) own.add(`consent:${d.purpose}`);
-      for (const s of segmentRefs(d.condition!)) for (const k of inputs.get(s) ?? []) own.add(k);
-      if (kind === 'segment') inputs.set(d.name, own);
-      return { kind, name: d.name, key: memberKey(kind, d.name), condition: d.condition!, inputs: own, ...(d.purpose !== undefined ? { purpose: d.purpose } : {}) };
+      const named = [...segmentRefs(d.condition)];
+      // A tag test reads every tag it covers: manual ones through their own input, rule-driven ones through theirs.
+      for (const t of tagRefs(d.condition)) for (const x of this.tags) if (tagCovers(t, x)) named.push(memberKey('tag', x));
+      for (const s of named) for (const k of inputs.get(s) ?? []) own.add(k);
+      inputs.set(key, own);
+      return { kind, name: d.name, key, condition: d.condition, inputs: own, ...(d.purpose !== undefined ? { purpose: d.purpose } : {}) };
     };
-    this.order = [
-      ...segOrder.map((n) => compile('segment', segs.get(n)!)),
-      ...rules.filter((d) => d.kind === 'tag').sort((a, b) => (a.def.name < b.def.name ? -1 : 1)).map((d) => compile('tag', d.def)),
-    ];
+    // Manual tags first: they name nothing, and rules may name them.
+    const manual = defs.filter((d) => d.kind === 'tag' && d.def.condition === null).sort((a, b) => (a.def.name < b.def.name ? -1 : 1));
+    this.order = [...manual.map((d) => compile('tag', d.def)), ...ruleOrder.map((k) => compile(byKey.get(k)!.kind, byKey.get(k)!.def))];
     for (const c of this.order) {
       this.byKey.set(c.key, c);
       for (const i of c.inputs) {
@@ -201,16 +233,23 @@ export class SegmentSet {
   private reader(doc: ProfileDoc, now: number, traits: ReadonlyMap<string, SegmentTrait>, held: Set<string>, previous: ReadonlyMap<string, unknown>, only: ReadonlySet<string> | undefined): ProfileReader {
     const nexts = new Map<string, number>();
     let r: ProfileReader;
-    const segmentNext = (name: string): number => {
-      let n = nexts.get(name);
+    const member = (key: string): boolean => (only === undefined || only.has(key) ? held.has(key) : previous.has(key));
+    const segmentNext = (key: string): number => {
+      let n = nexts.get(key);
       if (n === undefined) {
-        const c = this.byKey.get(name);
-        n = c === undefined ? Infinity : nextChange(c.condition, r);
-        nexts.set(name, n);
+        const c = this.byKey.get(key);
+        n = c === undefined || c.condition === null ? Infinity : nextChange(c.condition, r);
+        nexts.set(key, n);
       }
       return n;
     };
-    r = new ProfileReader(doc, now, traits, (name) => (only === undefined || only.has(name) ? held.has(name) : previous.has(name)), segmentNext);
+    const tagged = (tag: string): string[] => this.tags.filter((x) => tagCovers(tag, x) && member(memberKey('tag', x)));
+    const tagNext = (tag: string): number => {
+      let n = Infinity;
+      for (const x of this.tags) if (tagCovers(tag, x)) n = Math.min(n, segmentNext(memberKey('tag', x)));
+      return n;
+    };
+    r = new ProfileReader(doc, now, traits, member, segmentNext, tagged, tagNext);
     return r;
   }
 
@@ -226,6 +265,10 @@ export class SegmentSet {
     for (const c of this.order) {
       if (only !== undefined && !only.has(c.key)) continue;
       // Without the consent its purpose needs, a profile is never a member (and time changes nothing).
+      if (c.condition === null) {
+        if (manualTagOn(doc, c.name)) members.add(c.key);
+        continue;
+      }
       if (!consentGranted(doc, c.purpose)) continue;
       if (evaluate(c.condition, r)) members.add(c.key);
       const n = nextChange(c.condition, r);
@@ -239,6 +282,7 @@ export class SegmentSet {
     const c = this.byKey.get(key)!;
     const { members } = this.evaluate(doc, now, traits, new Map());
     const r = this.reader(doc, now, traits, members, new Map(), undefined);
+    if (c.condition === null) return { condition: `set manually: ${c.name}`, held: members.has(key) };
     const inner = explain(c.condition, r);
     if (c.purpose === undefined) return inner;
     const ref = `consent.${c.purpose}`;

@@ -31,7 +31,12 @@ export function tagRoutes(app: FastifyInstance, p: Portrait): void {
     app.route<{ Params: Static<typeof ExplainParams> }>({
       method,
       url: '/v1/tags/:name/profiles/:idType/:id',
-      schema: { summary: on ? 'Set a manual tag on a profile' : 'Unset a manual tag from a profile', tags, params: ExplainParams },
+      schema: {
+        summary: on ? 'Set a manual tag on a profile' : 'Unset a manual tag from a profile',
+        description: 'Appends the decision to the event log and returns at once: `changed` compares it with the profile as folded so far; the membership, its history and the tag.entered / tag.exited outbox row follow when the engine folds `messageId`.',
+        tags,
+        params: ExplainParams,
+      },
       handler: async (req) => {
         const principal = await authorize(p, req, 'write');
         const { name, idType, id } = req.params;

@@ -26,7 +26,7 @@ export interface AttributeConflict {
   workspace: string;
   profileId: string;
   attribute: string;
-  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score';
+  reason: 'stale' | 'set_once' | 'type' | 'consent' | 'score' | 'tag';
   kept: Json;
   rejected: Json;
   position: number;
@@ -140,7 +140,7 @@ export interface Changeset {
 /** One notification row of the transactional outbox. */
 export interface OutboxEntry {
   workspace: string;
-  kind: 'segment.entered' | 'segment.exited' | 'profile.updated';
+  kind: 'segment.entered' | 'segment.exited' | 'tag.entered' | 'tag.exited' | 'profile.updated';
   profileId: string;
   payload: Json;
   /** Log position of the commit that produced it. */

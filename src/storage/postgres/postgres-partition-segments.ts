@@ -127,8 +127,8 @@ export class PartitionSegmentStore implements SegmentStore {
     const progress = async () => new Map((await this.progress()).map((b) => [`${b.kind}\u0000${b.name}`, b]));
     let mine = await progress();
     const starts: SegmentBackfill[] = [];
+    // Every version, a manual tag's included (decisions on it may be folded already), is evaluated over the partition's profiles.
     for (const r of shared) {
-      if ((r.definition as { condition?: unknown }).condition == null) continue;
       const b = mine.get(`${r.kind}\u0000${r.name}`);
       if (b !== undefined && b.hash === r.hash) continue;
       starts.push({ kind: r.kind, name: r.name, hash: r.hash, partition, cursor: 0, after: Math.min(r.after, this.p.head()), done: false, partitions: this.p.partitions });
