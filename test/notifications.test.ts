@@ -18,6 +18,8 @@ interface Received {
   type: string;
   id: string;
   segment: string;
+  tag?: string;
+  source?: string;
   verified: boolean;
 }
 
@@ -28,9 +30,9 @@ async function receiver(now: () => number): Promise<{ url: string; got: Received
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      const body = JSON.parse(raw) as { id: string; type: string; data: { segment: string } };
+      const body = JSON.parse(raw) as { id: string; type: string; data: { segment: string; tag?: string; source?: string } };
       const header = req.headers['portrait-signature'];
-      got.push({ type: body.type, id: body.id, segment: body.data.segment, verified: verifySignature(SECRET, typeof header === 'string' ? header : undefined, raw, { now: now() }).ok });
+      got.push({ type: body.type, id: body.id, segment: body.data.segment, tag: body.data.tag, source: body.data.source, verified: verifySignature(SECRET, typeof header === 'string' ? header : undefined, raw, { now: now() }).ok });
       res.writeHead(200).end();
     });
   });
@@ -70,6 +72,40 @@ describe('segment notifications reach webhooks', () => {
       assert.equal(new Set(hook.got.map((g) => g.id)).size, hook.got.length, 'no notification twice');
       const log = await p.destinations.deliveries('default', 'crm');
       assert.deepEqual(log.items.map((d) => d.status), ['delivered', 'delivered'], 'the delivery log agrees');
+    } finally {
+      await p.close();
+      await hook.close();
+    }
+  });
+
+  it('delivers tag.entered and tag.exited of manual and rule tags to a destination subscribed to them, whatever its segment filter', async () => {
+    const { p, clock } = await openMemory({
+      traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }],
+      segments: [{ name: 'buyers', condition: 'traits.orders >= 1' }],
+      tags: [{ name: 'value/high', condition: 'traits.orders >= 2' }, { name: 'crm/vip' }],
+      delivery: { idleMs: 20 },
+    });
+    const hook = await receiver(() => clock.now());
+    try {
+      await p.destinations.create('default', { id: 'tags', url: hook.url, secret: SECRET, kinds: ['tag.entered', 'tag.exited'], segments: ['buyers'] });
+      await p.ingest([1, 2].map((n) => ({ type: 'track' as const, userId: 'u1', event: 'Order Completed', timestamp: T0 - n * 1000, messageId: `o${n}` })));
+      await p.drain();
+      await p.segments.tag('crm/vip', 'user_id', 'u1', true);
+      await p.drain();
+      await p.segments.tag('crm/vip', 'user_id', 'u1', false);
+      await p.drain();
+      await until('three tag notifications', () => hook.got.length >= 3);
+      await new Promise((r) => setTimeout(r, 200));
+      const got = hook.got.map((g) => [g.type, g.tag, g.source, g.verified]);
+      assert.deepEqual(
+        got.sort(),
+        [
+          ['tag.entered', 'crm/vip', 'manual', true],
+          ['tag.entered', 'value/high', 'rule', true],
+          ['tag.exited', 'crm/vip', 'manual', true],
+        ],
+        'tag events only (no segment.entered), each once and signed',
+      );
     } finally {
       await p.close();
       await hook.close();

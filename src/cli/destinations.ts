@@ -22,7 +22,7 @@ export function destinationsCommand(program: Command): void {
   d.command('create')
     .description('create a destination and print it as JSON, with its secret (not shown again)')
     .requiredOption('--url <url>', 'http(s) URL receiving a POST per notification')
-    .requiredOption('--kinds <list>', 'comma-separated: segment.entered, segment.exited, profile.updated')
+    .requiredOption('--kinds <list>', 'comma-separated: segment.entered, segment.exited, tag.entered, tag.exited, profile.updated')
     .option('--id <id>', 'destination id (generated when absent)')
     .option('--segments <list>', 'only these segments (comma-separated)')
     .option('--secret <secret>', 'signing secret, 16-256 characters (generated when absent)')

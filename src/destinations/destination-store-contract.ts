@@ -279,6 +279,22 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       assert.deepEqual(got, ['segment.entered p1', 'profile.updated p1'], 'only subscribed kinds of the vip segment and its members');
     });
 
+    it('tag events reach destinations subscribed to their kinds; a segment filter does not hold them back', async () => {
+      s = await open();
+      const url = await receiverUrl();
+      await s.d.create('w', { id: 'tags', url, secret: SECRET, kinds: ['tag.entered', 'tag.exited'], segments: ['vip'] });
+      await s.d.create('w', { id: 'segs', url, secret: SECRET, kinds: ['segment.entered'] });
+      await notify(s, [
+        { kind: 'tag.entered', profileId: 'p1' },
+        { kind: 'segment.entered', profileId: 'p1', segment: 'vip' },
+        { kind: 'tag.exited', profileId: 'p2' },
+      ]);
+      await s.d.worker.runOnce();
+      assert.deepEqual((await s.d.deliveries('w', 'tags')).items.map((x) => `${x.kind} ${x.profileId}`), ['tag.entered p1', 'tag.exited p2'], 'both tag events, no segment event');
+      assert.deepEqual((await s.d.deliveries('w', 'segs')).items.map((x) => `${x.kind} ${x.profileId}`), ['segment.entered p1'], 'no tag event where not subscribed');
+      assert.equal(await codeOf(() => s.d.create('w', { id: 'bad', url, secret: SECRET, kinds: ['tag.changed' as never] })), 'PORTRAIT_DESTINATION_INVALID', 'an unknown kind is refused');
+    });
+
     it('a new destination gets what is written after it; a paused one catches up when enabled', async () => {
       s = await open();
       const url = await receiverUrl();

@@ -131,7 +131,7 @@ export interface PlannedDelivery {
 /**
  * The deliveries a destination gets from outbox rows: its kinds, its consent
  * purpose, its segments (a profile update passes a segment filter when the
- * profile is a member of one of them: `isMember`).
+ * profile is a member of one of them: `isMember`; tag events pass it).
  */
 export function planDeliveries(d: Destination, rows: readonly OutboxRow[], isMember: (profileId: string) => boolean): PlannedDelivery[] {
   const segments = d.segments === null ? null : new Set(d.segments);
@@ -141,7 +141,8 @@ export function planDeliveries(d: Destination, rows: readonly OutboxRow[], isMem
     const { consented, ...payload } = parsePayload(o.payload);
     // A purpose-bound destination hears only about profiles that had granted its purpose when the notification was written.
     if (d.purpose !== undefined && !(Array.isArray(consented) && consented.includes(d.purpose))) continue;
-    if (segments !== null) {
+    // The segment filter narrows segment events and profile updates; tag events pass it (a destination subscribes to them by kind).
+    if (segments !== null && !o.kind.startsWith('tag.')) {
       if (o.kind === 'profile.updated') {
         if (!isMember(o.profileId)) continue;
       } else if (typeof payload.segment !== 'string' || !segments.has(payload.segment)) continue;

@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { Errors, type Problem } from '../core/errors.ts';
 
 /** The notification kinds the engine writes to the outbox. */
-export const KINDS = ['segment.entered', 'segment.exited', 'profile.updated'] as const;
+export const KINDS = ['segment.entered', 'segment.exited', 'tag.entered', 'tag.exited', 'profile.updated'] as const;
 export type Kind = (typeof KINDS)[number];
 
 // An enum rather than a union of literals: one clear error per wrong value instead of one per literal.
@@ -21,7 +21,7 @@ export const DestinationInputSchema = Type.Object(
     url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL that receives a POST per notification.' }),
     secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'HMAC-SHA256 key for the Portrait-Signature header; generated when absent.' })),
     kinds: Type.Array(KindSchema, { minItems: 1, uniqueItems: true, description: 'Subscribed kinds.' }),
-    segments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Only these segments (see README).' })),
+    segments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Only these segments: their segment events, and profile updates of their members; tag events are not filtered (see README).' })),
     enabled: Type.Optional(Type.Boolean({ description: 'false pauses the destination; default true.' })),
     purpose: Type.Optional(Type.String({ minLength: 1, description: 'A consent purpose (privacy.purposes): only notifications about profiles that granted it are sent.' })),
   },
