@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
+import { join } from 'node:path';
 import { Portrait } from '../src/index.ts';
+import { SqliteStore } from '../src/storage/sqlite/sqlite-store.ts';
 import { openMemory, T0, tempDir } from './support/open.ts';
 
 const DAY = 86_400_000;
@@ -333,6 +335,48 @@ describe('segments over the engine', () => {
       assert.deepEqual((await p.segments.tagMembers('interest/music')).members, [], 'erased, and not rebuilt');
     } finally {
       await p.close();
+    }
+  });
+
+  it('manual tags an earlier version stored outside the log move into it at open: folded, in the history, repeated by a rebuild', async () => {
+    const { dir, cleanup } = tempDir();
+    const config = { dataDir: dir, identity: { hashKey: '00'.repeat(32) }, traits: [...CONFIG.traits], tags: [...CONFIG.tags] };
+    const clock = new ManualClock(T0);
+    try {
+      let p = await Portrait.open(config, { clock });
+      await p.ingest([
+        { type: 'identify', userId: 'u1', traits: { city: 'Lima' }, timestamp: T0 - 5000, messageId: 'i1' },
+        { type: 'group', userId: 'u1', groupId: 'g1', timestamp: T0 - 4000, messageId: 'g1' },
+      ]);
+      await p.drain();
+      const u1 = await profileId(p, 'u1');
+      const g1 = (await p.profile('group_id', 'g1'))!.id;
+      await p.close();
+      // What an earlier version wrote for a manual tag: a row in the store, no event in the log.
+      const legacy = new SqliteStore({ file: join(dir, 'state.db') });
+      await legacy.segments.setTag('default', 'interest/music', u1, T0 - 3000);
+      await legacy.segments.setTag('default', 'interest/music', g1, T0 - 3000);
+      await legacy.segments.setTag('default', 'value/high', u1, T0 - 3000);
+      await legacy.close();
+
+      p = await Portrait.open(config, { clock });
+      await p.drain();
+      assert.deepEqual((await p.segments.tagMembers('interest/music')).members.map((m) => m.profileId).sort(), [g1, u1].sort(), 'both still members');
+      assert.equal((await p.events('user_id', 'u1')).events.filter((e) => e.record.type === 'identify').length, 2, "the person's decision is an event of the profile now");
+      assert.deepEqual(
+        (await p.segments.history('user_id', 'u1')).filter((h) => h.segment === 'tag:interest/music').map((h) => `${h.change} ${h.reason}`),
+        ['entered manual'],
+        'in the membership history',
+      );
+      const moved = await p.segments.moveStoredTags();
+      assert.deepEqual(moved, { moved: 0, kept: 2 }, 'only the rows it could not record stay: the group profile (no user id) and the rule tag');
+      const before = await p.segments.tagMembers('interest/music');
+      await p.rebuild();
+      await p.drain();
+      assert.deepEqual(await p.segments.tagMembers('interest/music'), before, 'a rebuild repeats the moved decision');
+      await p.close();
+    } finally {
+      cleanup();
     }
   });
 

@@ -327,6 +327,8 @@ export class Portrait {
       engine.onCommit(() => webhooks.wake());
       webhooks.start();
     }
+    // Manual tags an earlier version stored outside the log move into it, so a rebuild repeats them.
+    if (p.segmentApi) await p.segmentApi.moveStoredTags();
     // Forget deduplication keys past the window, hourly (and once at open).
     await p.expireDedup();
     p.dedupTimer = setInterval(() => void p.expireDedup().catch(() => undefined), HOUR);

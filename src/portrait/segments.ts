@@ -5,7 +5,7 @@
  * taxonomy as a tree with counts, manual tags, and the outbox.
  */
 import type { Clock } from '../core/clock.ts';
-import { Errors } from '../core/errors.ts';
+import { Errors, isPortraitError } from '../core/errors.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { manualTagOn } from '../profile/index.ts';
 import type { ResolvedConfig } from '../config/index.ts';
@@ -403,6 +403,31 @@ export class SegmentApi {
     const changed = manualTagOn(doc, tag) !== on;
     const messageId = await this.p.appendTag(doc, idType, id, tag, on);
     return { profileId: doc.id, changed, messageId };
+  }
+
+  /**
+   * Manual tags stored directly by earlier versions (before decisions went
+   * through the event log) become decisions in the log, each leaving the
+   * store's table once appended, so the engine folds them and a rebuild
+   * repeats them. Run at open. A row whose decision cannot be recorded (its
+   * profile is gone or is a group, or its tag is no longer manual) stays where
+   * it is and is counted in `kept`.
+   */
+  async moveStoredTags(): Promise<{ moved: number; kept: number }> {
+    let moved = 0;
+    let kept = 0;
+    for (const r of await this.p.store.storedManualTags()) {
+      try {
+        await this.tag(r.tag, 'profile_id', r.profileId, true, { workspace: r.workspace });
+      } catch (e) {
+        if (!isPortraitError(e)) throw e;
+        kept++;
+        continue;
+      }
+      await this.p.store.unsetTag(r.workspace, r.tag, r.profileId);
+      moved++;
+    }
+    return { moved, kept };
   }
 
   /** Outbox rows after a sequence number, oldest first (what destinations deliver). */

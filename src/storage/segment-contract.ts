@@ -135,6 +135,14 @@ export function segmentStoreContract(name: string, factory: StoreFactory, opts: 
         assert.deepEqual(await seg.tagCounts('w'), [{ tag: 'interest/music', count: 1 }, { tag: 'interest/sports', count: 2 }, { tag: 'value/high', count: 1 }], 'counts per tag');
         assert.deepEqual(await seg.tagMembers('w', 'interest/sports', { limit: 10 }), [{ profileId: 'p1', since: 5 }, { profileId: 'p2', since: 9 }], 'manual and rule members');
         assert.deepEqual(await seg.tagMembers('w', 'interest/sports', { after: 'p1', limit: 10 }), [{ profileId: 'p2', since: 9 }], 'paged after a profile id');
+        assert.deepEqual(
+          await seg.storedManualTags(),
+          [
+            { workspace: 'w', tag: 'interest/music', profileId: 'p2', since: 7 },
+            { workspace: 'w', tag: 'interest/sports', profileId: 'p1', since: 5 },
+          ],
+          'the stored manual tags, rule memberships apart',
+        );
         assert.equal(await seg.unsetTag('w', 'interest/sports', 'p1'), true, 'unset');
         assert.equal(await seg.unsetTag('w', 'interest/sports', 'p1'), false, 'unsetting again changes nothing');
         assert.deepEqual(await seg.tagCounts('other'), [], 'another workspace has no tags');

@@ -239,6 +239,8 @@ export interface SegmentStore {
   /** Manual tags. */
   setTag(workspace: string, tag: string, profileId: string, since: number): Promise<boolean>;
   unsetTag(workspace: string, tag: string, profileId: string): Promise<boolean>;
+  /** Manual tags written to the store directly, before decisions went through the event log (moved to the log at open). */
+  storedManualTags(): Promise<Array<{ workspace: string; tag: string; profileId: string; since: number }>>;
   profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>>;
   tagCounts(workspace: string): Promise<Array<{ tag: string; count: number }>>;
   tagMembers(workspace: string, tag: string, opts: { after?: string; limit: number }): Promise<Array<{ profileId: string; since: number }>>;

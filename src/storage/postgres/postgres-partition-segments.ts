@@ -241,6 +241,10 @@ export class PartitionSegmentStore implements SegmentStore {
     return this.p.shared.unsetTag(workspace, tag, profileId);
   }
 
+  storedManualTags(): Promise<Array<{ workspace: string; tag: string; profileId: string; since: number }>> {
+    return this.p.shared.storedManualTags();
+  }
+
   profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>> {
     return this.p.shared.profileTags(workspace, profileId);
   }

@@ -364,6 +364,11 @@ export class PostgresSegmentStore implements SegmentStore {
     return (r.rowCount ?? 0) > 0;
   }
 
+  async storedManualTags(): Promise<Array<{ workspace: string; tag: string; profileId: string; since: number }>> {
+    const rows = await this.rows('SELECT workspace, tag, profile_id, since FROM profile_tags ORDER BY workspace, tag, profile_id', []);
+    return rows.map((r) => ({ workspace: String(r.workspace), tag: String(r.tag), profileId: String(r.profile_id), since: Number(r.since) }));
+  }
+
   async profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>> {
     const rows = await this.rows(
       `SELECT tag, since, 'manual' AS source FROM profile_tags WHERE workspace = $1 AND profile_id = $2

@@ -239,6 +239,10 @@ export class SqliteSegmentStore implements SegmentStore {
     return this.db.prepare('DELETE FROM profile_tags WHERE workspace = ? AND tag = ? AND profile_id = ?').run(workspace, tag, profileId).changes > 0;
   }
 
+  async storedManualTags(): Promise<Array<{ workspace: string; tag: string; profileId: string; since: number }>> {
+    return this.db.prepare('SELECT workspace, tag, profile_id AS profileId, since FROM profile_tags ORDER BY workspace, tag, profile_id').all() as Array<{ workspace: string; tag: string; profileId: string; since: number }>;
+  }
+
   async profileTags(workspace: string, profileId: string): Promise<Array<{ tag: string; since: number; source: 'manual' | 'rule' }>> {
     return this.s.profileTags.all(workspace, profileId, workspace, profileId) as Array<{ tag: string; since: number; source: 'manual' | 'rule' }>;
   }
