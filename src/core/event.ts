@@ -130,6 +130,22 @@ export interface Positioned<T = LogRecord> {
   forwarded?: { control: ControlRecord; group: boolean };
 }
 
+/**
+ * Per key, the later of two decisions stamped with event time `t` and messageId
+ * `id` (neither argument is changed): how scores and manual tags merge.
+ */
+export function mergeLatest<R extends { t: number; id: string }>(a: Record<string, R> | undefined, b: Record<string, R> | undefined): Record<string, R> | undefined {
+  if (a === undefined) return b === undefined ? undefined : structuredClone(b);
+  if (b === undefined) return structuredClone(a);
+  const out: Record<string, R> = {};
+  for (const name of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    const x = a[name];
+    const y = b[name];
+    out[name] = { ...(x === undefined ? y! : y === undefined ? x : compareEventOrder(x.t, x.id, y.t, y.id) >= 0 ? x : y) };
+  }
+  return out;
+}
+
 /** Orders events by event time, then messageId: a total order independent of arrival. */
 export function compareEventOrder(aTime: number, aId: string, bTime: number, bId: string): number {
   if (aTime !== bTime) return aTime < bTime ? -1 : 1;

@@ -5,7 +5,7 @@
  * wins (the order scores and consents use), so the fold is order-insensitive
  * and two profiles' tags merge by keeping the later decision per tag.
  */
-import { compareEventOrder, type Json, type PortraitEvent } from '../core/event.ts';
+import { compareEventOrder, mergeLatest, type Json, type PortraitEvent } from '../core/event.ts';
 import { TAG_NAME_PATTERN, type ManualTagRecord, type ProfileDoc } from '../core/profile.ts';
 
 /** The reserved context field that carries manual tag decisions. */
@@ -53,15 +53,7 @@ export function applyManualTags(doc: ProfileDoc, e: PortraitEvent, changes: Reco
 
 /** Per tag, the later decision of the two (neither argument is changed). */
 export function mergeManualTags(a: ProfileDoc['tags'], b: ProfileDoc['tags']): ProfileDoc['tags'] {
-  if (a === undefined) return b === undefined ? undefined : structuredClone(b);
-  if (b === undefined) return structuredClone(a);
-  const out: Record<string, ManualTagRecord> = {};
-  for (const name of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const x = a[name];
-    const y = b[name];
-    out[name] = { ...(x === undefined ? y! : y === undefined ? x : compareEventOrder(x.t, x.id, y.t, y.id) >= 0 ? x : y) };
-  }
-  return out;
+  return mergeLatest(a, b);
 }
 
 /** Manual tags whose state differs between two versions of a profile, added to `changes`. */

@@ -6,7 +6,7 @@
  * only from events its purpose's current run of grants covers, like a
  * purpose-bound trait, and a withdrawal removes it.
  */
-import { compareEventOrder, type Json, type PortraitEvent } from '../core/event.ts';
+import { compareEventOrder, mergeLatest, type Json, type PortraitEvent } from '../core/event.ts';
 import type { ProfileDoc, ScoreRecord } from '../core/profile.ts';
 import { readScores, type ScoreProblem, type ScoreSpecs } from '../core/scores.ts';
 import { consentAllows } from './consent.ts';
@@ -49,15 +49,7 @@ export function clearPurposeScores(doc: ProfileDoc, purpose: string, specs: Scor
 
 /** Per score, the later of the two (neither argument is changed). */
 export function mergeScores(a: ProfileDoc['scores'], b: ProfileDoc['scores']): ProfileDoc['scores'] {
-  if (a === undefined) return b === undefined ? undefined : structuredClone(b);
-  if (b === undefined) return structuredClone(a);
-  const out: Record<string, ScoreRecord> = {};
-  for (const name of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const x = a[name];
-    const y = b[name];
-    out[name] = { ...(x === undefined ? y! : y === undefined ? x : compareEventOrder(x.t, x.id, y.t, y.id) >= 0 ? x : y) };
-  }
-  return out;
+  return mergeLatest(a, b);
 }
 
 /** Whether any declared score is bound to a purpose (merges and consent changes must then refold). */

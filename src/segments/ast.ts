@@ -78,42 +78,25 @@ export function durationMs(d: string): number {
   return Number(d.slice(0, -1)) * UNIT_MS[unit];
 }
 
-/** The segments a condition names directly. */
-export function segmentRefs(c: Condition, out = new Set<string>()): Set<string> {
-  switch (c.op) {
-    case 'and':
-    case 'or':
-      for (const a of c.args) segmentRefs(a, out);
-      break;
-    case 'not':
-      segmentRefs(c.arg, out);
-      break;
-    case 'in_segment':
-      out.add(c.segment);
-      break;
-    default:
-      break;
+/** The names `leaf` reads from the tests of a condition, through and / or / not. */
+function refs(c: Condition, leaf: (c: Condition) => string | undefined, out: Set<string>): Set<string> {
+  if (c.op === 'and' || c.op === 'or') for (const a of c.args) refs(a, leaf, out);
+  else if (c.op === 'not') refs(c.arg, leaf, out);
+  else {
+    const name = leaf(c);
+    if (name !== undefined) out.add(name);
   }
   return out;
 }
 
+/** The segments a condition names directly. */
+export function segmentRefs(c: Condition, out = new Set<string>()): Set<string> {
+  return refs(c, (t) => (t.op === 'in_segment' ? t.segment : undefined), out);
+}
+
 /** The tags a condition names directly (each covering the tags below it). */
 export function tagRefs(c: Condition, out = new Set<string>()): Set<string> {
-  switch (c.op) {
-    case 'and':
-    case 'or':
-      for (const a of c.args) tagRefs(a, out);
-      break;
-    case 'not':
-      tagRefs(c.arg, out);
-      break;
-    case 'has_tag':
-      out.add(c.tag);
-      break;
-    default:
-      break;
-  }
-  return out;
+  return refs(c, (t) => (t.op === 'has_tag' ? t.tag : undefined), out);
 }
 
 /** Every profile input reference a condition reads (not through other segments or tags). */
