@@ -307,18 +307,20 @@ export class Portrait {
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
     follow = () => p.refreshDefinitions(true);
+    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
+    // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
+    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     const destinationStore = destinationStoreOf(store);
     if (destinationStore !== undefined) {
-      const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes };
+      // Tag filters are checked against the tags defined once the file's definitions are in force.
+      const tags = async (): Promise<string[]> => (p.segmentApi ? p.segmentApi.tagNames() : []);
+      const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes, tags };
       p.webhooks = await Destinations.open({ ...d, sealer }).catch(async (e: unknown) => {
         await destinationStore.close?.();
         await p.close();
         throw e;
       });
     }
-    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
-    // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
-    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     // Its data-key writer thread loads meanwhile (with the engine thread): the first ingest does not wait for it.
     if (store instanceof SqliteStore) await store.ready();
     await engine.start();

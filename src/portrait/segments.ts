@@ -199,6 +199,11 @@ export class SegmentApi {
     return out;
   }
 
+  /** The names of the defined tags, manual and rule-driven. */
+  async tagNames(): Promise<string[]> {
+    return (await this.registry()).list('tag').map((r) => r.name);
+  }
+
   /** One definition with its status; PORTRAIT_SEGMENT_UNKNOWN / PORTRAIT_TAG_UNKNOWN when absent. */
   async get(kind: DefinitionKind, name: string, o: { workspace?: string } = {}): Promise<DefinitionStatus> {
     const found = (await this.list(kind, o)).find((d) => d.name === name);
