@@ -91,6 +91,21 @@ describe('HTTP API: destinations, delivery log, dead letters, segment export', (
     assert.equal(code(field), 'PORTRAIT_EXPORT_FIELD_INVALID', field.body);
   });
 
+  it('takes a tag filter naming defined tags or branches above them, and answers an unknown tag with 400 and its path', async () => {
+    await p.segments.put('tag', { name: 'interest/sports/football' });
+    const made = await call('POST', '/v1/destinations', admin, { id: 'sport', url: `${receiver.url}/sport`, kinds: ['tag.entered'], tags: ['interest/sports'] });
+    assert.equal(made.statusCode, 201, made.body);
+    assert.deepEqual((await call('GET', '/v1/destinations/sport', admin)).json().tags, ['interest/sports'], 'shown');
+    const bad = await call('POST', '/v1/destinations', admin, { url: `${receiver.url}/x`, kinds: ['tag.entered'], tags: ['interest/sports', 'interest/music'] });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.equal(code(bad), 'PORTRAIT_DESTINATION_INVALID', 'invalid destination');
+    assert.deepEqual((bad.json() as Json).error.problems.map((x: Json) => x.path), ['/tags/1'], 'the unknown tag with its path');
+    const patch = await call('PATCH', '/v1/destinations/sport', admin, { tags: ['sports'] });
+    assert.equal(patch.statusCode, 400, patch.body);
+    assert.deepEqual((await call('GET', '/v1/destinations/sport', admin)).json().tags, ['interest/sports'], 'unchanged');
+    assert.equal((await call('DELETE', '/v1/destinations/sport', admin)).statusCode, 204, 'deleted');
+  });
+
   it('shows the delivery log by status and replays dead letters', async () => {
     up = false;
     const created = await call('POST', '/v1/destinations', admin, { id: 'hook', url: `${receiver.url}/hook`, kinds: ['segment.entered', 'profile.updated'] });

@@ -34,7 +34,7 @@ describe('portrait destinations and export-segment', () => {
       assert.match(created.secret, /^whsec_/, 'the secret is printed');
       const listed = (await cli('destinations', 'list')).stdout.trim().split('\n');
       assert.deepEqual(listed.map((l) => l.split('\t')[0]).sort(), ['crm', 'down'], 'both listed');
-      assert.ok(listed.some((l) => l === 'crm\tenabled\tsegment.entered,segment.exited\tvip\thttps://crm.example/hook\tapi'), `crm line: ${listed.join(' | ')}`);
+      assert.ok(listed.some((l) => l === 'crm\tenabled\tsegment.entered,segment.exited\tvip\t*\thttps://crm.example/hook\tapi'), `crm line: ${listed.join(' | ')}`);
 
       const dead = (await cli('destinations', 'deliveries', 'down', '--status', 'dead')).stdout.trim().split('\n').map((l) => JSON.parse(l));
       assert.equal(dead.length, 1, 'one dead delivery');

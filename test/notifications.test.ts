@@ -111,4 +111,43 @@ describe('segment notifications reach webhooks', () => {
       await hook.close();
     }
   });
+
+  it('a destination filtered by tag receives exactly the events of that tag and the tags below it', async () => {
+    const { p, clock } = await openMemory({
+      traits: [{ name: 'orders', kind: 'count', filter: { event: 'Order Completed' } }],
+      segments: [{ name: 'buyers', condition: 'traits.orders >= 1' }],
+      tags: [{ name: 'value/high', condition: 'traits.orders >= 2' }, { name: 'crm/vip' }, { name: 'crm/vip/gold' }, { name: 'crm/churn' }],
+      delivery: { idleMs: 20 },
+    });
+    const vip = await receiver(() => clock.now());
+    const value = await receiver(() => clock.now());
+    try {
+      await p.destinations.create('default', { id: 'vip', url: vip.url, secret: SECRET, kinds: ['tag.entered', 'tag.exited', 'segment.entered'], tags: ['crm/vip'] });
+      await p.destinations.create('default', { id: 'value', url: value.url, secret: SECRET, kinds: ['tag.entered', 'tag.exited'], tags: ['value'] });
+      await p.ingest([1, 2].map((n) => ({ type: 'track' as const, userId: 'u1', event: 'Order Completed', timestamp: T0 - n * 1000, messageId: `o${n}` })));
+      await p.drain();
+      for (const [tag, on] of [['crm/vip', true], ['crm/churn', true], ['crm/vip/gold', true], ['crm/vip', false], ['crm/churn', false]] as const) {
+        await p.segments.tag(tag, 'user_id', 'u1', on);
+        await p.drain();
+      }
+      await until('the vip tag notifications', () => vip.got.length >= 4);
+      await until('the value tag notification', () => value.got.length >= 1);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(
+        vip.got.map((g) => [g.type, g.tag ?? g.segment]).sort(),
+        [
+          ['segment.entered', 'buyers'],
+          ['tag.entered', 'crm/vip'],
+          ['tag.entered', 'crm/vip/gold'],
+          ['tag.exited', 'crm/vip'],
+        ],
+        'crm/vip and the tag below it, each once; no crm/churn or value/high; segment events unfiltered by tags',
+      );
+      assert.deepEqual(value.got.map((g) => [g.type, g.tag, g.source]), [['tag.entered', 'value/high', 'rule']], 'the branch "value" takes value/high only');
+    } finally {
+      await p.close();
+      await vip.close();
+      await value.close();
+    }
+  });
 });

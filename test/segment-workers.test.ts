@@ -220,6 +220,30 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     assert.deepEqual(await api.segments.sizes('active', { limit: 1 }).then((s) => s[0]?.size), 0, 'the size series of the deployment ends at 0');
   });
 
+  it('a tag dropped from the configuration makes the partitions evaluate again the definitions whose tag tests covered it', async () => {
+    const segments = [{ name: 'curious', condition: 'has_tag("interest")' }, { name: 'seen', condition: 'event_count >= 1' }];
+    const { config } = await deployment(2, { segments, tags: [{ name: 'interest/music' }, { name: 'interest/sports' }] });
+    const clock = new ManualClock(T0);
+    const first = await open(config(), clock);
+    await waitFor(() => first.cluster!.partitionsHeld().length === 2, 10_000, 'the node holds both partitions');
+    await send(first, ['u1', 'u2'].map((u) => ({ type: 'identify', userId: u, messageId: `i-${u}`, timestamp: new Date(T0 - 5000).toISOString() })));
+    await drainAll(first);
+    await first.segments.tag('interest/music', 'user_id', 'u1', true);
+    await first.segments.tag('interest/sports', 'user_id', 'u2', true);
+    await drainAll(first);
+    const u2 = (await first.profile('user_id', 'u2'))!.id;
+    assert.equal((await first.segments.memberIds('curious')).size, 2, 'both curious before');
+    const seen = await first.segments.get('segment', 'seen');
+    await first.close();
+
+    const next = await open({ ...config(), tags: [{ name: 'interest/sports' }] }, clock);
+    await waitFor(() => next.cluster!.partitionsHeld().length === 2, 10_000, 'the next node holds both partitions');
+    await drainAll(next);
+    await waitFor(async () => (await next.segments.get('segment', 'curious')).status === 'live', 10_000, 'the evaluation ends');
+    assert.deepEqual([...(await next.segments.memberIds('curious'))], [u2], 'u1 left with the dropped tag');
+    assert.deepEqual(await next.segments.get('segment', 'seen'), { ...seen, size: 2 }, 'a definition not covering it is untouched');
+  });
+
   it('a webhook destination receives each notification of partitioned workers exactly once', async () => {
     let calls = 0;
     // Every third first attempt fails: retries must not duplicate anything.

@@ -368,14 +368,101 @@ describe('segments over the engine', () => {
         ['entered manual'],
         'in the membership history',
       );
-      const moved = await p.segments.moveStoredTags();
-      assert.deepEqual(moved, { moved: 0, kept: 2 }, 'only the rows it could not record stay: the group profile (no user id) and the rule tag');
+      const store = (p as unknown as { store: SqliteStore }).store;
+      assert.deepEqual((await store.segments.storedManualTags()).map((r) => [r.tag, r.profileId]), [['interest/music', g1]], 'only the row it could not record stays: the group profile (no user id)');
+      assert.deepEqual((await p.segments.ofProfile({ workspace: 'default', id: u1 })).tags.map((t) => t.tag), ['interest/music'], 'the stale manual row of the rule tag is gone: the rule decides value/high');
+      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 0, kept: 1, dropped: 0 }, 'nothing left to move or drop');
+      // A node opening at the same moment read the row before this one removed it, and moves it too: the log drops the duplicate.
+      await store.segments.setTag('default', 'interest/music', u1, T0 - 3000);
+      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 1, kept: 1, dropped: 0 }, 'moved again');
+      await p.drain();
+      const decisions = (await p.events('user_id', 'u1')).events.filter((e) => e.record.type === 'identify' && e.record.messageId !== 'i1');
+      assert.equal(decisions.length, 1, 'still one decision event in the log');
+      assert.equal(decisions[0]!.record.timestamp, T0 - 3000, "the decision's event time is the row's time");
+      assert.equal(p.stats().duplicates, 1, 'the second append was a duplicate');
       const before = await p.segments.tagMembers('interest/music');
       await p.rebuild();
       await p.drain();
       assert.deepEqual(await p.segments.tagMembers('interest/music'), before, 'a rebuild repeats the moved decision');
       await p.close();
     } finally {
+      cleanup();
+    }
+  });
+
+  it('a stored manual row of a tag that has since become a rule tag is dropped and counted at open; the rule decides', async () => {
+    const { dir, cleanup } = tempDir();
+    const config = { dataDir: dir, identity: { hashKey: '00'.repeat(32) }, traits: [...CONFIG.traits], tags: [...CONFIG.tags] };
+    const clock = new ManualClock(T0);
+    let p: Portrait | undefined;
+    try {
+      p = await Portrait.open({ ...config, tags: [{ name: 'value/high' }] }, { clock });
+      await p.ingest([{ type: 'identify', userId: 'u1', timestamp: T0 - 5000, messageId: 'i1' }]);
+      await p.drain();
+      const u1 = await profileId(p, 'u1');
+      await p.close();
+      p = undefined;
+      const legacy = new SqliteStore({ file: join(dir, 'state.db') });
+      await legacy.segments.setTag('default', 'value/high', u1, T0 - 3000);
+      await legacy.segments.setTag('default', 'interest/music', u1, T0 - 3000);
+      await legacy.close();
+      // value/high is a rule tag now; calling the move again on a fresh table shows the count.
+      p = await Portrait.open(config, { clock });
+      await p.drain();
+      const store = (p as unknown as { store: SqliteStore }).store;
+      assert.deepEqual(await store.segments.storedManualTags(), [], 'both rows left the table at open');
+      await store.segments.setTag('default', 'value/high', u1, T0 - 3000);
+      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 0, kept: 0, dropped: 1 }, 'the rule tag row is dropped and counted');
+      await p.drain();
+      assert.deepEqual((await p.segments.ofProfile({ workspace: 'default', id: u1 })).tags.map((t) => `${t.tag} ${t.source}`), ['interest/music manual'], 'no value/high: the rule (orders >= 2) does not hold');
+      assert.equal((await p.events('user_id', 'u1')).events.filter((e) => JSON.stringify(e.record).includes('value/high')).length, 0, 'no decision for the rule tag reached the log');
+    } finally {
+      await p?.close();
+      cleanup();
+    }
+  });
+
+  it('a tag dropped from the configuration while a parent tag test covers it: the definitions testing it are evaluated again, and only those', async () => {
+    const { dir, cleanup } = tempDir();
+    const segments = [
+      { name: 'curious', condition: 'has_tag("interest")' },
+      { name: 'curious_fan', condition: 'in_segment("curious") and event_count >= 1' },
+      { name: 'sporty', condition: 'has_tag("interest/sports")' },
+      { name: 'seen', condition: 'event_count >= 1' },
+    ];
+    const config = { dataDir: dir, identity: { hashKey: '00'.repeat(32) }, traits: [...CONFIG.traits], segments };
+    const clock = new ManualClock(T0);
+    let p: Portrait | undefined;
+    try {
+      p = await Portrait.open({ ...config, tags: [{ name: 'interest/music' }, { name: 'interest/sports' }] }, { clock });
+      await p.ingest(['u1', 'u2'].map((u) => ({ type: 'identify' as const, userId: u, timestamp: T0 - 5000, messageId: `i-${u}` })));
+      await p.drain();
+      await p.segments.tag('interest/music', 'user_id', 'u1', true);
+      await p.segments.tag('interest/sports', 'user_id', 'u2', true);
+      await p.drain();
+      const [u1, u2] = [await profileId(p, 'u1'), await profileId(p, 'u2')];
+      assert.deepEqual((await members(p, 'curious')).sort(), [u1, u2].sort(), 'both curious before');
+      assert.deepEqual((await members(p, 'curious_fan')).sort(), [u1, u2].sort(), 'and what names it');
+      const updated = async (name: string) => (await p!.segments.get('segment', name)).updatedAt;
+      const before = { sporty: await updated('sporty'), seen: await updated('seen'), curious: await p.segments.get('segment', 'curious') };
+      await p.close();
+      p = undefined;
+
+      clock.advance(60_000);
+      p = await Portrait.open({ ...config, tags: [{ name: 'interest/sports' }] }, { clock });
+      await p.drain();
+      assert.deepEqual(await members(p, 'curious'), [u2], 'the dropped tag no longer keeps u1 in the segment testing its parent');
+      assert.deepEqual(await members(p, 'curious_fan'), [u2], 'nor in a segment naming that one');
+      assert.deepEqual(
+        (await p.segments.history('user_id', 'u1')).filter((h) => h.segment === 'curious').map((h) => h.change),
+        ['exited', 'entered'],
+        'the exit is in the history',
+      );
+      const curious = await p.segments.get('segment', 'curious');
+      assert.deepEqual([curious.version, curious.status], [before.curious.version, 'live'], 'the same version, evaluated again');
+      assert.deepEqual([await updated('sporty'), await updated('seen')], [before.sporty, before.seen], 'definitions not covering the dropped tag were not evaluated again');
+    } finally {
+      await p?.close();
       cleanup();
     }
   });

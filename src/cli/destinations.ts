@@ -7,13 +7,13 @@ const list = (s: string | undefined) => (s === undefined ? undefined : s.split('
 export function destinationsCommand(program: Command): void {
   const d = program.command('destinations').description('webhook destinations: list, create, delivery log, replay of dead letters');
   d.command('list')
-    .description('print the destinations: id, enabled, kinds, segments, url, source (tab-separated)')
+    .description('print the destinations: id, enabled, kinds, segments, tags, url, source (tab-separated; * for no filter)')
     .option('-w, --workspace <name>', 'workspace (default: defaultWorkspace)')
     .action(async (opts: { workspace?: string }, cmd: Command) => {
       const p = await openFromCli(cmd);
       try {
         for (const x of await p.destinations.list(opts.workspace ?? p.config.defaultWorkspace)) {
-          process.stdout.write(`${x.id}\t${x.enabled ? 'enabled' : 'paused'}\t${x.kinds.join(',')}\t${x.segments?.join(',') ?? '*'}\t${x.url}\t${x.source}\n`);
+          process.stdout.write(`${x.id}\t${x.enabled ? 'enabled' : 'paused'}\t${x.kinds.join(',')}\t${x.segments?.join(',') ?? '*'}\t${x.tags?.join(',') ?? '*'}\t${x.url}\t${x.source}\n`);
         }
       } finally {
         await p.close();
@@ -24,11 +24,12 @@ export function destinationsCommand(program: Command): void {
     .requiredOption('--url <url>', 'http(s) URL receiving a POST per notification')
     .requiredOption('--kinds <list>', 'comma-separated: segment.entered, segment.exited, tag.entered, tag.exited, profile.updated')
     .option('--id <id>', 'destination id (generated when absent)')
-    .option('--segments <list>', 'only these segments (comma-separated)')
+    .option('--segments <list>', 'only these segments (comma-separated): their segment events, and profile updates of their members')
+    .option('--tags <list>', 'only tag events of these tags and the tags below them (comma-separated, e.g. value/high,interest/sports)')
     .option('--secret <secret>', 'signing secret, 16-256 characters (generated when absent)')
     .option('--disabled', 'create it paused')
     .option('-w, --workspace <name>', 'workspace (default: defaultWorkspace)')
-    .action(async (opts: { url: string; kinds: string; id?: string; segments?: string; secret?: string; disabled?: boolean; workspace?: string }, cmd: Command) => {
+    .action(async (opts: { url: string; kinds: string; id?: string; segments?: string; tags?: string; secret?: string; disabled?: boolean; workspace?: string }, cmd: Command) => {
       const p = await openFromCli(cmd);
       try {
         const body = {
@@ -36,6 +37,7 @@ export function destinationsCommand(program: Command): void {
           kinds: list(opts.kinds),
           ...(opts.id !== undefined ? { id: opts.id } : {}),
           ...(opts.segments !== undefined ? { segments: list(opts.segments) } : {}),
+          ...(opts.tags !== undefined ? { tags: list(opts.tags) } : {}),
           ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
           ...(opts.disabled ? { enabled: false } : {}),
         };

@@ -83,13 +83,13 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       return { db, d, clock };
     }
 
-    function notify(s: Setup, rows: Array<{ kind: string; profileId: string; segment?: string; workspace?: string }>, store = s.db.store): Promise<number[]> {
+    function notify(s: Setup, rows: Array<{ kind: string; profileId: string; segment?: string; tag?: string; workspace?: string }>, store = s.db.store): Promise<number[]> {
       return store.appendOutbox(
         rows.map((r, i) => ({
           workspace: r.workspace ?? 'w',
           kind: r.kind,
           profileId: r.profileId,
-          payload: JSON.stringify({ ...(r.segment ? { segment: r.segment } : {}), time: s.clock.now(), reason: `test ${i}` }),
+          payload: JSON.stringify({ ...(r.segment ? { segment: r.segment } : {}), ...(r.tag ? { tag: r.tag, source: 'rule' } : {}), time: s.clock.now(), reason: `test ${i}` }),
           position: i + 1,
           createdAt: s.clock.now(),
         })),
@@ -293,6 +293,71 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       assert.deepEqual((await s.d.deliveries('w', 'tags')).items.map((x) => `${x.kind} ${x.profileId}`), ['tag.entered p1', 'tag.exited p2'], 'both tag events, no segment event');
       assert.deepEqual((await s.d.deliveries('w', 'segs')).items.map((x) => `${x.kind} ${x.profileId}`), ['segment.entered p1'], 'no tag event where not subscribed');
       assert.equal(await codeOf(() => s.d.create('w', { id: 'bad', url, secret: SECRET, kinds: ['tag.changed' as never] })), 'PORTRAIT_DESTINATION_INVALID', 'an unknown kind is refused');
+    });
+
+    it('a tag filter narrows tag events to the listed tags and those below them, and only tag events; it is stored and shown', async () => {
+      const defined = ['value/high', 'value/low', 'interest/sports/football', 'interest/music'];
+      s = await open({}, { tags: async () => defined });
+      const url = await receiverUrl();
+      const made = await s.d.create('w', { id: 'tf', url, secret: SECRET, kinds: ['tag.entered', 'tag.exited', 'segment.entered'], segments: ['vip'], tags: ['value/high', 'interest/sports'] });
+      assert.deepEqual(made.tags, ['value/high', 'interest/sports'], 'shown at creation');
+      await s.d.create('w', { id: 'all', url, secret: SECRET, kinds: ['tag.entered'] });
+      await notify(s, [
+        { kind: 'tag.entered', profileId: 'p1', tag: 'value/high' },
+        { kind: 'tag.entered', profileId: 'p1', tag: 'interest/sports/football' },
+        { kind: 'tag.entered', profileId: 'p1', tag: 'interest/music' },
+        { kind: 'tag.exited', profileId: 'p2', tag: 'value/low' },
+        { kind: 'tag.exited', profileId: 'p2', tag: 'value/high' },
+        { kind: 'segment.entered', profileId: 'p3', segment: 'vip' },
+        { kind: 'segment.entered', profileId: 'p3', segment: 'churn' },
+      ]);
+      await s.d.worker.runOnce();
+      const got = async (id: string) => (await s.d.deliveries('w', id)).items.map((x) => `${x.kind} ${x.profileId} ${(JSON.parse(x.body) as { data: { tag?: string; segment?: string } }).data.tag ?? (JSON.parse(x.body) as { data: { segment?: string } }).data.segment}`);
+      assert.deepEqual(
+        await got('tf'),
+        ['tag.entered p1 value/high', 'tag.entered p1 interest/sports/football', 'tag.exited p2 value/high', 'segment.entered p3 vip'],
+        'the listed tags and those below them; segment events by the segment filter alone',
+      );
+      assert.equal((await got('all')).length, 3, 'no filter: every tag.entered');
+      // Kept in the database: another connection reads the same filter, and a patch changes it.
+      const other = await Destinations.open({ store: await s.db.connect(), clock: s.clock, delivery: OPTIONS, configured: [], defaultWorkspace: 'w', tags: async () => defined });
+      assert.deepEqual((await other.get('w', 'tf')).tags, ['value/high', 'interest/sports'], 'read back from the store');
+      assert.deepEqual((await s.d.update('w', 'tf', { tags: ['interest'] })).tags, ['interest'], 'a branch above defined tags');
+      assert.deepEqual((await other.get('w', 'tf')).tags, ['interest'], 'the patch is stored');
+      assert.equal((await other.get('w', 'all')).tags, null, 'no filter reads as null');
+      await notify(s, [
+        { kind: 'tag.entered', profileId: 'p4', tag: 'value/high' },
+        { kind: 'tag.entered', profileId: 'p4', tag: 'interest/music' },
+      ]);
+      await s.d.worker.runOnce();
+      assert.deepEqual((await got('tf')).slice(4), ['tag.entered p4 interest/music'], 'the changed filter applies to what follows');
+    });
+
+    it('a tag filter naming an unknown tag is refused with its path, over the API and in the config file', async () => {
+      s = await open({}, { tags: async () => ['value/high', 'interest/sports/football'] });
+      const url = await receiverUrl();
+      const refused = async (f: () => Promise<unknown>): Promise<string[]> => {
+        try {
+          await f();
+        } catch (e) {
+          if (isPortraitError(e) && (e.code === 'PORTRAIT_DESTINATION_INVALID' || e.code === 'PORTRAIT_CONFIG_INVALID')) return e.problems.map((p) => `${p.path} ${p.message}`);
+          throw e;
+        }
+        return assert.fail('expected a refusal');
+      };
+      const create = (tags: unknown) => refused(() => s.d.create('w', { id: 'x', url, secret: SECRET, kinds: ['tag.entered'], tags }));
+      assert.deepEqual(await create(['value/high', 'interest/music']), ['/tags/1 unknown tag "interest/music": no tag of that name or below it is defined (defined: interest/sports/football, value/high)'], 'unknown, with its index');
+      assert.match((await create(['value/hi']))[0]!, /^\/tags\/0 unknown tag "value\/hi"/, 'a prefix of a word is not a branch');
+      assert.match((await create([]))[0]!, /^\/tags /, 'an empty list');
+      assert.match((await create(['value/high', 'value/high']))[0]!, /^\/tags /, 'a tag twice');
+      assert.deepEqual(await s.d.list('w'), [], 'nothing created');
+      await s.d.create('w', { id: 'ok', url, secret: SECRET, kinds: ['tag.entered'], tags: ['value/high'] });
+      assert.deepEqual(await refused(() => s.d.update('w', 'ok', { tags: ['nope'] })), ['/tags/0 unknown tag "nope": no tag of that name or below it is defined (defined: interest/sports/football, value/high)'], 'a bad patch');
+      assert.deepEqual((await s.d.get('w', 'ok')).tags, ['value/high'], 'unchanged by the rejected patch');
+      const cfg = { id: 'crm', url: 'https://crm.example/hook', secret: SECRET, kinds: ['tag.entered'], tags: ['value/high', 'value/low'] };
+      const fromFile = Destinations.open({ store: s.db.store, clock: s.clock, delivery: OPTIONS, configured: [cfg], defaultWorkspace: 'w', tags: async () => ['value/high'] });
+      assert.deepEqual(await refused(() => fromFile), ['/destinations/0/tags/1 unknown tag "value/low": no tag of that name or below it is defined (defined: value/high)'], 'the config file, with the path');
+      assert.equal(await codeOf(() => s.d.get('w', 'crm')), 'PORTRAIT_DESTINATION_NOT_FOUND', 'not created');
     });
 
     it('a new destination gets what is written after it; a paused one catches up when enabled', async () => {

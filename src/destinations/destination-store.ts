@@ -6,6 +6,7 @@
  * (destination-store-contract.ts). Rows and the planning of deliveries from
  * outbox rows are shared here so both adapters mean the same thing.
  */
+import { tagCovers } from '../segments/index.ts';
 import type { Destination, Kind } from './destination.ts';
 
 export interface OutboxRow {
@@ -131,18 +132,23 @@ export interface PlannedDelivery {
 /**
  * The deliveries a destination gets from outbox rows: its kinds, its consent
  * purpose, its segments (a profile update passes a segment filter when the
- * profile is a member of one of them: `isMember`; tag events pass it).
+ * profile is a member of one of them: `isMember`; tag events pass it), its
+ * tags (tag events of a listed tag or one below it).
  */
 export function planDeliveries(d: Destination, rows: readonly OutboxRow[], isMember: (profileId: string) => boolean): PlannedDelivery[] {
   const segments = d.segments === null ? null : new Set(d.segments);
+  const tags = d.tags;
   const out: PlannedDelivery[] = [];
   for (const o of rows) {
     if (!(d.kinds as string[]).includes(o.kind)) continue;
     const { consented, ...payload } = parsePayload(o.payload);
     // A purpose-bound destination hears only about profiles that had granted its purpose when the notification was written.
     if (d.purpose !== undefined && !(Array.isArray(consented) && consented.includes(d.purpose))) continue;
-    // The segment filter narrows segment events and profile updates; tag events pass it (a destination subscribes to them by kind).
-    if (segments !== null && !o.kind.startsWith('tag.')) {
+    if (o.kind.startsWith('tag.')) {
+      // The tag filter narrows tag events only: a listed tag takes its own events and those of the tags below it.
+      if (tags !== null && !(typeof payload.tag === 'string' && tags.some((t) => tagCovers(t, payload.tag as string)))) continue;
+    } else if (segments !== null) {
+      // The segment filter narrows segment events and profile updates; tag events pass it.
       if (o.kind === 'profile.updated') {
         if (!isMember(o.profileId)) continue;
       } else if (typeof payload.segment !== 'string' || !segments.has(payload.segment)) continue;
@@ -184,7 +190,12 @@ export function toOutbox(r: Row): OutboxRow {
   };
 }
 
-/** A destination row; `kinds` and `segments` are JSON text, `enabled` 0/1 (SQLite) or a boolean (PostgreSQL). */
+/** A name list as stored: JSON text, or null for none (no filter). */
+export function jsonOrNull(list: readonly string[] | null): string | null {
+  return list === null ? null : JSON.stringify(list);
+}
+
+/** A destination row; `kinds`, `segments` and `tags` are JSON text, `enabled` 0/1 (SQLite) or a boolean (PostgreSQL). */
 export function toDestination(r: Row): Destination {
   return {
     id: r.id as string,
@@ -193,6 +204,7 @@ export function toDestination(r: Row): Destination {
     secret: r.secret as string,
     kinds: JSON.parse(r.kinds as string) as Kind[],
     segments: r.segments === null ? null : (JSON.parse(r.segments as string) as string[]),
+    tags: typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : null,
     enabled: r.enabled === 1 || r.enabled === true,
     ...(typeof r.purpose === 'string' ? { purpose: r.purpose } : {}),
     source: r.source as Destination['source'],

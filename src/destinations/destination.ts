@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { Errors, type Problem } from '../core/errors.ts';
+import { tagCovers } from '../segments/index.ts';
 
 /** The notification kinds the engine writes to the outbox. */
 export const KINDS = ['segment.entered', 'segment.exited', 'tag.entered', 'tag.exited', 'profile.updated'] as const;
@@ -21,7 +22,14 @@ export const DestinationInputSchema = Type.Object(
     url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL that receives a POST per notification.' }),
     secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'HMAC-SHA256 key for the Portrait-Signature header; generated when absent.' })),
     kinds: Type.Array(KindSchema, { minItems: 1, uniqueItems: true, description: 'Subscribed kinds.' }),
-    segments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Only these segments: their segment events, and profile updates of their members; tag events are not filtered (see README).' })),
+    segments: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Only these segments: their segment events, and profile updates of their members; tag events are not filtered by it (see tags).' })),
+    tags: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Only tag events of these tags or tags below them ("interest/sports" takes "interest/sports/football"); each a defined tag or a branch above one. Segment events and profile updates are not filtered by it.',
+      }),
+    ),
     enabled: Type.Optional(Type.Boolean({ description: 'false pauses the destination; default true.' })),
     purpose: Type.Optional(Type.String({ minLength: 1, description: 'A consent purpose (privacy.purposes): only notifications about profiles that granted it are sent.' })),
   },
@@ -42,6 +50,7 @@ export const ConfigDestinationSchema = Type.Object(
     secret: Type.String({ minLength: 16, maxLength: 256 }),
     kinds: DestinationInputSchema.properties.kinds,
     segments: DestinationInputSchema.properties.segments,
+    tags: DestinationInputSchema.properties.tags,
     enabled: DestinationInputSchema.properties.enabled,
     purpose: DestinationInputSchema.properties.purpose,
   },
@@ -57,6 +66,8 @@ export interface Destination {
   kinds: Kind[];
   /** null: every segment. */
   segments: string[] | null;
+  /** null: every tag; else tag events of these tags and the tags below them. */
+  tags: string[] | null;
   enabled: boolean;
   /** A consent purpose: notifications about profiles without it granted are not sent. */
   purpose?: string;
@@ -92,11 +103,31 @@ function urlProblems(url: unknown): Problem[] {
   return [];
 }
 
+/** What a definition may name: the configured consent purposes and the defined tags (absent: not checked). */
+export interface KnownNames {
+  purposes?: readonly string[];
+  tags?: readonly string[];
+}
+
+/** A tag filter names a defined tag or a branch above defined tags (`interest` when `interest/sports` is defined), as a tag test does. */
+function tagProblems(tags: unknown, defined: readonly string[] | undefined): Problem[] {
+  if (defined === undefined || !Array.isArray(tags)) return [];
+  const problems: Problem[] = [];
+  tags.forEach((t, i) => {
+    if (typeof t === 'string' && t.length > 0 && !defined.some((d) => tagCovers(t, d))) {
+      const list = defined.length > 0 ? ` (defined: ${[...defined].sort().join(', ')})` : '';
+      problems.push({ path: `/tags/${i}`, message: `unknown tag "${t}": no tag of that name or below it is defined${list}` });
+    }
+  });
+  return problems;
+}
+
 /** Validates a destination body of kind `which`; throws PORTRAIT_DESTINATION_INVALID listing every problem. */
-export function validateDestination(raw: unknown, which: 'input', purposes?: readonly string[]): DestinationInput;
-export function validateDestination(raw: unknown, which: 'patch', purposes?: readonly string[]): DestinationPatch;
-export function validateDestination(raw: unknown, which: 'config', purposes?: readonly string[]): ConfigDestination;
-export function validateDestination(raw: unknown, which: keyof typeof checks, purposes?: readonly string[]): DestinationInput | DestinationPatch | ConfigDestination {
+export function validateDestination(raw: unknown, which: 'input', known?: KnownNames): DestinationInput;
+export function validateDestination(raw: unknown, which: 'patch', known?: KnownNames): DestinationPatch;
+export function validateDestination(raw: unknown, which: 'config', known?: KnownNames): ConfigDestination;
+export function validateDestination(raw: unknown, which: keyof typeof checks, known: KnownNames = {}): DestinationInput | DestinationPatch | ConfigDestination {
+  const { purposes } = known;
   const check = checks[which];
   const problems: Problem[] = [];
   if (!check(raw)) {
@@ -110,6 +141,7 @@ export function validateDestination(raw: unknown, which: keyof typeof checks, pu
   if (purposes !== undefined && typeof purpose === 'string' && !purposes.includes(purpose)) {
     problems.push({ path: '/purpose', message: `unknown purpose "${purpose}" (configured: ${purposes.join(', ')}; add it to privacy.purposes)` });
   }
+  problems.push(...tagProblems((raw as { tags?: unknown } | null)?.tags, known.tags));
   if (problems.length > 0) throw Errors.destinationInvalid(problems);
   return raw as DestinationInput;
 }

@@ -13,6 +13,7 @@ import {
   type ConfigDestination,
   type Destination,
   type DestinationView,
+  type KnownNames,
 } from './destination.ts';
 import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
 import { exportSegment, type ExportOptions } from './export.ts';
@@ -29,6 +30,8 @@ export interface DestinationsOptions {
   defaultWorkspace: string;
   /** The configured consent purposes a destination may declare (absent: any). */
   purposes?: readonly string[];
+  /** The defined tags, read at each check: a tag filter names one or a branch above one (absent: not checked). */
+  tags?: () => Promise<readonly string[]>;
   rng?: () => number;
   fetch?: FetchLike;
   /** Opens sealed personal values in stored profiles (audience export). */
@@ -66,9 +69,10 @@ export class Destinations {
   private async syncConfig(raw: readonly unknown[]): Promise<void> {
     const problems: Problem[] = [];
     const wanted: ConfigDestination[] = [];
+    const known = await this.known();
     raw.forEach((r, i) => {
       try {
-        wanted.push(validateDestination(r, 'config', this.o.purposes));
+        wanted.push(validateDestination(r, 'config', known));
       } catch (e) {
         for (const p of (e as { problems?: Problem[] }).problems ?? []) problems.push({ path: `/destinations/${i}${p.path}`, message: p.message });
       }
@@ -88,6 +92,7 @@ export class Destinations {
         secret: c.secret,
         kinds: c.kinds,
         segments: c.segments ?? null,
+        tags: c.tags ?? null,
         enabled: c.enabled ?? true,
         ...(c.purpose !== undefined ? { purpose: c.purpose } : {}),
         source: 'config',
@@ -102,6 +107,10 @@ export class Destinations {
       } else if (JSON.stringify({ ...existing, updatedAt: 0 }) !== JSON.stringify({ ...d, updatedAt: 0 })) await this.store.update(d);
     }
     for (const d of await this.store.destinations()) if (d.source === 'config' && !ids.has(d.id)) await this.store.remove(d.id);
+  }
+
+  private async known(): Promise<KnownNames> {
+    return { purposes: this.o.purposes, tags: await this.o.tags?.() };
   }
 
   private async require(workspace: string, id: string): Promise<Destination> {
@@ -122,7 +131,7 @@ export class Destinations {
 
   /** Creates a destination from an API body; returns it with its secret (shown only here). */
   async create(workspace: string, raw: unknown): Promise<DestinationView & { secret: string }> {
-    const input = validateDestination(raw, 'input', this.o.purposes);
+    const input = validateDestination(raw, 'input', await this.known());
     const id = input.id ?? `dst_${randomBytes(6).toString('hex')}`;
     const now = this.o.clock.now();
     const d: Destination = {
@@ -132,6 +141,7 @@ export class Destinations {
       secret: input.secret ?? `whsec_${randomBytes(24).toString('hex')}`,
       kinds: input.kinds,
       segments: input.segments ?? null,
+      tags: input.tags ?? null,
       enabled: input.enabled ?? true,
       ...(input.purpose !== undefined ? { purpose: input.purpose } : {}),
       source: 'api',
@@ -146,13 +156,14 @@ export class Destinations {
   async update(workspace: string, id: string, raw: unknown): Promise<DestinationView> {
     const d = await this.require(workspace, id);
     if (d.source === 'config') throw Errors.destinationFromConfig(id);
-    const patch = validateDestination(raw, 'patch', this.o.purposes);
+    const patch = validateDestination(raw, 'patch', await this.known());
     const next: Destination = {
       ...d,
       url: patch.url ?? d.url,
       secret: patch.secret ?? d.secret,
       kinds: patch.kinds ?? d.kinds,
       segments: patch.segments ?? d.segments,
+      tags: patch.tags ?? d.tags,
       enabled: patch.enabled ?? d.enabled,
       ...((patch.purpose ?? d.purpose) !== undefined ? { purpose: patch.purpose ?? d.purpose } : {}),
       updatedAt: this.o.clock.now(),

@@ -1,5 +1,5 @@
 /**
- * The destination store on PostgreSQL (tables: migration 8 of
+ * The destination store on PostgreSQL (tables: migrations 8 and 13 of
  * src/storage/postgres/postgres-schema.ts). Several processes may deliver
  * from one database at once: a destination's outbox cursor row is taken
  * with FOR UPDATE SKIP LOCKED, so one process at a time turns its rows into
@@ -12,6 +12,7 @@ import { insertOutbox } from '../storage/postgres/postgres-segments.ts';
 import { withTransaction } from '../storage/postgres/transaction.ts';
 import type { Destination } from './destination.ts';
 import {
+  jsonOrNull,
   membershipQuestions,
   planDeliveries,
   toDeadLetter,
@@ -56,9 +57,9 @@ export class PostgresDestinationStore implements DestinationStore {
   async insert(d: Destination): Promise<boolean> {
     return withTransaction(this.pool, async (c) => {
       const r = await c.query(
-        `INSERT INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at, purpose)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-        [d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled, d.source, d.createdAt, d.updatedAt, d.purpose ?? null],
+        `INSERT INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at, purpose, tags)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+        [d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), jsonOrNull(d.segments), d.enabled, d.source, d.createdAt, d.updatedAt, d.purpose ?? null, jsonOrNull(d.tags)],
       );
       if (r.rowCount === 0) return false;
       await c.query(
@@ -71,14 +72,15 @@ export class PostgresDestinationStore implements DestinationStore {
   }
 
   async update(d: Destination): Promise<void> {
-    await this.pool.query('UPDATE destinations SET url = $1, secret = $2, kinds = $3, segments = $4, enabled = $5, updated_at = $6, purpose = $7 WHERE id = $8', [
+    await this.pool.query('UPDATE destinations SET url = $1, secret = $2, kinds = $3, segments = $4, enabled = $5, updated_at = $6, purpose = $7, tags = $8 WHERE id = $9', [
       d.url,
       d.secret,
       JSON.stringify(d.kinds),
-      d.segments === null ? null : JSON.stringify(d.segments),
+      jsonOrNull(d.segments),
       d.enabled,
       d.updatedAt,
       d.purpose ?? null,
+      jsonOrNull(d.tags),
       d.id,
     ]);
   }

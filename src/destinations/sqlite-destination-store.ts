@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import type { Destination } from './destination.ts';
 import {
+  jsonOrNull,
   membershipQuestions,
   planDeliveries,
   toDeadLetter,
@@ -31,9 +32,9 @@ type Row = Record<string, unknown>;
 export class SqliteDestinationStore implements DestinationStore {
   constructor(private readonly db: Database.Database) {
     db.exec(DESTINATION_SCHEMA);
-    // Added with consent purposes: older files lack the column.
+    // Added with consent purposes and tag filters: older files lack the columns.
     const columns = db.prepare('PRAGMA table_info(destinations)').all() as Array<{ name: string }>;
-    if (!columns.some((c) => c.name === 'purpose')) db.exec('ALTER TABLE destinations ADD COLUMN purpose TEXT');
+    for (const added of ['purpose', 'tags']) if (!columns.some((c) => c.name === added)) db.exec(`ALTER TABLE destinations ADD COLUMN ${added} TEXT`);
   }
 
   // Definitions
@@ -53,8 +54,8 @@ export class SqliteDestinationStore implements DestinationStore {
   async insert(d: Destination): Promise<boolean> {
     return this.db.transaction(() => {
       const added = this.db
-        .prepare('INSERT OR IGNORE INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.source, d.createdAt, d.updatedAt, d.purpose ?? null).changes;
+        .prepare('INSERT OR IGNORE INTO destinations (id, workspace, url, secret, kinds, segments, enabled, source, created_at, updated_at, purpose, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(d.id, d.workspace, d.url, d.secret, JSON.stringify(d.kinds), jsonOrNull(d.segments), d.enabled ? 1 : 0, d.source, d.createdAt, d.updatedAt, d.purpose ?? null, jsonOrNull(d.tags)).changes;
       if (added === 0) return false;
       this.db.prepare('INSERT OR REPLACE INTO destination_cursors (destination, seq) VALUES (?, (SELECT COALESCE(MAX(seq), 0) FROM outbox))').run(d.id);
       return true;
@@ -63,8 +64,8 @@ export class SqliteDestinationStore implements DestinationStore {
 
   async update(d: Destination): Promise<void> {
     this.db
-      .prepare('UPDATE destinations SET url = ?, secret = ?, kinds = ?, segments = ?, enabled = ?, updated_at = ?, purpose = ? WHERE id = ?')
-      .run(d.url, d.secret, JSON.stringify(d.kinds), d.segments === null ? null : JSON.stringify(d.segments), d.enabled ? 1 : 0, d.updatedAt, d.purpose ?? null, d.id);
+      .prepare('UPDATE destinations SET url = ?, secret = ?, kinds = ?, segments = ?, enabled = ?, updated_at = ?, purpose = ?, tags = ? WHERE id = ?')
+      .run(d.url, d.secret, JSON.stringify(d.kinds), jsonOrNull(d.segments), d.enabled ? 1 : 0, d.updatedAt, d.purpose ?? null, jsonOrNull(d.tags), d.id);
   }
 
   async remove(id: string): Promise<void> {

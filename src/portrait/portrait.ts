@@ -166,8 +166,8 @@ export class Portrait {
               await this.refreshDefinitions();
               return new Set(this.definitions.backfilling().keys());
             },
-            appendTag: (doc, idType, id, tag, on) =>
-              this.appendApiIdentify('tag', idType, id, { [MANUAL_TAGS_FIELD]: { [tag]: on } }, { workspace: doc.workspace }, Errors.tagNeedsUser, Errors.invalidTagDecision),
+            appendTag: (doc, idType, id, tag, on, as) =>
+              this.appendApiIdentify('tag', idType, id, { [MANUAL_TAGS_FIELD]: { [tag]: on } }, { workspace: doc.workspace }, Errors.tagNeedsUser, Errors.invalidTagDecision, as),
           })
         : undefined;
     engine.onCommit((position) => {
@@ -307,18 +307,20 @@ export class Portrait {
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
     follow = () => p.refreshDefinitions(true);
+    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
+    // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
+    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     const destinationStore = destinationStoreOf(store);
     if (destinationStore !== undefined) {
-      const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes };
+      // Tag filters are checked against the tags defined once the file's definitions are in force.
+      const tags = async (): Promise<string[]> => (p.segmentApi ? p.segmentApi.tagNames() : []);
+      const d = { store: destinationStore, clock, delivery: config.delivery, configured: config.destinations, defaultWorkspace: config.defaultWorkspace, purposes: config.privacy.purposes, tags };
       p.webhooks = await Destinations.open({ ...d, sealer }).catch(async (e: unknown) => {
         await destinationStore.close?.();
         await p.close();
         throw e;
       });
     }
-    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
-    // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
-    if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     // Its data-key writer thread loads meanwhile (with the engine thread): the first ingest does not wait for it.
     if (store instanceof SqliteStore) await store.ready();
     await engine.start();
@@ -634,6 +636,7 @@ export class Portrait {
   /**
    * Appends an identify carrying `context` for the owner of an identifier
    * (a user or anonymous id need not have a profile yet); returns its messageId.
+   * `as` gives the messageId and event time (else a new id, now): appending the same one again is a duplicate.
    */
   private async appendApiIdentify(
     kind: string,
@@ -643,14 +646,15 @@ export class Portrait {
     o: ReadOptions,
     noOwner: (idType: string, id: string) => Error,
     invalid: (problems: Problem[]) => Error,
+    as?: { messageId: string; time: number },
   ): Promise<string> {
     const doc = await this.docFor(idType, id, o);
     if (doc === undefined && idType !== 'user_id' && idType !== 'anonymous_id') throw Errors.profileNotFound(idType, id);
     const owner = apiOwner(idType, id, doc);
     if (owner === undefined) throw noOwner(idType, id);
-    const now = this.clock.now();
+    const now = as?.time ?? this.clock.now();
     // Two calls in the same millisecond order by messageId: a counter keeps the later call the later one.
-    const messageId = `${kind}-${now}-${(this.apiSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
+    const messageId = as?.messageId ?? `${kind}-${now}-${(this.apiSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
     const r = await this.ingest([apiIdentify(owner, context, messageId, now)], o);
     const outcome = r.outcomes[0]!;
     if (outcome.status === 'quarantined') throw invalid(outcome.problems);

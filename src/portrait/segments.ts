@@ -4,6 +4,7 @@
  * over time, explanations, a profile's memberships and history, the tag
  * taxonomy as a tree with counts, manual tags, and the outbox.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { Errors, isPortraitError } from '../core/errors.ts';
 import type { ProfileDoc } from '../core/profile.ts';
@@ -83,8 +84,11 @@ interface Parts {
   requireDoc: (idType: string, id: string, workspace: string) => Promise<ProfileDoc>;
   /** Names of the traits whose backfill runs now (read fresh from the engine's progress). */
   traitsBackfilling: () => Promise<ReadonlySet<string>>;
-  /** Appends the identify that carries a manual tag decision (`context.portraitTags`) for a profile; returns its messageId. */
-  appendTag: (doc: ProfileDoc, idType: string, id: string, tag: string, on: boolean) => Promise<string>;
+  /**
+   * Appends the identify that carries a manual tag decision (`context.portraitTags`) for a profile; returns its messageId.
+   * `as`: the decision's messageId and event time, when they are not new ones made now.
+   */
+  appendTag: (doc: ProfileDoc, idType: string, id: string, tag: string, on: boolean, as?: { messageId: string; time: number }) => Promise<string>;
 }
 
 export class SegmentApi {
@@ -197,6 +201,11 @@ export class SegmentApi {
     const out: DefinitionStatus[] = [];
     for (const r of reg.list(kind)) out.push(this.status(reg, r, this.ws(o.workspace), progress, sizes, backfilling));
     return out;
+  }
+
+  /** The names of the defined tags, manual and rule-driven. */
+  async tagNames(): Promise<string[]> {
+    return (await this.registry()).list('tag').map((r) => r.name);
   }
 
   /** One definition with its status; PORTRAIT_SEGMENT_UNKNOWN / PORTRAIT_TAG_UNKNOWN when absent. */
@@ -409,29 +418,47 @@ export class SegmentApi {
    * Manual tags stored directly by earlier versions (before decisions went
    * through the event log) become decisions in the log, each leaving the
    * store's table once appended, so the engine folds them and a rebuild
-   * repeats them. Run at open. A row whose decision cannot be recorded (its
-   * profile is gone or is a group, or its tag is no longer manual) stays where
-   * it is and is counted in `kept`.
+   * repeats them. Run at open. Each decision has the row's time as its event
+   * time and a messageId made from the row (workspace, profile, tag, time):
+   * nodes opening together that each read the row append it once, the
+   * second append being a duplicate the log drops. A row of a tag that has
+   * since become a rule tag is removed (the rule decides that tag) and
+   * counted in `dropped`; a row whose decision cannot be recorded (its
+   * profile is gone or is a group, or its tag is no longer defined) stays
+   * where it is and is counted in `kept`.
    */
-  async moveStoredTags(): Promise<{ moved: number; kept: number }> {
-    let moved = 0;
-    let kept = 0;
+  async moveStoredTags(): Promise<{ moved: number; kept: number; dropped: number }> {
+    const reg = await this.registry();
+    const counts = { moved: 0, kept: 0, dropped: 0 };
     for (const r of await this.p.store.storedManualTags()) {
+      const row = reg.get('tag', r.tag);
+      if (row !== undefined && (row.definition as unknown as SegmentDefinition).condition !== null) {
+        await this.p.store.unsetTag(r.workspace, r.tag, r.profileId);
+        counts.dropped++;
+        continue;
+      }
       try {
-        await this.tag(r.tag, 'profile_id', r.profileId, true, { workspace: r.workspace });
+        if (row === undefined) throw Errors.unknownTag(r.tag);
+        const doc = await this.p.requireDoc('profile_id', r.profileId, r.workspace);
+        await this.p.appendTag(doc, 'profile_id', r.profileId, r.tag, true, { messageId: movedTagMessageId(r), time: r.since });
       } catch (e) {
         if (!isPortraitError(e)) throw e;
-        kept++;
+        counts.kept++;
         continue;
       }
       await this.p.store.unsetTag(r.workspace, r.tag, r.profileId);
-      moved++;
+      counts.moved++;
     }
-    return { moved, kept };
+    return counts;
   }
 
   /** Outbox rows after a sequence number, oldest first (what destinations deliver). */
   outbox(o: { after?: number; limit?: number } = {}): Promise<Array<OutboxEntry & { seq: number }>> {
     return this.p.store.outbox({ after: o.after, limit: o.limit ?? 100 });
   }
+}
+
+/** The messageId of a stored manual tag moved into the log: the same for the same row, whichever node moves it. */
+function movedTagMessageId(r: { workspace: string; profileId: string; tag: string; since: number }): string {
+  return `tag-moved-${createHash('sha256').update(JSON.stringify([r.workspace, r.profileId, r.tag, r.since])).digest('hex').slice(0, 32)}`;
 }

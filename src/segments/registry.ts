@@ -40,13 +40,19 @@ export class SegmentRegistry {
   /**
    * Brings the definitions in line with `wanted`: unchanged ones stay, new or
    * changed ones (manual tags included) get a new version and a backfill that starts once
-   * the engine has passed `after`; missing ones are removed. A new backfill
-   * restarts any running one, so all run as one pass over the profiles.
+   * the engine has passed `after`; missing ones are removed. The rule-driven
+   * ones that named a removed tag (a tag test covering it, directly or
+   * through the definitions they name) backfill again, so no profile keeps a
+   * membership the removed tag gave. A new backfill restarts any running
+   * one, so all run as one pass over the profiles.
    */
   reconcile(wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] }, after: number, now: number, source: SegmentDefinitionRow['source']): { save: SegmentDefinitionRow[]; removed: Array<{ kind: DefinitionKind; name: string }> } {
     const save: SegmentDefinitionRow[] = [];
     const keep = new Set<string>();
     let restart = false;
+    // The set in force before the change: which definitions named the tags about to go.
+    const wantedTags = new Set(wanted.tags.map((d) => d.name));
+    const before = this.list('tag').some((r) => !wantedTags.has(r.name)) ? this.set() : undefined;
     for (const [kind, list] of [['segment', wanted.segments], ['tag', wanted.tags]] as const) {
       for (const def of list) {
         const id = `${kind}\u0000${def.name}`;
@@ -78,6 +84,16 @@ export class SegmentRegistry {
       this.rows.delete(id);
       removed.push({ kind: r.kind, name: r.name });
       if (storedDefinition(r.definition).condition !== null) restart = true;
+    }
+    const removedTags = removed.filter((r) => r.kind === 'tag').map((r) => memberKey('tag', r.name));
+    for (const key of before?.dependents(removedTags) ?? []) {
+      const id = key.startsWith('tag:') ? `tag\u0000${key.slice(4)}` : `segment\u0000${key}`;
+      const r = this.rows.get(id);
+      if (r === undefined || save.includes(r)) continue;
+      const next: SegmentDefinitionRow = { ...r, status: 'backfilling', cursor: 0, after: Math.max(after, r.status === 'backfilling' ? r.after : 0), updatedAt: now };
+      this.rows.set(id, next);
+      save.push(next);
+      restart = true;
     }
     if (restart) {
       // One pass evaluates every definition: restart the running ones with the new.

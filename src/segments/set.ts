@@ -171,6 +171,8 @@ export class SegmentSet {
   readonly order: CompiledSegment[];
   private readonly byKey = new Map<string, CompiledSegment>();
   private readonly byInput = new Map<string, CompiledSegment[]>();
+  /** Per membership key, the rule-driven definitions naming it (in_segment, or a has_tag test covering the tag). */
+  private readonly namedBy = new Map<string, Set<string>>();
 
   /** Every tag defined (rule-driven or manual), sorted. */
   private readonly tags: string[];
@@ -192,6 +194,11 @@ export class SegmentSet {
       // A tag test reads every tag it covers: manual ones through their own input, rule-driven ones through theirs.
       for (const t of tagRefs(d.condition)) for (const x of this.tags) if (tagCovers(t, x)) named.push(memberKey('tag', x));
       for (const s of named) for (const k of inputs.get(s) ?? []) own.add(k);
+      for (const s of named) {
+        const by = this.namedBy.get(s);
+        if (by) by.add(key);
+        else this.namedBy.set(s, new Set([key]));
+      }
       inputs.set(key, own);
       return { kind, name: d.name, key, condition: d.condition, inputs: own, ...(d.purpose !== undefined ? { purpose: d.purpose } : {}) };
     };
@@ -214,6 +221,20 @@ export class SegmentSet {
 
   get(key: string): CompiledSegment | undefined {
     return this.byKey.get(key);
+  }
+
+  /** The keys of the rule-driven definitions that name any of these keys, directly or through the definitions naming them. */
+  dependents(keys: Iterable<string>): Set<string> {
+    const out = new Set<string>();
+    const todo = [...keys];
+    for (let k = todo.pop(); k !== undefined; k = todo.pop()) {
+      for (const d of this.namedBy.get(k) ?? []) {
+        if (out.has(d)) continue;
+        out.add(d);
+        todo.push(d);
+      }
+    }
+    return out;
   }
 
   /** Names of the computed traits the definitions read. */

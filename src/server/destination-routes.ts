@@ -18,10 +18,10 @@ const DestinationBody = Type.Object(
   {
     additionalProperties: true,
     description:
-      'id? (letters, digits, _ and -), url (http or https), secret? (16-256 characters; generated when absent), kinds (segment.entered, segment.exited, profile.updated), segments? (names), enabled? (default true).',
+      'id? (letters, digits, _ and -), url (http or https), secret? (16-256 characters; generated when absent), kinds (segment.entered, segment.exited, tag.entered, tag.exited, profile.updated), segments? (segment names: narrows segment events and profile updates), tags? (defined tags or branches above them: narrows tag events to those tags and the tags below them; an unknown tag is a 400 naming /tags/<i>), enabled? (default true), purpose? (a consent purpose).',
   },
 );
-const PatchBody = Type.Object({}, { additionalProperties: true, description: 'Any of url, secret, kinds, segments, enabled.' });
+const PatchBody = Type.Object({}, { additionalProperties: true, description: 'Any of url, secret, kinds, segments, tags, enabled, purpose.' });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, description: 'The destination id.' }) });
 const DeliveryParams = Type.Object({ id: Type.String({ minLength: 1 }), deliveryId: Type.String({ minLength: 1, description: 'The delivery id (`<destination>:<outbox seq>`).' }) });
 const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100, at most 1000).' }));
@@ -62,7 +62,7 @@ export function destinationRoutes(app: FastifyInstance, p: Portrait): void {
 
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof PatchBody> }>(
     '/v1/destinations/:id',
-    { schema: { summary: 'Change a destination (url, secret, kinds, segments, enabled)', tags: TAGS, params: IdParams, body: PatchBody } },
+    { schema: { summary: 'Change a destination (url, secret, kinds, segments, tags, enabled, purpose)', tags: TAGS, params: IdParams, body: PatchBody } },
     async (req) => {
       const { workspace } = await authorize(p, req, 'admin');
       return p.destinations.update(workspace, req.params.id, req.body);

@@ -286,6 +286,8 @@ CREATE TABLE erased_identifiers (
   PRIMARY KEY (partition, workspace, hash)
 );`,
   },
+  // A destination's tag filter: JSON list of tag names, null for every tag (as segments).
+  { version: 13, name: 'tag filter of webhook destinations', sql: 'ALTER TABLE destinations ADD COLUMN tags TEXT COLLATE "C";' },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records, each partition's removed links and erased identifiers. */

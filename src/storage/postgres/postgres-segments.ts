@@ -217,6 +217,15 @@ export class PostgresSegmentStore implements SegmentStore {
     await withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DEFINITIONS_LOCK]);
       await writeSegmentDefinitions(client, rows);
+      // A backfill starting over, of the same version too (a tag its tests covered was dropped): partitioned
+      // workers forget their progress on it and evaluate their profiles again when they next read the definitions.
+      const restarted = rows.filter((r) => r.status === 'backfilling' && r.cursor === 0);
+      if (restarted.length > 0) {
+        await client.query('DELETE FROM segment_backfills b USING unnest($1::text[], $2::text[]) AS k(kind, name) WHERE b.kind = k.kind AND b.name = k.name', [
+          restarted.map((r) => r.kind),
+          restarted.map((r) => r.name),
+        ]);
+      }
     });
   }
 
