@@ -250,6 +250,76 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     );
   });
 
+  for (const lagging of ['receiver', 'sender'] as const) {
+    it(`a trait changed while a handover is on its way, the ${lagging} still on the old version: the moved profile's value equals the embedded mode's and a rebuild`, async () => {
+      const config = await clusterDeployment(2, cleanups, BASE);
+      const clock = new ManualClock(T0);
+      const api = await Portrait.open(config({ role: 'api' }), { clock });
+      cleanups.push(() => api.close());
+      // A person whose user id is homed in partition 1 and whose anonymous id is homed in partition 0: the identify
+      // (made in 1, its owner's) hands the user's profile down to 0. The '.' keeps the ids out of any generated value.
+      let i = 0;
+      while (!(partitionOf('default', `moved.user.${i}.`, 2) === 1 && partitionOf('default', `moved.anon.${i}.`, 2) === 0)) i++;
+      const u = `moved.user.${i}.`;
+      const a = `moved.anon.${i}.`;
+      const v1 = { name: 'moved_views', kind: 'count', filter: { event: 'Product Viewed' } };
+      const v2 = { name: 'moved_views', kind: 'sum', filter: { event: 'Product Viewed' }, value: 'properties.price' };
+      await api.putTrait(v1);
+      // The receiver (partition 0) holds both partitions until the sender joins and takes 1.
+      const receiver = await Portrait.open(config({ role: 'worker', workerId: 'receiver' }), { clock });
+      cleanups.push(() => receiver.close());
+      await waitFor(() => receiver.cluster?.partitionsHeld().length === 2, 10_000, 'the receiver holds both partitions');
+      const sender = await Portrait.open(config({ role: 'worker', workerId: 'sender' }), { clock });
+      cleanups.push(() => sender.close());
+      await waitFor(() => sender.cluster?.partitionsHeld().join() === '1' && receiver.cluster?.partitionsHeld().join() === '0', 10_000, 'the sender holds partition 1, the receiver 0');
+      // The lagging worker has not noticed the change yet: it does not poll the definitions (as a worker between two polls).
+      // Private in ClusterEngine: the poll that restarts partition engines on a definition change.
+      const polls = (lagging === 'receiver' ? receiver : sender).cluster as unknown as { followDefinitions?: () => Promise<void> };
+      polls.followDefinitions = async () => undefined;
+
+      let t = T0 - 86_400_000;
+      const view = (ids: Record<string, string>, price: number) => ({ type: 'track', ...ids, event: 'Product Viewed', properties: { price }, timestamp: new Date((t += 1000)).toISOString() });
+      const phases: unknown[][] = [[view({ anonymousId: a }, 3), view({ userId: u }, 5), view({ userId: u }, 7)], [view({ userId: u }, 11), view({ userId: u }, 13), { type: 'identify', userId: u, anonymousId: a, timestamp: new Date((t += 1000)).toISOString() }, view({ userId: u }, 17)]];
+      await sendPhases(api, phases.slice(0, 1));
+      await api.putTrait(v2);
+      const store = await PostgresStore.open({ url: config().cluster!.databaseUrl! });
+      cleanups.push(() => store.close());
+      const v2hash = (await store.definitions()).find((d) => d.name === 'moved_views')!.hash;
+      const [ahead, behind] = lagging === 'receiver' ? [1, 0] : [0, 1];
+      await waitFor(async () => (await store.partitionBackfills(ahead)).some((b) => b.name === 'moved_views' && b.hash === v2hash), 10_000, 'the other worker switched to the new version');
+      assert.ok(!(await store.partitionBackfills(behind)).some((b) => b.hash === v2hash), `the ${lagging} has not switched yet`);
+      // Folded under one version by the sender, then handed over with the profile to a receiver on the other.
+      await sendPhases(api, phases.slice(1));
+      // The lagging worker notices the change from now on, as its next poll would.
+      delete polls.followDefinitions;
+      await waitFor(async () => (await api.traitDefinitions()).every((d) => d.status === 'live'), 30_000, 'the new version is live');
+      await api.drain();
+
+      const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+      cleanups.push(() => embeddedNode.close());
+      await embeddedNode.putTrait(v1);
+      await sendPhases(embeddedNode, phases.slice(0, 1));
+      await embeddedNode.putTrait(v2);
+      await sendPhases(embeddedNode, phases.slice(1));
+      await embeddedNode.drain();
+      const want = (await embeddedNode.profile('user_id', u, { now: T0 }))?.traits.moved_views;
+      assert.equal(want, 3 + 5 + 7 + 11 + 13 + 17, 'the embedded mode sums every view');
+      const merged = await api.profile('user_id', u, { now: T0 });
+      assert.equal(merged?.id, (await api.profile('anonymous_id', a, { now: T0 }))?.id, 'one profile');
+      assert.equal(merged?.traits.moved_views, want, 'every view counts once in the moved profile');
+      const state = await api.stateDump();
+      assertOneOwner(state);
+
+      await sender.close();
+      await receiver.close();
+      const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
+      cleanups.push(() => rebuilt.close());
+      await rebuilt.rebuild();
+      const withoutHistory = (dump: readonly string[]) => comparableDump(dump).filter((l) => !l.startsWith('trait_history '));
+      assert.deepEqual(withoutHistory(await rebuilt.stateDump()), withoutHistory(state), 'a rebuild from the log gives the same state');
+    });
+  }
+
   it('a worker that dies after committing and before publishing its control records: the next holder publishes them, duplicates change nothing, every event counts once', async () => {
     const config = await clusterDeployment(4, cleanups, BASE);
     const clock = new ManualClock(T0);

@@ -79,6 +79,13 @@ export interface ControlRecord {
   /** The partition it is for (its subject). */
   to: number;
   body: ControlBody;
+  /**
+   * The fingerprint of the trait definition versions the sender folded under
+   * when it made the record (traitVersions; absent in records made before it
+   * was kept). A receiver whose versions differ and are not the stored ones
+   * switches to the stored ones before it applies the record.
+   */
+  defs?: string;
   timestamp: number;
   receivedAt: number;
 }

@@ -54,6 +54,8 @@ export interface PartitionContext {
    * (the engine loads them before a step needs them).
    */
   backfillOf: (partition: number, name: string) => { hash: string; target: number } | undefined;
+  /** The fingerprint of the trait versions this step folds under (carried by the records it makes). */
+  versions: string;
 }
 
 /** Where an identifier's profile is, seen from this partition. */
@@ -99,7 +101,7 @@ export class ClusterStep extends Step {
       this.index = 0;
     }
     const index = this.index++;
-    const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, timestamp: src.timestamp, receivedAt: src.timestamp };
+    const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, defs: this.part.versions, timestamp: src.timestamp, receivedAt: src.timestamp };
     this.out.control!.push(rec);
   }
 
@@ -359,10 +361,9 @@ export class ClusterStep extends Step {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
       if (reason === undefined) {
-        const merged = this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
-        // A trait version the sender streams and this partition has not switched to yet: kept for the
-        // switch (its own folds of the trait come from its backfill), as a rebuild, which knows it, keeps it.
-        for (const [name, st] of Object.entries(b.doc.traits)) if (merged.traits[name] === undefined && !this.ctx.rules.traits.some((t) => t.name === name && t.hash === st.h)) merged.traits[name] = st;
+        // The sender's trait versions are this partition's, or older ones, whose states the merge leaves out
+        // (the engine switches to newer versions before it applies a record made under them).
+        this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
         return;
       }
       this.conflict(src, position, reason, b.meta.a, b.meta.b, b.doc.id, qd.id);

@@ -72,6 +72,15 @@ export interface EngineOptions {
   onCommit?: (position: number, events: number) => void;
   /** Called once an erasure is committed, with the identifier keys it removed (to destroy their data keys). */
   onErased?: (workspace: string, identKeys: readonly string[]) => Promise<void>;
+  /**
+   * Partitioned workers: the engine met a record made under trait versions
+   * other than its own, and its own are no longer the stored ones. It has
+   * committed what came before that record and stopped: it is to be started
+   * again with the stored definitions (their backfills begin at the position
+   * it committed), and then applies the record under the same versions as
+   * its sender. Without it, the engine does not look.
+   */
+  onDefinitionsBehind?: () => void;
 }
 
 /** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
@@ -94,6 +103,8 @@ export interface PartitionedOptions {
   backfills: () => Promise<StoredBackfill[]>;
   /** The last control record this partition made (committed, published or not). */
   lastControl: () => Promise<{ at: number; index: number } | undefined>;
+  /** The fingerprint of the stored trait definitions' versions (traitVersions). */
+  storedVersions: () => Promise<string>;
 }
 
 export class Engine implements EngineHandle {
@@ -327,7 +338,7 @@ export class Engine implements EngineHandle {
     const p = this.o.partitioned;
     if (p === undefined || this.erasedIds === undefined) return new Step(this.ctx(), this.partition, this.position);
     const backfillOf = (partition: number, name: string) => this.backfillRows.get(partition)?.get(name);
-    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc, backfillOf }, this.position);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc, backfillOf, versions: this.o.definitions.versions() }, this.position);
   }
 
   /**
@@ -352,6 +363,30 @@ export class Engine implements EngineHandle {
       return b?.kind === 'traits' && b.states.some((st) => !held(b.source, st.name, st.hash));
     });
     if (stale) this.holdBackfills(await p.backfills());
+  }
+
+  /**
+   * Partitioned: the index of the first row made by another partition under
+   * trait versions other than this engine's (a forwarded event, a handover)
+   * when this engine's versions are no longer the stored ones: the sender
+   * folded under newer ones, and the states it carries (or the event it
+   * streams) would be lost here. Undefined when there is none, or when this
+   * engine's versions are the stored ones (the sender is behind, and its own
+   * backfill, which ends past the record, counts what the record carries).
+   */
+  private async firstAhead(rows: readonly Positioned[]): Promise<number | undefined> {
+    if (this.o.onDefinitionsBehind === undefined || this.o.partitioned === undefined) return undefined;
+    const mine = this.o.definitions.versions();
+    let stored: string | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const r = row.record;
+      const made = row.forwarded?.control ?? (r.type === 'control' && r.body.kind === 'handover' ? r : undefined);
+      if (made?.defs === undefined || made.defs === mine) continue;
+      stored ??= await this.o.partitioned.storedVersions();
+      return stored === mine ? undefined : i;
+    }
+    return undefined;
   }
 
   private holdBackfills(rows: readonly StoredBackfill[]): void {
@@ -427,6 +462,17 @@ export class Engine implements EngineHandle {
         break;
       }
       rows.push(r);
+    }
+    const behind = await this.firstAhead(rows);
+    if (behind !== undefined) {
+      if (behind === 0) {
+        // Committed up to the record: the definitions start here, and the record is applied after the switch.
+        await this.flush();
+        this.stopped = true;
+        this.o.onDefinitionsBehind?.();
+        return;
+      }
+      rows.length = behind;
     }
     const ids: Array<EventIdentifiers | undefined> = [];
     if (this.o.partitioned) {

@@ -34,7 +34,7 @@ import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identi
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, ThreadedDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
-import { Definitions } from '../engine/definitions.ts';
+import { Definitions, traitVersions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
 import { emailHasher, engineOptions, liveSegments } from '../engine/options.ts';
@@ -984,6 +984,7 @@ function clusterEngine(
             hashIdent: erasedHash,
             backfills: () => store.partitionBackfills(),
             lastControl: () => store.lastControl(partition),
+            storedVersions: async () => traitVersions(await store.definitions()),
           },
         }),
       };
