@@ -103,24 +103,30 @@ async function conflicts(p: Portrait): Promise<string[]> {
  * A person of a scenario is erased right after new activity of theirs is
  * appended, without waiting for it: on partitioned workers the events reach
  * the owner of their profile (forwarded) before or after the erasure, and
- * either way nothing of them may stay. The first person who fed no group
- * (README: an erasure on partitioned workers recomputes groups from calls
- * the stream still holds). Their identifier keys.
+ * either way nothing of them may stay. The first person who fed a group
+ * (else the first person), whose late activity counts for that group too:
+ * the groups they fed are recomputed without them. Their identifier keys.
  */
 async function eraseMidActivity(p: Portrait, seed: number, phases: readonly unknown[][]): Promise<string[]> {
-  const grouped = (i: number) => phases.flat().some((m) => {
-    const x = m as { userId?: string; type?: string; context?: { groupId?: string } };
-    return x.userId === `u${seed}_${i}` && (x.type === 'group' || x.context?.groupId !== undefined);
-  });
+  const groupOf = (i: number) => {
+    for (const m of phases.flat()) {
+      const x = m as { userId?: string; type?: string; groupId?: string; context?: { groupId?: string } };
+      if (x.userId !== `u${seed}_${i}`) continue;
+      const g = x.type === 'group' ? x.groupId : x.context?.groupId;
+      if (g !== undefined) return g;
+    }
+    return undefined;
+  };
+  const people = new Set(phases.flat().map((m) => (m as { userId?: string }).userId).filter((u) => u?.startsWith(`u${seed}_`))).size;
   let i = 0;
-  while (grouped(i)) i++;
+  while (i < people && groupOf(i) === undefined) i++;
+  if (i === people) i = 0;
   const user = `u${seed}_${i}`;
-  // Everyone fed a group: nobody is erased.
-  if (!phases.flat().some((m) => (m as { userId?: string }).userId === user)) return [];
+  const group = groupOf(i);
   const anons = [`a${seed}_${i}_0`, `a${seed}_${i}_1`];
   const at = new Date(T0 - 3_600_000).toISOString();
   await p.ingest([
-    { type: 'track', userId: user, event: 'Order Completed', properties: { revenue: 5 }, messageId: `late-${seed}-0`, timestamp: at },
+    { type: 'track', userId: user, event: 'Order Completed', properties: { revenue: 5 }, messageId: `late-${seed}-0`, timestamp: at, ...(group !== undefined && { context: { groupId: group } }) },
     { type: 'track', userId: user, anonymousId: anons[1], event: 'Product Viewed', properties: { category: 'books' }, messageId: `late-${seed}-1`, timestamp: at },
     { type: 'track', anonymousId: anons[0], event: 'Product Viewed', properties: { category: 'toys' }, messageId: `late-${seed}-2`, timestamp: at },
   ]);
@@ -417,6 +423,63 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     await node.rebuild();
     const again = await node.stateDump();
     assert.deepEqual(comparableDump(again), comparableDump(state), 'a rebuild gives the same state');
+  });
+
+  it('an erasure recomputes the groups the person fed wherever they are homed, without the person: a group only they fed goes, a shared one keeps the others\' events; the embedded mode\'s groups, and a rebuild equals it', async () => {
+    const config = await clusterDeployment(4, cleanups, BASE);
+    const node = await Portrait.open(config({ workerId: 'solo' }), { clock: new ManualClock(T0) });
+    cleanups.push(() => node.close());
+    // The ids hold a '.', which no generated id or hash in the state has: a search of the state's lines cannot match by chance.
+    const x = 'grouped.user.x.';
+    const y = 'grouped.user.y.';
+    const owner = partitionOf('default', x, 4);
+    const homed = (here: boolean, prefix: string) => {
+      let i = 0;
+      while ((partitionOf('default', `${prefix}.${i}.`, 4) === owner) !== here) i++;
+      return `${prefix}.${i}.`;
+    };
+    // Only x feeds `alone` (homed elsewhere) and `local` (homed with x's profile); x and y feed `shared`.
+    const alone = homed(false, 'grouped.alone');
+    const local = homed(true, 'grouped.local');
+    const shared = homed(false, 'grouped.shared');
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    const phases: unknown[][] = [
+      [
+        { type: 'group', userId: x, groupId: alone, traits: { plan: 'pro' }, messageId: 'g-0', timestamp: at() },
+        { type: 'group', userId: x, groupId: local, traits: { plan: 'team' }, messageId: 'g-1', timestamp: at() },
+        { type: 'group', userId: y, groupId: shared, traits: { plan: 'free' }, messageId: 'g-2', timestamp: at() },
+        { type: 'track', userId: x, event: 'Order Completed', properties: { revenue: 40 }, context: { groupId: shared, groups: { team: alone } }, messageId: 'g-3', timestamp: at() },
+        { type: 'track', userId: y, event: 'Order Completed', properties: { revenue: 7 }, context: { groupId: shared }, messageId: 'g-4', timestamp: at() },
+        { type: 'group', userId: x, groupId: shared, traits: { plan: 'enterprise' }, messageId: 'g-5', timestamp: at() },
+        { type: 'track', userId: x, event: 'Product Viewed', properties: { category: 'books' }, context: { groupId: local }, messageId: 'g-6', timestamp: at() },
+      ],
+    ];
+    const erase = async (p: Portrait) => {
+      const entry = await p.privacy.erase('user_id', x);
+      assert.equal((await p.privacy.waitFor(entry.id)).status, 'completed');
+      await p.drain();
+    };
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, phases);
+    await erase(embeddedNode);
+    const want = await persons(embeddedNode);
+
+    await sendPhases(node, phases);
+    assert.equal((await node.profile('group_id', alone))?.eventCount, 2, 'before the erasure, x fed the group homed elsewhere');
+    await erase(node);
+    assert.equal(await node.profile('group_id', alone), undefined, 'a group homed elsewhere that only the erased person fed goes');
+    assert.equal(await node.profile('group_id', local), undefined, 'and one homed with their profile');
+    const left = await node.profile('group_id', shared, { now: T0 });
+    assert.equal(left?.eventCount, 2, 'a shared group keeps the other member\'s events only');
+    assert.equal(left?.attributes.plan, 'free', 'and their traits');
+    assertSamePersons(await persons(node), want);
+    const state = await node.stateDump();
+    assert.deepEqual(state.filter((l) => l.includes(x) || l.includes(alone) || l.includes(local)), [], 'no state line names the erased person or the groups only they fed');
+    assertOneOwner(state);
+    await node.rebuild();
+    assert.deepEqual(comparableDump(await node.stateDump()), comparableDump(state), 'a rebuild gives the same state');
   });
 
   it('an event appended before an erasure and forwarded to the erased profile\'s owner after it is dropped there; an identifier used again after an erasure that did not suppress it makes a new profile; a rebuild equals it', async () => {

@@ -38,7 +38,8 @@ export interface LinkMeta {
  * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
- * - `forget`: a person was erased where their profile lived: delete what is left of them here.
+ * - `forget`: a person was erased where their profile lived: delete what is left of them here, and
+ *   recompute without them the groups homed here among `groups` (those their events counted for).
  * - `traits`: a trait backfill of partition `source` folded these partial
  *   states from its own events whose owner is `ident` (before `target`, the
  *   backfill's end there): merge them into the profile holding `ident`.
@@ -50,7 +51,7 @@ export type ControlBody =
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
   | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[] }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[] }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 
 /** A trait state a backfill folded on one partition, for a profile owned by another. */

@@ -171,7 +171,7 @@ export class ClusterStep extends Step {
     // Appended before the erasure of someone it names and forwarded here after it: the erasure removed it.
     if (fwd !== undefined && this.part.erased.drops(ws, eventIdentKeys(e, this.ctx.hashEmail), of)) return;
     if (fwd?.group === true) {
-      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
+      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldHomed(e, position, g, of);
       return;
     }
     const where = this.where(ws, ids.owner);
@@ -194,11 +194,23 @@ export class ClusterStep extends Step {
     const homes = new Set<number>();
     for (const g of ids.groups ?? []) {
       const home = this.part.homeOf(ws, g);
-      if (home === this.p) this.foldGroup(e, position, g);
+      if (home === this.p) this.foldHomed(e, position, g, of);
       else homes.add(home);
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * Folds an event (appended at `of`) into a group homed here, unless the
+   * group was recomputed from the stream up to `of` or later after an
+   * erasure (erasure.ts, recomputeGroups): the event is in it already.
+   */
+  private foldHomed(e: PortraitEvent, position: number, group: string, of: number): void {
+    const id = this.lookup(e.workspace, group);
+    const upTo = id === undefined || awayTarget(id) !== undefined ? undefined : this.doc(e.workspace, id).refoldedTo;
+    if (upTo !== undefined && of <= upTo) return;
+    this.foldGroup(e, position, group);
   }
 
   /**

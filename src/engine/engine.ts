@@ -7,7 +7,8 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
-import { applyErasure } from '../privacy/erasure.ts';
+import { applyErasure, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
+import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
 import { componentOf, identifiersOf, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
@@ -561,28 +562,47 @@ export class Engine implements EngineHandle {
     c.routes = true;
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
-      c.forget = [{ workspace: r.workspace, profileIds, identKeys, upTo: r.at }];
+      const ws = r.workspace;
       // Records from before the erasure that still reach this partition must not bring the person back.
-      this.erasedIds?.add(r.workspace, identKeys, r.at);
+      this.erasedIds?.add(ws, identKeys, r.at);
       c.erased = this.erasedIds?.take();
-      for (const id of profileIds) this.profiles.delete(r.workspace, id);
-      for (const k of identKeys) this.identities.delete(r.workspace, k);
+      // The groups homed here that the person's events counted for, recomputed without them.
+      const defs = this.o.definitions;
+      const groups = await recomputeGroups(ws, r.body.groups ?? [], p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
+      c.forget = [{ workspace: ws, profileIds, identKeys, upTo: r.at, ...(groups.length > 0 && { groups }) }];
+      for (const id of [...profileIds, ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
+      for (const k of [...identKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
     }
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
     if (c.forget !== undefined) this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
   }
 
+  /**
+   * Partitioned workers: the groups this partition recomputes after an
+   * erasure (those homed here), leaving out the events of people erased
+   * after them (the stream keeps them).
+   */
+  private groupScope(workspace: string): GroupScope | undefined {
+    const p = this.o.partitioned;
+    const erased = this.erasedIds;
+    if (p === undefined || erased === undefined) return undefined;
+    return {
+      here: (groupId) => p.homeOf(workspace, `group:${groupId}`) === this.partition,
+      leaveOut: (e) => erased.names(workspace, eventIdentKeys(e.record, this.o.hashEmail), e.position),
+    };
+  }
+
   /** Partitioned workers: the `forget` records an erasure at `p` sends every other partition. */
-  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[]) => ControlRecord[]) | undefined {
+  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[], groups: string[]) => ControlRecord[]) | undefined {
     const n = this.o.partitions;
     if (this.o.partitioned === undefined || n === undefined) return undefined;
     const from = this.partition;
     const { workspace, timestamp } = p.record;
-    return (profileIds, identKeys) =>
+    return (profileIds, identKeys, groups) =>
       Array.from({ length: n }, (_, q) => q)
         .filter((q) => q !== from)
-        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys }, timestamp, receivedAt: timestamp }));
+        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }) }, timestamp, receivedAt: timestamp }));
   }
 
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
@@ -592,8 +612,10 @@ export class Engine implements EngineHandle {
     // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
+    const scope = this.groupScope(p.record.workspace);
     const done = await applyErasure(p, {
       forget: this.forgetElsewhere(p),
+      ...(scope !== undefined && { groups: scope }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,

@@ -16,6 +16,7 @@ import { partitionOf, type EventLog } from '../log/index.ts';
 import { identValue } from '../core/identity.ts';
 import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
+import type { ControlRecord } from '../core/control.ts';
 import { rawIdentKeys, type SuppressionList } from './suppression.ts';
 
 export interface ErasureRequest {
@@ -105,6 +106,51 @@ export function refoldGroup(
   return { doc, history };
 }
 
+/**
+ * Partitioned workers: the groups a partition recomputes after an erasure
+ * (those homed in it: each partition writes its own), and the events it
+ * leaves out (the stream keeps the person's events: those from before the
+ * erasure of someone they name).
+ */
+export interface GroupScope {
+  here: (groupId: string) => boolean;
+  leaveOut: (e: Positioned<PortraitEvent>) => boolean;
+}
+
+/**
+ * The group profiles among `groupIds` recomputed from the events the log
+ * holds for them up to `position`: each one's new document and history, or
+ * null when no event is left. Partitioned (`scope`): only those homed here,
+ * without the events `scope` leaves out, each marked recomputed up to
+ * `position` (forwarded events from then or before are in it already).
+ */
+export async function recomputeGroups(
+  workspace: string,
+  groupIds: Iterable<string>,
+  position: number,
+  deps: { log: EventLog; store: StateStore; rules: ProfileRules; covers: (t: TraitRuntime, position: number) => boolean; scope?: GroupScope },
+): Promise<ErasurePlan['groups']> {
+  const groups: ErasurePlan['groups'] = [];
+  const scope = deps.scope;
+  for (const groupId of [...groupIds].sort()) {
+    if (scope !== undefined && !scope.here(groupId)) continue;
+    const ident = `group:${groupId}`;
+    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
+    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
+    if (current === undefined) continue;
+    const events = await deps.log.groupEvents(workspace, groupId, { upTo: position });
+    const left = scope === undefined ? events : events.filter((e) => !scope.leaveOut(e));
+    if (left.length === 0) {
+      groups.push({ id: current.id, ident, doc: null, history: [] });
+      continue;
+    }
+    const refolded = refoldGroup(current, left, deps.rules, deps.covers);
+    if (scope !== undefined) refolded.doc.refoldedTo = position;
+    groups.push({ id: current.id, ident, ...refolded });
+  }
+  return groups;
+}
+
 export interface AppliedErasure {
   workspace: string;
   /** Profiles removed or recomputed (to drop from caches). */
@@ -146,10 +192,12 @@ export async function applyErasure(
     now: number;
     rules: ProfileRules;
     covers: (t: TraitRuntime, position: number) => boolean;
-    /** Partitioned workers: the records telling the other partitions to forget the person. */
-    forget?: ErasurePlan['forget'];
+    /** Partitioned workers: the records telling the other partitions to forget the person (and recompute the groups they fed). */
+    forget?: (profileIds: string[], identKeys: string[], groups: string[]) => ControlRecord[];
     /** Partitioned workers: this partition's rows of the identifiers erased. */
     erased?: ErasurePlan['erased'];
+    /** Partitioned workers: the groups recomputed here, and the events left out. */
+    groups?: GroupScope;
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -171,16 +219,8 @@ export async function applyErasure(
     }
   }
   const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };
-  const groups: ErasurePlan['groups'] = [];
-  for (const groupId of [...groupIds].sort()) {
-    const ident = `group:${groupId}`;
-    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
-    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
-    if (current === undefined) continue;
-    const left = await deps.log.groupEvents(workspace, groupId, { upTo: p.position });
-    if (left.length === 0) groups.push({ id: current.id, ident, doc: null, history: [] });
-    else groups.push({ id: current.id, ident, ...refoldGroup(current, left, deps.rules, deps.covers) });
-  }
+  const groups = await recomputeGroups(workspace, groupIds, p.position, { ...deps, ...(deps.groups !== undefined && { scope: deps.groups }) });
+  const forget = deps.forget;
   const { profileIds } = await privacy.erase({
     groups,
     workspace,
@@ -193,7 +233,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
-    ...(deps.forget !== undefined && { forget: deps.forget }),
+    ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, [...groupIds].sort()) }),
     ...(deps.erased !== undefined && { erased: deps.erased }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
