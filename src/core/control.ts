@@ -40,6 +40,8 @@ export interface LinkMeta {
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
  * - `forget`: a person was erased where their profile lived: delete what is left of them here, and
  *   recompute without them the groups homed here among `groups` (those their events counted for).
+ *   `erasedAt`: the erasure's log position, when another partition sends it on (it found a profile
+ *   that had absorbed an erased one); else `at`.
  * - `traits`: a trait backfill of partition `source` folded these partial
  *   states from its own events whose owner is `ident` (before `target`, the
  *   backfill's end there): merge them into the profile holding `ident`.
@@ -51,7 +53,7 @@ export type ControlBody =
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
   | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[] }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 
 /** A trait state a backfill folded on one partition, for a profile owned by another. */

@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
-import { applyErasure, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
+import { applyErasure, liveProfile, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
@@ -554,7 +554,12 @@ export class Engine implements EngineHandle {
   /**
    * Partitioned workers: a person erased where their profile lived; what
    * this partition still holds of them (routes, the profile's history from
-   * before it moved) goes, with the partition position.
+   * before it moved) goes, with the partition position. So does a profile of
+   * this partition that absorbed one of the erased profiles: a record from
+   * before the erasure (a handover) that reached this partition before this
+   * `forget` made it. Its rows here go up to this position, its identifiers
+   * count as erased at the erasure's position, and every other partition is
+   * told to forget them too (their routes of them).
    */
   private async forget(p: Positioned<ControlRecord>): Promise<void> {
     const r = p.record;
@@ -563,15 +568,23 @@ export class Engine implements EngineHandle {
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
       const ws = r.workspace;
+      const erasedAt = r.body.erasedAt ?? r.at;
+      const absorbed = await this.absorbedHere(ws, profileIds);
+      const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
       // Records from before the erasure that still reach this partition must not bring the person back.
-      this.erasedIds?.add(ws, identKeys, r.at);
+      this.erasedIds?.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
       c.erased = this.erasedIds?.take();
       // The groups homed here that the person's events counted for, recomputed without them.
       const defs = this.o.definitions;
       const groups = await recomputeGroups(ws, r.body.groups ?? [], p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
-      c.forget = [{ workspace: ws, profileIds, identKeys, upTo: r.at, ...(groups.length > 0 && { groups }) }];
-      for (const id of [...profileIds, ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
-      for (const k of [...identKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
+      c.forget = [{ workspace: ws, profileIds, identKeys, upTo: erasedAt, ...(groups.length > 0 && { groups }) }];
+      if (absorbed.length > 0) {
+        const ids = absorbed.map((d) => d.id);
+        c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: p.position });
+        c.control = this.forgetRecords(ws, r.timestamp, p.position)(ids, absorbedKeys, [], erasedAt);
+      }
+      for (const id of [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
+      for (const k of [...identKeys, ...absorbedKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
     }
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
@@ -593,16 +606,41 @@ export class Engine implements EngineHandle {
     };
   }
 
-  /** Partitioned workers: the `forget` records an erasure at `p` sends every other partition. */
-  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[], groups: string[]) => ControlRecord[]) | undefined {
-    const n = this.o.partitions;
-    if (this.o.partitioned === undefined || n === undefined) return undefined;
+  /**
+   * Partitioned workers: the profiles of this partition that absorbed one of
+   * `profileIds` (erased elsewhere), following the merges from each.
+   */
+  private async absorbedHere(workspace: string, profileIds: readonly string[]): Promise<ProfileDoc[]> {
+    const out = new Map<string, ProfileDoc>();
+    for (const id of profileIds) {
+      const live = await liveProfile(this.o.store, workspace, id);
+      if (live.doc === undefined || live.profileId === id || profileIds.includes(live.profileId)) continue;
+      if ((await this.o.store.ownerOf?.(workspace, live.profileId)) === this.partition) out.set(live.profileId, live.doc);
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * Partitioned workers: the `forget` records made at `position` for every
+   * other partition (`erasedAt`: the erasure's position, when not `position`).
+   */
+  private forgetRecords(workspace: string, timestamp: number, position: number): (profileIds: string[], identKeys: string[], groups: string[], erasedAt?: number) => ControlRecord[] {
     const from = this.partition;
-    const { workspace, timestamp } = p.record;
-    return (profileIds, identKeys, groups) =>
-      Array.from({ length: n }, (_, q) => q)
+    return (profileIds, identKeys, groups, erasedAt) =>
+      Array.from({ length: this.o.partitions ?? 1 }, (_, q) => q)
         .filter((q) => q !== from)
-        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }) }, timestamp, receivedAt: timestamp }));
+        .map((to, index) => ({
+          type: 'control',
+          workspace,
+          messageId: controlMessageId(from, position, index),
+          from,
+          at: position,
+          index,
+          to,
+          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }) },
+          timestamp,
+          receivedAt: timestamp,
+        }));
   }
 
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
@@ -614,7 +652,7 @@ export class Engine implements EngineHandle {
     const erased = this.erasedIds?.take();
     const scope = this.groupScope(p.record.workspace);
     const done = await applyErasure(p, {
-      forget: this.forgetElsewhere(p),
+      ...(this.o.partitioned !== undefined && { forget: this.forgetRecords(p.record.workspace, p.record.timestamp, p.position) }),
       ...(scope !== undefined && { groups: scope }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,

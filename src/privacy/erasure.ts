@@ -163,7 +163,7 @@ export interface AppliedErasure {
  * The profile the erase record names or, when an identity merge absorbed it
  * after the request, the profile it was merged into (its data is there now).
  */
-async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
+export async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
   const seen = new Set<string>();
   let current = id;
   for (;;) {
