@@ -523,6 +523,40 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     await assertRebuilds(config, clock, state);
   });
 
+  it('an identifier whose erasure did not suppress it, used again before its home met the erasure and again after: one new profile with both events, one owner; a rebuild equals it', async () => {
+    const { config, clock, api, u, a } = await handingDown('reused');
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    const first = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
+    cleanups.push(() => first.close());
+    await api.ingest([
+      { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books' }, timestamp: at() },
+      { type: 'identify', userId: u, anonymousId: a, traits: { city: 'Lima' }, timestamp: at() },
+    ]);
+    await api.drain();
+    await first.close();
+    // No worker runs: the retention erasure goes to partition 0 (the owner), the event to 1 (the user id's home),
+    // which forwards it to 0 before it meets the erasure's `forget`.
+    const retention = await api.privacy.erase('user_id', u, { suppress: false });
+    assert.equal((await api.ingest([{ type: 'track', userId: u, event: 'Order Completed', properties: { price: 1 }, timestamp: at() }])).accepted, 1);
+    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
+    cleanups.push(() => next.close());
+    assert.equal((await api.privacy.waitFor(retention.id)).status, 'completed');
+    await api.drain();
+    await api.ingest([{ type: 'track', userId: u, event: 'Order Completed', properties: { price: 2 }, timestamp: at() }]);
+    await api.drain();
+
+    const back = await api.profile('user_id', u, { now: T0 });
+    assert.equal(back?.eventCount, 2, 'both events after the erasure count, in one new profile');
+    assert.equal(back?.traits.revenue, 3, 'and its traits');
+    assert.equal(await api.profile('anonymous_id', a), undefined, 'the anonymous id stays erased');
+    const state = await api.stateDump();
+    assert.equal(profilesOf(state).filter((d) => d.identifiers.includes(`user:${u}`)).length, 1, 'one profile holds the user id');
+    assertOneOwner(state);
+    await next.close();
+    await assertRebuilds(config, clock, state);
+  });
+
   it('an event appended before an erasure and forwarded to the erased profile\'s owner after it is dropped there; an identifier used again after an erasure that did not suppress it makes a new profile; a rebuild equals it', async () => {
     const config = await clusterDeployment(4, cleanups, BASE);
     const clock = new ManualClock(T0);

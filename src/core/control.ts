@@ -31,7 +31,8 @@ export interface LinkMeta {
 /**
  * - `forward`: fold the event at log position `of` here (its owner's profile
  *   lives here); `group`: fold it only into the groups it counts for that
- *   are homed here.
+ *   are homed here; `back`: sent back to the home of its owner, whose routes elsewhere were erased:
+ *   fold it here, whatever the routes say.
  * - `link`: join the profile of `ident` (an alias's previous id when `alias`)
  *   with the asker's profile (`anchor`, owned by partition `from`, holding
  *   `identifiers`, for the guards).
@@ -48,7 +49,7 @@ export interface LinkMeta {
  *   `origin`: the lowest position of those events.
  */
 export type ControlBody =
-  | { kind: 'forward'; of: number; group?: true }
+  | { kind: 'forward'; of: number; group?: true; back?: true }
   | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }

@@ -175,9 +175,16 @@ export class ClusterStep extends Step {
       return;
     }
     const where = this.where(ws, ids.owner);
-    // Forwarded here yet unknown here (its routes were erased): folded here rather than sent round.
-    if ('away' in where && !(fwd !== undefined && this.lookup(ws, ids.owner) === undefined)) {
-      this.emit(where.away, { kind: 'forward', of }, e, position);
+    const back = fwd !== undefined && fwd.control.body.kind === 'forward' && fwd.control.body.back === true;
+    if ('away' in where && !back) {
+      if (fwd === undefined || this.lookup(ws, ids.owner) !== undefined) {
+        this.emit(where.away, { kind: 'forward', of }, e, position);
+        return;
+      }
+      // Forwarded here yet unknown here: its routes here were erased, and it is used again after an erasure
+      // that did not suppress it. Its home, which has met that erasure by now (the `forget` this partition
+      // sent it came first), makes its new profile, where its later events go too.
+      this.emit(where.away, { kind: 'forward', of, back: true }, e, position);
       return;
     }
     const local: LinkTarget[] = [];
