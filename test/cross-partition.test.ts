@@ -495,9 +495,12 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     const at = () => new Date((t += 1000)).toISOString();
     const phases: unknown[][] = [
       [
-        { type: 'track', userId: u, event: 'Order Completed', properties: { revenue: 10 }, messageId: 'f-0', timestamp: at() },
-        { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books' }, messageId: 'f-1', timestamp: at() },
-        { type: 'track', userId: 'inflight.other.', event: 'Product Viewed', properties: { category: 'toys' }, messageId: 'f-2', timestamp: at() },
+        // `name` is personal data (privacy.piiFields): sealed with the data key of the event's owner.
+        { type: 'track', userId: u, event: 'Order Completed', properties: { revenue: 10, name: 'Ann' }, messageId: 'f-0', timestamp: at() },
+        { type: 'track', anonymousId: a, event: 'Product Viewed', properties: { category: 'books', name: 'Ann' }, messageId: 'f-1', timestamp: at() },
+        { type: 'track', userId: 'inflight.other.', event: 'Product Viewed', properties: { category: 'toys', name: 'Bob' }, messageId: 'f-2', timestamp: at() },
+        // A group only they fed.
+        { type: 'group', userId: u, groupId: 'inflight.team.', traits: { plan: 'pro' }, messageId: 'f-g', timestamp: at() },
       ],
     ];
     const first = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
@@ -516,11 +519,15 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     assert.equal(await api.profile('user_id', u), undefined, 'the erased person reads as absent by user id');
     assert.equal(await api.profile('anonymous_id', a), undefined, 'and by the anonymous id the handover joined');
     assert.equal((await api.profile('user_id', 'inflight.other.'))?.eventCount, 1, 'someone else stays');
+    assert.equal(await api.profile('group_id', 'inflight.team.'), undefined, 'a group only they fed goes');
     const state = await api.stateDump();
-    assert.deepEqual(state.filter((l) => l.includes(u) || l.includes(a)), [], 'no state line names the erased person');
+    assert.deepEqual(state.filter((l) => l.includes(u) || l.includes(a) || l.includes('inflight.team.')), [], 'no state line names the erased person');
     assertOneOwner(state);
     await next.close();
     await assertRebuilds(config, clock, state);
+    assert.equal((await api.shred('user_id', u)).destroyed, 0, "the person's data keys are destroyed");
+    assert.equal((await api.shred('anonymous_id', a)).destroyed, 0, 'those of the identifier the handover joined too');
+    assert.equal((await api.shred('user_id', 'inflight.other.')).destroyed, 1, 'someone else still had one (control; shredded last, as it changes what a rebuild reads)');
   });
 
   it('an identifier whose erasure did not suppress it, used again before its home met the erasure and again after: one new profile with both events, one owner; a rebuild equals it', async () => {

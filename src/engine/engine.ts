@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
-import { applyErasure, liveProfile, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
+import { applyErasure, groupsFedBy, liveProfile, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
@@ -19,7 +19,8 @@ import { emptyChangeset, scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
-import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
+import { adoptConsentState, foldProfile } from './replay.ts';
+import { logIdsOf } from '../core/identity.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
 import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
@@ -565,6 +566,8 @@ export class Engine implements EngineHandle {
     const r = p.record;
     const c = emptyChangeset(this.partition, p.position);
     c.routes = true;
+    // The identifiers of a profile here that absorbed an erased one: their data keys go after the commit.
+    let shred: string[] = [];
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
       const ws = r.workspace;
@@ -575,20 +578,26 @@ export class Engine implements EngineHandle {
       this.erasedIds?.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
       c.erased = this.erasedIds?.take();
       // The groups homed here that the person's events counted for, recomputed without them.
+      const absorbedGroups = await groupsFedBy(this.o.log, ws, absorbedKeys, erasedAt);
       const defs = this.o.definitions;
-      const groups = await recomputeGroups(ws, r.body.groups ?? [], p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
+      const groupIds = new Set([...(r.body.groups ?? []), ...absorbedGroups]);
+      const groups = await recomputeGroups(ws, groupIds, p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
       c.forget = [{ workspace: ws, profileIds, identKeys, upTo: erasedAt, ...(groups.length > 0 && { groups }) }];
       if (absorbed.length > 0) {
         const ids = absorbed.map((d) => d.id);
         c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: p.position });
-        c.control = this.forgetRecords(ws, r.timestamp, p.position)(ids, absorbedKeys, [], erasedAt);
+        c.control = this.forgetRecords(ws, r.timestamp, p.position)(ids, absorbedKeys, absorbedGroups, erasedAt);
+        shred = absorbedKeys;
       }
       for (const id of [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
       for (const k of [...identKeys, ...absorbedKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
     }
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
-    if (c.forget !== undefined) this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    if (c.forget === undefined) return;
+    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    // Its events become unreadable too, as the erasing partition makes the person's.
+    if (shred.length > 0) await this.o.onErased?.(r.workspace, shred);
   }
 
   /**

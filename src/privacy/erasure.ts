@@ -13,7 +13,7 @@ import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import { partitionOf, type EventLog } from '../log/index.ts';
-import { identValue } from '../core/identity.ts';
+import { identValue, logIdsOf } from '../core/identity.ts';
 import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { ControlRecord } from '../core/control.ts';
@@ -117,6 +117,13 @@ export interface GroupScope {
   leaveOut: (e: Positioned<PortraitEvent>) => boolean;
 }
 
+/** The ids of the groups the events of a person (their identifier keys) appended up to `upTo` counted for, sorted. */
+export async function groupsFedBy(log: EventLog, workspace: string, identKeys: readonly string[], upTo: number): Promise<string[]> {
+  const groupIds = new Set<string>();
+  if (identKeys.length > 0) for (const e of await log.eventsFor(workspace, logIdsOf(identKeys), { upTo })) for (const g of groupIdsOf(e.record)) groupIds.add(g);
+  return [...groupIds].sort();
+}
+
 /**
  * The group profiles among `groupIds` recomputed from the events the log
  * holds for them up to `position`: each one's new document and history, or
@@ -205,19 +212,9 @@ export async function applyErasure(
   const { workspace, erasureId } = p.record;
   const { profileId, doc } = await liveProfile(deps.store, workspace, p.record.profileId);
   const identKeys = doc?.identifiers ?? [];
-  const userIds: string[] = [];
-  const anonymousIds: string[] = [];
-  for (const k of identKeys) {
-    if (k.startsWith('user:')) userIds.push(k.slice(5));
-    else if (k.startsWith('anon:')) anonymousIds.push(k.slice(5));
-  }
+  const { userIds, anonymousIds } = logIdsOf(identKeys);
   // The groups the person's calls fed: recomputed below from the calls of the other members.
-  const groupIds = new Set<string>();
-  if (identKeys.length > 0) {
-    for (const e of await deps.log.eventsFor(workspace, { userIds, anonymousIds }, { upTo: p.position })) {
-      for (const g of groupIdsOf(e.record)) groupIds.add(g);
-    }
-  }
+  const groupIds = await groupsFedBy(deps.log, workspace, identKeys, p.position);
   const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };
   const groups = await recomputeGroups(workspace, groupIds, p.position, { ...deps, ...(deps.groups !== undefined && { scope: deps.groups }) });
   const forget = deps.forget;
@@ -233,7 +230,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
-    ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, [...groupIds].sort()) }),
+    ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, groupIds) }),
     ...(deps.erased !== undefined && { erased: deps.erased }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
