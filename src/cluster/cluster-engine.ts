@@ -150,6 +150,8 @@ export class ClusterEngine implements EngineHandle {
       fenced: true,
       leaseToken: token,
       onError: (e) => this.engineFailed(partition, engine, e),
+      // A record made under newer trait versions than this engine's: it restarts with the stored ones first.
+      onDefinitionsBehind: () => void this.restart([partition]),
     });
     const publisher = new ControlPublisher(this.o.outbox, this.o.log, partition, (e) => this.o.onError?.(e));
     engine.onCommit((position) => {

@@ -31,26 +31,30 @@ export interface LinkMeta {
 /**
  * - `forward`: fold the event at log position `of` here (its owner's profile
  *   lives here); `group`: fold it only into the groups it counts for that
- *   are homed here.
+ *   are homed here; `back`: sent back to the home of its owner, whose routes elsewhere were erased:
+ *   fold it here, whatever the routes say.
  * - `link`: join the profile of `ident` (an alias's previous id when `alias`)
  *   with the asker's profile (`anchor`, owned by partition `from`, holding
  *   `identifiers`, for the guards).
  * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
- * - `forget`: a person was erased where their profile lived: delete what is left of them here.
+ * - `forget`: a person was erased where their profile lived: delete what is left of them here, and
+ *   recompute without them the groups homed here among `groups` (those their events counted for).
+ *   `erasedAt`: the erasure's log position, when another partition sends it on (it found a profile
+ *   that had absorbed an erased one); else `at`.
  * - `traits`: a trait backfill of partition `source` folded these partial
  *   states from its own events whose owner is `ident` (before `target`, the
  *   backfill's end there): merge them into the profile holding `ident`.
  *   `origin`: the lowest position of those events.
  */
 export type ControlBody =
-  | { kind: 'forward'; of: number; group?: true }
+  | { kind: 'forward'; of: number; group?: true; back?: true }
   | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
   | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[] }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 
 /** A trait state a backfill folded on one partition, for a profile owned by another. */
@@ -79,6 +83,13 @@ export interface ControlRecord {
   /** The partition it is for (its subject). */
   to: number;
   body: ControlBody;
+  /**
+   * The fingerprint of the trait definition versions the sender folded under
+   * when it made the record (traitVersions; absent in records made before it
+   * was kept). A receiver whose versions differ and are not the stored ones
+   * switches to the stored ones before it applies the record.
+   */
+  defs?: string;
   timestamp: number;
   receivedAt: number;
 }

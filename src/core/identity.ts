@@ -63,3 +63,14 @@ export interface IdentityConflict {
   messageId: string;
   time: number;
 }
+
+/** The user and anonymous ids among identifier keys: what the log is searched by. */
+export function logIdsOf(identifiers: readonly string[]): { userIds: string[]; anonymousIds: string[] } {
+  const userIds: string[] = [];
+  const anonymousIds: string[] = [];
+  for (const i of identifiers) {
+    if (i.startsWith('user:')) userIds.push(i.slice(5));
+    else if (i.startsWith('anon:')) anonymousIds.push(i.slice(5));
+  }
+  return { userIds, anonymousIds };
+}

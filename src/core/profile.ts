@@ -86,6 +86,12 @@ export interface ProfileDoc {
   eventCount: number;
   /** Log position of the event that created the profile. */
   createdAt: number;
+  /**
+   * Partitioned workers, group profiles: recomputed from the stream's events
+   * up to this position when a member was erased, so a forwarded event from
+   * at or before it is in it already.
+   */
+  refoldedTo?: number;
 }
 
 export function emptyProfile(id: string, workspace: string, kind: ProfileKind, createdAt: number): ProfileDoc {

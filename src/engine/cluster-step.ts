@@ -54,6 +54,8 @@ export interface PartitionContext {
    * (the engine loads them before a step needs them).
    */
   backfillOf: (partition: number, name: string) => { hash: string; target: number } | undefined;
+  /** The fingerprint of the trait versions this step folds under (carried by the records it makes). */
+  versions: string;
 }
 
 /** Where an identifier's profile is, seen from this partition. */
@@ -99,7 +101,7 @@ export class ClusterStep extends Step {
       this.index = 0;
     }
     const index = this.index++;
-    const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, timestamp: src.timestamp, receivedAt: src.timestamp };
+    const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, defs: this.part.versions, timestamp: src.timestamp, receivedAt: src.timestamp };
     this.out.control!.push(rec);
   }
 
@@ -169,13 +171,20 @@ export class ClusterStep extends Step {
     // Appended before the erasure of someone it names and forwarded here after it: the erasure removed it.
     if (fwd !== undefined && this.part.erased.drops(ws, eventIdentKeys(e, this.ctx.hashEmail), of)) return;
     if (fwd?.group === true) {
-      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldGroup(e, position, g);
+      for (const g of ids.groups ?? []) if (this.part.homeOf(ws, g) === this.p) this.foldHomed(e, position, g, of);
       return;
     }
     const where = this.where(ws, ids.owner);
-    // Forwarded here yet unknown here (its routes were erased): folded here rather than sent round.
-    if ('away' in where && !(fwd !== undefined && this.lookup(ws, ids.owner) === undefined)) {
-      this.emit(where.away, { kind: 'forward', of }, e, position);
+    const back = fwd !== undefined && fwd.control.body.kind === 'forward' && fwd.control.body.back === true;
+    if ('away' in where && !back) {
+      if (fwd === undefined || this.lookup(ws, ids.owner) !== undefined) {
+        this.emit(where.away, { kind: 'forward', of }, e, position);
+        return;
+      }
+      // Forwarded here yet unknown here: its routes here were erased, and it is used again after an erasure
+      // that did not suppress it. Its home, which has met that erasure by now (the `forget` this partition
+      // sent it came first), makes its new profile, where its later events go too.
+      this.emit(where.away, { kind: 'forward', of, back: true }, e, position);
       return;
     }
     const local: LinkTarget[] = [];
@@ -192,11 +201,23 @@ export class ClusterStep extends Step {
     const homes = new Set<number>();
     for (const g of ids.groups ?? []) {
       const home = this.part.homeOf(ws, g);
-      if (home === this.p) this.foldGroup(e, position, g);
+      if (home === this.p) this.foldHomed(e, position, g, of);
       else homes.add(home);
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * Folds an event (appended at `of`) into a group homed here, unless the
+   * group was recomputed from the stream up to `of` or later after an
+   * erasure (erasure.ts, recomputeGroups): the event is in it already.
+   */
+  private foldHomed(e: PortraitEvent, position: number, group: string, of: number): void {
+    const id = this.lookup(e.workspace, group);
+    const upTo = id === undefined || awayTarget(id) !== undefined ? undefined : this.doc(e.workspace, id).refoldedTo;
+    if (upTo !== undefined && of <= upTo) return;
+    this.foldGroup(e, position, group);
   }
 
   /**
@@ -359,10 +380,9 @@ export class ClusterStep extends Step {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
       if (reason === undefined) {
-        const merged = this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
-        // A trait version the sender streams and this partition has not switched to yet: kept for the
-        // switch (its own folds of the trait come from its backfill), as a rebuild, which knows it, keeps it.
-        for (const [name, st] of Object.entries(b.doc.traits)) if (merged.traits[name] === undefined && !this.ctx.rules.traits.some((t) => t.name === name && t.hash === st.h)) merged.traits[name] = st;
+        // The sender's trait versions are this partition's, or older ones, whose states the merge leaves out
+        // (the engine switches to newer versions before it applies a record made under them).
+        this.combine(src, position, qd, b.doc, b.meta.a, b.meta.b);
         return;
       }
       this.conflict(src, position, reason, b.meta.a, b.meta.b, b.doc.id, qd.id);

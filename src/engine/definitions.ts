@@ -4,6 +4,7 @@
  * up to the engine's position at that moment; events after it stream in as
  * usual. Until its backfill ends, a trait reads as backfilling.
  */
+import { createHash } from 'node:crypto';
 import { Errors } from '../core/errors.ts';
 import type { Json } from '../core/event.ts';
 import type { ScoreSpecs } from '../core/scores.ts';
@@ -11,10 +12,17 @@ import { defaultConsentPolicy, type AttributePolicy, type ConsentPolicy, type Pr
 import type { DefinitionRow } from '../storage/index.ts';
 import { compileTrait, definitionHash, type TraitDefinition } from '../traits/index.ts';
 
+/** A short fingerprint of trait definition versions (name and hash of each), in any order. */
+export function traitVersions(rows: Iterable<{ name: string; hash: string }>): string {
+  const parts = [...rows].map((r) => `${r.name}=${r.hash}`).sort();
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+}
+
 export class Definitions {
   private rows = new Map<string, DefinitionRow>();
   private runtimes = new Map<string, TraitRuntime>();
   private cachedRules: ProfileRules | undefined;
+  private cachedVersions: string | undefined;
 
   constructor(
     private readonly attributes: AttributePolicy,
@@ -33,6 +41,7 @@ export class Definitions {
   load(rows: readonly DefinitionRow[]): void {
     for (const r of rows) this.install(r);
     this.cachedRules = undefined;
+    this.cachedVersions = undefined;
   }
 
   private install(r: DefinitionRow): void {
@@ -87,6 +96,7 @@ export class Definitions {
       this.runtimes.delete(n);
     }
     this.cachedRules = undefined;
+    this.cachedVersions = undefined;
     return { save, removed };
   }
 
@@ -117,6 +127,12 @@ export class Definitions {
   rules(): ProfileRules {
     this.cachedRules ??= { traits: [...this.runtimes.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), attributes: this.attributes, consent: this.consent, scores: this.scores };
     return this.cachedRules;
+  }
+
+  /** The fingerprint of the versions in force (traitVersions). */
+  versions(): string {
+    this.cachedVersions ??= traitVersions(this.rows.values());
+    return this.cachedVersions;
   }
 
   list(): DefinitionRow[] {

@@ -7,7 +7,8 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
-import { applyErasure } from '../privacy/erasure.ts';
+import { applyErasure, groupsFedBy, liveProfile, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
+import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
 import { componentOf, identifiersOf, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
@@ -18,7 +19,8 @@ import { emptyChangeset, scoped } from '../storage/index.ts';
 import { LruCache } from './cache.ts';
 import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
-import { adoptConsentState, foldProfile, logIdsOf } from './replay.ts';
+import { adoptConsentState, foldProfile } from './replay.ts';
+import { logIdsOf } from '../core/identity.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
 import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
@@ -72,6 +74,15 @@ export interface EngineOptions {
   onCommit?: (position: number, events: number) => void;
   /** Called once an erasure is committed, with the identifier keys it removed (to destroy their data keys). */
   onErased?: (workspace: string, identKeys: readonly string[]) => Promise<void>;
+  /**
+   * Partitioned workers: the engine met a record made under trait versions
+   * other than its own, and its own are no longer the stored ones. It has
+   * committed what came before that record and stopped: it is to be started
+   * again with the stored definitions (their backfills begin at the position
+   * it committed), and then applies the record under the same versions as
+   * its sender. Without it, the engine does not look.
+   */
+  onDefinitionsBehind?: () => void;
 }
 
 /** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
@@ -94,6 +105,8 @@ export interface PartitionedOptions {
   backfills: () => Promise<StoredBackfill[]>;
   /** The last control record this partition made (committed, published or not). */
   lastControl: () => Promise<{ at: number; index: number } | undefined>;
+  /** The fingerprint of the stored trait definitions' versions (traitVersions). */
+  storedVersions: () => Promise<string>;
 }
 
 export class Engine implements EngineHandle {
@@ -327,7 +340,7 @@ export class Engine implements EngineHandle {
     const p = this.o.partitioned;
     if (p === undefined || this.erasedIds === undefined) return new Step(this.ctx(), this.partition, this.position);
     const backfillOf = (partition: number, name: string) => this.backfillRows.get(partition)?.get(name);
-    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc, backfillOf }, this.position);
+    return new ClusterStep(this.ctx(), { partition: this.partition, homeOf: p.homeOf, applied: this.applied, erased: this.erasedIds, openDoc: p.openDoc, backfillOf, versions: this.o.definitions.versions() }, this.position);
   }
 
   /**
@@ -352,6 +365,30 @@ export class Engine implements EngineHandle {
       return b?.kind === 'traits' && b.states.some((st) => !held(b.source, st.name, st.hash));
     });
     if (stale) this.holdBackfills(await p.backfills());
+  }
+
+  /**
+   * Partitioned: the index of the first row made by another partition under
+   * trait versions other than this engine's (a forwarded event, a handover)
+   * when this engine's versions are no longer the stored ones: the sender
+   * folded under newer ones, and the states it carries (or the event it
+   * streams) would be lost here. Undefined when there is none, or when this
+   * engine's versions are the stored ones (the sender is behind, and its own
+   * backfill, which ends past the record, counts what the record carries).
+   */
+  private async firstAhead(rows: readonly Positioned[]): Promise<number | undefined> {
+    if (this.o.onDefinitionsBehind === undefined || this.o.partitioned === undefined) return undefined;
+    const mine = this.o.definitions.versions();
+    let stored: string | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const r = row.record;
+      const made = row.forwarded?.control ?? (r.type === 'control' && r.body.kind === 'handover' ? r : undefined);
+      if (made?.defs === undefined || made.defs === mine) continue;
+      stored ??= await this.o.partitioned.storedVersions();
+      return stored === mine ? undefined : i;
+    }
+    return undefined;
   }
 
   private holdBackfills(rows: readonly StoredBackfill[]): void {
@@ -427,6 +464,17 @@ export class Engine implements EngineHandle {
         break;
       }
       rows.push(r);
+    }
+    const behind = await this.firstAhead(rows);
+    if (behind !== undefined) {
+      if (behind === 0) {
+        // Committed up to the record: the definitions start here, and the record is applied after the switch.
+        await this.flush();
+        this.stopped = true;
+        this.o.onDefinitionsBehind?.();
+        return;
+      }
+      rows.length = behind;
     }
     const ids: Array<EventIdentifiers | undefined> = [];
     if (this.o.partitioned) {
@@ -507,36 +555,101 @@ export class Engine implements EngineHandle {
   /**
    * Partitioned workers: a person erased where their profile lived; what
    * this partition still holds of them (routes, the profile's history from
-   * before it moved) goes, with the partition position.
+   * before it moved) goes, with the partition position. So does a profile of
+   * this partition that absorbed one of the erased profiles: a record from
+   * before the erasure (a handover) that reached this partition before this
+   * `forget` made it. Its rows here go up to this position, its identifiers
+   * count as erased at the erasure's position, and every other partition is
+   * told to forget them too (their routes of them).
    */
   private async forget(p: Positioned<ControlRecord>): Promise<void> {
     const r = p.record;
     const c = emptyChangeset(this.partition, p.position);
     c.routes = true;
+    // The identifiers of a profile here that absorbed an erased one: their data keys go after the commit.
+    let shred: string[] = [];
     if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
       const { profileIds, identKeys } = r.body;
-      c.forget = [{ workspace: r.workspace, profileIds, identKeys, upTo: r.at }];
+      const ws = r.workspace;
+      const erasedAt = r.body.erasedAt ?? r.at;
+      const absorbed = await this.absorbedHere(ws, profileIds);
+      const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
       // Records from before the erasure that still reach this partition must not bring the person back.
-      this.erasedIds?.add(r.workspace, identKeys, r.at);
+      this.erasedIds?.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
       c.erased = this.erasedIds?.take();
-      for (const id of profileIds) this.profiles.delete(r.workspace, id);
-      for (const k of identKeys) this.identities.delete(r.workspace, k);
+      // The groups homed here that the person's events counted for, recomputed without them.
+      const absorbedGroups = await groupsFedBy(this.o.log, ws, absorbedKeys, erasedAt);
+      const defs = this.o.definitions;
+      const groupIds = new Set([...(r.body.groups ?? []), ...absorbedGroups]);
+      const groups = await recomputeGroups(ws, groupIds, p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
+      c.forget = [{ workspace: ws, profileIds, identKeys, upTo: erasedAt, ...(groups.length > 0 && { groups }) }];
+      if (absorbed.length > 0) {
+        const ids = absorbed.map((d) => d.id);
+        c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: p.position });
+        c.control = this.forgetRecords(ws, r.timestamp, p.position)(ids, absorbedKeys, absorbedGroups, erasedAt);
+        shred = absorbedKeys;
+      }
+      for (const id of [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
+      for (const k of [...identKeys, ...absorbedKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
     }
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
-    if (c.forget !== undefined) this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    if (c.forget === undefined) return;
+    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    // Its events become unreadable too, as the erasing partition makes the person's.
+    if (shred.length > 0) await this.o.onErased?.(r.workspace, shred);
   }
 
-  /** Partitioned workers: the `forget` records an erasure at `p` sends every other partition. */
-  private forgetElsewhere(p: Positioned<EraseRecord>): ((profileIds: string[], identKeys: string[]) => ControlRecord[]) | undefined {
-    const n = this.o.partitions;
-    if (this.o.partitioned === undefined || n === undefined) return undefined;
+  /**
+   * Partitioned workers: the groups this partition recomputes after an
+   * erasure (those homed here), leaving out the events of people erased
+   * after them (the stream keeps them).
+   */
+  private groupScope(workspace: string): GroupScope | undefined {
+    const p = this.o.partitioned;
+    const erased = this.erasedIds;
+    if (p === undefined || erased === undefined) return undefined;
+    return {
+      here: (groupId) => p.homeOf(workspace, `group:${groupId}`) === this.partition,
+      leaveOut: (e) => erased.names(workspace, eventIdentKeys(e.record, this.o.hashEmail), e.position),
+    };
+  }
+
+  /**
+   * Partitioned workers: the profiles of this partition that absorbed one of
+   * `profileIds` (erased elsewhere), following the merges from each.
+   */
+  private async absorbedHere(workspace: string, profileIds: readonly string[]): Promise<ProfileDoc[]> {
+    const out = new Map<string, ProfileDoc>();
+    for (const id of profileIds) {
+      const live = await liveProfile(this.o.store, workspace, id);
+      if (live.doc === undefined || live.profileId === id || profileIds.includes(live.profileId)) continue;
+      if ((await this.o.store.ownerOf?.(workspace, live.profileId)) === this.partition) out.set(live.profileId, live.doc);
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * Partitioned workers: the `forget` records made at `position` for every
+   * other partition (`erasedAt`: the erasure's position, when not `position`).
+   */
+  private forgetRecords(workspace: string, timestamp: number, position: number): (profileIds: string[], identKeys: string[], groups: string[], erasedAt?: number) => ControlRecord[] {
     const from = this.partition;
-    const { workspace, timestamp } = p.record;
-    return (profileIds, identKeys) =>
-      Array.from({ length: n }, (_, q) => q)
+    return (profileIds, identKeys, groups, erasedAt) =>
+      Array.from({ length: this.o.partitions ?? 1 }, (_, q) => q)
         .filter((q) => q !== from)
-        .map((to, index) => ({ type: 'control', workspace, messageId: controlMessageId(from, p.position, index), from, at: p.position, index, to, body: { kind: 'forget', profileIds, identKeys }, timestamp, receivedAt: timestamp }));
+        .map((to, index) => ({
+          type: 'control',
+          workspace,
+          messageId: controlMessageId(from, position, index),
+          from,
+          at: position,
+          index,
+          to,
+          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }) },
+          timestamp,
+          receivedAt: timestamp,
+        }));
   }
 
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
@@ -546,8 +659,10 @@ export class Engine implements EngineHandle {
     // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
+    const scope = this.groupScope(p.record.workspace);
     const done = await applyErasure(p, {
-      forget: this.forgetElsewhere(p),
+      ...(this.o.partitioned !== undefined && { forget: this.forgetRecords(p.record.workspace, p.record.timestamp, p.position) }),
+      ...(scope !== undefined && { groups: scope }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,

@@ -36,6 +36,16 @@ describe('erased identifiers of a partition', () => {
     assert.deepEqual(e.take().map((r) => [r.position, r.dropped]), [[200, 2]], 'one row, with the drops it counted before');
   });
 
+  it('names tells, without counting, whether an event comes from before the erasure of someone it names', () => {
+    const e = new ErasedIdentifiers(hash);
+    e.add('w', ['user:u1'], 100);
+    e.take();
+    assert.equal(e.names('w', ['user:u1'], 99), true, 'before the erasure');
+    assert.equal(e.names('w', ['user:u1'], 100), false, 'at or after it');
+    assert.equal(e.names('w', ['user:u2'], 1), false, 'someone else');
+    assert.deepEqual(e.take(), [], 'nothing counted, nothing to write');
+  });
+
   it('load replaces what is held by the committed rows and forgets uncommitted changes', () => {
     const e = new ErasedIdentifiers(hash);
     e.add('w', ['user:u1'], 100);

@@ -50,15 +50,25 @@ export class ErasedIdentifiers {
    * dropped, and counted on that identifier's row.
    */
   drops(workspace: string, identKeys: Iterable<string>, origin: number): boolean {
-    if (this.rows.size === 0) return false;
+    const row = this.erasedAfter(workspace, identKeys, origin);
+    if (row === undefined) return false;
+    row.dropped++;
+    this.changed.add(row);
+    return true;
+  }
+
+  /** Whether an event at `origin` naming these identifiers comes from before the erasure of one of them (not counted). */
+  names(workspace: string, identKeys: Iterable<string>, origin: number): boolean {
+    return this.erasedAfter(workspace, identKeys, origin) !== undefined;
+  }
+
+  private erasedAfter(workspace: string, identKeys: Iterable<string>, origin: number): ErasedIdentifier | undefined {
+    if (this.rows.size === 0) return undefined;
     for (const k of identKeys) {
       const row = this.rows.get(scoped(workspace, this.hash(workspace, k)));
-      if (row === undefined || origin >= row.position) continue;
-      row.dropped++;
-      this.changed.add(row);
-      return true;
+      if (row !== undefined && origin < row.position) return row;
     }
-    return false;
+    return undefined;
   }
 
   /** The rows changed since the last call (for the commit that holds the changes). */

@@ -26,17 +26,6 @@ export function foldProfile(
   return doc;
 }
 
-/** The user and anonymous ids among identifier keys: what the log is searched by. */
-export function logIdsOf(identifiers: readonly string[]): { userIds: string[]; anonymousIds: string[] } {
-  const userIds: string[] = [];
-  const anonymousIds: string[] = [];
-  for (const i of identifiers) {
-    if (i.startsWith('user:')) userIds.push(i.slice(5));
-    else if (i.startsWith('anon:')) anonymousIds.push(i.slice(5));
-  }
-  return { userIds, anonymousIds };
-}
-
 /**
  * Replaces `doc`'s consents, purpose-bound traits and purpose-bound scores with those of `exact`
  * (a fold of all its events); returns the changes, keyed as in the history.

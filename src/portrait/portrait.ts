@@ -34,13 +34,14 @@ import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identi
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { consentPolicyOf, resolveConfig, scoreSpecsOf, type ConfigInput, type ResolvedConfig } from '../config/index.ts';
 import { Destinations, EXPORT_TRAIT_PREFIX, PostgresDestinationStore, SqliteDestinationStore, ThreadedDestinationStore, type DestinationStore, type ExportFormat } from '../destinations/index.ts';
-import { Definitions } from '../engine/definitions.ts';
+import { Definitions, traitVersions } from '../engine/definitions.ts';
 import { Engine } from '../engine/engine.ts';
 import type { EngineHandle } from '../engine/handle.ts';
 import { emailHasher, engineOptions, liveSegments } from '../engine/options.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
-import { foldProfile, logIdsOf } from '../engine/replay.ts';
+import { foldProfile } from '../engine/replay.ts';
+import { logIdsOf } from '../core/identity.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { MANUAL_TAGS_FIELD, scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
@@ -988,6 +989,7 @@ function clusterEngine(
             hashIdent: erasedHash,
             backfills: () => store.partitionBackfills(),
             lastControl: () => store.lastControl(partition),
+            storedVersions: async () => traitVersions(await store.definitions()),
           },
         }),
       };

@@ -13,9 +13,10 @@ import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { applyEvent, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import { partitionOf, type EventLog } from '../log/index.ts';
-import { identValue } from '../core/identity.ts';
+import { identValue, logIdsOf } from '../core/identity.ts';
 import type { ErasurePlan, ErasureRow, HistoryEntry, StateStore } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
+import type { ControlRecord } from '../core/control.ts';
 import { rawIdentKeys, type SuppressionList } from './suppression.ts';
 
 export interface ErasureRequest {
@@ -105,6 +106,58 @@ export function refoldGroup(
   return { doc, history };
 }
 
+/**
+ * Partitioned workers: the groups a partition recomputes after an erasure
+ * (those homed in it: each partition writes its own), and the events it
+ * leaves out (the stream keeps the person's events: those from before the
+ * erasure of someone they name).
+ */
+export interface GroupScope {
+  here: (groupId: string) => boolean;
+  leaveOut: (e: Positioned<PortraitEvent>) => boolean;
+}
+
+/** The ids of the groups the events of a person (their identifier keys) appended up to `upTo` counted for, sorted. */
+export async function groupsFedBy(log: EventLog, workspace: string, identKeys: readonly string[], upTo: number): Promise<string[]> {
+  const groupIds = new Set<string>();
+  if (identKeys.length > 0) for (const e of await log.eventsFor(workspace, logIdsOf(identKeys), { upTo })) for (const g of groupIdsOf(e.record)) groupIds.add(g);
+  return [...groupIds].sort();
+}
+
+/**
+ * The group profiles among `groupIds` recomputed from the events the log
+ * holds for them up to `position`: each one's new document and history, or
+ * null when no event is left. Partitioned (`scope`): only those homed here,
+ * without the events `scope` leaves out, each marked recomputed up to
+ * `position` (forwarded events from then or before are in it already).
+ */
+export async function recomputeGroups(
+  workspace: string,
+  groupIds: Iterable<string>,
+  position: number,
+  deps: { log: EventLog; store: StateStore; rules: ProfileRules; covers: (t: TraitRuntime, position: number) => boolean; scope?: GroupScope },
+): Promise<ErasurePlan['groups']> {
+  const groups: ErasurePlan['groups'] = [];
+  const scope = deps.scope;
+  for (const groupId of [...groupIds].sort()) {
+    if (scope !== undefined && !scope.here(groupId)) continue;
+    const ident = `group:${groupId}`;
+    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
+    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
+    if (current === undefined) continue;
+    const events = await deps.log.groupEvents(workspace, groupId, { upTo: position });
+    const left = scope === undefined ? events : events.filter((e) => !scope.leaveOut(e));
+    if (left.length === 0) {
+      groups.push({ id: current.id, ident, doc: null, history: [] });
+      continue;
+    }
+    const refolded = refoldGroup(current, left, deps.rules, deps.covers);
+    if (scope !== undefined) refolded.doc.refoldedTo = position;
+    groups.push({ id: current.id, ident, ...refolded });
+  }
+  return groups;
+}
+
 export interface AppliedErasure {
   workspace: string;
   /** Profiles removed or recomputed (to drop from caches). */
@@ -117,7 +170,7 @@ export interface AppliedErasure {
  * The profile the erase record names or, when an identity merge absorbed it
  * after the request, the profile it was merged into (its data is there now).
  */
-async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
+export async function liveProfile(store: StateStore, workspace: string, id: string): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
   const seen = new Set<string>();
   let current = id;
   for (;;) {
@@ -146,10 +199,12 @@ export async function applyErasure(
     now: number;
     rules: ProfileRules;
     covers: (t: TraitRuntime, position: number) => boolean;
-    /** Partitioned workers: the records telling the other partitions to forget the person. */
-    forget?: ErasurePlan['forget'];
+    /** Partitioned workers: the records telling the other partitions to forget the person (and recompute the groups they fed). */
+    forget?: (profileIds: string[], identKeys: string[], groups: string[]) => ControlRecord[];
     /** Partitioned workers: this partition's rows of the identifiers erased. */
     erased?: ErasurePlan['erased'];
+    /** Partitioned workers: the groups recomputed here, and the events left out. */
+    groups?: GroupScope;
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -157,30 +212,12 @@ export async function applyErasure(
   const { workspace, erasureId } = p.record;
   const { profileId, doc } = await liveProfile(deps.store, workspace, p.record.profileId);
   const identKeys = doc?.identifiers ?? [];
-  const userIds: string[] = [];
-  const anonymousIds: string[] = [];
-  for (const k of identKeys) {
-    if (k.startsWith('user:')) userIds.push(k.slice(5));
-    else if (k.startsWith('anon:')) anonymousIds.push(k.slice(5));
-  }
+  const { userIds, anonymousIds } = logIdsOf(identKeys);
   // The groups the person's calls fed: recomputed below from the calls of the other members.
-  const groupIds = new Set<string>();
-  if (identKeys.length > 0) {
-    for (const e of await deps.log.eventsFor(workspace, { userIds, anonymousIds }, { upTo: p.position })) {
-      for (const g of groupIdsOf(e.record)) groupIds.add(g);
-    }
-  }
+  const groupIds = await groupsFedBy(deps.log, workspace, identKeys, p.position);
   const events = identKeys.length > 0 ? await deps.log.erase(workspace, { userIds, anonymousIds, identKeys: [...identKeys] }, p.position) : { deleted: 0, redacted: 0 };
-  const groups: ErasurePlan['groups'] = [];
-  for (const groupId of [...groupIds].sort()) {
-    const ident = `group:${groupId}`;
-    const id = (await deps.store.identities([{ workspace, ident }])).get(scoped(workspace, ident));
-    const current = id === undefined ? undefined : (await deps.store.profiles([{ workspace, id }])).get(scoped(workspace, id));
-    if (current === undefined) continue;
-    const left = await deps.log.groupEvents(workspace, groupId, { upTo: p.position });
-    if (left.length === 0) groups.push({ id: current.id, ident, doc: null, history: [] });
-    else groups.push({ id: current.id, ident, ...refoldGroup(current, left, deps.rules, deps.covers) });
-  }
+  const groups = await recomputeGroups(workspace, groupIds, p.position, { ...deps, ...(deps.groups !== undefined && { scope: deps.groups }) });
+  const forget = deps.forget;
   const { profileIds } = await privacy.erase({
     groups,
     workspace,
@@ -193,7 +230,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
-    ...(deps.forget !== undefined && { forget: deps.forget }),
+    ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, groupIds) }),
     ...(deps.erased !== undefined && { erased: deps.erased }),
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };

@@ -110,9 +110,10 @@ export interface Changeset {
   control?: ControlRecord[];
   /**
    * Partitioned workers: an erased person's profiles and identifiers, deleted
-   * from state (another partition's erasure, made at log position `upTo`).
+   * from state (another partition's erasure, made at log position `upTo`),
+   * and the groups homed here that they fed, recomputed without them.
    */
-  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[]; upTo: number }>;
+  forget?: Array<{ workspace: string; profileIds: string[]; identKeys: string[]; upTo: number; groups?: ErasurePlan['groups'] }>;
   /**
    * Partitioned workers: rows of this partition's erased identifiers (keyed
    * hashes, never plaintext) written or changed by the commit: the log

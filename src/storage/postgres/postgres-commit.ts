@@ -11,7 +11,7 @@ import { sealConflictValue, sealDoc, type ValueSealer } from '../sealer.ts';
 import { awayTarget, type ControlRecord } from '../../core/control.ts';
 import type { Changeset, DefinitionRow, PartitionBackfill } from '../store.ts';
 import type { IdentityConflict } from '../../core/identity.ts';
-import { deletePerson, writeErased } from './postgres-person.ts';
+import { deletePerson, writeErased, writeGroups } from './postgres-person.ts';
 import { scoped } from '../store.ts';
 
 /** Keeps the last item per key: one statement may not upsert a row twice. */
@@ -163,7 +163,10 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
     );
   }
   if (c.control && c.control.length > 0) await writeControl(client, c.partition, c.control, sealer);
-  for (const f of c.forget ?? []) await deletePerson(client, f.workspace, f.profileIds, f.identKeys, { partition: c.partition, upTo: f.upTo });
+  for (const f of c.forget ?? []) {
+    await deletePerson(client, f.workspace, f.profileIds, f.identKeys, { partition: c.partition, upTo: f.upTo });
+    if (f.groups !== undefined) await writeGroups(client, f.workspace, f.groups, sealer, c.partition);
+  }
   if (c.erased) await writeErased(client, c.partition, c.erased);
   if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
   if (c.backfills && c.backfills.length > 0) await writeBackfills(client, c.backfills);

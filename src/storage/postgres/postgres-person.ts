@@ -1,7 +1,8 @@
 /** Removing a person from PostgreSQL state: what an erasure deletes, and what other partitions delete when told of it. */
 import type pg from 'pg';
-import { ERASED_BY_PROFILE } from '../rows.ts';
-import type { ErasedIdentifier } from '../store.ts';
+import { ERASED_BY_PROFILE, historyRows } from '../rows.ts';
+import { sealDoc, type ValueSealer } from '../sealer.ts';
+import type { ErasedIdentifier, ErasurePlan } from '../store.ts';
 
 /**
  * Deletes what state holds on a person: their profiles `P` and identifiers
@@ -47,6 +48,36 @@ export async function deletePerson(
   return counts;
 }
 
+/**
+ * Group profiles recomputed after an erasure (ErasurePlan.groups): each one's
+ * new document and history, or, when no event is left, the profile and its
+ * identity row go (partitioned, `partition`: the route there too). Returns
+ * how many were recomputed and removed.
+ */
+export async function writeGroups(
+  c: pg.PoolClient,
+  ws: string,
+  groups: ErasurePlan['groups'],
+  sealer: ValueSealer | undefined,
+  partition?: number,
+): Promise<{ groupsRecomputed: number; groupsRemoved: number }> {
+  const counts = { groupsRecomputed: 0, groupsRemoved: 0 };
+  for (const g of groups) {
+    await c.query('DELETE FROM trait_history WHERE workspace = $1 AND profile_id = $2', [ws, g.id]);
+    if (g.doc === null) {
+      await c.query('DELETE FROM profiles WHERE workspace = $1 AND id = $2', [ws, g.id]);
+      await c.query('DELETE FROM identities WHERE workspace = $1 AND ident = $2', [ws, g.ident]);
+      if (partition !== undefined) await c.query('DELETE FROM identity_routes WHERE partition = $1 AND workspace = $2 AND ident = $3', [partition, ws, g.ident]);
+      counts.groupsRemoved++;
+      continue;
+    }
+    await c.query('UPDATE profiles SET doc = $3 WHERE workspace = $1 AND id = $2', [ws, g.id, JSON.stringify(sealDoc(sealer, g.doc))]);
+    for (const h of historyRows(g.history, sealer))
+      await c.query('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES ($1, $2, $3, $4, $5)', [h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries]);
+    counts.groupsRecomputed++;
+  }
+  return counts;
+}
 
 /**
  * A partition's erased identifiers (keyed hashes): the latest erasure of

@@ -5,11 +5,11 @@
  * need no renumbering here: the dump numbers rows in order, gaps aside.
  */
 import type pg from 'pg';
-import { ERASED_BY_PROFILE, historyRows, toErasure, type Row } from '../rows.ts';
-import { sealDoc, type ValueSealer } from '../sealer.ts';
+import { ERASED_BY_PROFILE, toErasure, type Row } from '../rows.ts';
+import type { ValueSealer } from '../sealer.ts';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
 import { writeControl } from './postgres-commit.ts';
-import { deletePerson, writeErased } from './postgres-person.ts';
+import { deletePerson, writeErased, writeGroups } from './postgres-person.ts';
 import { withTransaction } from './transaction.ts';
 
 /** Version 7: the erasure ledger and the suppression list. */
@@ -111,21 +111,7 @@ export class PostgresPrivacyStore implements PrivacyStore {
            ON CONFLICT (workspace, segment, at, partition) DO UPDATE SET size = excluded.size`,
           [ws, segment, plan.completedAt, plan.partition],
         );
-      counts.groupsRecomputed = 0;
-      counts.groupsRemoved = 0;
-      for (const g of plan.groups) {
-        await run('DELETE FROM trait_history WHERE workspace = $1 AND profile_id = $2', [ws, g.id]);
-        if (g.doc === null) {
-          await run('DELETE FROM profiles WHERE workspace = $1 AND id = $2', [ws, g.id]);
-          await run('DELETE FROM identities WHERE workspace = $1 AND ident = $2', [ws, g.ident]);
-          counts.groupsRemoved++;
-          continue;
-        }
-        await run('UPDATE profiles SET doc = $3 WHERE workspace = $1 AND id = $2', [ws, g.id, JSON.stringify(sealDoc(this.sealer, g.doc))]);
-        for (const h of historyRows(g.history, this.sealer))
-          await run('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES ($1, $2, $3, $4, $5)', [h.workspace, h.profileId, h.firstPosition, h.lastPosition, h.entries]);
-        counts.groupsRecomputed++;
-      }
+      Object.assign(counts, await writeGroups(c, ws, plan.groups, this.sealer, plan.forget === undefined ? undefined : plan.partition));
       const matching = (await c.query<{ id: number; raw: string }>('SELECT id, raw FROM quarantine WHERE workspace = $1', [ws])).rows.filter((r) => plan.quarantineMatches(r.raw)).map((r) => r.id);
       counts.quarantine = matching.length > 0 ? await run('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [matching]) : 0;
       // No models exist yet: nothing holds training rows.
