@@ -7,8 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
-import { applyErasure, groupsFedBy, liveProfile, recomputeGroups, type GroupScope } from '../privacy/erasure.ts';
-import { eventIdentKeys } from '../privacy/suppression.ts';
+import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
 import { componentOf, identifiersOf, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
@@ -23,8 +22,9 @@ import { adoptConsentState, foldProfile } from './replay.ts';
 import { logIdsOf } from '../core/identity.ts';
 import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
-import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
+import { awayTarget, type ControlRecord } from '../core/control.ts';
 import { ErasedIdentifiers } from './erased.ts';
+import { PartitionErasure, type Forgotten } from './partition-erasure.ts';
 import type { ErasedIdentifier, StoredBackfill } from '../storage/index.ts';
 import { Backfilled } from './cluster-backfill.ts';
 
@@ -138,6 +138,8 @@ export class Engine implements EngineHandle {
   private applied = new Map<number, { at: number; index: number }>();
   /** Partitioned: the identifiers erased here, by the erasures this partition's log told it of. */
   private readonly erasedIds: ErasedIdentifiers | undefined;
+  /** Partitioned: erasures across partitions (groups homed here, `forget` records). */
+  private readonly erasure: PartitionErasure | undefined;
   /** Partitioned: every partition's trait backfills (version and target per definition), read when a step needs one. */
   private backfillRows = new Map<number, Map<string, { hash: string; target: number }>>();
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -157,6 +159,10 @@ export class Engine implements EngineHandle {
     this.profiles = new LruCache(o.cacheProfiles);
     this.identities = new LruCache(o.cacheProfiles * 4);
     this.erasedIds = o.partitioned === undefined ? undefined : new ErasedIdentifiers(o.partitioned.hashIdent);
+    this.erasure =
+      o.partitioned === undefined || this.erasedIds === undefined
+        ? undefined
+        : new PartitionErasure({ partition: this.partition, partitions: o.partitions ?? 1, homeOf: o.partitioned.homeOf, erased: this.erasedIds, log: o.log, store: o.store, definitions: o.definitions, hashEmail: o.hashEmail });
   }
 
   /**
@@ -552,104 +558,22 @@ export class Engine implements EngineHandle {
     for (const l of this.commitListeners) l(position);
   }
 
-  /**
-   * Partitioned workers: a person erased where their profile lived; what
-   * this partition still holds of them (routes, the profile's history from
-   * before it moved) goes, with the partition position. So does a profile of
-   * this partition that absorbed one of the erased profiles: a record from
-   * before the erasure (a handover) that reached this partition before this
-   * `forget` made it. Its rows here go up to this position, its identifiers
-   * count as erased at the erasure's position, and every other partition is
-   * told to forget them too (their routes of them).
-   */
+  /** Partitioned workers: a person erased in another partition; what this one holds of them goes (partition-erasure.ts). */
   private async forget(p: Positioned<ControlRecord>): Promise<void> {
     const r = p.record;
     const c = emptyChangeset(this.partition, p.position);
     c.routes = true;
-    // The identifiers of a profile here that absorbed an erased one: their data keys go after the commit.
-    let shred: string[] = [];
-    if (r.body.kind === 'forget' && markApplied(this.applied, r)) {
-      const { profileIds, identKeys } = r.body;
-      const ws = r.workspace;
-      const erasedAt = r.body.erasedAt ?? r.at;
-      const absorbed = await this.absorbedHere(ws, profileIds);
-      const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
-      // Records from before the erasure that still reach this partition must not bring the person back.
-      this.erasedIds?.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
-      c.erased = this.erasedIds?.take();
-      // The groups homed here that the person's events counted for, recomputed without them.
-      const absorbedGroups = await groupsFedBy(this.o.log, ws, absorbedKeys, erasedAt);
-      const defs = this.o.definitions;
-      const groupIds = new Set([...(r.body.groups ?? []), ...absorbedGroups]);
-      const groups = await recomputeGroups(ws, groupIds, p.position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.groupScope(ws) });
-      c.forget = [{ workspace: ws, profileIds, identKeys, upTo: erasedAt, ...(groups.length > 0 && { groups }) }];
-      if (absorbed.length > 0) {
-        const ids = absorbed.map((d) => d.id);
-        c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: p.position });
-        c.control = this.forgetRecords(ws, r.timestamp, p.position)(ids, absorbedKeys, absorbedGroups, erasedAt);
-        shred = absorbedKeys;
-      }
-      for (const id of [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)]) this.profiles.delete(ws, id);
-      for (const k of [...identKeys, ...absorbedKeys, ...groups.map((g) => g.ident)]) this.identities.delete(ws, k);
+    let gone: Forgotten | undefined;
+    if (r.body.kind === 'forget' && this.erasure !== undefined && markApplied(this.applied, r)) {
+      gone = await this.erasure.forget({ ...r, body: r.body }, p.position, c);
+      for (const id of gone.profileIds) this.profiles.delete(r.workspace, id);
+      for (const k of gone.identKeys) this.identities.delete(r.workspace, k);
     }
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
-    if (c.forget === undefined) return;
+    if (gone === undefined) return;
     this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
-    // Its events become unreadable too, as the erasing partition makes the person's.
-    if (shred.length > 0) await this.o.onErased?.(r.workspace, shred);
-  }
-
-  /**
-   * Partitioned workers: the groups this partition recomputes after an
-   * erasure (those homed here), leaving out the events of people erased
-   * after them (the stream keeps them).
-   */
-  private groupScope(workspace: string): GroupScope | undefined {
-    const p = this.o.partitioned;
-    const erased = this.erasedIds;
-    if (p === undefined || erased === undefined) return undefined;
-    return {
-      here: (groupId) => p.homeOf(workspace, `group:${groupId}`) === this.partition,
-      leaveOut: (e) => erased.names(workspace, eventIdentKeys(e.record, this.o.hashEmail), e.position),
-    };
-  }
-
-  /**
-   * Partitioned workers: the profiles of this partition that absorbed one of
-   * `profileIds` (erased elsewhere), following the merges from each.
-   */
-  private async absorbedHere(workspace: string, profileIds: readonly string[]): Promise<ProfileDoc[]> {
-    const out = new Map<string, ProfileDoc>();
-    for (const id of profileIds) {
-      const live = await liveProfile(this.o.store, workspace, id);
-      if (live.doc === undefined || live.profileId === id || profileIds.includes(live.profileId)) continue;
-      if ((await this.o.store.ownerOf?.(workspace, live.profileId)) === this.partition) out.set(live.profileId, live.doc);
-    }
-    return [...out.values()];
-  }
-
-  /**
-   * Partitioned workers: the `forget` records made at `position` for every
-   * other partition (`erasedAt`: the erasure's position, when not `position`).
-   */
-  private forgetRecords(workspace: string, timestamp: number, position: number): (profileIds: string[], identKeys: string[], groups: string[], erasedAt?: number) => ControlRecord[] {
-    const from = this.partition;
-    return (profileIds, identKeys, groups, erasedAt) =>
-      Array.from({ length: this.o.partitions ?? 1 }, (_, q) => q)
-        .filter((q) => q !== from)
-        .map((to, index) => ({
-          type: 'control',
-          workspace,
-          messageId: controlMessageId(from, position, index),
-          from,
-          at: position,
-          index,
-          to,
-          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }) },
-          timestamp,
-          receivedAt: timestamp,
-        }));
+    if (gone.shred.length > 0) await this.o.onErased?.(r.workspace, gone.shred);
   }
 
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
@@ -659,10 +583,8 @@ export class Engine implements EngineHandle {
     // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
-    const scope = this.groupScope(p.record.workspace);
     const done = await applyErasure(p, {
-      ...(this.o.partitioned !== undefined && { forget: this.forgetRecords(p.record.workspace, p.record.timestamp, p.position) }),
-      ...(scope !== undefined && { groups: scope }),
+      ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position), groups: this.erasure.scope(p.record.workspace) }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,
