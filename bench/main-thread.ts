@@ -3,10 +3,14 @@
  * Fastify's inject (no sockets), on a file-backed instance with the
  * benchmark's traits: what a request costs the thread that answers HTTP,
  * read from the Linux scheduler's statistics (/proc/thread-self/schedstat).
- *   node --import tsx bench/main-thread.ts [--gzip]   (--gzip: gzip bodies, as most SDKs send;
- *   add --cpu-prof before --import for a profile)
+ * Beside it, the event log's writer thread's CPU per batch (it shares the cores).
+ *   node --import tsx bench/main-thread.ts [--gzip] [--profile <dir>]
+ *   (--gzip: gzip bodies, as most SDKs send; --profile: the main thread's CPU
+ *   profiles of the measured phases alone, as <dir>/ingest.cpuprofile and
+ *   <dir>/read.cpuprofile, for Chrome DevTools or any .cpuprofile reader)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -18,9 +22,35 @@ const USERS = 20_000;
 const BATCHES = 400;
 const IN_FLIGHT = 8;
 const GZIP = process.argv.includes('--gzip');
+const PROFILE = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
 
-/** This thread's time on a core (ms). */
-const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+/** A thread's time on a core (ms): this thread's by default. */
+const cpu = (thread = '/proc/thread-self') => Number(readFileSync(`${thread}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+
+/** The /proc directory of this process's thread named `name` (worker threads take their module's name). */
+function threadNamed(name: string): string {
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === name) return `/proc/self/task/${tid}`;
+  }
+  throw new Error(`no thread named ${name}`);
+}
+
+/** Runs `f`, and with --profile writes the main thread's CPU profile of it to <dir>/<name>.cpuprofile. */
+async function profiled(name: string, f: () => Promise<void>): Promise<void> {
+  if (PROFILE === undefined) return f();
+  mkdirSync(PROFILE, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    await f();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(PROFILE, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'portrait-main-thread-'));
 const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS] });
@@ -45,18 +75,28 @@ try {
     if (r.statusCode !== 200) throw new Error(`ingest answered ${r.statusCode}: ${r.body}`);
   };
   for (const b of bodies.slice(0, 100)) await post(b); // warm-up
+  const writer = threadNamed('writer-thread');
   let next = 100;
   let t0 = cpu();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < bodies.length) await post(bodies[next++]!);
-  }));
+  const w0 = cpu(writer);
+  await profiled('ingest', async () => {
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < bodies.length) await post(bodies[next++]!);
+    }));
+  });
   const perBatch = (cpu() - t0) / BATCHES;
+  const writerPerBatch = (cpu(writer) - w0) / BATCHES;
   await p.drain();
   t0 = cpu();
   const reads = 2000;
-  for (let i = 0; i < reads; i++) await app.inject({ url: `/v1/profiles/user_id/u${(i * 31) % USERS}`, headers: { authorization: `Bearer ${read}` } });
+  await profiled('read', async () => {
+    for (let i = 0; i < reads; i++) await app.inject({ url: `/v1/profiles/user_id/u${(i * 31) % USERS}`, headers: { authorization: `Bearer ${read}` } });
+  });
   const perRead = (cpu() - t0) / reads;
-  process.stdout.write(`main thread CPU: ${perBatch.toFixed(2)} ms per ingest batch of 100 (${IN_FLIGHT} in flight${GZIP ? ', gzip' : ''}), ${perRead.toFixed(3)} ms per profile read\n`);
+  process.stdout.write(
+    `main thread CPU: ${perBatch.toFixed(2)} ms per ingest batch of 100 (${IN_FLIGHT} in flight${GZIP ? ', gzip' : ''}), ${perRead.toFixed(3)} ms per profile read; ` +
+      `log writer thread CPU: ${writerPerBatch.toFixed(2)} ms per batch${PROFILE === undefined ? '' : ' (profiled: the profiler adds to both)'}\n`,
+  );
   await app.close();
 } finally {
   await p.close();

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
+import { securityHeaders } from '../src/server/security.ts';
 import { openMemory } from './support/open.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- response bodies are read field by field
@@ -46,6 +47,24 @@ describe('HTTP hardening', () => {
       assert.ok(src, `a script from this origin: ${attrs}`);
       const asset = await app.inject({ method: 'GET', url: `/docs/${src}` });
       assert.equal(asset.statusCode, 200, `${src} loads`);
+    }
+  });
+
+  it('sends the same security headers on every answer: a route, an unknown route, an ingest and an error', async () => {
+    const app = server();
+    const { set } = securityHeaders();
+    assert.ok(set.length >= 10, `helmet's headers: ${set.map(([n]) => n).join(', ')}`);
+    assert.ok(set.some(([n, v]) => n.toLowerCase() === 'strict-transport-security' && v.startsWith('max-age=')), 'HSTS');
+    const answers = [
+      await app.inject({ method: 'GET', url: '/healthz' }),
+      await app.inject({ method: 'GET', url: '/no/such/route' }),
+      await app.inject({ method: 'POST', url: '/v1/batch', payload: { batch: [{ type: 'track', userId: 'h1', event: 'x' }] }, headers: { authorization: `Bearer ${key}` } }),
+      await app.inject({ method: 'POST', url: '/v1/batch', payload: '{not json', headers: { authorization: `Bearer ${key}` } }),
+    ];
+    assert.deepEqual(answers.map((r) => r.statusCode), [200, 404, 200, 400]);
+    for (const r of answers) {
+      for (const [name, value] of set) assert.equal(r.headers[name.toLowerCase()], value, `${name} on a ${r.statusCode}`);
+      assert.equal(r.headers['x-powered-by'], undefined);
     }
   });
 

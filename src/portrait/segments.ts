@@ -337,10 +337,12 @@ export class SegmentApi {
   async ofProfile(doc: { workspace: string; id: string }): Promise<{ segments: Array<{ name: string; since: string }>; tags: Array<{ tag: string; since: string; source: 'manual' | 'rule' }> }> {
     const m = (await this.p.store.memberships([doc])).values().next().value ?? new Map<string, number>();
     const segments = [...m].filter(([k]) => !k.startsWith('tag:')).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, since]) => ({ name, since: new Date(since).toISOString() }));
-    // A manual tag's membership is kept by the engine like a rule's: its definition says which it is.
-    const reg = await this.registry();
-    const manual = (tag: string) => (reg.get('tag', tag)?.definition as unknown as SegmentDefinition | undefined)?.condition === null;
-    const tags = (await this.p.store.profileTags(doc.workspace, doc.id)).map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source === 'manual' || manual(t.tag) ? ('manual' as const) : ('rule' as const) }));
+    const rows = await this.p.store.profileTags(doc.workspace, doc.id);
+    // A manual tag's membership is kept by the engine like a rule's: its definition says which it is
+    // (read only when such a membership is there: most profiles have none, and a read should not pay for it).
+    const reg = rows.some((t) => t.source !== 'manual') ? await this.registry() : undefined;
+    const manual = (tag: string) => (reg?.get('tag', tag)?.definition as unknown as SegmentDefinition | undefined)?.condition === null;
+    const tags = rows.map((t) => ({ tag: t.tag, since: new Date(t.since).toISOString(), source: t.source === 'manual' || manual(t.tag) ? ('manual' as const) : ('rule' as const) }));
     return { segments, tags };
   }
 

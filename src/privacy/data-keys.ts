@@ -11,10 +11,11 @@
  * processes holding a cached key are told through `forget`, or drop it when
  * its time is up.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { DataKeyTable } from '../storage/privacy-tables.ts';
 import type { Keyring } from './keyring.ts';
+import { pooledRandom } from './random-pool.ts';
 
 export interface DataKeysOptions {
   table: DataKeyTable;
@@ -54,10 +55,9 @@ export class DataKeys {
     if (missing.length === 0) return found;
     const stored = await this.o.table.get(workspace, missing);
     const unstored = missing.filter((s) => !stored.has(s));
-    // One draw of randomness for all new keys (each draw has a fixed cost well above 32 bytes' worth).
-    const random = randomBytes(KEY_BYTES * unstored.length);
-    const fresh = unstored.map((subject, i) => {
-      const key = random.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+    // Drawn from the pool (each randomBytes call has a fixed cost well above 32 bytes' worth).
+    const fresh = unstored.map((subject) => {
+      const key = pooledRandom(KEY_BYTES);
       return { subject, key, sealed: this.o.keyring.seal(key, aadOf(workspace, subject)) };
     });
     const created = fresh.length > 0 ? await this.o.table.insertMissing(workspace, fresh.map(({ subject, sealed }) => ({ subject, sealed })), this.o.clock.now()) : new Map<string, string>();

@@ -10,8 +10,9 @@
  * Opening without the key (shredded) removes the field and marks the event
  * `context.shredded: true`; the rest of the event reads as stored.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
+import { pooledRandom } from './random-pool.ts';
 
 const PREFIX = 'pd1.';
 const IV_BYTES = 12;
@@ -114,20 +115,8 @@ function rewriteObject(path: string, obj: JsonObject, f: (path: string, name: st
 
 const aadOf = (e: PortraitEvent, path: string) => `${e.workspace}\0${e.messageId}\0${path}`;
 
-/** Random IVs drawn from a pool refilled 4 KiB at a time: one randomBytes call per field costs as much as the cipher. */
-let ivPool = Buffer.alloc(0);
-let ivAt = 0;
-function nextIv(): Buffer {
-  if (ivAt + IV_BYTES > ivPool.length) {
-    ivPool = randomBytes(IV_BYTES * 341);
-    ivAt = 0;
-  }
-  ivAt += IV_BYTES;
-  return ivPool.subarray(ivAt - IV_BYTES, ivAt);
-}
-
 function sealValue(key: Buffer, aad: string, v: Json): string {
-  const iv = nextIv();
+  const iv = pooledRandom(IV_BYTES);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([c.update(JSON.stringify(v), 'utf8'), c.final(), c.getAuthTag()]);

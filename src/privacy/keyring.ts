@@ -12,6 +12,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Errors } from '../core/errors.ts';
+import { pooledRandom } from './random-pool.ts';
 
 const PREFIX = 'pe1';
 const IV_BYTES = 12;
@@ -132,7 +133,7 @@ export class Keyring {
 
   seal(plaintext: string | Buffer, aad = ''): string {
     const key = this.keys.get(this.active)!;
-    const iv = randomBytes(IV_BYTES);
+    const iv = pooledRandom(IV_BYTES);
     const c = createCipheriv('aes-256-gcm', key, iv);
     c.setAAD(Buffer.from(aad, 'utf8'));
     const body = Buffer.concat([c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), c.final(), c.getAuthTag()]);
