@@ -79,7 +79,7 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           maximum: 1000000,
           default: 100000,
-          description: 'Most events folded per state transaction during a rebuild (larger transactions write each profile fewer times).',
+          description: 'Most events folded per state transaction while catching up: during a rebuild, and when the engine begins a transaction more than engine.batchSize records behind the log (larger transactions write each profile fewer times).',
         }),
         commitThread: Type.Boolean({
           default: false,
