@@ -74,18 +74,18 @@ export const ConfigSchema = Type.Object(
     ),
     engine: Type.Object(
       {
-        batchSize: Type.Integer({ minimum: 1, maximum: 1000000, default: 20000, description: 'Most events folded per state transaction.' }),
+        batchSize: Type.Integer({ minimum: 1, maximum: 1000000, default: 20000, description: 'Most events folded per state transaction, unless the engine is catching up (see engine.rebuildBatchSize).' }),
         rebuildBatchSize: Type.Integer({
           minimum: 1,
           maximum: 1000000,
           default: 100000,
-          description: 'Most events folded per state transaction during a rebuild (larger transactions write each profile fewer times).',
+          description: 'Most events folded per state transaction while catching up: during a rebuild, and when the engine begins a transaction more than engine.batchSize records behind the log (larger transactions write each profile fewer times).',
         }),
         commitThread: Type.Boolean({
           default: false,
           description: "With a data directory: write the engine's commits from a thread of their own while the engine encodes them. About 10 % more full-pipeline throughput under load, but a longer tail of event-to-state latency at moderate load (see BENCHMARKS.md).",
         }),
-        commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Write-behind window: how long the engine, once it has caught up with the log, keeps folding new events before it commits (0: commit at once; under load a commit holds up to engine.batchSize events either way).' }),
+        commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Write-behind window: how long the engine, once it has caught up with the log, keeps folding new events before it commits (0: commit at once; under load a commit holds up to engine.batchSize events either way, engine.rebuildBatchSize when it begins further behind).' }),
         cacheProfiles: Type.Integer({ minimum: 100, default: 50000, description: 'Bound of the hot-profile cache.' }),
         backfillChunk: Type.Integer({ minimum: 100, default: 10000, description: 'Log records per backfill transaction.' }),
       },

@@ -37,7 +37,10 @@ export interface EngineOptions {
   guards: GuardOptions;
   /** Most log records folded per transaction. */
   batchSize: number;
-  /** The same while catching up after `start({ bulk: true })` (a rebuild). */
+  /**
+   * The same while catching up: after `start({ bulk: true })` (a rebuild), and
+   * for a step that begins more than `batchSize` records behind the log's head.
+   */
   rebuildBatchSize: number;
   /** Most log records read at a time. */
   readSize: number;
@@ -123,7 +126,12 @@ export class Engine implements EngineHandle {
    * next commit instead of delaying this one until the engine has caught up.
    */
   private pendingUpTo = 0;
-  /** While `processed` is below this position, transactions may hold `rebuildBatchSize` records. */
+  /**
+   * While `processed` is below this position, transactions may hold
+   * `rebuildBatchSize` records: set by a rebuild, and by a step that begins
+   * further behind the head than one batch (events there wait already, and a
+   * larger transaction writes each profile it touches fewer times).
+   */
   private bulkUntil = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
@@ -453,7 +461,9 @@ export class Engine implements EngineHandle {
   /** Folds the next records into the pending (uncommitted) step. */
   private async step(): Promise<void> {
     const head = this.o.log.head();
-    const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, this.batchLimit()));
+    // A step beginning behind by more than a batch catches up in larger transactions; caught up, commits stay small.
+    if (this.pending === undefined && head - this.processed > this.o.batchSize && head > this.bulkUntil) this.bulkUntil = head;
+    const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, Math.max(1, this.batchLimit() - this.pendingEvents)));
     if (records.length === 0) return;
     // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
     const rows: Positioned[] = [];

@@ -6,7 +6,7 @@ import { consentPolicyOf, resolveConfig } from '../config/index.ts';
 import { SqliteEventLog, type EventLog } from '../log/index.ts';
 import { SqliteStore } from '../storage/index.ts';
 import { Definitions } from './definitions.ts';
-import { Engine } from './engine.ts';
+import { Engine, type EngineOptions } from './engine.ts';
 import { engineOptions } from './options.ts';
 
 function view(i: number): PortraitEvent {
@@ -32,17 +32,22 @@ function arrivingWhileRead(log: SqliteEventLog, arrivals: number, size: number):
   });
 }
 
-/** Runs an engine over 100 events while 3 batches of 100 arrive during its reads; the positions of its commits. */
-async function commitsWhileArriving(commitIntervalMs: number): Promise<number[]> {
+/** An engine counting views over `log`, with an in-memory store; `commits` receives the position of each commit. */
+async function countingEngine(log: EventLog, options: Partial<EngineOptions>): Promise<{ engine: Engine; store: SqliteStore; commits: number[] }> {
   const config = resolveConfig({ traits: [{ name: 'views', kind: 'count', filter: { event: 'Product Viewed' } }] });
-  const inner = new SqliteEventLog({ file: ':memory:' });
-  const log = arrivingWhileRead(inner, 3, 100);
   const store = new SqliteStore({ file: ':memory:' });
   const definitions = new Definitions({ setOnce: new Set(), types: {} }, consentPolicyOf(config));
   const { save } = definitions.reconcile(config.traitDefinitions, 0, Date.now());
   await store.saveDefinitions(save);
   const commits: number[] = [];
-  const engine = new Engine({ ...engineOptions(config, { log, store, definitions, clock: systemClock, hashKey: Buffer.alloc(32) }), commitIntervalMs, onCommit: (position) => commits.push(position) });
+  const engine = new Engine({ ...engineOptions(config, { log, store, definitions, clock: systemClock, hashKey: Buffer.alloc(32) }), ...options, onCommit: (position) => commits.push(position) });
+  return { engine, store, commits };
+}
+
+/** Runs an engine over 100 events while 3 batches of 100 arrive during its reads; the positions of its commits. */
+async function commitsWhileArriving(commitIntervalMs: number): Promise<number[]> {
+  const inner = new SqliteEventLog({ file: ':memory:' });
+  const { engine, store, commits } = await countingEngine(arrivingWhileRead(inner, 3, 100), { commitIntervalMs });
   await inner.append(batch(0, 100));
   try {
     await engine.start();
@@ -57,7 +62,46 @@ async function commitsWhileArriving(commitIntervalMs: number): Promise<number[]>
   }
 }
 
+/** Runs an engine with `batchSize` over `backlog` events in the log before it starts, then `later` events appended one drain at a time; the positions of its commits. */
+async function commitsAfterBacklog(backlog: number, later: number[], sizes: { batchSize: number; rebuildBatchSize: number }): Promise<number[]> {
+  const log = new SqliteEventLog({ file: ':memory:' });
+  const { engine, store, commits } = await countingEngine(log, { ...sizes, commitIntervalMs: 0 });
+  await log.append(batch(0, backlog));
+  try {
+    await engine.start();
+    await engine.drain();
+    let next = backlog;
+    for (const n of later) {
+      await log.append(batch(next, n));
+      next += n;
+      await engine.drain();
+    }
+    assert.equal(engine.committedPosition(), next, 'every event is committed in the end');
+    assert.equal((await store.profiles([{ workspace: 'default', id: (await store.identities([{ workspace: 'default', ident: 'user:u0' }])).get('default\u0000user:u0')! }])).size, 1);
+    return commits;
+  } finally {
+    await engine.stop();
+    await store.close();
+    await log.close();
+  }
+}
+
 describe('Engine group commit', () => {
+  it('catches up a backlog longer than engine.batchSize in transactions of up to engine.rebuildBatchSize', async () => {
+    const commits = await commitsAfterBacklog(2_500, [], { batchSize: 100, rebuildBatchSize: 1_000 });
+    assert.deepEqual(commits, [1_000, 2_000, 2_500]);
+  });
+
+  it('keeps transactions of engine.batchSize once caught up, and for a backlog within one batch', async () => {
+    const commits = await commitsAfterBacklog(100, [50, 100, 30], { batchSize: 100, rebuildBatchSize: 1_000 });
+    assert.deepEqual(commits, [100, 150, 250, 280]);
+  });
+
+  it('never takes transactions larger than engine.batchSize when engine.rebuildBatchSize is smaller', async () => {
+    const commits = await commitsAfterBacklog(350, [], { batchSize: 100, rebuildBatchSize: 10 });
+    assert.deepEqual(commits, [100, 200, 300, 350]);
+  });
+
   it('commits what was in the log when a step began, and leaves what arrives meanwhile to the next commit', async () => {
     const commits = await commitsWhileArriving(0);
     assert.equal(commits[0], 100, 'the first commit holds the 100 events there at the start, not the 300 that arrived while it folded');

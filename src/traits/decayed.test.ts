@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import { DAY, HOUR } from '../core/clock.ts';
 import type { PortraitEvent } from '../core/event.ts';
 import { compileTrait, validateTraitDefinition } from './index.ts';
+import fc from 'fast-check';
+import type { DecayedState } from './decayed.ts';
+import { fromMicro, round6 } from './numbers.ts';
 import { agg, bytes, fold, inp, JUNK, MIN, T0 } from './testing.ts';
 
 describe('decayed', () => {
@@ -97,5 +100,33 @@ describe('decayed: bounds and canonical form', () => {
     const s = fold(a, xs);
     assert.equal(bytes(s), `{"k":[["10",[[${T0 / HOUR},1000000]]],["9",[[${T0 / HOUR},1000000]]],["b",[[${T0 / HOUR + 1},2000000]]]],"m":${T0 + HOUR}}`);
     assert.equal(bytes(fold(a, [...xs].reverse())), bytes(s));
+  });
+});
+
+describe('decayed: value', () => {
+  /** The value as a plain reading of the definition: every key's score, sorted by score then key, the top k. */
+  function reference(s: DecayedState, now: number, halfLife: number, bucket: number, k?: number): Array<[string, number]> {
+    const scores = s.k.map(([key, buckets]): [string, number] => [key, round6(buckets.reduce((sum, [b, amount]) => sum + fromMicro(amount) * 2 ** (-(now - b * bucket) / halfLife), 0))]);
+    scores.sort((x, y) => (y[1] !== x[1] ? y[1] - x[1] : x[0] < y[0] ? -1 : 1));
+    return scores.slice(0, k ?? scores.length);
+  }
+
+  it('is every key with its score, highest first, ties by key, cut at k (property, including "__proto__" and keys of equal scores)', () => {
+    const key = fc.constantFrom('a', 'b', 'c', '10', '9', '__proto__', 'constructor', 'toString');
+    const input = fc.record({ hour: fc.integer({ min: 0, max: 24 * 30 }), key, weight: fc.constantFrom(0, 1, 1, 3, 10), value: fc.constantFrom(1, 2.5, -1, 0) });
+    fc.assert(
+      fc.property(fc.array(input, { maxLength: 30 }), fc.integer({ min: -48, max: 24 * 40 }), fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }), (xs, nowHour, k) => {
+        const a = agg({ kind: 'decayed', key: 'k', value: 'v', halfLife: '2d', ...(k !== undefined && { k }) });
+        const s = fold(a, xs.map((x) => inp(T0 + x.hour * HOUR + 17 * MIN, x.value, { key: x.key, weight: x.weight }))) as DecayedState;
+        const now = T0 + nowHour * HOUR;
+        const value = a.value(s, now) as Record<string, number>;
+        // Built key by key in that order (an object lists integer-like keys first whatever the order).
+        const want = Object.fromEntries(reference(s, now, 2 * DAY, HOUR, k));
+        assert.deepEqual(Object.entries(value), Object.entries(want));
+        // Byte for byte as the history stores it.
+        assert.equal(JSON.stringify(value), JSON.stringify(want));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -72,22 +72,32 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       return out;
     },
     value: (s, now) => {
-      const scores: Array<[string, number]> = new Array(s.k.length);
-      for (let i = 0; i < s.k.length; i++) {
-        const [key, buckets] = s.k[i]!;
+      // Parallel arrays and an index sort: no pair per key (this runs twice per matching event, for the history).
+      const pairs = s.k;
+      const n = pairs.length;
+      const keys: string[] = new Array(n);
+      const scores: number[] = new Array(n);
+      const order: number[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const pair = pairs[i]!;
+        const buckets = pair[1];
         let score = 0;
         // Buckets in ascending order: equal states give the same float sum.
         for (let j = 0; j < buckets.length; j++) {
-          const [b, amount] = buckets[j]!;
-          score += fromMicro(amount) * 2 ** (-(now - b * bucket) / halfLife);
+          const b = buckets[j]!;
+          score += fromMicro(b[1]) * 2 ** (-(now - b[0] * bucket) / halfLife);
         }
-        scores[i] = [key, round6(score)];
+        keys[i] = pair[0];
+        scores[i] = round6(score);
+        order[i] = i;
       }
-      scores.sort((x, y) => (y[1] !== x[1] ? y[1] - x[1] : x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+      // Highest score first; ties by key, which is index order (the pairs are sorted by key).
+      order.sort((x, y) => (scores[y] !== scores[x] ? scores[y]! - scores[x]! : x - y));
       const out: Record<string, number> = {};
-      const n = limit === undefined ? scores.length : Math.min(limit, scores.length);
-      for (let i = 0; i < n; i++) {
-        const [key, score] = scores[i]!;
+      const count = limit === undefined ? n : Math.min(limit, n);
+      for (let i = 0; i < count; i++) {
+        const key = keys[order[i]!]!;
+        const score = scores[order[i]!]!;
         // A key named "__proto__" must be data, not the prototype: defined, not assigned.
         if (key === '__proto__') Object.defineProperty(out, key, { value: score, enumerable: true, writable: true, configurable: true });
         else out[key] = score;
