@@ -287,10 +287,15 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
       // The receiver (partition 0) holds both partitions until the sender joins and takes 1.
       const receiver = await Portrait.open(config({ role: 'worker', workerId: 'receiver' }), { clock });
       cleanups.push(() => receiver.close());
-      await waitFor(() => receiver.cluster?.partitionsHeld().length === 2, 10_000, 'the receiver holds both partitions');
+      await waitFor(() => receiver.cluster?.partitionsHeld().length === 2, 30_000, 'the receiver holds both partitions');
       const sender = await Portrait.open(config({ role: 'worker', workerId: 'sender' }), { clock });
       cleanups.push(() => sender.close());
-      await waitFor(() => sender.cluster?.partitionsHeld().join() === '1' && receiver.cluster?.partitionsHeld().join() === '0', 10_000, 'the sender holds partition 1, the receiver 0');
+      // A hang guard, not a speed target: on a loaded machine a worker starting its threads and taking a partition over may take seconds.
+      await waitFor(
+        () => sender.cluster?.partitionsHeld().join() === '1' && receiver.cluster?.partitionsHeld().join() === '0',
+        30_000,
+        () => `the sender holds partition 1, the receiver 0 (the sender holds [${sender.cluster?.partitionsHeld().join()}], the receiver [${receiver.cluster?.partitionsHeld().join()}])`,
+      );
       // The lagging worker has not noticed the change yet: it does not poll the definitions (as a worker between two polls).
       // Private in ClusterEngine: the poll that restarts partition engines on a definition change.
       const polls = (lagging === 'receiver' ? receiver : sender).cluster as unknown as { followDefinitions?: () => Promise<void> };

@@ -10,7 +10,7 @@ import type { ValueSealer } from '../sealer.ts';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
 import { writeControl } from './postgres-commit.ts';
 import { deletePerson, writeErased, writeGroups } from './postgres-person.ts';
-import { withTransaction } from './transaction.ts';
+import { withRetriedTransaction, withTransaction } from './transaction.ts';
 
 /** Version 7: the erasure ledger and the suppression list. */
 export const POSTGRES_PRIVACY_SCHEMA = `
@@ -85,7 +85,8 @@ export class PostgresPrivacyStore implements PrivacyStore {
 
   async erase(plan: ErasurePlan): Promise<{ profileIds: string[]; counts: Record<string, number> }> {
     const ws = plan.workspace;
-    return withTransaction(this.pool, async (c) => {
+    // Only queries: run again when chosen as a deadlock's victim (another partition forgetting the same person).
+    return withRetriedTransaction(this.pool, async (c) => {
       const run = async (sql: string, values: unknown[]) => (await c.query(sql, values)).rowCount ?? 0;
       // The profile and every profile merged into it (merges are recorded survivor ← absorbed).
       const merged = await c.query<{ id: string }>(

@@ -7,7 +7,7 @@
  */
 import { PostgresDataKeys, PostgresRetention } from './postgres-data-keys.ts';
 import { PostgresPrivacyStore } from './postgres-privacy.ts';
-import { withTransaction } from './transaction.ts';
+import { withRetriedTransaction, withTransaction } from './transaction.ts';
 import pg from 'pg';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../../core/identity.ts';
 import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
@@ -206,7 +206,8 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
   }
 
   async commit(c: Changeset): Promise<void> {
-    await withTransaction(this.pool, async (client) => {
+    // Only queries: run again when chosen as a deadlock's victim (partitions writing shared rows at once).
+    await withRetriedTransaction(this.pool, async (client) => {
       // The position row first: it locks the partition, so a concurrent writer waits here and then sees the new position.
       await claimPosition(client, c);
       await writeChangeset(client, c, this.sealer);
