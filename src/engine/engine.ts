@@ -170,7 +170,7 @@ export class Engine implements EngineHandle {
     this.erasure =
       o.partitioned === undefined || this.erasedIds === undefined
         ? undefined
-        : new PartitionErasure({ partition: this.partition, partitions: o.partitions ?? 1, homeOf: o.partitioned.homeOf, erased: this.erasedIds, log: o.log, store: o.store, definitions: o.definitions, hashEmail: o.hashEmail });
+        : new PartitionErasure({ partition: this.partition, partitions: o.partitions ?? 1, homeOf: o.partitioned.homeOf, erased: this.erasedIds, log: o.log, store: o.store, definitions: o.definitions, hashEmail: o.hashEmail, routes: o.partitioned.routes });
   }
 
   /**
