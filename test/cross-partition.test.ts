@@ -279,6 +279,56 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     );
   });
 
+  it('a purpose-bound trait defined after a profile moved to its owner: its backfilled value counts the events other partitions folded before, gated by the owner\'s consents at each event\'s time, as in the embedded mode; a rebuild equals it', async () => {
+    const { config, clock, api, u, a } = await handingDown('gated');
+    const worker = await Portrait.open(config({ role: 'worker', workerId: 'gated' }), { clock });
+    cleanups.push(() => worker.close());
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    let n = 0;
+    const order = (ids: Record<string, string>, price: number) => ({ type: 'track', ...ids, event: 'Order Completed', properties: { price }, messageId: `gated-${n++}`, timestamp: at() });
+    // The user id's events (partition 1) before and after their marketing consent; the anonymous id's (partition 0)
+    // too; then the identify that hands the user's profile down to 0, where the consents then are.
+    const phases: unknown[][] = [
+      [
+        order({ userId: u }, 3),
+        order({ anonymousId: a }, 5),
+        { type: 'identify', userId: u, traits: { consent: { marketing: true } }, messageId: 'gated-consent', timestamp: at() },
+        order({ userId: u }, 7),
+        order({ anonymousId: a }, 11),
+        order({ userId: u }, 13),
+        { type: 'track', userId: 'gated.other.', event: 'Order Completed', properties: { price: 17 }, timestamp: at() },
+      ],
+      [{ type: 'identify', userId: u, anonymousId: a, messageId: 'gated-link', timestamp: at() }],
+    ];
+    const gated = [
+      { name: 'mkt_orders', kind: 'count', purpose: 'marketing', filter: { event: 'Order Completed' } },
+      { name: 'mkt_spend', kind: 'sum', value: 'properties.price', purpose: 'marketing', filter: { event: 'Order Completed' } },
+    ];
+    const define = async (p: Portrait) => {
+      for (const d of gated) await p.putTrait(d);
+      await waitFor(async () => (await p.traitDefinitions()).every((d) => d.status === 'live'), 30_000, 'the purpose-bound traits are live');
+      await p.drain();
+    };
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, phases);
+    await define(embeddedNode);
+    const want = await persons(embeddedNode);
+    const traits = (await embeddedNode.profile('user_id', u, { now: T0 }))?.traits;
+    assert.deepEqual([traits?.mkt_orders, traits?.mkt_spend], [3, 7 + 11 + 13], 'the embedded mode counts the merged profile\'s events from the consent\'s time on, whichever id they came with');
+
+    await sendPhases(api, phases);
+    const state0 = await api.stateDump();
+    assert.ok(state0.some((l) => l.startsWith('merges ')), 'the profile moved to partition 0 before the traits were defined');
+    await define(api);
+    assertSamePersons(await persons(api), want);
+    const state = await api.stateDump();
+    assertOneOwner(state);
+    await worker.close();
+    await assertRebuilds(config, clock, state, (dump) => comparableDump(dump).filter((l) => !l.startsWith('trait_history ')));
+  });
+
   for (const lagging of ['receiver', 'sender'] as const) {
     it(`a trait changed while a handover is on its way, the ${lagging} still on the old version: the moved profile's value equals the embedded mode's and a rebuild`, async () => {
       const { config, clock, api, u, a } = await handingDown('moved');

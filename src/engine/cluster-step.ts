@@ -24,7 +24,7 @@
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
-import type { TraitRuntime } from '../profile/index.ts';
+import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ErasedIdentifiers } from './erased.ts';
@@ -443,7 +443,8 @@ export class ClusterStep extends Step {
   }
 
   /**
-   * Backfilled trait states for the profile holding `ident`: merged into it
+   * Backfilled trait states for the profile holding `ident` (a purpose-bound
+   * trait's inputs folded as its consents allow at each input's time): merged into it
    * while the source partition's stored backfill of that version is the one
    * that folded them (same target; a rebuild keeps the targets, and the
    * handovers it replays lack exactly these states), passed on along the
@@ -464,8 +465,11 @@ export class ClusterStep extends Step {
       const t = this.ctx.rules.traits.find((x) => x.name === st.name && x.hash === st.hash);
       const source = this.part.backfillOf(b.source, st.name);
       if (t === undefined || source === undefined || source.hash !== st.hash || source.target !== st.target) continue;
+      const allowed = st.gated?.filter((i) => consentAllows(d, t.purpose, i.time));
+      if (allowed?.length === 0) continue;
+      const s = allowed === undefined ? st.s : allowed.reduce((acc, i) => t.aggregator.add(acc, i), st.s);
       const cur = d.traits[st.name];
-      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, st.s) : st.s };
+      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, s) : s };
       changed = true;
     }
     if (changed) this.touch(d);
