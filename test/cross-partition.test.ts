@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { ManualClock } from '../src/core/clock.ts';
 import type { ControlRecord } from '../src/core/control.ts';
 import { Portrait, type ConfigInput } from '../src/index.ts';
+import { emailHasher } from '../src/ingest/email.ts';
 import { NatsEventLog, partitionOf } from '../src/log/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
 import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor, type ClusterOptions } from './support/cluster.ts';
@@ -278,6 +279,56 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     );
   });
 
+  it('a purpose-bound trait defined after a profile moved to its owner: its backfilled value counts the events other partitions folded before, gated by the owner\'s consents at each event\'s time, as in the embedded mode; a rebuild equals it', async () => {
+    const { config, clock, api, u, a } = await handingDown('gated');
+    const worker = await Portrait.open(config({ role: 'worker', workerId: 'gated' }), { clock });
+    cleanups.push(() => worker.close());
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    let n = 0;
+    const order = (ids: Record<string, string>, price: number) => ({ type: 'track', ...ids, event: 'Order Completed', properties: { price }, messageId: `gated-${n++}`, timestamp: at() });
+    // The user id's events (partition 1) before and after their marketing consent; the anonymous id's (partition 0)
+    // too; then the identify that hands the user's profile down to 0, where the consents then are.
+    const phases: unknown[][] = [
+      [
+        order({ userId: u }, 3),
+        order({ anonymousId: a }, 5),
+        { type: 'identify', userId: u, traits: { consent: { marketing: true } }, messageId: 'gated-consent', timestamp: at() },
+        order({ userId: u }, 7),
+        order({ anonymousId: a }, 11),
+        order({ userId: u }, 13),
+        { type: 'track', userId: 'gated.other.', event: 'Order Completed', properties: { price: 17 }, timestamp: at() },
+      ],
+      [{ type: 'identify', userId: u, anonymousId: a, messageId: 'gated-link', timestamp: at() }],
+    ];
+    const gated = [
+      { name: 'mkt_orders', kind: 'count', purpose: 'marketing', filter: { event: 'Order Completed' } },
+      { name: 'mkt_spend', kind: 'sum', value: 'properties.price', purpose: 'marketing', filter: { event: 'Order Completed' } },
+    ];
+    const define = async (p: Portrait) => {
+      for (const d of gated) await p.putTrait(d);
+      await waitFor(async () => (await p.traitDefinitions()).every((d) => d.status === 'live'), 30_000, 'the purpose-bound traits are live');
+      await p.drain();
+    };
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, phases);
+    await define(embeddedNode);
+    const want = await persons(embeddedNode);
+    const traits = (await embeddedNode.profile('user_id', u, { now: T0 }))?.traits;
+    assert.deepEqual([traits?.mkt_orders, traits?.mkt_spend], [3, 7 + 11 + 13], 'the embedded mode counts the merged profile\'s events from the consent\'s time on, whichever id they came with');
+
+    await sendPhases(api, phases);
+    const state0 = await api.stateDump();
+    assert.ok(state0.some((l) => l.startsWith('merges ')), 'the profile moved to partition 0 before the traits were defined');
+    await define(api);
+    assertSamePersons(await persons(api), want);
+    const state = await api.stateDump();
+    assertOneOwner(state);
+    await worker.close();
+    await assertRebuilds(config, clock, state, (dump) => comparableDump(dump).filter((l) => !l.startsWith('trait_history ')));
+  });
+
   for (const lagging of ['receiver', 'sender'] as const) {
     it(`a trait changed while a handover is on its way, the ${lagging} still on the old version: the moved profile's value equals the embedded mode's and a rebuild`, async () => {
       const { config, clock, api, u, a } = await handingDown('moved');
@@ -533,6 +584,129 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     assert.equal((await api.shred('user_id', u)).destroyed, 0, "the person's data keys are destroyed");
     assert.equal((await api.shred('anonymous_id', a)).destroyed, 0, 'those of the identifier the handover joined too');
     assert.equal((await api.shred('user_id', 'inflight.other.')).destroyed, 1, 'someone else still had one (control; shredded last, as it changes what a rebuild reads)');
+  });
+
+  it('a link made before an erasure to a profile owned by a lower partition that had not answered it by then: that profile goes with the person, as in the embedded mode; a rebuild equals it', async () => {
+    const config = await clusterDeployment(3, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    cleanups.push(() => api.close());
+    // The person: an anonymous id homed in 1. The profile they link to: a user id owned by 0, holding an email homed
+    // in 2, so the link goes 1 → 2 (the email's home) → 0, which asks 1 to hand the person's profile down (give).
+    // The ids hold a '.', which no generated id or hash in the state has: a search of the state's lines cannot match by chance.
+    const hash = emailHasher(Buffer.from('ab'.repeat(32), 'hex'));
+    const find = (ok: (i: number) => boolean) => {
+      let i = 0;
+      while (!ok(i)) i++;
+      return i;
+    };
+    const xa = `joined.anon.${find((i) => partitionOf('default', `joined.anon.${i}.`, 3) === 1)}.`;
+    const yu = `joined.user.${find((i) => partitionOf('default', `joined.user.${i}.`, 3) === 0)}.`;
+    const email = `joined.${find((i) => partitionOf('default', hash('default', `joined.${i}@example.com`)!, 3) === 2)}@example.com`;
+    const emailKey = hash('default', email)!;
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    const phases: unknown[][] = [
+      [
+        { type: 'identify', userId: yu, traits: { email, city: 'Lima' }, messageId: 'j-0', timestamp: at() },
+        { type: 'track', userId: yu, event: 'Order Completed', properties: { revenue: 30 }, messageId: 'j-1', timestamp: at() },
+        { type: 'group', userId: yu, groupId: 'joined.team.', traits: { plan: 'pro' }, messageId: 'j-g', timestamp: at() },
+        { type: 'track', anonymousId: xa, event: 'Product Viewed', properties: { category: 'books' }, messageId: 'j-2', timestamp: at() },
+        { type: 'track', userId: 'joined.other.', event: 'Product Viewed', properties: { category: 'toys' }, messageId: 'j-3', timestamp: at() },
+      ],
+    ];
+    const link = { type: 'track', anonymousId: xa, event: 'Product Viewed', properties: { category: 'games' }, context: { traits: { email } }, messageId: 'j-4', timestamp: at() };
+    const eraseX = async (p: Portrait) => {
+      const entry = await p.privacy.erase('anonymous_id', xa);
+      return entry.id;
+    };
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, [...phases, [link]]);
+    assert.equal((await embeddedNode.privacy.waitFor(await eraseX(embeddedNode))).status, 'completed');
+    await embeddedNode.drain();
+    assert.equal(await embeddedNode.profile('user_id', yu), undefined, 'in the embedded mode the linked profile goes with the person');
+    const want = await persons(embeddedNode);
+
+    const first = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
+    cleanups.push(() => first.close());
+    await sendPhases(api, phases);
+    assert.equal((await api.profile('email', email))?.id, (await api.profile('user_id', yu))?.id, 'the email joined the user id owned by 0');
+    await first.close();
+    // No worker runs: the link and the erase record both land in partition 1, so 1 erases the person before the
+    // answer to their link comes back from 0.
+    await api.ingest([link]);
+    const entry = await eraseX(api);
+    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
+    cleanups.push(() => next.close());
+    assert.equal((await api.privacy.waitFor(entry)).status, 'completed');
+    await api.drain();
+
+    assert.equal(await api.profile('anonymous_id', xa), undefined, 'the erased person reads as absent');
+    assert.equal(await api.profile('user_id', yu), undefined, 'the profile they linked to went with them');
+    assert.equal(await api.profile('group_id', 'joined.team.'), undefined, 'and a group only it fed');
+    assert.equal((await api.profile('user_id', 'joined.other.'))?.eventCount, 1, 'someone else stays');
+    assertSamePersons(await persons(api), want);
+    const state = await api.stateDump();
+    assert.deepEqual(state.filter((l) => l.includes(xa) || l.includes(yu) || l.includes(emailKey) || l.includes('joined.team.')), [], 'no state line names either');
+    assertOneOwner(state);
+    await next.close();
+    await assertRebuilds(config, clock, state);
+    assert.equal((await api.shred('user_id', yu)).destroyed, 0, "the linked profile's data keys are destroyed");
+  });
+
+  it('a link made before an erasure to a profile owned by a higher partition that had not answered it by then: the profile it hands down after the erasure goes with the person, as in the embedded mode; a rebuild equals it', async () => {
+    const config = await clusterDeployment(2, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    cleanups.push(() => api.close());
+    // The person: a user id homed in 0. The profile they link to: an anonymous id homed in 1, which answers the link
+    // by handing its profile down to 0. (A '.' in the ids: a search of the state's lines cannot match by chance.)
+    let i = 0;
+    while (!(partitionOf('default', `down.user.${i}.`, 2) === 0 && partitionOf('default', `down.anon.${i}.`, 2) === 1)) i++;
+    const [xu, ya] = [`down.user.${i}.`, `down.anon.${i}.`];
+    let t = T0 - 86_400_000;
+    const at = () => new Date((t += 1000)).toISOString();
+    const phases: unknown[][] = [
+      [
+        { type: 'track', userId: xu, event: 'Order Completed', properties: { revenue: 30 }, messageId: 'd-0', timestamp: at() },
+        { type: 'track', anonymousId: ya, event: 'Product Viewed', properties: { category: 'books', name: 'Ann' }, messageId: 'd-1', timestamp: at() },
+        { type: 'group', anonymousId: ya, groupId: 'down.team.', traits: { plan: 'pro' }, messageId: 'd-g', timestamp: at() },
+        { type: 'track', userId: 'down.other.', event: 'Product Viewed', properties: { category: 'toys' }, messageId: 'd-2', timestamp: at() },
+      ],
+    ];
+    const link = { type: 'identify', userId: xu, anonymousId: ya, traits: { city: 'Lima' }, messageId: 'd-3', timestamp: at() };
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, [...phases, [link]]);
+    assert.equal((await embeddedNode.privacy.waitFor((await embeddedNode.privacy.erase('user_id', xu)).id)).status, 'completed');
+    await embeddedNode.drain();
+    assert.equal(await embeddedNode.profile('anonymous_id', ya), undefined, 'in the embedded mode the linked profile goes with the person');
+    const want = await persons(embeddedNode);
+
+    const first = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
+    cleanups.push(() => first.close());
+    await sendPhases(api, phases);
+    await first.close();
+    // No worker runs: the link and the erase record both land in partition 0, which erases the person before
+    // partition 1 hands the linked profile down.
+    await api.ingest([link]);
+    const entry = await api.privacy.erase('user_id', xu);
+    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
+    cleanups.push(() => next.close());
+    assert.equal((await api.privacy.waitFor(entry.id)).status, 'completed');
+    await api.drain();
+
+    assert.equal(await api.profile('user_id', xu), undefined, 'the erased person reads as absent');
+    assert.equal(await api.profile('anonymous_id', ya), undefined, 'the profile they linked to went with them');
+    assert.equal(await api.profile('group_id', 'down.team.'), undefined, 'and a group only it fed');
+    assertSamePersons(await persons(api), want);
+    const state = await api.stateDump();
+    assert.deepEqual(state.filter((l) => l.includes(xu) || l.includes(ya) || l.includes('down.team.')), [], 'no state line names either');
+    assertOneOwner(state);
+    await next.close();
+    await assertRebuilds(config, clock, state);
+    assert.equal((await api.shred('anonymous_id', ya)).destroyed, 0, "the linked profile's data keys are destroyed");
   });
 
   it('an identifier whose erasure did not suppress it, used again before its home met the erasure and again after: one new profile with both events, one owner; a rebuild equals it', async () => {

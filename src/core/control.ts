@@ -65,6 +65,21 @@ export interface BackfilledState {
   /** The source partition's backfill target: the state counts only while that backfill is this deployment's (not in a rebuild). */
   target: number;
   s: unknown;
+  /**
+   * A purpose-bound trait's inputs, one per event, in log order (`s` is then
+   * the empty state): the owner folds those its consents allow at each
+   * input's time, the gate the embedded mode's backfill applies.
+   */
+  gated?: GatedInput[];
+}
+
+/** One event's input to a trait (the shape of traits/aggregator.ts's AggregatorInput). */
+export interface GatedInput {
+  time: number;
+  id: string;
+  value: unknown;
+  key?: string;
+  weight: number;
 }
 
 /**

@@ -42,6 +42,16 @@ describe('a backfill chunk\'s states for profiles owned elsewhere', () => {
     });
   });
 
+  it('a purpose-bound trait sends the events\' inputs, in log order, for the owner to gate by its consents', () => {
+    const b = new Backfilled();
+    const m: TraitRuntime = { ...trait('m', sum as unknown as TraitRuntime['aggregator']), purpose: 'marketing' };
+    b.add('w', 'user:a', 1, 20, m, 40, input(5, 2));
+    b.add('w', 'user:a', 1, 22, m, 40, input(7, 1));
+    const body = b.records(0, 50, 0, 1000)[0]!.body;
+    assert.ok(body.kind === 'traits');
+    assert.deepEqual(body.states, [{ name: 'm', hash: 'h-m', target: 40, s: sum.init(), gated: [input(5, 2), input(7, 1)] }]);
+  });
+
   it('makes no record when nothing is owned elsewhere', () => {
     assert.deepEqual(new Backfilled().records(0, 1, 0, 0), []);
   });

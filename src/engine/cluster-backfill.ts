@@ -5,6 +5,8 @@
  * of it) is folded here into a partial state per owner identifier, and sent
  * to that partition as a `traits` control record, which merges it into the
  * profile holding the identifier (the aggregators are mergeable monoids).
+ * A purpose-bound trait sends the events' inputs instead, which the owner
+ * folds as its consents allow.
  */
 import { controlMessageId, type BackfilledState, type ControlRecord } from '../core/control.ts';
 import type { AggregatorInput } from '../traits/index.ts';
@@ -28,8 +30,11 @@ export class Backfilled {
     let a = this.away.get(key);
     if (a === undefined) this.away.set(key, (a = { workspace, ident, to, origin: position, states: new Map() }));
     if (position < a.origin) a.origin = position;
-    const st = a.states.get(t.name);
-    a.states.set(t.name, { name: t.name, hash: t.hash, target, s: t.aggregator.add(st === undefined ? t.aggregator.init() : st.s, input) });
+    let st = a.states.get(t.name);
+    // A purpose-bound trait: the consents that gate each event are the owner's, so its inputs go there.
+    if (st === undefined) a.states.set(t.name, (st = { name: t.name, hash: t.hash, target, s: t.aggregator.init(), ...(t.purpose !== undefined && { gated: [] }) }));
+    if (st.gated !== undefined) st.gated.push(input);
+    else st.s = t.aggregator.add(st.s, input);
   }
 
   /**

@@ -24,7 +24,7 @@
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
 import type { PortraitEvent, Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
-import type { TraitRuntime } from '../profile/index.ts';
+import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ErasedIdentifiers } from './erased.ts';
@@ -282,7 +282,59 @@ export class ClusterStep extends Step {
     this.at = position;
     if (!this.fresh(c)) return;
     const b = c.body;
-    if (b.kind !== 'forward' && b.kind !== 'forget' && this.part.erased.drops(c.workspace, namedBy(b), b.kind === 'traits' ? b.origin : (b.meta.origin ?? c.at))) return;
+    if (b.kind !== 'forward' && b.kind !== 'forget') {
+      const origin = b.kind === 'traits' ? b.origin : (b.meta.origin ?? c.at);
+      if (b.kind === 'link' && this.madeByErased(c.workspace, [b.anchor, ...b.identifiers], namedBy(b), origin)) return this.onLateLink(c, b, position, origin);
+      const erasedAt = this.part.erased.dropsAt(c.workspace, namedBy(b), origin);
+      if (erasedAt === undefined) return this.applyLive(c, b, position);
+      // The erased person's link was answered after their erasure: the profile that answered it would have merged
+      // into theirs (as in the embedded mode, which follows the log) and goes as of the same erasure.
+      if (b.kind === 'give' && this.madeByErased(c.workspace, [b.anchor], [b.target], origin)) this.emit(b.to, { kind: 'forget', profileIds: [], identKeys: [b.target], erasedAt }, c, position);
+      if (b.kind === 'handover' && this.madeByErased(c.workspace, [b.meta.a], b.doc.identifiers, origin)) {
+        // Handed down by its owner: it settles here, and this partition's own `forget` of it erases it.
+        const d = this.install(this.sourceOf(c, b.meta), position, this.part.openDoc(b.doc), b.meta);
+        this.emit(this.p, { kind: 'forget', profileIds: [b.doc.id], identKeys: [...d.identifiers], erasedAt }, c, position);
+      }
+      return;
+    }
+    this.applyLive(c, b, position);
+  }
+
+  /** Whether a record made at `origin` comes from a person erased after it (`asker`), not from the profile it names (`other`). */
+  private madeByErased(ws: string, asker: readonly string[], other: readonly string[], origin: number): boolean {
+    const mine = new Set(asker);
+    return this.part.erased.names(ws, asker, origin) && !this.part.erased.names(ws, other.filter((k) => !mine.has(k)), origin);
+  }
+
+  /**
+   * A link the person made before their erasure that reaches a partition
+   * after it met the erasure: followed to the profile it names, whose owner
+   * answers it as if the asker were higher (give), when the guards let the
+   * two merge. The erased side drops the answer and tells that owner to
+   * forget the profile. A link that would merge nothing is dropped.
+   */
+  private onLateLink(c: ControlRecord, b: Extract<ControlBody, { kind: 'link' }>, position: number, origin: number): void {
+    const ws = c.workspace;
+    const ident = this.aliasTarget(ws, b);
+    const w = this.where(ws, ident);
+    if ('away' in w) {
+      this.emit(w.away, b, c, position);
+      return;
+    }
+    const qd = 'local' in w ? this.doc(ws, w.local) : undefined;
+    const merges = qd !== undefined && !this.isBlocked(ws, b.anchor, ident) && refuseJoin(b.identifiers, qd.identifiers, b.meta.explicit, this.ctx.guards) === undefined;
+    if (merges) this.emit(b.from, { kind: 'give', anchor: b.anchor, target: ident, to: this.p, meta: { ...b.meta, b: ident } }, c, position);
+    else this.part.erased.drops(ws, namedBy(b), origin);
+  }
+
+  /** An alias's previous id: the anonymous id of that value when only it is known here. */
+  private aliasTarget(ws: string, b: Extract<ControlBody, { kind: 'link' }>): string {
+    if (!b.alias) return b.ident;
+    const value = b.ident.slice('user:'.length);
+    return this.lookup(ws, b.ident) === undefined && this.lookup(ws, `anon:${value}`) !== undefined ? `anon:${value}` : b.ident;
+  }
+
+  private applyLive(c: ControlRecord, b: ControlBody, position: number): void {
     switch (b.kind) {
       case 'forward':
         return; // The event it named is gone (retention): nothing to fold.
@@ -309,11 +361,7 @@ export class ClusterStep extends Step {
 
   private onLink(c: ControlRecord, b: Extract<ControlBody, { kind: 'link' }>, position: number): void {
     const ws = c.workspace;
-    let ident = b.ident;
-    if (b.alias) {
-      const value = ident.slice('user:'.length);
-      if (this.lookup(ws, ident) === undefined && this.lookup(ws, `anon:${value}`) !== undefined) ident = `anon:${value}`;
-    }
+    const ident = this.aliasTarget(ws, b);
     const src = this.sourceOf(c, b.meta);
     const meta = { ...b.meta, b: ident };
     const w = this.where(ws, ident);
@@ -395,7 +443,8 @@ export class ClusterStep extends Step {
   }
 
   /**
-   * Backfilled trait states for the profile holding `ident`: merged into it
+   * Backfilled trait states for the profile holding `ident` (a purpose-bound
+   * trait's inputs folded as its consents allow at each input's time): merged into it
    * while the source partition's stored backfill of that version is the one
    * that folded them (same target; a rebuild keeps the targets, and the
    * handovers it replays lack exactly these states), passed on along the
@@ -416,8 +465,11 @@ export class ClusterStep extends Step {
       const t = this.ctx.rules.traits.find((x) => x.name === st.name && x.hash === st.hash);
       const source = this.part.backfillOf(b.source, st.name);
       if (t === undefined || source === undefined || source.hash !== st.hash || source.target !== st.target) continue;
+      const allowed = st.gated?.filter((i) => consentAllows(d, t.purpose, i.time));
+      if (allowed?.length === 0) continue;
+      const s = allowed === undefined ? st.s : allowed.reduce((acc, i) => t.aggregator.add(acc, i), st.s);
       const cur = d.traits[st.name];
-      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, st.s) : st.s };
+      d.traits[st.name] = { h: st.hash, s: cur !== undefined && cur.h === st.hash ? t.aggregator.merge(cur.s, s) : s };
       changed = true;
     }
     if (changed) this.touch(d);

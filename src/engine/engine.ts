@@ -170,7 +170,7 @@ export class Engine implements EngineHandle {
     this.erasure =
       o.partitioned === undefined || this.erasedIds === undefined
         ? undefined
-        : new PartitionErasure({ partition: this.partition, partitions: o.partitions ?? 1, homeOf: o.partitioned.homeOf, erased: this.erasedIds, log: o.log, store: o.store, definitions: o.definitions, hashEmail: o.hashEmail });
+        : new PartitionErasure({ partition: this.partition, partitions: o.partitions ?? 1, homeOf: o.partitioned.homeOf, erased: this.erasedIds, log: o.log, store: o.store, definitions: o.definitions, hashEmail: o.hashEmail, routes: o.partitioned.routes });
   }
 
   /**
@@ -704,9 +704,9 @@ export class Engine implements EngineHandle {
       if (pid === undefined) continue;
       const to = awayTarget(pid);
       if (to !== undefined) {
-        // Owned elsewhere: the owner gates a purpose-bound trait by its consents, which are there (README: not built).
+        // Owned elsewhere: the owner folds the partial states (and gates a purpose-bound trait's inputs by its consents).
         for (const t of traits) {
-          const input = t.purpose === undefined ? t.input(record) : undefined;
+          const input = t.input(record);
           if (input === undefined) continue;
           away.add(record.workspace, owner, to, position, t, defs.get(t.name)!.backfillTarget, input);
           sent = true;

@@ -46,6 +46,16 @@ describe('erased identifiers of a partition', () => {
     assert.deepEqual(e.take(), [], 'nothing counted, nothing to write');
   });
 
+  it('dropsAt gives the position of the erasure that drops a record, and counts the drop', () => {
+    const e = new ErasedIdentifiers(hash);
+    e.add('w', ['user:u1'], 100);
+    e.add('w', ['anon:a1'], 200);
+    e.take();
+    assert.equal(e.dropsAt('w', ['user:u2', 'anon:a1'], 150), 200, 'the erasure after the record that names it');
+    assert.equal(e.dropsAt('w', ['user:u1'], 150), undefined, 'made after that erasure');
+    assert.deepEqual(e.take().map((r) => [r.position, r.dropped]), [[200, 1]]);
+  });
+
   it('load replaces what is held by the committed rows and forgets uncommitted changes', () => {
     const e = new ErasedIdentifiers(hash);
     e.add('w', ['user:u1'], 100);

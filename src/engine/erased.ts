@@ -50,11 +50,16 @@ export class ErasedIdentifiers {
    * dropped, and counted on that identifier's row.
    */
   drops(workspace: string, identKeys: Iterable<string>, origin: number): boolean {
+    return this.dropsAt(workspace, identKeys, origin) !== undefined;
+  }
+
+  /** The same, giving the log position of the erasure that drops it (undefined: not dropped). */
+  dropsAt(workspace: string, identKeys: Iterable<string>, origin: number): number | undefined {
     const row = this.erasedAfter(workspace, identKeys, origin);
-    if (row === undefined) return false;
+    if (row === undefined) return undefined;
     row.dropped++;
     this.changed.add(row);
-    return true;
+    return row.position;
   }
 
   /** Whether an event at `origin` naming these identifiers comes from before the erasure of one of them (not counted). */

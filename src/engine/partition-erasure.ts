@@ -4,7 +4,7 @@
  * an erasure sends every other partition, and what a `forget` record removes
  * here. The engine commits the changes and evicts its caches.
  */
-import { controlMessageId, type ControlRecord } from '../core/control.ts';
+import { awayTarget, controlMessageId, type ControlRecord } from '../core/control.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import type { EmailHasher } from '../identity/index.ts';
 import type { EventLog } from '../log/index.ts';
@@ -24,6 +24,8 @@ export interface PartitionErasureParts {
   store: StateStore;
   definitions: Definitions;
   hashEmail: EmailHasher;
+  /** This partition's routes of some identifiers (a profile id, or `>N`). */
+  routes: (keys: ReadonlyArray<{ workspace: string; ident: string }>) => Promise<Map<string, string>>;
 }
 
 /** A `forget` record's body. */
@@ -75,13 +77,15 @@ export class PartitionErasure {
    * the erasure, a handover, that reached this partition before this
    * `forget`): its rows here go up to this position, its identifiers count
    * as erased at the erasure's position, and every other partition is told
-   * to forget them too (their routes of them).
+   * to forget them too (their routes of them). So does a profile of this
+   * partition that holds one of the identifiers (one the person's link
+   * joined before the erasure, answered after it).
    */
   async forget(r: ControlRecord & { body: ForgetBody }, position: number, c: Changeset): Promise<Forgotten> {
     const { profileIds, identKeys } = r.body;
     const ws = r.workspace;
     const erasedAt = r.body.erasedAt ?? r.at;
-    const absorbed = await this.absorbedHere(ws, profileIds);
+    const absorbed = await this.absorbedHere(ws, profileIds, identKeys);
     const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
     // Records from before the erasure that still reach this partition must not bring the person back.
     this.o.erased.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
@@ -95,7 +99,7 @@ export class PartitionErasure {
     if (absorbed.length > 0) {
       const ids = absorbed.map((d) => d.id);
       c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: position });
-      c.control = this.records(ws, r.timestamp, position)(ids, absorbedKeys, absorbedGroups, erasedAt);
+      c.control = this.records(ws, r.timestamp, position)([...new Set([...profileIds, ...ids])], absorbedKeys, absorbedGroups, erasedAt);
     }
     return {
       profileIds: [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)],
@@ -105,12 +109,17 @@ export class PartitionErasure {
     };
   }
 
-  /** The profiles of this partition that absorbed one of `profileIds` (erased elsewhere), following the merges from each. */
-  private async absorbedHere(workspace: string, profileIds: readonly string[]): Promise<ProfileDoc[]> {
+  /**
+   * The profiles of this partition that absorbed one of `profileIds` (erased
+   * elsewhere), following the merges from each, or that hold one of `identKeys`.
+   */
+  private async absorbedHere(workspace: string, profileIds: readonly string[], identKeys: readonly string[]): Promise<ProfileDoc[]> {
     const out = new Map<string, ProfileDoc>();
-    for (const id of profileIds) {
+    const routes = await this.o.routes(identKeys.map((ident) => ({ workspace, ident })));
+    const held = [...routes.values()].filter((r) => awayTarget(r) === undefined);
+    for (const id of [...profileIds, ...held]) {
       const live = await liveProfile(this.o.store, workspace, id);
-      if (live.doc === undefined || live.profileId === id || profileIds.includes(live.profileId)) continue;
+      if (live.doc === undefined || profileIds.includes(live.profileId)) continue;
       if ((await this.o.store.ownerOf?.(workspace, live.profileId)) === this.o.partition) out.set(live.profileId, live.doc);
     }
     return [...out.values()];
