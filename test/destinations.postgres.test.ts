@@ -73,7 +73,12 @@ describe('destinations on PostgreSQL', { skip }, () => {
       for (const r of attempts) assert.ok(verifySignature(SECRET, r.headers['portrait-signature'] as string, r.body, { now: clock.now(), toleranceSec: 3600 }).ok, 'signed');
       assert.equal((JSON.parse(attempts[0]!.body) as Json).data.segment, 'buyers', 'segment.entered buyers');
 
-      const log = (await call('GET', '/v1/destinations/crm/deliveries', admin)).json() as Json;
+      // The worker records the outcome once the answer is in: wait until the delivery is no longer pending.
+      let log: Json = {};
+      await until('the delivery to be recorded', async () => {
+        log = (await call('GET', '/v1/destinations/crm/deliveries', admin)).json() as Json;
+        return log.deliveries.every((d: Json) => d.status !== 'pending');
+      });
       assert.deepEqual(log.deliveries.map((d: Json) => [d.status, d.attempts]), [['delivered', 3]], 'the delivery log agrees');
 
       const csv = await call('GET', '/v1/segments/buyers/export?format=csv&fields=email,city', admin);
