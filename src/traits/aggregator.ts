@@ -31,4 +31,13 @@ export interface Aggregator<S = unknown, V = unknown> {
   merge(a: S, b: S): S;
   /** The trait's value at time `now` (windows and decay read it). */
   value(state: S, now: number): V;
+  /**
+   * Optional, for the history of a trait whose value is an object: folds
+   * `input` in as `add` does and reports which keys of the value at `now`
+   * that changed, without reading the whole value before and after. `change`
+   * holds each key whose value differs, as [old, new] (undefined where the
+   * key is absent). Returns undefined, having folded nothing, when it cannot
+   * tell cheaply; the caller then compares `value()` before and after `add`.
+   */
+  addReporting?(state: S, input: AggregatorInput, now: number): { state: S; change: Record<string, [unknown, unknown]> } | undefined;
 }
