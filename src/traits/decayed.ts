@@ -103,7 +103,8 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       if (old === neu) return { state, change: {} };
       const change: Record<string, [unknown, unknown]> = {};
       // A key named "__proto__" must be data, not the prototype: defined, not assigned.
-      Object.defineProperty(change, key, { value: [old, neu], enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__') Object.defineProperty(change, key, { value: [old, neu], enumerable: true, writable: true, configurable: true });
+      else change[key] = [old, neu];
       return { state, change };
     },
     merge: (a, b) => {
