@@ -51,7 +51,7 @@ export function adoptConsentState(doc: ProfileDoc, exact: ProfileDoc, rules: Pro
     if (st !== undefined) doc.traits[t.name] = st;
     else delete doc.traits[t.name];
     const v = traitValue(doc, t, when);
-    recordTraitChange(changes, t.name, o, v, canonicalJson(before ?? null) !== canonicalJson(st ?? null));
+    recordTraitChange(changes, t, o, v, canonicalJson(before ?? null) !== canonicalJson(st ?? null));
   }
   adoptPurposeScores(doc, exact, rules.scores, changes);
   return changes;

@@ -310,7 +310,7 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     const v = after.attributes[n]?.v;
     if (!sameJson(o, v)) changes[`attr.${n}`] = [o, v];
   }
-  for (const t of rules.traits) recordTraitChange(changes, t.name, traitValue(before, t, at), traitValue(after, t, at));
+  for (const t of rules.traits) recordTraitChange(changes, t, traitValue(before, t, at), traitValue(after, t, at));
   manualTagChanges(before, after, changes);
   return scoreChanges(before, after, changes);
 }

@@ -97,7 +97,7 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       }
       const before = t.aggregator.value(state.s, e.timestamp) as Json;
       state.s = t.aggregator.add(state.s, input);
-      recordTraitChange(result.changes, t.name, before, t.aggregator.value(state.s, e.timestamp) as Json);
+      recordTraitChange(result.changes, t, before, t.aggregator.value(state.s, e.timestamp) as Json);
     }
   } else if (e.type === 'group' && e.traits && doc.identifiers.includes(`group:${e.groupId}`)) {
     // A group (account) profile keeps the group's own traits as attributes; an account the call
@@ -138,7 +138,7 @@ function applyConsents(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, r
       if (st === undefined) continue;
       const old = record ? (t.aggregator.value(st.h === t.hash ? st.s : t.aggregator.init(), at) as Json) : undefined;
       delete doc.traits[t.name];
-      if (record) recordTraitChange(result.changes, t.name, old, t.aggregator.value(t.aggregator.init(), at) as Json, true);
+      if (record) recordTraitChange(result.changes, t, old, t.aggregator.value(t.aggregator.init(), at) as Json, true);
     }
   }
 }

@@ -3,7 +3,11 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Json, JsonObject } from '../core/event.ts';
 import { pageHistory } from '../storage/rows.ts';
+import { topAggregator } from '../traits/top.ts';
 import { recordTraitChange, splitTraitChanges, traitOfKey, type Changes } from './trait-change.ts';
+
+/** A trait whose aggregator has no `keyed`: objects are its maps. */
+const trait = (name: string) => ({ name, aggregator: {} });
 
 /** Small key alphabet (so objects share keys), prototype member names and dotted keys included. */
 const key = fc.constantFrom('books', 'toys', 'a.b', '', '__proto__', 'constructor', '10');
@@ -37,13 +41,9 @@ describe('recording a trait change', () => {
     fc.assert(
       fc.property(object, object, (before, after) => {
         const changes: Changes = {};
-        recordTraitChange(changes, 'interest', before, after);
-        if (JSON.stringify(before) === JSON.stringify(after)) {
-          assert.deepEqual(changes, {}, 'nothing changed: nothing recorded');
-          return;
-        }
+        recordTraitChange(changes, trait('interest'), before, after);
         if (content(before) === content(after)) {
-          assert.deepEqual(Object.keys(changes), ['trait.interest'], 'only the order moved: recorded whole');
+          assert.deepEqual(changes, {}, 'no key changed (at most their order moved): nothing recorded');
           return;
         }
         assert.equal(content(applied('interest', before, changes)), content(after));
@@ -63,7 +63,7 @@ describe('recording a trait change', () => {
       fc.property(value, value, fc.boolean(), (before, after, always) => {
         fc.pre(!(typeof before === 'object' && before !== null && !Array.isArray(before) && typeof after === 'object' && after !== null && !Array.isArray(after)));
         const changes: Changes = {};
-        recordTraitChange(changes, 'rfm', before, after, always);
+        recordTraitChange(changes, trait('rfm'), before, after, always);
         const absent = (v: Json | undefined) => v === undefined || v === null;
         const differs = absent(before) || absent(after) ? before !== after : JSON.stringify(before) !== JSON.stringify(after);
         assert.deepEqual(changes, differs || always ? { 'trait.rfm': [before, after] } : {});
@@ -72,9 +72,19 @@ describe('recording a trait change', () => {
     );
   });
 
+  it('a top list is recorded per key, as key → count', () => {
+    const top = { name: 'top_categories', aggregator: topAggregator({ k: 2 }) };
+    const changes: Changes = {};
+    recordTraitChange(changes, top, [{ key: 'a', count: 2 }, { key: 'b', count: 1 }], [{ key: 'a', count: 2 }, { key: 'c', count: 2 }]);
+    assert.deepEqual(changes, { 'trait.top_categories.b': [1, undefined], 'trait.top_categories.c': [undefined, 2] }, 'c enters, b leaves, a reads the same');
+    const cleared: Changes = {};
+    recordTraitChange(cleared, top, [{ key: 'a', count: 2 }], [], true);
+    assert.deepEqual(cleared, { 'trait.top_categories.a': [2, undefined] });
+  });
+
   it('equal objects asked to be recorded are recorded whole', () => {
     const changes: Changes = {};
-    recordTraitChange(changes, 'interest', { books: 1 }, { books: 1 }, true);
+    recordTraitChange(changes, trait('interest'), { books: 1 }, { books: 1 }, true);
     assert.deepEqual(changes, { 'trait.interest': [{ books: 1 }, { books: 1 }] });
   });
 
@@ -82,8 +92,8 @@ describe('recording a trait change', () => {
     fc.assert(
       fc.property(object, object, (before, after) => {
         const today: Changes = {};
-        recordTraitChange(today, 'interest', before, after);
-        const older: Changes = JSON.stringify(before) === JSON.stringify(after) ? {} : { 'trait.interest': [before, after] };
+        recordTraitChange(today, trait('interest'), before, after);
+        const older: Changes = content(before) === content(after) ? {} : { 'trait.interest': [before, after] };
         const other: Changes = { 'attr.address': [{ city: 'A' }, { city: 'B' }], 'trait.orders': [1, 2] };
         assert.deepEqual(splitTraitChanges({ ...older, ...other }), { ...today, ...other }, 'an old row reads as a new one; attributes and scalar traits stay whole');
         assert.deepEqual(splitTraitChanges(today), today, 'a new row reads as written');

@@ -1,17 +1,20 @@
 /**
  * How the history records the change of a computed trait's value.
  *
- * A value that is a JSON object on both sides (interest per category, RFM)
- * is recorded per key that differs: `trait.<name>.<key>` → [old, new], an
- * absent key as undefined (null once stored). Trait names hold no dot, so
- * the key is everything after the second dot. Any other value, and an object
- * whose keys all read the same (only their order moved), is recorded whole:
- * `trait.<name>` → [old, new].
+ * A value that is a map by key on both sides — a JSON object (interest per
+ * category, RFM) or what the aggregator's `keyed` makes of it (a top list as
+ * key → count) — is recorded per key that differs: `trait.<name>.<key>` →
+ * [old, new], an absent key as undefined (null once stored). Trait names hold
+ * no dot, so the key is everything after the second dot. A map whose keys
+ * all read the same has not changed (even if their order moved). Any other
+ * value is recorded whole: `trait.<name>` → [old, new].
  *
- * History rows written before keys were split hold whole objects;
- * `splitTraitChanges` gives them the same shape when they are read.
+ * History rows written before keys were split hold whole values;
+ * `splitTraitChanges` gives whole objects the same shape when they are read
+ * (a top list, which it cannot tell from a plain list, stays whole).
  */
 import type { Json, JsonObject } from '../core/event.ts';
+import type { Aggregator } from '../traits/aggregator.ts';
 import { sameJson } from './attributes.ts';
 
 export type Change = [Json | undefined, Json | undefined];
@@ -29,15 +32,23 @@ function isObject(v: Json | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A value as a map by key, or undefined when it is not one. */
+function keyedOf(agg: Pick<Aggregator, 'keyed'>, v: Json | undefined): JsonObject | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (agg.keyed !== undefined) return agg.keyed(v) as JsonObject;
+  return isObject(v) ? v : undefined;
+}
+
 /**
- * Records the change of trait `name` from `before` to `after` in `changes`
+ * Records the change of trait `t` from `before` to `after` in `changes`
  * (see the module comment). With `always`, a value that reads the same is
  * recorded too (whole), so that what reads the trait is looked at again.
  */
-export function recordTraitChange(changes: Changes, name: string, before: Json | undefined, after: Json | undefined, always = false): void {
-  const key = traitKey(name);
-  if (isObject(before) && isObject(after) && splitInto(changes, key, before, after)) return;
-  if (always || !sameJson(before, after)) changes[key] = [before, after];
+export function recordTraitChange(changes: Changes, t: { name: string; aggregator: Pick<Aggregator, 'keyed'> }, before: Json | undefined, after: Json | undefined, always = false): void {
+  const key = traitKey(t.name);
+  const b = keyedOf(t.aggregator, before);
+  const a = b === undefined ? undefined : keyedOf(t.aggregator, after);
+  if (a !== undefined ? !splitInto(changes, key, b!, a) && always : always || !sameJson(before, after)) changes[key] = [before, after];
 }
 
 /** Adds `<key>.<k>` → [old, new] for each key `k` whose value differs; whether any did. */

@@ -275,7 +275,7 @@ for (const c of CASES) {
             for (const x of more) {
               const added = agg.add(structuredClone(s), structuredClone(x));
               const expected: Changes = {};
-              recordTraitChange(expected, 't', agg.value(structuredClone(s), now) as Json, agg.value(structuredClone(added), now) as Json);
+              recordTraitChange(expected, { name: 't', aggregator: agg }, agg.value(structuredClone(s), now) as Json, agg.value(structuredClone(added), now) as Json);
               const r = addReporting(structuredClone(s), structuredClone(x), now);
               if (r !== undefined) {
                 reported++;
@@ -289,7 +289,8 @@ for (const c of CASES) {
           }),
           { numRuns: NUM_RUNS },
         );
-        if (c.def.k === undefined) assert.ok(reported > 0, 'the shortcut was taken at least once');
+        // A decayed trait with a top k always reads its whole value.
+        if (!(c.def.kind === 'decayed' && c.def.k !== undefined)) assert.ok(reported > 0, 'the shortcut was taken at least once');
       });
     }
   });

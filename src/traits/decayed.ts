@@ -41,6 +41,8 @@ function dropBefore(s: DecayedState, min: number): void {
   s.k.length = w;
 }
 
+const asWritten = (n: number | undefined): number | null | undefined => (n === undefined || Number.isFinite(n) ? n : null);
+
 export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | 'halfLife' | 'bucket' | 'value' | 'k'>): Aggregator<DecayedState, Record<string, number>> {
   const halfLife = requireDuration(def, 'halfLife', def.halfLife);
   const bucket = bucketMs(def.bucket);
@@ -100,7 +102,8 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       const old = keyValue(s, key, now);
       const state = add(s, input);
       const neu = keyValue(state, key, now);
-      if (old === neu) return { state, change: {} };
+      // Compared as written: a score that is not finite (read where it overflows) is written as null.
+      if (asWritten(old) === asWritten(neu)) return { state, change: {} };
       const change: Record<string, [unknown, unknown]> = {};
       // A key named "__proto__" must be data, not the prototype: defined, not assigned.
       if (key === '__proto__') Object.defineProperty(change, key, { value: [old, neu], enumerable: true, writable: true, configurable: true });
