@@ -175,6 +175,51 @@ describe('engine: attributes', () => {
   });
 });
 
+describe('engine: the history of map-valued traits', () => {
+  it('records decayed scores, a top list and rfm per changed key, on events and merges, and a rebuild records the same', async () => {
+    const { p } = await openMemory({
+      traits: [
+        { name: 'interest', kind: 'decayed', key: 'properties.category', halfLife: '7d', filter: { event: 'Order Completed' } },
+        { name: 'top_cats', kind: 'top', key: 'properties.category', k: 1, filter: { event: 'Order Completed' } },
+        { name: 'rfm', kind: 'rfm', value: 'properties.price', filter: { event: 'Order Completed' } },
+      ],
+    });
+    await p.ingest([
+      track({ userId: 'u', messageId: 't1', properties: { price: 10, category: 'books' } }),
+      track({ userId: 'u', messageId: 't2', properties: { price: 10, category: 'toys' } }),
+      track({ anonymousId: 'a', messageId: 't3', properties: { price: 5, category: 'toys' } }),
+      { type: 'alias', userId: 'u', previousId: 'a', timestamp: T0, messageId: 'al' },
+    ]);
+    await p.drain();
+    const h = await p.history('user_id', 'u');
+    const byId = new Map(h.map((x) => [x.messageId, x.changes]));
+    assert.deepEqual(byId.get('t1'), {
+      'trait.interest.books': [null, 1],
+      'trait.top_cats.books': [null, 1],
+      'trait.rfm.recencyDays': [null, 0],
+      'trait.rfm.frequency': [0, 1],
+      'trait.rfm.monetary': [0, 10],
+      'trait.rfm.lastSeen': [null, new Date(T0).toISOString()],
+    });
+    assert.deepEqual(byId.get('t2'), {
+      'trait.interest.toys': [null, 1],
+      'trait.rfm.frequency': [1, 2],
+      'trait.rfm.monetary': [10, 20],
+    }, 'toys (count 1) ranks after books (count 1, earlier key) in a top 1: no change of the list');
+    assert.deepEqual(byId.get('al'), {
+      'trait.interest.toys': [1, 2],
+      'trait.top_cats.books': [1, null],
+      'trait.top_cats.toys': [null, 2],
+      'trait.rfm.frequency': [2, 3],
+      'trait.rfm.monetary': [20, 25],
+    }, 'the merge: toys overtakes books');
+    const before = (await p.stateDump()).filter((l) => l.startsWith('trait_history'));
+    await p.rebuild();
+    assert.deepEqual((await p.stateDump()).filter((l) => l.startsWith('trait_history')), before);
+    await p.close();
+  });
+});
+
 describe('engine: "only if not set" attributes (context.setOnce, PostHog $set_once)', () => {
   it('an ordinary write wins over them, the earliest of them wins otherwise, in any arrival order', async () => {
     const once = (id: string, t: number, src: string) => ({ type: 'identify', userId: 'u1', messageId: id, timestamp: T0 + t, traits: { src }, context: { setOnce: ['src'] } });

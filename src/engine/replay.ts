@@ -4,9 +4,8 @@
  * order-insensitive summary, the fold equals what streaming produced.
  */
 import type { Json, PortraitEvent, Positioned } from '../core/event.ts';
-import { sameJson } from '../profile/attributes.ts';
 import { canonicalJson, emptyProfile, type ProfileDoc } from '../core/profile.ts';
-import { adoptPurposeScores, applyEvent, consentsOf, defaultConsentPolicy, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
+import { adoptPurposeScores, applyEvent, consentsOf, defaultConsentPolicy, recordTraitChange, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 
 export function foldProfile(
   base: Pick<ProfileDoc, 'id' | 'workspace' | 'kind' | 'identifiers' | 'createdAt'>,
@@ -52,7 +51,7 @@ export function adoptConsentState(doc: ProfileDoc, exact: ProfileDoc, rules: Pro
     if (st !== undefined) doc.traits[t.name] = st;
     else delete doc.traits[t.name];
     const v = traitValue(doc, t, when);
-    if (!sameJson(o, v) || canonicalJson(before ?? null) !== canonicalJson(st ?? null)) changes[`trait.${t.name}`] = [o, v];
+    recordTraitChange(changes, t, o, v, canonicalJson(before ?? null) !== canonicalJson(st ?? null));
   }
   adoptPurposeScores(doc, exact, rules.scores, changes);
   return changes;

@@ -9,7 +9,7 @@ import type { Json, PortraitEvent } from '../core/event.ts';
 import type { IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
-import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
+import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, recordTraitChange, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
@@ -310,11 +310,7 @@ export function diffDocs(before: ProfileDoc, after: ProfileDoc, rules: ProfileRu
     const v = after.attributes[n]?.v;
     if (!sameJson(o, v)) changes[`attr.${n}`] = [o, v];
   }
-  for (const t of rules.traits) {
-    const o = traitValue(before, t, at);
-    const v = traitValue(after, t, at);
-    if (!sameJson(o, v)) changes[`trait.${t.name}`] = [o, v];
-  }
+  for (const t of rules.traits) recordTraitChange(changes, t, traitValue(before, t, at), traitValue(after, t, at));
   manualTagChanges(before, after, changes);
   return scoreChanges(before, after, changes);
 }

@@ -12,8 +12,9 @@ import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
 import { applyManualTags, MANUAL_TAGS_FIELD } from './manual-tags.ts';
 import { applyScores, clearPurposeScores } from './scores.ts';
+import { recordTraitChange, traitKey, type Changes } from './trait-change.ts';
 
-export type Changes = Record<string, [Json | undefined, Json | undefined]>;
+export type { Changes } from './trait-change.ts';
 
 export interface AttributeRejection {
   attribute: string;
@@ -38,14 +39,6 @@ export interface ApplyResult {
 }
 
 const DEFAULT_POLICY = defaultConsentPolicy();
-
-/** History keys of computed traits (`trait.<name>`), built once per name rather than per change. */
-const traitKeys = new Map<string, string>();
-function traitKey(name: string): string {
-  let k = traitKeys.get(name);
-  if (k === undefined) traitKeys.set(name, (k = `trait.${name}`));
-  return k;
-}
 
 /**
  * Applies `e` to `doc` in place. With `record` false (replays), no history is
@@ -89,13 +82,22 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       if (input === undefined) continue;
       const current = doc.traits[t.name];
       const state: TraitState = current !== undefined && current.h === t.hash ? current : { h: t.hash, s: t.aggregator.init() };
-      const before = record ? (t.aggregator.value(state.s, e.timestamp) as Json) : undefined;
-      state.s = t.aggregator.add(state.s, input);
       if (state !== current) doc.traits[t.name] = state;
-      if (record) {
-        const after = t.aggregator.value(state.s, e.timestamp) as Json;
-        if (!sameJson(before, after)) result.changes[traitKey(t.name)] = [before, after];
+      if (!record) {
+        state.s = t.aggregator.add(state.s, input);
+        continue;
       }
+      // An aggregator that can tell which keys of its value an input changes saves reading the whole value twice.
+      const reported = t.aggregator.addReporting?.(state.s, input, e.timestamp);
+      if (reported !== undefined) {
+        state.s = reported.state;
+        const key = traitKey(t.name);
+        for (const k in reported.change) result.changes[`${key}.${k}`] = reported.change[k] as Changes[string];
+        continue;
+      }
+      const before = t.aggregator.value(state.s, e.timestamp) as Json;
+      state.s = t.aggregator.add(state.s, input);
+      recordTraitChange(result.changes, t, before, t.aggregator.value(state.s, e.timestamp) as Json);
     }
   } else if (e.type === 'group' && e.traits && doc.identifiers.includes(`group:${e.groupId}`)) {
     // A group (account) profile keeps the group's own traits as attributes; an account the call
@@ -136,7 +138,7 @@ function applyConsents(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRules, r
       if (st === undefined) continue;
       const old = record ? (t.aggregator.value(st.h === t.hash ? st.s : t.aggregator.init(), at) as Json) : undefined;
       delete doc.traits[t.name];
-      if (record) result.changes[`trait.${t.name}`] = [old, t.aggregator.value(t.aggregator.init(), at) as Json];
+      if (record) recordTraitChange(result.changes, t, old, t.aggregator.value(t.aggregator.init(), at) as Json, true);
     }
   }
 }

@@ -78,6 +78,10 @@ export function coerce(value: Json, type: AttributeType | undefined): Json | und
  */
 export function sameJson(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
+  // A number that is not finite is written as null (a score read where it overflows, say).
+  if (typeof a === 'number' && !Number.isFinite(a)) a = null;
+  if (typeof b === 'number' && !Number.isFinite(b)) b = null;
+  if (a === b) return true;
   if (a === undefined || b === undefined || a === null || b === null) return false;
   if (typeof a !== 'object' || typeof b !== 'object') return false;
   return sameText(a, b);

@@ -1,5 +1,6 @@
 /** Profile documents: apply an event, merge two profiles, read a view. */
-export { applyEvent, type ApplyResult, type AttributeRejection, type Changes } from './apply.ts';
+export { applyEvent, type ApplyResult, type AttributeRejection } from './apply.ts';
+export { recordTraitChange, splitTraitChanges, traitOfKey, type Changes } from './trait-change.ts';
 export { mergeDocs, needsConsentRefold } from './merge.ts';
 export { viewOf, traitValue, splitIdentifiers, consentViews, type ConsentView, type ProfileView, type ProfileIdentities, type TraitReading } from './view.ts';
 export { defaultAttributePolicy, type AttributePolicy, type AttributeType } from './attributes.ts';

@@ -116,6 +116,9 @@ describe('evaluation', () => {
     assert.deepEqual([...s.affected(['attr:city'])].sort(), ['a', 'c'], 'c reads a, which reads city');
     assert.deepEqual([...s.affected(['activity'])], ['b'], 'activity');
     assert.deepEqual([...s.affected(['attr:other'])], [], 'nothing reads it');
+    assert.deepEqual([...s.affected([changedInput('trait.t.a.b')])], ['c'], 'a change of one key of trait t (the key a.b) names the input trait:t');
+    assert.equal(changedInput('trait.t'), 'trait:t');
+    assert.equal(changedInput('attr.address.city'), 'attr:address.city', 'an attribute name keeps its dots');
     const r = s.evaluate(doc({ eventCount: 0 }), T0, new Map(), new Map([['b', T0]]), s.affected(['attr:city']));
     assert.deepEqual([...r.members], ['b'], 'b keeps its previous membership, not re-evaluated');
   });

@@ -9,7 +9,7 @@ import type { Json } from '../core/event.ts';
 import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { inputRefs, segmentRefs, tagCovers, tagRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
 import { checkCondition, dependencyOrder, purposeProblem, readCondition, type CheckContext } from './check.ts';
-import { consentGranted, manualTagOn } from '../profile/index.ts';
+import { consentGranted, manualTagOn, traitOfKey } from '../profile/index.ts';
 import { evaluate, explain, nextChange, ProfileReader, type Explanation, type SegmentTrait } from './evaluate.ts';
 
 export type DefinitionKind = 'segment' | 'tag';
@@ -47,9 +47,12 @@ export function inputKey(ref: string): string {
 
 /**
  * The input key of a history change's key: `attr.<name>`, `trait.<name>`,
- * `consent.<purpose>` and `score.<name>` name the inputs `attr:<name>`, … .
+ * `consent.<purpose>` and `score.<name>` name the inputs `attr:<name>`, … ;
+ * `trait.<name>.<key>` (one key of an object value) names `trait:<name>`.
  */
 export function changedInput(historyKey: string): string {
+  const trait = traitOfKey(historyKey);
+  if (trait !== undefined) return `trait:${trait}`;
   const dot = historyKey.indexOf('.');
   return `${historyKey.slice(0, dot)}:${historyKey.slice(dot + 1)}`;
 }

@@ -6,6 +6,7 @@ import type { Json } from '../core/event.ts';
 import type { IdentityConflict, IdentityLink, MergeRecord } from '../core/identity.ts';
 import type { ApiKeyRow, AttributeConflict, DefinitionRow, ErasureRow, HistoryEntry, MembershipChange, OutboxEntry, QuarantineRow, SegmentDefinitionRow } from './store.ts';
 import { scoped } from './store.ts';
+import { splitTraitChanges } from '../profile/trait-change.ts';
 import { openChanges, openConflict, sealChanges, type ValueSealer } from './sealer.ts';
 
 export type Row = Record<string, unknown>;
@@ -83,7 +84,8 @@ export function pageHistory(workspace: string, profileId: string, rows: Iterable
     for (let i = entries.length - 1; i >= 0; i--) {
       const e = entries[i]!;
       if (e.position >= before) continue;
-      out.push({ workspace, profileId, ...e, changes: openChanges(sealer, workspace, e.changes) });
+      // Rows written before object-valued trait changes were split by key are read in today's shape.
+      out.push({ workspace, profileId, ...e, changes: splitTraitChanges(openChanges(sealer, workspace, e.changes)) });
     }
     if (out.length >= limit) break;
   }

@@ -17,7 +17,7 @@ export interface HistoryEntry {
   position: number;
   messageId: string;
   time: number;
-  /** `attr.<name>` or `trait.<name>` → [old, new] */
+  /** `attr.<name>`, `trait.<name>` or `trait.<name>.<key>` (one key of an object value), `consent.<purpose>`, `score.<name>`, `tag.<name>` → [old, new] */
   changes: Record<string, [Json | undefined, Json | undefined]>;
 }
 

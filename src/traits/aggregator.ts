@@ -31,4 +31,20 @@ export interface Aggregator<S = unknown, V = unknown> {
   merge(a: S, b: S): S;
   /** The trait's value at time `now` (windows and decay read it). */
   value(state: S, now: number): V;
+  /**
+   * Optional, for the history: the value as a map from key to value, when it
+   * is one in another form (a top list of keys with counts), so that a change
+   * is recorded per key. A value that is a JSON object is such a map already.
+   */
+  keyed?(value: V): Record<string, unknown>;
+  /**
+   * Optional, for the history of a trait whose value is a map by key: folds
+   * `input` in as `add` does and reports which keys of the value at `now`
+   * (of `keyed(value)` when the aggregator has it) changed, without reading
+   * the whole value before and after. `change`
+   * holds each key whose value differs, as [old, new] (undefined where the
+   * key is absent). Returns undefined, having folded nothing, when it cannot
+   * tell cheaply; the caller then compares `value()` before and after `add`.
+   */
+  addReporting?(state: S, input: AggregatorInput, now: number): { state: S; change: Record<string, [unknown, unknown]> } | undefined;
 }

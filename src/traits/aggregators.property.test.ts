@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DAY, HOUR } from '../core/clock.ts';
+import type { Json } from '../core/event.ts';
+import { recordTraitChange, type Changes } from '../profile/trait-change.ts';
 import type { Aggregator, AggregatorInput } from './aggregator.ts';
 import { TRAIT_KINDS } from './definition.ts';
 import { createAggregator, validateTraitDefinition } from './index.ts';
@@ -262,5 +264,34 @@ for (const c of CASES) {
         { numRuns: 50 },
       );
     });
+
+    if (agg.addReporting !== undefined) {
+      const addReporting = agg.addReporting;
+      it('addReporting folds as add does and reports what comparing value() before and after add records', () => {
+        let reported = 0;
+        fc.assert(
+          fc.property(inputs, inputs, nows, (xs, more, now) => {
+            let s = fold(agg, xs);
+            for (const x of more) {
+              const added = agg.add(structuredClone(s), structuredClone(x));
+              const expected: Changes = {};
+              recordTraitChange(expected, { name: 't', aggregator: agg }, agg.value(structuredClone(s), now) as Json, agg.value(structuredClone(added), now) as Json);
+              const r = addReporting(structuredClone(s), structuredClone(x), now);
+              if (r !== undefined) {
+                reported++;
+                sameState(r.state, added, 'the state is what add makes');
+                const got: Changes = {};
+                for (const k of Object.keys(r.change)) got[`trait.t.${k}`] = r.change[k] as Changes[string];
+                assert.deepEqual(got, expected);
+              }
+              s = added;
+            }
+          }),
+          { numRuns: NUM_RUNS },
+        );
+        // A decayed trait with a top k always reads its whole value.
+        if (!(c.def.kind === 'decayed' && c.def.k !== undefined)) assert.ok(reported > 0, 'the shortcut was taken at least once');
+      });
+    }
   });
 }
