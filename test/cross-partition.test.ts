@@ -184,6 +184,15 @@ async function handingDown(prefix: string) {
   return { config, clock, api, u: `${prefix}.user.${i}.`, a: `${prefix}.anon.${i}.` };
 }
 
+/** Starts a worker (`next`) after a pause with none running, waits until each erasure has completed, and drains. */
+async function resumeWorkers(api: Portrait, config: (cluster?: ClusterOptions) => ConfigInput, clock: ManualClock, erasures: readonly string[]): Promise<Portrait> {
+  const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
+  cleanups.push(() => next.close());
+  for (const id of erasures) assert.equal((await api.privacy.waitFor(id)).status, 'completed');
+  await api.drain();
+  return next;
+}
+
 /** Rebuilds the state from the log on a node of its own (the workers stopped) and checks that it equals `state`, compared as `view` shows them. */
 async function assertRebuilds(config: (cluster?: ClusterOptions) => ConfigInput, clock: ManualClock, state: readonly string[], view: (dump: readonly string[]) => string[] = comparableDump): Promise<void> {
   const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
@@ -567,10 +576,7 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     // erasure is requested). Partition 1 then hands the profile to 0 and erases, so 0 meets the handover first.
     await api.ingest([{ type: 'identify', userId: u, anonymousId: a, traits: { city: 'Lima' }, messageId: 'f-3', timestamp: at() }]);
     const entry = await api.privacy.erase('user_id', u);
-    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-    cleanups.push(() => next.close());
-    assert.equal((await api.privacy.waitFor(entry.id)).status, 'completed');
-    await api.drain();
+    const next = await resumeWorkers(api, config, clock, [entry.id]);
 
     assert.equal(await api.profile('user_id', u), undefined, 'the erased person reads as absent by user id');
     assert.equal(await api.profile('anonymous_id', a), undefined, 'and by the anonymous id the handover joined');
@@ -637,10 +643,7 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     // answer to their link comes back from 0.
     await api.ingest([link]);
     const entry = await eraseX(api);
-    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-    cleanups.push(() => next.close());
-    assert.equal((await api.privacy.waitFor(entry)).status, 'completed');
-    await api.drain();
+    const next = await resumeWorkers(api, config, clock, [entry]);
 
     assert.equal(await api.profile('anonymous_id', xa), undefined, 'the erased person reads as absent');
     assert.equal(await api.profile('user_id', yu), undefined, 'the profile they linked to went with them');
@@ -692,10 +695,7 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     // partition 1 hands the linked profile down.
     await api.ingest([link]);
     const entry = await api.privacy.erase('user_id', xu);
-    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-    cleanups.push(() => next.close());
-    assert.equal((await api.privacy.waitFor(entry.id)).status, 'completed');
-    await api.drain();
+    const next = await resumeWorkers(api, config, clock, [entry.id]);
 
     assert.equal(await api.profile('user_id', xu), undefined, 'the erased person reads as absent');
     assert.equal(await api.profile('anonymous_id', ya), undefined, 'the profile they linked to went with them');
@@ -725,10 +725,7 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     // which forwards it to 0 before it meets the erasure's `forget`.
     const retention = await api.privacy.erase('user_id', u, { suppress: false });
     assert.equal((await api.ingest([{ type: 'track', userId: u, event: 'Order Completed', properties: { price: 1 }, timestamp: at() }])).accepted, 1);
-    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-    cleanups.push(() => next.close());
-    assert.equal((await api.privacy.waitFor(retention.id)).status, 'completed');
-    await api.drain();
+    const next = await resumeWorkers(api, config, clock, [retention.id]);
     await api.ingest([{ type: 'track', userId: u, event: 'Order Completed', properties: { price: 2 }, timestamp: at() }]);
     await api.drain();
 
@@ -784,11 +781,7 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     const retention = await api.privacy.erase('user_id', back.u, { suppress: false });
     const returning = await api.ingest([{ type: 'track', userId: back.u, event: 'Product Viewed', properties: { category: 'games' }, timestamp: at() }]);
     assert.equal(returning.accepted, 1, 'an identifier not suppressed is accepted again');
-    const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-    cleanups.push(() => next.close());
-    assert.equal((await api.privacy.waitFor(erasure.id)).status, 'completed');
-    assert.equal((await api.privacy.waitFor(retention.id)).status, 'completed');
-    await api.drain();
+    const next = await resumeWorkers(api, config, clock, [erasure.id, retention.id]);
 
     assert.equal(await api.profile('user_id', gone.u), undefined, 'the erased person is not recreated by the forwarded event');
     assert.equal(await api.profile('anonymous_id', gone.a), undefined, 'nor by anonymous id');

@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { Errors, type Problem } from '../core/errors.ts';
-import { tagCovers } from '../segments/index.ts';
+import { unknownTagMessage } from '../segments/index.ts';
 
 /** The notification kinds the engine writes to the outbox. */
 export const KINDS = ['segment.entered', 'segment.exited', 'tag.entered', 'tag.exited', 'profile.updated'] as const;
@@ -114,10 +114,8 @@ function tagProblems(tags: unknown, defined: readonly string[] | undefined): Pro
   if (defined === undefined || !Array.isArray(tags)) return [];
   const problems: Problem[] = [];
   tags.forEach((t, i) => {
-    if (typeof t === 'string' && t.length > 0 && !defined.some((d) => tagCovers(t, d))) {
-      const list = defined.length > 0 ? ` (defined: ${[...defined].sort().join(', ')})` : '';
-      problems.push({ path: `/tags/${i}`, message: `unknown tag "${t}": no tag of that name or below it is defined${list}` });
-    }
+    const message = typeof t === 'string' && t.length > 0 ? unknownTagMessage(t, defined) : undefined;
+    if (message !== undefined) problems.push({ path: `/tags/${i}`, message });
   });
   return problems;
 }

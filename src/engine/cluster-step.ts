@@ -324,6 +324,7 @@ export class ClusterStep extends Step {
     const qd = 'local' in w ? this.doc(ws, w.local) : undefined;
     const merges = qd !== undefined && !this.isBlocked(ws, b.anchor, ident) && refuseJoin(b.identifiers, qd.identifiers, b.meta.explicit, this.ctx.guards) === undefined;
     if (merges) this.emit(b.from, { kind: 'give', anchor: b.anchor, target: ident, to: this.p, meta: { ...b.meta, b: ident } }, c, position);
+    // Merges nothing: dropped, and counted on the erased identifier's row like any record from before the erasure.
     else this.part.erased.drops(ws, namedBy(b), origin);
   }
 

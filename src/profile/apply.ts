@@ -12,7 +12,7 @@ import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './
 import type { ProfileRules, TraitRuntime } from './runtime.ts';
 import { applyManualTags, MANUAL_TAGS_FIELD } from './manual-tags.ts';
 import { applyScores, clearPurposeScores } from './scores.ts';
-import { recordTraitChange, traitKey, type Changes } from './trait-change.ts';
+import { recordKeyChanges, recordTraitChange, type Changes } from './trait-change.ts';
 
 export type { Changes } from './trait-change.ts';
 
@@ -91,8 +91,7 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       const reported = t.aggregator.addReporting?.(state.s, input, e.timestamp);
       if (reported !== undefined) {
         state.s = reported.state;
-        const key = traitKey(t.name);
-        for (const k in reported.change) result.changes[`${key}.${k}`] = reported.change[k] as Changes[string];
+        recordKeyChanges(result.changes, t.name, reported.change);
         continue;
       }
       const before = t.aggregator.value(state.s, e.timestamp) as Json;

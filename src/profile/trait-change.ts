@@ -51,6 +51,12 @@ export function recordTraitChange(changes: Changes, t: { name: string; aggregato
   if (a !== undefined ? !splitInto(changes, key, b!, a) && always : always || !sameJson(before, after)) changes[key] = [before, after];
 }
 
+/** Records changes an aggregator reported per key of trait `name`'s value (`addReporting`): `trait.<name>.<key>` → [old, new]. */
+export function recordKeyChanges(changes: Changes, name: string, perKey: Record<string, [unknown, unknown]>): void {
+  const key = traitKey(name);
+  for (const k in perKey) changes[`${key}.${k}`] = perKey[k] as Change;
+}
+
 /** Adds `<key>.<k>` → [old, new] for each key `k` whose value differs; whether any did. */
 function splitInto(out: Changes, key: string, before: JsonObject, after: JsonObject): boolean {
   let any = false;

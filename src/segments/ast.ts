@@ -70,6 +70,16 @@ export function tagCovers(tag: string, name: string): boolean {
   return name === tag || (name.length > tag.length && name.startsWith(tag) && name[tag.length] === '/');
 }
 
+/**
+ * Why a tag test or filter cannot name `tag`: no defined tag is it or below it
+ * (`interest` names the branch above `interest/sports`). Undefined when it can.
+ */
+export function unknownTagMessage(tag: string, defined: Iterable<string>): string | undefined {
+  const tags = [...defined];
+  if (tags.some((t) => tagCovers(tag, t))) return undefined;
+  return `unknown tag "${tag}": no tag of that name or below it is defined${tags.length > 0 ? ` (defined: ${tags.sort().join(', ')})` : ''}`;
+}
+
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
 /** Milliseconds of a duration in the JSON form ("7d"). */

@@ -6,7 +6,7 @@
  */
 import { Ajv } from 'ajv';
 import { Errors, type Problem } from '../core/errors.ts';
-import { ConditionSchema, tagCovers, type Condition, type Literal } from './ast.ts';
+import { ConditionSchema, unknownTagMessage, type Condition, type Literal } from './ast.ts';
 import { parseCondition } from './parse.ts';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -120,9 +120,8 @@ export function checkCondition(c: Condition, ctx: CheckContext, path = ''): Prob
         if (!ctx.segments.has(c.segment)) problems.push({ path: `${path}/segment`, message: `unknown segment "${c.segment}"` });
         return;
       case 'has_tag': {
-        // A tag is known when it, or a tag below it, is defined: `interest` names the branch above `interest/sports`.
-        const tags = [...(ctx.tags ?? [])];
-        if (!tags.some((t) => tagCovers(c.tag, t))) problems.push({ path: `${path}/tag`, message: `unknown tag "${c.tag}": no tag of that name or below it is defined${tags.length > 0 ? ` (defined: ${tags.sort().join(', ')})` : ''}` });
+        const message = unknownTagMessage(c.tag, ctx.tags ?? []);
+        if (message !== undefined) problems.push({ path: `${path}/tag`, message });
         return;
       }
       case 'exists':

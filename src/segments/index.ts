@@ -1,7 +1,7 @@
 /** Segments and tags: the condition language, evaluation with explanations and time-driven changes, and live membership. */
 
 /** The JSON form of a condition, its schema and helpers. */
-export { ConditionSchema, durationMs, tagCovers, tagRefs, type Condition, type Literal } from './ast.ts';
+export { ConditionSchema, durationMs, tagCovers, tagRefs, unknownTagMessage, type Condition, type Literal } from './ast.ts';
 /** Parses the text form; throws PORTRAIT_SEGMENT_CONDITION_SYNTAX with position and reason. */
 export { parseCondition } from './parse.ts';
 /** Prints a condition as text that parses back to the same JSON. */

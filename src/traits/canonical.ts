@@ -20,14 +20,19 @@ export function canonicalValue(v: unknown): Json | undefined {
       const out: { [key: string]: Json } = {};
       for (const k of Object.keys(v).sort()) {
         const x = canonicalValue((v as Record<string, unknown>)[k]);
-        // defineProperty, not assignment: `out["__proto__"] = x` would set the prototype.
-        if (x !== undefined) Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+        if (x !== undefined) setOwnKey(out, k, x);
       }
       return out;
     }
     default:
       return undefined;
   }
+}
+
+/** Sets `key` on `o` as its own data property: a key named "__proto__" is defined, not assigned (which would set the prototype). */
+export function setOwnKey<T>(o: Record<string, T>, key: string, v: T): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[key] = v;
 }
 
 /** JSON with object keys sorted at every level: equal content, equal string. */

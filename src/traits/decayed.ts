@@ -16,6 +16,7 @@ import type { TraitDefinition } from './definition.ts';
 import { bucketMs, requireDuration } from './duration.ts';
 import { addMicro, fromMicro, round6, toMicro, toNumber, type Micro } from './numbers.ts';
 import { lowerBound, mergePairs, search, upsert, type Pairs } from './sorted-pairs.ts';
+import { setOwnKey } from './canonical.ts';
 
 type Buckets = Pairs<number, Micro>;
 
@@ -105,9 +106,7 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       // Compared as written: a score that is not finite (read where it overflows) is written as null.
       if (asWritten(old) === asWritten(neu)) return { state, change: {} };
       const change: Record<string, [unknown, unknown]> = {};
-      // A key named "__proto__" must be data, not the prototype: defined, not assigned.
-      if (key === '__proto__') Object.defineProperty(change, key, { value: [old, neu], enumerable: true, writable: true, configurable: true });
-      else change[key] = [old, neu];
+      setOwnKey(change, key, [old, neu]);
       return { state, change };
     },
     merge: (a, b) => {
@@ -137,9 +136,7 @@ export function decayedAggregator(def: Pick<TraitDefinition, 'name' | 'kind' | '
       for (let i = 0; i < count; i++) {
         const key = keys[order[i]!]!;
         const score = scores[order[i]!]!;
-        // A key named "__proto__" must be data, not the prototype: defined, not assigned.
-        if (key === '__proto__') Object.defineProperty(out, key, { value: score, enumerable: true, writable: true, configurable: true });
-        else out[key] = score;
+        setOwnKey(out, key, score);
       }
       return out;
     },

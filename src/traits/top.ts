@@ -8,6 +8,7 @@
 import type { Aggregator, AggregatorInput } from './aggregator.ts';
 import type { TraitDefinition } from './definition.ts';
 import { mergePairs, search, upsert, type Pairs } from './sorted-pairs.ts';
+import { setOwnKey } from './canonical.ts';
 
 export type TopState = Pairs<string, number>;
 export interface TopEntry {
@@ -24,11 +25,6 @@ const same = (x: number) => x;
 /** Whether (count c, key x) ranks before (d, y): higher count first, ties by key. */
 const ranksBefore = (c: number, x: string, d: number, y: string) => c > d || (c === d && x < y);
 
-/** Sets `key` on `o` as data (a key named "__proto__" defined, not assigned). */
-function setKey<T>(o: Record<string, T>, key: string, v: T): void {
-  if (key === '__proto__') Object.defineProperty(o, key, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[key] = v;
-}
 
 export function topAggregator(def: Pick<TraitDefinition, 'k'> = {}): Aggregator<TopState, TopEntry[]> {
   const k = def.k ?? DEFAULT_TOP_K;
@@ -43,7 +39,7 @@ export function topAggregator(def: Pick<TraitDefinition, 'k'> = {}): Aggregator<
     // The list is a map key → count ranked by count: the history records it per key.
     keyed: (entries) => {
       const out: Record<string, number> = {};
-      for (const e of entries) setKey(out, e.key, e.count);
+      for (const e of entries) setOwnKey(out, e.key, e.count);
       return out;
     },
     // An input raises one key's count by one: that key enters or stays in the list, and
@@ -63,14 +59,14 @@ export function topAggregator(def: Pick<TraitDefinition, 'k'> = {}): Aggregator<
       }
       const change: Record<string, [unknown, unknown]> = {};
       const wasListed = i >= 0 && before < k;
-      if (wasListed) setKey(change, key, [c, c + 1]);
+      if (wasListed) setOwnKey(change, key, [c, c + 1]);
       else if (after < k) {
-        setKey(change, key, [undefined, c + 1]);
+        setOwnKey(change, key, [undefined, c + 1]);
         // The list was full when k or more other keys ranked before `key`: its last one leaves.
         if (before >= k) {
           const listed = s.filter(([x, d]) => x !== key && ranksBefore(d, x, c, key)).sort((p, q) => (ranksBefore(p[1], p[0], q[1], q[0]) ? -1 : 1));
           const last = listed[k - 1]!;
-          setKey(change, last[0], [last[1], undefined]);
+          setOwnKey(change, last[0], [last[1], undefined]);
         }
       }
       return { state: addInput(s, input), change };
