@@ -34,6 +34,20 @@ export const CONTINUOUS_RECHECK_MS = 3_600_000;
  */
 export const CROSSING_HORIZON_MS = 10 * 365 * 86_400_000;
 
+/**
+ * A reference split at its dots, kept: references come from definitions, so
+ * there are few, and they are read for every profile an event changes.
+ */
+const PARTS = new Map<string, readonly string[]>();
+function refParts(ref: string): readonly string[] {
+  let p = PARTS.get(ref);
+  if (p === undefined) {
+    p = ref.split('.');
+    if (PARTS.size < 100_000) PARTS.set(ref, p);
+  }
+  return p;
+}
+
 /** Reads a profile's inputs at `now`, caching trait values. */
 export class ProfileReader {
   private readonly values = new Map<string, Json | undefined>();
@@ -72,7 +86,7 @@ export class ProfileReader {
     // No decision reads as not granted.
     if (ref.startsWith('consent.')) return consentGranted(d, ref.slice(8));
     if (ref.startsWith('score.')) return d.scores?.[ref.slice(6)]?.v;
-    const parts = ref.split('.');
+    const parts = refParts(ref);
     let v: Json | undefined = parts[0] === 'traits' ? this.traitValue(parts[1]!) : d.attributes[parts[1]!]?.v;
     for (let i = 2; i < parts.length && v !== undefined; i++) {
       v = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, parts[i]!) ? v[parts[i]!] : undefined;
@@ -94,7 +108,7 @@ export class ProfileReader {
    * so it decays towards 0 without changing sign) and RFM recency (grows).
    */
   continuous(ref: string): boolean {
-    const parts = ref.split('.');
+    const parts = refParts(ref);
     if (parts[0] !== 'traits') return false;
     const t = this.traits.get(parts[1]!);
     const st = this.doc.traits[parts[1]!];
@@ -106,7 +120,7 @@ export class ProfileReader {
   /** The next instant after now at which a reference's value may change with time alone (Infinity: never; continuous values excepted, see `continuous`). */
   nextChange(ref: string): number {
     if (!ref.startsWith('traits.')) return Infinity;
-    const name = ref.split('.')[1]!;
+    const name = refParts(ref)[1]!;
     const t = this.traits.get(name);
     if (t === undefined) return Infinity;
     if (t.kind === 'window_count' || t.kind === 'window_sum') {
