@@ -59,6 +59,11 @@ export class LruCache<V> {
     }
   }
 
+  /** Whether it holds more entries than its bound (until the next trim). */
+  over(): boolean {
+    return this.count > this.maxEntries;
+  }
+
   clear(): void {
     this.spaces.clear();
     this.count = 0;

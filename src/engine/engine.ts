@@ -153,6 +153,12 @@ export class Engine implements EngineHandle {
   private waiters: Array<{ position: number; resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Commits on their way to the store (a store may commit on another thread or server). */
   private committing = 0;
+  /**
+   * The commit of folded events still being written while the engine folds
+   * the next ones (stores with `commitDetached`); every other commit, and any
+   * read of the store, waits for it to land first (`landed`).
+   */
+  private inflight: Promise<void> | undefined;
   lastError: unknown;
   private readonly commitListeners = new Set<(position: number) => void>();
   private dueTimer: NodeJS.Timeout | undefined;
@@ -274,24 +280,29 @@ export class Engine implements EngineHandle {
       while (!this.stopped) {
         if (this.processed < this.o.log.head()) {
           await this.step();
-          if (this.pendingEvents >= this.batchLimit() || this.groupDone()) await this.flush();
+          if (this.pendingEvents >= this.batchLimit() || this.groupDone()) await this.flush(true);
         } else if (this.pending !== undefined) {
           // Write-behind: keep folding what arrives for a short window, so a profile hit by
           // several events is written once; commit at once when someone waits.
           const wait = this.pendingSince + this.o.commitIntervalMs - Date.now();
           if (wait > 0 && this.waiters.length === 0) await this.sleep(wait);
-          else await this.flush();
+          else await this.flush(true);
           continue;
         } else if (this.backfillWork()) await this.backfillChunk();
         else if (this.segmentWork()) await this.segmentChunk();
+        else if (this.inflight !== undefined) await this.landed();
         else break;
         this.settleWaiters();
         // Yield to I/O between steps so reads and appends stay responsive.
         await new Promise<void>((r) => setImmediate(r));
       }
+      await this.landed();
       this.lastError = undefined;
       this.settleWaiters();
     } catch (e) {
+      // A commit still on its way lands or fails before the position is read back.
+      await this.inflight?.catch(() => undefined);
+      this.inflight = undefined;
       this.lastError = e;
       this.o.onError?.(e);
       for (const w of this.waiters) w.reject(e);
@@ -535,35 +546,70 @@ export class Engine implements EngineHandle {
   }
 
   /** Commits the pending step with the position it reached. */
-  private async flush(): Promise<void> {
+  /**
+   * Commits the pending step. `overlap`: the loop may fold the next events
+   * while this commit is written (when the store allows it, on one partition,
+   * with the caches within their bounds: they are trimmed only once nothing
+   * uncommitted is left in them). Otherwise, and with no step pending, it
+   * returns once everything folded is in the store.
+   */
+  private async flush(overlap = false): Promise<void> {
     const step = this.pending;
-    if (step === undefined) return;
+    if (step === undefined) return overlap ? undefined : this.landed();
     const events = this.pendingEvents;
-    await this.commit(step.changeset(this.processed), events, 'events');
+    const detach = overlap && this.o.partitioned === undefined && !this.profiles.over() && !this.identities.over();
+    await this.commit(step.changeset(this.processed), events, 'events', detach);
     this.pending = undefined;
     this.pendingEvents = 0;
   }
 
-  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause): Promise<void> {
+  /** Waits for the commit on its way, if any; throws its failure. */
+  private async landed(): Promise<void> {
+    const p = this.inflight;
+    if (p === undefined) return;
+    try {
+      await p;
+    } finally {
+      if (this.inflight === p) this.inflight = undefined;
+    }
+  }
+
+  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false): Promise<void> {
+    await this.landed();
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     if (this.o.fenced) c.expectPosition = this.position;
     if (this.o.leaseToken !== undefined) c.expectLease = this.o.leaseToken;
+    const store = this.o.store;
     this.committing++;
+    let written: Promise<void>;
     try {
-      await this.o.store.commit(c);
-    } finally {
+      written = detach && store.commitDetached !== undefined ? store.commitDetached(c).landed : store.commit(c);
+    } catch (e) {
       this.committing--;
+      throw e;
     }
-    await this.o.segments?.committed();
-    this.advanced(c.position, events);
+    const landing = written
+      .finally(() => this.committing--)
+      .then(async () => {
+        await this.o.segments?.committed();
+        this.advanced(c.position, events);
+      });
+    if (detach && store.commitDetached !== undefined) {
+      // Its failure surfaces at the next landed(); until then it must not count as unhandled.
+      landing.catch(() => undefined);
+      this.inflight = landing;
+      return;
+    }
+    await landing;
+    // Nothing uncommitted is left in the caches: they may shrink to their bounds.
+    this.profiles.trim();
+    this.identities.trim();
   }
 
   /** Records a committed position and tells the listeners. */
   private advanced(position: number, events: number): void {
     this.position = position;
     if (this.processed < position) this.processed = position;
-    this.profiles.trim();
-    this.identities.trim();
     this.o.onCommit?.(position, events);
     for (const l of this.commitListeners) l(position);
   }

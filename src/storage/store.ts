@@ -369,6 +369,14 @@ export interface StateStore {
   /** Links removed by an unmerge, which no later event may re-create. */
   blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>>;
   commit(changes: Changeset): Promise<void>;
+  /**
+   * Commits like `commit`, but has read everything it needs of `changes` by
+   * the time it returns, so the caller may change the objects `changes`
+   * holds (profile documents) at once; `landed` settles as `commit` would.
+   * The engine then folds the next events while this commit is written.
+   * Stores that encode a changeset while they wait leave it out.
+   */
+  commitDetached?(changes: Changeset): { landed: Promise<void> };
   /** Partitioned workers: the partition that owns a profile now (absent on stores without partitions). */
   ownerOf?(workspace: string, profileId: string): Promise<number | undefined>;
 

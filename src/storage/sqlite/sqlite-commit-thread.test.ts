@@ -48,6 +48,27 @@ describe('SQLite state store with a commit thread', () => {
     });
   });
 
+  it('commitDetached has read the changeset when it returns: changing its documents afterwards changes nothing stored, on a commit thread or not', async () => {
+    const check = async (s: SqliteStore) => {
+      const doc = profile('d', { eventCount: 1 });
+      const history = [{ workspace: 'w', profileId: 'd', position: 1, messageId: 'm1', time: 1, changes: { 'trait.n': [0, 1] as [number, number] } }];
+      const c = changeset({ position: 1, profiles: [doc], history });
+      const { landed } = s.commitDetached(c);
+      // What the next events would do to the cached document while this commit is written.
+      doc.eventCount = 2;
+      history[0]!.changes['trait.n'] = [1, 2];
+      c.position = 2;
+      await landed;
+      assert.equal(await s.position(0), 1);
+      assert.equal((await s.profiles([{ workspace: 'w', id: 'd' }])).get('w\u0000d')?.eventCount, 1);
+      assert.deepEqual((await s.history('w', 'd'))[0]?.changes, { 'trait.n': [0, 1] });
+    };
+    await withThreadedStore(check);
+    const memory = new SqliteStore({ file: ':memory:' });
+    await check(memory);
+    await memory.close();
+  });
+
   it('a closed store refuses commits with a clear error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portrait-commit-thread-'));
     const s = new SqliteStore({ file: join(dir, 'state.db'), commitThread: true });

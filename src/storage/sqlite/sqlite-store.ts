@@ -251,6 +251,11 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     this.checkpointer?.written();
   }
 
+  /** Both paths of `commit` encode the changeset before their first wait: on this thread, or to post it to the commit thread. */
+  commitDetached(changes: Changeset): { landed: Promise<void> } {
+    return { landed: this.commit(changes) };
+  }
+
   /**
    * The steps of a commit made by another thread (sqlite-commit-thread.ts) on
    * this connection, with rows sealed and encoded by the committing thread:
