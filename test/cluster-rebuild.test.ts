@@ -4,7 +4,10 @@
  * log, then lifts the fence and the others take their partitions back.
  */
 import { strict as assert } from 'node:assert';
-import { after, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
 import { LeaseStore } from '../src/cluster/index.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
@@ -17,19 +20,21 @@ import { Portrait } from '../src/index.ts';
 import { partitionOf, SqliteEventLog } from '../src/log/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
 import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor, type ClusterOptions } from './support/cluster.ts';
-import { T0 } from './support/open.ts';
+import { T0, tempDir } from './support/open.ts';
 import { serviceSkip } from './support/services.ts';
 import { workload } from './support/workload.ts';
 import type { ConfigInput } from '../src/config/index.ts';
 
 const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
 
+// Each test closes its nodes and drops its deployment when it ends (each node keeps up to 10 PostgreSQL connections).
 const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
 const PARTITIONS = 4;
+const BIN = new URL('../bin/portrait.js', import.meta.url).pathname;
 
 async function send(p: Portrait, all: readonly unknown[]): Promise<number> {
   let accepted = 0;
@@ -202,5 +207,61 @@ describe('rebuild on a running deployment of partitioned workers', { skip }, () 
     cleanups.push(() => api.close());
     await assert.rejects(api.rebuild(), isCode('PORTRAIT_REBUILD_NOT_A_WORKER'), 'an API-only node cannot rebuild');
     assert.equal(counted(await a.stateDump()), accepted, 'and clears nothing');
+  });
+
+  it('a rebuilding process killed with SIGKILL holds the deployment up for one lease timeout at most: its fence and leases expire, the worker continues from the committed positions, and the state equals a rebuild', { timeout: 600_000 }, async () => {
+    const config = await clusterDeployment(PARTITIONS, cleanups);
+    const w = await Portrait.open(config({ workerId: 'w' }));
+    cleanups.push(() => w.close());
+    await waitFor(() => held(w).length === PARTITIONS, 15_000, 'the only worker holds every partition');
+    const all = [...workload({ events: 14_000, users: 1_000, seed: 31, duplicateRate: 0.02, start: Date.now() - 3 * 86_400_000 })];
+    let accepted = await send(w, all.slice(0, 12_000));
+    await w.drain();
+    const store = await PostgresStore.open({ url: config().cluster!.databaseUrl! });
+    cleanups.push(() => store.close());
+    const leases = new LeaseStore(store.pool, 900);
+    const positions = async () => {
+      let n = 0;
+      for (let p = 0; p < PARTITIONS; p++) n += await store.position(p);
+      return n;
+    };
+    const committed = await positions();
+
+    // `portrait rebuild` in a process of its own, on the same configuration.
+    const { dir, cleanup } = tempDir();
+    cleanups.push(async () => cleanup());
+    const file = join(dir, 'portrait.config.json');
+    writeFileSync(file, JSON.stringify(config()));
+    const child = spawn(process.execPath, [BIN, 'rebuild', '--no-progress', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let exit: number | null | undefined;
+    child.once('exit', (code) => (exit = code));
+    cleanups.push(async () => void child.kill('SIGKILL'));
+    // Killed once it holds the fence and every partition and has cleared the state (positions went back): the
+    // poll's read waits for the clearing's lock, so the kill lands right after it, the riskiest point.
+    await waitFor(
+      async () => {
+        if (exit !== undefined) assert.fail(`the rebuild ended (exit ${exit}) before it could be killed mid-replay: ${stderr}`);
+        const fence = await leases.fence();
+        const mine = (await leases.list()).filter((l) => l.owner === fence?.owner).length;
+        return fence?.owner.startsWith('rebuild-') === true && mine === PARTITIONS && (await positions()) < committed;
+      },
+      120_000,
+      () => `the rebuilding process holds every partition mid-replay (${stderr})`,
+    );
+    assert.deepEqual(held(w), [], 'meanwhile the worker holds no partition');
+    child.kill('SIGKILL');
+    await waitFor(() => exit !== undefined, 10_000, 'the rebuilding process is gone');
+
+    await waitFor(() => held(w).length === PARTITIONS, 15_000, () => `the worker takes every partition back once the fence expired (holds ${held(w)})`);
+    assert.equal(await leases.fence(), undefined, 'the fence expired');
+    accepted += await send(w, all.slice(12_000));
+    await w.drain();
+    const state = await w.stateDump();
+    assert.equal(counted(state), accepted, `every acknowledged event (${accepted}) counts once after the half-done replay`);
+    assertOneOwner(state);
+    await w.rebuild();
+    assert.deepEqual(comparableDump(await w.stateDump()), comparableDump(state), 'the state equals a rebuild');
   });
 });

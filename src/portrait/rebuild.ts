@@ -60,23 +60,24 @@ export async function rebuild(parts: RebuildParts, o: RebuildOptions): Promise<v
 async function replay(parts: RebuildParts, cluster: ClusterEngine | undefined, onProgress: RebuildOptions['onProgress']): Promise<void> {
   const { engine, store, definitions, clock, partitions } = parts;
   const partitioned = cluster !== undefined && store instanceof PostgresStore && partitions > 1 ? store : undefined;
-  const backfilled = (await partitioned?.partitionBackfills()) ?? [];
-  await store.clearDerived();
   const live = definitions.allLive(clock.now());
-  await store.saveDefinitions(live);
-  // Partitioned: each partition's trait backfills are kept as done, with the targets they had (0 for a
-  // definition it ran from the start), recorded before any partition engine starts. The log holds the
-  // states those backfills sent to other partitions (`traits` records), which a rebuild merges again, and
-  // handovers made before a definition, which carry no state of it (README, Partitioned workers).
-  if (partitioned !== undefined)
-    await partitioned.startBackfills(
-      live.flatMap((r) =>
-        Array.from({ length: partitions }, (_, partition) => {
-          const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
-          return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
-        }),
-      ),
+  if (partitioned === undefined) {
+    await store.clearDerived();
+    await store.saveDefinitions(live);
+  } else {
+    // Each partition's trait backfills are kept as done, with the targets they had (0 for a definition it
+    // ran from the start), recorded with the clearing, before any partition engine starts. The log holds the
+    // states those backfills sent to other partitions (`traits` records), which a rebuild merges again, and
+    // handovers made before a definition, which carry no state of it (README, Partitioned workers).
+    const backfilled = await partitioned.partitionBackfills();
+    const backfills = live.flatMap((r) =>
+      Array.from({ length: partitions }, (_, partition) => {
+        const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
+        return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
+      }),
     );
+    await partitioned.clearDerivedFor(live, backfills);
+  }
   const total = parts.head();
   // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
   // Partition engines each wait for their own replay, up to their partition's head (PartitionSegmentStore).
