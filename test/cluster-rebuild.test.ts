@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { LeaseStore } from '../src/cluster/index.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { isPortraitError } from '../src/core/errors.ts';
@@ -115,6 +116,38 @@ describe('rebuild on a running deployment of partitioned workers', { skip }, () 
     await b.rebuild();
     await waitFor(() => held(a).length === 2 && held(b).length === 2, 15_000, 'the first worker took its partitions back');
     assert.deepEqual(comparableDump(await b.stateDump()), comparableDump(state), 'the state equals a rebuild from the log');
+  });
+
+  it('for random workloads, partition counts, moments and rebuilding nodes, events arriving meanwhile count once and the state equals a rebuild (property)', { timeout: 600_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 1_000_000 }), fc.constantFrom(2, 3, 5), fc.integer({ min: 0, max: 1_500 }), fc.boolean(), async (seed, partitions, before, first) => {
+        const config = await clusterDeployment(partitions, cleanups);
+        const clock = new ManualClock(T0);
+        const a = await Portrait.open(config({ workerId: `a-${seed}` }), { clock });
+        const b = await Portrait.open(config({ workerId: `b-${seed}` }), { clock });
+        try {
+          const both = () => held(a).length + held(b).length === partitions && held(a).length > 0 && held(b).length > 0;
+          await waitFor(both, 15_000, () => `the workers split the partitions (a: ${held(a)}, b: ${held(b)})`);
+          const all = [...workload({ events: 1_500, users: 150, seed, duplicateRate: 0.02, start: T0 - 86_400_000 })];
+          let accepted = await send(a, all.slice(0, before));
+          const [rebuilder, other] = first ? [a, b] : [b, a];
+          // The rest arrives through the other node while the rebuild runs.
+          const meanwhile = send(other, all.slice(before));
+          await rebuilder.rebuild();
+          accepted += await meanwhile;
+          await waitFor(both, 15_000, () => `the workers split the partitions again (a: ${held(a)}, b: ${held(b)})`);
+          await a.drain();
+          const state = await a.stateDump();
+          assert.equal(counted(state), accepted, `every acknowledged event (${accepted}) counts once`);
+          await other.rebuild();
+          assert.deepEqual(comparableDump(await other.stateDump()), comparableDump(state), 'the state equals a rebuild');
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      }),
+      { numRuns: 3 },
+    );
   });
 
   it("a stale writer that wakes up after the rebuild, under the lease token and position it had before, fails with PORTRAIT_STALE_WRITER and writes nothing", async () => {
