@@ -3,7 +3,8 @@
  * partitions and runs one ordinary engine per partition it holds, each
  * reading only its partition and fencing every commit with the partition
  * position. An API-only node runs no engine and only follows progress (for
- * `drain()`, `lag()` and readiness).
+ * `drain()`, `lag()` and readiness). While another worker's rebuild fence is
+ * live it holds nothing; while its own is, it holds every partition.
  */
 import { isPortraitError, Errors } from '../core/errors.ts';
 import { Engine, type EngineOptions } from '../engine/engine.ts';
@@ -15,6 +16,7 @@ import type { StateStore } from '../storage/index.ts';
 import type { LeaseStore } from './lease-store.ts';
 import { PartitionLog } from './partition-log.ts';
 import { ControlPublisher, type ControlOutbox } from './control-publisher.ts';
+import { RebuildFence } from './rebuild-fence.ts';
 
 export interface ClusterEngineOptions {
   log: NatsEventLog;
@@ -60,6 +62,8 @@ export class ClusterEngine implements EngineHandle {
   private lagEstimate = 0;
   private readonly pollMs: number;
   private fingerprint: string | undefined;
+  /** This node's rebuild fence, from `fenceOthers()` to `liftFence()`. */
+  private fence: RebuildFence | undefined;
 
   constructor(private readonly o: ClusterEngineOptions) {
     this.pollMs = o.pollMs ?? 50;
@@ -68,6 +72,11 @@ export class ClusterEngine implements EngineHandle {
   /** This node's worker id (its name in the lease table). */
   get workerId(): string {
     return this.o.workerId;
+  }
+
+  /** False on an API-only node, which runs no engine. */
+  get works(): boolean {
+    return this.o.work;
   }
 
   /** Partitions this node holds now. */
@@ -108,7 +117,20 @@ export class ClusterEngine implements EngineHandle {
     const alive = await leases.heartbeat(workerId);
     const kept = await leases.renew(workerId, new Map([...this.held].map(([p, h]) => [p, h.token])));
     for (const p of [...this.held.keys()]) if (!kept.has(p)) await this.drop(p, false);
-    const share = Math.ceil(partitions / Math.max(1, alive));
+    const fence = this.fence === undefined ? await leases.fence() : undefined;
+    if (fence !== undefined && fence.owner !== workerId) {
+      // Another worker is rebuilding: commit what was folded, give every partition back and take none until it ends.
+      for (const p of this.partitionsHeld()) await this.drop(p, true);
+      return;
+    }
+    // Rebuilding here: the partitions leased for it start first, and this node keeps them all.
+    const reserved = this.fence?.reserved ?? new Map<number, number>();
+    for (const [p, token] of [...reserved]) {
+      if (!this.running) return;
+      reserved.delete(p);
+      await this.take(p, token);
+    }
+    const share = this.fence !== undefined ? partitions : Math.ceil(partitions / Math.max(1, alive));
     // Give back the highest partitions beyond the share, so a worker that joined can take them.
     for (const p of this.partitionsHeld().reverse()) {
       if (this.held.size <= share) break;
@@ -312,6 +334,31 @@ export class ClusterEngine implements EngineHandle {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Before a rebuild: commits and gives back what this node holds, raises
+   * the deployment's rebuild fence and waits (up to `waitMs`) until it
+   * leases every partition, the other workers having given theirs back
+   * (see RebuildFence.raise for the errors when they do not; this node is
+   * stopped then, as after stop()). `start()` then runs every partition here
+   * until `liftFence()`.
+   */
+  async fenceOthers(waitMs: number): Promise<void> {
+    await this.stop();
+    const fence = new RebuildFence(this.o.leases, this.o.workerId, this.o.partitions, this.pollMs, (e) => this.o.onError?.(e));
+    await fence.raise(waitMs);
+    this.fence = fence;
+  }
+
+  /** After a rebuild: lowers the fence; this node gives back the partitions beyond its fair share, which the other workers take. */
+  async liftFence(): Promise<void> {
+    const fence = this.fence;
+    if (fence === undefined) return;
+    while (this.ticking) await this.ticking;
+    this.fence = undefined;
+    await fence.lift();
+    await this.tick();
+  }
+
   /** Stops the timers and waits for a lease round (or a restart) in progress. */
   private async halt(): Promise<void> {
     this.running = false;
@@ -328,6 +375,7 @@ export class ClusterEngine implements EngineHandle {
    */
   async suspend(): Promise<void> {
     await this.halt();
+    this.fence?.stop();
     for (const [p, h] of this.held) {
       this.held.delete(p);
       await h.log.close();
@@ -340,6 +388,9 @@ export class ClusterEngine implements EngineHandle {
   async stop(): Promise<void> {
     await this.halt();
     for (const p of this.partitionsHeld()) await this.drop(p, true);
+    const fence = this.fence;
+    this.fence = undefined;
+    await fence?.lift();
     if (this.o.work) await this.o.leases.leave(this.o.workerId).catch(() => undefined);
   }
 }

@@ -47,6 +47,38 @@ describe('partition leases in PostgreSQL', { skip }, () => {
     assert.ok((await short.free(6)).includes(5), 'a released partition is free at once');
   });
 
+  it('a rebuild fence keeps every other worker from taking a partition until it is lowered or expires, and one rebuild holds it at a time', async () => {
+    const short = new LeaseStore(store.pool, 200);
+    const epoch = await short.raiseFence('rebuilder');
+    assert.ok(epoch !== undefined, 'the fence is raised');
+    assert.deepEqual(await short.fence(), { owner: 'rebuilder', epoch }, 'every worker can read who holds it');
+    assert.equal(await short.raiseFence('second'), undefined, 'a second rebuild cannot raise it while it is live');
+    assert.equal(await short.acquire(10, 'worker'), undefined, 'another worker takes no partition, not even one never leased');
+    const token = await short.acquire(10, 'rebuilder');
+    assert.ok(token !== undefined, 'the rebuilder takes it');
+    // (The first test's winner still holds partition 0 in this database.)
+    assert.ok((await short.holders('worker')).includes('rebuilder'), 'the rebuilder is named among the holders of live leases');
+    assert.ok(!(await short.holders('rebuilder')).includes('rebuilder'), 'except when it asks itself');
+    assert.equal(await short.renewFence('rebuilder', epoch), true, 'the rebuilder renews its fence');
+    assert.equal(await short.renewFence('rebuilder', epoch + 1), false, 'only with its epoch');
+    await short.release(10, 'rebuilder', token);
+    await short.lowerFence('rebuilder', epoch);
+    assert.equal(await short.fence(), undefined, 'a lowered fence is gone');
+    assert.ok((await short.acquire(10, 'worker')) !== undefined, 'and workers take partitions again');
+
+    const dead = await short.raiseFence('dies');
+    assert.ok(dead !== undefined && dead > epoch, `a later rebuild raises it with a higher epoch (${epoch} → ${dead})`);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await short.fence(), undefined, 'a fence nobody renews expires like a lease');
+    assert.equal(await short.renewFence('dies', dead), false, 'its rebuilder cannot renew it any more');
+    assert.ok((await short.acquire(11, 'worker')) !== undefined, 'workers take partitions again');
+    const next = await short.raiseFence('next');
+    assert.ok(next !== undefined && next > dead, 'the next rebuild raises it');
+    await short.lowerFence('dies', dead);
+    assert.deepEqual(await short.fence(), { owner: 'next', epoch: next }, "the dead rebuilder's late lowering leaves the next one's fence alone");
+    await short.lowerFence('next', next);
+  });
+
   it('counts live workers for the fair share, and forgets one that left', async () => {
     const leases = new LeaseStore(store.pool, 60_000);
     await leases.heartbeat('w1');

@@ -3,7 +3,8 @@
  * when, with a fencing token that grows at every change of owner. Expiry is
  * judged by the database's clock, so the workers' clocks never disagree.
  * Workers also register themselves (with the same expiry) so each can compute
- * its fair share of the partitions.
+ * its fair share of the partitions. A rebuild raises the deployment's fence
+ * (same expiry): while it is live, no other worker takes a partition.
  */
 import type pg from 'pg';
 
@@ -16,6 +17,15 @@ export interface Lease {
   token: number;
   expiresAt: number;
 }
+
+/** The rebuild fence: the worker rebuilding the deployment, and an epoch that grows at every raise. */
+export interface Fence {
+  owner: string;
+  epoch: number;
+}
+
+/** True while another worker's rebuild fence is live (`$2` is the worker asking). */
+const FENCED_OUT = `EXISTS (SELECT 1 FROM rebuild_fence f WHERE f.expires_at > ${NOW} AND f.owner <> $2)`;
 
 export class LeaseStore {
   constructor(
@@ -65,10 +75,11 @@ export class LeaseStore {
    * racing for one partition cannot both win.
    */
   async acquire(partition: number, worker: string): Promise<number | undefined> {
+    // While another worker's rebuild fence is live, nothing is taken (the rebuilding worker takes every partition).
     const r = await this.pool.query<{ token: number }>(
-      `INSERT INTO partition_leases (partition, owner, token, expires_at) VALUES ($1, $2, 1, ${NOW} + $3)
+      `INSERT INTO partition_leases (partition, owner, token, expires_at) SELECT $1::int, $2::text, 1, ${NOW} + $3::bigint WHERE NOT ${FENCED_OUT}
        ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, token = partition_leases.token + 1, expires_at = excluded.expires_at
-       WHERE partition_leases.expires_at <= ${NOW}
+       WHERE partition_leases.expires_at <= ${NOW} AND NOT ${FENCED_OUT}
        RETURNING token`,
       [partition, worker, this.timeoutMs],
     );
@@ -87,6 +98,46 @@ export class LeaseStore {
       [worker, this.timeoutMs, parts, parts.map((p) => held.get(p)!)],
     );
     return new Set(r.rows.map((x) => x.partition));
+  }
+
+  /** The workers other than `worker` holding a live lease, by name. */
+  async holders(worker: string): Promise<string[]> {
+    const r = await this.pool.query<{ owner: string }>(`SELECT DISTINCT owner FROM partition_leases WHERE expires_at > ${NOW} AND owner <> $1 ORDER BY owner`, [worker]);
+    return r.rows.map((x) => x.owner);
+  }
+
+  /** The live rebuild fence, if any. */
+  async fence(): Promise<Fence | undefined> {
+    const r = await this.pool.query<{ owner: string; epoch: number }>(`SELECT owner, epoch FROM rebuild_fence WHERE expires_at > ${NOW}`);
+    const f = r.rows[0];
+    return f === undefined ? undefined : { owner: f.owner, epoch: Number(f.epoch) };
+  }
+
+  /**
+   * Raises the rebuild fence for `worker` when none is live (never raised,
+   * lowered, or expired: its rebuilder died); returns the new epoch, or
+   * undefined while another rebuild's fence is live.
+   */
+  async raiseFence(worker: string): Promise<number | undefined> {
+    const r = await this.pool.query<{ epoch: number }>(
+      `INSERT INTO rebuild_fence (id, owner, epoch, expires_at) VALUES (1, $1, 1, ${NOW} + $2)
+       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, epoch = rebuild_fence.epoch + 1, expires_at = excluded.expires_at
+       WHERE rebuild_fence.expires_at <= ${NOW}
+       RETURNING epoch`,
+      [worker, this.timeoutMs],
+    );
+    return r.rows[0] === undefined ? undefined : Number(r.rows[0].epoch);
+  }
+
+  /** Extends the fence `worker` raised with this epoch; false once it expired or was lowered. */
+  async renewFence(worker: string, epoch: number): Promise<boolean> {
+    const r = await this.pool.query(`UPDATE rebuild_fence SET expires_at = ${NOW} + $3 WHERE owner = $1 AND epoch = $2 AND expires_at > ${NOW}`, [worker, epoch, this.timeoutMs]);
+    return r.rowCount === 1;
+  }
+
+  /** Lowers the fence `worker` raised with this epoch (a later raise is left alone). */
+  async lowerFence(worker: string, epoch: number): Promise<void> {
+    await this.pool.query('UPDATE rebuild_fence SET expires_at = 0 WHERE owner = $1 AND epoch = $2', [worker, epoch]);
   }
 
   /** Gives a partition up at once (clean shutdown or rebalancing), if `worker` still holds it with this token. */

@@ -6,10 +6,10 @@ import { loadConfig, resolveConfig } from './index.ts';
 describe('config: cluster (scale-out) settings', () => {
   it('defaults to the embedded backends with 16 partitions', () => {
     const c = resolveConfig({});
-    assert.deepEqual(c.cluster, { stream: 'PORTRAIT_EVENTS', partitions: 16, role: 'all', leaseTimeoutMs: 10000 }, 'no database or NATS URL by default; role all');
+    assert.deepEqual(c.cluster, { stream: 'PORTRAIT_EVENTS', partitions: 16, role: 'all', leaseTimeoutMs: 10000, rebuildWaitMs: 60000 }, 'no database or NATS URL by default; role all');
   });
 
-  it('reads PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL, PORTRAIT_PARTITIONS and PORTRAIT_WORKER_ID', () => {
+  it('reads PORTRAIT_DATABASE_URL, PORTRAIT_NATS_URL, PORTRAIT_PARTITIONS, PORTRAIT_WORKER_ID and the lease and rebuild waits', () => {
     const c = loadConfig({
       cwd: '/nonexistent',
       env: {
@@ -19,11 +19,12 @@ describe('config: cluster (scale-out) settings', () => {
         PORTRAIT_WORKER_ID: 'w-1',
         PORTRAIT_ROLE: 'worker',
         PORTRAIT_LEASE_TIMEOUT_MS: '3000',
+        PORTRAIT_REBUILD_WAIT_MS: '20000',
       },
     });
     assert.deepEqual(
       c.cluster,
-      { databaseUrl: 'postgres://u@db/portrait', natsUrl: 'nats://mq:4222', partitions: 32, workerId: 'w-1', stream: 'PORTRAIT_EVENTS', role: 'worker', leaseTimeoutMs: 3000 },
+      { databaseUrl: 'postgres://u@db/portrait', natsUrl: 'nats://mq:4222', partitions: 32, workerId: 'w-1', stream: 'PORTRAIT_EVENTS', role: 'worker', leaseTimeoutMs: 3000, rebuildWaitMs: 20000 },
       'every variable lands in cluster',
     );
   });

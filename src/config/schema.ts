@@ -162,6 +162,12 @@ export const ConfigSchema = Type.Object(
           default: 10000,
           description: "How long a worker's partition lease lasts without renewal; a dead worker's partitions move to another after it. Renewed every third of it.",
         }),
+        rebuildWaitMs: Type.Integer({
+          minimum: 100,
+          maximum: 3600000,
+          default: 60000,
+          description: 'How long a rebuild on a deployment waits for the other workers to give their partitions back (and for another rebuild to finish) before it gives up with PORTRAIT_REBUILD_BLOCKED, clearing nothing.',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

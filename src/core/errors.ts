@@ -163,6 +163,14 @@ export const Errors = {
   staleLease: define('PORTRAIT_STALE_WRITER', 409,
     (partition: number, token: number, actual: number | undefined) =>
       `Partition ${partition}'s lease carries fencing token ${actual ?? 'none'}, not ${token}: another worker took the partition over. Stop this writer; the new owner resumes from the stored state.`),
+  rebuildBlocked: define('PORTRAIT_REBUILD_BLOCKED', 409,
+    (waitMs: number, holders: readonly string[]) =>
+      `The rebuild waited ${waitMs} ms for the other workers to give their partitions back, but ${holders.join(', ')} still hold partition leases; nothing was cleared. Check that those workers run a Portrait that honours the rebuild fence (or stop them) and run the rebuild again; cluster.rebuildWaitMs sets the wait.`),
+  rebuildInProgress: define('PORTRAIT_REBUILD_IN_PROGRESS', 409,
+    (waitMs: number, owner: string) =>
+      `Worker ${owner} is rebuilding the deployment and its rebuild fence was not lifted within ${waitMs} ms; nothing was cleared. Let that rebuild finish (the fence of one that died expires after cluster.leaseTimeoutMs) and run the rebuild again if it is still needed.`),
+  rebuildNotAWorker: define('PORTRAIT_REBUILD_NOT_A_WORKER', 409,
+    () => 'This node runs no partition engines (cluster.role api), so it cannot rebuild. Run the rebuild on a worker node, or with `portrait rebuild`, which works as a worker while it rebuilds.'),
   staleSegmentDefinitions: define('PORTRAIT_STALE_WRITER', 409,
     (partition: number) =>
       `The segment and tag definitions changed since partition ${partition}'s engine loaded them. Nothing was written; the engine reloads the definitions and evaluates again.`),

@@ -54,6 +54,7 @@ import { Keys } from './keys.ts';
 import { compileSearch } from './search-filter.ts';
 import { runSearch, type SearchPage } from './search.ts';
 import { SegmentApi } from './segments.ts';
+import { rebuild } from './rebuild.ts';
 
 export interface OpenOptions {
   /** Keeps everything in memory (tests, demos): nothing survives close(). */
@@ -791,44 +792,15 @@ export class Portrait {
   /**
    * Recomputes all state from the log: profiles, identities, merges,
    * history. Ingest may continue meanwhile; the engine catches up after.
+   * On a deployment the other workers give their partitions back first and
+   * take them again after (`waitMs`: how long to wait for them, default
+   * `cluster.rebuildWaitMs`; src/portrait/rebuild.ts).
    */
-  async rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
+  async rebuild(onProgress?: (done: number, total: number) => void, o: { waitMs?: number } = {}): Promise<void> {
     this.check();
-    await this.engine.stop();
-    const partitions = this.config.cluster.partitions;
-    const partitioned = this.cluster !== undefined && this.store instanceof PostgresStore && partitions > 1 ? this.store : undefined;
-    const backfilled = (await partitioned?.partitionBackfills()) ?? [];
-    await this.store.clearDerived();
-    const live = this.definitions.allLive(this.clock.now());
-    await this.store.saveDefinitions(live);
-    // Partitioned: each partition's trait backfills are kept as done, with the targets they had (0 for a
-    // definition it ran from the start), recorded before any partition engine starts. The log holds the
-    // states those backfills sent to other partitions (`traits` records), which a rebuild merges again, and
-    // handovers made before a definition, which carry no state of it (README, Partitioned workers).
-    if (partitioned !== undefined)
-      await partitioned.startBackfills(
-        live.flatMap((r) =>
-          Array.from({ length: partitions }, (_, partition) => {
-            const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
-            return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
-          }),
-        ),
-      );
-    const total = this.log.head();
-    // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
-    // Partition engines each wait for their own replay, up to their partition's head (PartitionSegmentStore).
-    await this.segmentApi?.restartAll(this.cluster ? Number.MAX_SAFE_INTEGER : total);
-    const engine = this.engine;
-    await engine.start({ bulk: true });
-    if (onProgress) {
-      const timer = setInterval(() => onProgress(engine.committedPosition(), total), 200);
-      try {
-        await engine.drain();
-      } finally {
-        clearInterval(timer);
-      }
-      onProgress(engine.committedPosition(), total);
-    } else await engine.drain();
+    const { partitions, rebuildWaitMs } = this.config.cluster;
+    const parts = { engine: this.engine, store: this.store, definitions: this.definitions, clock: this.clock, partitions, head: () => this.log.head(), segments: this.segmentApi };
+    await rebuild(parts, { onProgress, waitMs: o.waitMs ?? rebuildWaitMs });
   }
 
   /**

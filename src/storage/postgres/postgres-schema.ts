@@ -288,6 +288,18 @@ CREATE TABLE erased_identifiers (
   },
   // A destination's tag filter: JSON list of tag names, null for every tag (as segments).
   { version: 13, name: 'tag filter of webhook destinations', sql: 'ALTER TABLE destinations ADD COLUMN tags TEXT COLLATE "C";' },
+  {
+    version: 14,
+    name: 'rebuild fence of partitioned workers',
+    // One row: the worker rebuilding the deployment, an epoch that grows at every raise, and an expiry on the database's clock (as leases).
+    sql: `
+CREATE TABLE rebuild_fence (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  owner      TEXT COLLATE "C" NOT NULL,
+  epoch      BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);`,
+  },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records, each partition's removed links and erased identifiers. */

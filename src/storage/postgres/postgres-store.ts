@@ -445,6 +445,22 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     await this.pool.query(`TRUNCATE ${POSTGRES_DERIVED_TABLES.join(', ')} RESTART IDENTITY`);
   }
 
+  /**
+   * A rebuild's start with partitioned workers, in one transaction: clears
+   * the derived state, stores the definitions and each partition's trait
+   * backfills (done, with their targets). A rebuilder that dies leaves the
+   * state as it was or this, never a cleared state without backfill rows: a
+   * partition would then leave a forwarded event's traits to its home's
+   * backfill, and the home, empty, would start with none to run.
+   */
+  async clearDerivedFor(definitions: DefinitionRow[], backfills: PartitionBackfill[]): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      await client.query(`TRUNCATE ${POSTGRES_DERIVED_TABLES.join(', ')} RESTART IDENTITY`);
+      if (definitions.length > 0) await writeDefinitions(client, definitions);
+      if (backfills.length > 0) await writeBackfills(client, backfills);
+    });
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
