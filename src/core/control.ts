@@ -39,6 +39,8 @@ export interface LinkMeta {
  * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
+ *   `blocks`: the links unmerges removed that name one of its identifiers, as its sender held them
+ *   (`[a, b]`, a < b; absent: none, or a record made before they travelled): the receiver blocks them too.
  * - `forget`: a person was erased where their profile lived: delete what is left of them here, and
  *   recompute without them the groups homed here among `groups` (those their events counted for).
  *   `erasedAt`: the erasure's log position, when another partition sends it on (it found a profile
@@ -53,7 +55,7 @@ export type ControlBody =
   | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
-  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
+  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta; blocks?: Array<[string, string]> }
   | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 

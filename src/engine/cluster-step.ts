@@ -14,7 +14,14 @@
  *   granted (`grant`);
  * - a `handover` carries a whole profile document; the receiver merges it
  *   into the profile of the target identifier with `mergeDocs`, as an
- *   embedded merge does.
+ *   embedded merge does. It carries the links unmerges removed that name the
+ *   profile's identifiers too, and the receiver blocks them: every partition
+ *   owning a profile holds the blocks naming its identifiers, so whichever
+ *   answers a link (its owner, with the guards) refuses a removed one, as
+ *   the embedded mode does. Carried in the record, they are part of the
+ *   receiver's log, and a rebuild reaches the same blocks in any order of
+ *   partitions (blocks read from a shared table would depend on how far the
+ *   partition that recorded them had got).
  *
  * Profiles only ever move towards lower partition numbers when two of them
  * merge, so two partitions never hand profiles to each other forever. The
@@ -272,7 +279,23 @@ export class ClusterStep extends Step {
     this.refolds.delete(`${ws}\u0000${d.id}`);
     this.out.deletedProfiles.push({ workspace: ws, id: d.id });
     for (const i of d.identifiers) this.setIdentity(ws, i, awayTo(to));
-    this.emit(to, { kind: 'handover', doc: d, target, meta }, src, position);
+    const blocks = this.ctx.blocked.naming(ws, d.identifiers);
+    this.emit(to, { kind: 'handover', doc: d, target, meta, ...(blocks.length > 0 && { blocks }) }, src, position);
+  }
+
+  /**
+   * Blocks the links a handover brought (those not blocked here yet are
+   * written with the step), but none naming an identifier erased here: its
+   * sender may not have met the erasure's `forget` yet, and an erasure
+   * removes the blocks naming the person (as in the embedded mode). (So a
+   * block made after an erasure that did not suppress the identifier, once it
+   * came back, is not taken by a partition that met that erasure.)
+   */
+  private takeBlocks(ws: string, blocks: ReadonlyArray<readonly [string, string]> | undefined): void {
+    for (const [a, b] of blocks ?? []) {
+      if (this.part.erased.holds(ws, [a, b])) continue;
+      if (this.ctx.blocked.add(ws, a, b)) (this.out.blockedLinks ??= []).push({ workspace: ws, a, b });
+    }
   }
 
   /** Applies a control record (not a forward: those read as events) at its position. */
@@ -425,6 +448,8 @@ export class ClusterStep extends Step {
       this.emit(w.away, b, c, position);
       return;
     }
+    // The profile settles here: the links removed from it stay removed (the link that moved it included).
+    this.takeBlocks(ws, b.blocks);
     if ('local' in w) {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
