@@ -312,11 +312,12 @@ export class ClusterStep extends Step {
       if (erasedAt === undefined) return this.applyLive(c, b, position);
       // The erased person's link was answered after their erasure: the profile that answered it would have merged
       // into theirs (as in the embedded mode, which follows the log) and goes as of the same erasure.
-      if (b.kind === 'give' && this.madeByErased(c.workspace, [b.anchor], [b.target], origin)) this.emit(b.to, { kind: 'forget', profileIds: [], identKeys: [b.target], erasedAt }, c, position);
+      const personHashes = (k: string) => [this.part.erased.hashOf(c.workspace, k)];
+      if (b.kind === 'give' && this.madeByErased(c.workspace, [b.anchor], [b.target], origin)) this.emit(b.to, { kind: 'forget', profileIds: [], identKeys: [b.target], erasedAt, personHashes: personHashes(b.anchor) }, c, position);
       if (b.kind === 'handover' && this.madeByErased(c.workspace, [b.meta.a], b.doc.identifiers, origin)) {
         // Handed down by its owner: it settles here, and this partition's own `forget` of it erases it.
         const d = this.install(this.sourceOf(c, b.meta), position, this.part.openDoc(b.doc), b.meta);
-        this.emit(this.p, { kind: 'forget', profileIds: [b.doc.id], identKeys: [...d.identifiers], erasedAt }, c, position);
+        this.emit(this.p, { kind: 'forget', profileIds: [b.doc.id], identKeys: [...d.identifiers], erasedAt, personHashes: personHashes(b.meta.a) }, c, position);
       }
       return;
     }

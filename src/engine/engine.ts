@@ -599,7 +599,7 @@ export class Engine implements EngineHandle {
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
     const done = await applyErasure(p, {
-      ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position), groups: this.erasure.scope(p.record.workspace) }),
+      ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position, p.record.hashes), groups: this.erasure.scope(p.record.workspace) }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,
