@@ -34,8 +34,9 @@ import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
+import { namedBy } from './control-keys.ts';
 import type { ErasedIdentifiers } from './erased.ts';
-import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -110,47 +111,6 @@ export class ClusterStep extends Step {
     const index = this.index++;
     const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, defs: this.part.versions, timestamp: src.timestamp, receivedAt: src.timestamp };
     this.out.control!.push(rec);
-  }
-
-  /** The identifiers a batch's records may look up (to prefetch them), control records included. */
-  static keysOf(rows: readonly Positioned[], ids: ReadonlyArray<EventIdentifiers | undefined>): Array<{ workspace: string; ident: string }> {
-    const out: Array<{ workspace: string; ident: string }> = [];
-    rows.forEach((row, i) => {
-      const r = row.record;
-      const ws = r.workspace;
-      const x = ids[i];
-      if (x !== undefined) {
-        pushIdentKeys(out, ws, x);
-        return;
-      }
-      if (r.type !== 'control') return;
-      const b = r.body;
-      switch (b.kind) {
-        case 'forward':
-          return;
-        case 'link':
-          out.push({ workspace: ws, ident: b.ident }, { workspace: ws, ident: b.anchor });
-          if (b.alias) out.push({ workspace: ws, ident: `anon:${b.ident.slice(5)}` });
-          return;
-        case 'give':
-          out.push({ workspace: ws, ident: b.anchor });
-          return;
-        case 'grant':
-          out.push({ workspace: ws, ident: b.anchor }, { workspace: ws, ident: b.ident });
-          return;
-        case 'handover':
-          out.push({ workspace: ws, ident: b.target });
-          return;
-        case 'forget':
-          return;
-        case 'traits':
-          out.push({ workspace: ws, ident: b.ident });
-          return;
-        default:
-          b satisfies never;
-      }
-    });
-    return out;
   }
 
   private fresh(c: ControlRecord): boolean {
@@ -512,23 +472,5 @@ export class ClusterStep extends Step {
     // Recorded as a merge into nothing but itself, so the id it had elsewhere resolves to this one.
     this.out.merges.push({ kind: 'merge', workspace: ws, into: d.id, from: doc.id, a: meta.a, b: meta.b, position, messageId: src.messageId, time: src.timestamp });
     return d;
-  }
-}
-
-/** The identifier keys a link, give, grant or handover names (an alias's previous id: either kind). */
-function namedBy(b: Exclude<ControlBody, { kind: 'forward' | 'forget' }>): string[] {
-  switch (b.kind) {
-    case 'link':
-      return [b.ident, ...(b.alias ? [`anon:${b.ident.slice('user:'.length)}`] : []), b.anchor, ...b.identifiers];
-    case 'give':
-      return [b.anchor, b.target];
-    case 'grant':
-      return [b.ident, b.anchor];
-    case 'handover':
-      return [b.target, b.meta.a, ...b.doc.identifiers];
-    case 'traits':
-      return [b.ident];
-    default:
-      return b satisfies never;
   }
 }

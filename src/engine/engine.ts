@@ -22,6 +22,7 @@ import { adoptConsentState, foldProfile } from './replay.ts';
 import { logIdsOf } from '../core/identity.ts';
 import { diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
+import { controlKeysOf } from './control-keys.ts';
 import { BlockedLinks } from './blocked-links.ts';
 import { awayTarget, type ControlRecord } from '../core/control.ts';
 import { ErasedIdentifiers } from './erased.ts';
@@ -500,7 +501,7 @@ export class Engine implements EngineHandle {
     const ids: Array<EventIdentifiers | undefined> = [];
     if (this.o.partitioned) {
       for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
-      await this.prefetch(ClusterStep.keysOf(rows, ids));
+      await this.prefetch(controlKeysOf(rows, ids));
       await this.loadBackfills(rows, ids);
     } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
     if (this.pending === undefined) {
