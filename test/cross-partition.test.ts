@@ -592,6 +592,11 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     await next.close();
     await assertRebuilds(config, clock, state);
     assert.equal((await api.shred('user_id', yu)).destroyed, 0, "the linked profile's data keys are destroyed");
+    // The owner answered with a give after the erasure: the linked profile joined the person's suppression list, as
+    // the embedded mode's request (made once the link had merged) listed it.
+    const again = { type: 'track', userId: yu, event: 'Product Viewed', properties: { category: 'toys' }, messageId: 'j-5', timestamp: at() };
+    assert.equal((await embeddedNode.ingest([again])).suppressed, 1, 'the embedded mode refuses the linked user id');
+    assert.equal((await api.ingest([again])).suppressed, 1, 'so does the partitioned mode');
   });
 
   it('a link made before an erasure to a profile owned by a higher partition that had not answered it by then: the profile it hands down after the erasure goes with the person, as in the embedded mode; a rebuild equals it', async () => {
