@@ -11,14 +11,15 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../src/core/clock.ts';
 import type { ControlRecord } from '../src/core/control.ts';
-import { Portrait, type ConfigInput } from '../src/index.ts';
+import { Portrait } from '../src/index.ts';
 import { emailHasher } from '../src/ingest/email.ts';
 import { NatsEventLog, partitionOf } from '../src/log/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
-import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor, type ClusterOptions } from './support/cluster.ts';
+import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
+import { assertSamePersons, BASE, conflicts, partitionedDeployments, persons, sendPhases } from './support/cross-partition.ts';
 import { openMemory, T0 } from './support/open.ts';
 import { NATS_URL, serviceSkip } from './support/services.ts';
-import { rng, TEN_TRAITS } from './support/workload.ts';
+import { rng } from './support/workload.ts';
 
 const skip = (await serviceSkip('PostgreSQL')) || (await serviceSkip('NATS'));
 
@@ -26,8 +27,7 @@ const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-const BASE: ConfigInput = { traits: [...TEN_TRAITS], identity: { hashKey: 'ab'.repeat(32) } };
+const { handingDown, resumeWorkers, assertRebuilds } = partitionedDeployments(cleanups);
 
 /**
  * Traffic in phases (each phase is sent, then drained, so the order between
@@ -73,31 +73,6 @@ function scenario(seed: number, people: number, claims = 0.3): unknown[][] {
   // Duplicates: the same messages again (same messageId), which both modes drop.
   for (const phase of phases) for (const m of phase.slice(0, Math.ceil(phase.length / 10))) phase.push(structuredClone(m));
   return phases;
-}
-
-async function sendPhases(p: Portrait, phases: readonly unknown[][]): Promise<number> {
-  let accepted = 0;
-  for (const phase of phases) {
-    for (let i = 0; i < phase.length; i += 200) accepted += (await p.ingest(phase.slice(i, i + 200))).accepted;
-    await p.drain();
-  }
-  return accepted;
-}
-
-/** Each profile as a user sees it at T0, keyed by its identifiers (profile ids differ between modes). */
-async function persons(p: Portrait): Promise<Map<string, unknown>> {
-  const out = new Map<string, unknown>();
-  for (const d of profilesOf(await p.stateDump())) {
-    const v = await p.profile('profile_id', d.id, { workspace: d.workspace, now: T0 });
-    assert.ok(v !== undefined, `profile ${d.id} reads back`);
-    const { id: _id, ...rest } = v;
-    out.set(`${d.kind} ${[...d.identifiers].sort().join(' ')}`, rest);
-  }
-  return out;
-}
-
-async function conflicts(p: Portrait): Promise<string[]> {
-  return (await p.identityConflicts()).map((c) => `${c.reason} ${c.a} ${c.b}`).sort();
 }
 
 /**
@@ -160,45 +135,6 @@ async function embedded(phases: readonly unknown[][], erase?: number, late = fal
   } finally {
     await p.close();
   }
-}
-
-function assertSamePersons(got: Map<string, unknown>, want: Map<string, unknown>): void {
-  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), 'the same people (identifier sets) as the embedded mode');
-  for (const [k, v] of want) assert.deepEqual(got.get(k), v, `${k}: the same attributes, traits and counts as the embedded mode`);
-}
-
-/**
- * A deployment of two partitions with an API node, and a person whose user id
- * is homed in partition 1 and anonymous id in 0: an identify (made in 1, the
- * user's) hands the user's profile down to 0. The ids hold a '.', which no
- * generated id or hash in the state has, so a search of the state's lines for
- * them cannot match by chance.
- */
-async function handingDown(prefix: string) {
-  const config = await clusterDeployment(2, cleanups, BASE);
-  const clock = new ManualClock(T0);
-  const api = await Portrait.open(config({ role: 'api' }), { clock });
-  cleanups.push(() => api.close());
-  let i = 0;
-  while (!(partitionOf('default', `${prefix}.user.${i}.`, 2) === 1 && partitionOf('default', `${prefix}.anon.${i}.`, 2) === 0)) i++;
-  return { config, clock, api, u: `${prefix}.user.${i}.`, a: `${prefix}.anon.${i}.` };
-}
-
-/** Starts a worker (`next`) after a pause with none running, waits until each erasure has completed, and drains. */
-async function resumeWorkers(api: Portrait, config: (cluster?: ClusterOptions) => ConfigInput, clock: ManualClock, erasures: readonly string[]): Promise<Portrait> {
-  const next = await Portrait.open(config({ role: 'worker', workerId: 'next' }), { clock });
-  cleanups.push(() => next.close());
-  for (const id of erasures) assert.equal((await api.privacy.waitFor(id)).status, 'completed');
-  await api.drain();
-  return next;
-}
-
-/** Rebuilds the state from the log on a node of its own (the workers stopped) and checks that it equals `state`, compared as `view` shows them. */
-async function assertRebuilds(config: (cluster?: ClusterOptions) => ConfigInput, clock: ManualClock, state: readonly string[], view: (dump: readonly string[]) => string[] = comparableDump): Promise<void> {
-  const rebuilt = await Portrait.open(config({ role: 'all', workerId: 'rebuild' }), { clock });
-  cleanups.push(() => rebuilt.close());
-  await rebuilt.rebuild();
-  assert.deepEqual(view(await rebuilt.stateDump()), view(state), 'a rebuild from the log gives the same state');
 }
 
 describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () => {
@@ -656,6 +592,11 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
     await next.close();
     await assertRebuilds(config, clock, state);
     assert.equal((await api.shred('user_id', yu)).destroyed, 0, "the linked profile's data keys are destroyed");
+    // The owner answered with a give after the erasure: the linked profile joined the person's suppression list, as
+    // the embedded mode's request (made once the link had merged) listed it.
+    const again = { type: 'track', userId: yu, event: 'Product Viewed', properties: { category: 'toys' }, messageId: 'j-5', timestamp: at() };
+    assert.equal((await embeddedNode.ingest([again])).suppressed, 1, 'the embedded mode refuses the linked user id');
+    assert.equal((await api.ingest([again])).suppressed, 1, 'so does the partitioned mode');
   });
 
   it('a link made before an erasure to a profile owned by a higher partition that had not answered it by then: the profile it hands down after the erasure goes with the person, as in the embedded mode; a rebuild equals it', async () => {

@@ -39,10 +39,14 @@ export interface LinkMeta {
  * - `give`: move the profile of `anchor` to partition `to`, into the profile of `target`.
  * - `grant`: `ident` had no profile: it now belongs to the profile of `anchor`.
  * - `handover`: the whole profile `doc` (its owner let it go): merge it into the profile of `target`.
+ *   `blocks`: the links unmerges removed that name one of its identifiers, as its sender held them
+ *   (`[a, b]`, a < b; absent: none, or a record made before they travelled): the receiver blocks them too.
  * - `forget`: a person was erased where their profile lived: delete what is left of them here, and
  *   recompute without them the groups homed here among `groups` (those their events counted for).
  *   `erasedAt`: the erasure's log position, when another partition sends it on (it found a profile
- *   that had absorbed an erased one); else `at`.
+ *   that had absorbed an erased one); else `at`. `personHashes`: keyed hashes of the erased person's
+ *   identifiers whose link took the profile it names along (when that erasure suppressed them, the
+ *   profile's identifiers join the suppression list, as the embedded mode's request would have listed them).
  * - `traits`: a trait backfill of partition `source` folded these partial
  *   states from its own events whose owner is `ident` (before `target`, the
  *   backfill's end there): merge them into the profile holding `ident`.
@@ -53,8 +57,8 @@ export type ControlBody =
   | { kind: 'link'; ident: string; alias?: true; anchor: string; from: number; identifiers: string[]; meta: LinkMeta }
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
-  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number }
+  | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta; blocks?: Array<[string, string]> }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number; personHashes?: string[] }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 
 /** A trait state a backfill folded on one partition, for a profile owned by another. */

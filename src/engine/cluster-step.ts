@@ -14,7 +14,14 @@
  *   granted (`grant`);
  * - a `handover` carries a whole profile document; the receiver merges it
  *   into the profile of the target identifier with `mergeDocs`, as an
- *   embedded merge does.
+ *   embedded merge does. It carries the links unmerges removed that name the
+ *   profile's identifiers too, and the receiver blocks them: every partition
+ *   owning a profile holds the blocks naming its identifiers, so whichever
+ *   answers a link (its owner, with the guards) refuses a removed one, as
+ *   the embedded mode does. Carried in the record, they are part of the
+ *   receiver's log, and a rebuild reaches the same blocks in any order of
+ *   partitions (blocks read from a shared table would depend on how far the
+ *   partition that recorded them had got).
  *
  * Profiles only ever move towards lower partition numbers when two of them
  * merge, so two partitions never hand profiles to each other forever. The
@@ -27,8 +34,9 @@ import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
+import { namedBy } from './control-keys.ts';
 import type { ErasedIdentifiers } from './erased.ts';
-import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -103,47 +111,6 @@ export class ClusterStep extends Step {
     const index = this.index++;
     const rec: ControlRecord = { type: 'control', workspace: src.workspace, messageId: controlMessageId(this.p, position, index), from: this.p, at: position, index, to, body, defs: this.part.versions, timestamp: src.timestamp, receivedAt: src.timestamp };
     this.out.control!.push(rec);
-  }
-
-  /** The identifiers a batch's records may look up (to prefetch them), control records included. */
-  static keysOf(rows: readonly Positioned[], ids: ReadonlyArray<EventIdentifiers | undefined>): Array<{ workspace: string; ident: string }> {
-    const out: Array<{ workspace: string; ident: string }> = [];
-    rows.forEach((row, i) => {
-      const r = row.record;
-      const ws = r.workspace;
-      const x = ids[i];
-      if (x !== undefined) {
-        pushIdentKeys(out, ws, x);
-        return;
-      }
-      if (r.type !== 'control') return;
-      const b = r.body;
-      switch (b.kind) {
-        case 'forward':
-          return;
-        case 'link':
-          out.push({ workspace: ws, ident: b.ident }, { workspace: ws, ident: b.anchor });
-          if (b.alias) out.push({ workspace: ws, ident: `anon:${b.ident.slice(5)}` });
-          return;
-        case 'give':
-          out.push({ workspace: ws, ident: b.anchor });
-          return;
-        case 'grant':
-          out.push({ workspace: ws, ident: b.anchor }, { workspace: ws, ident: b.ident });
-          return;
-        case 'handover':
-          out.push({ workspace: ws, ident: b.target });
-          return;
-        case 'forget':
-          return;
-        case 'traits':
-          out.push({ workspace: ws, ident: b.ident });
-          return;
-        default:
-          b satisfies never;
-      }
-    });
-    return out;
   }
 
   private fresh(c: ControlRecord): boolean {
@@ -272,7 +239,23 @@ export class ClusterStep extends Step {
     this.refolds.delete(`${ws}\u0000${d.id}`);
     this.out.deletedProfiles.push({ workspace: ws, id: d.id });
     for (const i of d.identifiers) this.setIdentity(ws, i, awayTo(to));
-    this.emit(to, { kind: 'handover', doc: d, target, meta }, src, position);
+    const blocks = this.ctx.blocked.naming(ws, d.identifiers);
+    this.emit(to, { kind: 'handover', doc: d, target, meta, ...(blocks.length > 0 && { blocks }) }, src, position);
+  }
+
+  /**
+   * Blocks the links a handover brought (those not blocked here yet are
+   * written with the step), but none naming an identifier erased here: its
+   * sender may not have met the erasure's `forget` yet, and an erasure
+   * removes the blocks naming the person (as in the embedded mode). (So a
+   * block made after an erasure that did not suppress the identifier, once it
+   * came back, is not taken by a partition that met that erasure.)
+   */
+  private takeBlocks(ws: string, blocks: ReadonlyArray<readonly [string, string]> | undefined): void {
+    for (const [a, b] of blocks ?? []) {
+      if (this.part.erased.holds(ws, [a, b])) continue;
+      if (this.ctx.blocked.add(ws, a, b)) (this.out.blockedLinks ??= []).push({ workspace: ws, a, b });
+    }
   }
 
   /** Applies a control record (not a forward: those read as events) at its position. */
@@ -289,11 +272,12 @@ export class ClusterStep extends Step {
       if (erasedAt === undefined) return this.applyLive(c, b, position);
       // The erased person's link was answered after their erasure: the profile that answered it would have merged
       // into theirs (as in the embedded mode, which follows the log) and goes as of the same erasure.
-      if (b.kind === 'give' && this.madeByErased(c.workspace, [b.anchor], [b.target], origin)) this.emit(b.to, { kind: 'forget', profileIds: [], identKeys: [b.target], erasedAt }, c, position);
+      const personHashes = (k: string) => [this.part.erased.hashOf(c.workspace, k)];
+      if (b.kind === 'give' && this.madeByErased(c.workspace, [b.anchor], [b.target], origin)) this.emit(b.to, { kind: 'forget', profileIds: [], identKeys: [b.target], erasedAt, personHashes: personHashes(b.anchor) }, c, position);
       if (b.kind === 'handover' && this.madeByErased(c.workspace, [b.meta.a], b.doc.identifiers, origin)) {
         // Handed down by its owner: it settles here, and this partition's own `forget` of it erases it.
         const d = this.install(this.sourceOf(c, b.meta), position, this.part.openDoc(b.doc), b.meta);
-        this.emit(this.p, { kind: 'forget', profileIds: [b.doc.id], identKeys: [...d.identifiers], erasedAt }, c, position);
+        this.emit(this.p, { kind: 'forget', profileIds: [b.doc.id], identKeys: [...d.identifiers], erasedAt, personHashes: personHashes(b.meta.a) }, c, position);
       }
       return;
     }
@@ -425,6 +409,8 @@ export class ClusterStep extends Step {
       this.emit(w.away, b, c, position);
       return;
     }
+    // The profile settles here: the links removed from it stay removed (the link that moved it included).
+    this.takeBlocks(ws, b.blocks);
     if ('local' in w) {
       const qd = this.doc(ws, w.local);
       const reason = this.isBlocked(ws, b.meta.a, b.meta.b) ? 'unlinked' : refuseJoin(qd.identifiers, b.doc.identifiers, b.meta.explicit, this.ctx.guards);
@@ -486,23 +472,5 @@ export class ClusterStep extends Step {
     // Recorded as a merge into nothing but itself, so the id it had elsewhere resolves to this one.
     this.out.merges.push({ kind: 'merge', workspace: ws, into: d.id, from: doc.id, a: meta.a, b: meta.b, position, messageId: src.messageId, time: src.timestamp });
     return d;
-  }
-}
-
-/** The identifier keys a link, give, grant or handover names (an alias's previous id: either kind). */
-function namedBy(b: Exclude<ControlBody, { kind: 'forward' | 'forget' }>): string[] {
-  switch (b.kind) {
-    case 'link':
-      return [b.ident, ...(b.alias ? [`anon:${b.ident.slice('user:'.length)}`] : []), b.anchor, ...b.identifiers];
-    case 'give':
-      return [b.anchor, b.target];
-    case 'grant':
-      return [b.ident, b.anchor];
-    case 'handover':
-      return [b.target, b.meta.a, ...b.doc.identifiers];
-    case 'traits':
-      return [b.ident];
-    default:
-      return b satisfies never;
   }
 }

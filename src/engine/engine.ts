@@ -20,8 +20,10 @@ import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { adoptConsentState, foldProfile } from './replay.ts';
 import { logIdsOf } from '../core/identity.ts';
-import { blockedKey, diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+import { diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
+import { controlKeysOf } from './control-keys.ts';
+import { BlockedLinks } from './blocked-links.ts';
 import { awayTarget, type ControlRecord } from '../core/control.ts';
 import { ErasedIdentifiers } from './erased.ts';
 import { PartitionErasure, type Forgotten } from './partition-erasure.ts';
@@ -140,7 +142,7 @@ export class Engine implements EngineHandle {
   private unsubscribe: (() => void) | undefined;
   private readonly profiles: LruCache<ProfileDoc>;
   private readonly identities: LruCache<string>;
-  private blocked = new Set<string>();
+  private blocked = new BlockedLinks();
   private readonly partition: number;
   /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
   private applied = new Map<number, { at: number; index: number }>();
@@ -187,14 +189,13 @@ export class Engine implements EngineHandle {
   async start(opts: { bulk?: boolean } = {}): Promise<void> {
     this.profiles.clear();
     this.identities.clear();
-    this.blocked.clear();
     this.lastError = undefined;
     this.position = await this.o.store.position(this.partition);
     this.processed = this.position;
     this.pending = undefined;
     this.pendingEvents = 0;
     this.bulkUntil = opts.bulk ? this.o.log.head() : 0;
-    for (const b of await this.blockedLinks()) this.blocked.add(blockedKey(b.workspace, b.a, b.b));
+    this.blocked = new BlockedLinks(await this.blockedLinks());
     if (this.o.partitioned) {
       this.applied = await this.o.partitioned.applied();
       this.erasedIds?.load(await this.o.partitioned.erased());
@@ -208,9 +209,10 @@ export class Engine implements EngineHandle {
 
   /**
    * Links removed by unmerges, which no event may make again. A partition
-   * engine knows those of the unmerges in its own log only (the split
-   * profile's identifiers are all its own then), so its state stays a
-   * function of its log.
+   * engine knows those of the unmerges in its own log (the split profile's
+   * identifiers are all its own then) and those the handovers in its log
+   * brought with a profile (cluster-step.ts), so its state stays a function
+   * of its log.
    */
   private blockedLinks(): Promise<Array<{ workspace: string; a: string; b: string }>> {
     return this.o.partitioned ? this.o.partitioned.blocks() : this.o.store.blockedLinks();
@@ -318,6 +320,10 @@ export class Engine implements EngineHandle {
       if (this.o.partitioned) {
         this.applied = await this.o.partitioned.applied().catch(() => new Map());
         this.erasedIds?.load(await this.o.partitioned.erased().catch(() => []));
+        // A handover of the failed step may have brought blocks: the step is applied again from the committed ones
+        // (unread, the held ones stay: at worst a block the step brought counts early, never one is lost).
+        const blocks = await this.blockedLinks().catch(() => undefined);
+        if (blocks !== undefined) this.blocked = new BlockedLinks(blocks);
       }
     }
   }
@@ -506,7 +512,7 @@ export class Engine implements EngineHandle {
     const ids: Array<EventIdentifiers | undefined> = [];
     if (this.o.partitioned) {
       for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
-      await this.prefetch(ClusterStep.keysOf(rows, ids));
+      await this.prefetch(controlKeysOf(rows, ids));
       await this.loadBackfills(rows, ids);
     } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
     if (this.pending === undefined) {
@@ -628,7 +634,7 @@ export class Engine implements EngineHandle {
     c.controlApplied = [...this.applied].map(([source, a]) => ({ source, at: a.at, index: a.index }));
     await this.commit(c, 0);
     if (gone === undefined) return;
-    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    this.blocked = new BlockedLinks(await this.blockedLinks());
     if (gone.shred.length > 0) await this.o.onErased?.(r.workspace, gone.shred);
   }
 
@@ -640,7 +646,7 @@ export class Engine implements EngineHandle {
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
     const done = await applyErasure(p, {
-      ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position), groups: this.erasure.scope(p.record.workspace) }),
+      ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position, p.record.hashes), groups: this.erasure.scope(p.record.workspace) }),
       ...(erased !== undefined && { erased }),
       log: this.o.log,
       store: this.o.store,
@@ -654,7 +660,7 @@ export class Engine implements EngineHandle {
     for (const k of done.identKeys) this.identities.delete(done.workspace, k);
     // Copies of the events elsewhere (a JetStream log, backups) become unreadable with the keys.
     if (done.identKeys.length > 0) await this.o.onErased?.(done.workspace, done.identKeys);
-    this.blocked = new Set((await this.blockedLinks()).map((b) => blockedKey(b.workspace, b.a, b.b)));
+    this.blocked = new BlockedLinks(await this.blockedLinks());
     // Memberships and sizes changed underneath the live segments: they reload what they need.
     this.o.segments?.reset();
     this.advanced(p.position, 0);
@@ -666,7 +672,7 @@ export class Engine implements EngineHandle {
     const c = emptyChangeset(this.partition, p.position);
     c.blockedLinks = [{ workspace: ws, a: a < b ? a : b, b: a < b ? b : a }];
     if (this.o.partitioned) c.routes = true;
-    this.blocked.add(blockedKey(ws, a, b));
+    this.blocked.add(ws, a, b);
     await this.prefetch([{ workspace: ws, ident: a }, { workspace: ws, ident: b }]);
     const pa = this.identities.peek(ws, a);
     const pb = this.identities.peek(ws, b);

@@ -65,4 +65,15 @@ describe('erased identifiers of a partition', () => {
     assert.equal(e.drops('w', ['user:u2'], 9), true);
     assert.deepEqual(e.take().map((r) => r.dropped), [4]);
   });
+
+  it('holds tells whether an identifier was erased at all, whatever the position, without counting; hashOf gives the keyed hash rows use', () => {
+    const e = new ErasedIdentifiers(hash);
+    e.add('w', ['user:u1'], 100);
+    e.take();
+    assert.equal(e.holds('w', ['anon:x', 'user:u1']), true);
+    assert.equal(e.holds('w', ['anon:x']), false);
+    assert.equal(e.holds('other', ['user:u1']), false, 'another workspace');
+    assert.deepEqual(e.take(), [], 'nothing counted');
+    assert.equal(e.hashOf('w', 'user:u1'), hash('w', 'user:u1'));
+  });
 });

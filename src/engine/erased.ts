@@ -67,6 +67,16 @@ export class ErasedIdentifiers {
     return this.erasedAfter(workspace, identKeys, origin) !== undefined;
   }
 
+  /** The keyed hash an identifier is kept under (the suppression list's). */
+  hashOf(workspace: string, identKey: string): string {
+    return this.hash(workspace, identKey);
+  }
+
+  /** Whether one of these identifiers was erased here, whenever. */
+  holds(workspace: string, identKeys: Iterable<string>): boolean {
+    return this.erasedAfter(workspace, identKeys, -1) !== undefined;
+  }
+
   private erasedAfter(workspace: string, identKeys: Iterable<string>, origin: number): ErasedIdentifier | undefined {
     if (this.rows.size === 0) return undefined;
     for (const k of identKeys) {

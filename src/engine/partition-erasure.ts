@@ -49,8 +49,12 @@ export class PartitionErasure {
     };
   }
 
-  /** The `forget` records made at `position` for every other partition (`erasedAt`: the erasure's position, when not `position`). */
-  records(workspace: string, timestamp: number, position: number): (profileIds: string[], identKeys: string[], groups: string[], erasedAt?: number) => ControlRecord[] {
+  /**
+   * The `forget` records made at `position` for every other partition
+   * (`erasedAt`: the erasure's position, when not `position`; `personHashes`:
+   * the erased person's, as the erase record names them).
+   */
+  records(workspace: string, timestamp: number, position: number, personHashes: readonly string[] = []): (profileIds: string[], identKeys: string[], groups: string[], erasedAt?: number) => ControlRecord[] {
     const from = this.o.partition;
     return (profileIds, identKeys, groups, erasedAt) =>
       Array.from({ length: this.o.partitions }, (_, q) => q)
@@ -63,7 +67,7 @@ export class PartitionErasure {
           at: position,
           index,
           to,
-          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }) },
+          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }), ...(personHashes.length > 0 && { personHashes: [...personHashes] }) },
           timestamp,
           receivedAt: timestamp,
         }));
@@ -79,7 +83,11 @@ export class PartitionErasure {
    * as erased at the erasure's position, and every other partition is told
    * to forget them too (their routes of them). So does a profile of this
    * partition that holds one of the identifiers (one the person's link
-   * joined before the erasure, answered after it).
+   * joined before the erasure, answered after it). Such a profile goes with
+   * the person: in the embedded mode it would have been part of theirs when
+   * the erasure was requested, so when that erasure suppressed the person's
+   * identifiers (the record's `personHashes`, or the identifiers it names),
+   * its identifiers join the suppression list too, under that erasure.
    */
   async forget(r: ControlRecord & { body: ForgetBody }, position: number, c: Changeset): Promise<Forgotten> {
     const { profileIds, identKeys } = r.body;
@@ -99,7 +107,11 @@ export class PartitionErasure {
     if (absorbed.length > 0) {
       const ids = absorbed.map((d) => d.id);
       c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: position });
-      c.control = this.records(ws, r.timestamp, position)([...new Set([...profileIds, ...ids])], absorbedKeys, absorbedGroups, erasedAt);
+      const person = [...(r.body.personHashes ?? []), ...identKeys.map((k) => this.o.erased.hashOf(ws, k))];
+      c.control = this.records(ws, r.timestamp, position, person)([...new Set([...profileIds, ...ids])], absorbedKeys, absorbedGroups, erasedAt);
+      const by = await this.o.store.privacy?.suppressedBy(ws, person);
+      // The person's rows were written before their erasure was appended and are never deleted: a rebuild decides the same.
+      if (by !== undefined) c.suppress = { workspace: ws, ...by, hashes: absorbedKeys.map((k) => this.o.erased.hashOf(ws, k)) };
     }
     return {
       profileIds: [...profileIds, ...absorbed.map((d) => d.id), ...groups.map((g) => g.id)],

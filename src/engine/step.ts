@@ -13,6 +13,7 @@ import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, recordTrai
 import { sameJson } from '../profile/attributes.ts';
 import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
+import type { BlockedLinks } from './blocked-links.ts';
 import type { LruCache } from './cache.ts';
 
 /** Deterministic profile ids: a rebuild from the same log names profiles the same way. */
@@ -29,8 +30,8 @@ export interface StepContext {
   profiles: LruCache<ProfileDoc>;
   /** Identifier → profile id (partitioned workers: or `>N`, owned by partition N). */
   identities: LruCache<string>;
-  /** Blocked links as `ws\0a\0b` with a < b. */
-  blocked: ReadonlySet<string>;
+  /** The links unmerges removed (a partitioned step adds those a handover brings). */
+  blocked: BlockedLinks;
 }
 
 /** What made a link, merge or conflict: an event, or the link a control record carries on. */
@@ -46,10 +47,6 @@ export interface LinkSource {
 export interface LinkTarget {
   ident: string;
   explicit: boolean;
-}
-
-export function blockedKey(workspace: string, a: string, b: string): string {
-  return a < b ? `${workspace}\u0000${a}\u0000${b}` : `${workspace}\u0000${b}\u0000${a}`;
 }
 
 /**
@@ -138,7 +135,7 @@ export class Step {
   }
 
   protected isBlocked(ws: string, a: string, b: string): boolean {
-    return this.ctx.blocked.size > 0 && this.ctx.blocked.has(blockedKey(ws, a, b));
+    return this.ctx.blocked.has(ws, a, b);
   }
 
   /** The identifiers an event links to its owner (an alias's previous id resolved to a known user id, else a known anonymous id, else a user id). */

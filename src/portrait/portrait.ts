@@ -103,6 +103,7 @@ export class Portrait {
   private readonly latencyListeners = new Set<(ms: number) => void>();
   private dedupTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private suppressionTimer: NodeJS.Timeout | undefined;
   private deleteProfile: DeleteProfile | undefined;
   private readonly segmentApi: SegmentApi | undefined;
   /** Reads of personal data and admin / privacy actions (written in batches by the HTTP layer's hook). */
@@ -309,7 +310,13 @@ export class Portrait {
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
     follow = () => p.refreshDefinitions(true);
-    for (const s of (await store.privacy?.suppressions()) ?? []) p.suppression.add(s.workspace, [s.hash]);
+    const privacy = store.privacy;
+    if (privacy !== undefined) {
+      await p.suppression.follow(privacy);
+      // Other nodes' erasures, and identifiers the workers add to an erasure's list, reach this node's list.
+      if (p.cluster) p.suppressionTimer = setInterval(() => void p.suppression.follow(privacy).catch(() => undefined), 1000);
+      p.suppressionTimer?.unref();
+    }
     // Partition engines start a new version's backfill over their own profiles with no replay to wait for.
     if (p.segmentApi) await p.segmentApi.reconcile({ segments: config.segmentDefinitions, tags: config.tagDefinitions }, p.cluster ? 0 : position);
     const destinationStore = destinationStoreOf(store);
@@ -444,6 +451,8 @@ export class Portrait {
   async drain(): Promise<void> {
     this.check();
     await this.engine.drain();
+    // Partitioned workers may have added identifiers to an erasure's suppression list meanwhile.
+    if (this.cluster && this.store.privacy) await this.suppression.follow(this.store.privacy);
   }
 
   /** Records waiting for the engine. */
@@ -889,6 +898,7 @@ export class Portrait {
     this.closed = true;
     clearInterval(this.dedupTimer);
     clearInterval(this.retentionTimer);
+    clearInterval(this.suppressionTimer);
     await this.retentionRun;
     await this.audit.flush();
     await this.webhooks?.stop();

@@ -45,4 +45,26 @@ describe('suppression list', () => {
     );
     for (const raw of [null, 'text', [1, 2], 5, {}]) assert.deepEqual(rawIdentKeys(raw, hashEmail, 'w'), [], `nothing from ${JSON.stringify(raw)}`);
   });
+
+  it('follows the stored list: reads the rows again only when their count changed, keeping what it held', async () => {
+    const s = new SuppressionList(KEY);
+    const rows = [{ workspace: 'w', hash: s.hash('w', 'user:1') }];
+    let reads = 0;
+    const stored = {
+      suppressionCount: async () => rows.length,
+      suppressions: async () => {
+        reads++;
+        return [...rows];
+      },
+    };
+    await s.follow(stored);
+    assert.equal(s.suppressed('w', ['user:1']), true);
+    await s.follow(stored);
+    assert.equal(reads, 1, 'the same count: the rows are not read again');
+    rows.push({ workspace: 'w', hash: s.hash('w', 'anon:2') });
+    await s.follow(stored);
+    assert.equal(reads, 2);
+    assert.equal(s.suppressed('w', ['anon:2']), true, 'a row another node (or a worker) added');
+    assert.equal(s.suppressed('w', ['user:1']), true, 'and the earlier ones stay');
+  });
 });

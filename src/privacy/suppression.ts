@@ -7,10 +7,13 @@
 import { createHmac } from 'node:crypto';
 import type { PortraitEvent } from '../core/event.ts';
 import { identifiersOf, type EmailHasher } from '../identity/index.ts';
+import type { PrivacyStore } from '../storage/index.ts';
 
 export class SuppressionList {
   private readonly sets = new Map<string, Set<string>>();
   private readonly keys = new Map<string, Buffer>();
+  /** How many stored rows the list was last read with (-1: never). */
+  private rows = -1;
 
   constructor(private readonly hashKey: Buffer) {}
 
@@ -41,6 +44,18 @@ export class SuppressionList {
     if (s === undefined || s.size === 0) return false;
     for (const k of identKeys) if (s.has(this.hash(workspace, k))) return true;
     return false;
+  }
+
+  /**
+   * Reads the stored list again when it grew (rows are only ever added, so a
+   * changed count means new ones): other nodes' erasures, and identifiers
+   * partitioned workers add to an erasure's list.
+   */
+  async follow(stored: Pick<PrivacyStore, 'suppressionCount' | 'suppressions'>): Promise<void> {
+    const rows = await stored.suppressionCount();
+    if (rows === this.rows) return;
+    for (const s of await stored.suppressions()) this.add(s.workspace, [s.hash]);
+    this.rows = rows;
   }
 
   /** Whether the workspace suppresses anything (to skip the per-event work). */

@@ -121,6 +121,13 @@ export interface Changeset {
    * it this partition dropped (see ErasedIdentifier).
    */
   erased?: ErasedIdentifier[];
+  /**
+   * Partitioned workers: identifiers (keyed hashes) that join the
+   * suppression list of an erasure (its id and time), written with the
+   * commit: those of a profile that went with the erased person (see
+   * PartitionErasure.forget).
+   */
+  suppress?: { workspace: string; erasureId: string; createdAt: number; hashes: string[] };
   deletedIdentities?: Array<{ workspace: string; ident: string }>;
   links: IdentityLink[];
   deletedLinks?: Array<{ workspace: string; a: string; b: string }>;
@@ -309,6 +316,10 @@ export interface ErasedIdentifier {
 export interface PrivacyStore {
   /** Every suppressed identifier hash. */
   suppressions(): Promise<Array<{ workspace: string; hash: string }>>;
+  /** How many identifier hashes are suppressed (rows are only ever added: a changed count means new ones). */
+  suppressionCount(): Promise<number>;
+  /** The erasure (id and time) that suppressed one of these hashes, if any did. */
+  suppressedBy(workspace: string, hashes: readonly string[]): Promise<{ erasureId: string; createdAt: number } | undefined>;
   /** Records a pending erasure and suppresses its identifier hashes, in one transaction. */
   requestErasure(row: ErasureRow, hashes: readonly string[]): Promise<void>;
   erasure(workspace: string, id: string): Promise<ErasureRow | undefined>;

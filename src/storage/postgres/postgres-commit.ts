@@ -168,6 +168,9 @@ export async function writeChangeset(client: pg.PoolClient, c: Changeset, sealer
     if (f.groups !== undefined) await writeGroups(client, f.workspace, f.groups, sealer, c.partition);
   }
   if (c.erased) await writeErased(client, c.partition, c.erased);
+  const s = c.suppress;
+  if (s !== undefined && s.hashes.length > 0)
+    await q('INSERT INTO suppressions (workspace, hash, erasure_id, created_at) SELECT $1, h, $3, $4 FROM unnest($2::text[]) AS t(h) ON CONFLICT DO NOTHING', [s.workspace, s.hashes, s.erasureId, s.createdAt]);
   if (c.definitions && c.definitions.length > 0) await writeDefinitions(client, c.definitions);
   if (c.backfills && c.backfills.length > 0) await writeBackfills(client, c.backfills);
 }

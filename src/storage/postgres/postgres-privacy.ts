@@ -49,6 +49,20 @@ export class PostgresPrivacyStore implements PrivacyStore {
     return (await this.pool.query<{ workspace: string; hash: string }>('SELECT workspace, hash FROM suppressions')).rows;
   }
 
+  async suppressionCount(): Promise<number> {
+    return Number((await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM suppressions')).rows[0]!.n);
+  }
+
+  async suppressedBy(workspace: string, hashes: readonly string[]): Promise<{ erasureId: string; createdAt: number } | undefined> {
+    if (hashes.length === 0) return undefined;
+    const r = await this.pool.query<{ erasure_id: string; created_at: string }>(
+      'SELECT erasure_id, created_at FROM suppressions WHERE workspace = $1 AND hash = ANY($2::text[]) ORDER BY created_at, erasure_id LIMIT 1',
+      [workspace, [...hashes]],
+    );
+    const row = r.rows[0];
+    return row === undefined ? undefined : { erasureId: row.erasure_id, createdAt: Number(row.created_at) };
+  }
+
   async requestErasure(row: ErasureRow, hashes: readonly string[]): Promise<void> {
     await withTransaction(this.pool, async (c) => {
       await c.query('INSERT INTO erasures (id, workspace, status, requested_at, completed_at, key_id, counts) VALUES ($1, $2, $3, $4, $5, $6, $7)', [

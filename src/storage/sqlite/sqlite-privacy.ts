@@ -46,6 +46,17 @@ export class SqlitePrivacyStore implements PrivacyStore {
     return this.db.prepare('SELECT workspace, hash FROM suppressions').all() as Array<{ workspace: string; hash: string }>;
   }
 
+  async suppressionCount(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM suppressions').get() as { n: number }).n;
+  }
+
+  async suppressedBy(workspace: string, hashes: readonly string[]): Promise<{ erasureId: string; createdAt: number } | undefined> {
+    const row = this.db
+      .prepare(`SELECT erasure_id, created_at FROM suppressions WHERE workspace = ? AND hash ${IN('?')} ORDER BY created_at, erasure_id LIMIT 1`)
+      .get(workspace, JSON.stringify(hashes)) as { erasure_id: string; created_at: number } | undefined;
+    return row === undefined ? undefined : { erasureId: row.erasure_id, createdAt: row.created_at };
+  }
+
   async requestErasure(row: ErasureRow, hashes: readonly string[]): Promise<void> {
     const insert = this.db.prepare('INSERT OR IGNORE INTO suppressions (workspace, hash, erasure_id, created_at) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
