@@ -22,13 +22,13 @@
  * made here, so every profile id is written by one partition only.
  */
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
-import type { PortraitEvent, Positioned } from '../core/event.ts';
+import { groupTagEvent, type GroupTagRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ErasedIdentifiers } from './erased.ts';
-import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { groupKey, pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -116,6 +116,7 @@ export class ClusterStep extends Step {
         pushIdentKeys(out, ws, x);
         return;
       }
+      if (r.type === 'group_tag') out.push({ workspace: ws, ident: groupKey(r.groupId) });
       if (r.type !== 'control') return;
       const b = r.body;
       switch (b.kind) {
@@ -206,6 +207,16 @@ export class ClusterStep extends Step {
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * A group's tag decision: the log places it in the group's home partition
+   * (log/partition.ts), which writes the group's profile.
+   */
+  override applyGroupTag(r: GroupTagRecord, position: number): void {
+    this.at = position;
+    const ident = groupKey(r.groupId);
+    if (this.part.homeOf(r.workspace, ident) === this.p) this.foldHomed(groupTagEvent(r), position, ident, position);
   }
 
   /**
