@@ -239,6 +239,9 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     await drainAll(rebuilt);
     assert.deepEqual(await stored(rebuilt), members, 'a rebuild gives the same memberships');
     assert.deepEqual(await rebuilt.profile('group_id', group), doc, 'and the same group profile');
+    // Their connections go now, not at the end of the file: the tests after this one open nodes of their own.
+    await rebuilt.close();
+    await api.close();
   });
 
   it('time-driven: a profile leaves "active in the last 7 days" when the time passes, on the partition that writes it, exactly once, also after a lease takeover', async () => {

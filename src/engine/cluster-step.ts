@@ -23,12 +23,13 @@
  */
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
 import { groupTagEvent, type GroupTagRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
+import { identKey } from '../core/identity.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import type { ErasedIdentifiers } from './erased.ts';
-import { groupKey, pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { pushIdentKeys, Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -116,7 +117,7 @@ export class ClusterStep extends Step {
         pushIdentKeys(out, ws, x);
         return;
       }
-      if (r.type === 'group_tag') out.push({ workspace: ws, ident: groupKey(r.groupId) });
+      if (r.type === 'group_tag') out.push({ workspace: ws, ident: identKey('group', r.groupId) });
       if (r.type !== 'control') return;
       const b = r.body;
       switch (b.kind) {
@@ -215,7 +216,7 @@ export class ClusterStep extends Step {
    */
   override applyGroupTag(r: GroupTagRecord, position: number): void {
     this.at = position;
-    const ident = groupKey(r.groupId);
+    const ident = identKey('group', r.groupId);
     if (this.part.homeOf(r.workspace, ident) === this.p) this.foldHomed(groupTagEvent(r), position, ident, position);
   }
 

@@ -6,7 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import { groupTagEvent, type GroupTagRecord, type Json, type PortraitEvent } from '../core/event.ts';
-import type { IdentityConflictReason } from '../core/identity.ts';
+import { identKey, type IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
 import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, recordTraitChange, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
@@ -62,7 +62,7 @@ export function identKeysOf(records: ReadonlyArray<PortraitEvent | GroupTagRecor
   for (const r of records) {
     if (r.type === 'group_tag') {
       idsOut.push(undefined);
-      out.push({ workspace: r.workspace, ident: groupKey(r.groupId) });
+      out.push({ workspace: r.workspace, ident: identKey('group', r.groupId) });
       continue;
     }
     const ids = identifiersOf(r, hashEmail);
@@ -70,11 +70,6 @@ export function identKeysOf(records: ReadonlyArray<PortraitEvent | GroupTagRecor
     pushIdentKeys(out, r.workspace, ids);
   }
   return out;
-}
-
-/** The identifier key of a group (account). */
-export function groupKey(groupId: string): string {
-  return `group:${groupId}`;
 }
 
 /** Adds the identifier keys one event's identifiers may look up: its owner, its links, both readings of an alias's previous id, its groups. */
@@ -178,7 +173,7 @@ export class Step {
   /** Folds a group's manual tag decision into the group's profile, made when absent (as a group call makes it). */
   applyGroupTag(r: GroupTagRecord, position: number): void {
     this.at = position;
-    this.foldGroup(groupTagEvent(r), position, groupKey(r.groupId));
+    this.foldGroup(groupTagEvent(r), position, identKey('group', r.groupId));
   }
 
   /** A new owner identifier joins a profile the event already links to, when the guards allow it; returns that profile's id. */
