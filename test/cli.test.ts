@@ -185,6 +185,7 @@ describe('portrait segments and tags', () => {
       await p.ingest([
         { type: 'track', userId: 'ann', event: 'Order Completed', messageId: 't1' },
         { type: 'track', userId: 'bob', event: 'Page Viewed', messageId: 't2' },
+        { type: 'group', userId: 'ann', groupId: 'acme', messageId: 'g1' },
       ]);
       await p.drain();
       await p.close();
@@ -205,6 +206,9 @@ describe('portrait segments and tags', () => {
       const set = JSON.parse((await cli('tags', 'set', 'interest/sports', 'user_id', 'bob')).stdout) as { changed: boolean; messageId: string };
       assert.deepEqual([set.changed, /^tag-/.test(set.messageId)], [true, true], 'the decision and the message carrying it');
       assert.match((await cli('tags', 'tree')).stdout, /interest {2}0\/1 {2}\(group\)\n {2}sports {2}1\/1 {2}\(manual\)/, 'the tree with counts');
+      const group = JSON.parse((await cli('tags', 'set', 'interest/sports', 'group_id', 'acme')).stdout) as { changed: boolean; messageId: string };
+      assert.deepEqual([group.changed, /^tag-/.test(group.messageId)], [true, true], 'a group (account) is tagged the same way');
+      assert.match((await cli('tags', 'tree')).stdout, /\n {2}sports {2}2\/2 {2}\(manual\)/, 'and counted once folded');
     } finally {
       cleanup();
     }

@@ -39,21 +39,38 @@ function toMessage(s: Spec, i: number): Record<string, unknown> {
 }
 
 describe('erasure property', () => {
-  it('for any workload, erasures interleaved with traffic leave state equal to a rebuild, and no trace of the erased ids', async () => {
+  it("for any workload, erasures interleaved with traffic and groups' manual tags leave state equal to a rebuild, no trace of the erased ids, and every group's tag", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(message, { minLength: 5, maxLength: 60 }),
         fc.array(fc.record({ after: fc.nat(), by: fc.constantFrom('user_id', 'anonymous_id', 'email'), who: fc.integer({ min: 0, max: 4 }) }), { minLength: 1, maxLength: 3 }),
-        async (specs, erasures) => {
-          const { p } = await openMemory({ traits: [...TEN_TRAITS] });
+        // Manual tag decisions on the groups (accounts) the users join: no member's erasure takes them away.
+        fc.array(fc.record({ after: fc.nat(), org: fc.integer({ min: 0, max: 1 }), on: fc.boolean() }), { maxLength: 3 }),
+        async (specs, erasures, groupTags) => {
+          const { p } = await openMemory({ traits: [...TEN_TRAITS], tags: [{ name: 'tier/gold' }] });
           try {
             const messages = specs.map(toMessage);
-            const cuts = erasures.map((e) => ({ ...e, at: e.after % (messages.length + 1) })).sort((a, b) => a.at - b.at);
+            const at = (after: number) => after % (messages.length + 1);
+            const cuts = [...erasures.map((e) => ({ ...e, at: at(e.after) })), ...groupTags.map((g) => ({ ...g, at: at(g.after) }))].sort((a, b) => a.at - b.at);
             let sent = 0;
             const gone: string[] = [];
+            const tagged = new Map<string, boolean>();
             for (const cut of cuts) {
               await p.ingest(messages.slice(sent, cut.at));
               sent = cut.at;
+              if ('org' in cut) {
+                await p.drain();
+                // A group no call has made yet cannot be tagged: the call says so and appends nothing.
+                const ok = await p.segments.tag('tier/gold', 'group_id', `org${cut.org}`, cut.on).then(
+                  () => true,
+                  (e: Error & { code?: string }) => {
+                    if (e.code !== 'PORTRAIT_PROFILE_NOT_FOUND') throw e;
+                    return false;
+                  },
+                );
+                if (ok) tagged.set(`org${cut.org}`, cut.on);
+                continue;
+              }
               const id = cut.by === 'user_id' ? `u${cut.who}` : cut.by === 'email' ? `u${cut.who}@x.org` : `a${cut.who}`;
               const view = await p.profile(cut.by, id);
               await p.drain();
@@ -68,6 +85,12 @@ describe('erasure property', () => {
             await p.drain();
             const incremental = await p.stateDump();
             for (const k of gone) assert.ok(!incremental.some((l) => l.includes(`"${k}"`)), `no state row names the erased ${k}`);
+            for (const [org, on] of tagged) {
+              const g = await p.profile('group_id', org);
+              assert.ok(g !== undefined, `group ${org}, tagged, outlives its members' erasures`);
+              const tags = (await p.segments.ofProfile({ workspace: 'default', id: g.id })).tags.map((t) => t.tag);
+              assert.deepEqual(tags, on ? ['tier/gold'] : [], `group ${org} keeps its latest decision`);
+            }
             await p.rebuild();
             assert.deepEqual(await p.stateDump(), incremental, 'a rebuild equals the incremental state after erasures');
           } finally {

@@ -183,6 +183,91 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     assert.deepEqual(await sql<{ n: number }>(url, 'SELECT COUNT(*)::int AS n FROM outbox'), outboxBefore, 'and, since nothing changed, no notification');
   });
 
+  it("a manual tag on a group (account) profile goes to the group's home partition, held by another worker than its member's: membership, history and notification there; a member's erasure leaves it; a rebuild repeats it", async () => {
+    const { config, url } = await deployment(4, { segments: [{ name: 'watched_accounts', condition: 'has_tag("crm")' }], tags: TAGS });
+    const clock = new ManualClock(T0);
+    const { api, w1, w2 } = await apiAndTwoWorkers(config, clock, 4);
+    const holder = (partition: number) => (w1.cluster!.partitionsHeld().includes(partition) ? w1 : w2);
+    const user = 'gt.user.';
+    let i = 0;
+    while (holder(partitionOf('default', `gt.team.${i}.`, 4)) === holder(partitionOf('default', user, 4))) i++;
+    const group = `gt.team.${i}.`;
+    const home = partitionOf('default', group, 4);
+    await api.ingest([
+      { type: 'group', userId: user, groupId: group, traits: { plan: 'pro' }, messageId: 'gt-0', timestamp: T0 - 2000 },
+      { type: 'track', userId: user, event: 'Product Viewed', context: { groupId: group }, messageId: 'gt-1', timestamp: T0 - 1000 },
+    ]);
+    await drainAll(w1, w2);
+    const gid = (await api.profile('group_id', group))!.id;
+
+    const set = await api.segments.tag('crm/watch', 'group_id', group, true);
+    assert.deepEqual([set.profileId, set.changed], [gid, true], 'the group profile, changed');
+    await waitFor(async () => (await api.segments.memberIds('watched_accounts')).has(gid), 20_000, "the group's home partition folded the decision");
+    await drainAll(w1, w2);
+    const owner = await sql<{ partition: number }>(url, `SELECT partition FROM identity_routes WHERE workspace = 'default' AND profile_id = $1`, [gid]);
+    assert.deepEqual(owner.map((r) => r.partition), [home], 'the group is written by its home partition');
+    const changes = await sql<{ segment: string; change: string; reason: string; position: string }>(url, `SELECT segment, change, reason, position FROM segment_history WHERE profile_id = $1 ORDER BY segment`, [gid]);
+    assert.deepEqual(changes.map((c) => `${c.segment} ${c.change} ${c.reason}`), ['tag:crm/watch entered manual', 'watched_accounts entered event'], 'history of the tag and the segment reading it');
+    assert.equal(changes[0]!.position, changes[1]!.position, 'written in one commit');
+    const notes = await sql<{ kind: string; payload: string }>(url, `SELECT kind, payload FROM outbox WHERE profile_id = $1 AND kind LIKE 'tag.%'`, [gid]);
+    assert.deepEqual(notes.map((n) => [n.kind, (JSON.parse(n.payload) as { tag: string }).tag, (JSON.parse(n.payload) as { source: string }).source]), [['tag.entered', 'crm/watch', 'manual']], 'and its tag.entered notification');
+    assert.deepEqual(await stored(api), await fromScratch(api, url), 'every membership equals a from-scratch evaluation');
+
+    // The member's erasure (on their own partition) recomputes the group at its home without them: the decision stays.
+    const entry = await api.privacy.erase('user_id', user);
+    assert.equal((await api.privacy.waitFor(entry.id)).status, 'completed');
+    await drainAll(w1, w2);
+    assert.equal((await api.profile('group_id', group))?.eventCount, 1, "the group's only event left is its decision");
+    assert.ok((await api.segments.memberIds('watched_accounts')).has(gid), 'and it keeps the tag');
+
+    // A manual tag an earlier version stored for another group outside the log moves into it, to that group's home; two nodes moving the same row append it once.
+    const other = `gt.other.${i}.`;
+    await api.ingest([{ type: 'group', userId: 'gt.member.', groupId: other, messageId: 'gt-2', timestamp: T0 - 1500 }]);
+    await drainAll(w1, w2);
+    const oid = (await api.profile('group_id', other))!.id;
+    const legacy = async () => {
+      const st = await PostgresStore.open({ url, migrate: false });
+      try {
+        await st.segments.setTag('default', 'crm/watch', oid, T0 - 500);
+      } finally {
+        await st.close();
+      }
+    };
+    await legacy();
+    assert.deepEqual(await api.segments.moveStoredTags(), { moved: 1, kept: 0, dropped: 0 }, 'the group row moves');
+    await legacy();
+    assert.deepEqual(await w1.segments.moveStoredTags(), { moved: 1, kept: 0, dropped: 0 }, 'and again on another node');
+    await waitFor(async () => (await api.segments.memberIds('watched_accounts')).has(oid), 20_000, "the other group's home folded the moved decision");
+    await drainAll(w1, w2);
+    const moved = (await api.profile('group_id', other))!;
+    assert.deepEqual([moved.eventCount, moved.lastSeen], [2, new Date(T0 - 500).toISOString()], "its call and one decision, at the row's time");
+
+    // Unset and set again from a worker node, then a rebuild from the log (every other worker stopped).
+    // The later decision by event time wins: the clock moves on between them (nodes number their own calls).
+    clock.advance(1000);
+    assert.equal((await w1.segments.tag('crm/watch', 'group_id', group, false)).changed, true, 'unset');
+    await waitFor(async () => !(await api.segments.memberIds('watched_accounts')).has(gid), 20_000, 'the unset is folded');
+    await drainAll(w1, w2);
+    clock.advance(1000);
+    await w2.segments.tag('crm/watch', 'group_id', group, true);
+    await waitFor(async () => (await api.segments.memberIds('watched_accounts')).has(gid), 20_000, 'set again');
+    await drainAll(w1, w2);
+    const members = await stored(api);
+    const doc = (await api.profile('group_id', group))!;
+    const otherDoc = (await api.profile('group_id', other))!;
+    await w1.close();
+    await w2.close();
+    const rebuilt = await open(config({ role: 'all', workerId: 'rebuild' }), clock);
+    await rebuilt.rebuild();
+    await drainAll(rebuilt);
+    assert.deepEqual(await stored(rebuilt), members, 'a rebuild gives the same memberships');
+    assert.deepEqual(await rebuilt.profile('group_id', group), doc, 'and the same group profile');
+    assert.deepEqual(await rebuilt.profile('group_id', other), otherDoc, 'and the moved one');
+    // Their connections go now, not at the end of the file: the tests after this one open nodes of their own.
+    await rebuilt.close();
+    await api.close();
+  });
+
   it('time-driven: a profile leaves "active in the last 7 days" when the time passes, on the partition that writes it, exactly once, also after a lease takeover', async () => {
     const { config, url } = await deployment(4, { segments: [{ name: 'active', condition: 'last_seen within 7 days' }] });
     const clock = new ManualClock(T0);

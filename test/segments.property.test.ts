@@ -50,7 +50,7 @@ const MANUAL = CONFIG.tags.filter((t) => t.condition === undefined).map((t) => t
 
 const step = fc.oneof(
   fc.record({
-    kind: fc.constantFrom('order', 'page', 'identify', 'consent', 'score'),
+    kind: fc.constantFrom('order', 'page', 'identify', 'consent', 'score', 'join'),
     user: fc.integer({ min: 0, max: 2 }),
     anon: fc.boolean(),
     // Event time relative to the clock: late, on time or slightly ahead.
@@ -63,6 +63,8 @@ const step = fc.oneof(
   fc.record({ kind: fc.constant('drain' as const) }),
   // A manual tag set or unset over the API (through the event log).
   fc.record({ kind: fc.constant('tag' as const), user: fc.integer({ min: 0, max: 2 }), anon: fc.boolean(), tag: fc.constantFrom(...MANUAL), on: fc.boolean() }),
+  // A manual tag set or unset on a group (account) profile (a group_tag record in the log).
+  fc.record({ kind: fc.constant('group_tag' as const), org: fc.integer({ min: 0, max: 1 }), tag: fc.constantFrom(...MANUAL), on: fc.boolean() }),
 );
 
 async function memberships(p: Portrait): Promise<string> {
@@ -76,7 +78,7 @@ async function memberships(p: Portrait): Promise<string> {
 async function fromScratch(p: Portrait): Promise<string> {
   const ids = new Set<string>();
   for (let u = 0; u < 4; u++) {
-    for (const [t, i] of [['user_id', `u${u}`], ['anonymous_id', `a${u}`]] as const) {
+    for (const [t, i] of [['user_id', `u${u}`], ['anonymous_id', `a${u}`], ['group_id', `g${u}`]] as const) {
       const v = await p.profile(t, i);
       if (v) ids.add(v.id);
     }
@@ -97,7 +99,7 @@ async function fromScratch(p: Portrait): Promise<string> {
 }
 
 describe('segment membership', () => {
-  it('incremental membership equals evaluating every segment from scratch over the rebuilt state, for random workloads and clock advances', async () => {
+  it('incremental membership equals evaluating every segment from scratch over the rebuilt state, for random workloads (manual tags on persons and groups) and clock advances', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 40, size: 'max' }), async (steps) => {
         const { p, clock } = await openMemory(CONFIG);
@@ -114,6 +116,10 @@ describe('segment membership', () => {
               await p.segments.tag(s.tag, s.anon ? 'anonymous_id' : 'user_id', s.anon ? `a${s.user}` : `u${s.user}`, s.on).catch((e: Error & { code?: string }) => {
                 if (e.code !== 'PORTRAIT_PROFILE_NOT_FOUND') throw e;
               });
+            } else if (s.kind === 'group_tag') {
+              await p.segments.tag(s.tag, 'group_id', `g${s.org}`, s.on).catch((e: Error & { code?: string }) => {
+                if (e.code !== 'PORTRAIT_PROFILE_NOT_FOUND') throw e;
+              });
             } else {
               const id = s.anon ? { anonymousId: `a${s.user}` } : { userId: `u${s.user}` };
               const base = { messageId: `m${i++}`, timestamp: clock.now() + s.dt, ...id };
@@ -126,6 +132,8 @@ describe('segment membership', () => {
                     ? { ...base, type: 'page', name: 'Consent', context: { consent: { marketing: s.granted } } }
                     : s.kind === 'score'
                     ? { ...base, type: 'track', event: 'Scored', context: { scores: { churn: (s.price % 5) / 4, ...(s.granted ? { mkt_fit: s.price / 80 } : {}) } } }
+                    : s.kind === 'join'
+                    ? { ...base, type: 'group', groupId: `g${s.price % 2}`, traits: { city: s.city } }
                     : { ...base, type: 'identify', userId: `u${s.user}`, anonymousId: `a${s.user}`, traits: { city: s.city } };
               await p.ingest([msg]);
             }
@@ -134,8 +142,13 @@ describe('segment membership', () => {
           assert.equal(p.stats().quarantined, 0, 'every generated message (scores included) is valid');
           const incremental = await memberships(p);
           assert.equal(incremental, await fromScratch(p), 'incremental memberships equal a from-scratch evaluation at now');
+          // Without the trait history: after a rebuild, a consent refold records its trait changes against
+          // other messages than it did incrementally (persons only, no tag involved: left for its own fix).
+          const dump = async () => (await p.stateDump()).filter((l) => !l.startsWith('trait_history '));
+          const state = await dump();
           await p.rebuild();
           assert.equal(await memberships(p), incremental, 'a rebuild reproduces the memberships');
+          assert.deepEqual(await dump(), state, 'and the state, group profiles and their manual tags included');
           const outbox = await p.segments.outbox({ limit: 10_000 });
           // The outbox alternates entered/exited per (profile, segment or tag): no invented notification.
           const last = new Map<string, string>();

@@ -369,17 +369,26 @@ describe('segments over the engine', () => {
         'in the membership history',
       );
       const store = (p as unknown as { store: SqliteStore }).store;
-      assert.deepEqual((await store.segments.storedManualTags()).map((r) => [r.tag, r.profileId]), [['interest/music', g1]], 'only the row it could not record stays: the group profile (no user id)');
+      assert.deepEqual(await store.segments.storedManualTags(), [], 'every row left the table, the group profile\'s too');
+      const groupDecision = (await p.events('group_id', 'g1')).events.filter((e) => e.record.messageId !== 'g1');
+      assert.deepEqual(groupDecision.map((e) => [e.record.type, e.record.userId, e.record.timestamp]), [['group', undefined, T0 - 3000]], "the group's decision names no person and has the row's time");
+      assert.deepEqual(
+        (await p.segments.history('group_id', 'g1')).filter((h) => h.segment === 'tag:interest/music').map((h) => `${h.change} ${h.reason}`),
+        ['entered manual'],
+        "in the group's membership history",
+      );
       assert.deepEqual((await p.segments.ofProfile({ workspace: 'default', id: u1 })).tags.map((t) => t.tag), ['interest/music'], 'the stale manual row of the rule tag is gone: the rule decides value/high');
-      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 0, kept: 1, dropped: 0 }, 'nothing left to move or drop');
-      // A node opening at the same moment read the row before this one removed it, and moves it too: the log drops the duplicate.
+      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 0, kept: 0, dropped: 0 }, 'nothing left to move or drop');
+      // A node opening at the same moment read the rows before this one removed them, and moves them too: the log drops the duplicates.
       await store.segments.setTag('default', 'interest/music', u1, T0 - 3000);
-      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 1, kept: 1, dropped: 0 }, 'moved again');
+      await store.segments.setTag('default', 'interest/music', g1, T0 - 3000);
+      assert.deepEqual(await p.segments.moveStoredTags(), { moved: 2, kept: 0, dropped: 0 }, 'moved again');
       await p.drain();
       const decisions = (await p.events('user_id', 'u1')).events.filter((e) => e.record.type === 'identify' && e.record.messageId !== 'i1');
       assert.equal(decisions.length, 1, 'still one decision event in the log');
       assert.equal(decisions[0]!.record.timestamp, T0 - 3000, "the decision's event time is the row's time");
-      assert.equal(p.stats().duplicates, 1, 'the second append was a duplicate');
+      assert.equal((await p.events('group_id', 'g1')).events.length, 2, "still one decision among the group's events");
+      assert.equal(p.stats().duplicates, 1, 'the second append of the person\'s decision was a duplicate (counted by ingest)');
       const before = await p.segments.tagMembers('interest/music');
       await p.rebuild();
       await p.drain();

@@ -115,7 +115,7 @@ export function tagsCommand(program: Command): void {
     t.command(name)
       .description(`${name} a manual tag on a profile`)
       .argument('<tag>', 'tag name')
-      .argument('<idType>', 'user_id, anonymous_id, email, profile_id, external:<type>')
+      .argument('<idType>', 'user_id, anonymous_id, email, profile_id, group_id, external:<type>')
       .argument('<id>', 'identifier value')
       .option('-w, --workspace <name>', 'workspace')
       .action(async (tag: string, idType: string, id: string, opts: { workspace?: string }, cmd: Command) => {

@@ -75,7 +75,7 @@ export const Errors = {
   tagNotManual: define('PORTRAIT_TAG_NOT_MANUAL', 409,
     (name: string) => `Tag "${name}" is rule-driven: its members follow its condition. Set and unset only manual tags (tags without a condition).`),
   tagNeedsUser: define('PORTRAIT_TAG_NO_IDENTIFIER', 409,
-    (idType: string, id: string) => `The profile with ${idType} "${id}" holds no user id or anonymous id to record a manual tag under. Tag it by user_id or anonymous_id.`),
+    (idType: string, id: string) => `The profile with ${idType} "${id}" holds no user id, anonymous id or group id to record a manual tag under. Tag it by user_id, anonymous_id or group_id.`),
   invalidTagDecision: define('PORTRAIT_TAG_INVALID', 400,
     (problems: Problem[]) => `The manual tag decision is invalid: ${listProblems(problems)}.`,
     (problems) => problems),

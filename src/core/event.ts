@@ -79,11 +79,53 @@ export interface EraseRecord {
   receivedAt: number;
 }
 
-export type LogRecord = PortraitEvent | UnlinkRecord | EraseRecord | ControlRecord;
+/**
+ * A manual tag decision on a group (account) profile: set (`on`) or unset
+ * `tag` on the group `groupId`. It names no person, so it is no member's
+ * event (a member's erasure leaves it), and it is placed in the group's
+ * home partition (src/log/partition.ts). The engine folds it into the group
+ * profile as the group call `groupTagEvent` makes of it.
+ */
+export interface GroupTagRecord {
+  type: 'group_tag';
+  workspace: string;
+  messageId: string;
+  groupId: string;
+  tag: string;
+  on: boolean;
+  /** The decision's event time. */
+  timestamp: number;
+  receivedAt: number;
+}
 
-/** Whether a log record is an event (not an operator action such as an unlink or an erasure, nor a control record). */
+export type LogRecord = PortraitEvent | UnlinkRecord | EraseRecord | GroupTagRecord | ControlRecord;
+
+/** Whether a log record is an event (not an operator action such as an unlink, an erasure or a group's tag decision, nor a control record). */
 export function isEvent(r: LogRecord): r is PortraitEvent {
-  return r.type !== 'unlink' && r.type !== 'erase' && r.type !== 'control';
+  return r.type !== 'unlink' && r.type !== 'erase' && r.type !== 'control' && r.type !== 'group_tag';
+}
+
+/** The reserved context field that carries manual tag decisions (`{ "<tag>": true | false }`). */
+export const MANUAL_TAGS_FIELD = 'portraitTags';
+
+/**
+ * The message a group's tag decision folds as: a group call naming no
+ * person, carrying the decision in `context.portraitTags` as a person's
+ * does. Ingest accepts no message without a user or anonymous id, so only
+ * a `group_tag` record ever makes one (`isGroupTagEvent`).
+ */
+export function groupTagEvent(r: GroupTagRecord): PortraitEvent {
+  return { type: 'group', workspace: r.workspace, messageId: r.messageId, groupId: r.groupId, context: { [MANUAL_TAGS_FIELD]: { [r.tag]: r.on } }, timestamp: r.timestamp, receivedAt: r.receivedAt };
+}
+
+/** Whether an event is a group's manual tag decision (`groupTagEvent`): a group call naming no person. */
+export function isGroupTagEvent(e: PortraitEvent): boolean {
+  return e.type === 'group' && e.userId === undefined && e.anonymousId === undefined;
+}
+
+/** A record as one of a group's events: an event, or a group's tag decision as `groupTagEvent` makes it; undefined for other records. */
+export function asGroupEvent(r: LogRecord): PortraitEvent | undefined {
+  return r.type === 'group_tag' ? groupTagEvent(r) : isEvent(r) ? r : undefined;
 }
 
 /**

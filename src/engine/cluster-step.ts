@@ -29,7 +29,8 @@
  * made here, so every profile id is written by one partition only.
  */
 import { awayTarget, awayTo, controlAfter, controlMessageId, type ControlBody, type ControlRecord, type LinkMeta } from '../core/control.ts';
-import type { PortraitEvent, Positioned } from '../core/event.ts';
+import { groupTagEvent, type GroupTagRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
+import { identKey } from '../core/identity.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows, type TraitRuntime } from '../profile/index.ts';
 import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/index.ts';
@@ -173,6 +174,16 @@ export class ClusterStep extends Step {
     }
     for (const home of [...homes].sort((x, y) => x - y)) this.emit(home, { kind: 'forward', of, group: true }, e, position);
     if (cross.length > 0) this.crossLinks(e, position, of, ids.owner, this.doc(ws, owner), cross);
+  }
+
+  /**
+   * A group's tag decision: the log places it in the group's home partition
+   * (log/partition.ts), which writes the group's profile.
+   */
+  override applyGroupTag(r: GroupTagRecord, position: number): void {
+    this.at = position;
+    const ident = identKey('group', r.groupId);
+    if (this.part.homeOf(r.workspace, ident) === this.p) this.foldHomed(groupTagEvent(r), position, ident, position);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import type { ControlBody } from '../core/control.ts';
 import type { Positioned } from '../core/event.ts';
+import { identKey } from '../core/identity.ts';
 import type { EventIdentifiers } from '../identity/index.ts';
 import { pushIdentKeys } from './step.ts';
 
@@ -19,6 +20,7 @@ export function controlKeysOf(rows: readonly Positioned[], ids: ReadonlyArray<Ev
       pushIdentKeys(out, ws, x);
       return;
     }
+    if (r.type === 'group_tag') out.push({ workspace: ws, ident: identKey('group', r.groupId) });
     if (r.type !== 'control') return;
     const b = r.body;
     switch (b.kind) {

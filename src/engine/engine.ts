@@ -6,7 +6,7 @@
  * backfills and unmerges, both recorded so a rebuild repeats them exactly.
  */
 import type { Clock } from '../core/clock.ts';
-import { isEvent, type EraseRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
+import { isEvent, type EraseRecord, type GroupTagRecord, type PortraitEvent, type Positioned, type UnlinkRecord } from '../core/event.ts';
 import { applyErasure } from '../privacy/erasure.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { consentAllows } from '../profile/index.ts';
@@ -514,7 +514,7 @@ export class Engine implements EngineHandle {
       for (const r of rows) ids.push(isEvent(r.record) ? identifiersOf(r.record, this.o.hashEmail) : undefined);
       await this.prefetch(controlKeysOf(rows, ids));
       await this.loadBackfills(rows, ids);
-    } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent), this.o.hashEmail, ids as EventIdentifiers[]));
+    } else await this.prefetch(identKeysOf(rows.map((r) => r.record as PortraitEvent | GroupTagRecord), this.o.hashEmail, ids));
     if (this.pending === undefined) {
       this.pending = this.newStep();
       this.pendingSince = Date.now();
@@ -523,7 +523,8 @@ export class Engine implements EngineHandle {
     const step = this.pending;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      if (step instanceof ClusterStep) {
+      if (row.record.type === 'group_tag') step.applyGroupTag(row.record, row.position);
+      else if (step instanceof ClusterStep) {
         if (isEvent(row.record)) step.applyAt(row as Positioned<PortraitEvent>, ids[i]);
         else step.applyControl(row as Positioned<ControlRecord>);
       } else step.apply(row.record as PortraitEvent, row.position, ids[i]);

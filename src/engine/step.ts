@@ -5,8 +5,8 @@
  * position. Synchronous: every profile it may touch was loaded beforehand.
  */
 import { hash } from 'node:crypto';
-import type { Json, PortraitEvent } from '../core/event.ts';
-import type { IdentityConflictReason } from '../core/identity.ts';
+import { groupTagEvent, type GroupTagRecord, type Json, type PortraitEvent } from '../core/event.ts';
+import { identKey, type IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
 import { identifiersOf, refuseJoin, type EmailHasher, type EventIdentifiers, type GuardOptions } from '../identity/index.ts';
 import { applyEvent, manualTagChanges, mergeDocs, needsConsentRefold, recordTraitChange, scoreChanges, traitValue, type ProfileRules, type TraitRuntime } from '../profile/index.ts';
@@ -50,15 +50,21 @@ export interface LinkTarget {
 }
 
 /**
- * The identifier keys a batch may look up, to prefetch them. `idsOut` receives
- * each event's identifiers, for `Step.apply` (computing them hashes emails).
+ * The identifier keys a batch of events and group tag decisions may look up,
+ * to prefetch them. `idsOut` receives each event's identifiers (undefined for
+ * a tag decision), for `Step.apply` (computing them hashes emails).
  */
-export function identKeysOf(events: readonly PortraitEvent[], hashEmail: EmailHasher, idsOut: EventIdentifiers[] = []): Array<{ workspace: string; ident: string }> {
+export function identKeysOf(records: ReadonlyArray<PortraitEvent | GroupTagRecord>, hashEmail: EmailHasher, idsOut: Array<EventIdentifiers | undefined> = []): Array<{ workspace: string; ident: string }> {
   const out: Array<{ workspace: string; ident: string }> = [];
-  for (const e of events) {
-    const ids = identifiersOf(e, hashEmail);
+  for (const r of records) {
+    if (r.type === 'group_tag') {
+      idsOut.push(undefined);
+      out.push({ workspace: r.workspace, ident: identKey('group', r.groupId) });
+      continue;
+    }
+    const ids = identifiersOf(r, hashEmail);
     idsOut.push(ids);
-    pushIdentKeys(out, e.workspace, ids);
+    pushIdentKeys(out, r.workspace, ids);
   }
   return out;
 }
@@ -159,6 +165,12 @@ export class Step {
     for (const l of links) owner = this.linkOne(e, position, ids.owner, owner, l);
     this.fold(e, position, this.doc(ws, owner));
     for (const group of ids.groups ?? []) this.foldGroup(e, position, group);
+  }
+
+  /** Folds a group's manual tag decision into the group's profile, made when absent (as a group call makes it). */
+  applyGroupTag(r: GroupTagRecord, position: number): void {
+    this.at = position;
+    this.foldGroup(groupTagEvent(r), position, identKey('group', r.groupId));
   }
 
   /** A new owner identifier joins a profile the event already links to, when the guards allow it; returns that profile's id. */

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { LogRecord, PortraitEvent } from '../core/event.ts';
+import { groupTagEvent, type GroupTagRecord, type LogRecord, type PortraitEvent } from '../core/event.ts';
 import { isPortraitError } from '../core/errors.ts';
 import type { EventLog } from './event-log.ts';
 
@@ -135,6 +135,20 @@ export function logContract(backend: string, factory: LogFactory, opts: { skip?:
       assert.deepEqual(await ids('7'), ['t2'], 'a number id is found as its text');
       const second = (await log.read(0, 10))[1]!.position;
       assert.deepEqual(await ids('acme', second), ['g1', 't1'], 'up to a position');
+    });
+
+    withLog("a group's manual tag record: read back as written, among the group's events as the group call it folds as, in no person's events, never purged, deduplicated by messageId", async (log) => {
+      const tag: GroupTagRecord = { type: 'group_tag', workspace: 'w', messageId: 'gt1', groupId: 'acme', tag: 'tier/gold', on: true, timestamp: 100, receivedAt: 100 };
+      assert.deepEqual(await log.append([logEvent('g1', { type: 'group', groupId: 'acme', event: undefined }), tag]), ['appended', 'appended']);
+      assert.deepEqual(await log.append([tag]), ['duplicate'], 'a second append of the same messageId is a duplicate');
+      assert.deepEqual((await log.read(0, 10))[1]!.record, tag, 'read back as written');
+      const events = await log.groupEvents('w', 'acme', { upTo: log.head() });
+      assert.deepEqual(events.map((e) => e.record.messageId), ['g1', 'gt1'], "the group's events: its group call, then the decision");
+      assert.deepEqual(events[1]!.record, groupTagEvent(tag), 'the decision as the group call it folds as, naming no person');
+      assert.deepEqual(await log.groupEvents('w', 'beta', { upTo: log.head() }), [], "not another group's");
+      assert.deepEqual((await log.eventsFor('w', { userIds: ['u'], anonymousIds: [] })).map((e) => e.record.messageId), ['g1'], "not a person's event");
+      await log.purge({ before: 1_000 });
+      assert.deepEqual((await log.read(0, 10)).map((r) => r.record.messageId), ['gt1'], 'retention purges the old group call, never the decision');
     });
 
     it('refuses appends once closed', async () => {

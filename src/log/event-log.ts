@@ -19,7 +19,7 @@ export interface EraseSelector {
 /**
  * Which events a retention purge deletes: event time before `before` (ms),
  * optionally only up to a position (what the engine has already folded), one
- * workspace, type and event name. Unlink and erase records are never purged.
+ * workspace, type and event name. Unlink, erase and group tag records are never purged.
  */
 export interface PurgeFilter {
   before: number;
@@ -48,7 +48,11 @@ export interface EventLog {
    * delete throws PORTRAIT_NOT_ON_THIS_BACKEND.
    */
   erase(workspace: string, sel: EraseSelector, upTo: number): Promise<{ deleted: number; redacted: number }>;
-  /** The events that count for a group (its group calls and the messages attributed to it: `groupIdsOf`), in position order (a group profile's events; recomputing it after an erasure). */
+  /**
+   * The events that count for a group (its group calls and the messages attributed to it: `groupIdsOf`),
+   * and its manual tag decisions (`group_tag` records, as `groupTagEvent` makes them), in position order
+   * (a group profile's events; recomputing it after an erasure).
+   */
   groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]>;
   /** Forgets deduplication keys received before `before` (ms); returns how many. */
   expireDedup(before: number): Promise<number>;

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { PortraitEvent } from '../core/event.ts';
+import { homeOf } from '../cluster/home.ts';
 import { partitionKey, partitionOf, partitionOfRecord } from './partition.ts';
 
 const ev = (over: Partial<PortraitEvent>): PortraitEvent => ({ type: 'track', workspace: 'w', messageId: 'm', event: 'x', timestamp: 1, receivedAt: 1, ...over });
@@ -25,6 +26,12 @@ describe('partitions', () => {
     assert.equal(partitionOfRecord({ type: 'track', workspace: 'w', messageId: 'm', userId: 'user-42', timestamp: 0, receivedAt: 0 } as PortraitEvent, 8), home, 'as their events do');
     assert.equal(partitionOfRecord(erase, 8), partitionOf('w', 'p_abc', 8), 'without a partition: by profile id');
     assert.equal(partitionOfRecord({ ...erase, partition: 9 }, 8), partitionOf('w', 'p_abc', 8), 'a partition beyond the count is ignored');
+  });
+
+  it("places a group's manual tag record in the group's home partition, where the group's profile is written", () => {
+    const tag = { type: 'group_tag' as const, workspace: 'w', messageId: 't1', groupId: 'acme', tag: 'tier/gold', on: true, timestamp: 0, receivedAt: 0 };
+    assert.equal(partitionKey(tag), 'acme', 'keyed by its group id');
+    assert.equal(partitionOfRecord(tag, 8), homeOf(8)('w', 'group:acme'), "the group's home");
   });
 
   it('is stable: known values do not change between versions', () => {

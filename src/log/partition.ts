@@ -5,7 +5,9 @@
  * - an event: its `userId`, or its `anonymousId` when it carries no user id;
  * - an unlink: the value of its first identifier (`a`), e.g. `42` of `user:42`
  *   (on a partitioned log, the partition that owns the profile, when it names one);
- * - an erasure: its profile id.
+ * - an erasure: its profile id;
+ * - a group's tag decision: its group id, so it sits in the group's home
+ *   partition (src/cluster/home.ts hashes `group:<id>` by the same value).
  * Events of one person sent before and after identify can therefore sit in
  * two partitions (anonymous id, then user id); the worker layer reconciles
  * such merges (see README, "Scale-out").
@@ -18,6 +20,7 @@ export function partitionKey(r: LogRecord): string {
   if (r.type === 'unlink') return identValue(r.a);
   if (r.type === 'erase') return r.profileId;
   if (r.type === 'control') return r.messageId;
+  if (r.type === 'group_tag') return r.groupId;
   return r.userId ?? r.anonymousId ?? r.messageId;
 }
 

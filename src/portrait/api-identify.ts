@@ -1,10 +1,12 @@
 /**
- * Messages the API itself appends to the log (consent decisions, scores):
- * an identify for the owner of an identifier, carrying them in its context,
- * so the engine folds them like any other message and a rebuild repeats them.
+ * Messages the API itself appends to the log (consent decisions, scores,
+ * manual tags): an identify for the owner of an identifier, carrying them in
+ * its context, so the engine folds them like any other message and a
+ * rebuild repeats them; for a group (account) profile's manual tag, a
+ * `group_tag` record, which names no person.
  */
 import { Errors, type Problem } from '../core/errors.ts';
-import type { JsonObject } from '../core/event.ts';
+import type { GroupTagRecord, JsonObject } from '../core/event.ts';
 import type { ProfileDoc } from '../core/profile.ts';
 import { readScores, scoreProblemsAt, type ScoreSpecs } from '../core/scores.ts';
 
@@ -23,6 +25,13 @@ export function apiOwner(idType: string, id: string, doc: ProfileDoc | undefined
 /** The identify message an API call appends, as sent to ingest. */
 export function apiIdentify(owner: ApiOwner, context: JsonObject, messageId: string, timestamp: number): JsonObject {
   return { type: 'identify', messageId, timestamp: new Date(timestamp).toISOString(), ...owner, context };
+}
+
+/** A group profile's manual tag decision as the API records it; undefined for a profile that is not a group's. */
+export function groupTagRecord(doc: ProfileDoc, tag: string, on: boolean, messageId: string, timestamp: number): GroupTagRecord | undefined {
+  const group = doc.kind === 'group' ? doc.identifiers.find((i) => i.startsWith('group:')) : undefined;
+  if (group === undefined) return undefined;
+  return { type: 'group_tag', workspace: doc.workspace, messageId, groupId: group.slice(6), tag, on, timestamp, receivedAt: timestamp };
 }
 
 /** Scores as the API records them: each declared name to its value and, when given, the model. */

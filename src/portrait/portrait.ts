@@ -49,7 +49,7 @@ import type { AuditStore } from '../storage/audit.ts';
 import { openDoc, openStateStore, PartitionSegmentStore, PostgresStore, scoped, SqliteStore, type AttributeConflict, type DefinitionRow, type HistoryEntry, type QuarantineRow, type RetentionLogEntry, type StateStore } from '../storage/index.ts';
 import { validateTraitDefinition, type TraitDefinition } from '../traits/index.ts';
 import { resolveIdentifier, type IdType } from './identifiers.ts';
-import { apiIdentify, apiOwner, readScoresInput, type ScoresInput } from './api-identify.ts';
+import { apiIdentify, apiOwner, groupTagRecord, readScoresInput, type ScoresInput } from './api-identify.ts';
 import { Keys } from './keys.ts';
 import { compileSearch } from './search-filter.ts';
 import { runSearch, type SearchPage } from './search.ts';
@@ -170,7 +170,9 @@ export class Portrait {
               return new Set(this.definitions.backfilling().keys());
             },
             appendTag: (doc, idType, id, tag, on, as) =>
-              this.appendApiIdentify('tag', idType, id, { [MANUAL_TAGS_FIELD]: { [tag]: on } }, { workspace: doc.workspace }, Errors.tagNeedsUser, Errors.invalidTagDecision, as),
+              doc.kind === 'group'
+                ? this.appendGroupTag(doc, tag, on, as)
+                : this.appendApiIdentify('tag', idType, id, { [MANUAL_TAGS_FIELD]: { [tag]: on } }, { workspace: doc.workspace }, Errors.tagNeedsUser, Errors.invalidTagDecision, as),
           })
         : undefined;
     engine.onCommit((position) => {
@@ -663,12 +665,26 @@ export class Portrait {
     if (doc === undefined && idType !== 'user_id' && idType !== 'anonymous_id') throw Errors.profileNotFound(idType, id);
     const owner = apiOwner(idType, id, doc);
     if (owner === undefined) throw noOwner(idType, id);
-    const now = as?.time ?? this.clock.now();
-    // Two calls in the same millisecond order by messageId: a counter keeps the later call the later one.
-    const messageId = as?.messageId ?? `${kind}-${now}-${(this.apiSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}`;
+    const { messageId, now } = this.apiMessage(kind, as);
     const r = await this.ingest([apiIdentify(owner, context, messageId, now)], o);
     const outcome = r.outcomes[0]!;
     if (outcome.status === 'quarantined') throw invalid(outcome.problems);
+    return messageId;
+  }
+
+  /** The messageId and event time of a message the API appends: `as`, else a new id, now. */
+  private apiMessage(kind: string, as?: { messageId: string; time: number }): { messageId: string; now: number } {
+    const now = as?.time ?? this.clock.now();
+    // Two calls in the same millisecond order by messageId: a counter keeps the later call the later one.
+    return { now, messageId: as?.messageId ?? `${kind}-${now}-${(this.apiSeq++).toString(36).padStart(8, '0')}-${randomBytes(4).toString('hex')}` };
+  }
+
+  /** Appends a group profile's manual tag decision (a `group_tag` record, placed in the group's home partition); returns its messageId. */
+  private async appendGroupTag(doc: ProfileDoc, tag: string, on: boolean, as?: { messageId: string; time: number }): Promise<string> {
+    const { messageId, now } = this.apiMessage('tag', as);
+    const record = groupTagRecord(doc, tag, on, messageId, now);
+    if (record === undefined) throw Errors.tagNeedsUser('profile_id', doc.id);
+    await this.log.append([record]);
     return messageId;
   }
 

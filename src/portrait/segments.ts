@@ -85,7 +85,8 @@ interface Parts {
   /** Names of the traits whose backfill runs now (read fresh from the engine's progress). */
   traitsBackfilling: () => Promise<ReadonlySet<string>>;
   /**
-   * Appends the identify that carries a manual tag decision (`context.portraitTags`) for a profile; returns its messageId.
+   * Appends the message that carries a manual tag decision for a profile (an identify with `context.portraitTags`; for a
+   * group profile, a `group_tag` record); returns its messageId.
    * `as`: the decision's messageId and event time, when they are not new ones made now.
    */
   appendTag: (doc: ProfileDoc, idType: string, id: string, tag: string, on: boolean, as?: { messageId: string; time: number }) => Promise<string>;
@@ -399,7 +400,8 @@ export class SegmentApi {
 
   /**
    * Sets (`on`) or unsets a manual tag on a profile by appending an identify
-   * carrying the decision to the event log (`context.portraitTags`): the
+   * carrying the decision to the event log (`context.portraitTags`), or for
+   * a group (account) profile a `group_tag` record naming no person: the
    * engine folds it like any message (membership, history and the
    * `tag.entered` / `tag.exited` outbox row in its commit) and a rebuild
    * repeats it. Returns at once with the message's id; `changed` tells
@@ -426,7 +428,7 @@ export class SegmentApi {
    * second append being a duplicate the log drops. A row of a tag that has
    * since become a rule tag is removed (the rule decides that tag) and
    * counted in `dropped`; a row whose decision cannot be recorded (its
-   * profile is gone or is a group, or its tag is no longer defined) stays
+   * profile is gone, or its tag is no longer defined) stays
    * where it is and is counted in `kept`.
    */
   async moveStoredTags(): Promise<{ moved: number; kept: number; dropped: number }> {

@@ -5,7 +5,7 @@
  * manual tags (context.portraitTags).
  * Returns what changed, for the history.
  */
-import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
+import { isGroupTagEvent, type Json, type JsonObject, type PortraitEvent } from '../core/event.ts';
 import type { AttributeValue, ProfileDoc, TraitState } from '../core/profile.ts';
 import { coerce, earliestWins, pickAttribute, sameJson } from './attributes.ts';
 import { applyConsent, consentAllows, consentOf, defaultConsentPolicy } from './consent.ts';
@@ -65,9 +65,7 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
         result.rejections.push({ attribute: p.name === '' ? 'context.scores' : `context.scores.${p.name}`, reason: 'score', kept: doc.scores?.[p.name]?.v ?? null, rejected: p.value });
       }
     }
-    if (e.context?.[MANUAL_TAGS_FIELD] !== undefined) {
-      for (const p of applyManualTags(doc, e, record ? result.changes : undefined)) result.rejections.push({ attribute: p.field, reason: 'tag', kept: null, rejected: p.value });
-    }
+    if (e.context?.[MANUAL_TAGS_FIELD] !== undefined) applyTags(doc, e, record, result);
     if (e.type === 'identify' && e.traits) applyAttributes(doc, e, withoutConsent(e.traits), rules, record, result);
     const ct = e.context?.traits;
     if (ct && typeof ct === 'object' && !Array.isArray(ct)) applyAttributes(doc, e, ct, rules, record, result);
@@ -98,12 +96,18 @@ export function applyEvent(doc: ProfileDoc, e: PortraitEvent, rules: ProfileRule
       state.s = t.aggregator.add(state.s, input);
       recordTraitChange(result.changes, t, before, t.aggregator.value(state.s, e.timestamp) as Json);
     }
-  } else if (e.type === 'group' && e.traits && doc.identifiers.includes(`group:${e.groupId}`)) {
+  } else if (e.type === 'group' && doc.identifiers.includes(`group:${e.groupId}`)) {
     // A group (account) profile keeps the group's own traits as attributes; an account the call
     // is only attributed to (context.groupId / context.groups) counts the call as activity.
-    applyAttributes(doc, e, e.traits, rules, record, result);
+    if (e.traits) applyAttributes(doc, e, e.traits, rules, record, result);
+    // A group's own manual tag decision (a group_tag record); a member's message carrying portraitTags tags the member.
+    if (isGroupTagEvent(e)) applyTags(doc, e, record, result);
   }
   return result;
+}
+
+function applyTags(doc: ProfileDoc, e: PortraitEvent, record: boolean, result: ApplyResult): void {
+  for (const p of applyManualTags(doc, e, record ? result.changes : undefined)) result.rejections.push({ attribute: p.field, reason: 'tag', kept: null, rejected: p.value });
 }
 
 /** Identify traits without `consent`, which sets consents rather than an attribute. */

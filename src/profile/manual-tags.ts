@@ -5,11 +5,10 @@
  * wins (the order scores and consents use), so the fold is order-insensitive
  * and two profiles' tags merge by keeping the later decision per tag.
  */
-import { compareEventOrder, mergeLatest, type Json, type PortraitEvent } from '../core/event.ts';
+import { compareEventOrder, MANUAL_TAGS_FIELD, mergeLatest, type Json, type PortraitEvent } from '../core/event.ts';
 import { TAG_NAME_PATTERN, type ManualTagRecord, type ProfileDoc } from '../core/profile.ts';
 
-/** The reserved context field that carries manual tag decisions. */
-export const MANUAL_TAGS_FIELD = 'portraitTags';
+export { MANUAL_TAGS_FIELD };
 
 const TAG_NAME = new RegExp(TAG_NAME_PATTERN);
 

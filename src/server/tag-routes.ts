@@ -32,7 +32,7 @@ export function tagRoutes(app: FastifyInstance, p: Portrait): void {
       method,
       url: '/v1/tags/:name/profiles/:idType/:id',
       schema: {
-        summary: on ? 'Set a manual tag on a profile' : 'Unset a manual tag from a profile',
+        summary: on ? 'Set a manual tag on a profile (a person or a group)' : 'Unset a manual tag from a profile (a person or a group)',
         description: 'Appends the decision to the event log and returns at once: `changed` compares it with the profile as folded so far; the membership, its history and the tag.entered / tag.exited outbox row follow when the engine folds `messageId`.',
         tags,
         params: ExplainParams,

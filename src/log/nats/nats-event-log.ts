@@ -19,7 +19,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ControlRecord } from '../../core/control.ts';
-import { groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
+import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
@@ -301,8 +301,8 @@ export class NatsEventLog implements EventLog {
       if (chunk.length === 0) break;
       after = chunk[chunk.length - 1]!.position;
       for (const p of chunk) {
-        const r = p.record;
-        if (p.position <= opts.upTo && isEvent(r) && groupIdsOf(r).includes(groupId)) out.push({ position: p.position, record: r });
+        const r = p.position <= opts.upTo ? asGroupEvent(p.record) : undefined;
+        if (r !== undefined && groupIdsOf(r).includes(groupId)) out.push({ position: p.position, record: r });
       }
       if (after >= opts.upTo) break;
     }

@@ -4,7 +4,7 @@
  * same tick share one transaction (group commit).
  */
 import Database from 'better-sqlite3';
-import { groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
+import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../event-log.ts';
 
@@ -216,8 +216,8 @@ export class SqliteEventLog implements EventLog {
       .all(workspace, opts.upTo) as { position: number; body: string }[];
     const out: Positioned<PortraitEvent>[] = [];
     for (const r of rows) {
-      const record = JSON.parse(r.body) as LogRecord;
-      if (isEvent(record) && groupIdsOf(record).includes(groupId)) out.push({ position: r.position, record });
+      const record = asGroupEvent(JSON.parse(r.body) as LogRecord);
+      if (record !== undefined && groupIdsOf(record).includes(groupId)) out.push({ position: r.position, record });
     }
     return out;
   }
@@ -248,7 +248,7 @@ export class SqliteEventLog implements EventLog {
    * events do not linger in the file's free pages.
    */
   purgeSync(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Map<string, number> {
-    const where = `event_time < ? AND position <= ? AND type NOT IN ('unlink', 'erase') AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
+    const where = `event_time < ? AND position <= ? AND type NOT IN ('unlink', 'erase', 'group_tag') AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
     const w = filter.workspace ?? null;
     const t = filter.type ?? null;
     const e = filter.event ?? null;
