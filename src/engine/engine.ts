@@ -528,6 +528,12 @@ export class Engine implements EngineHandle {
         if (isEvent(row.record)) step.applyAt(row as Positioned<PortraitEvent>, ids[i]);
         else step.applyControl(row as Positioned<ControlRecord>);
       } else step.apply(row.record as PortraitEvent, row.position, ids[i]);
+      // A refold follows the record that asked for it at once, whatever the batch: its history is the same
+      // in a rebuild (one large step) as incrementally (many small ones), and it reads the events up to that record.
+      if (step.refoldsWaiting()) {
+        rows.length = i + 1;
+        break;
+      }
     }
     this.processed = rows[rows.length - 1]!.position;
     this.pendingEvents += rows.length;

@@ -278,6 +278,11 @@ export class Step {
     return merged;
   }
 
+  /** Whether a record of this step asked for a refold not taken yet. */
+  refoldsWaiting(): boolean {
+    return this.refolds.size > 0;
+  }
+
   /** The profiles to refold (and forgets them): see `refolds`. */
   takeRefolds(): Array<{ workspace: string; id: string; position: number; messageId: string; time: number }> {
     const out = [...this.refolds.values()];
