@@ -82,8 +82,8 @@ export const ConfigSchema = Type.Object(
           description: 'Most events folded per state transaction while catching up: during a rebuild, and when the engine begins a transaction more than engine.batchSize records behind the log (larger transactions write each profile fewer times).',
         }),
         commitThread: Type.Boolean({
-          default: true,
-          description: "With a data directory: write the engine's commits from a thread of their own while the engine encodes them, and fold the next events while a commit is written (see BENCHMARKS.md). false: the engine thread writes its commits itself and waits for each.",
+          default: false,
+          description: "With a data directory: write the engine's commits from a thread of their own while the engine encodes them, and fold the next events while a commit is written (see BENCHMARKS.md). Off: the engine thread writes each commit itself and waits for it.",
         }),
         commitIntervalMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Write-behind window: how long the engine, once it has caught up with the log, keeps folding new events before it commits (0: commit at once; under load a commit holds up to engine.batchSize events either way, engine.rebuildBatchSize when it begins further behind).' }),
         cacheProfiles: Type.Integer({ minimum: 100, default: 50000, description: 'Bound of the hot-profile cache.' }),
