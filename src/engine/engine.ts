@@ -528,9 +528,10 @@ export class Engine implements EngineHandle {
         if (isEvent(row.record)) step.applyAt(row as Positioned<PortraitEvent>, ids[i]);
         else step.applyControl(row as Positioned<ControlRecord>);
       } else step.apply(row.record as PortraitEvent, row.position, ids[i]);
-      // A refold follows the record that asked for it at once, whatever the batch: its history is the same
-      // in a rebuild (one large step) as incrementally (many small ones), and it reads the events up to that record.
-      if (step.refoldsWaiting()) {
+      // One partition: a refold follows the record that asked for it at once, whatever the batch: its history is
+      // the same in a rebuild (one large step) as incrementally (many small ones), and it reads the events up to that
+      // record. Partitioned workers refold at the end of the step, as before (README, Partitioned workers: Limits).
+      if (this.o.partitioned === undefined && step.refoldsWaiting()) {
         rows.length = i + 1;
         break;
       }
