@@ -559,9 +559,8 @@ export class Engine implements EngineHandle {
     }
   }
 
-  /** Commits the pending step with the position it reached. */
   /**
-   * Commits the pending step. `overlap`: the loop may fold the next events
+   * Commits the pending step with the position it reached. `overlap`: the loop may fold the next events
    * while this commit is written (when the store allows it, on one partition,
    * with the caches within their bounds: they are trimmed only once nothing
    * uncommitted is left in them). Otherwise, and with no step pending, it
@@ -594,10 +593,11 @@ export class Engine implements EngineHandle {
     if (this.o.fenced) c.expectPosition = this.position;
     if (this.o.leaseToken !== undefined) c.expectLease = this.o.leaseToken;
     const store = this.o.store;
+    const detached = detach && store.commitDetached !== undefined;
     this.committing++;
     let written: Promise<void>;
     try {
-      written = detach && store.commitDetached !== undefined ? store.commitDetached(c).landed : store.commit(c);
+      written = detached ? store.commitDetached!(c).landed : store.commit(c);
     } catch (e) {
       this.committing--;
       throw e;
@@ -608,14 +608,18 @@ export class Engine implements EngineHandle {
         await this.o.segments?.committed();
         this.advanced(c.position, events);
       });
-    if (detach && store.commitDetached !== undefined) {
+    if (detached) {
       // Its failure surfaces at the next landed(); until then it must not count as unhandled.
       landing.catch(() => undefined);
       this.inflight = landing;
       return;
     }
     await landing;
-    // Nothing uncommitted is left in the caches: they may shrink to their bounds.
+    this.trimCaches();
+  }
+
+  /** Shrinks the caches to their bounds: only once nothing uncommitted is left in them. */
+  private trimCaches(): void {
     this.profiles.trim();
     this.identities.trim();
   }
@@ -672,6 +676,7 @@ export class Engine implements EngineHandle {
     // Memberships and sizes changed underneath the live segments: they reload what they need.
     this.o.segments?.reset();
     this.advanced(p.position, 0);
+    this.trimCaches();
   }
 
   /** Removes one identity link and splits the profile, rebuilding both sides from their own events. */
