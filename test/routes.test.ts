@@ -163,6 +163,21 @@ describe('HTTP API: profile records, identity, quarantine, trait definitions', (
     assert.equal(code(owned), 'PORTRAIT_TRAIT_FROM_CONFIG', 'the configuration file owns its names');
     assert.equal(code(await call('DELETE', '/v1/traits/orders', admin)), 'PORTRAIT_TRAIT_FROM_CONFIG', 'nor can the API delete them');
 
+    const posted = await call('POST', '/v1/traits', admin, { name: 'carts', kind: 'count', filter: { event: 'Product Added' } });
+    assert.equal(posted.statusCode, 201, posted.body);
+    assert.equal((posted.json() as Json).name, 'carts');
+    const taken = await call('POST', '/v1/traits', admin, { name: 'carts', kind: 'count', filter: { event: 'Cart Viewed' } });
+    assert.equal(taken.statusCode, 409, taken.body);
+    assert.equal(code(taken), 'PORTRAIT_TRAIT_EXISTS');
+    assert.equal(((await get('/v1/traits')).json() as Json).traits.find((t: Json) => t.name === 'carts').version, 1, 'the taken name keeps its definition');
+    assert.equal(code(await call('POST', '/v1/traits', admin, { name: 'orders', kind: 'count' })), 'PORTRAIT_TRAIT_FROM_CONFIG', 'a name the file owns says so');
+    const unnamed = await call('PUT', '/v1/traits/carts', admin, { kind: 'count', filter: { event: 'Cart Viewed' } });
+    assert.equal(unnamed.statusCode, 200, unnamed.body);
+    assert.equal((unnamed.json() as Json).version, 2, 'the path names it');
+    const mismatch = await call('PUT', '/v1/traits/carts', admin, { name: 'baskets', kind: 'count' });
+    assert.equal(code(mismatch), 'PORTRAIT_TRAIT_NAME_MISMATCH', mismatch.body);
+    assert.equal((await call('DELETE', '/v1/traits/carts', admin)).statusCode, 204);
+
     const del = await call('DELETE', '/v1/traits/revenue', admin);
     assert.equal(del.statusCode, 204, del.body);
     assert.deepEqual(((await get('/v1/traits')).json() as Json).traits.map((t: Json) => t.name), ['orders', 'views']);

@@ -77,6 +77,60 @@ describe('HTTP API: segments and tags', () => {
     assert.equal((await call('DELETE', '/v1/segments/ghost', admin)).statusCode, 404, 'unknown');
   });
 
+  it('PUT takes the name from the path when the body leaves it out; a different one is refused and saves nothing', async () => {
+    const put = await call('PUT', '/v1/segments/lima', admin, { condition: 'attributes.city = "Lima"' });
+    assert.equal(put.statusCode, 201, put.body);
+    assert.equal((put.json() as Json).name, 'lima', 'named by the path');
+    await p.drain();
+    assert.equal(((await call('GET', '/v1/segments/lima', read)).json() as Json).size, 1, 'u2 lives in Lima');
+    const other = await call('PUT', '/v1/segments/lima2', admin, { name: 'lima', condition: 'event_count > 1' });
+    assert.equal(other.statusCode, 400, other.body);
+    assert.equal(code(other), 'PORTRAIT_SEGMENT_NAME_MISMATCH');
+    assert.match(other.body, /named \\"lima\\" but the path names \\"lima2\\"/, 'names both');
+    assert.equal((await call('GET', '/v1/segments/lima2', read)).statusCode, 404, 'nothing saved under the path');
+    assert.equal(((await call('GET', '/v1/segments/lima', read)).json() as Json).version, 1, 'nor under the body\'s name');
+    const odd = await call('PUT', '/v1/segments/lima', admin, { name: 7, condition: 'event_count > 1' });
+    assert.equal(code(odd), 'PORTRAIT_SEGMENT_NAME_MISMATCH', 'a name of another type is a mismatch too');
+    assert.equal((await call('DELETE', '/v1/segments/lima', admin)).statusCode, 204);
+  });
+
+  it('POST creates a segment or a tag once: the second time is 409 and changes nothing', async () => {
+    const created = await call('POST', '/v1/segments', admin, { name: 'heavy', condition: 'traits.orders >= 3' });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal((created.json() as Json).name, 'heavy');
+    await p.drain();
+    assert.equal(((await call('GET', '/v1/segments/heavy', read)).json() as Json).size, 1, 'evaluated over the profiles: u1');
+    const again = await call('POST', '/v1/segments', admin, { name: 'heavy', condition: 'traits.orders >= 1' });
+    assert.equal(again.statusCode, 409, again.body);
+    assert.equal(code(again), 'PORTRAIT_SEGMENT_EXISTS');
+    assert.match(again.body, /PUT \/v1\/segments\/heavy/, 'says how to replace it');
+    const kept = (await call('GET', '/v1/segments/heavy', read)).json() as Json;
+    assert.equal(kept.version, 1, 'the definition is unchanged');
+    assert.equal(kept.condition, 'traits.orders >= 3');
+    assert.equal((await call('POST', '/v1/segments', read, { name: 'other', condition: 'event_count > 1' })).statusCode, 403, 'admin only');
+    assert.equal(code(await call('POST', '/v1/segments', admin, { condition: 'event_count > 1' })), 'PORTRAIT_SEGMENT_INVALID', 'a name is needed');
+
+    const tag = await call('POST', '/v1/tags', admin, { name: 'value/vip', condition: 'in_segment("heavy")' });
+    assert.equal(tag.statusCode, 201, tag.body);
+    const tagAgain = await call('POST', '/v1/tags', admin, { name: 'value/vip' });
+    assert.equal(code(tagAgain), 'PORTRAIT_TAG_EXISTS');
+    assert.match(tagAgain.body, /PUT \/v1\/tags\/value%2Fvip/, 'with the encoded path');
+    assert.equal(((await call('GET', '/v1/tags/value%2Fvip', read)).json() as Json).condition, 'in_segment("heavy")', 'still rule-driven');
+    assert.equal((await call('DELETE', '/v1/tags/value%2Fvip', admin)).statusCode, 204);
+    assert.equal((await call('DELETE', '/v1/segments/heavy', admin)).statusCode, 204);
+  });
+
+  it('names a problem by its path inside the definition sent', async () => {
+    const unknown = await call('PUT', '/v1/segments/x', admin, { condition: 'traits.orders > 1 and traits.nope > 1' });
+    assert.equal(code(unknown), 'PORTRAIT_SEGMENT_INVALID', unknown.body);
+    const problems = (unknown.json() as Json).error.problems as Json[];
+    assert.deepEqual(problems.map((q) => q.path), ['/condition/args/1/ref'], unknown.body);
+    assert.match(problems[0]!.message, /unknown trait "nope"/);
+    const field = await call('POST', '/v1/segments', admin, { name: 'x', condition: 'event_count > 1', colour: 'red' });
+    assert.deepEqual(((field.json() as Json).error.problems as Json[]).map((q) => q.path), ['/colour'], field.body);
+    assert.equal((await call('GET', '/v1/segments/x', read)).statusCode, 404, 'nothing saved');
+  });
+
   it('tags: define with slashes in the name, set manually, list as a tree', async () => {
     const put = await call('PUT', '/v1/tags/value%2Fhigh', admin, { name: 'value/high', condition: 'traits.orders >= 3' });
     assert.equal(put.statusCode, 201, put.body);

@@ -177,6 +177,8 @@ describe('HTTP API operations', () => {
       assert.equal(value('portrait_engine_lag_records'), 0);
       assert.equal(value('portrait_profiles'), 2);
       assert.ok(value('portrait_processing_latency_seconds_count') >= 1, text);
+      assert.ok(value('portrait_process_cpu_user_seconds_total') > 0, 'the process metrics carry the one prefix');
+      assert.doesNotMatch(text, /portrait_process_process_/, 'and not twice');
     } finally {
       await app.close();
       await p.close();

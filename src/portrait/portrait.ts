@@ -758,13 +758,19 @@ export class Portrait {
     await this.changeApiTraits(() => raw);
   }
 
-  /** Creates or replaces one API-made trait definition; `created` tells which. */
-  async putTrait(raw: unknown): Promise<{ created: boolean }> {
+  /**
+   * Creates or replaces one API-made trait definition; `created` tells which.
+   * With `create`, a trait of that name already defined is an error
+   * (PORTRAIT_TRAIT_EXISTS) and nothing changes.
+   */
+  async putTrait(raw: unknown, o: { create?: boolean } = {}): Promise<{ created: boolean }> {
     this.check();
     const def = this.validateTrait(raw);
     let created = false;
     await this.changeApiTraits((api) => {
-      created = this.definitions.get(def.name) === undefined;
+      const row = this.definitions.get(def.name);
+      if (row !== undefined && o.create === true) throw row.source === 'config' ? Errors.traitFromConfig(def.name) : Errors.traitExists(def.name);
+      created = row === undefined;
       return [...api.filter((r) => r.name !== def.name).map((r) => r.definition), raw];
     });
     return { created };

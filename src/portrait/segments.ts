@@ -14,6 +14,7 @@ import type { Definitions } from '../engine/definitions.ts';
 import type { EngineHandle } from '../engine/handle.ts';
 import { memberKey, printCondition, readDefinitions, SegmentRegistry, SegmentSet, tagCovers, tagRefs, type DefinitionKind, type Explanation, type SegmentDefinition, type SegmentTrait } from '../segments/index.ts';
 import type { MembershipChange, OutboxEntry, SegmentDefinitionRow, SegmentStore } from '../storage/index.ts';
+import { relativeProblems } from './definition-problems.ts';
 
 export interface DefinitionStatus {
   kind: DefinitionKind;
@@ -231,7 +232,12 @@ export class SegmentApi {
     const exists = list.some((d) => d.name === name);
     const replaced = exists ? list.map((d) => (d.name === name ? raw : d)) : [...list, raw];
     const input = kind === 'tag' ? { segments: cur.segments, tags: replaced } : { segments: replaced, tags: cur.tags };
-    const wanted = readDefinitions(input, this.traitContext(), `${kind} definition`);
+    let wanted: { segments: SegmentDefinition[]; tags: SegmentDefinition[] };
+    try {
+      wanted = readDefinitions(input, this.traitContext(), `${kind} definition`);
+    } catch (e) {
+      throw relativeProblems(e, kind, exists ? list.findIndex((d) => d.name === name) : list.length, input);
+    }
     const def = (kind === 'tag' ? wanted.tags : wanted.segments).find((d) => d.name === name)!;
     return { wanted, def, exists };
   }
@@ -245,11 +251,14 @@ export class SegmentApi {
   /**
    * Creates or replaces a definition. A new or changed rule-driven one
    * backfills over every existing profile (status backfilling, progress),
-   * then stays live. Returns whether it was created.
+   * then stays live. Returns whether it was created; with `create`, an
+   * existing definition of that name is an error (PORTRAIT_SEGMENT_EXISTS,
+   * PORTRAIT_TAG_EXISTS) and nothing changes.
    */
-  put(kind: DefinitionKind, raw: unknown): Promise<{ created: boolean; definition: SegmentDefinition }> {
+  put(kind: DefinitionKind, raw: unknown, o: { create?: boolean } = {}): Promise<{ created: boolean; definition: SegmentDefinition }> {
     return this.serial(async () => {
       const { wanted, def, exists } = await this.with(kind, raw);
+      if (exists && o.create === true) throw kind === 'tag' ? Errors.tagExists(def.name) : Errors.segmentExists(def.name);
       await this.apply(wanted);
       return { created: !exists, definition: def };
     });
@@ -466,3 +475,4 @@ export class SegmentApi {
 function movedTagMessageId(r: { workspace: string; profileId: string; tag: string; since: number }): string {
   return `tag-moved-${createHash('sha256').update(JSON.stringify([r.workspace, r.profileId, r.tag, r.since])).digest('hex').slice(0, 32)}`;
 }
+

@@ -8,9 +8,10 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { PortraitError } from '../core/errors.ts';
+import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import { authorize } from './auth.ts';
+import { namedByPath } from './named-body.ts';
 
 // Loose on purpose: the library validates definitions and names every problem (PORTRAIT_CONFIG_INVALID).
 const Definition = Type.Object(
@@ -45,7 +46,7 @@ export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
     {
       schema: {
         summary: 'Create or replace one trait definition (all workspaces)',
-        description: 'The body\'s name must match the path. 201 when created, 200 when replaced; a changed definition backfills. A name the configuration file defines answers 409 PORTRAIT_TRAIT_FROM_CONFIG.',
+        description: 'The body may leave the name out; when given it must match the path. 201 when created, 200 when replaced; a changed definition backfills. A name the configuration file defines answers 409 PORTRAIT_TRAIT_FROM_CONFIG.',
         tags: TAGS,
         params: NameParams,
         body: Definition,
@@ -54,13 +55,27 @@ export function definitionRoutes(app: FastifyInstance, p: Portrait): void {
     async (req, reply) => {
       await authorize(p, req, 'admin');
       const { name } = req.params;
-      const def = p.validateTrait(req.body);
-      if (def.name !== name) {
-        throw new PortraitError('PORTRAIT_TRAIT_NAME_MISMATCH', `The definition is named "${def.name}" but the path names "${name}". Use the same name in both.`, 400);
-      }
-      const { created } = await p.putTrait(req.body);
+      const { created } = await p.putTrait(namedByPath(req.body, name, Errors.traitNameMismatch));
       const row = (await p.traitDefinitions()).find((r) => r.name === name);
       return reply.status(created ? 201 : 200).send(row);
+    },
+  );
+
+  app.post<{ Body: Static<typeof Definition> }>(
+    '/v1/traits',
+    {
+      schema: {
+        summary: 'Create one trait definition (all workspaces)',
+        description: '201 with the new definition (status backfilling when the log holds events); 409 PORTRAIT_TRAIT_EXISTS when a trait of that name exists (replace it with PUT), PORTRAIT_TRAIT_FROM_CONFIG when the configuration file defines it.',
+        tags: TAGS,
+        body: Definition,
+      },
+    },
+    async (req, reply) => {
+      await authorize(p, req, 'admin');
+      const name = p.validateTrait(req.body).name;
+      await p.putTrait(req.body, { create: true });
+      return reply.status(201).send((await p.traitDefinitions()).find((r) => r.name === name));
     },
   );
 

@@ -10,7 +10,7 @@ import type { Portrait } from '../portrait/portrait.ts';
 
 export function metricsRoutes(app: FastifyInstance, p: Portrait): void {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'portrait_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'portrait_' });
   const fromStats = (name: string, help: string, pick: (s: ReturnType<Portrait['stats']>) => number) =>
     new Counter({
       name,

@@ -6,11 +6,12 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { PortraitError } from '../core/errors.ts';
+import { Errors } from '../core/errors.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 import type { DefinitionKind } from '../segments/index.ts';
 import { authorize } from './auth.ts';
 import { maskerFor } from './masking.ts';
+import { namedByPath } from './named-body.ts';
 
 // Loose on purpose: the library checks definitions and names every problem with its path.
 export const DefinitionBody = Type.Object(
@@ -58,7 +59,7 @@ export function definitionCrud(app: FastifyInstance, p: Portrait, kind: Definiti
     {
       schema: {
         summary: `Create or replace a ${kind} (all workspaces)`,
-        description: 'The body\'s name must match the path. 201 when created, 200 when replaced; a new or changed rule backfills over every profile (status backfilling, progress), then stays live.',
+        description: 'The body may leave the name out; when given it must match the path. 201 when created, 200 when replaced; a new or changed rule backfills over every profile (status backfilling, progress), then stays live.',
         tags,
         params: NameParams,
         body: DefinitionBody,
@@ -66,12 +67,25 @@ export function definitionCrud(app: FastifyInstance, p: Portrait, kind: Definiti
     },
     async (req, reply) => {
       await authorize(p, req, 'admin');
-      const bodyName = (req.body as { name?: unknown }).name;
-      if (bodyName !== req.params.name) {
-        throw new PortraitError('PORTRAIT_SEGMENT_NAME_MISMATCH', `The definition is named ${JSON.stringify(bodyName)} but the path names "${req.params.name}". Use the same name in both.`, 400);
-      }
-      const r = await p.segments.put(kind, req.body);
+      const r = await p.segments.put(kind, namedByPath(req.body, req.params.name, Errors.segmentNameMismatch));
       return reply.status(r.created ? 201 : 200).send(await p.segments.get(kind, req.params.name));
+    },
+  );
+
+  app.post<{ Body: Static<typeof DefinitionBody> }>(
+    base,
+    {
+      schema: {
+        summary: `Create a ${kind} (all workspaces)`,
+        description: `201 with the new definition's status; 409 ${kind === 'tag' ? 'PORTRAIT_TAG_EXISTS' : 'PORTRAIT_SEGMENT_EXISTS'} when one of that name exists (replace it with PUT). A rule-driven one backfills over every profile, then stays live.`,
+        tags,
+        body: DefinitionBody,
+      },
+    },
+    async (req, reply) => {
+      await authorize(p, req, 'admin');
+      const r = await p.segments.put(kind, req.body, { create: true });
+      return reply.status(201).send(await p.segments.get(kind, r.definition.name));
     },
   );
 
