@@ -271,6 +271,34 @@ describe('engine: deduplication and quarantine', () => {
     await assert.rejects(p.resubmit(q[0]!.id), /PORTRAIT_QUARANTINE_NOT_FOUND|does not exist/);
     await p.close();
   });
+
+  it('an invalid message sent again with its messageId keeps its one quarantine row; without one, each is kept', async () => {
+    const { p } = await openMemory();
+    const bad = { type: 'track', event: 'x', timestamp: T0, messageId: 'retry-1' };
+    const first = await p.ingest([bad]);
+    const again = await p.ingest([bad, { ...bad }]);
+    const id = (first.outcomes[0] as { quarantineId: number }).quarantineId;
+    assert.deepEqual(again.outcomes.map((o) => [o.status, (o as { quarantineId?: number }).quarantineId]), [['quarantined', id], ['quarantined', id]], 'found again, twice in one batch too');
+    assert.equal((await p.quarantined()).length, 1, 'one row');
+    const changed = await p.ingest([{ ...bad, event: 'y' }]);
+    assert.notEqual((changed.outcomes[0] as { quarantineId: number }).quarantineId, id, 'another text under the same messageId is another row');
+    const anonymous = { type: 'track', event: 'z', timestamp: T0 };
+    await p.ingest([anonymous, anonymous]);
+    assert.equal((await p.quarantined()).length, 4, 'two equal messages without a messageId may be two events: both kept');
+    assert.equal(p.stats().quarantined, 6, 'each is counted as quarantined');
+
+    // Re-submitted unchanged and still invalid: its row stays open, the same.
+    const still = await p.resubmit(id);
+    assert.equal(still.status, 'quarantined');
+    assert.equal((still as { quarantineId: number }).quarantineId, id);
+    assert.ok((await p.quarantined()).some((q) => q.id === id), 'still open');
+    // Fixed, it leaves the open list; the broken text sent again finds the re-submitted row and is not listed again.
+    assert.equal((await p.resubmit(id, { fixed: { ...bad, userId: 'u' } })).status, 'accepted');
+    const late = await p.ingest([bad]);
+    assert.equal((late.outcomes[0] as { quarantineId: number }).quarantineId, id);
+    assert.ok(!(await p.quarantined()).some((q) => q.id === id), 'not open again');
+    await p.close();
+  });
 });
 
 describe('engine: unmerge', () => {

@@ -106,6 +106,17 @@ describe('portrait import', () => {
       } finally {
         await p.close();
       }
+
+      // Run again: the quarantined line finds its row (the import gave it a messageId), so the quarantine does not grow.
+      const again = await portrait(dir, file, '--no-progress');
+      assert.match(again.stdout, summary(0, 2, 1, 1));
+      assert.equal(readRejects(`${file}.rejects.ndjson`).find((x) => x.line === 4)?.reason, byLine.get(4)!.reason, 'the same quarantine row, by number');
+      const reopened = await Portrait.open({ dataDir: join(dir, 'data') });
+      try {
+        assert.equal((await reopened.quarantined()).length, 1, 'still one row');
+      } finally {
+        await reopened.close();
+      }
     } finally {
       cleanup();
     }

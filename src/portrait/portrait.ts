@@ -43,6 +43,7 @@ import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile } from '../engine/replay.ts';
 import { logIdsOf } from '../core/identity.ts';
 import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
+import { quarantineDigest, safeStringify } from './quarantine-raw.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { MANUAL_TAGS_FIELD, scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
 import type { AuditStore } from '../storage/audit.ts';
@@ -412,7 +413,8 @@ export class Portrait {
         valid.push(r.event);
         validIndex.push(i);
       } else {
-        const id = await this.store.quarantine({ workspace, receivedAt, raw: safeStringify(raws[i]), reason: r.problems as unknown as ResolvedJson });
+        const raw = safeStringify(raws[i]);
+        const id = await this.store.quarantine({ workspace, receivedAt, raw, reason: r.problems as unknown as ResolvedJson, digest: quarantineDigest(raws[i], raw) });
         outcomes[i] = { status: 'quarantined', quarantineId: id, problems: r.problems };
         quarantined++;
       }
@@ -719,8 +721,10 @@ export class Portrait {
       }
     }
     const r = await this.ingest([message], { workspace });
-    await this.store.markResubmitted(workspace, id);
-    return r.outcomes[0]!;
+    const outcome = r.outcomes[0]!;
+    // Sent again unchanged and still invalid, it is found in its own row (see quarantineDigest), which stays open.
+    if (!(outcome.status === 'quarantined' && outcome.quarantineId === id)) await this.store.markResubmitted(workspace, id);
+    return outcome;
   }
 
   /**
@@ -937,14 +941,6 @@ type ResolvedJson = import('../core/event.ts').Json;
 /** Checkpoints and vacuums the log file, for a log kept in SQLite. */
 function compactor(log: EventLog): (() => void) | undefined {
   return log instanceof ThreadedEventLog || log instanceof SqliteEventLog ? () => log.compact() : undefined;
-}
-
-function safeStringify(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }
 
 /**

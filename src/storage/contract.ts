@@ -252,6 +252,22 @@ export function storeContract(backend: string, factory: StoreFactory, opts: { sk
       assert.equal((await s.definitions()).length, 1, 'saving nothing changes nothing');
     });
 
+    withStore('quarantine: a digest finds the row already stored for it, in its workspace, whatever its status; no digest, a row each time', async (s) => {
+      const reason = [{ path: '/userId', message: 'required' }];
+      const first = await s.quarantine({ workspace: 'w', receivedAt: 1, raw: '{"messageId":"m1"}', reason, digest: 'd1' });
+      const again = await s.quarantine({ workspace: 'w', receivedAt: 2, raw: '{"messageId":"m1"}', reason, digest: 'd1' });
+      assert.equal(again, first, 'the same message finds its row');
+      assert.deepEqual((await s.quarantined('w')).map((q) => [q.id, q.receivedAt]), [[first, 1]], 'one row, as first received');
+      const elsewhere = await s.quarantine({ workspace: 'v', receivedAt: 3, raw: '{"messageId":"m1"}', reason, digest: 'd1' });
+      assert.notEqual(elsewhere, first, 'another workspace keeps its own');
+      await s.markResubmitted('w', first);
+      assert.equal(await s.quarantine({ workspace: 'w', receivedAt: 4, raw: '{"messageId":"m1"}', reason, digest: 'd1' }), first, 'found after its re-submission too');
+      assert.deepEqual((await s.quarantined('w')).map((q) => q.id), [], 'and stays re-submitted');
+      const a = await s.quarantine({ workspace: 'w', receivedAt: 5, raw: '{}', reason });
+      const b = await s.quarantine({ workspace: 'w', receivedAt: 6, raw: '{}', reason });
+      assert.ok(a !== b && a !== first, 'without a digest every call is a new row');
+    });
+
     withStore('quarantine: ids increase; listed by workspace, status and cursor; re-submission', async (s) => {
       const id1 = await s.quarantine({ workspace: 'w', receivedAt: 1, raw: '{"bad":', reason: [{ path: '', message: 'not JSON' }] });
       const id2 = await s.quarantine({ workspace: 'w', receivedAt: 2, raw: '{}', reason: [{ path: '/type', message: 'missing' }] });

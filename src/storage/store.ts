@@ -344,6 +344,13 @@ export interface QuarantineRow {
   status: 'open' | 'resubmitted';
 }
 
+/**
+ * A message to quarantine. With a `digest` (of a message that carries its
+ * own messageId: the same message sent again), a row of the workspace with
+ * that digest, whatever its status, is the answer instead of a new row.
+ */
+export type NewQuarantineRow = Omit<QuarantineRow, 'id' | 'status'> & { digest?: string };
+
 export interface ApiKeyRow {
   id: string;
   workspace: string;
@@ -415,7 +422,8 @@ export interface StateStore {
   saveDefinitions(rows: DefinitionRow[]): Promise<void>;
   deleteDefinition(name: string): Promise<void>;
 
-  quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number>;
+  /** Stores a quarantined message (or finds it again: see NewQuarantineRow); its id. */
+  quarantine(row: NewQuarantineRow): Promise<number>;
   quarantined(workspace: string, opts?: { status?: QuarantineRow['status']; limit?: number; after?: number }): Promise<QuarantineRow[]>;
   quarantinedById(workspace: string, id: number): Promise<QuarantineRow | undefined>;
   markResubmitted(workspace: string, id: number): Promise<void>;

@@ -300,6 +300,8 @@ CREATE TABLE rebuild_fence (
   expires_at BIGINT NOT NULL
 );`,
   },
+  // A message sent again (its own messageId, the same text) is found by its digest instead of quarantined twice.
+  { version: 15, name: 'quarantined messages found again by digest', sql: 'ALTER TABLE quarantine ADD COLUMN digest TEXT COLLATE "C"; CREATE UNIQUE INDEX quarantine_digest ON quarantine (workspace, digest);' },
 ];
 
 /** Derived tables on PostgreSQL: the shared ones plus the segment re-evaluation schedule (as on SQLite), the partitions' trait and segment backfill progress, identity routes, applied control records, each partition's removed links and erased identifiers. */

@@ -18,7 +18,7 @@ import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, ErasedIdentifier, HistoryEntry, PartitionBackfill, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, ErasedIdentifier, HistoryEntry, PartitionBackfill, NewQuarantineRow, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeBackfills, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
@@ -322,14 +322,18 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     await this.pool.query('DELETE FROM definitions WHERE name = $1', [name]);
   }
 
-  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
-    const r = await this.pool.query<{ id: number }>('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES ($1, $2, $3, $4) RETURNING id', [
-      row.workspace,
-      row.receivedAt,
-      row.raw,
-      JSON.stringify(row.reason),
-    ]);
-    return r.rows[0]!.id;
+  async quarantine(row: NewQuarantineRow): Promise<number> {
+    const params = [row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason), row.digest ?? null];
+    for (;;) {
+      const r = await this.pool.query<{ id: string }>(
+        'INSERT INTO quarantine (workspace, received_at, raw, reason, digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace, digest) DO NOTHING RETURNING id',
+        params,
+      );
+      if (r.rows.length > 0) return Number(r.rows[0]!.id);
+      // Only a row with this digest stops the insert (a null digest never conflicts); unless it was deleted since (an erasure), it is the answer.
+      const found = await this.pool.query<{ id: string }>('SELECT id FROM quarantine WHERE workspace = $1 AND digest = $2', [row.workspace, row.digest]);
+      if (found.rows.length > 0) return Number(found.rows[0]!.id);
+    }
   }
 
   async quarantined(workspace: string, opts: { status?: QuarantineRow['status']; limit?: number; after?: number } = {}): Promise<QuarantineRow[]> {

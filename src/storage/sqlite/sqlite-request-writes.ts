@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AuditRecord } from '../audit.ts';
-import type { QuarantineRow } from '../store.ts';
+import type { NewQuarantineRow } from '../store.ts';
 
 export function insertAudit(db: Database.Database, records: readonly AuditRecord[]): void {
   const ins = db.prepare('INSERT INTO audit_log (at, workspace, key_id, scope, method, route, status, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
@@ -15,7 +15,11 @@ export function insertAudit(db: Database.Database, records: readonly AuditRecord
 }
 
 /** Stores one quarantined message; returns its id. */
-export function insertQuarantine(db: Database.Database, row: Omit<QuarantineRow, 'id' | 'status'>): number {
-  const r = db.prepare('INSERT INTO quarantine (workspace, received_at, raw, reason) VALUES (?, ?, ?, ?)').run(row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason));
-  return Number(r.lastInsertRowid);
+export function insertQuarantine(db: Database.Database, row: NewQuarantineRow): number {
+  const r = db
+    .prepare('INSERT INTO quarantine (workspace, received_at, raw, reason, digest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace, digest) DO NOTHING')
+    .run(row.workspace, row.receivedAt, row.raw, JSON.stringify(row.reason), row.digest ?? null);
+  if (r.changes > 0) return Number(r.lastInsertRowid);
+  // Only a row with this digest stops the insert (a null digest never conflicts).
+  return (db.prepare('SELECT id FROM quarantine WHERE workspace = ? AND digest = ?').get(row.workspace, row.digest) as { id: number }).id;
 }

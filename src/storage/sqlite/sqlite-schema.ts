@@ -135,6 +135,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'erasure ledger and suppression list', sql: SQLITE_PRIVACY_SCHEMA },
   { version: 5, name: 'per-person data keys (crypto-shredding) and the retention log', sql: PRIVACY_TABLES_SQLITE },
   { version: 6, name: 'audit log', sql: AUDIT_SQLITE },
+  // A message sent again (its own messageId, the same text) is found by its digest instead of quarantined twice.
+  { version: 7, name: 'quarantined messages found again by digest', sql: 'ALTER TABLE quarantine ADD COLUMN digest TEXT; CREATE UNIQUE INDEX quarantine_digest ON quarantine (workspace, digest);' },
 ];
 
 /**

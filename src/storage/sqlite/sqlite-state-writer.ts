@@ -7,7 +7,7 @@
 import { Errors } from '../../core/errors.ts';
 import { startThread, ThreadCalls } from '../../core/thread/index.ts';
 import type { AuditRecord } from '../audit.ts';
-import type { QuarantineRow } from '../store.ts';
+import type { NewQuarantineRow } from '../store.ts';
 import type { StateWriterInit, ToStateWriter } from './state-writer-protocol.ts';
 
 export class SqliteStateWriter {
@@ -36,7 +36,7 @@ export class SqliteStateWriter {
   }
 
   /** Stores one quarantined message; its id. */
-  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
+  async quarantine(row: NewQuarantineRow): Promise<number> {
     return (await this.thread().call({ type: 'quarantine', row })) as number;
   }
 

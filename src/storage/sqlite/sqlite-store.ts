@@ -8,7 +8,7 @@ import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors } from '../../core/errors.ts';
 import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, NewQuarantineRow, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedSqlite } from './sqlite-reseal.ts';
@@ -357,7 +357,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     this.db.prepare('DELETE FROM definitions WHERE name = ?').run(name);
   }
 
-  async quarantine(row: Omit<QuarantineRow, 'id' | 'status'>): Promise<number> {
+  async quarantine(row: NewQuarantineRow): Promise<number> {
     if (this.writers) return this.writers.state.quarantine(row);
     return insertQuarantine(this.db, row);
   }

@@ -1,6 +1,6 @@
 /** Calls from the main thread to the state writer thread (see sqlite-state-writer.ts). */
 import type { AuditRecord } from '../audit.ts';
-import type { QuarantineRow } from '../store.ts';
+import type { NewQuarantineRow } from '../store.ts';
 
 export interface StateWriterInit {
   file: string;
@@ -10,6 +10,6 @@ export interface StateWriterInit {
 export type ToStateWriter =
   | { type: 'data-keys'; workspace: string; rows: ReadonlyArray<{ subject: string; sealed: string }>; createdAt: number }
   | { type: 'audit'; records: readonly AuditRecord[] }
-  | { type: 'quarantine'; row: Omit<QuarantineRow, 'id' | 'status'> }
+  | { type: 'quarantine'; row: NewQuarantineRow }
   | { type: 'ready' }
   | { type: 'close' };
