@@ -179,6 +179,21 @@ describe('HTTP API operations', () => {
       assert.ok(value('portrait_processing_latency_seconds_count') >= 1, text);
       assert.ok(value('portrait_process_cpu_user_seconds_total') > 0, 'the process metrics carry the one prefix');
       assert.doesNotMatch(text, /portrait_process_process_/, 'and not twice');
+      assert.doesNotMatch(text, /^portrait_destination_pending_deliveries\{/m, 'no destination, no series');
+
+      // A paused destination: what waits for it shows per destination.
+      await p.destinations.create('default', { id: 'crm', url: 'http://127.0.0.1:9/hook', kinds: ['profile.updated', 'segment.entered'], enabled: false });
+      await p.destinations.create('default', { id: 'live', url: 'http://127.0.0.1:9/hook', kinds: ['segment.entered'] });
+      await p.segments.put('segment', { name: 'all', condition: 'event_count >= 1' });
+      await p.drain();
+      const later = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const series = (name: string, destination: string) => Number(new RegExp(`^${name}\\{workspace="default",destination="${destination}"\\} (\\S+)$`, 'm').exec(later)?.[1]);
+      assert.equal(series('portrait_destination_enabled', 'crm'), 0, later);
+      assert.equal(series('portrait_destination_enabled', 'live'), 1);
+      assert.equal(series('portrait_destination_undispatched_notifications', 'crm'), 2, 'the two entries into the new segment wait for the paused one');
+      assert.equal(series('portrait_destination_pending_deliveries', 'crm'), 0);
+      assert.equal(series('portrait_destination_dead_letters', 'crm'), 0);
+      assert.ok(series('portrait_destination_oldest_pending_seconds', 'live') >= 0, 'the oldest wait, in seconds');
     } finally {
       await app.close();
       await p.close();

@@ -360,6 +360,35 @@ export function destinationStoreContract(name: string, factory: DestinationStore
       assert.equal(await codeOf(() => s.d.get('w', 'crm')), 'PORTRAIT_DESTINATION_NOT_FOUND', 'not created');
     });
 
+    it('health: per destination, what waits to be dispatched and delivered, since when, and the open dead letters', async () => {
+      s = await open({ maxAttempts: 2 });
+      let up = false;
+      respond = (r) => (r.path === '/sick' && !up ? 500 : 200);
+      await s.d.create('w', { id: 'sick', url: await receiverUrl('/sick'), secret: SECRET, kinds: ['segment.entered'] });
+      await s.d.create('w', { id: 'paused', url: await receiverUrl('/paused'), secret: SECRET, kinds: ['segment.entered'], enabled: false });
+      await s.d.create('v', { id: 'other', url: await receiverUrl('/other'), secret: SECRET, kinds: ['segment.entered'] });
+      const of = async (id: string) => (await s.d.health()).find((h) => h.destination === id)!;
+      assert.deepEqual((await s.d.health()).map((h) => [h.workspace, h.destination, h.enabled]), [['v', 'other', true], ['w', 'paused', false], ['w', 'sick', true]], 'every destination, by workspace and id');
+      await notify(s, [
+        { kind: 'segment.entered', profileId: 'p1', segment: 'vip' },
+        { kind: 'profile.updated', profileId: 'p1' },
+      ]);
+      assert.deepEqual(await of('sick'), { destination: 'sick', workspace: 'w', enabled: true, pending: 0, oldestPendingAt: null, dead: 0, undispatched: 2 }, 'written, not yet dispatched');
+      assert.equal((await of('other')).undispatched, 0, 'another workspace\'s notifications are not its own');
+      s.clock.set(T0 + 1000);
+      await s.d.worker.runOnce();
+      const failing = await of('sick');
+      assert.deepEqual([failing.pending, failing.oldestPendingAt, failing.dead, failing.undispatched], [1, T0 + 1000, 0, 0], 'dispatched (the update passed over by its kinds), one delivery waiting after a failure, since its creation');
+      assert.equal((await of('paused')).undispatched, 2, 'a paused destination keeps its backlog');
+      await deliverAll(s);
+      assert.deepEqual([(await of('sick')).pending, (await of('sick')).dead], [0, 1], 'given up: a dead letter');
+      up = true;
+      await s.d.replay('w', 'sick');
+      assert.equal((await of('sick')).pending, 1, 'a replay waits again');
+      await s.d.worker.runOnce();
+      assert.deepEqual([(await of('sick')).pending, (await of('sick')).dead], [0, 0], 'delivered: nothing waits, nothing open');
+    });
+
     it('a new destination gets what is written after it; a paused one catches up when enabled', async () => {
       s = await open();
       const url = await receiverUrl();

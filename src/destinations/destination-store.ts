@@ -68,6 +68,21 @@ export interface MemberRow {
   doc: string | null;
 }
 
+/** What a destination has yet to deliver, and what it gave up on. */
+export interface DestinationHealth {
+  destination: string;
+  workspace: string;
+  enabled: boolean;
+  /** Deliveries waiting for an attempt (first or retry). */
+  pending: number;
+  /** When the oldest pending delivery was created (epoch ms), if any. */
+  oldestPendingAt: number | null;
+  /** Dead letters not replayed. */
+  dead: number;
+  /** Outbox rows of its workspace past its cursor: not yet turned into deliveries (or skipped by its filters). */
+  undispatched: number;
+}
+
 export interface DestinationStore {
   destination(id: string): Promise<Destination | undefined>;
   /** Every destination (of one workspace when named), ordered by workspace and id. */
@@ -102,6 +117,8 @@ export interface DestinationStore {
   failed(dl: DueDelivery, responseCode: number | null, error: string, now: number, retryAt: number | null): Promise<void>;
   /** The earliest next attempt among pending deliveries of enabled destinations. */
   nextDueAt(): Promise<number | undefined>;
+  /** Per destination, what waits and what failed (for /metrics), ordered by workspace and id. */
+  health(): Promise<DestinationHealth[]>;
 
   /** A destination's deliveries in creation order after `after` (a seq), optionally of one status. */
   deliveries(destination: string, o: { status?: DeliveryStatus; after?: number; limit: number }): Promise<Delivery[]>;
@@ -249,5 +266,18 @@ export function toDeadLetter(r: Row): DeadLetter {
     lastError: (r.last_error as string | null) ?? null,
     responseCode: (r.response_code as number | null) ?? null,
     replayedAt: (r.replayed_at as number | null) ?? null,
+  };
+}
+
+export function toHealth(r: Row): DestinationHealth {
+  // Counts and BIGINT columns may come back as strings (PostgreSQL); enabled as 0/1 (SQLite).
+  return {
+    destination: r.id as string,
+    workspace: r.workspace as string,
+    enabled: r.enabled === true || r.enabled === 1,
+    pending: Number(r.pending),
+    oldestPendingAt: r.oldest === null || r.oldest === undefined ? null : Number(r.oldest),
+    dead: Number(r.dead),
+    undispatched: Number(r.undispatched),
   };
 }

@@ -19,7 +19,7 @@ import { DeliveryWorker, type DeliveryOptions } from './delivery-worker.ts';
 import { exportSegment, type ExportOptions } from './export.ts';
 import type { ValueSealer } from '../storage/sealer.ts';
 import type { FetchLike } from './sender.ts';
-import type { DeadLetter, Delivery, DeliveryStatus, DestinationStore } from './destination-store.ts';
+import type { DeadLetter, Delivery, DeliveryStatus, DestinationHealth, DestinationStore } from './destination-store.ts';
 
 export interface DestinationsOptions {
   store: DestinationStore;
@@ -178,6 +178,11 @@ export class Destinations {
     const d = await this.require(workspace, id);
     if (d.source === 'config') throw Errors.destinationFromConfig(id);
     await this.store.remove(id);
+  }
+
+  /** Per destination of every workspace: deliveries waiting, the oldest one's age, open dead letters, notifications not yet dispatched. */
+  health(): Promise<DestinationHealth[]> {
+    return this.store.health();
   }
 
   /** A destination's deliveries in creation order, paged by `after`, optionally of one status. */

@@ -16,10 +16,12 @@ import {
   toDelivery,
   toDestination,
   toDue,
+  toHealth,
   toOutbox,
   type DeadLetter,
   type Delivery,
   type DeliveryStatus,
+  type DestinationHealth,
   type DestinationStore,
   type DueDelivery,
   type MemberRow,
@@ -161,6 +163,20 @@ export class SqliteDestinationStore implements DestinationStore {
       .prepare(`SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN destinations t ON t.id = d.destination WHERE d.status = 'pending' AND t.enabled = 1`)
       .get() as { t: number | null };
     return r.t ?? undefined;
+  }
+
+  async health(): Promise<DestinationHealth[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT t.id, t.workspace, t.enabled,
+           (SELECT COUNT(*) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS pending,
+           (SELECT MIN(d.created_at) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS oldest,
+           (SELECT COUNT(*) FROM dead_letters l WHERE l.destination = t.id AND l.replayed_at IS NULL) AS dead,
+           (SELECT COUNT(*) FROM outbox o WHERE o.workspace = t.workspace AND o.seq > COALESCE((SELECT c.seq FROM destination_cursors c WHERE c.destination = t.id), 0)) AS undispatched
+         FROM destinations t ORDER BY t.workspace, t.id`,
+      )
+      .all() as Row[];
+    return rows.map(toHealth);
   }
 
   // Logs and replay

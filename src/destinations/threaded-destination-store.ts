@@ -10,7 +10,7 @@
 import { Errors } from '../core/errors.ts';
 import { startThread, ThreadCalls } from '../core/thread/index.ts';
 import type { Destination } from './destination.ts';
-import type { DeadLetter, Delivery, DeliveryStatus, DestinationStore, DueDelivery, MemberRow, OutboxRow } from './destination-store.ts';
+import type { DeadLetter, Delivery, DeliveryStatus, DestinationHealth, DestinationStore, DueDelivery, MemberRow, OutboxRow } from './destination-store.ts';
 import type { DestinationThreadInit, StoreMethod, ToDestinationThread } from './destination-thread-protocol.ts';
 
 type Method<M extends StoreMethod> = DestinationStore[M] extends (...args: infer A) => infer R ? { args: A; result: R } : never;
@@ -67,6 +67,9 @@ export class ThreadedDestinationStore implements DestinationStore {
   }
   nextDueAt(): Promise<number | undefined> {
     return this.call('nextDueAt');
+  }
+  health(): Promise<DestinationHealth[]> {
+    return this.call('health');
   }
   deliveries(destination: string, o: { status?: DeliveryStatus; after?: number; limit: number }): Promise<Delivery[]> {
     return this.call('deliveries', destination, o);
