@@ -269,6 +269,14 @@ export function toDeadLetter(r: Row): DeadLetter {
   };
 }
 
+/** DestinationHealth rows, one per destination, in the same SQL on SQLite and PostgreSQL (read with toHealth). */
+export const HEALTH_SQL = `SELECT t.id, t.workspace, t.enabled,
+  (SELECT COUNT(*) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS pending,
+  (SELECT MIN(d.created_at) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS oldest,
+  (SELECT COUNT(*) FROM dead_letters l WHERE l.destination = t.id AND l.replayed_at IS NULL) AS dead,
+  (SELECT COUNT(*) FROM outbox o WHERE o.workspace = t.workspace AND o.seq > COALESCE((SELECT c.seq FROM destination_cursors c WHERE c.destination = t.id), 0)) AS undispatched
+FROM destinations t ORDER BY t.workspace, t.id`;
+
 export function toHealth(r: Row): DestinationHealth {
   // Counts and BIGINT columns may come back as strings (PostgreSQL); enabled as 0/1 (SQLite).
   return {

@@ -19,6 +19,7 @@ import {
   toDelivery,
   toDestination,
   toDue,
+  HEALTH_SQL,
   toHealth,
   toOutbox,
   type DeadLetter,
@@ -200,15 +201,7 @@ export class PostgresDestinationStore implements DestinationStore {
   }
 
   async health(): Promise<DestinationHealth[]> {
-    const rows = await this.rows(
-      `SELECT t.id, t.workspace, t.enabled,
-         (SELECT COUNT(*) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS pending,
-         (SELECT MIN(d.created_at) FROM deliveries d WHERE d.destination = t.id AND d.status = 'pending') AS oldest,
-         (SELECT COUNT(*) FROM dead_letters l WHERE l.destination = t.id AND l.replayed_at IS NULL) AS dead,
-         (SELECT COUNT(*) FROM outbox o WHERE o.workspace = t.workspace AND o.seq > COALESCE((SELECT c.seq FROM destination_cursors c WHERE c.destination = t.id), 0)) AS undispatched
-       FROM destinations t ORDER BY t.workspace, t.id`,
-    );
-    return rows.map(toHealth);
+    return (await this.rows(HEALTH_SQL)).map(toHealth);
   }
 
   // Logs and replay
