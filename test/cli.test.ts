@@ -202,6 +202,13 @@ describe('portrait segments and tags', () => {
         (e: { code: number; stderr: string }) => e,
       );
       assert.match(bad.stderr, /PORTRAIT_SEGMENT_CONDITION_SYNTAX.*position 16/, 'syntax error with position');
+      const bound = JSON.parse((await cli('segments', 'create', 'promo', 'traits.orders >= 1', '--purpose', 'marketing')).stdout) as { definition: { purpose?: string }; size: number };
+      assert.deepEqual([bound.definition.purpose, bound.size], ['marketing', 0], 'bound to a purpose: ann gave no marketing consent, so no member');
+      const unknownPurpose = await cli('segments', 'create', 'promo2', 'traits.orders >= 1', '--purpose', 'astrology').then(
+        () => assert.fail('expected a failure'),
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.match(unknownPurpose.stderr, /PORTRAIT_SEGMENT_INVALID.*\/purpose/, 'an unknown purpose names its path');
       await cli('tags', 'create', 'interest/sports');
       const set = JSON.parse((await cli('tags', 'set', 'interest/sports', 'user_id', 'bob')).stdout) as { changed: boolean; messageId: string };
       assert.deepEqual([set.changed, /^tag-/.test(set.messageId)], [true, true], 'the decision and the message carrying it');

@@ -37,9 +37,15 @@ function definitionCommands(group: Command, kind: DefinitionKind): void {
     .argument('<name>', kind === 'tag' ? 'tag name, e.g. interest/sports/football' : 'segment name')
     .argument(kind === 'tag' ? '[condition]' : '<condition>', kind === 'tag' ? 'condition text (omit for a manual tag)' : 'condition text, e.g. "last_seen within 7 days and traits.orders_30d >= 3"')
     .option('--description <text>', 'description')
+    .option('--purpose <purpose>', 'consent purpose it serves (privacy.purposes): a profile without that consent is never a member')
     .option('--check', 'only validate; save nothing')
-    .action(async (name: string, condition: string | undefined, opts: { description?: string; check?: boolean }, cmd: Command) => {
-      const raw = { name, ...(condition !== undefined ? { condition } : {}), ...(opts.description !== undefined ? { description: opts.description } : {}) };
+    .action(async (name: string, condition: string | undefined, opts: { description?: string; purpose?: string; check?: boolean }, cmd: Command) => {
+      const raw = {
+        name,
+        ...(condition !== undefined ? { condition } : {}),
+        ...(opts.description !== undefined ? { description: opts.description } : {}),
+        ...(opts.purpose !== undefined ? { purpose: opts.purpose } : {}),
+      };
       await withPortrait(cmd, async (p) => {
         if (opts.check) return out({ valid: true, definition: await p.segments.validate(kind, raw) });
         const r = await p.segments.put(kind, raw);
