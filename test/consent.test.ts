@@ -165,6 +165,53 @@ describe('purpose-bound computation', () => {
     }
   });
 
+  it('a manual tag with a purpose is held only while that consent is granted; the decision to tag stays; a rebuild agrees', async () => {
+    const { p, clock } = await openMemory({ ...CONFIG, traits: [...CONFIG.traits], segments: [...CONFIG.segments], tags: [{ name: 'crm/callback', purpose: 'marketing' }] });
+    try {
+      await p.ingest([order('u1', T0, 'o1')]);
+      await p.drain();
+      const set = await p.segments.tag('crm/callback', 'user_id', 'u1', true);
+      await p.drain();
+      assert.equal(set.changed, true, 'the decision is recorded');
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members, [], 'not held without marketing consent');
+      let why = await p.segments.explain('tag', 'crm/callback', 'user_id', 'u1');
+      assert.deepEqual(
+        [why.member, why.explanation.condition, why.explanation.children?.map((c) => [c.condition, c.held])],
+        [false, 'purpose marketing: set manually: crm/callback', [['consent.marketing = true', false], ['set manually: crm/callback', true]]],
+        'explained by the gate',
+      );
+
+      clock.set(T0 + DAY);
+      await p.ingest([consent('u1', T0 + DAY, 'c1', { marketing: true })]);
+      await p.drain();
+      const id = (await p.profile('user_id', 'u1'))!.id;
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members.map((m) => m.profileId), [id], 'granted: held');
+      why = await p.segments.explain('tag', 'crm/callback', 'user_id', 'u1');
+      assert.equal(why.member, true);
+
+      clock.set(T0 + 2 * DAY);
+      await p.setConsent('user_id', 'u1', { marketing: false });
+      await p.drain();
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members, [], 'withdrawn: let go at once');
+      const exits = (await p.segments.outbox()).filter((o) => o.kind === 'tag.exited').map((o) => o.payload as { tag: string; reason: string; source: string });
+      assert.deepEqual(exits.map((e) => [e.tag, e.reason, e.source]), [['crm/callback', 'consent_withdrawn:marketing', 'manual']], 'tag.exited names the withdrawal');
+      assert.deepEqual((await p.segments.ofProfile({ workspace: 'default', id })).tags, [], 'the profile lists no tag');
+
+      clock.set(T0 + 3 * DAY);
+      await p.setConsent('user_id', 'u1', { marketing: true });
+      await p.drain();
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members.map((m) => m.profileId), [id], 'granted again: held again, the decision was kept');
+
+      const before = await p.stateDump();
+      await p.rebuild();
+      await p.drain();
+      assert.deepEqual(await p.stateDump(), before, 'a rebuild reaches the same state');
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members.map((m) => m.profileId), [id], 'and the same membership');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('a consent decision arriving late gives the same state as in event-time order', async () => {
     const events = [order('u1', T0, 'o1'), consent('u1', T0 + 10, 'c1', { marketing: true }), order('u1', T0 + 20, 'o2'), order('u1', T0 + 30, 'o3'), consent('u1', T0 + 25, 'c2', { marketing: false }), consent('u1', T0 + 28, 'c3', { marketing: true })];
     const run = async (msgs: unknown[]) => {

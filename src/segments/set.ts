@@ -105,7 +105,6 @@ export function readDefinitions(
       if (typeof o.description === 'string') d.description = o.description;
       if (o.purpose !== undefined) {
         if (typeof o.purpose !== 'string') problems.push({ path: `${path}/purpose`, message: 'must be a string naming a consent purpose' });
-        else if (condition === null) problems.push({ path: `${path}/purpose`, message: 'needs a condition: a manual tag has no purpose' });
         else {
           const p = purposeProblem(o.purpose, ctx, `${path}/purpose`);
           if (p !== undefined) problems.push(p);
@@ -188,8 +187,9 @@ export class SegmentSet {
     const compile = (kind: DefinitionKind, d: SegmentDefinition): CompiledSegment => {
       const key = memberKey(kind, d.name);
       if (d.condition === null) {
-        inputs.set(key, new Set([key]));
-        return { kind, name: d.name, key, condition: null, inputs: inputs.get(key)! };
+        // Set by hand; with a purpose, held only while that consent is granted.
+        inputs.set(key, new Set(d.purpose === undefined ? [key] : [key, `consent:${d.purpose}`]));
+        return { kind, name: d.name, key, condition: null, inputs: inputs.get(key)!, ...(d.purpose !== undefined ? { purpose: d.purpose } : {}) };
       }
       const own = new Set([...inputRefs(d.condition)].map(inputKey));
       if (d.purpose !== undefined) own.add(`consent:${d.purpose}`);
@@ -289,11 +289,11 @@ export class SegmentSet {
     for (const c of this.order) {
       if (only !== undefined && !only.has(c.key)) continue;
       // Without the consent its purpose needs, a profile is never a member (and time changes nothing).
+      if (!consentGranted(doc, c.purpose)) continue;
       if (c.condition === null) {
         if (manualTagOn(doc, c.name)) members.add(c.key);
         continue;
       }
-      if (!consentGranted(doc, c.purpose)) continue;
       if (evaluate(c.condition, r)) members.add(c.key);
       const n = nextChange(c.condition, r);
       if (n < next) next = n;
@@ -306,8 +306,7 @@ export class SegmentSet {
     const c = this.byKey.get(key)!;
     const { members } = this.evaluate(doc, now, traits, new Map());
     const r = this.reader(doc, now, traits, members, new Map(), undefined);
-    if (c.condition === null) return { condition: `set manually: ${c.name}`, held: members.has(key) };
-    const inner = explain(c.condition, r);
+    const inner: Explanation = c.condition === null ? { condition: `set manually: ${c.name}`, held: manualTagOn(doc, c.name) } : explain(c.condition, r);
     if (c.purpose === undefined) return inner;
     const ref = `consent.${c.purpose}`;
     const granted = consentGranted(doc, c.purpose);
