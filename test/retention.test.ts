@@ -72,6 +72,33 @@ describe('retention', () => {
     }
   });
 
+  it('keeps consent and manual tag decisions past every rule, so a rebuild after a purge repeats them', async () => {
+    const { p, clock } = await open({ rules: [{ days: 30 }] }, undefined, { tags: [{ name: 'crm/callback' }], segments: [{ name: 'reachable', condition: 'consent.marketing = true' }] });
+    try {
+      clock.set(T0 - 60 * DAY);
+      await p.ingest([view('old', 'u1', 60), { type: 'identify', userId: 'u1', messageId: 'grant', timestamp: new Date(T0 - 60 * DAY).toISOString(), traits: { consent: { marketing: true }, city: 'Lima' } }]);
+      await p.drain();
+      await p.segments.tag('crm/callback', 'user_id', 'u1', true);
+      await p.setConsent('user_id', 'u1', { analytics: true });
+      await p.drain();
+      clock.set(T0);
+      const report = await p.runRetention();
+      assert.deepEqual(report.events.map((e) => [e.workspace, e.purged]), [['default', 1]], 'only the old view is purged');
+      const kept = (await p.events('user_id', 'u1', { limit: 10 })).events.map((e) => e.record.messageId);
+      assert.equal(kept.length, 3, `the consent in traits, the manual tag and the API consent stay (${kept.join(', ')})`);
+      assert.ok(kept.includes('grant'), 'the identify carrying the consent is kept whole');
+
+      await p.rebuild();
+      await p.drain();
+      const v = (await p.profile('user_id', 'u1'))!;
+      assert.deepEqual([v.consents.marketing?.granted, v.consents.analytics?.granted], [true, true], 'the rebuild repeats both consents');
+      assert.deepEqual((await p.segments.tagMembers('crm/callback')).members.map((m) => m.profileId), [v.id], 'and the manual tag');
+      assert.deepEqual((await p.segments.members('reachable')).members.map((m) => m.profileId), [v.id], 'and what reads the consent');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('hands inactive profiles to the injected deletion, or by default erases them without suppressing the person', async () => {
     const deleted: Array<[string, string]> = [];
     const { p, clock } = await open({ inactiveProfileDays: 90 }, deleted);

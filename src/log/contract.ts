@@ -119,6 +119,25 @@ export function logContract(backend: string, factory: LogFactory, opts: { skip?:
       assert.equal((await log.eventsFor('w', { userIds: ['u'], anonymousIds: [] })).length, 2, 'eventsFor no longer finds purged events');
     });
 
+    withLog('purge keeps the events carrying a consent or manual tag decision, whatever their age', async (log) => {
+      await log.append([
+        logEvent('api-consent', { type: 'identify', event: undefined, timestamp: 100, context: { consent: { marketing: false }, consentSource: 'api' } }),
+        logEvent('traits-consent', { type: 'identify', event: undefined, timestamp: 100, traits: { consent: { analytics: true }, city: 'Lima' } }),
+        logEvent('context-consent', { timestamp: 100, context: { consent: { categoryPreferences: { Advertising: true } } } }),
+        logEvent('manual-tag', { type: 'identify', event: undefined, timestamp: 100, context: { portraitTags: { 'crm/callback': true } } }),
+        logEvent('plain', { timestamp: 100 }),
+        logEvent('not-a-decision', { timestamp: 100, context: { consent: 'yes' }, properties: { consent: { marketing: true } } }),
+        logEvent('track-traits', { timestamp: 100, traits: { consent: { marketing: true } } }),
+      ]);
+      const purged = await log.purge({ before: 500 });
+      assert.deepEqual([...purged], [['w', 3]], 'three purged');
+      assert.deepEqual(
+        (await log.read(0, 100)).map((r) => r.record.messageId),
+        ['api-consent', 'traits-consent', 'context-consent', 'manual-tag'],
+        'decisions stay; a plain event, a consent that is no decision object, one in properties, and traits outside an identify go',
+      );
+    });
+
     withLog('groupEvents: the group calls naming a group and the messages attributed to it, in order, up to a position', async (log) => {
       await log.append([
         logEvent('g1', { type: 'group', groupId: 'acme', event: undefined }),

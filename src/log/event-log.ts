@@ -6,6 +6,26 @@
  */
 import type { LogRecord, PortraitEvent, Positioned } from '../core/event.ts';
 
+const isObject = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Records a retention purge never deletes, whatever their age: unmerge,
+ * erase and group tag records, and the events carrying a decision a rebuild
+ * must repeat and a controller may have to show: a consent decision
+ * (`context.consent`, an identify's `traits.consent`) or a manual tag
+ * decision (`context.portraitTags`). SQLITE_KEPT_BY_RETENTION says the same in SQL.
+ */
+export function keptByRetention(r: LogRecord): boolean {
+  if (r.type === 'unlink' || r.type === 'erase' || r.type === 'group_tag') return true;
+  const e = r as PortraitEvent;
+  return isObject(e.context?.consent) || isObject(e.context?.portraitTags) || (e.type === 'identify' && isObject(e.traits?.consent));
+}
+
+/** keptByRetention over the SQLite log's columns (`type`, `body`). */
+export const SQLITE_KEPT_BY_RETENTION = `(type IN ('unlink', 'erase', 'group_tag')
+  OR json_type(body, '$.context.consent') IS 'object' OR json_type(body, '$.context.portraitTags') IS 'object'
+  OR (type = 'identify' AND json_type(body, '$.traits.consent') IS 'object'))`;
+
 export type AppendOutcome = 'appended' | 'duplicate';
 
 /** The ids whose events an erasure deletes: the rule `eventsFor` attributes events by. */
@@ -19,7 +39,7 @@ export interface EraseSelector {
 /**
  * Which events a retention purge deletes: event time before `before` (ms),
  * optionally only up to a position (what the engine has already folded), one
- * workspace, type and event name. Unlink, erase and group tag records are never purged.
+ * workspace, type and event name. What `keptByRetention` names is never purged.
  */
 export interface PurgeFilter {
   before: number;

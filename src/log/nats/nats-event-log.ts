@@ -21,7 +21,7 @@ import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ControlRecord } from '../../core/control.ts';
 import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
-import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
+import { keptByRetention, type AppendOutcome, type EventLog, type PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
 
 export interface NatsEventLogOptions {
@@ -330,7 +330,7 @@ export class NatsEventLog implements EventLog {
       if (chunk.length === 0) break;
       after = chunk[chunk.length - 1]!.position;
       for (const { position, record: r } of chunk) {
-        if (!isEvent(r) || r.timestamp >= filter.before || (filter.upTo !== undefined && position > filter.upTo)) continue;
+        if (!isEvent(r) || keptByRetention(r) || r.timestamp >= filter.before || (filter.upTo !== undefined && position > filter.upTo)) continue;
         if ((filter.workspace !== undefined && r.workspace !== filter.workspace) || (filter.type !== undefined && r.type !== filter.type)) continue;
         if (filter.event !== undefined && r.event !== filter.event) continue;
         if (!opts.dryRun) {

@@ -1,7 +1,19 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { Json, JsonObject, PortraitEvent } from '../../core/event.ts';
 import { logEvent as ev } from '../contract.ts';
+import { keptByRetention } from '../event-log.ts';
 import { SqliteEventLog } from './sqlite-event-log.ts';
+
+/** A field that may hold a decision object, or something else in its place. */
+const maybeDecision = fc.option(fc.oneof<fc.Arbitrary<Json>[]>(fc.constant({ marketing: true }), fc.constant({}), fc.string(), fc.integer(), fc.constant(null), fc.constant([{ a: 1 }])), { nil: undefined });
+const decisionShaped = fc.record({
+  type: fc.constantFrom('track', 'identify', 'page', 'group'),
+  consent: maybeDecision,
+  tags: maybeDecision,
+  traitsConsent: maybeDecision,
+});
 
 describe('SqliteEventLog', () => {
   it('assigns increasing positions and reads back in order', async () => {
@@ -103,5 +115,27 @@ describe('SqliteEventLog', () => {
     assert.deepEqual(await log.append([ev('new')]), ['appended'], 'appends go on');
     assert.equal(log.head(), 9, 'positions continue after the high-water mark');
     await log.close();
+  });
+
+  it('retention keeps in SQL exactly the records keptByRetention keeps, for any shape of the decision fields', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(decisionShaped, { maxLength: 25 }), async (shapes) => {
+        const log = new SqliteEventLog({ file: ':memory:' });
+        try {
+          const records = shapes.map((x, i): PortraitEvent => {
+            const context: JsonObject = {};
+            if (x.consent !== undefined) context.consent = x.consent;
+            if (x.tags !== undefined) context.portraitTags = x.tags;
+            return ev(`m${i}`, { type: x.type, event: x.type === 'track' ? 'x' : undefined, timestamp: 1, context, ...(x.traitsConsent !== undefined ? { traits: { consent: x.traitsConsent } } : {}) });
+          });
+          await log.append(records);
+          await log.purge({ before: 1_000 });
+          assert.deepEqual((await log.read(0, 100)).map((r) => r.record.messageId), records.filter(keptByRetention).map((r) => r.messageId));
+        } finally {
+          await log.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
-import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../event-log.ts';
+import { SQLITE_KEPT_BY_RETENTION, type AppendOutcome, type EraseSelector, type EventLog, type PurgeFilter } from '../event-log.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS log (
@@ -248,7 +248,7 @@ export class SqliteEventLog implements EventLog {
    * events do not linger in the file's free pages.
    */
   purgeSync(filter: PurgeFilter, opts: { dryRun?: boolean } = {}): Map<string, number> {
-    const where = `event_time < ? AND position <= ? AND type NOT IN ('unlink', 'erase', 'group_tag') AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
+    const where = `event_time < ? AND position <= ? AND NOT ${SQLITE_KEPT_BY_RETENTION} AND (? IS NULL OR workspace = ?) AND (? IS NULL OR type = ?) AND (? IS NULL OR json_extract(body, '$.event') = ?)`;
     const w = filter.workspace ?? null;
     const t = filter.type ?? null;
     const e = filter.event ?? null;
