@@ -9,7 +9,7 @@
  *   profiles of the measured phases alone, as <dir>/ingest.cpuprofile and
  *   <dir>/read.cpuprofile, for Chrome DevTools or any .cpuprofile reader)
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib';
 import { Portrait } from '../src/index.ts';
 import { buildServer } from '../src/server/app.ts';
 import { TEN_TRAITS, workload } from '../src/demo/workload.ts';
+import { cpu, threadNamed } from './threads.ts';
 
 const USERS = 20_000;
 const BATCHES = 400;
@@ -24,16 +25,6 @@ const IN_FLIGHT = 8;
 const GZIP = process.argv.includes('--gzip');
 const PROFILE = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
 
-/** A thread's time on a core (ms): this thread's by default. */
-const cpu = (thread = '/proc/thread-self') => Number(readFileSync(`${thread}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-
-/** The /proc directory of this process's thread named `name` (worker threads take their module's name). */
-function threadNamed(name: string): string {
-  for (const tid of readdirSync('/proc/self/task')) {
-    if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === name) return `/proc/self/task/${tid}`;
-  }
-  throw new Error(`no thread named ${name}`);
-}
 
 /** Runs `f`, and with --profile writes the main thread's CPU profile of it to <dir>/<name>.cpuprofile. */
 async function profiled(name: string, f: () => Promise<void>): Promise<void> {

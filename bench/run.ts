@@ -32,6 +32,7 @@ import { clusterBench } from './cluster.ts';
 import { httpBench, statusSummary, type HttpResult } from './http.ts';
 import { TEN_TRAITS } from '../test/support/workload.ts';
 import { appendRate, BATCH, ingestAll, workloadLines } from './stages.ts';
+import { threadCost, threadTimes } from './threads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -119,13 +120,14 @@ const quantile = (sorted: readonly number[], f: number) => sorted[Math.min(sorte
  * Beside it, what the latency does not include but shares the cores with: each batch's ingest call (until durable),
  * and the delay of this thread's event loop (which also receives the engine's commit messages).
  */
-async function pacedSegments(input: string[], dir: string, rate: number): Promise<{ p50: number; p99: number; max: number; entered: number; batches: number; achievedRate: number; ingestP50: number; ingestP99: number; loopDelayP99: number }> {
+async function pacedSegments(input: string[], dir: string, rate: number): Promise<{ p50: number; p99: number; max: number; entered: number; batches: number; achievedRate: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }> {
   const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...TWENTY_SEGMENTS], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
   const latencies: number[] = [];
   const ingests: number[] = [];
   const off = p.onProcessed((ms) => latencies.push(ms));
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
+  const threads0 = threadTimes();
   const batch = 50;
   const interval = (batch / rate) * 1000;
   const t0 = performance.now();
@@ -140,6 +142,7 @@ async function pacedSegments(input: string[], dir: string, rate: number): Promis
   }
   const achievedRate = input.length / ((performance.now() - t0) / 1000);
   await p.drain();
+  const threads = threadCost(threads0, threadTimes());
   loop.disable();
   off();
   let entered = 0;
@@ -162,12 +165,15 @@ async function pacedSegments(input: string[], dir: string, rate: number): Promis
     ingestP50: quantile(ingests, 0.5),
     ingestP99: quantile(ingests, 0.99),
     loopDelayP99: loop.percentile(99) / 1e6,
+    // Each thread's time on a core per event (µs), the busiest first (this process: the benchmark's own main thread too).
+    threadUsPerEvent: threads.filter((t) => t.ms > 0).slice(0, 6).map((t) => ({ name: t.name, us: (t.ms * 1000) / input.length })),
   };
 }
 
 /** What the paced run measures beside its latency. */
-function pacedDetail(f: { max: number; batches: number; ingestP50: number; ingestP99: number; loopDelayP99: number }): string {
-  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms`;
+function pacedDetail(f: { max: number; batches: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }): string {
+  const threads = f.threadUsPerEvent.map((t) => `${t.name} ${Math.round(t.us)}`).join(', ');
+  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${threads ? `   CPU µs per event by thread: ${threads}` : ''}`;
 }
 
 /** What the HTTP run measures beside its read latency. */
@@ -281,6 +287,7 @@ try {
     enteredMaxMs: +f.max.toFixed(2),
     pacedIngestP99Ms: +f.ingestP99.toFixed(2),
     pacedLoopDelayP99Ms: +f.loopDelayP99.toFixed(2),
+    pacedThreadUsPerEvent: Object.fromEntries(f.threadUsPerEvent.map((t) => [t.name, Math.round(t.us)])),
   };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
