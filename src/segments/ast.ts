@@ -82,10 +82,18 @@ export function unknownTagMessage(tag: string, defined: Iterable<string>): strin
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
-/** Milliseconds of a duration in the JSON form ("7d"). */
+const durations = new Map<string, number>();
+
+/** Milliseconds of a duration in the JSON form ("7d"); read once per text (evaluations read the same few often). */
 export function durationMs(d: string): number {
-  const unit = d[d.length - 1] as keyof typeof UNIT_MS;
-  return Number(d.slice(0, -1)) * UNIT_MS[unit];
+  let ms = durations.get(d);
+  if (ms === undefined) {
+    const unit = d[d.length - 1] as keyof typeof UNIT_MS;
+    ms = Number(d.slice(0, -1)) * UNIT_MS[unit];
+    if (durations.size >= 1000) durations.clear();
+    durations.set(d, ms);
+  }
+  return ms;
 }
 
 /** The names `leaf` reads from the tests of a condition, through and / or / not. */

@@ -170,6 +170,19 @@ export function windowNextChange(s: { b: Array<[number, unknown]> }, window: num
   return next;
 }
 
+const instants = new Map<string, number>();
+
+/** The epoch ms of a condition's ISO time, read once per text. */
+function instant(time: string): number {
+  let t = instants.get(time);
+  if (t === undefined) {
+    t = Date.parse(time);
+    if (instants.size >= 1000) instants.clear();
+    instants.set(time, t);
+  }
+  return t;
+}
+
 function asTime(v: Json | undefined): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
   if (typeof v === 'string') {
@@ -222,13 +235,17 @@ function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' | 
     case 'lt':
     case 'lte':
       return ordered(v, c.value, c.op);
+    // includes is === here: a JSON value is never NaN.
     case 'in':
-      return v !== undefined && c.values.some((x) => x === v);
+      return v !== undefined && c.values.includes(v as Literal);
     case 'not_in':
-      return v !== undefined && !c.values.some((x) => x === v);
+      return v !== undefined && !c.values.includes(v as Literal);
     case 'contains':
       // A top-k trait's list holds { key, count }: it contains a key.
-      if (Array.isArray(v)) return v.some((x) => x === c.value || (x !== null && typeof x === 'object' && !Array.isArray(x) && x.key === c.value));
+      if (Array.isArray(v)) {
+        for (const x of v) if (x === c.value || (x !== null && typeof x === 'object' && !Array.isArray(x) && x.key === c.value)) return true;
+        return false;
+      }
       return typeof v === 'string' && typeof c.value === 'string' && v.includes(c.value);
     case 'exists':
       return v !== undefined && v !== null;
@@ -242,11 +259,11 @@ function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' | 
     }
     case 'before': {
       const t = asTime(v);
-      return t !== undefined && t < Date.parse(c.time);
+      return t !== undefined && t < instant(c.time);
     }
     case 'after': {
       const t = asTime(v);
-      return t !== undefined && t > Date.parse(c.time);
+      return t !== undefined && t > instant(c.time);
     }
     default: {
       const never: never = c;
@@ -258,10 +275,13 @@ function leaf(c: Exclude<Condition, { op: 'and' | 'or' | 'not' | 'in_segment' | 
 /** Whether the condition holds for the profile at the reader's time. */
 export function evaluate(c: Condition, r: ProfileReader): boolean {
   switch (c.op) {
+    // Loops rather than every / some: no closure per evaluation on this hot path.
     case 'and':
-      return c.args.every((a) => evaluate(a, r));
+      for (const a of c.args) if (!evaluate(a, r)) return false;
+      return true;
     case 'or':
-      return c.args.some((a) => evaluate(a, r));
+      for (const a of c.args) if (evaluate(a, r)) return true;
+      return false;
     case 'not':
       return !evaluate(c.arg, r);
     case 'in_segment':
