@@ -194,7 +194,8 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
         }
       }),
       // [248024, 2, 5, true]: in the rebuild, the person's email (shredded by the erasure) no longer linked in
-      // partition 1, a handover to it settled there, and its `forget` told the others of the person's identifiers again.
+      // partition 1, a handover to it settled there, and the erasure's `forget` there told the others of the
+      // person's identifiers again (new records, which a rebuild then published).
       { numRuns: 5, examples: [[2, 3, 3, true], [248024, 2, 5, true]] },
     );
   });

@@ -67,7 +67,7 @@ export class PartitionErasure {
           at: position,
           index,
           to,
-          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }), ...(personHashes.length > 0 && { personHashes: [...personHashes] }) },
+          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }), ...(personHashes.length > 0 && { personHashes: [...personHashes] }), broadcast: true },
           timestamp,
           receivedAt: timestamp,
         }));
@@ -81,7 +81,8 @@ export class PartitionErasure {
    * the erasure, a handover, that reached this partition before this
    * `forget`): its rows here go up to this position, its identifiers count
    * as erased at the erasure's position, and every other partition is told
-   * to forget those the record does not name (their routes of them). So does a profile of this
+   * to forget them too (their routes of them), less those a broadcast record
+   * names (each of them has it). So does a profile of this
    * partition that holds one of the identifiers (one the person's link
    * joined before the erasure, answered after it). Such a profile goes with
    * the person: in the embedded mode it would have been part of theirs when
@@ -95,13 +96,13 @@ export class PartitionErasure {
     const erasedAt = r.body.erasedAt ?? r.at;
     const absorbed = await this.absorbedHere(ws, profileIds, identKeys);
     const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
-    // The identifiers found beyond those the record names: only they need telling the others (the erasing
-    // partition's `forget` named the rest to each of them). Whether a profile here holds some of the person's
-    // own identifiers differs in a rebuild, whose reads of the person's earlier events lack the fields the
-    // erasure shredded (their email no longer links, so a handover to it may settle here rather than pass on):
-    // what is sent, and which groups are recomputed, must not depend on it.
-    const named = new Set(identKeys);
-    const found = absorbedKeys.filter((k) => !named.has(k));
+    // The identifiers to tell the others of: those found here, less those a broadcast record names (every other
+    // partition has it). Whether a profile here holds some of the person's own identifiers differs in a rebuild,
+    // whose reads of the person's earlier events lack the fields the erasure shredded (their email no longer
+    // links, so a handover to it may settle here rather than pass on): what is sent, and which groups are
+    // recomputed, must not depend on it.
+    const told = new Set(r.body.broadcast === true ? identKeys : []);
+    const found = absorbedKeys.filter((k) => !told.has(k));
     // Records from before the erasure that still reach this partition must not bring the person back.
     this.o.erased.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
     c.erased = this.o.erased.take();
