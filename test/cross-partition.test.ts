@@ -193,7 +193,12 @@ describe('identity merges across partitions (PostgreSQL + NATS)', { skip }, () =
           await node.close();
         }
       }),
-      { numRuns: 5, examples: [[2, 3, 3, true]] },
+      // [248024, 2, 5, true]: in the rebuild, the person's email (shredded by the erasure) no longer linked in
+      // partition 1, a handover to it settled there, and the erasure's `forget` there told the others of the
+      // person's identifiers again (new records, which a rebuild then published). [683041, 6, 5, true] failed once
+      // under load: the erasing partition's count of dropped records was lower incrementally than in the rebuild
+      // (an erasure's commit was not fenced against a worker that had lost the partition).
+      { numRuns: 5, examples: [[2, 3, 3, true], [248024, 2, 5, true], [683041, 6, 5, true]] },
     );
   });
 

@@ -47,6 +47,9 @@ export interface LinkMeta {
  *   that had absorbed an erased one); else `at`. `personHashes`: keyed hashes of the erased person's
  *   identifiers whose link took the profile it names along (when that erasure suppressed them, the
  *   profile's identifiers join the suppression list, as the embedded mode's request would have listed them).
+ *   `broadcast`: its sender sent it to every other partition (an erasure's own, or one sent on), so every
+ *   partition forgets the identifiers it names; one sent to a single partition (a profile that settled on
+ *   the erased side, a late `give`) lacks it.
  * - `traits`: a trait backfill of partition `source` folded these partial
  *   states from its own events whose owner is `ident` (before `target`, the
  *   backfill's end there): merge them into the profile holding `ident`.
@@ -58,7 +61,7 @@ export type ControlBody =
   | { kind: 'give'; anchor: string; target: string; to: number; meta: LinkMeta }
   | { kind: 'grant'; ident: string; anchor: string; meta: LinkMeta }
   | { kind: 'handover'; doc: ProfileDoc; target: string; meta: LinkMeta; blocks?: Array<[string, string]> }
-  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number; personHashes?: string[] }
+  | { kind: 'forget'; profileIds: string[]; identKeys: string[]; groups?: string[]; erasedAt?: number; personHashes?: string[]; broadcast?: true }
   | { kind: 'traits'; ident: string; source: number; origin: number; states: BackfilledState[] };
 
 /** A trait state a backfill folded on one partition, for a profile owned by another. */

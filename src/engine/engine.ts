@@ -590,8 +590,7 @@ export class Engine implements EngineHandle {
   private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false): Promise<void> {
     await this.landed();
     if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
-    if (this.o.fenced) c.expectPosition = this.position;
-    if (this.o.leaseToken !== undefined) c.expectLease = this.o.leaseToken;
+    Object.assign(c, this.fence());
     const store = this.o.store;
     const detached = detach && store.commitDetached !== undefined;
     this.committing++;
@@ -616,6 +615,11 @@ export class Engine implements EngineHandle {
     }
     await landing;
     this.trimCaches();
+  }
+
+  /** What a commit expects of the store (partitioned workers): this engine's last position, and its lease. */
+  private fence(): { expectPosition?: number; expectLease?: number } {
+    return { ...(this.o.fenced && { expectPosition: this.position }), ...(this.o.leaseToken !== undefined && { expectLease: this.o.leaseToken }) };
   }
 
   /** Shrinks the caches to their bounds: only once nothing uncommitted is left in them. */
@@ -660,6 +664,7 @@ export class Engine implements EngineHandle {
     const done = await applyErasure(p, {
       ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position, p.record.hashes), groups: this.erasure.scope(p.record.workspace) }),
       ...(erased !== undefined && { erased }),
+      fence: this.fence(),
       log: this.o.log,
       store: this.o.store,
       hashEmail: this.o.hashEmail,

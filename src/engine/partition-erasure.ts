@@ -67,7 +67,7 @@ export class PartitionErasure {
           at: position,
           index,
           to,
-          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }), ...(personHashes.length > 0 && { personHashes: [...personHashes] }) },
+          body: { kind: 'forget', profileIds, identKeys, ...(groups.length > 0 && { groups }), ...(erasedAt !== undefined && { erasedAt }), ...(personHashes.length > 0 && { personHashes: [...personHashes] }), broadcast: true },
           timestamp,
           receivedAt: timestamp,
         }));
@@ -81,7 +81,8 @@ export class PartitionErasure {
    * the erasure, a handover, that reached this partition before this
    * `forget`): its rows here go up to this position, its identifiers count
    * as erased at the erasure's position, and every other partition is told
-   * to forget them too (their routes of them). So does a profile of this
+   * to forget them too (their routes of them), less those a broadcast record
+   * names (each of them has it). So does a profile of this
    * partition that holds one of the identifiers (one the person's link
    * joined before the erasure, answered after it). Such a profile goes with
    * the person: in the embedded mode it would have been part of theirs when
@@ -95,11 +96,18 @@ export class PartitionErasure {
     const erasedAt = r.body.erasedAt ?? r.at;
     const absorbed = await this.absorbedHere(ws, profileIds, identKeys);
     const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
+    // The identifiers to tell the others of: those found here, less those a broadcast record names (every other
+    // partition has it). Whether a profile here holds some of the person's own identifiers differs in a rebuild,
+    // whose reads of the person's earlier events lack the fields the erasure shredded (their email no longer
+    // links, so a handover to it may settle here rather than pass on): what is sent, and which groups are
+    // recomputed, must not depend on it.
+    const told = new Set(r.body.broadcast === true ? identKeys : []);
+    const found = absorbedKeys.filter((k) => !told.has(k));
     // Records from before the erasure that still reach this partition must not bring the person back.
     this.o.erased.add(ws, [...identKeys, ...absorbedKeys], erasedAt);
     c.erased = this.o.erased.take();
     // The groups homed here that the person's events counted for, recomputed without them.
-    const absorbedGroups = await groupsFedBy(this.o.log, ws, absorbedKeys, erasedAt);
+    const absorbedGroups = await groupsFedBy(this.o.log, ws, found, erasedAt);
     const defs = this.o.definitions;
     const groupIds = new Set([...(r.body.groups ?? []), ...absorbedGroups]);
     const groups = await recomputeGroups(ws, groupIds, position, { log: this.o.log, store: this.o.store, rules: defs.rules(), covers: defs.covers.bind(defs), scope: this.scope(ws) });
@@ -108,7 +116,7 @@ export class PartitionErasure {
       const ids = absorbed.map((d) => d.id);
       c.forget.push({ workspace: ws, profileIds: ids, identKeys: absorbedKeys, upTo: position });
       const person = [...(r.body.personHashes ?? []), ...identKeys.map((k) => this.o.erased.hashOf(ws, k))];
-      c.control = this.records(ws, r.timestamp, position, person)([...new Set([...profileIds, ...ids])], absorbedKeys, absorbedGroups, erasedAt);
+      if (found.length > 0) c.control = this.records(ws, r.timestamp, position, person)([...new Set([...profileIds, ...ids])], absorbedKeys, absorbedGroups, erasedAt);
       const by = await this.o.store.privacy?.suppressedBy(ws, person);
       // The person's rows were written before their erasure was appended and are never deleted: a rebuild decides the same.
       if (by !== undefined) c.suppress = { workspace: ws, ...by, hashes: absorbedKeys.map((k) => this.o.erased.hashOf(ws, k)) };

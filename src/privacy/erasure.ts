@@ -205,6 +205,8 @@ export async function applyErasure(
     erased?: ErasurePlan['erased'];
     /** Partitioned workers: the groups recomputed here, and the events left out. */
     groups?: GroupScope;
+    /** Partitioned workers: the fence of the engine's commits (ErasurePlan.expectPosition, expectLease). */
+    fence?: Pick<ErasurePlan, 'expectPosition' | 'expectLease'>;
   },
 ): Promise<AppliedErasure> {
   const privacy = deps.store.privacy;
@@ -232,6 +234,7 @@ export async function applyErasure(
     completedAt: deps.now,
     ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, groupIds) }),
     ...(deps.erased !== undefined && { erased: deps.erased }),
+    ...deps.fence,
   });
   return { workspace, profileIds: [...profileIds, ...groups.map((g) => g.id)], identKeys: [...identKeys, ...groups.filter((g) => g.doc === null).map((g) => g.ident)] };
 }

@@ -297,6 +297,9 @@ export interface ErasurePlan {
   forget?: (profileIds: string[], identKeys: string[]) => ControlRecord[];
   /** Partitioned workers: the erasing partition's rows of the identifiers erased (see ErasedIdentifier). */
   erased?: ErasedIdentifier[];
+  /** Partitioned workers: fenced as the engine's other commits are (Changeset.expectPosition, Changeset.expectLease). */
+  expectPosition?: number;
+  expectLease?: number;
 }
 
 /**

@@ -33,7 +33,7 @@ export function lastByKey<T>(items: readonly T[], key: (t: T) => string): T[] {
  * until the commit ends, so a worker taking the partition over waits for a
  * commit in flight and then sees it.
  */
-export async function claimPosition(client: pg.PoolClient, c: Changeset): Promise<void> {
+export async function claimPosition(client: pg.PoolClient, c: Pick<Changeset, 'partition' | 'position' | 'expectPosition' | 'expectLease'>): Promise<void> {
   if (c.expectLease !== undefined) {
     const lease = await client.query<{ token: number }>('SELECT token FROM partition_leases WHERE partition = $1 FOR SHARE', [c.partition]);
     const token = lease.rows[0] === undefined ? undefined : Number(lease.rows[0].token);

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { ERASED_BY_PROFILE, toErasure, type Row } from '../rows.ts';
 import type { ValueSealer } from '../sealer.ts';
 import type { ErasurePlan, ErasureRow, PrivacyStore } from '../store.ts';
-import { writeControl } from './postgres-commit.ts';
+import { claimPosition, writeControl } from './postgres-commit.ts';
 import { deletePerson, writeErased, writeGroups } from './postgres-person.ts';
 import { withRetriedTransaction, withTransaction } from './transaction.ts';
 
@@ -131,7 +131,8 @@ export class PostgresPrivacyStore implements PrivacyStore {
       counts.quarantine = matching.length > 0 ? await run('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [matching]) : 0;
       // No models exist yet: nothing holds training rows.
       counts.modelTrainingRows = 0;
-      await c.query('INSERT INTO engine_position (partition, position) VALUES ($1, $2) ON CONFLICT (partition) DO UPDATE SET position = excluded.position', [plan.partition, plan.position]);
+      // A stale writer (a worker that lost the partition) writes nothing, as with any other commit.
+      await claimPosition(c, plan);
       // A rebuild replays the erase record again: the ledger keeps the counts of the first time.
       await c.query(`UPDATE erasures SET status = 'completed', completed_at = $1, counts = $2 WHERE workspace = $3 AND id = $4 AND status = 'pending'`, [
         plan.completedAt,
