@@ -196,11 +196,13 @@ describe('Portrait.searchProfiles on a data directory', () => {
       let ticks = 0;
       const ticker = setInterval(() => ticks++, 0);
       const q = (n: number) => ({ where: [{ field: 'attributes.n', op: 'eq', value: n }], sort: { field: 'id' }, limit: 5 });
-      const [a, b, all] = await Promise.all([p.searchProfiles(q(3)), p.searchProfiles(q(7)), p.searchProfiles({ limit: 1 })]);
+      // `all` reads one page by id; `sorted` checks every profile (sorted by an attribute), 1000 between yields.
+      const [a, b, all, sorted] = await Promise.all([p.searchProfiles(q(3)), p.searchProfiles(q(7)), p.searchProfiles({ limit: 1 }), p.searchProfiles({ sort: { field: 'attributes.n' }, limit: 1 })]);
       clearInterval(ticker);
       assert.equal(a.total, 250, 'one tenth have n = 3');
       assert.equal(b.total, 250, 'one tenth have n = 7');
       assert.equal(all.total, 2500, 'all profiles');
+      assert.equal(sorted.total, 2500, 'all profiles, sorted by n');
       assert.ok(a.items.every((v) => v.attributes.n === 3), 'items match');
       assert.ok(ticks > 0, 'timers ran while the scans were under way');
     } finally {

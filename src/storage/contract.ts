@@ -143,6 +143,59 @@ export function storeContract(backend: string, factory: StoreFactory, opts: { sk
       assert.ok(lima.every((d) => d.workspace === 'w'), 'prefiltered scans stay in the workspace');
     });
 
+    /** Profiles of w with ids whose UTF-16 order differs from their code point order, members of segment `s`, and elsewhere. */
+    const pagesFixture = async (s: ContractStore): Promise<string[]> => {
+      const city = (v: string) => ({ city: { v, t: 1, id: 'm' } });
+      // By code point: 'B' < 'a' < 'p1' < 'p10' < 'p2' < 'é' < 'ｚ' (U+FF5A) < '😀' (U+1F600); by UTF-16 unit '😀' would come before 'ｚ'.
+      const ids = ['p2', '😀', 'a', 'p10', 'ｚ', 'B', 'é', 'p1'];
+      const enter = (profileId: string, workspace = 'w', segment = 's') => ({ workspace, segment, profileId, change: 'entered' as const, time: 1, reason: 'event', position: 1 });
+      await s.commit(
+        changeset({
+          profiles: [...ids.map((id, i) => profile(id, { eventCount: i + 1, attributes: city(i % 2 === 0 ? 'Lima' : 'Oslo') })), profile('p3', {}, 'other')],
+          // A membership of a profile that no longer exists, one in another workspace and one in another segment.
+          segments: { changes: [...['p2', '😀', 'a', 'ｚ', 'p1'].map((id) => enter(id)), enter('gone'), enter('p3', 'other'), enter('B', 'w', 't')], schedule: [], sizes: [] },
+        }),
+      );
+      return ['B', 'a', 'p1', 'p10', 'p2', 'é', 'ｚ', '😀'];
+    };
+    const idsOf = (page: { docs: ProfileDoc[] }) => page.docs.map((d) => d.id);
+
+    withStore('profilePage: a page of a workspace in id order by code point, after an id, with an offset, either way; the total without the page', async (s) => {
+      const all = await pagesFixture(s);
+      const first = await s.profilePage('w', { desc: false, offset: 0, limit: 3 });
+      assert.deepEqual(idsOf(first), all.slice(0, 3), 'the first three ids by code point');
+      assert.equal(first.total, all.length, 'the total counts the whole workspace');
+      assert.deepEqual(first.docs[0], profile('B', { eventCount: 6, attributes: { city: { v: 'Oslo', t: 1, id: 'm' } } }), 'documents come back as written');
+      assert.deepEqual(idsOf(await s.profilePage('w', { after: 'p2', desc: false, offset: 0, limit: 10 })), ['é', 'ｚ', '😀'], 'after an id: the ids above it');
+      assert.deepEqual(idsOf(await s.profilePage('w', { after: 'a', desc: false, offset: 2, limit: 2 })), ['p2', 'é'], 'after an id, two skipped');
+      assert.deepEqual(idsOf(await s.profilePage('w', { desc: true, offset: 1, limit: 3 })), ['ｚ', 'é', 'p2'], 'descending, one skipped');
+      assert.deepEqual(idsOf(await s.profilePage('w', { after: 'p1', desc: true, offset: 0, limit: 10 })), ['a', 'B'], 'descending after an id: the ids below it');
+      const none = await s.profilePage('w', { after: '😀', desc: false, offset: 0, limit: 10 });
+      assert.deepEqual([idsOf(none), none.total], [[], all.length], 'past the last id: no profile, the same total');
+      assert.deepEqual(await s.profilePage('nobody', { desc: false, offset: 0, limit: 10 }), { docs: [], total: 0 }, 'an empty workspace');
+    });
+
+    withStore("profilePage, profileCount and scanProfiles with a segment: that segment's members of the workspace that have a profile, and no other", async (s) => {
+      await pagesFixture(s);
+      const members = ['a', 'p1', 'p2', 'ｚ', '😀'];
+      assert.equal(await s.profileCount('w', 's'), members.length, 'the count leaves out a membership without a profile and those of other workspaces');
+      assert.equal(await s.profileCount('w', 't'), 1, 'another segment');
+      assert.equal(await s.profileCount('w', 'nothing'), 0, 'a segment without members');
+      assert.equal(await s.profileCount('w'), 8, 'without a segment: the workspace');
+      const page = await s.profilePage('w', { segment: 's', desc: false, offset: 1, limit: 3 });
+      assert.deepEqual([idsOf(page), page.total], [members.slice(1, 4), members.length], 'a page of members in id order, one skipped, and their count');
+      assert.deepEqual(idsOf(await s.profilePage('w', { segment: 's', after: 'p2', desc: true, offset: 0, limit: 10 })), ['p1', 'a'], 'descending after an id');
+      assert.equal(page.docs[0]!.attributes.city?.v, 'Oslo', 'member documents come back readable');
+      const seen: string[] = [];
+      const n = await s.scanProfiles('w', [], (d) => seen.push(`${d.workspace}/${d.id}`), 's');
+      assert.equal(n, members.length, 'the scan visits the members');
+      assert.deepEqual(seen.sort(), members.map((id) => `w/${id}`).sort(), 'each member with a profile once, nothing else');
+      const lima: string[] = [];
+      await s.scanProfiles('w', [{ attribute: 'city', op: 'eq', value: 'Lima' }], (d) => lima.push(d.id), 's');
+      assert.ok(['p2', 'a', 'ｚ'].every((id) => lima.includes(id)), 'a prefilter never drops a matching member');
+      assert.ok(lima.every((id) => members.includes(id)), 'nor lets in a profile outside the segment');
+    });
+
     withStore('profiles: the last of two writes of one profile in a changeset wins', async (s) => {
       await s.commit(changeset({ profiles: [profile('a', { eventCount: 1 }), profile('a', { eventCount: 2 })] }));
       assert.equal((await s.profiles([{ workspace: 'w', id: 'a' }])).get(scoped('w', 'a'))?.eventCount, 2, 'the later document is kept');

@@ -1,5 +1,5 @@
 /** State storage: the store contract, schema migrations, and the SQLite (embedded) and PostgreSQL implementations. */
-export type { StateStore, Changeset, HistoryEntry, AttributeConflict, AttributePrefilter, DefinitionRow, PartitionBackfill, StoredBackfill, QuarantineRow, NewQuarantineRow, Page, ApiKeyRow } from './store.ts';
+export type { StateStore, Changeset, HistoryEntry, AttributeConflict, AttributePrefilter, DefinitionRow, PartitionBackfill, StoredBackfill, QuarantineRow, NewQuarantineRow, Page, ApiKeyRow, ProfilePageRequest } from './store.ts';
 export type { ErasedIdentifier, ErasurePlan, ErasureRow, PrivacyStore } from './store.ts';
 export type { OutboxEntry, MembershipChange, SegmentChanges, SegmentBackfill, SegmentDefinitionRow, SegmentStore } from './store.ts';
 export { emptyChangeset, scoped } from './store.ts';

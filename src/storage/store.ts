@@ -382,6 +382,19 @@ export interface AttributePrefilter {
   value?: Json;
 }
 
+/** Which page of profiles `StateStore.profilePage` reads. */
+export interface ProfilePageRequest {
+  /** Only members of this segment. */
+  segment?: string;
+  /** Start after this profile id (before it when `desc`). */
+  after?: string;
+  /** Descending id order. */
+  desc: boolean;
+  /** Profiles to skip after `after`. */
+  offset: number;
+  limit: number;
+}
+
 export interface StateStore {
   position(partition: number): Promise<number>;
   identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>>;
@@ -405,13 +418,24 @@ export interface StateStore {
   merges(workspace: string, profileId: string): Promise<MergeRecord[]>;
   identityConflicts(workspace: string): Promise<IdentityConflict[]>;
   attributeConflicts(workspace: string, profileId: string): Promise<AttributeConflict[]>;
-  profileCount(workspace?: string): Promise<number>;
   /**
-   * Calls `visit` with every profile of a workspace that may satisfy the
-   * prefilters, from one consistent snapshot, in no particular order; resolves
-   * to the number visited. `visit` must not call the store.
+   * How many profiles there are (in a workspace; with `segment`, those of its
+   * profiles that are members of the segment), counted without reading a document.
    */
-  scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number>;
+  profileCount(workspace?: string, segment?: string): Promise<number>;
+  /**
+   * Calls `visit` with every profile of a workspace (with `segment`: every
+   * member of that segment) that may satisfy the prefilters, from one
+   * consistent snapshot, in no particular order; resolves to the number
+   * visited. `visit` must not call the store.
+   */
+  scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void, segment?: string): Promise<number>;
+  /**
+   * One page of a workspace's profiles (with `segment`: of that segment's
+   * members) in profile id order, by code point, and how many there are in
+   * all, from one snapshot: reads only the page's documents.
+   */
+  profilePage(workspace: string, page: ProfilePageRequest): Promise<{ docs: ProfileDoc[]; total: number }>;
 
   definitions(): Promise<DefinitionRow[]>;
   /** Segment and tag storage (absent on stores that do not keep segments yet). */

@@ -18,11 +18,12 @@ import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedPostgres } from './postgres-reseal.ts';
 import { DUMP_TABLES, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, ErasedIdentifier, HistoryEntry, PartitionBackfill, NewQuarantineRow, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, ErasedIdentifier, HistoryEntry, PartitionBackfill, NewQuarantineRow, ProfilePageRequest, QuarantineRow, StateStore, StoredBackfill } from '../store.ts';
 import { scoped } from '../store.ts';
 import { claimPosition, writeBackfills, writeChangeset, writeDefinitions } from './postgres-commit.ts';
 import { migratePostgres, postgresMigrationStatus } from './postgres-migrate.ts';
 import { POSTGRES_DERIVED_TABLES, POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+import { countProfiles, pageDocs, scanDocs } from './postgres-profile-reads.ts';
 import { PostgresSegmentStore, writeSegmentChanges } from './postgres-segments.ts';
 import { redact } from '../../core/redact.ts';
 
@@ -40,8 +41,6 @@ export interface PostgresStoreOptions {
 const INT8_OID = 20;
 /** A read-only transaction over one consistent snapshot. */
 const SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
-/** Profiles read per query while scanning a workspace. */
-const SCAN_PAGE = 1000;
 /** BIGINT columns (positions, times, serials) hold values below 2^53: read them as numbers, on this pool only. */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -243,35 +242,21 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     return r.rows.map((row) => toAttributeConflict(row, this.sealer));
   }
 
-  async profileCount(workspace?: string): Promise<number> {
-    const r =
-      workspace === undefined
-        ? await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles')
-        : await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles WHERE workspace = $1', [workspace]);
+  async profileCount(workspace?: string, segment?: string): Promise<number> {
+    if (workspace !== undefined) return countProfiles(this.pool, workspace, segment);
+    const r = await this.pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM profiles');
     return r.rows[0]!.n;
   }
 
-  async scanProfiles(workspace: string, _prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
+  async scanProfiles(workspace: string, _prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void, segment?: string): Promise<number> {
     // Prefilters only narrow the scan, and the caller checks every condition again: this store
-    // reads all of the workspace's profiles, in pages by id, inside one read-only snapshot.
-    let n = 0;
-    await withTransaction(
-      this.pool,
-      async (client) => {
-        let after = '';
-        for (;;) {
-          const r = await client.query<{ id: string; doc: string }>('SELECT id, doc FROM profiles WHERE workspace = $1 AND id > $2 ORDER BY id LIMIT $3', [workspace, after, SCAN_PAGE]);
-          for (const row of r.rows) {
-            visit(openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
-            n++;
-          }
-          if (r.rows.length < SCAN_PAGE) break;
-          after = r.rows[r.rows.length - 1]!.id;
-        }
-      },
-      SNAPSHOT,
-    );
-    return n;
+    // reads all of the workspace's (or segment's) profiles, in pages by id, inside one read-only snapshot.
+    return withTransaction(this.pool, (client) => scanDocs(client, workspace, segment, (doc) => visit(openDoc(this.sealer, doc))), SNAPSHOT);
+  }
+
+  async profilePage(workspace: string, page: ProfilePageRequest): Promise<{ docs: ProfileDoc[]; total: number }> {
+    const out = await withTransaction(this.pool, (client) => pageDocs(client, workspace, page), SNAPSHOT);
+    return { docs: out.docs.map((d) => openDoc(this.sealer, d)), total: out.total };
   }
 
   async definitions(): Promise<DefinitionRow[]> {

@@ -60,11 +60,29 @@ function condition(f: AttributePrefilter): { sql: string; params: Array<string |
   }
 }
 
+/**
+ * The rows a read of profiles covers: a workspace's profiles, or the members
+ * of one of its segments joined to their profiles (members first, through the
+ * segment's primary key, so the read costs the segment's size). `id` names
+ * the profile id column; `doc` stays the document column either way.
+ */
+export function profileSource(workspace: string, segment: string | undefined): { from: string; where: string[]; params: string[]; id: string } {
+  if (segment === undefined) return { from: 'profiles', where: ['workspace = ?'], params: [workspace], id: 'id' };
+  return {
+    // CROSS JOIN keeps segment_members as the outer loop: SQLite does not reorder it.
+    from: 'segment_members m CROSS JOIN profiles p ON p.workspace = m.workspace AND p.id = m.profile_id',
+    where: ['m.workspace = ?', 'm.segment = ?'],
+    params: [workspace, segment],
+    id: 'm.profile_id',
+  };
+}
+
 /** Rows visited between two yields to the event loop, when the scan has a connection of its own. */
 const CHUNK = 1000;
 
 /**
- * Visits every profile of `workspace` that may satisfy `prefilters`; returns how many were visited.
+ * Visits every profile of `workspace` (with `segment`: every member of it) that may satisfy
+ * `prefilters`; returns how many were visited.
  * With `own: true` the connection serves this scan alone, so the scan yields to the event loop
  * every CHUNK rows (its read transaction keeps one snapshot meanwhile); otherwise it runs in one go,
  * since no other statement may use a connection while a query on it is open.
@@ -75,9 +93,11 @@ export async function scanProfiles(
   prefilters: readonly AttributePrefilter[],
   visit: (doc: ProfileDoc) => void,
   own = false,
+  segment?: string,
 ): Promise<number> {
-  const where = ['workspace = ?'];
-  const params: Array<string | number> = [workspace];
+  const source = profileSource(workspace, segment);
+  const where = [...source.where];
+  const params: Array<string | number> = [...source.params];
   for (const f of prefilters) {
     const c = condition(f);
     if (c === undefined) continue;
@@ -85,7 +105,7 @@ export async function scanProfiles(
     params.push(...c.params);
   }
   // One statement reads one snapshot, even while the engine commits on another connection.
-  const rows = db.prepare(`SELECT doc FROM profiles WHERE ${where.join(' AND ')}`).pluck().iterate(...params) as IterableIterator<string>;
+  const rows = db.prepare(`SELECT doc FROM ${source.from} WHERE ${where.join(' AND ')}`).pluck().iterate(...params) as IterableIterator<string>;
   let n = 0;
   try {
     for (const doc of rows) {

@@ -8,11 +8,12 @@ import { canonicalJson, type ProfileDoc } from '../../core/profile.ts';
 import { Errors } from '../../core/errors.ts';
 import { auditWhere, toAuditRecord, type AuditQuery, type AuditRecord, type AuditStore } from '../audit.ts';
 import type { Migratable, Migration, MigrationStatus } from '../migrations.ts';
-import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, NewQuarantineRow, QuarantineRow, StateStore } from '../store.ts';
+import type { ApiKeyRow, AttributeConflict, AttributePrefilter, Changeset, DefinitionRow, HistoryEntry, NewQuarantineRow, ProfilePageRequest, QuarantineRow, StateStore } from '../store.ts';
 import { scoped } from '../store.ts';
 import { openDoc, type ResealableStore, type RewriteReport, type SealedRewrite, type ValueSealer } from '../sealer.ts';
 import { rewriteSealedSqlite } from './sqlite-reseal.ts';
 import { DUMP_TABLES, historyRows, type HistoryRow, openedConflictRow, openedEntries, pageHistory, toAttributeConflict, toDefinition, toIdentityConflict, toKey, toLink, toMerge, toQuarantine, type Row } from '../rows.ts';
+import { countProfiles, profilePage } from './sqlite-profile-page.ts';
 import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
@@ -319,27 +320,42 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
     return rows.map((r) => toAttributeConflict(r, this.sealer));
   }
 
-  async profileCount(workspace?: string): Promise<number> {
-    const row = (workspace === undefined
-      ? this.db.prepare('SELECT COUNT(*) AS n FROM profiles').get()
-      : this.db.prepare('SELECT COUNT(*) AS n FROM profiles WHERE workspace = ?').get(workspace)) as { n: number };
-    return row.n;
+  async profileCount(workspace?: string, segment?: string): Promise<number> {
+    if (workspace !== undefined) return countProfiles(this.db, workspace, segment);
+    return this.db.prepare('SELECT COUNT(*) FROM profiles').pluck().get() as number;
   }
 
-  async scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void): Promise<number> {
+  async scanProfiles(workspace: string, prefilters: readonly AttributePrefilter[], visit: (doc: ProfileDoc) => void, segment?: string): Promise<number> {
     // A file: scan on a read-only connection of its own, so the scan can yield and other reads go on.
     // In memory, a second connection would see an empty database: scan on this one, in one go.
     // Sealed values cannot be compared in SQL: conditions on them are checked in memory only.
     const usable = this.sealer === undefined ? prefilters : prefilters.filter((f) => !this.sealer!.sealed(f.attribute));
     const opened = this.sealer === undefined ? visit : (doc: ProfileDoc) => visit(openDoc(this.sealer, doc));
-    if (this.db.memory) return scanProfiles(this.db, workspace, usable, opened);
-    const own = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    if (this.db.memory) return scanProfiles(this.db, workspace, usable, opened, false, segment);
+    const own = this.readConnection();
     try {
-      own.pragma('mmap_size = 1073741824');
-      return await scanProfiles(own, workspace, usable, opened, true);
+      return await scanProfiles(own, workspace, usable, opened, true, segment);
     } finally {
       own.close();
     }
+  }
+
+  async profilePage(workspace: string, page: ProfilePageRequest): Promise<{ docs: ProfileDoc[]; total: number }> {
+    // A file: read on a connection of its own, since a commit made by another thread may hold this one's transaction open.
+    const db = this.db.memory ? this.db : this.readConnection();
+    try {
+      const out = profilePage(db, workspace, page);
+      return { docs: out.docs.map((d) => openDoc(this.sealer, d)), total: out.total };
+    } finally {
+      if (db !== this.db) db.close();
+    }
+  }
+
+  /** A read-only connection to this store's file, for reads that must see committed state only. */
+  private readConnection(): Database.Database {
+    const own = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    own.pragma('mmap_size = 1073741824');
+    return own;
   }
 
   async definitions(): Promise<DefinitionRow[]> {
