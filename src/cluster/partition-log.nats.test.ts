@@ -27,7 +27,7 @@ describe('a partition of the NATS log read by its worker', { skip: await service
       const originals = (await log.read(0, 1_000)).map((r) => ({ position: r.position, event: r.record as PortraitEvent, partition: partitionOfRecord(r.record, P) }));
       const elsewhere = originals.filter((o) => o.partition !== 3);
       assert.ok(new Set(elsewhere.map((o) => o.partition)).size === 3, 'the events lie in partitions 0, 1 and 2');
-      // Each event of 0-2 forwarded to 3 by its own partition; every tenth by another one (an event forwarded on); every seventh for a group.
+      // Each event of 0-2 forwarded to 3 by its own partition; every tenth by another one (an event forwarded on), every seventh for a group.
       const forwards = elsewhere.map((o, k) => forward(k % 10 === 0 ? (o.partition + 1) % 3 : o.partition, o.position, 3, o.position, k % 7 === 0 ? { group: true } : {}));
       for (let i = 0; i < forwards.length; i += 100) await log.publishControl(forwards.slice(i, i + 100));
       for (const p of [0, 1, 2]) assert.equal((await warm.readPartition(p, 0, 1_000)).length, elsewhere.filter((o) => o.partition === p).length, `the second process read partition ${p}`);

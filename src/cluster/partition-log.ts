@@ -51,9 +51,9 @@ export class PartitionLog implements EventLog {
   /**
    * The partition's records; a `forward` control record reads as the event it
    * names (see Positioned.forwarded). The forwarded events are read together
-   * (NatsEventLog.recordsAt), each expected in the partition that sent its
-   * forward (true unless that partition forwarded it on). One whose event the
-   * log no longer holds (purged by retention since) reads as its control
+   * (NatsEventLog.recordsAt: from memory when this process read them from
+   * the partition that sent them, else one request each). One whose event
+   * the log no longer holds (purged by retention since) reads as its control
    * record, which folds nothing, as on a rebuild.
    */
   async read(after: number, limit: number): Promise<Positioned[]> {
@@ -64,7 +64,7 @@ export class PartitionLog implements EventLog {
       if (r.type === 'control' && r.body.kind === 'forward') forwards.push({ i, control: r, of: r.body.of });
     });
     if (forwards.length === 0) return rows;
-    const originals = await this.log.recordsAt(forwards.map((f) => ({ position: f.of, partition: f.control.from })));
+    const originals = await this.log.recordsAt(forwards.map((f) => f.of));
     for (const { i, control, of } of forwards) {
       const original = originals.get(of);
       if (original === undefined || !isEvent(original)) continue;

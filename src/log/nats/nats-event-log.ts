@@ -24,7 +24,6 @@ import { Errors } from '../../core/errors.ts';
 import type { AppendOutcome, EventLog, PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
 import { NatsRecordReader } from './nats-record-reader.ts';
-import type { Wanted } from './read-plan.ts';
 import { RecordCache } from './record-cache.ts';
 
 export interface NatsEventLogOptions {
@@ -70,7 +69,7 @@ export class NatsEventLog implements EventLog {
     readCacheBytes: number,
   ) {
     this.cache = new RecordCache(readCacheBytes);
-    this.reader = new NatsRecordReader({ js, jsm, stream, subjectPrefix, partitions, cache: this.cache });
+    this.reader = new NatsRecordReader(jsm, stream, this.cache);
   }
 
   /** Connects, creates the stream and the dedup bucket when absent, and reads the head. */
@@ -176,20 +175,19 @@ export class NatsEventLog implements EventLog {
 
   /** The record at a position (undefined when none: purged, or never there). A failed request throws PORTRAIT_STORAGE_FAILED. */
   async recordAt(position: number): Promise<LogRecord | undefined> {
-    return (await this.recordsAt([{ position }])).get(position);
+    return (await this.recordsAt([position])).get(position);
   }
 
   /**
-   * The records at these positions, each expected in a partition (a hint):
-   * events this process read from its partitions lately come from memory;
-   * of the others, those close together in one partition are read as
-   * ranges, the rest one request each (see read-plan.ts). A position the log does not hold
-   * (purged, or never there) is absent from the map; a failed request
-   * throws PORTRAIT_STORAGE_FAILED, never reads as absent.
+   * The records at these positions: events this process read from its
+   * partitions lately come from memory, the others with one request each,
+   * all in flight together. A position the log does not hold (purged, or
+   * never there) is absent from the map; a failed request throws
+   * PORTRAIT_STORAGE_FAILED, never reads as absent.
    */
-  async recordsAt(wanted: readonly Wanted[]): Promise<Map<number, LogRecord>> {
+  async recordsAt(positions: readonly number[]): Promise<Map<number, LogRecord>> {
     if (this.closed) throw Errors.closed();
-    return this.reader.read(wanted);
+    return this.reader.read(positions);
   }
 
   /** Records of every partition with position > `after`, in position order. */
