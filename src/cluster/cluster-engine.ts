@@ -62,6 +62,8 @@ export class ClusterEngine implements EngineHandle {
   private lagEstimate = 0;
   private readonly pollMs: number;
   private fingerprint: string | undefined;
+  /** When the last renewal of this worker's leases was sent (Date.now()). */
+  private renewedAt = 0;
   /** This node's rebuild fence, from `fenceOthers()` to `liftFence()`. */
   private fence: RebuildFence | undefined;
 
@@ -114,9 +116,7 @@ export class ClusterEngine implements EngineHandle {
   private async balance(): Promise<void> {
     if (!this.running) return;
     const { leases, workerId, partitions } = this.o;
-    const alive = await leases.heartbeat(workerId);
-    const kept = await leases.renew(workerId, new Map([...this.held].map(([p, h]) => [p, h.token])));
-    for (const p of [...this.held.keys()]) if (!kept.has(p)) await this.drop(p, false);
+    const alive = await this.renew();
     const fence = this.fence === undefined ? await leases.fence() : undefined;
     if (fence !== undefined && fence.owner !== workerId) {
       // Another worker is rebuilding: commit what was folded, give every partition back and take none until it ends.
@@ -129,12 +129,14 @@ export class ClusterEngine implements EngineHandle {
       if (!this.running) return;
       reserved.delete(p);
       await this.take(p, token);
+      await this.renewIfDue();
     }
     const share = this.fence !== undefined ? partitions : Math.ceil(partitions / Math.max(1, alive));
     // Give back the highest partitions beyond the share, so a worker that joined can take them.
     for (const p of this.partitionsHeld().reverse()) {
       if (this.held.size <= share) break;
       await this.drop(p, true);
+      await this.renewIfDue();
     }
     // Control records left unpublished (a failed publish, or a previous holder that died after its commit).
     for (const h of this.held.values()) h.publisher.kick();
@@ -142,8 +144,37 @@ export class ClusterEngine implements EngineHandle {
     for (const p of await leases.free(partitions)) {
       if (this.held.size >= share || !this.running) break;
       const token = await leases.acquire(p, workerId);
-      if (token !== undefined) await this.take(p, token);
+      if (token === undefined) continue;
+      await this.take(p, token);
+      await this.renewIfDue();
     }
+  }
+
+  /**
+   * Heartbeat and lease renewal: extends this worker's registration and the
+   * leases it holds, and stops the partitions whose lease it lost. Returns
+   * how many workers are alive.
+   */
+  private async renew(): Promise<number> {
+    const { leases, workerId } = this.o;
+    const at = Date.now();
+    const alive = await leases.heartbeat(workerId);
+    const kept = await leases.renew(workerId, new Map([...this.held].map(([p, h]) => [p, h.token])));
+    this.renewedAt = at;
+    for (const p of [...this.held.keys()]) if (!kept.has(p)) await this.drop(p, false);
+    return alive;
+  }
+
+  /**
+   * Renews after each step of a lease round or a restart once a third of the
+   * lease timeout has passed since the last renewal. Taking a partition
+   * over (loading its definitions, starting its engine) takes a while on a
+   * loaded machine; a round taking several would otherwise outlast the
+   * timeout and let the leases it already held lapse (they were then stopped
+   * and taken again, or taken by another worker).
+   */
+  private async renewIfDue(): Promise<void> {
+    if (Date.now() - this.renewedAt >= this.o.leases.timeoutMs / 3) await this.renew();
   }
 
   /** One look at every partition's head (one request while nothing changed), passed to the engines of the partitions held. */
@@ -263,6 +294,7 @@ export class ClusterEngine implements EngineHandle {
         if (!this.running || h === undefined) continue;
         await this.drop(p, false);
         await this.take(p, h.token);
+        await this.renewIfDue();
       }
     };
     this.ticking = run()

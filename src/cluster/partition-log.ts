@@ -5,6 +5,7 @@
  * poll of all partitions (appends come from other processes), and which is
  * also refreshed at once after this process's own appends.
  */
+import type { ControlRecord } from '../core/control.ts';
 import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../core/event.ts';
 import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../log/index.ts';
 import type { NatsEventLog } from '../log/nats/nats-event-log.ts';
@@ -47,20 +48,28 @@ export class PartitionLog implements EventLog {
     return this.log.append(records);
   }
 
-  /** The partition's records; a `forward` control record reads as the event it names (see Positioned.forwarded). */
+  /**
+   * The partition's records; a `forward` control record reads as the event it
+   * names (see Positioned.forwarded). The forwarded events are read together
+   * (NatsEventLog.recordsAt: from memory when this process read them from
+   * the partition that sent them, else one request each). One whose event
+   * the log no longer holds (purged by retention since) reads as its control
+   * record, which folds nothing, as on a rebuild.
+   */
   async read(after: number, limit: number): Promise<Positioned[]> {
     const rows = await this.log.readPartition(this.partition, after, limit);
-    // The forwarded events, fetched together (one request each).
-    await Promise.all(
-      rows.map(async (row, i) => {
-        const r = row.record;
-        if (r.type !== 'control' || r.body.kind !== 'forward') return;
-        const original = await this.log.recordAt(r.body.of);
-        // Purged by retention since: the control record stays, and folds nothing.
-        if (original === undefined || !isEvent(original)) return;
-        rows[i] = { position: row.position, record: original, forwarded: { control: r, group: r.body.group === true } };
-      }),
-    );
+    const forwards: Array<{ i: number; control: ControlRecord; of: number }> = [];
+    rows.forEach((row, i) => {
+      const r = row.record;
+      if (r.type === 'control' && r.body.kind === 'forward') forwards.push({ i, control: r, of: r.body.of });
+    });
+    if (forwards.length === 0) return rows;
+    const originals = await this.log.recordsAt(forwards.map((f) => f.of));
+    for (const { i, control, of } of forwards) {
+      const original = originals.get(of);
+      if (original === undefined || !isEvent(original)) continue;
+      rows[i] = { position: rows[i]!.position, record: original, forwarded: { control, group: control.body.kind === 'forward' && control.body.group === true } };
+    }
     return rows;
   }
 

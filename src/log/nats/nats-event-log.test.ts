@@ -88,6 +88,26 @@ describe('NatsEventLog', { skip: await serviceSkip('NATS') }, () => {
     }
   });
 
+  it('reads records by position together: each one asked for, once however often asked; one the log does not hold is absent', async () => {
+    const { log, dispose } = await tempNatsLog(4);
+    try {
+      await log.append(Array.from({ length: 200 }, (_, i) => logEvent(`m${i}`, { userId: `u${i % 13}` })));
+      const all = await log.read(0, 1_000);
+      const byPosition = new Map(all.map((r) => [r.position, r.record]));
+      const past = all[all.length - 1]!.position + 10;
+      const got = await log.recordsAt([...all.map((r) => r.position), all[7]!.position, past]);
+      assert.deepEqual(new Map([...got].sort(([a], [b]) => a - b)), byPosition, 'every record asked for, as appended');
+      assert.equal(got.has(past), false, 'a position past the head is absent');
+      assert.equal(await log.recordAt(past), undefined, 'and reads as undefined on its own');
+      assert.deepEqual(await log.recordAt(all[3]!.position), all[3]!.record, 'one record by its position');
+      await log.close();
+      await assert.rejects(log.recordsAt([all[0]!.position]), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_CLOSED', 'a closed log refuses');
+    } finally {
+      await log.close();
+      await dispose();
+    }
+  });
+
   it('reports an unreachable server with a typed error', async () => {
     await assert.rejects(
       NatsEventLog.open({ servers: 'nats://127.0.0.1:1', partitions: 1 }),

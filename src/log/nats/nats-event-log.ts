@@ -23,6 +23,8 @@ import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, 
 import { Errors } from '../../core/errors.ts';
 import { keptByRetention, type AppendOutcome, type EventLog, type PurgeFilter } from '../event-log.ts';
 import { partitionOf, partitionOfRecord } from '../partition.ts';
+import { NatsRecordReader } from './nats-record-reader.ts';
+import { RecordCache } from './record-cache.ts';
 
 export interface NatsEventLogOptions {
   /** Server URL(s), e.g. nats://127.0.0.1:4222. */
@@ -37,6 +39,12 @@ export interface NatsEventLogOptions {
   dedupWindowMs?: number;
   /** JetStream's own duplicate window (ms); default 2 minutes. */
   publishWindowMs?: number;
+  /**
+   * How much of the events read from partitions this process keeps, for
+   * reading back the ones forwarded between the partitions it holds
+   * (characters of JSON, about bytes); default 32 MiB, 0: none.
+   */
+  readCacheBytes?: number;
 }
 
 const DAY = 86_400_000;
@@ -47,6 +55,8 @@ export class NatsEventLog implements EventLog {
   /** Per subject: its message count and last sequence when last looked at (see partitionHeads). */
   private readonly subjectHeads = new Map<string, { count: number; last: number }>();
   private readonly listeners = new Set<() => void>();
+  private readonly cache: RecordCache;
+  private readonly reader: NatsRecordReader;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -56,7 +66,11 @@ export class NatsEventLog implements EventLog {
     readonly stream: string,
     readonly subjectPrefix: string,
     readonly partitions: number,
-  ) {}
+    readCacheBytes: number,
+  ) {
+    this.cache = new RecordCache(readCacheBytes);
+    this.reader = new NatsRecordReader(jsm, stream, this.cache);
+  }
 
   /** Connects, creates the stream and the dedup bucket when absent, and reads the head. */
   static async open(opts: NatsEventLogOptions): Promise<NatsEventLog> {
@@ -85,7 +99,7 @@ export class NatsEventLog implements EventLog {
         });
       }
       const dedup = await new Kvm(js).create(`${stream}_DEDUP`, { ttl: opts.dedupWindowMs ?? 7 * DAY, history: 1 });
-      const log = new NatsEventLog(nc, js, jsm, dedup, stream, prefix, opts.partitions);
+      const log = new NatsEventLog(nc, js, jsm, dedup, stream, prefix, opts.partitions, opts.readCacheBytes ?? 32 * 1024 * 1024);
       await log.refreshHead();
       return log;
     } catch (e) {
@@ -159,11 +173,21 @@ export class NatsEventLog implements EventLog {
     for (const l of this.listeners) l();
   }
 
-  /** The record at a position (undefined when none: purged, or never there). */
+  /** The record at a position (undefined when none: purged, or never there). A failed request throws PORTRAIT_STORAGE_FAILED. */
   async recordAt(position: number): Promise<LogRecord | undefined> {
+    return (await this.recordsAt([position])).get(position);
+  }
+
+  /**
+   * The records at these positions: events this process read from its
+   * partitions lately come from memory, the others with one request each,
+   * all in flight together. A position the log does not hold (purged, or
+   * never there) is absent from the map; a failed request throws
+   * PORTRAIT_STORAGE_FAILED, never reads as absent.
+   */
+  async recordsAt(positions: readonly number[]): Promise<Map<number, LogRecord>> {
     if (this.closed) throw Errors.closed();
-    const m = await this.jsm.streams.getMessage(this.stream, { seq: position }).catch(() => null);
-    return m === null ? undefined : m.json<LogRecord>();
+    return this.reader.read(positions);
   }
 
   /** Records of every partition with position > `after`, in position order. */
@@ -173,10 +197,11 @@ export class NatsEventLog implements EventLog {
 
   /** Records of one partition with position > `after`, in position order: what a partition's worker consumes. */
   async readPartition(partition: number, after: number, limit: number): Promise<Positioned[]> {
-    return this.readSubject(`${this.subjectPrefix}.${partition}.*`, after, limit);
+    return this.readSubject(`${this.subjectPrefix}.${partition}.*`, after, limit, true);
   }
 
-  private async readSubject(filter: string, after: number, limit: number): Promise<Positioned[]> {
+  /** Records matching `filter` after a position; with `keep`, the events among them also go to the read cache. */
+  private async readSubject(filter: string, after: number, limit: number, keep = false): Promise<Positioned[]> {
     if (this.closed) throw Errors.closed();
     if (limit <= 0) return [];
     const last = await this.lastSeqOf(filter);
@@ -189,7 +214,10 @@ export class NatsEventLog implements EventLog {
         let got = 0;
         for await (const m of batch) {
           got++;
-          out.push({ position: m.seq, record: m.json<LogRecord>() });
+          const text = m.string();
+          const record = JSON.parse(text) as LogRecord;
+          if (keep && record.type !== 'control') this.cache.put(m.seq, text);
+          out.push({ position: m.seq, record });
           if (m.seq >= last || out.length >= limit) {
             batch.stop();
             break;
@@ -336,6 +364,7 @@ export class NatsEventLog implements EventLog {
         if (!opts.dryRun) {
           try {
             await this.jsm.streams.deleteMessage(this.stream, position, true);
+            this.cache.delete(position);
           } catch (e) {
             const err = Errors.storage('deleting events from the NATS event log');
             err.cause = e;
