@@ -5,6 +5,7 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { TAG_NAME_PATTERN } from '../core/profile.ts';
+import { memoByText } from '../core/memo.ts';
 
 export const COMPARE_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte'] as const;
 export type CompareOp = (typeof COMPARE_OPS)[number];
@@ -82,19 +83,8 @@ export function unknownTagMessage(tag: string, defined: Iterable<string>): strin
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
-const durations = new Map<string, number>();
-
 /** Milliseconds of a duration in the JSON form ("7d"); read once per text (evaluations read the same few often). */
-export function durationMs(d: string): number {
-  let ms = durations.get(d);
-  if (ms === undefined) {
-    const unit = d[d.length - 1] as keyof typeof UNIT_MS;
-    ms = Number(d.slice(0, -1)) * UNIT_MS[unit];
-    if (durations.size >= 1000) durations.clear();
-    durations.set(d, ms);
-  }
-  return ms;
-}
+export const durationMs = memoByText((d: string): number => Number(d.slice(0, -1)) * UNIT_MS[d[d.length - 1] as keyof typeof UNIT_MS]);
 
 /** The names `leaf` reads from the tests of a condition, through and / or / not. */
 function refs(c: Condition, leaf: (c: Condition) => string | undefined, out: Set<string>): Set<string> {

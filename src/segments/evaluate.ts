@@ -9,6 +9,7 @@ import { consentGranted, type TraitRuntime } from '../profile/index.ts';
 import { bucketMs, parseDuration } from '../traits/index.ts';
 import { durationMs, type Condition, type Literal } from './ast.ts';
 import { printCondition } from './print.ts';
+import { memoByText } from '../core/memo.ts';
 
 /** A trait as segments see it: its runtime and the definition fields time depends on. */
 export interface SegmentTrait {
@@ -170,18 +171,8 @@ export function windowNextChange(s: { b: Array<[number, unknown]> }, window: num
   return next;
 }
 
-const instants = new Map<string, number>();
-
 /** The epoch ms of a condition's ISO time, read once per text. */
-function instant(time: string): number {
-  let t = instants.get(time);
-  if (t === undefined) {
-    t = Date.parse(time);
-    if (instants.size >= 1000) instants.clear();
-    instants.set(time, t);
-  }
-  return t;
-}
+const instant = memoByText((time: string) => Date.parse(time));
 
 function asTime(v: Json | undefined): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
