@@ -37,6 +37,9 @@ function define<A extends unknown[]>(code: string, status: number, message: (...
   return Object.assign(f, { code });
 }
 
+/** A definition sent to `PUT …/{name}` naming another name than the path's. */
+const nameMismatch = (body: unknown, path: string) => `The definition is named ${JSON.stringify(body)} but the path names "${path}". Use the same name in both, or leave the name out of the body.`;
+
 const listProblems = (problems: Problem[]) => problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ');
 
 export const Errors = {
@@ -60,7 +63,7 @@ export const Errors = {
   traitExists: define('PORTRAIT_TRAIT_EXISTS', 409,
     (name: string) => `A trait named "${name}" is already defined. Replace it with PUT /v1/traits/${name}, or pick another name.`),
   traitNameMismatch: define('PORTRAIT_TRAIT_NAME_MISMATCH', 400,
-    (body: unknown, path: string) => `The definition is named ${JSON.stringify(body)} but the path names "${path}". Use the same name in both, or leave the name out of the body.`),
+    nameMismatch),
   unknownAggregator: define('PORTRAIT_TRAIT_UNKNOWN_KIND', 400,
     (kind: string, known: string[]) => `Unknown trait kind "${kind}". Use one of: ${known.join(', ')}.`),
 
@@ -77,7 +80,7 @@ export const Errors = {
   tagExists: define('PORTRAIT_TAG_EXISTS', 409,
     (name: string) => `A tag named "${name}" is already defined. Replace it with PUT /v1/tags/${encodeURIComponent(name)}, or pick another name.`),
   segmentNameMismatch: define('PORTRAIT_SEGMENT_NAME_MISMATCH', 400,
-    (body: unknown, path: string) => `The definition is named ${JSON.stringify(body)} but the path names "${path}". Use the same name in both, or leave the name out of the body.`),
+    nameMismatch),
   unknownSegment: define('PORTRAIT_SEGMENT_UNKNOWN', 404,
     (name: string) => `No segment named "${name}" is defined. List the segments to see the known names.`),
   unknownTag: define('PORTRAIT_TAG_UNKNOWN', 404,
