@@ -54,6 +54,14 @@ async function drainAll(...nodes: Portrait[]): Promise<void> {
   for (let i = 0; i < 2; i++) for (const n of nodes) await n.drain();
 }
 
+/** Each partition's committed position and backfill progress: what a test that timed out waiting for a backfill says. */
+async function progressOf(url: string): Promise<string> {
+  const positions = await sql<{ partition: number; position: number }>(url, 'SELECT partition, position FROM engine_position ORDER BY partition');
+  const traits = await sql<{ name: string; partition: number; cursor: number; target: number; done: boolean }>(url, 'SELECT name, partition, cursor, target, done FROM trait_backfills WHERE NOT done ORDER BY name, partition');
+  const segments = await sql<{ name: string; partition: number; cursor: number; done: boolean }>(url, 'SELECT name, partition, cursor, done FROM segment_backfills WHERE NOT done ORDER BY name, partition');
+  return `positions ${JSON.stringify(positions)}, traits backfilling ${JSON.stringify(traits)}, segments backfilling ${JSON.stringify(segments)}`;
+}
+
 async function sql<R>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
   const store = await PostgresStore.open({ url, migrate: false });
   try {
@@ -395,8 +403,8 @@ describe('segments and tags on partitioned workers (PostgreSQL and NATS JetStrea
     ];
     await send(api, msgs);
     // The workers may have folded events before they noticed the new trait: it then backfills there too.
-    await waitFor(async () => (await api.traitDefinitions()).find((d) => d.name === 'n')?.status === 'live', 20_000, 'the trait is live in both partitions');
-    await waitFor(async () => (await api.segments.get('segment', 'few')).status === 'live', 20_000, 'and the segment');
+    await waitFor(async () => (await api.traitDefinitions()).find((d) => d.name === 'n')?.status === 'live', 20_000, async () => `the trait is live in both partitions (${await progressOf(url)})`);
+    await waitFor(async () => (await api.segments.get('segment', 'few')).status === 'live', 20_000, async () => `and the segment (${await progressOf(url)})`);
     await drainAll(w1, w2);
     assert.equal((await api.segments.memberIds('few')).size, users.length, 'one order each: everyone is in');
 

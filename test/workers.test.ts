@@ -8,7 +8,7 @@ import { Engine } from '../src/engine/engine.ts';
 import { engineOptions } from '../src/engine/options.ts';
 import { Portrait } from '../src/index.ts';
 import { partitionOf, SqliteEventLog } from '../src/log/index.ts';
-import { loadPartitionDefinitions } from '../src/cluster/index.ts';
+import { loadPartitionDefinitions, overallDefinitions } from '../src/cluster/index.ts';
 import { parseMessage } from '../src/ingest/index.ts';
 import { PostgresStore } from '../src/storage/index.ts';
 import { assertOneOwner, clusterDeployment, comparableDump, profilesOf, waitFor } from './support/cluster.ts';
@@ -189,6 +189,46 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     assert.equal(await total(), 500, 'nothing is counted twice');
     await stale.stop();
     await owner.stop();
+  });
+
+  it('a trait made live on an empty deployment reads as backfilling, on every node, while a partition that committed events before it noticed the trait backfills it', async () => {
+    const { store, ownerLog } = await ownerAndStaleWriter();
+    const config = resolveConfig({ engine: { commitIntervalMs: 0, backfillChunk: 100 } });
+    const clock = new ManualClock(T0);
+    const events = Array.from({ length: 300 }, (_, i) => {
+      const r = parseMessage({ type: 'track', userId: `u${i % 5}`, event: 'E', messageId: `m${i}` }, { workspace: 'default', clock, receivedAt: T0 });
+      return r.ok ? r.event : assert.fail('the event is valid');
+    });
+    await ownerLog.append(events);
+    const plain = () => new Definitions({ setOnce: new Set(), types: {} });
+    const open = (definitions: Definitions) => new Engine({ ...engineOptions(config, { log: ownerLog, store, definitions, clock, hashKey: Buffer.alloc(32, 1) }), partition: 1, partitions: 2, fenced: true });
+    // Partition 1 folds the events before it notices the trait.
+    const before = open(plain());
+    await before.start();
+    await before.drain();
+    await before.stop();
+    // Made when nothing was committed as far as the API node knew: live at once.
+    const defs = plain();
+    defs.reconcile([{ name: 'n', kind: 'count', filter: { event: 'E' } }], 0, T0, 'api');
+    await store.saveDefinitions(defs.list());
+    const fingerprint = await store.definitionsFingerprint();
+    assert.equal((await store.definitions())[0]?.status, 'live');
+    // Partition 0 (nothing committed) meets it live; partition 1 must backfill it over what it folded.
+    await loadPartitionDefinitions(store, plain(), 0, 2);
+    const mine = await loadPartitionDefinitions(store, plain(), 1, 2);
+    assert.equal(mine.get('n')?.status, 'backfilling', 'partition 1 backfills the trait');
+    assert.equal((await store.definitions())[0]?.status, 'backfilling', 'the stored definition reads as backfilling again');
+    const during = await store.definitionsFingerprint();
+    assert.equal(during.versions, fingerprint.versions, 'the same version: no partition restarts for it');
+    assert.notEqual(during.status, fingerprint.status, 'the status changed: every node reads its view again');
+    assert.equal(overallDefinitions(await store.definitions(), await store.partitionBackfills())[0]?.status, 'backfilling', 'what API nodes show');
+    const engine = open(mine);
+    await engine.start();
+    await engine.drain();
+    await engine.stop();
+    assert.equal((await store.definitions())[0]?.status, 'live', 'live once the backfill is done');
+    const dump = await store.dump();
+    assert.equal(profilesOf(dump).reduce((n, d) => n + ((d.traits.n?.s as number | undefined) ?? 0), 0), 300, 'every event counted once');
   });
 
   it('identity across partitions: identify links merge into one profile with one owner, as in the embedded mode, and the state equals a rebuild', async () => {

@@ -52,7 +52,7 @@ describe('the lease rounds of a partitioned worker', { skip }, () => {
         if (p >= 3) await pause(timeoutMs * 0.45);
         return plain();
       },
-      definitionsFingerprint: async () => '',
+      definitionsFingerprint: async () => ({ versions: '', status: '' }),
     });
     cleanups.push(() => worker.stop());
     await worker.start();

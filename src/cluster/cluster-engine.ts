@@ -18,6 +18,12 @@ import { PartitionLog } from './partition-log.ts';
 import { ControlPublisher, type ControlOutbox } from './control-publisher.ts';
 import { RebuildFence } from './rebuild-fence.ts';
 
+/** What followDefinitions compares between two polls. */
+export interface DefinitionsFingerprint {
+  versions: string;
+  status: string;
+}
+
 export interface ClusterEngineOptions {
   log: NatsEventLog;
   store: StateStore;
@@ -32,9 +38,14 @@ export interface ClusterEngineOptions {
   engineOptions: (partition: number, log: EventLog, definitions: Definitions) => EngineOptions;
   /** Loads the trait definitions for one partition (see loadPartitionDefinitions). */
   definitions: (partition: number) => Promise<Definitions>;
-  /** Changes whenever a trait definition is added, changed or removed (polled with progress). */
-  definitionsFingerprint: () => Promise<string>;
-  /** Called when the fingerprint changed (another node changed the definitions). */
+  /**
+   * Polled with progress: `versions` changes whenever a definition is added,
+   * changed or removed (the partitions held restart with them); `status`
+   * whenever one goes live or back to backfilling (only this node's view is
+   * read again).
+   */
+  definitionsFingerprint: () => Promise<DefinitionsFingerprint>;
+  /** Called when either fingerprint changed (another node changed the definitions, or a backfill started or ended). */
   onDefinitionsChanged?: () => void;
   /** How often partition heads and positions are polled (ms); default 50. */
   pollMs?: number;
@@ -61,7 +72,7 @@ export class ClusterEngine implements EngineHandle {
   private highest = 0;
   private lagEstimate = 0;
   private readonly pollMs: number;
-  private fingerprint: string | undefined;
+  private fingerprint: DefinitionsFingerprint | undefined;
   /** When the last renewal of this worker's leases was sent (Date.now()). */
   private renewedAt = 0;
   /** This node's rebuild fence, from `fenceOthers()` to `liftFence()`. */
@@ -269,19 +280,18 @@ export class ClusterEngine implements EngineHandle {
   }
 
   /**
-   * Trait definitions changed (on any node): each partition held here
-   * commits what it folded and restarts with them, starting the backfill of
-   * a new version over its own log.
+   * Definitions changed (on any node): each partition held here commits what
+   * it folded and restarts with them, starting the backfill of a new version
+   * over its own log. A status change alone (a partition started or ended a
+   * backfill) only has this node read its view again.
    */
   private async followDefinitions(): Promise<void> {
     const f = await this.o.definitionsFingerprint();
-    if (this.fingerprint === undefined || f === this.fingerprint) {
-      this.fingerprint = f;
-      return;
-    }
+    const was = this.fingerprint;
     this.fingerprint = f;
+    if (was === undefined || (f.versions === was.versions && f.status === was.status)) return;
     this.o.onDefinitionsChanged?.();
-    await this.restart([...this.held.keys()]);
+    if (f.versions !== was.versions) await this.restart([...this.held.keys()]);
   }
 
   /** Restarts the engines of some partitions held here (still under the same lease), reloading what they start from. */

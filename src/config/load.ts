@@ -128,6 +128,7 @@ export function fromEnv(input: ConfigInput, env: NodeJS.ProcessEnv): ConfigInput
   if (env.PORTRAIT_WORKER_ID) out.cluster = { ...out.cluster, workerId: env.PORTRAIT_WORKER_ID };
   if (env.PORTRAIT_ROLE) out.cluster = { ...out.cluster, role: env.PORTRAIT_ROLE as 'all' | 'api' | 'worker' };
   if (env.PORTRAIT_LEASE_TIMEOUT_MS) out.cluster = { ...out.cluster, leaseTimeoutMs: Number(env.PORTRAIT_LEASE_TIMEOUT_MS) };
+  if (env.PORTRAIT_READ_CACHE_MIB) out.cluster = { ...out.cluster, readCacheMiB: Number(env.PORTRAIT_READ_CACHE_MIB) };
   if (env.PORTRAIT_REBUILD_WAIT_MS) out.cluster = { ...out.cluster, rebuildWaitMs: Number(env.PORTRAIT_REBUILD_WAIT_MS) };
   return out;
 }

@@ -162,6 +162,12 @@ export const ConfigSchema = Type.Object(
           default: 10000,
           description: "How long a worker's partition lease lasts without renewal; a dead worker's partitions move to another after it. Renewed every third of it.",
         }),
+        readCacheMiB: Type.Integer({
+          minimum: 0,
+          maximum: 65536,
+          default: 32,
+          description: 'Memory a worker keeps of the records it read lately from its partitions (MiB), so events one partition forwards to another it holds are not fetched again from NATS; 0 turns it off.',
+        }),
         rebuildWaitMs: Type.Integer({
           minimum: 100,
           maximum: 3600000,

@@ -263,7 +263,7 @@ export class Portrait {
     const keyring = loadKeyring(config, opts.memory === true);
     // Files: appends are fsynced in the log's writer thread. In memory, the log lives in this thread.
     const rawLog: EventLog = natsUrl
-      ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY })
+      ? await NatsEventLog.open({ servers: natsUrl, stream: config.cluster.stream, partitions: config.cluster.partitions, dedupWindowMs: config.dedup.windowDays * DAY, readCacheBytes: config.cluster.readCacheMiB * 1024 * 1024 })
       : opts.memory
         ? new SqliteEventLog({ file: ':memory:', durability: config.durability })
         : await ThreadedEventLog.open({ file: join(config.dataDir, 'log.db'), durability: config.durability });
@@ -996,7 +996,10 @@ function clusterEngine(
     },
     definitions: (partition) => loadPartitionDefinitions(store, newDefinitions(config), partition, partitions),
     // Trait, segment and tag definitions: partition engines restart with them when any changes.
-    definitionsFingerprint: async () => `${await store.definitionsFingerprint()}|${await store.segments.definitionsFingerprint()}`,
+    definitionsFingerprint: async () => {
+      const traits = await store.definitionsFingerprint();
+      return { versions: `${traits.versions}|${await store.segments.definitionsFingerprint()}`, status: traits.status };
+    },
     onDefinitionsChanged,
     onError: (e) => process.emitWarning(`Portrait worker: ${(e as Error).message ?? String(e)}`),
   });

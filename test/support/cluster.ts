@@ -57,11 +57,11 @@ export function comparableDump(lines: readonly string[]): string[] {
   return [...kept, ...numbered.sort()];
 }
 
-/** Polls `check` every 50 ms until it holds, or fails after `ms` with `what` (a function: what it says then, for example the state it saw). */
-export async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string | (() => string)): Promise<void> {
+/** Polls `check` every 50 ms until it holds, or fails after `ms` with `what` (a function: what it says then, for example the state it saw or reads). */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string | (() => string | Promise<string>)): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting until ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting until ${typeof what === 'string' ? what : await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -14,8 +14,8 @@
  * so JetStream's duplicate window also drops a retry or a concurrent twin that
  * the bucket has not recorded yet.
  */
-import { createHash } from 'node:crypto';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { createHash, randomUUID } from 'node:crypto';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerInfo, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ControlRecord } from '../../core/control.ts';
@@ -206,9 +206,31 @@ export class NatsEventLog implements EventLog {
     if (limit <= 0) return [];
     const last = await this.lastSeqOf(filter);
     if (last <= after) return [];
-    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 });
+    // A plain ephemeral consumer, not an ordered one: an ordered consumer's fetch re-creates its
+    // consumer after a gap or a failed request, retrying without end once it has delivered, so a
+    // loaded server could leave a read waiting forever; a plain one fails, and the caller retries.
+    const name = `read_${randomUUID().replaceAll('-', '')}`;
+    let info: ConsumerInfo;
+    try {
+      info = await this.jsm.consumers.add(this.stream, {
+        name,
+        filter_subject: filter,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: after + 1,
+        ack_policy: AckPolicy.None,
+        // Removed by the server if this process dies before it deletes the consumer.
+        inactive_threshold: nanos(60_000),
+        mem_storage: true,
+        num_replicas: 1,
+      });
+    } catch (e) {
+      const err = Errors.storage('reading the NATS event log');
+      err.cause = e;
+      throw err;
+    }
     const out: Positioned[] = [];
     try {
+      const consumer = this.js.consumers.getConsumerFromInfo(info);
       while (out.length < limit) {
         const batch = await consumer.fetch({ max_messages: Math.min(limit - out.length, 1000), expires: 5000 });
         let got = 0;
@@ -226,7 +248,7 @@ export class NatsEventLog implements EventLog {
         if (got === 0 || out[out.length - 1]!.position >= last) break;
       }
     } finally {
-      await consumer.delete().catch(() => {});
+      await this.jsm.consumers.delete(this.stream, name).catch(() => {});
     }
     return out;
   }

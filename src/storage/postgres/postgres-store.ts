@@ -295,12 +295,25 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     );
     // Versions live from the start may complete the set of partitions.
     await writeBackfills(this.pool, rows.filter((r) => r.done));
+    // A version made live on an empty deployment that meets a partition which folded events
+    // before it noticed the version backfills there: it reads as backfilling until that ends.
+    const started = rows.filter((r) => !r.done);
+    if (started.length > 0)
+      await this.pool.query(
+        `UPDATE definitions d SET status = 'backfilling'
+         FROM unnest($1::text[], $2::text[]) AS k(name, hash)
+         WHERE d.name = k.name AND d.hash = k.hash AND d.status = 'live'
+           AND EXISTS (SELECT 1 FROM trait_backfills t WHERE t.name = k.name AND t.hash = k.hash AND NOT t.done)`,
+        [started.map((r) => r.name), started.map((r) => r.hash)],
+      );
   }
 
-  /** Changes whenever a trait definition is added, changed (a new version) or removed. */
-  async definitionsFingerprint(): Promise<string> {
-    const r = await this.pool.query<{ f: string | null }>(`SELECT string_agg(name || ':' || hash, ',' ORDER BY name) AS f FROM definitions`);
-    return r.rows[0]?.f ?? '';
+  /** `versions` changes whenever a trait definition is added, changed (a new version) or removed; `status` whenever one goes live or back to backfilling. */
+  async definitionsFingerprint(): Promise<{ versions: string; status: string }> {
+    const r = await this.pool.query<{ v: string | null; s: string | null }>(
+      `SELECT string_agg(name || ':' || hash, ',' ORDER BY name) AS v, string_agg(name || ':' || status, ',' ORDER BY name) AS s FROM definitions`,
+    );
+    return { versions: r.rows[0]?.v ?? '', status: r.rows[0]?.s ?? '' };
   }
 
   async deleteDefinition(name: string): Promise<void> {
