@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LeaseStore } from '../src/cluster/index.ts';
@@ -73,7 +74,10 @@ function isCode(code: string, ...mentions: string[]): (e: unknown) => boolean {
 
 describe('rebuild on a running deployment of partitioned workers', { skip }, () => {
   it('one worker rebuilds while the other keeps running and events keep arriving on both: every acknowledged event counts once, and the state equals a rebuild', async () => {
-    const config = await clusterDeployment(PARTITIONS, cleanups);
+    // Leases of 3 s rather than the suite's 0.9 s: on a loaded 2-core machine a renewal query alone took up to
+    // 1.2 s, so 0.9 s leases lapsed now and then (and were taken again), and this test is about the fence, not expiry.
+    const deployment = await clusterDeployment(PARTITIONS, cleanups);
+    const config = (c?: ClusterOptions) => deployment({ leaseTimeoutMs: 3_000, ...c });
     const clock = new ManualClock(T0);
     const { a, b } = await twoWorkers(config, clock);
     const all = [...workload({ events: 6_000, users: 400, seed: 23, duplicateRate: 0.02, start: T0 - 3 * 86_400_000 })];
@@ -91,13 +95,16 @@ describe('rebuild on a running deployment of partitioned workers', { skip }, () 
     })();
     let during: Promise<number> | undefined;
     let seen: { a: number[]; b: number[] } | undefined;
+    const stalls = monitorEventLoopDelay({ resolution: 10 });
+    stalls.enable();
     await a.rebuild(() => {
       if (during !== undefined) return;
       // Called while the replay runs, under the fence: the rebuilding node holds every partition, the other none.
       seen = { a: held(a), b: held(b) };
       during = Promise.all([b.ingest(all.slice(5_000, 5_500)), a.ingest(all.slice(5_500, 6_000))]).then((r) => r[0].accepted + r[1].accepted);
     });
-    assert.deepEqual(seen, { a: [0, 1, 2, 3], b: [] }, 'during the replay the rebuilding worker held every partition and the other none');
+    stalls.disable();
+    assert.deepEqual(seen, { a: [0, 1, 2, 3], b: [] }, `during the replay the rebuilding worker held every partition and the other none (longest event loop stall ${Math.round(stalls.max / 1e6)} ms)`);
     const sentDuring = await during!;
     assert.ok(sentDuring > 0, `${sentDuring} events were acknowledged while the fence was up`);
     accepted += sentDuring;

@@ -67,6 +67,9 @@ export class ClusterEngine implements EngineHandle {
   private headTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private ticking: Promise<void> | undefined;
+  /** Partitions being taken over (leased, engine not registered in `held` yet): partition → fencing token. */
+  private readonly taking = new Map<number, number>();
+  private keeping = false;
   private running = false;
   private bulk = false;
   private highest = 0;
@@ -103,9 +106,10 @@ export class ClusterEngine implements EngineHandle {
     // Taken before any engine loads the definitions: a change made from now on restarts them.
     this.fingerprint = await this.o.definitionsFingerprint();
     if (this.o.work) {
-      await this.tick();
+      // The timer first: while the first round takes partitions over, it keeps their leases alive (see tick).
       this.timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(this.o.leases.timeoutMs / 3)));
       this.timer.unref();
+      await this.tick();
       this.headTimer = setInterval(() => void this.pollHeads(), this.pollMs);
       this.headTimer.unref();
     }
@@ -113,9 +117,16 @@ export class ClusterEngine implements EngineHandle {
     this.progressTimer.unref();
   }
 
-  /** One lease round: heartbeat, renew, drop what was lost, take or give back partitions towards the fair share. */
+  /**
+   * One lease round: heartbeat, renew, drop what was lost, take or give back
+   * partitions towards the fair share. While a round (or a restart) is still
+   * running, the timer's tick only keeps the leases alive.
+   */
   private tick(): Promise<void> {
-    if (this.ticking) return this.ticking;
+    if (this.ticking) {
+      void this.keepAlive();
+      return this.ticking;
+    }
     this.ticking = this.balance()
       .catch((e: unknown) => this.o.onError?.(e))
       .finally(() => {
@@ -177,6 +188,27 @@ export class ClusterEngine implements EngineHandle {
   }
 
   /**
+   * Heartbeat and renewal of the leases held and being taken over, dropping
+   * nothing (the round in progress does that): taking one partition over
+   * (loading its definitions, starting its engine) can outlast the lease
+   * timeout on a loaded machine, and the leases of the round must not lapse
+   * meanwhile. A lease already lost is not renewed (renewal is fenced by
+   * token and expiry).
+   */
+  private async keepAlive(): Promise<void> {
+    if (this.keeping || !this.running) return;
+    this.keeping = true;
+    try {
+      await this.o.leases.heartbeat(this.o.workerId);
+      await this.o.leases.renew(this.o.workerId, new Map([...[...this.held].map(([p, h]) => [p, h.token] as const), ...this.taking]));
+    } catch (e) {
+      this.o.onError?.(e);
+    } finally {
+      this.keeping = false;
+    }
+  }
+
+  /**
    * Renews after each step of a lease round or a restart once a third of the
    * lease timeout has passed since the last renewal. Taking a partition
    * over (loading its definitions, starting its engine) takes a while on a
@@ -204,6 +236,16 @@ export class ClusterEngine implements EngineHandle {
 
   /** Starts the engine of a partition just leased: it resumes from the partition's committed position. */
   private async take(partition: number, token: number): Promise<void> {
+    this.taking.set(partition, token);
+    try {
+      await this.startEngine(partition, token);
+    } finally {
+      this.taking.delete(partition);
+    }
+  }
+
+  /** Registers the partition's engine in `held` and starts it. */
+  private async startEngine(partition: number, token: number): Promise<void> {
     const log = new PartitionLog(this.o.log, partition);
     await log.refresh();
     const definitions = await this.o.definitions(partition);
