@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { NATS_URL, serviceSkip, tempNatsLog } from '../../../test/support/services.ts';
 import { isPortraitError } from '../../core/errors.ts';
@@ -105,6 +105,24 @@ describe('NatsEventLog', { skip: await serviceSkip('NATS') }, () => {
     } finally {
       await log.close();
       await dispose();
+    }
+  });
+
+  it('a read leaves no consumer behind; a read that fails throws PORTRAIT_STORAGE_FAILED instead of waiting', async () => {
+    const { log, dispose } = await tempNatsLog(2);
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      await log.append(Array.from({ length: 30 }, (_, i) => logEvent(`m${i}`, { userId: `u${i % 5}` })));
+      assert.equal((await log.read(0, 100)).length, 30);
+      assert.ok((await log.readPartition(0, 0, 100)).length + (await log.readPartition(1, 0, 100)).length === 30);
+      const consumers = await (await jetstreamManager(nc)).consumers.list(log.stream).next();
+      assert.deepEqual(consumers, [], 'every read deleted its consumer');
+      // The stream is removed under the reader (an operator's mistake, a server that lost its store).
+      await dispose();
+      await assert.rejects(log.readPartition(0, 0, 100), (e: unknown) => isPortraitError(e) && e.code === 'PORTRAIT_STORAGE_FAILED', 'a typed error the engine retries on');
+    } finally {
+      await nc.close();
+      await log.close();
     }
   });
 

@@ -15,7 +15,7 @@
  * the bucket has not recorded yet.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerInfo, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ControlRecord } from '../../core/control.ts';
@@ -200,19 +200,24 @@ export class NatsEventLog implements EventLog {
     return this.readSubject(`${this.subjectPrefix}.${partition}.*`, after, limit, true);
   }
 
-  /** Records matching `filter` after a position; with `keep`, the events among them also go to the read cache. */
+  /**
+   * Records matching `filter` after a position; with `keep`, the events among
+   * them also go to the read cache. A failed request throws
+   * PORTRAIT_STORAGE_FAILED (the engine retries from its committed position).
+   */
   private async readSubject(filter: string, after: number, limit: number, keep = false): Promise<Positioned[]> {
     if (this.closed) throw Errors.closed();
     if (limit <= 0) return [];
-    const last = await this.lastSeqOf(filter);
-    if (last <= after) return [];
     // A plain ephemeral consumer, not an ordered one: an ordered consumer's fetch re-creates its
     // consumer after a gap or a failed request, retrying without end once it has delivered, so a
-    // loaded server could leave a read waiting forever; a plain one fails, and the caller retries.
+    // loaded server could leave a read waiting forever; a plain one fails.
     const name = `read_${randomUUID().replaceAll('-', '')}`;
-    let info: ConsumerInfo;
+    let created = false;
+    const out: Positioned[] = [];
     try {
-      info = await this.jsm.consumers.add(this.stream, {
+      const last = await this.lastSeqOf(filter);
+      if (last <= after) return [];
+      const info = await this.jsm.consumers.add(this.stream, {
         name,
         filter_subject: filter,
         deliver_policy: DeliverPolicy.StartSequence,
@@ -223,13 +228,7 @@ export class NatsEventLog implements EventLog {
         mem_storage: true,
         num_replicas: 1,
       });
-    } catch (e) {
-      const err = Errors.storage('reading the NATS event log');
-      err.cause = e;
-      throw err;
-    }
-    const out: Positioned[] = [];
-    try {
+      created = true;
       const consumer = this.js.consumers.getConsumerFromInfo(info);
       while (out.length < limit) {
         const batch = await consumer.fetch({ max_messages: Math.min(limit - out.length, 1000), expires: 5000 });
@@ -247,8 +246,12 @@ export class NatsEventLog implements EventLog {
         }
         if (got === 0 || out[out.length - 1]!.position >= last) break;
       }
+    } catch (e) {
+      const err = Errors.storage('reading the NATS event log');
+      err.cause = e;
+      throw err;
     } finally {
-      await this.jsm.consumers.delete(this.stream, name).catch(() => {});
+      if (created) await this.jsm.consumers.delete(this.stream, name).catch(() => {});
     }
     return out;
   }
