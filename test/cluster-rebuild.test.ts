@@ -94,17 +94,24 @@ describe('rebuild on a running deployment of partitioned workers', { skip }, () 
       }
     })();
     let during: Promise<number> | undefined;
-    let seen: { a: number[]; b: number[] } | undefined;
+    let seen: { leases: Promise<Array<{ partition: number; owner: string }>>; b: number[]; a: number[] } | undefined;
+    const admin = await PostgresStore.open({ url: config().cluster!.databaseUrl!, migrate: false });
+    cleanups.push(() => admin.close());
+    const leaseTable = new LeaseStore(admin.pool, 3_000);
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
     await a.rebuild(() => {
       if (during !== undefined) return;
-      // Called while the replay runs, under the fence: the rebuilding node holds every partition, the other none.
-      seen = { a: held(a), b: held(b) };
+      // Called while the replay runs, under the fence: the rebuilding node holds every partition's lease, the
+      // other runs no engine. (Its engines may restart meanwhile, e.g. on records made under other versions:
+      // a restart keeps the lease, so the lease table, not the engines running this instant, is what to ask.)
+      seen = { leases: leaseTable.list(), b: held(b), a: held(a) };
       during = Promise.all([b.ingest(all.slice(5_000, 5_500)), a.ingest(all.slice(5_500, 6_000))]).then((r) => r[0].accepted + r[1].accepted);
     });
     stalls.disable();
-    assert.deepEqual(seen, { a: [0, 1, 2, 3], b: [] }, `during the replay the rebuilding worker held every partition and the other none (longest event loop stall ${Math.round(stalls.max / 1e6)} ms)`);
+    const leased = (await seen!.leases).map((l) => [l.partition, l.owner]);
+    assert.deepEqual(leased, [[0, 'a'], [1, 'a'], [2, 'a'], [3, 'a']], `during the replay the rebuilding worker held every partition's lease (engines running then: ${seen!.a.join(', ')}; longest event loop stall ${Math.round(stalls.max / 1e6)} ms)`);
+    assert.deepEqual(seen!.b, [], 'and the other worker ran no engine');
     const sentDuring = await during!;
     assert.ok(sentDuring > 0, `${sentDuring} events were acknowledged while the fence was up`);
     accepted += sentDuring;
