@@ -47,6 +47,14 @@ async function apiAndTwoWorkers() {
   return { config, clock, api, w1, w2 };
 }
 
+/** `n` valid track events "E" of five users, parsed as ingest would. */
+function trackEvents(n: number, clock: ManualClock) {
+  return Array.from({ length: n }, (_, i) => {
+    const r = parseMessage({ type: 'track', userId: `u${i % 5}`, event: 'E', messageId: `m${i}` }, { workspace: 'default', clock, receivedAt: T0 });
+    return r.ok ? r.event : assert.fail('the event is valid');
+  });
+}
+
 /** A database of its own and two copies of one log: the owner and a stale writer see the same records at the same positions. */
 async function ownerAndStaleWriter() {
   const db = await tempDatabase();
@@ -156,10 +164,7 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     const { store, ownerLog, staleLog } = await ownerAndStaleWriter();
     const config = resolveConfig({ engine: { commitIntervalMs: 0, backfillChunk: 100 } });
     const clock = new ManualClock(T0);
-    const events = Array.from({ length: 500 }, (_, i) => {
-      const r = parseMessage({ type: 'track', userId: `u${i % 5}`, event: 'E', messageId: `m${i}` }, { workspace: 'default', clock, receivedAt: T0 });
-      return r.ok ? r.event : assert.fail('the event is valid');
-    });
+    const events = trackEvents(500, clock);
     await ownerLog.append(events);
     await staleLog.append(events);
     const plain = () => new Definitions({ setOnce: new Set(), types: {} });
@@ -195,10 +200,7 @@ describe('partitioned workers on PostgreSQL and NATS JetStream', { skip }, () =>
     const { store, ownerLog } = await ownerAndStaleWriter();
     const config = resolveConfig({ engine: { commitIntervalMs: 0, backfillChunk: 100 } });
     const clock = new ManualClock(T0);
-    const events = Array.from({ length: 300 }, (_, i) => {
-      const r = parseMessage({ type: 'track', userId: `u${i % 5}`, event: 'E', messageId: `m${i}` }, { workspace: 'default', clock, receivedAt: T0 });
-      return r.ok ? r.event : assert.fail('the event is valid');
-    });
+    const events = trackEvents(300, clock);
     await ownerLog.append(events);
     const plain = () => new Definitions({ setOnce: new Set(), types: {} });
     const open = (definitions: Definitions) => new Engine({ ...engineOptions(config, { log: ownerLog, store, definitions, clock, hashKey: Buffer.alloc(32, 1) }), partition: 1, partitions: 2, fenced: true });
