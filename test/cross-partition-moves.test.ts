@@ -11,7 +11,10 @@ import { ManualClock } from '../src/core/clock.ts';
 import { Portrait } from '../src/index.ts';
 import { emailHasher } from '../src/ingest/email.ts';
 import { partitionOf } from '../src/log/index.ts';
-import { assertOneOwner, clusterDeployment } from './support/cluster.ts';
+import { LeaseStore } from '../src/cluster/index.ts';
+import { clearPartitions } from '../src/portrait/rebuild.ts';
+import { PostgresStore } from '../src/storage/index.ts';
+import { assertOneOwner, clusterDeployment, comparableDump, waitFor } from './support/cluster.ts';
 import { assertSamePersons, BASE, conflicts, partitionedDeployments, persons, sendPhases } from './support/cross-partition.ts';
 import { openMemory, T0 } from './support/open.ts';
 import { serviceSkip } from './support/services.ts';
@@ -100,6 +103,66 @@ describe('what goes with a profile across partitions (PostgreSQL + NATS)', { ski
     await assertRebuilds(config, clock, state);
   });
 
+  /**
+   * A person linked to another profile just before their erasure, as in the
+   * embedded mode: the person's user id is homed in 1 (`lower`: the profile
+   * they link to, an anonymous id's, is owned by 0 and asks 1 for the
+   * person's profile with a give) or in 0 (`higher`: the anonymous id's
+   * profile, owned by 1, is handed down to 0 after the erasure). Returns the
+   * state once the erasure completed and the later events were sent, with
+   * no worker left running.
+   */
+  async function linkedErasure(owner: 'lower' | 'higher', suppress: boolean) {
+    const [personOn, otherOn] = owner === 'lower' ? [1, 0] : [0, 1];
+    const on = (p: number) => (id: string) => partitionOf('default', id, 2) === p;
+    const xu = first(`sup.${owner}.${suppress}.user.`, '.', on(personOn));
+    const ya = first(`sup.${owner}.${suppress}.anon.`, '.', on(otherOn));
+    let t = T0 - 86_400_000;
+    let n = 0;
+    const at = () => new Date((t += 1000)).toISOString();
+    const track = (ids: Record<string, string>, price: number) => ({ type: 'track', ...ids, event: 'Order Completed', properties: { price }, messageId: `sup-${owner}-${suppress}-${n++}`, timestamp: at() });
+    const phases: unknown[][] = [[track({ userId: xu }, 3), track({ anonymousId: ya }, 5), track({ userId: `sup.${owner}.${suppress}.other.` }, 7)]];
+    const link = { type: 'identify', userId: xu, anonymousId: ya, traits: { city: 'Lima' }, messageId: `sup-${owner}-${suppress}-link`, timestamp: at() };
+    // After the erasure: the linked anonymous id again (refused), and someone else (accepted).
+    const later = [track({ anonymousId: ya }, 11), track({ userId: `sup.${owner}.${suppress}.other.` }, 13)];
+
+    const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
+    cleanups.push(() => embeddedNode.close());
+    await sendPhases(embeddedNode, [...phases, [link]]);
+    assert.equal((await embeddedNode.privacy.waitFor((await embeddedNode.privacy.erase('user_id', xu, { suppress })).id)).status, 'completed');
+    const wantLater = await embeddedNode.ingest(later);
+    assert.deepEqual([wantLater.accepted, wantLater.suppressed], suppress ? [1, 1] : [2, 0], 'the embedded mode refuses the linked anonymous id\'s later event only when the erasure suppressed the person');
+    await embeddedNode.drain();
+    const want = await persons(embeddedNode);
+
+    const config = await clusterDeployment(2, cleanups, BASE);
+    const clock = new ManualClock(T0);
+    const api = await Portrait.open(config({ role: 'api' }), { clock });
+    cleanups.push(() => api.close());
+    const firstWorker = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
+    cleanups.push(() => firstWorker.close());
+    await sendPhases(api, phases);
+    await firstWorker.close();
+    // No worker runs: the link and the erase record both land in the person's partition, which erases them before
+    // the other partition answers the link; the erasure request finds the person's profile without the anonymous id.
+    await api.ingest([link]);
+    const entry = await api.privacy.erase('user_id', xu, { suppress });
+    const next = await resumeWorkers(api, config, clock, [entry.id]);
+    assert.equal(await api.profile('anonymous_id', ya), undefined, 'the linked profile went with the person');
+
+    const got = await api.ingest(later);
+    assert.deepEqual([got.accepted, got.suppressed], [wantLater.accepted, wantLater.suppressed], 'the linked anonymous id\'s later event is refused at ingest, as in the embedded mode');
+    await api.drain();
+    if (suppress) assert.equal(await api.profile('anonymous_id', ya), undefined, 'and does not bring it back');
+    else assert.equal((await api.profile('anonymous_id', ya))?.eventCount, 1, 'it comes back as a new profile with the later event only');
+    assertSamePersons(await persons(api), want);
+    const state = await api.stateDump();
+    assert.deepEqual(state.filter((l) => l.includes(xu) || (suppress && l.includes(ya))), [], 'no state line names the person (nor the linked anonymous id, when suppressed)');
+    assertOneOwner(state);
+    await next.close();
+    return { config, clock, api, state, ya, track };
+  }
+
   const cases = [
     { owner: 'lower', suppress: true },
     { owner: 'higher', suppress: true },
@@ -108,56 +171,7 @@ describe('what goes with a profile across partitions (PostgreSQL + NATS)', { ski
   for (const { owner, suppress } of cases) {
     const outcome = suppress ? 'joins their suppression list: its identifiers\' later events are refused at ingest' : 'is not suppressed by a retention erasure: its identifiers\' later events count again';
     it(`a profile owned by a ${owner} partition that goes with an erased person's link answered after the erasure ${outcome}, as in the embedded mode; a rebuild equals it`, async () => {
-      // The person: a user id homed in 1 (lower: the profile they link to, an anonymous id's, is owned by 0 and asks
-      // 1 for the person's profile with a give) or in 0 (higher: the anonymous id's profile, owned by 1, is handed
-      // down to 0 after the erasure).
-      const [personOn, otherOn] = owner === 'lower' ? [1, 0] : [0, 1];
-      const on = (p: number) => (id: string) => partitionOf('default', id, 2) === p;
-      const xu = first(`sup.${owner}.${suppress}.user.`, '.', on(personOn));
-      const ya = first(`sup.${owner}.${suppress}.anon.`, '.', on(otherOn));
-      let t = T0 - 86_400_000;
-      let n = 0;
-      const at = () => new Date((t += 1000)).toISOString();
-      const track = (ids: Record<string, string>, price: number) => ({ type: 'track', ...ids, event: 'Order Completed', properties: { price }, messageId: `sup-${owner}-${suppress}-${n++}`, timestamp: at() });
-      const phases: unknown[][] = [[track({ userId: xu }, 3), track({ anonymousId: ya }, 5), track({ userId: `sup.${owner}.${suppress}.other.` }, 7)]];
-      const link = { type: 'identify', userId: xu, anonymousId: ya, traits: { city: 'Lima' }, messageId: `sup-${owner}-${suppress}-link`, timestamp: at() };
-      // After the erasure: the linked anonymous id again (refused), and someone else (accepted).
-      const later = [track({ anonymousId: ya }, 11), track({ userId: `sup.${owner}.${suppress}.other.` }, 13)];
-
-      const { p: embeddedNode } = await openMemory({ ...BASE }, new ManualClock(T0));
-      cleanups.push(() => embeddedNode.close());
-      await sendPhases(embeddedNode, [...phases, [link]]);
-      assert.equal((await embeddedNode.privacy.waitFor((await embeddedNode.privacy.erase('user_id', xu, { suppress })).id)).status, 'completed');
-      const wantLater = await embeddedNode.ingest(later);
-      assert.deepEqual([wantLater.accepted, wantLater.suppressed], suppress ? [1, 1] : [2, 0], 'the embedded mode refuses the linked anonymous id\'s later event only when the erasure suppressed the person');
-      await embeddedNode.drain();
-      const want = await persons(embeddedNode);
-
-      const config = await clusterDeployment(2, cleanups, BASE);
-      const clock = new ManualClock(T0);
-      const api = await Portrait.open(config({ role: 'api' }), { clock });
-      cleanups.push(() => api.close());
-      const firstWorker = await Portrait.open(config({ role: 'worker', workerId: 'first' }), { clock });
-      cleanups.push(() => firstWorker.close());
-      await sendPhases(api, phases);
-      await firstWorker.close();
-      // No worker runs: the link and the erase record both land in the person's partition, which erases them before
-      // the other partition answers the link; the erasure request finds the person's profile without the anonymous id.
-      await api.ingest([link]);
-      const entry = await api.privacy.erase('user_id', xu, { suppress });
-      const next = await resumeWorkers(api, config, clock, [entry.id]);
-      assert.equal(await api.profile('anonymous_id', ya), undefined, 'the linked profile went with the person');
-
-      const got = await api.ingest(later);
-      assert.deepEqual([got.accepted, got.suppressed], [wantLater.accepted, wantLater.suppressed], 'the linked anonymous id\'s later event is refused at ingest, as in the embedded mode');
-      await api.drain();
-      if (suppress) assert.equal(await api.profile('anonymous_id', ya), undefined, 'and does not bring it back');
-      else assert.equal((await api.profile('anonymous_id', ya))?.eventCount, 1, 'it comes back as a new profile with the later event only');
-      assertSamePersons(await persons(api), want);
-      const state = await api.stateDump();
-      assert.deepEqual(state.filter((l) => l.includes(xu) || (suppress && l.includes(ya))), [], 'no state line names the person (nor the linked anonymous id, when suppressed)');
-      assertOneOwner(state);
-      await next.close();
+      const { config, clock, state, ya, track } = await linkedErasure(owner, suppress);
       await assertRebuilds(config, clock, state);
 
       // Another API node, opened now, reads the same list from the store.
@@ -166,4 +180,29 @@ describe('what goes with a profile across partitions (PostgreSQL + NATS)', { ski
       assert.equal((await other.ingest([track({ anonymousId: ya }, 17)])).suppressed, suppress ? 1 : 0, 'a node opened later reads the same list');
     });
   }
+
+  it('workers replaying a log whose state was cleared (a rebuild stopped midway) apply a record another partition made only once that partition has replayed as far: the state then equals the one before', async () => {
+    const { config, clock, api, state } = await linkedErasure('lower', true);
+    const store = await PostgresStore.open({ url: config().cluster!.databaseUrl!, migrate: false });
+    cleanups.push(() => store.close());
+    await clearPartitions(store, (await store.definitions()).map((r) => ({ ...r, status: 'live', backfillCursor: 0, backfillTarget: 0 })), 2);
+    // Partition 0 is held by a worker that replays nothing (one that does not know the fence, say), so the worker
+    // started now replays partition 1 alone: its records are at positions 1 and 3 (the person's and someone else's
+    // events), 4 (the link), 5 (the erasure), then 8 (partition 0's `forget` of the profile the link joined, made
+    // at position 7) and 9.
+    const holder = new LeaseStore(store.pool, 60_000);
+    const token = await holder.acquire(0, 'holder');
+    assert.ok(token !== undefined, 'the holder has partition 0');
+    const worker = await Portrait.open(config({ role: 'worker', workerId: 'w' }), { clock });
+    cleanups.push(() => worker.close());
+    await waitFor(async () => (await store.position(1)) >= 5, 15_000, async () => `partition 1 replays up to the erasure (at ${await store.position(1)})`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(await store.position(1), 5, 'and waits there for partition 0, which has not made its `forget` yet');
+    assert.equal(await store.position(0), 0, 'which replayed nothing');
+
+    await holder.release(0, 'holder', token);
+    await waitFor(async () => (await store.position(0)) >= 7 && (await store.position(1)) >= 9, 30_000, async () => `both partitions replay to their end (at ${await store.position(0)} and ${await store.position(1)})`);
+    await worker.drain();
+    assert.deepEqual(comparableDump(await api.stateDump()), comparableDump(state), 'the replayed state equals the one before');
+  });
 });

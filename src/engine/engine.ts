@@ -90,6 +90,15 @@ export interface EngineOptions {
   onDefinitionsBehind?: () => void;
 }
 
+/** Partitioned: how often an engine waiting for another partition to commit looks again (ms). */
+const SENDER_POLL_MS = 20;
+
+/** The partition that made a record and the position it made it at, when another partition made it (a control record, a forwarded event). */
+function madeElsewhere(row: Positioned, partition: number): { from: number; at: number } | undefined {
+  const made = row.forwarded?.control ?? (row.record.type === 'control' ? row.record : undefined);
+  return made === undefined || made.from === partition ? undefined : made;
+}
+
 /** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
 export interface PartitionedOptions {
   /** The partition an identifier key is homed in. */
@@ -98,6 +107,8 @@ export interface PartitionedOptions {
   routes: (keys: ReadonlyArray<{ workspace: string; ident: string }>) => Promise<Map<string, string>>;
   /** The last control record this partition applied, per source partition, as committed. */
   applied: () => Promise<Map<number, { at: number; index: number }>>;
+  /** Every partition's committed position. */
+  positions: () => Promise<Map<number, number>>;
   /** Opens the sealed values of a handed-over profile document. */
   openDoc: (doc: ProfileDoc) => ProfileDoc;
   /** The links this partition's unmerges removed. */
@@ -146,6 +157,8 @@ export class Engine implements EngineHandle {
   private readonly partition: number;
   /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
   private applied = new Map<number, { at: number; index: number }>();
+  /** Partitioned: the committed positions of the other partitions, as last read (firstUnmade). */
+  private sendersAt = new Map<number, number>();
   /** Partitioned: the identifiers erased here, by the erasures this partition's log told it of. */
   private readonly erasedIds: ErasedIdentifiers | undefined;
   /** Partitioned: erasures across partitions (groups homed here, `forget` records). */
@@ -422,6 +435,43 @@ export class Engine implements EngineHandle {
     return undefined;
   }
 
+  /**
+   * Partitioned: the index of the first record made by another partition (a
+   * control record, a forwarded event) at a position that partition has not
+   * committed yet; undefined when there is none. Live, a record reaches the
+   * log only once its sender committed the step that made it, so this never
+   * holds one up. A rebuild, and workers resuming after an interrupted one,
+   * find the whole log there while the senders replay it too: applied before
+   * its sender got that far, a record would meet state the sender has not
+   * written yet (or no longer holds), which no live order can show. The
+   * engine waits for the sender instead. No cycle: each wait is for a
+   * position below that of the record waiting.
+   */
+  private async firstUnmade(rows: readonly Positioned[]): Promise<number | undefined> {
+    const p = this.o.partitioned;
+    if (p === undefined) return undefined;
+    let read = false;
+    for (let i = 0; i < rows.length; i++) {
+      const made = madeElsewhere(rows[i]!, this.partition);
+      if (made === undefined || (this.sendersAt.get(made.from) ?? 0) >= made.at) continue;
+      if (!read) {
+        this.sendersAt = await p.positions();
+        read = true;
+        if ((this.sendersAt.get(made.from) ?? 0) >= made.at) continue;
+      }
+      return i;
+    }
+    return undefined;
+  }
+
+  /** Waits until partition `from` has committed position `at` (or this engine stops). */
+  private async waitForSender(made: { from: number; at: number }): Promise<void> {
+    while (!this.stopped && (this.sendersAt.get(made.from) ?? 0) < made.at) {
+      await this.sleep(SENDER_POLL_MS);
+      this.sendersAt = await this.o.partitioned!.positions();
+    }
+  }
+
   private holdBackfills(rows: readonly StoredBackfill[]): void {
     this.backfillRows = new Map();
     for (const b of rows) {
@@ -482,6 +532,13 @@ export class Engine implements EngineHandle {
     if (this.pending === undefined && head - this.processed > this.o.batchSize && head > this.bulkUntil) this.bulkUntil = head;
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, Math.max(1, this.batchLimit() - this.pendingEvents)));
     if (records.length === 0) return;
+    const unmade = await this.firstUnmade(records);
+    if (unmade === 0) {
+      // What this partition folded so far is committed first: the sender may be waiting for it in turn.
+      await this.flush();
+      return this.waitForSender(madeElsewhere(records[0]!, this.partition)!);
+    }
+    if (unmade !== undefined) records.length = unmade;
     // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
     const rows: Positioned[] = [];
     for (const r of records) {

@@ -983,6 +983,7 @@ function clusterEngine(
             homeOf: homeOf(partitions),
             routes: (keys) => store.routes(partition, keys),
             applied: () => store.controlApplied(partition),
+            positions: () => store.positions(),
             openDoc: (doc) => openDoc(store.sealer, doc),
             blocks: () => store.partitionBlocks(partition),
             erased: () => store.erasedIdentifiers(partition),

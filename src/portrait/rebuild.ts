@@ -8,7 +8,7 @@ import type { Clock } from '../core/clock.ts';
 import { Errors } from '../core/errors.ts';
 import type { Definitions } from '../engine/definitions.ts';
 import type { EngineHandle } from '../engine/handle.ts';
-import { PostgresStore, type StateStore } from '../storage/index.ts';
+import { PostgresStore, type DefinitionRow, type StateStore } from '../storage/index.ts';
 import type { SegmentApi } from './segments.ts';
 
 export interface RebuildParts {
@@ -64,20 +64,7 @@ async function replay(parts: RebuildParts, cluster: ClusterEngine | undefined, o
   if (partitioned === undefined) {
     await store.clearDerived();
     await store.saveDefinitions(live);
-  } else {
-    // Each partition's trait backfills are kept as done, with the targets they had (0 for a definition it
-    // ran from the start), recorded with the clearing, before any partition engine starts. The log holds the
-    // states those backfills sent to other partitions (`traits` records), which a rebuild merges again, and
-    // handovers made before a definition, which carry no state of it (README, Partitioned workers).
-    const backfilled = await partitioned.partitionBackfills();
-    const backfills = live.flatMap((r) =>
-      Array.from({ length: partitions }, (_, partition) => {
-        const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
-        return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
-      }),
-    );
-    await partitioned.clearDerivedFor(live, backfills);
-  }
+  } else await clearPartitions(partitioned, live, partitions);
   const total = parts.head();
   // Memberships are re-evaluated once the replay is done, against those held before: only real changes are notified.
   // Partition engines each wait for their own replay, up to their partition's head (PartitionSegmentStore).
@@ -92,4 +79,25 @@ async function replay(parts: RebuildParts, cluster: ClusterEngine | undefined, o
     }
     onProgress(engine.committedPosition(), total);
   } else await engine.drain();
+}
+
+/**
+ * Partitioned workers: clears the derived state before every partition
+ * replays the log, keeping the live definitions. Each partition's trait
+ * backfills are kept as done, with the targets they had (0 for a definition
+ * it ran from the start), recorded with the clearing, before any partition
+ * engine starts. The log holds the states those backfills sent to other
+ * partitions (`traits` records), which a rebuild merges again, and handovers
+ * made before a definition, which carry no state of it (README, Partitioned
+ * workers).
+ */
+export async function clearPartitions(store: PostgresStore, live: DefinitionRow[], partitions: number): Promise<void> {
+  const backfilled = await store.partitionBackfills();
+  const backfills = live.flatMap((r) =>
+    Array.from({ length: partitions }, (_, partition) => {
+      const target = backfilled.find((b) => b.name === r.name && b.hash === r.hash && b.partition === partition)?.target ?? 0;
+      return { name: r.name, hash: r.hash, partition, cursor: target, target, done: true, partitions };
+    }),
+  );
+  await store.clearDerivedFor(live, backfills);
 }

@@ -184,6 +184,21 @@ export async function liveProfile(store: StateStore, workspace: string, id: stri
 }
 
 /**
+ * The profile an erase record erases in this engine: the live one its
+ * profile id leads to. On partitioned workers only one this partition owns:
+ * a profile it handed down before the record is another partition's, which
+ * may or may not have taken it over (or merged it) by now; that partition
+ * forgets it on the `forget` record sent with the erasure, so what is erased
+ * here does not depend on how far the other partition got (a rebuild races
+ * differently).
+ */
+async function erasedHere(r: EraseRecord, deps: { store: StateStore; partition: number; forget?: unknown }): Promise<{ profileId: string; doc: ProfileDoc | undefined }> {
+  const live = await liveProfile(deps.store, r.workspace, r.profileId);
+  if (deps.forget === undefined || live.doc === undefined) return live;
+  return (await deps.store.ownerOf?.(r.workspace, live.profileId)) === deps.partition ? live : { profileId: r.profileId, doc: undefined };
+}
+
+/**
  * The engine's part, at the erase record's position: deletes the person's
  * events (idempotent, so done first: a crash before the state commit
  * replays the record), then the state. A profile that no longer exists (a
@@ -212,7 +227,7 @@ export async function applyErasure(
   const privacy = deps.store.privacy;
   if (privacy === undefined) throw Errors.notOnThisBackend('Erasure');
   const { workspace, erasureId } = p.record;
-  const { profileId, doc } = await liveProfile(deps.store, workspace, p.record.profileId);
+  const { profileId, doc } = await erasedHere(p.record, deps);
   const identKeys = doc?.identifiers ?? [];
   const { userIds, anonymousIds } = logIdsOf(identKeys);
   // The groups the person's calls fed: recomputed below from the calls of the other members.

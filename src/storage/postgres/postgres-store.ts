@@ -95,6 +95,12 @@ export class PostgresStore implements StateStore, Migratable, AuditStore, Reseal
     return r.rows[0]?.position ?? 0;
   }
 
+  /** Partitioned workers: every partition's committed position (a partition that never committed has none). */
+  async positions(): Promise<Map<number, number>> {
+    const r = await this.pool.query<{ partition: number; position: number }>('SELECT partition, position FROM engine_position');
+    return new Map(r.rows.map((x) => [x.partition, x.position]));
+  }
+
   async identities(keys: ReadonlyArray<{ workspace: string; ident: string }>): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
