@@ -93,10 +93,10 @@ export interface EngineOptions {
 /** Partitioned: how often an engine waiting for another partition to commit looks again (ms). */
 const SENDER_POLL_MS = 20;
 
-/** The partition that made a record and the position it made it at, when another partition made it (a control record, a forwarded event). */
-function madeElsewhere(row: Positioned, partition: number): { from: number; at: number } | undefined {
-  const made = row.forwarded?.control ?? (row.record.type === 'control' ? row.record : undefined);
-  return made === undefined || made.from === partition ? undefined : made;
+/** The partition that made a `forget` record and the position it made it at, when another partition made it. */
+function forgetFromElsewhere(row: Positioned, partition: number): { from: number; at: number } | undefined {
+  const r = row.record;
+  return r.type === 'control' && r.body.kind === 'forget' && r.from !== partition ? r : undefined;
 }
 
 /** What a partition engine of a scale-out deployment needs beyond the store's common methods. */
@@ -157,7 +157,7 @@ export class Engine implements EngineHandle {
   private readonly partition: number;
   /** Partitioned: the last control record applied per source partition (folded, maybe not committed yet). */
   private applied = new Map<number, { at: number; index: number }>();
-  /** Partitioned: the committed positions of the other partitions, as last read (firstUnmade). */
+  /** Partitioned: the committed positions of the other partitions, as last read (firstForgetAhead). */
   private sendersAt = new Map<number, number>();
   /** Partitioned: the identifiers erased here, by the erasures this partition's log told it of. */
   private readonly erasedIds: ErasedIdentifiers | undefined;
@@ -436,23 +436,29 @@ export class Engine implements EngineHandle {
   }
 
   /**
-   * Partitioned: the index of the first record made by another partition (a
-   * control record, a forwarded event) at a position that partition has not
-   * committed yet; undefined when there is none. Live, a record reaches the
-   * log only once its sender committed the step that made it, so this never
-   * holds one up. A rebuild, and workers resuming after an interrupted one,
-   * find the whole log there while the senders replay it too: applied before
-   * its sender got that far, a record would meet state the sender has not
-   * written yet (or no longer holds), which no live order can show. The
-   * engine waits for the sender instead. No cycle: each wait is for a
-   * position below that of the record waiting.
+   * Partitioned: the index of the first `forget` record made by another
+   * partition at a position that partition has not committed yet; undefined
+   * when there is none. Live, a record reaches the log only once its sender
+   * committed the step that made it, so this never holds one up. A rebuild,
+   * and workers resuming after an interrupted one (or catching up into an
+   * emptied database), find the whole log there while the senders replay it
+   * too. A `forget` reaches beyond its partition: it deletes the routes
+   * naming the forgotten profiles wherever they are, including the
+   * sender's, which the sender's records before it still read (which of its
+   * profiles absorbed the person). Applied before its sender got that far,
+   * it would delete routes the sender has not written yet, or still needs,
+   * which no live order can show; the engine waits for the sender instead.
+   * Other records wait for nothing: what they change stays in the receiving
+   * partition, and waiting costs a replay dearly (a sender commits large
+   * batches there). No cycle: each wait is for a position below that of
+   * the record waiting.
    */
-  private async firstUnmade(rows: readonly Positioned[]): Promise<number | undefined> {
+  private async firstForgetAhead(rows: readonly Positioned[]): Promise<number | undefined> {
     const p = this.o.partitioned;
     if (p === undefined) return undefined;
     let read = false;
     for (let i = 0; i < rows.length; i++) {
-      const made = madeElsewhere(rows[i]!, this.partition);
+      const made = forgetFromElsewhere(rows[i]!, this.partition);
       if (made === undefined || (this.sendersAt.get(made.from) ?? 0) >= made.at) continue;
       if (!read) {
         this.sendersAt = await p.positions();
@@ -532,11 +538,11 @@ export class Engine implements EngineHandle {
     if (this.pending === undefined && head - this.processed > this.o.batchSize && head > this.bulkUntil) this.bulkUntil = head;
     const records = await this.o.log.read(this.processed, Math.min(this.o.readSize, Math.max(1, this.batchLimit() - this.pendingEvents)));
     if (records.length === 0) return;
-    const unmade = await this.firstUnmade(records);
+    const unmade = await this.firstForgetAhead(records);
     if (unmade === 0) {
       // What this partition folded so far is committed first: the sender may be waiting for it in turn.
       await this.flush();
-      return this.waitForSender(madeElsewhere(records[0]!, this.partition)!);
+      return this.waitForSender(forgetFromElsewhere(records[0]!, this.partition)!);
     }
     if (unmade !== undefined) records.length = unmade;
     // Events (and control records) up to the first unlink or erasure form one step; those commit on their own.
