@@ -181,7 +181,7 @@ describe('what goes with a profile across partitions (PostgreSQL + NATS)', { ski
     });
   }
 
-  it('workers replaying a log whose state was cleared (a rebuild stopped midway) apply a record another partition made only once that partition has replayed as far: the state then equals the one before', async () => {
+  it("workers replaying a log whose state was cleared (a rebuild stopped midway) apply another partition's `forget` only once that partition has replayed as far: the state then equals the one before", async () => {
     const { config, clock, api, state } = await linkedErasure('lower', true);
     const store = await PostgresStore.open({ url: config().cluster!.databaseUrl!, migrate: false });
     cleanups.push(() => store.close());
