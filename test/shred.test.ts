@@ -59,9 +59,15 @@ describe('crypto-shredding through Portrait', () => {
       const other = (await p.events('user_id', 'u6')).events.map((e) => e.record);
       assert.ok(other.some((e) => e.traits?.email === 'person6@mail.example'), "another person's events still open");
 
-      // The purge of personal fields is what a rebuild now sees: u3's email no longer links.
+      // The identify's email leaves its reference (a keyed hash under a MAC, no part of the address): a rebuild links it as before.
+      const identify = events.find((e) => e.type === 'identify')!;
+      assert.match(String(identify.context?.shreddedEmail), /^pdh\.[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{22}$/, 'the shredded email left its reference');
+      assert.ok(!JSON.stringify(events).includes('person3'), 'no part of the address stays');
+      assert.ok(events.filter((e) => e.type !== 'identify').every((e) => e.context?.shreddedEmail === undefined), 'a property email links nothing, so leaves nothing');
+      const before = await p.profile('email', 'person3@mail.example');
+      assert.equal(before?.identities.userIds[0], 'u3', 'the shred left the identity graph as it was');
       await p.rebuild();
-      assert.equal(await p.profile('email', 'person3@mail.example'), undefined, 'after a rebuild the shredded email finds nobody');
+      assert.deepEqual((await p.profile('email', 'person3@mail.example'))?.identities, before.identities, "after a rebuild the email's hash still finds the person, with the same identities");
       {
         const u3 = await p.profile('user_id', 'u3');
         assert.equal(u3?.traits.orders, 1, "u3's aggregates rebuild from what remains");

@@ -17,14 +17,24 @@ export interface EventIdentifiers {
   groups?: string[];
 }
 
-/** Hashes an email with a workspace's identity key; undefined when the value is not an email. */
+/** Where an event's email is read from, first found first. */
+export const EMAIL_PATHS = ['traits.email', 'context.traits.email'] as const;
+
+/**
+ * The context field an event whose email was shredded carries instead: the
+ * email's reference (see src/privacy/event-sealing.ts), which `EmailHasher`
+ * turns into the email's hash when it is genuine.
+ */
+export const SHREDDED_EMAIL = 'shreddedEmail';
+
+/** Hashes an email with a workspace's identity key (or a genuine shredded email's reference); undefined when the value is neither. */
 export type EmailHasher = (workspace: string, email: unknown) => string | undefined;
 
 export function identifiersOf(e: PortraitEvent, hashEmail: EmailHasher): EventIdentifiers {
   const owner = e.userId !== undefined ? identKey('user', e.userId) : identKey('anon', e.anonymousId!);
   const linked: string[] = [];
   if (e.userId !== undefined && e.anonymousId !== undefined) linked.push(identKey('anon', e.anonymousId));
-  const email = hashEmail(e.workspace, e.traits?.email) ?? hashEmail(e.workspace, contextTraits(e)?.email);
+  const email = hashEmail(e.workspace, e.traits?.email) ?? hashEmail(e.workspace, contextTraits(e)?.email) ?? hashEmail(e.workspace, e.context?.[SHREDDED_EMAIL]);
   if (email !== undefined) linked.push(identKey('email', email));
   const ext = e.context?.externalIds;
   if (Array.isArray(ext)) {

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { resolveIdentifier } from '../portrait/identifiers.ts';
-import { emailHasher, identityHash, normalizeEmail, workspaceIdentityKey } from './email.ts';
+import { emailHasher, emailReferencer, identityHash, normalizeEmail, workspaceIdentityKey } from './email.ts';
 
 describe('normalizeEmail', () => {
   it('trims and lower-cases an address', () => {
@@ -78,5 +78,35 @@ describe('emailHasher (per-workspace identity keys)', () => {
   it('agrees with the lookup by email of the profile routes', () => {
     assert.deepEqual(resolveIdentifier('email', 'Ada@Example.com', key, 'w'), { kind: 'ident', key: `email:${hash('w', 'ada@example.com')}` }, 'the same key the engine links');
     assert.equal(workspaceIdentityKey(key, 'w').length, 32, 'a 256-bit derived key');
+  });
+});
+
+describe('emailReferencer (what a shredded email leaves behind)', () => {
+  const key = Buffer.from('0123456789abcdef0123456789abcdef');
+  const hash = emailHasher(key);
+  const reference = emailReferencer(key);
+
+  it("a reference hashes to its address's hash, in its own workspace only", () => {
+    fc.assert(
+      fc.property(fc.emailAddress(), fc.constantFrom('w', 'v'), (email, ws) => {
+        const ref = reference(ws, email)!;
+        assert.match(ref, /^pdh\.[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{22}$/);
+        assert.equal(hash(ws, ref), hash(ws, email), 'the same identity key as the address');
+        assert.equal(hash(ws === 'w' ? 'v' : 'w', ref), undefined, "another workspace's reference is not honoured");
+        assert.equal(reference(ws, ref), ref, 'a genuine reference is its own reference');
+      }),
+    );
+  });
+
+  it('a forged reference (a hash with a MAC made without the key) is no email at all', () => {
+    const ref = reference('w', 'ada@example.com')!;
+    const [, h, mac] = ref.split('.');
+    const flipped = `${mac![0] === 'A' ? 'B' : 'A'}${mac!.slice(1)}`;
+    assert.equal(hash('w', `pdh.${h}.${flipped}`), undefined, 'a changed MAC');
+    const other = hash('w', 'bob@example.com')!;
+    assert.equal(hash('w', `pdh.${other}.${mac}`), undefined, "another address's hash under this MAC");
+    assert.equal(hash('w', `pdh.${h}`), undefined, 'no MAC');
+    assert.equal(reference('w', 'not an email'), undefined, 'a non-address has no reference');
+    assert.equal(emailHasher(Buffer.from('another instance key, 32 bytes.'))('w', ref), undefined, "another instance's reference");
   });
 });

@@ -15,5 +15,7 @@ export type { BatchOptions, BatchResult, ParseOptions } from './validate.ts';
 export { normalizeEmail } from './email.ts';
 /** HMAC-SHA256 of an identifier under a key, base64url, first 32 characters: how emails are stored. */
 export { identityHash, workspaceIdentityKey, emailHasher } from './email.ts';
+/** The reference a sealed email leaves behind once shredded: its hash, under a MAC. */
+export { emailReferencer } from './email.ts';
 /** The static type of a raw Segment message, derived from the schemas. */
 export type { SegmentMessage } from './schema.ts';

@@ -42,7 +42,7 @@ import type { EmailHasher } from '../identity/index.ts';
 import { WorkerEngine } from '../engine/worker/worker-engine.ts';
 import { foldProfile } from '../engine/replay.ts';
 import { logIdsOf } from '../core/identity.ts';
-import { parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
+import { emailReferencer, parseBatch, parseMessage, type ParseResult } from '../ingest/index.ts';
 import { quarantineDigest, safeStringify } from './quarantine-raw.ts';
 import { NatsEventLog, SqliteEventLog, ThreadedEventLog, type EventLog } from '../log/index.ts';
 import { MANUAL_TAGS_FIELD, scoreViews, traitValue, viewOf, type ProfileView, type ScoreView } from '../profile/index.ts';
@@ -275,7 +275,8 @@ export class Portrait {
     });
     // Personal fields are sealed with their owner's data key before the append, opened on read.
     const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
-    const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields);
+    const emailReference = emailReferencer(hashKey);
+    const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields, emailReference);
     const definitions = newDefinitions(config);
     definitions.load(await store.definitions());
     const position = await highestPosition(store, config);
@@ -293,7 +294,7 @@ export class Portrait {
             log.inner,
             store,
             parts,
-            (partitionLog) => new SealedEventLog(partitionLog, dataKeys, config.privacy.piiFields),
+            (partitionLog) => new SealedEventLog(partitionLog, dataKeys, config.privacy.piiFields, emailReference),
             () => void follow?.().catch(() => undefined),
           )
         : opts.memory || databaseUrl || natsUrl

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
+import { identifiersOf } from '../identity/index.ts';
+import { emailHasher, emailReferencer } from '../ingest/index.ts';
 import { hasSealedFields, openEvent, sealEvent } from './event-sealing.ts';
 
 const FIELDS = new Set(['email', 'phone', 'address']);
@@ -78,4 +80,48 @@ test('a value that only looks like a token is left as sent', () => {
   const opened = openEvent(sealEvent(e, FIELDS, randomBytes(32)), undefined);
   assert.equal(opened.properties?.note, 'pd1.hello.world', 'a look-alike string is not removed');
   assert.equal(opened.properties?.email, undefined, 'the real token is');
+});
+
+test("a shredded email the identity graph links by leaves its reference: the event links to the email's identity as before, and nothing else of it stays", () => {
+  const hashKey = randomBytes(32);
+  const hash = emailHasher(hashKey);
+  const reference = emailReferencer(hashKey);
+  fc.assert(
+    fc.property(fc.emailAddress(), fc.emailAddress(), fc.constantFrom('traits', 'context', 'both'), (a, b, where) => {
+      const e: PortraitEvent = {
+        type: 'identify',
+        workspace: 'w',
+        messageId: 'm1',
+        anonymousId: 'a1',
+        ...(where !== 'context' && { traits: { email: a } }),
+        properties: { email: b },
+        context: { ip: '1.2.3.4', ...(where !== 'traits' && { traits: { email: where === 'both' ? b : a } }) },
+        timestamp: 1,
+        receivedAt: 1,
+      };
+      const before = identifiersOf(e, hash);
+      const sealed = sealEvent(e, FIELDS, randomBytes(32), reference);
+      assert.deepEqual(openEvent(sealed, undefined).context?.traits ?? {}, {}, 'no address stays');
+      const shredded = openEvent(sealed, undefined);
+      assert.equal(shredded.traits?.email, undefined);
+      assert.equal(shredded.properties?.email, undefined, 'a property email is shredded (it links nothing, so leaves nothing)');
+      assert.ok(!JSON.stringify(shredded).includes(a) && !JSON.stringify(shredded).includes(b), 'neither address is in the shredded event');
+      assert.deepEqual(identifiersOf(shredded, hash), before, 'the same identifiers, the email first found first');
+      assert.deepEqual(openEvent(sealed, Buffer.alloc(32)).context?.shreddedEmail, shredded.context?.shreddedEmail, 'a wrong key shreds the same way');
+    }),
+  );
+});
+
+test('a reference written into an event by a sender links nothing unless genuine, and a token with it opens as any other', () => {
+  const hashKey = randomBytes(32);
+  const hash = emailHasher(hashKey);
+  const ref = emailReferencer(hashKey)('w', 'victim@example.com')!;
+  const forged = `pdh.${hash('w', 'victim@example.com')}.${'A'.repeat(22)}`;
+  const e: PortraitEvent = { type: 'track', workspace: 'w', messageId: 'm', anonymousId: 'a1', event: 'x', context: { shreddedEmail: forged }, timestamp: 1, receivedAt: 1 };
+  assert.deepEqual(identifiersOf(e, hash).linked, [], 'a forged reference links nothing');
+  const k = randomBytes(32);
+  const withRef: PortraitEvent = { type: 'identify', workspace: 'w', messageId: 'm', userId: 'u', traits: { email: 'victim@example.com' }, timestamp: 1, receivedAt: 1 };
+  const sealed = sealEvent(withRef, FIELDS, k, emailReferencer(hashKey));
+  assert.ok((sealed.traits!.email as string).endsWith(ref.slice(3)), 'the token carries the reference');
+  assert.deepEqual(openEvent(sealed, k), withRef, 'with its key it opens to the event as sent');
 });

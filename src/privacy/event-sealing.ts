@@ -8,11 +8,19 @@
  * its associated data binds it to its workspace, event and path.
  *
  * Opening without the key (shredded) removes the field and marks the event
- * `context.shredded: true`; the rest of the event reads as stored.
+ * `context.shredded: true`; the rest of the event reads as stored. An email
+ * the identity graph links by (`EMAIL_PATHS`) is sealed with its reference
+ * appended (`pd1.<iv>.<ciphertext+tag>.<hash>.<mac>`, see
+ * src/ingest/email.ts): shredded, it leaves that reference in
+ * `context.shreddedEmail`, so a replay links the event as the stream did.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Json, JsonObject, PortraitEvent } from '../core/event.ts';
+import { EMAIL_PATHS, SHREDDED_EMAIL } from '../identity/index.ts';
 import { pooledRandom } from './random-pool.ts';
+
+/** Makes the reference a shredded email leaves (src/ingest/email.ts `emailReferencer`). */
+export type EmailReferencer = (workspace: string, email: unknown) => string | undefined;
 
 const PREFIX = 'pd1.';
 const IV_BYTES = 12;
@@ -56,29 +64,55 @@ export function hasSealedFields(e: PortraitEvent): boolean {
   return false;
 }
 
-/** `pd1.` + a 12-byte IV (16 base64url characters) + `.` + at least the 16-byte tag: text that merely starts with `pd1.` is not taken for a token. */
-const TOKEN = /^pd1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
+/**
+ * `pd1.` + a 12-byte IV (16 base64url characters) + `.` + at least the
+ * 16-byte tag, then an email's reference without its `pdh` (a 32-character
+ * hash and a 22-character MAC): text that merely starts with `pd1.` is not
+ * taken for a token.
+ */
+const TOKEN = /^pd1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}(?:\.[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{22})?$/;
+const linksByEmail: ReadonlySet<string> = new Set(EMAIL_PATHS);
 
 function isToken(v: Json | undefined): v is string {
   return typeof v === 'string' && v.startsWith(PREFIX) && TOKEN.test(v);
 }
 
-/** A copy of the event with its personal fields sealed under `key` (the original is not changed). */
-export function sealEvent(e: PortraitEvent, fields: ReadonlySet<string>, key: Buffer): PortraitEvent {
-  return rewrite(e, (path, name, v) => (fields.has(name) && !isToken(v) ? sealValue(key, aadOf(e, path), v) : v));
+/**
+ * A copy of the event with its personal fields sealed under `key` (the
+ * original is not changed); `reference`: appended to the emails the identity
+ * graph links by.
+ */
+export function sealEvent(e: PortraitEvent, fields: ReadonlySet<string>, key: Buffer, reference?: EmailReferencer): PortraitEvent {
+  return rewrite(e, (path, name, v) => {
+    if (!fields.has(name) || isToken(v)) return v;
+    const token = sealValue(key, aadOf(e, path), v);
+    const ref = reference !== undefined && linksByEmail.has(path) ? reference(e.workspace, v) : undefined;
+    return ref === undefined ? token : `${token}${ref.slice(3)}`;
+  });
 }
 
 /** A copy of the event with its sealed fields opened; without a key (or with a token that fails), they are removed and the event is marked shredded. */
 export function openEvent(e: PortraitEvent, key: Buffer | undefined): PortraitEvent {
   let shredded = false;
+  let email: string | undefined;
   const out = rewrite(e, (path, _name, v) => {
     if (!isToken(v)) return v;
     const opened = key === undefined ? undefined : openValue(key, aadOf(e, path), v);
-    if (opened === undefined) shredded = true;
+    if (opened === undefined) {
+      shredded = true;
+      // The first in EMAIL_PATHS' order, as the identity graph reads the addresses.
+      if (linksByEmail.has(path)) email ??= referenceIn(v);
+    }
     return opened;
   });
-  if (shredded) out.context = { ...(out.context ?? {}), shredded: true };
+  if (shredded) out.context = { ...(out.context ?? {}), shredded: true, ...(email !== undefined && { [SHREDDED_EMAIL]: email }) };
   return out;
+}
+
+/** The email reference appended to a token, if any: `pdh.<hash>.<mac>`. */
+function referenceIn(token: string): string | undefined {
+  const parts = token.split('.');
+  return parts.length === 5 ? `pdh.${parts[3]}.${parts[4]}` : undefined;
 }
 
 /**
@@ -125,10 +159,10 @@ function sealValue(key: Buffer, aad: string, v: Json): string {
 
 /** The value, or undefined when the token does not open with this key. */
 function openValue(key: Buffer, aad: string, token: string): Json | undefined {
-  const dot = token.indexOf('.', PREFIX.length);
-  if (dot < 0) return undefined;
-  const iv = Buffer.from(token.slice(PREFIX.length, dot), 'base64url');
-  const body = Buffer.from(token.slice(dot + 1), 'base64url');
+  const [, ivText, bodyText] = token.split('.');
+  if (ivText === undefined || bodyText === undefined) return undefined;
+  const iv = Buffer.from(ivText, 'base64url');
+  const body = Buffer.from(bodyText, 'base64url');
   if (iv.length !== IV_BYTES || body.length < TAG_BYTES) return undefined;
   try {
     const d = createDecipheriv('aes-256-gcm', key, iv);

@@ -9,7 +9,7 @@ import { isEvent, type LogRecord, type PortraitEvent, type Positioned } from '..
 import { identKey } from '../core/identity.ts';
 import type { AppendOutcome, EraseSelector, EventLog, PurgeFilter } from '../log/event-log.ts';
 import type { DataKeys } from './data-keys.ts';
-import { hasPersonalFields, hasSealedFields, openEvent, sealEvent } from './event-sealing.ts';
+import { hasPersonalFields, hasSealedFields, openEvent, sealEvent, type EmailReferencer } from './event-sealing.ts';
 
 /** The identifier that owns an event: its user id, else its anonymous id (the log's attribution rule). */
 export function ownerOf(e: PortraitEvent): string {
@@ -23,6 +23,8 @@ export class SealedEventLog implements EventLog {
     readonly inner: EventLog,
     readonly keys: DataKeys,
     piiFields: readonly string[],
+    /** Appended to the sealed emails the identity graph links by, so a replay still links them once shredded. */
+    private readonly reference?: EmailReferencer,
   ) {
     this.fields = new Set(piiFields);
   }
@@ -42,7 +44,7 @@ export class SealedEventLog implements EventLog {
     const sealed = records.slice();
     for (const [workspace, subjects] of wanted) {
       const keys = await this.keys.forWrite(workspace, [...new Set(subjects.values())]);
-      for (const [i, subject] of subjects) sealed[i] = sealEvent(records[i] as PortraitEvent, this.fields, keys.get(subject)!);
+      for (const [i, subject] of subjects) sealed[i] = sealEvent(records[i] as PortraitEvent, this.fields, keys.get(subject)!, this.reference);
     }
     return this.inner.append(sealed);
   }

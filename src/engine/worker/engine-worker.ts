@@ -16,6 +16,7 @@ import { Definitions } from '../definitions.ts';
 import { consentPolicyOf, scoreSpecsOf } from '../../config/load.ts';
 import { Engine } from '../engine.ts';
 import { engineOptions } from '../options.ts';
+import { emailReferencer } from '../../ingest/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 
 const init = threadData<WorkerInit>();
@@ -79,11 +80,12 @@ const store = new SqliteStore({ file: init.stateFile, sealer, commitThread: init
 let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 // Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
-const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey: Buffer.from(init.hashKeyHex, 'hex'), clock });
-const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields));
+const hashKey = Buffer.from(init.hashKeyHex, 'hex');
+const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
+const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields, emailReferencer(hashKey)));
 const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config), scoreSpecsOf(init.config));
 const engine = new Engine({
-  ...engineOptions(init.config, { log, store, definitions, clock, hashKey: Buffer.from(init.hashKeyHex, 'hex') }),
+  ...engineOptions(init.config, { log, store, definitions, clock, hashKey }),
   onCommit: (position) => post({ type: 'committed', position }),
   onError: (e) => post({ type: 'error', ...describe(e) }),
   // The sealing log sits under the follower wrapper here: erasures destroy data keys through it.
