@@ -24,6 +24,7 @@ import { searchRoutes } from './search-routes.ts';
 import { registerSecurity, type SecurityOptions } from './security.ts';
 import { segmentRoutes } from './segment-routes.ts';
 import { tagRoutes } from './tag-routes.ts';
+import { Turns } from './turns.ts';
 
 export interface ServerOptions extends Partial<IngestLimits>, Partial<SecurityOptions> {
   /** Largest request body, after decompression (bytes). */
@@ -56,8 +57,13 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
         return reply.status(ready ? 200 : 503).send({ ready, lag });
       });
       metricsRoutes(api, p);
-      ingestRoutes(api, p, limits);
-      posthogRoutes(api, p, limits);
+      // Ingest takes turns with reads (turns.ts): one request's work per turn of the event loop.
+      const turns = new Turns();
+      void api.register(async (ingest) => {
+        ingest.addHook('onRequest', turns.hook);
+        ingestRoutes(ingest, p, limits);
+        posthogRoutes(ingest, p, limits);
+      });
       profileRoutes(api, p);
       searchRoutes(api, p);
       identityRoutes(api, p);
