@@ -159,6 +159,26 @@ describe('HTTP API backpressure', () => {
 });
 
 describe('HTTP API operations', () => {
+  it('starts ingest requests one per turn of the event loop: a scrape sent with them sees them wait, and each is served', async () => {
+    const { p } = await openMemory({ engine: { commitIntervalMs: 0 } });
+    const { key } = await p.keys.create('default', ['write']);
+    const app = buildServer(p);
+    try {
+      const send = (i: number) => app.inject({ method: 'POST', url: '/v1/batch', headers: { authorization: basic(key), 'content-type': 'application/json' }, payload: JSON.stringify({ batch: [{ type: 'track', userId: `w${i}`, event: 'e', messageId: `w${i}` }] }) });
+      const together = [1, 2, 3, 4].map(send);
+      const scraped = await app.inject({ method: 'GET', url: '/metrics' });
+      const answers = await Promise.all(together);
+      assert.ok(answers.every((r) => r.statusCode === 200 && (r.json() as { accepted: number }).accepted === 1), 'every waiting request is served');
+      const waiting = Number(/^portrait_ingest_waiting_requests (\S+)$/m.exec(scraped.body)?.[1]);
+      assert.ok(waiting >= 1 && waiting <= 4, `the scrape saw ingest requests waiting (${waiting})`);
+      await p.drain();
+      assert.equal(await p.profileCount(), 4);
+    } finally {
+      await app.close();
+      await p.close();
+    }
+  });
+
   it('exposes Prometheus metrics: messages by outcome, lag, processing latency, profiles', async () => {
     const { p } = await openMemory({ engine: { commitIntervalMs: 0 } });
     const { key } = await p.keys.create('default', ['write']);
@@ -175,6 +195,7 @@ describe('HTTP API operations', () => {
       assert.equal(value('portrait_events_rejected_total'), 1);
       assert.equal(value('portrait_events_duplicate_total'), 1);
       assert.equal(value('portrait_engine_lag_records'), 0);
+      assert.equal(value('portrait_ingest_waiting_requests'), 0, 'no ingest request waits once all are answered');
       assert.equal(value('portrait_profiles'), 2);
       assert.ok(value('portrait_processing_latency_seconds_count') >= 1, text);
       assert.ok(value('portrait_process_cpu_user_seconds_total') > 0, 'the process metrics carry the one prefix');

@@ -56,9 +56,9 @@ export function buildServer(p: Portrait, o: ServerOptions = {}): FastifyInstance
         const ready = lag <= limits.maxLag;
         return reply.status(ready ? 200 : 503).send({ ready, lag });
       });
-      metricsRoutes(api, p);
       // Ingest takes turns with reads (turns.ts): one request's work per turn of the event loop.
       const turns = new Turns();
+      metricsRoutes(api, p, () => turns.queued);
       void api.register(async (ingest) => {
         ingest.addHook('onRequest', turns.hook);
         ingestRoutes(ingest, p, limits);

@@ -1,7 +1,8 @@
 /**
  * `GET /metrics` in Prometheus text format: messages received, accepted,
  * quarantined (rejected) and duplicate; engine lag; the time from a durable
- * append to the engine's commit of it; profile count. One registry per
+ * append to the engine's commit of it; ingest requests waiting for their
+ * turn; profile count. One registry per
  * server, so several servers in one process never share counters.
  */
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +11,8 @@ import { isPortraitError } from '../core/errors.ts';
 import type { DestinationHealth, Destinations } from '../destinations/index.ts';
 import type { Portrait } from '../portrait/portrait.ts';
 
-export function metricsRoutes(app: FastifyInstance, p: Portrait): void {
+/** `ingestWaiting`: how many ingest requests wait for their turn (src/server/turns.ts). */
+export function metricsRoutes(app: FastifyInstance, p: Portrait, ingestWaiting: () => number = () => 0): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'portrait_' });
   const fromStats = (name: string, help: string, pick: (s: ReturnType<Portrait['stats']>) => number) =>
@@ -35,6 +37,14 @@ export function metricsRoutes(app: FastifyInstance, p: Portrait): void {
     registers: [registry],
     collect() {
       this.set(p.lag());
+    },
+  });
+  new Gauge({
+    name: 'portrait_ingest_waiting_requests',
+    help: 'Ingest requests received but waiting for their turn on the event loop (one starts per turn, between reads).',
+    registers: [registry],
+    collect() {
+      this.set(ingestWaiting());
     },
   });
   new Gauge({
