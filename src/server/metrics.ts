@@ -2,8 +2,8 @@
  * `GET /metrics` in Prometheus text format: messages received, accepted,
  * quarantined (rejected) and duplicate; engine lag; the time from a durable
  * append to the engine's commit of it; ingest requests waiting for their
- * turn; profile count. One registry per
- * server, so several servers in one process never share counters.
+ * turn; profile count. One registry per server, so several servers in one
+ * process never share counters.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
