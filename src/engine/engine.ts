@@ -720,8 +720,8 @@ export class Engine implements EngineHandle {
   /** Erases a person (src/privacy/erasure.ts) and forgets them in every cache. */
   private async erase(p: Positioned<EraseRecord>): Promise<void> {
     const defs = this.o.definitions;
-    // The identifiers the erase record names (its hashes), not those found now: a rebuild, which may no
-    // longer open a shredded email, finds the same ones. The others' `forget` records carry those found now.
+    // The identifiers the erase record names (its hashes), not those found now: a rebuild finds the same ones
+    // whatever it can still open of the person's events. The others' `forget` records carry those found now.
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
     const done = await applyErasure(p, {

@@ -97,10 +97,10 @@ export class PartitionErasure {
     const absorbed = await this.absorbedHere(ws, profileIds, identKeys);
     const absorbedKeys = [...new Set(absorbed.flatMap((d) => d.identifiers))].sort();
     // The identifiers to tell the others of: those found here, less those a broadcast record names (every other
-    // partition has it). Whether a profile here holds some of the person's own identifiers differs in a rebuild,
-    // whose reads of the person's earlier events lack the fields the erasure shredded (their email no longer
-    // links, so a handover to it may settle here rather than pass on): what is sent, and which groups are
-    // recomputed, must not depend on it.
+    // partition has it). Whether a profile here holds some of the person's own identifiers may differ in a
+    // rebuild of a log sealed before shredded emails left their reference (src/privacy/event-sealing.ts): there
+    // the person's email no longer links, so a handover to it may settle here rather than pass on. What is
+    // sent, and which groups are recomputed, must not depend on it.
     const told = new Set(r.body.broadcast === true ? identKeys : []);
     const found = absorbedKeys.filter((k) => !told.has(k));
     // Records from before the erasure that still reach this partition must not bring the person back.
