@@ -17,7 +17,7 @@ export interface EventIdentifiers {
   groups?: string[];
 }
 
-/** Where an event's email is read from, first found first. */
+/** Where an event's email is read from, first found first: the order `identifiersOf` reads them in (sealing keeps a reference for these). */
 export const EMAIL_PATHS = ['traits.email', 'context.traits.email'] as const;
 
 /**
