@@ -37,7 +37,8 @@ import { identifiersOf, refuseJoin, type EventIdentifiers } from '../identity/in
 import { eventIdentKeys } from '../privacy/suppression.ts';
 import { namedBy } from './control-keys.ts';
 import type { ErasedIdentifiers } from './erased.ts';
-import { Step, profileIdFor, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { Step, type LinkSource, type LinkTarget, type StepContext } from './step.ts';
+import { profileIdFor } from './profile-id.ts';
 
 /** Whether a control record is new (not applied before, by source partition and position); records it as applied. */
 export function markApplied(applied: Map<number, { at: number; index: number }>, c: ControlRecord): boolean {
@@ -162,7 +163,7 @@ export class ClusterStep extends Step {
       if ('away' in w) cross.push({ ...l, to: w.away });
       else local.push(l);
     }
-    let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position).id);
+    let owner = 'local' in where ? where.local : (this.join(e, position, ids.owner, local) ?? this.create(ws, 'user', ids.owner, position, e.receivedAt).id);
     for (const l of local) owner = this.linkOne(e, position, ids.owner, owner, l);
     this.fold(e, position, this.doc(ws, owner), fwd === undefined ? undefined : this.streams(ws, ids.owner, of));
     // The groups it counts for: folded here when homed here, else forwarded once to each other home.
@@ -476,7 +477,7 @@ export class ClusterStep extends Step {
   /** A handed-over document that merges with nothing here becomes a profile of this partition, under an id made here. */
   private install(src: LinkSource, position: number, doc: ProfileDoc, meta: LinkMeta): ProfileDoc {
     const ws = doc.workspace;
-    const d: ProfileDoc = { ...doc, id: profileIdFor('p', ws, doc.identifiers[0] ?? doc.id, position) };
+    const d: ProfileDoc = { ...doc, id: profileIdFor('p', ws, doc.identifiers[0] ?? doc.id, position, src.timestamp) };
     this.ctx.profiles.set(ws, d.id, d);
     for (const i of d.identifiers) this.setIdentity(ws, i, d.id);
     this.touch(d);

@@ -20,7 +20,8 @@ import type { Definitions } from './definitions.ts';
 import type { EngineHandle } from './handle.ts';
 import { adoptConsentState, foldProfile } from './replay.ts';
 import { logIdsOf } from '../core/identity.ts';
-import { diffDocs, identKeysOf, profileIdFor, Step, type StepContext } from './step.ts';
+import { diffDocs, identKeysOf, Step, type StepContext } from './step.ts';
+import { profileIdFor } from './profile-id.ts';
 import { ClusterStep, markApplied } from './cluster-step.ts';
 import { controlKeysOf } from './control-keys.ts';
 import { BlockedLinks } from './blocked-links.ts';
@@ -770,7 +771,7 @@ export class Engine implements EngineHandle {
         if (sideB.length > 0) {
           const rules = this.o.definitions.rules();
           const covers = this.o.definitions.covers.bind(this.o.definitions);
-          const newId = profileIdFor('p', ws, b, p.position);
+          const newId = profileIdFor('p', ws, b, p.position, p.record.receivedAt);
           const eventsA = await this.o.log.eventsFor(ws, logIdsOf(sideA), { upTo: p.position });
           const eventsB = await this.o.log.eventsFor(ws, logIdsOf(sideB), { upTo: p.position });
           const docA = foldProfile({ ...doc, identifiers: sideA }, eventsA, rules, covers);

@@ -4,7 +4,6 @@
  * prefetched). Produces the changeset the engine commits with the new log
  * position. Synchronous: every profile it may touch was loaded beforehand.
  */
-import { hash } from 'node:crypto';
 import { groupTagEvent, type GroupTagRecord, type Json, type PortraitEvent } from '../core/event.ts';
 import { identKey, type IdentityConflictReason } from '../core/identity.ts';
 import { emptyProfile, type ProfileDoc } from '../core/profile.ts';
@@ -15,13 +14,7 @@ import { emptyChangeset, type Changeset } from '../storage/index.ts';
 import { scoped } from '../storage/index.ts';
 import type { BlockedLinks } from './blocked-links.ts';
 import type { LruCache } from './cache.ts';
-
-/** Deterministic profile ids: a rebuild from the same log names profiles the same way. */
-export function profileIdFor(prefix: 'p' | 'g', workspace: string, ident: string, position: number): string {
-  // One-shot hashing: the same SHA-256 as a Hash object, without creating one per new profile.
-  const h = hash('sha256', `${workspace}\u0000${ident}\u0000${position}`, 'base64url');
-  return `${prefix}_${h.slice(0, 20)}`;
-}
+import { profileIdFor } from './profile-id.ts';
 
 export interface StepContext {
   rules: ProfileRules;
@@ -115,8 +108,9 @@ export class Step {
     this.dirty.add(d);
   }
 
-  protected create(ws: string, kind: 'user' | 'group', ident: string, position: number): ProfileDoc {
-    const id = kind === 'user' ? profileIdFor('p', ws, ident, position) : profileIdFor('g', ws, ident, 0);
+  /** A new profile for `ident`; a person's id begins with `receivedAt`, the arrival time of the event that makes it. */
+  protected create(ws: string, kind: 'user' | 'group', ident: string, position: number, receivedAt?: number): ProfileDoc {
+    const id = kind === 'user' ? profileIdFor('p', ws, ident, position, receivedAt) : profileIdFor('g', ws, ident, 0);
     const d = emptyProfile(id, ws, kind, position);
     d.identifiers.push(ident);
     this.ctx.profiles.set(ws, id, d);
@@ -161,7 +155,7 @@ export class Step {
     this.at = position;
     const ws = e.workspace;
     const links = this.linksOf(ws, ids);
-    let owner = this.lookup(ws, ids.owner) ?? this.join(e, position, ids.owner, links) ?? this.create(ws, 'user', ids.owner, position).id;
+    let owner = this.lookup(ws, ids.owner) ?? this.join(e, position, ids.owner, links) ?? this.create(ws, 'user', ids.owner, position, e.receivedAt).id;
     for (const l of links) owner = this.linkOne(e, position, ids.owner, owner, l);
     this.fold(e, position, this.doc(ws, owner));
     for (const group of ids.groups ?? []) this.foldGroup(e, position, group);
