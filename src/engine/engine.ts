@@ -635,7 +635,7 @@ export class Engine implements EngineHandle {
     if (step === undefined) return overlap ? undefined : this.landed();
     const events = this.pendingEvents;
     const detach = overlap && this.o.partitioned === undefined && !this.profiles.over() && !this.identities.over();
-    await this.commit(step.changeset(this.processed), events, 'events', detach);
+    await this.commit(step.changeset(this.processed), events, 'events', detach, step.made);
     this.pending = undefined;
     this.pendingEvents = 0;
   }
@@ -651,9 +651,10 @@ export class Engine implements EngineHandle {
     }
   }
 
-  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false): Promise<void> {
+  /** `made`: profiles the changeset creates (nothing of them is stored: the segments read no memberships for them). */
+  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false, made?: ReadonlySet<string>): Promise<void> {
     await this.landed();
-    if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
+    if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause, made);
     Object.assign(c, this.fence());
     const store = this.o.store;
     const detached = detach && store.commitDetached !== undefined;
