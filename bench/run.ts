@@ -14,7 +14,9 @@
  *       thread's event-loop delay p99
  * Options: --events N (default 200000), --users N (default 20000), --json,
  * --only <stages> (for example `--only d` or `--only a,b`: run and print just those;
- * a ratio is printed only when both of its sides ran).
+ * a ratio is printed only when both of its sides ran), --warm-up N (default
+ * 0): before (f) measures, N events of another workspace at the same pace,
+ * so its numbers describe a server whose code is compiled and running.
  *
  * `--backend postgres` measures the scale-out pipeline instead (bench/cluster.ts):
  * the embedded full pipeline (b), then PostgreSQL + NATS JetStream with 1 and
@@ -42,10 +44,13 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'sqlite' },
     partitions: { type: 'string', default: '8' },
     only: { type: 'string' },
+    'warm-up': { type: 'string', default: '0' },
   },
 });
 const N = Number(values.events);
 const USERS = Number(values.users);
+const WARM_UP = Number(values['warm-up']);
+if (!Number.isInteger(WARM_UP) || WARM_UP < 0) throw new Error(`--warm-up takes a number of events (0 or more), got ${values['warm-up']}`);
 
 async function floor(input: string[], dir: string): Promise<number> {
   const log = new SqliteEventLog({ file: join(dir, 'floor.db'), durability: 'full' });
@@ -120,27 +125,35 @@ const quantile = (sorted: readonly number[], f: number) => sorted[Math.min(sorte
  * Beside it, what the latency does not include but shares the cores with: each batch's ingest call (until durable),
  * and the delay of this thread's event loop (which also receives the engine's commit messages).
  */
-async function pacedSegments(input: string[], dir: string, rate: number): Promise<{ p50: number; p99: number; max: number; entered: number; batches: number; achievedRate: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }> {
+async function pacedSegments(input: string[], dir: string, rate: number, warmUp: number): Promise<{ p50: number; p99: number; max: number; entered: number; batches: number; achievedRate: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }> {
   const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...TWENTY_SEGMENTS], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
   const latencies: number[] = [];
   const ingests: number[] = [];
+  const batch = 50;
+  const interval = (batch / rate) * 1000;
+  /** Sends `lines` in batches at the pace; calls `sent` with each ingest call's time. */
+  const paced = async (lines: readonly string[], workspace: string, sent: (ms: number) => void): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0, k = 0; i < lines.length; i += batch, k++) {
+      const wait = t0 + k * interval - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const msgs: unknown[] = [];
+      for (let j = i; j < Math.min(i + batch, lines.length); j++) msgs.push(JSON.parse(lines[j]!));
+      const s = performance.now();
+      await p.ingest(msgs, { workspace });
+      sent(performance.now() - s);
+    }
+    return lines.length / ((performance.now() - t0) / 1000);
+  };
+  if (warmUp > 0) {
+    await paced(workloadLines(warmUp, USERS), 'warm-up', () => undefined);
+    await p.drain();
+  }
   const off = p.onProcessed((ms) => latencies.push(ms));
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
   const threads0 = threadTimes();
-  const batch = 50;
-  const interval = (batch / rate) * 1000;
-  const t0 = performance.now();
-  for (let i = 0, k = 0; i < input.length; i += batch, k++) {
-    const wait = t0 + k * interval - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const msgs: unknown[] = [];
-    for (let j = i; j < Math.min(i + batch, input.length); j++) msgs.push(JSON.parse(input[j]!));
-    const s = performance.now();
-    await p.ingest(msgs);
-    ingests.push(performance.now() - s);
-  }
-  const achievedRate = input.length / ((performance.now() - t0) / 1000);
+  const achievedRate = await paced(input, 'default', (ms) => ingests.push(ms));
   await p.drain();
   const threads = threadCost(threads0, threadTimes());
   loop.disable();
@@ -149,7 +162,7 @@ async function pacedSegments(input: string[], dir: string, rate: number): Promis
   for (let after = 0; ; ) {
     const rows = await p.segments.outbox({ after, limit: 10_000 });
     if (rows.length === 0) break;
-    entered += rows.filter((r) => r.kind === 'segment.entered').length;
+    entered += rows.filter((r) => r.kind === 'segment.entered' && r.workspace === 'default').length;
     after = rows[rows.length - 1]!.seq;
   }
   await p.close();
@@ -242,14 +255,14 @@ try {
   const heap = await run('b', () => heapPerProfile(input()));
   const http = await run('d', () => httpBench(join(dir, 'http'), Math.min(N, 100_000), USERS));
   const e = await run('e', () => pipeline(input(), join(dir, 'segments'), TWENTY_SEGMENTS));
-  const f = await run('f', () => pacedSegments(input().slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000));
+  const f = await run('f', () => pacedSegments(input().slice(0, Math.min(N, 25_000)), join(dir, 'paced'), 5000, WARM_UP));
   if (only !== undefined) {
     const rows: Array<[string, string]> = [];
     if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
     if (b) rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
     if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`], ['  beside (d)', httpDetail(http)]);
     if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`]);
-    if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries)`], ['  beside (f)', pacedDetail(f)]);
+    if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`], ['  beside (f)', pacedDetail(f)]);
     if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
     else for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
     rmSync(dir, { recursive: true, force: true });
@@ -281,6 +294,7 @@ try {
     ratioSegmentsToPipeline: +(e.eps / b.eps).toFixed(3),
     segmentsRebuildEventsPerSec: Math.round(e.rebuildEps),
     pacedRate: Math.round(f.achievedRate),
+    pacedWarmUpEvents: WARM_UP,
     enteredP50Ms: +f.p50.toFixed(2),
     enteredP99Ms: +f.p99.toFixed(2),
     enteredRows: f.entered,
@@ -304,7 +318,7 @@ try {
       ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads: ${statusSummary(result.readStatuses)})`],
       ['  beside (d)', httpDetail(http)],
       ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
-      ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries)`],
+      ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`],
       ['  beside (f)', pacedDetail(f)],
     ];
     for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
