@@ -4,7 +4,6 @@ import { ManualClock } from '../src/core/clock.ts';
 import { join } from 'node:path';
 import { Portrait } from '../src/index.ts';
 import { SqliteStore } from '../src/storage/sqlite/sqlite-store.ts';
-import { SqliteSegmentStore } from '../src/storage/sqlite/sqlite-segments.ts';
 import { openMemory, T0, tempDir } from './support/open.ts';
 
 const DAY = 86_400_000;
@@ -562,36 +561,6 @@ describe('segments over the engine', () => {
       await p.drain();
       assert.deepEqual(await members(p, 'no_city'), [await profileId(p, 'u2')], 'u1 leaves when the input arrives; u2 enters when created');
     } finally {
-      await p.close();
-    }
-  });
-
-  it('reads no stored memberships for a profile its commit creates, and reads them for one made before', async () => {
-    // Every profile id the engine asks the store for memberships of (the engine shares this thread in memory).
-    const asked: string[] = [];
-    const original = SqliteSegmentStore.prototype.memberships;
-    SqliteSegmentStore.prototype.memberships = function (this: SqliteSegmentStore, keys) {
-      asked.push(...keys.map((k) => k.id));
-      return original.call(this, keys);
-    };
-    // The smallest cache (100 profiles): the 100 profiles made after u1 push it out.
-    const { p } = await openMemory({ engine: { cacheProfiles: 100 }, segments: [{ name: 'active', condition: 'last_seen within 7 days' }] });
-    const others = Array.from({ length: 100 }, (_, i) => `o${i}`);
-    try {
-      await p.ingest([seen('u1', T0, 1)]);
-      await p.drain();
-      await p.ingest(others.map((u, i) => seen(u, T0, 10 + i)));
-      await p.drain();
-      const u1 = await profileId(p, 'u1');
-      assert.deepEqual(asked, [], 'new profiles: nothing to read');
-      await p.ingest([seen('u1', T0 + 1, 2)]);
-      await p.drain();
-      assert.deepEqual(asked, [u1], 'u1, out of the cache, is read back from the store');
-      assert.equal((await p.segments.members('active', { limit: 1000 })).members.length, 101);
-      const entered = (await p.segments.outbox({ limit: 1000 })).filter((o) => o.kind === 'segment.entered' && o.profileId === u1);
-      assert.equal(entered.length, 1, 'u1 entered once: its stored membership was found');
-    } finally {
-      SqliteSegmentStore.prototype.memberships = original;
       await p.close();
     }
   });

@@ -635,7 +635,7 @@ export class Engine implements EngineHandle {
     if (step === undefined) return overlap ? undefined : this.landed();
     const events = this.pendingEvents;
     const detach = overlap && this.o.partitioned === undefined && !this.profiles.over() && !this.identities.over();
-    await this.commit(step.changeset(this.processed), events, 'events', detach, step.made);
+    await this.commit(step.changeset(this.processed), events, 'events', detach);
     this.pending = undefined;
     this.pendingEvents = 0;
   }
@@ -651,10 +651,9 @@ export class Engine implements EngineHandle {
     }
   }
 
-  /** `made`: profiles the changeset creates (nothing of them is stored: the segments read no memberships for them). */
-  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false, made?: ReadonlySet<string>): Promise<void> {
+  private async commit(c: ReturnType<Step['changeset']>, events: number, cause?: CommitCause, detach = false): Promise<void> {
     await this.landed();
-    if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause, made);
+    if (cause !== undefined && this.o.segments?.active()) await this.o.segments.annotate(c, cause);
     Object.assign(c, this.fence());
     const store = this.o.store;
     const detached = detach && store.commitDetached !== undefined;

@@ -78,8 +78,6 @@ export class Step {
   /** Profiles whose consents changed which earlier events count: refolded from the log before the commit. */
   protected readonly refolds = new Map<string, { workspace: string; id: string; position: number; messageId: string; time: number }>();
   readonly out: Changeset;
-  /** Scoped ids of the people's profiles this step made (their documents are new). */
-  readonly made = new Set<string>();
   /** The log position being applied (identity writes carry it). */
   protected at = 0;
 
@@ -114,9 +112,6 @@ export class Step {
   protected create(ws: string, kind: 'user' | 'group', ident: string, position: number, receivedAt?: number): ProfileDoc {
     const id = kind === 'user' ? profileIdFor('p', ws, ident, position, receivedAt) : profileIdFor('g', ws, ident, 0);
     const d = emptyProfile(id, ws, kind, position);
-    // A person's id names its log position, which no commit has reached: no stored row holds it, but for
-    // memberships a rebuild keeps (see LiveSegments.unstored). A group's id is its name's alone: not counted.
-    if (kind === 'user') this.made.add(scoped(ws, id));
     d.identifiers.push(ident);
     this.ctx.profiles.set(ws, id, d);
     this.setIdentity(ws, ident, id);

@@ -145,37 +145,14 @@ export class LiveSegments {
     return this.registry.set().size === 0 ? Infinity : this.nextDue;
   }
 
-  /**
-   * Of the profiles a commit creates, those with no stored membership: made
-   * after the position a backfill waits for. A rebuild clears the profiles
-   * but keeps their memberships (to notify only real changes) and sets every
-   * definition to backfill after the whole replay: a profile the replay makes
-   * again, under its old id, may still hold some.
-   */
-  private unstored(c: Changeset, made: ReadonlySet<string> | undefined): ReadonlySet<string> | undefined {
-    if (made === undefined || made.size === 0) return undefined;
-    const kept = this.replayUntil();
-    const out = new Set<string>();
-    for (const d of c.profiles) {
-      const sk = scoped(d.workspace, d.id);
-      if (d.createdAt > kept && made.has(sk)) out.add(sk);
-    }
-    return out;
-  }
-
-  /** Each profile's memberships and next due time: cached, stored, or (`unstored`: profiles with none stored) none. */
-  private async states(keys: ReadonlyArray<{ workspace: string; id: string }>, unstored?: ReadonlySet<string>): Promise<Map<string, ProfileSegments>> {
+  private async states(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileSegments>> {
     const out = new Map<string, ProfileSegments>();
     const missing: Array<{ workspace: string; id: string }> = [];
     for (const k of keys) {
       const sk = scoped(k.workspace, k.id);
       const s = this.cache.get(sk);
       if (s) out.set(sk, s);
-      else if (unstored?.has(sk)) {
-        const fresh: ProfileSegments = { members: new Map(), due: undefined };
-        out.set(sk, fresh);
-        this.remember(sk, fresh);
-      } else missing.push(k);
+      else missing.push(k);
     }
     if (missing.length > 0) {
       const members = await this.o.store.memberships(missing);
@@ -277,10 +254,8 @@ export class LiveSegments {
    * Adds the membership effects of an engine commit to its changeset: only
    * the definitions reading an input that changed are evaluated for each
    * touched profile (all of them after a merge, unmerge or trait backfill).
-   * `made`: the profiles the commit creates; those with no stored
-   * membership (see unstored) are not looked up in the store.
    */
-  async annotate(c: Changeset, cause: CommitCause, made?: ReadonlySet<string>): Promise<void> {
+  async annotate(c: Changeset, cause: CommitCause): Promise<void> {
     const now = this.o.clock.now();
     // Profiles created after the last annotated changeset were never evaluated.
     const createdAfter = this.annotatedUpTo;
@@ -306,7 +281,7 @@ export class LiveSegments {
     if (!this.sizesLoaded) await this.loadSizes();
     const keys = [...c.profiles.map((d) => ({ workspace: d.workspace, id: d.id })), ...c.deletedProfiles];
     if (keys.length === 0) return;
-    const states = await this.states(keys, this.unstored(c, made));
+    const states = await this.states(keys);
     const touched = new Set<string>();
     const traits = this.traits();
 
