@@ -15,7 +15,7 @@ export function threadData<T>(): T {
 }
 
 /** Lowers the calling thread's priority (see priority.ts). */
-export { runInBackground } from './priority.ts';
+export { runInBackground, runV8HelpersInBackground } from './priority.ts';
 
 /** Calls into a thread and answers inside it (see calls.ts). */
 export { answerCalls, ThreadCalls, type Answer } from './calls.ts';

@@ -6,7 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Clock } from '../../core/clock.ts';
 import { PortraitError } from '../../core/errors.ts';
-import { startThread } from '../../core/thread/index.ts';
+import { runV8HelpersInBackground, startThread } from '../../core/thread/index.ts';
 import type { EngineHandle } from '../handle.ts';
 import type { EventLog } from '../../log/index.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -39,6 +39,8 @@ export class WorkerEngine implements EngineHandle {
   /** `clock`: an injected clock whose time is sent with every message (the thread follows it). */
   constructor(init: WorkerInit, private readonly log: EventLog, private readonly clock?: Clock) {
     this.worker = startThread(new URL('./engine-worker.ts', import.meta.url), init, { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB });
+    // The engine's garbage is most of what V8's helper threads collect: they run in the background too.
+    runV8HelpersInBackground();
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (e) => this.fail(new PortraitError('PORTRAIT_ENGINE_FAILED', `The engine thread failed: ${e.message}`, 500)));
     this.worker.on('exit', () => {
