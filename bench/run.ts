@@ -83,19 +83,49 @@ export const TWENTY_SEGMENTS = [
   { name: 'has_email', condition: 'exists attributes.email' },
 ];
 
-async function pipeline(input: string[], dir: string, segments: readonly unknown[] = []): Promise<{ eps: number; rebuildEps: number; profiles: number; bytesPerProfile: number }> {
+interface PipelineResult {
+  eps: number;
+  rebuildEps: number;
+  profiles: number;
+  bytesPerProfile: number;
+  /** Each thread's time on a core per event (µs), busiest first: while ingesting and folding, and during the rebuild. */
+  threads: ThreadUs[];
+  rebuildThreads: ThreadUs[];
+}
+
+interface ThreadUs {
+  name: string;
+  us: number;
+}
+
+/** The busiest threads' time on a core per event (µs) between two readings: less swayed by other jobs than events/s. */
+function usPerEvent(before: ReturnType<typeof threadTimes>, events: number): ThreadUs[] {
+  return threadCost(before, threadTimes())
+    .filter((t) => t.ms > 0)
+    .slice(0, 6)
+    .map((t) => ({ name: t.name, us: (t.ms * 1000) / events }));
+}
+
+const threadSummary = (threads: readonly ThreadUs[]) => threads.map((t) => `${t.name} ${Math.round(t.us)}`).join(', ');
+const usObject = (threads: readonly ThreadUs[]) => Object.fromEntries(threads.map((t) => [t.name, Math.round(t.us)]));
+
+async function pipeline(input: string[], dir: string, segments: readonly unknown[] = []): Promise<PipelineResult> {
   const p = await Portrait.open({ dataDir: dir, traits: [...TEN_TRAITS], segments: [...segments], durability: 'full', engine: { cacheProfiles: USERS * 2 } });
+  const threads0 = threadTimes();
   const t0 = performance.now();
   await ingestAll(p, input);
   await p.drain();
   const eps = input.length / ((performance.now() - t0) / 1000);
+  const threads = usPerEvent(threads0, input.length);
   const profiles = await p.profileCount();
   const bytesPerProfile = statSync(join(dir, 'state.db')).size / profiles;
+  const threads1 = threadTimes();
   const t1 = performance.now();
   await p.rebuild();
   const rebuildEps = input.length / ((performance.now() - t1) / 1000);
+  const rebuildThreads = usPerEvent(threads1, input.length);
   await p.close();
-  return { eps, rebuildEps, profiles, bytesPerProfile };
+  return { eps, rebuildEps, profiles, bytesPerProfile, threads, rebuildThreads };
 }
 
 /**
@@ -155,7 +185,7 @@ async function pacedSegments(input: string[], dir: string, rate: number, warmUp:
   const threads0 = threadTimes();
   const achievedRate = await paced(input, 'default', (ms) => ingests.push(ms));
   await p.drain();
-  const threads = threadCost(threads0, threadTimes());
+  const threads = usPerEvent(threads0, input.length);
   loop.disable();
   off();
   let entered = 0;
@@ -179,13 +209,13 @@ async function pacedSegments(input: string[], dir: string, rate: number, warmUp:
     ingestP99: quantile(ingests, 0.99),
     loopDelayP99: loop.percentile(99) / 1e6,
     // Each thread's time on a core per event (µs), the busiest first (this process: the benchmark's own main thread too).
-    threadUsPerEvent: threads.filter((t) => t.ms > 0).slice(0, 6).map((t) => ({ name: t.name, us: (t.ms * 1000) / input.length })),
+    threadUsPerEvent: threads,
   };
 }
 
 /** What the paced run measures beside its latency. */
 function pacedDetail(f: { max: number; batches: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }): string {
-  const threads = f.threadUsPerEvent.map((t) => `${t.name} ${Math.round(t.us)}`).join(', ');
+  const threads = threadSummary(f.threadUsPerEvent);
   return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${threads ? `   CPU µs per event by thread: ${threads}` : ''}`;
 }
 
@@ -259,9 +289,12 @@ try {
   if (only !== undefined) {
     const rows: Array<[string, string]> = [];
     if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
-    if (b) rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
+    if (b) {
+      rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['  beside (b)', `CPU µs per event by thread: ${threadSummary(b.threads)}`]);
+      rows.push(['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['  beside (c)', `CPU µs per event by thread: ${threadSummary(b.rebuildThreads)}`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
+    }
     if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`], ['  beside (d)', httpDetail(http)]);
-    if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`]);
+    if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`], ['  beside (e)', `CPU µs per event by thread: ${threadSummary(e.threads)}`]);
     if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`], ['  beside (f)', pacedDetail(f)]);
     if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
     else for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
@@ -301,7 +334,10 @@ try {
     enteredMaxMs: +f.max.toFixed(2),
     pacedIngestP99Ms: +f.ingestP99.toFixed(2),
     pacedLoopDelayP99Ms: +f.loopDelayP99.toFixed(2),
-    pacedThreadUsPerEvent: Object.fromEntries(f.threadUsPerEvent.map((t) => [t.name, Math.round(t.us)])),
+    pacedThreadUsPerEvent: usObject(f.threadUsPerEvent),
+    pipelineThreadUsPerEvent: usObject(b.threads),
+    rebuildThreadUsPerEvent: usObject(b.rebuildThreads),
+    segmentsThreadUsPerEvent: usObject(e.threads),
   };
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
@@ -310,7 +346,9 @@ try {
       ['workload', `${N} events, ${USERS} users, 10 computed traits, durability full`],
       ['(a) floor: parse + validate + append', `${result.floorEventsPerSec} events/s`],
       ['(b) full pipeline', `${result.pipelineEventsPerSec} events/s   b/a = ${result.ratioPipelineToFloor}`],
+      ['  beside (b)', `CPU µs per event by thread: ${threadSummary(b.threads)}`],
       ['(c) rebuild', `${result.rebuildEventsPerSec} events/s   c/a = ${result.ratioRebuildToFloor}`],
+      ['  beside (c)', `CPU µs per event by thread: ${threadSummary(b.rebuildThreads)}`],
       ['profiles', String(result.profiles)],
       ['state on disk per profile', `${result.stateBytesPerProfile} B`],
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
@@ -318,6 +356,7 @@ try {
       ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads: ${statusSummary(result.readStatuses)})`],
       ['  beside (d)', httpDetail(http)],
       ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
+      ['  beside (e)', `CPU µs per event by thread: ${threadSummary(e.threads)}`],
       ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`],
       ['  beside (f)', pacedDetail(f)],
     ];
