@@ -106,7 +106,8 @@ function usPerEvent(before: ReturnType<typeof threadTimes>, events: number): Thr
     .map((t) => ({ name: t.name, us: (t.ms * 1000) / events }));
 }
 
-const threadSummary = (threads: readonly ThreadUs[]) => threads.map((t) => `${t.name} ${Math.round(t.us)}`).join(', ');
+/** "CPU µs per event by thread: engine-worker 54, node 21, …" (empty where /proc has no schedstat). */
+const threadSummary = (threads: readonly ThreadUs[]) => (threads.length === 0 ? '' : `CPU µs per event by thread: ${threads.map((t) => `${t.name} ${Math.round(t.us)}`).join(', ')}`);
 const usObject = (threads: readonly ThreadUs[]) => Object.fromEntries(threads.map((t) => [t.name, Math.round(t.us)]));
 
 async function pipeline(input: string[], dir: string, segments: readonly unknown[] = []): Promise<PipelineResult> {
@@ -216,7 +217,7 @@ async function pacedSegments(input: string[], dir: string, rate: number, warmUp:
 /** What the paced run measures beside its latency. */
 function pacedDetail(f: { max: number; batches: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }): string {
   const threads = threadSummary(f.threadUsPerEvent);
-  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${threads ? `   CPU µs per event by thread: ${threads}` : ''}`;
+  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${threads ? `   ${threads}` : ''}`;
 }
 
 /** What the HTTP run measures beside its read latency. */
@@ -290,11 +291,11 @@ try {
     const rows: Array<[string, string]> = [];
     if (a) rows.push(['(a) floor: parse + validate + append', `${Math.round(a)} events/s`]);
     if (b) {
-      rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['  beside (b)', `CPU µs per event by thread: ${threadSummary(b.threads)}`]);
-      rows.push(['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['  beside (c)', `CPU µs per event by thread: ${threadSummary(b.rebuildThreads)}`], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
+      rows.push(['(b) full pipeline', `${Math.round(b.eps)} events/s${a ? `   b/a = ${(b.eps / a).toFixed(3)}` : ''}`], ['  beside (b)', threadSummary(b.threads)]);
+      rows.push(['(c) rebuild', `${Math.round(b.rebuildEps)} events/s`], ['  beside (c)', threadSummary(b.rebuildThreads)], ['heap per cached profile', `${Math.round(heap ?? NaN)} B`]);
     }
     if (http) rows.push(['(d) HTTP ingest, batches of 100', `${Math.round(http.eventsPerSec)} events/s`], ['profile reads during (d)', `p50 ${http.p50.toFixed(2)} ms   p99 ${http.p99.toFixed(2)} ms   (${http.reads} reads: ${statusSummary(http.statuses)})`], ['  beside (d)', httpDetail(http)]);
-    if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`], ['  beside (e)', `CPU µs per event by thread: ${threadSummary(e.threads)}`]);
+    if (e) rows.push(['(e) pipeline with 20 segments', `${Math.round(e.eps)} events/s${b ? `   e/b = ${(e.eps / b.eps).toFixed(3)}` : ''}`], ['  beside (e)', threadSummary(e.threads)]);
     if (f) rows.push(['(f) event → segment.entered, paced', `p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   at ${Math.round(f.achievedRate)} events/s (${f.entered} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`], ['  beside (f)', pacedDetail(f)]);
     if (values.json) process.stdout.write(`${JSON.stringify(Object.fromEntries(rows))}\n`);
     else for (const [k, v] of rows) process.stdout.write(`${k.padEnd(40)} ${v}\n`);
@@ -346,9 +347,9 @@ try {
       ['workload', `${N} events, ${USERS} users, 10 computed traits, durability full`],
       ['(a) floor: parse + validate + append', `${result.floorEventsPerSec} events/s`],
       ['(b) full pipeline', `${result.pipelineEventsPerSec} events/s   b/a = ${result.ratioPipelineToFloor}`],
-      ['  beside (b)', `CPU µs per event by thread: ${threadSummary(b.threads)}`],
+      ['  beside (b)', threadSummary(b.threads)],
       ['(c) rebuild', `${result.rebuildEventsPerSec} events/s   c/a = ${result.ratioRebuildToFloor}`],
-      ['  beside (c)', `CPU µs per event by thread: ${threadSummary(b.rebuildThreads)}`],
+      ['  beside (c)', threadSummary(b.rebuildThreads)],
       ['profiles', String(result.profiles)],
       ['state on disk per profile', `${result.stateBytesPerProfile} B`],
       ['heap per cached profile', `${result.heapBytesPerProfile} B`],
@@ -356,7 +357,7 @@ try {
       ['profile reads during (d)', `p50 ${result.readP50Ms} ms   p99 ${result.readP99Ms} ms   (${result.readsDuringIngest} reads: ${statusSummary(result.readStatuses)})`],
       ['  beside (d)', httpDetail(http)],
       ['(e) pipeline with 20 segments', `${result.segmentsPipelineEventsPerSec} events/s   e/b = ${result.ratioSegmentsToPipeline}   rebuild ${result.segmentsRebuildEventsPerSec} events/s`],
-      ['  beside (e)', `CPU µs per event by thread: ${threadSummary(e.threads)}`],
+      ['  beside (e)', threadSummary(e.threads)],
       ['(f) event → segment.entered, paced', `p50 ${result.enteredP50Ms} ms   p99 ${result.enteredP99Ms} ms   at ${result.pacedRate} events/s (${result.enteredRows} entries${WARM_UP > 0 ? `, after ${WARM_UP} warm-up events` : ''})`],
       ['  beside (f)', pacedDetail(f)],
     ];

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { test } from 'node:test';
-import { runV8HelpersInBackground, v8PlatformThreads, type ProcThread } from './priority.ts';
+import { nodeOptions, procThreads, runV8HelpersInBackground, v8PlatformThreads, type ProcThread } from './priority.ts';
 
 const named = (tids: number[], name = 'node'): ProcThread[] => tids.map((tid) => ({ tid, name }));
 
@@ -35,16 +34,16 @@ test('nothing is taken when the pool size was set on the command line', () => {
   const threads = named([100, 101, 102, 103, 104, 105, 106]);
   assert.deepEqual(v8PlatformThreads(threads, 100, ['--v8-pool-size=2']), []);
   assert.deepEqual(v8PlatformThreads(threads, 100, ['--max-old-space-size=4096', '--v8-pool-size', '8']), []);
+  assert.deepEqual(v8PlatformThreads(threads, 100, ['--v8_pool_size=2']), []);
   assert.equal(v8PlatformThreads(threads, 100, ['--max-old-space-size=4096']).length, 5);
 });
 
 test('on Linux, this process keeps its main thread and its later threads at their priority and lowers the platform threads', { skip: process.platform !== 'linux' && 'thread priorities are per thread on Linux only' }, () => {
-  const threads = () => readdirSync('/proc/self/task').map((t) => ({ tid: Number(t), name: readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() }));
-  const before = new Map(threads().map((t) => [t.tid, getPriority(t.tid)]));
-  const platform = new Set(v8PlatformThreads(threads(), process.pid, [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)]).map((t) => t.tid));
+  const before = new Map(procThreads().map((t) => [t.tid, getPriority(t.tid)]));
+  const platform = new Set(v8PlatformThreads(procThreads(), process.pid, nodeOptions()).map((t) => t.tid));
   assert.equal(platform.size, 5, 'a Node process started without --v8-pool-size has four pool threads and a scheduler after its main thread');
   runV8HelpersInBackground();
-  for (const t of threads()) {
+  for (const t of procThreads()) {
     const expected = platform.has(t.tid) ? 10 : before.get(t.tid);
     if (expected !== undefined) assert.equal(getPriority(t.tid), expected, `thread ${t.tid} (${t.name})`);
   }

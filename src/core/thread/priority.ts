@@ -42,13 +42,24 @@ export interface ProcThread {
  * request bodies, must not be slowed by mistake.
  */
 export function v8PlatformThreads(threads: readonly ProcThread[], mainTid: number, nodeOptions: readonly string[]): ProcThread[] {
-  if (nodeOptions.some((o) => o.startsWith('--v8-pool-size'))) return [];
+  // Node takes underscores for dashes in option names.
+  if (nodeOptions.some((o) => o.replace(/_/g, '-').startsWith('--v8-pool-size'))) return [];
   const main = threads.find((t) => t.tid === mainTid);
   if (main === undefined) return [];
   const others = threads.filter((t) => t.tid > mainTid).sort((a, b) => a.tid - b.tid);
   const platform = others.slice(0, DEFAULT_V8_POOL_SIZE + 1);
   // A differently named thread among them means the start-up order is not the expected one: leave all as they are.
   return platform.length === DEFAULT_V8_POOL_SIZE + 1 && platform.every((t) => t.name === main.name) ? platform : [];
+}
+
+/** This process's threads (Linux: /proc/self/task). */
+export function procThreads(): ProcThread[] {
+  return readdirSync('/proc/self/task').map((t) => ({ tid: Number(t), name: readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() }));
+}
+
+/** The options this process was started with: its command line's and NODE_OPTIONS'. */
+export function nodeOptions(): string[] {
+  return [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
 }
 
 let helpersLowered = false;
@@ -65,9 +76,7 @@ export function runV8HelpersInBackground(): void {
   if (helpersLowered || process.platform !== 'linux') return;
   helpersLowered = true;
   try {
-    const threads = readdirSync('/proc/self/task').map((t) => ({ tid: Number(t), name: readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() }));
-    const options = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
-    for (const t of v8PlatformThreads(threads, process.pid, options)) setPriority(t.tid, BACKGROUND_NICE);
+    for (const t of v8PlatformThreads(procThreads(), process.pid, nodeOptions())) setPriority(t.tid, BACKGROUND_NICE);
   } catch {
     // /proc unreadable or the priority not permitted: they keep the normal priority.
   }
