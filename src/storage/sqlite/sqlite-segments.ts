@@ -10,6 +10,7 @@ import type { Changeset, MembershipChange, OutboxEntry, SegmentDefinitionRow, Se
 import { scoped } from '../store.ts';
 import { toMembershipChange, toOutboxEntry, toSegmentDefinition } from '../rows.ts';
 import { openDoc, type ValueSealer } from '../sealer.ts';
+import { idsByWorkspace } from './by-workspace.ts';
 
 export const SQLITE_SEGMENT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS segment_definitions (
@@ -91,7 +92,7 @@ export class SqliteSegmentStore implements SegmentStore {
   ) {
     this.s = {
       // Without statistics the planner prefers the primary key's workspace prefix (a scan of the workspace): name the index.
-      member: db.prepare('SELECT segment, since FROM segment_members INDEXED BY segment_members_profile WHERE workspace = ? AND profile_id = ?'),
+      membersIn: db.prepare('SELECT profile_id, segment, since FROM segment_members INDEXED BY segment_members_profile WHERE workspace = ? AND profile_id IN (SELECT value FROM json_each(?))'),
       // Read with every profile: prepared once.
       profileTags: db.prepare(
         `SELECT tag, since, 'manual' AS source FROM profile_tags INDEXED BY profile_tags_profile WHERE workspace = ? AND profile_id = ?
@@ -103,7 +104,7 @@ export class SqliteSegmentStore implements SegmentStore {
       exit: db.prepare('DELETE FROM segment_members WHERE workspace = ? AND segment = ? AND profile_id = ?'),
       history: db.prepare('INSERT INTO segment_history (workspace, profile_id, segment, change, time, reason, position) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       size: db.prepare('INSERT OR REPLACE INTO segment_sizes (workspace, segment, at, size) VALUES (?, ?, ?, ?)'),
-      schedule: db.prepare('SELECT due_at FROM segment_schedule WHERE workspace = ? AND profile_id = ?'),
+      scheduleIn: db.prepare('SELECT profile_id, due_at FROM segment_schedule WHERE workspace = ? AND profile_id IN (SELECT value FROM json_each(?))'),
       setDue: db.prepare('INSERT INTO segment_schedule (workspace, profile_id, due_at) VALUES (?, ?, ?) ON CONFLICT(workspace, profile_id) DO UPDATE SET due_at = excluded.due_at'),
       clearDue: db.prepare('DELETE FROM segment_schedule WHERE workspace = ? AND profile_id = ?'),
       outbox: db.prepare('INSERT INTO outbox (workspace, kind, profile_id, payload, position, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -158,21 +159,21 @@ export class SqliteSegmentStore implements SegmentStore {
     })();
   }
 
+  /** Each profile's current memberships (an empty map for one in none): one statement per workspace (the engine asks for a batch's profiles). */
   async memberships(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, Map<string, number>>> {
     const out = new Map<string, Map<string, number>>();
-    for (const k of keys) {
-      const m = new Map<string, number>();
-      for (const r of this.s.member.all(k.workspace, k.id) as Array<{ segment: string; since: number }>) m.set(r.segment, r.since);
-      out.set(scoped(k.workspace, k.id), m);
+    for (const k of keys) out.set(scoped(k.workspace, k.id), new Map());
+    for (const [workspace, ids] of idsByWorkspace(keys, (k) => k.id)) {
+      for (const r of this.s.membersIn.iterate(workspace, ids) as Iterable<{ profile_id: string; segment: string; since: number }>) out.get(scoped(workspace, r.profile_id))!.set(r.segment, r.since);
     }
     return out;
   }
 
+  /** Each scheduled profile's next re-evaluation time: one statement per workspace. */
   async schedule(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const k of keys) {
-      const r = this.s.schedule.get(k.workspace, k.id) as { due_at: number } | undefined;
-      if (r) out.set(scoped(k.workspace, k.id), r.due_at);
+    for (const [workspace, ids] of idsByWorkspace(keys, (k) => k.id)) {
+      for (const r of this.s.scheduleIn.iterate(workspace, ids) as Iterable<{ profile_id: string; due_at: number }>) out.set(scoped(workspace, r.profile_id), r.due_at);
     }
     return out;
   }

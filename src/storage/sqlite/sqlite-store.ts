@@ -18,6 +18,7 @@ import { scanProfiles } from './sqlite-profile-scan.ts';
 import { migrateSqlite, sqliteMigrationStatus } from './sqlite-migrate.ts';
 import { DERIVED_TABLES, SQLITE_MIGRATIONS } from './sqlite-schema.ts';
 import { SqliteSegmentStore } from './sqlite-segments.ts';
+import { idsByWorkspace } from './by-workspace.ts';
 import { SqlitePrivacyStore } from './sqlite-privacy.ts';
 import { openDataKeyFile, SqliteDataKeys, SqliteRetention } from './sqlite-data-keys.ts';
 import { insertAudit, insertQuarantine } from './sqlite-request-writes.ts';
@@ -101,6 +102,7 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
       // json_each keeps the statement fixed-shape and parameterised whatever the number of keys.
       identitiesIn: db.prepare('SELECT ident, profile_id FROM identities WHERE workspace = ? AND ident IN (SELECT value FROM json_each(?))'),
       profile: db.prepare('SELECT doc FROM profiles WHERE workspace = ? AND id = ?'),
+      profilesIn: db.prepare('SELECT id, doc FROM profiles WHERE workspace = ? AND id IN (SELECT value FROM json_each(?))'),
       // Looked up by every authenticated request: prepared once.
       key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       upsertProfile: db.prepare('INSERT INTO profiles (workspace, id, doc) VALUES (?, ?, ?) ON CONFLICT(workspace, id) DO UPDATE SET doc = excluded.doc'),
@@ -207,23 +209,24 @@ export class SqliteStore implements StateStore, Migratable, AuditStore, Resealab
       return out;
     }
     // One statement per workspace for the engine's prefetch (a third of the cost of one per key).
-    const byWorkspace = new Map<string, string[]>();
-    for (const k of keys) {
-      const list = byWorkspace.get(k.workspace);
-      if (list === undefined) byWorkspace.set(k.workspace, [k.ident]);
-      else list.push(k.ident);
-    }
-    for (const [workspace, idents] of byWorkspace) {
-      for (const row of this.stmts.identitiesIn.iterate(workspace, JSON.stringify(idents)) as Iterable<{ ident: string; profile_id: string }>) out.set(scoped(workspace, row.ident), row.profile_id);
+    for (const [workspace, idents] of idsByWorkspace(keys, (k) => k.ident)) {
+      for (const row of this.stmts.identitiesIn.iterate(workspace, idents) as Iterable<{ ident: string; profile_id: string }>) out.set(scoped(workspace, row.ident), row.profile_id);
     }
     return out;
   }
 
   async profiles(keys: ReadonlyArray<{ workspace: string; id: string }>): Promise<Map<string, ProfileDoc>> {
     const out = new Map<string, ProfileDoc>();
-    for (const k of keys) {
+    const put = (workspace: string, id: string, doc: string) => out.set(scoped(workspace, id), openDoc(this.sealer, JSON.parse(doc) as ProfileDoc));
+    if (keys.length === 1) {
+      const k = keys[0]!;
       const row = this.stmts.profile.get(k.workspace, k.id) as { doc: string } | undefined;
-      if (row) out.set(scoped(k.workspace, k.id), openDoc(this.sealer, JSON.parse(row.doc) as ProfileDoc));
+      if (row) put(k.workspace, k.id, row.doc);
+      return out;
+    }
+    // The engine's prefetch: one statement per workspace.
+    for (const [workspace, ids] of idsByWorkspace(keys, (k) => k.id)) {
+      for (const row of this.stmts.profilesIn.iterate(workspace, ids) as Iterable<{ id: string; doc: string }>) put(workspace, row.id, row.doc);
     }
     return out;
   }
