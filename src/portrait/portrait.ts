@@ -274,7 +274,8 @@ export class Portrait {
       throw e;
     });
     // Personal fields are sealed with their owner's data key before the append, opened on read.
-    const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
+    // As many keys cached as the engine caches profiles: the people sending events now seal without a lookup.
+    const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock, cacheSize: config.engine.cacheProfiles });
     const emailReference = emailReferencer(hashKey);
     const log = new SealedEventLog(rawLog, dataKeys, config.privacy.piiFields, emailReference);
     const definitions = newDefinitions(config);
@@ -311,6 +312,8 @@ export class Portrait {
             log,
             opts.clock,
           );
+    // The engine's thread reads the events sealed with the keys this thread creates: it takes them as they are made.
+    if (engine instanceof WorkerEngine) dataKeys.onCreated((workspace, keys) => engine.learnKeys(workspace, keys));
     const p = new Portrait(config, log, store, definitions, engine, clock, hashKey, keyring, opts.newId);
     // Partitioned workers: definitions changed on another node are read again (with the partitions' progress).
     follow = () => p.refreshDefinitions(true);

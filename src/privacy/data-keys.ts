@@ -38,6 +38,7 @@ export class DataKeys {
   private readonly cache = new Map<string, Cached>();
   private readonly cacheSize: number;
   private readonly ttlMs: number;
+  private readonly createdListeners = new Set<(workspace: string, keys: ReadonlyMap<string, Buffer>) => void>();
 
   constructor(private readonly o: DataKeysOptions) {
     this.cacheSize = o.cacheSize ?? 10_000;
@@ -62,13 +63,19 @@ export class DataKeys {
     });
     const created = fresh.length > 0 ? await this.o.table.insertMissing(workspace, fresh.map(({ subject, sealed }) => ({ subject, sealed })), this.o.clock.now()) : new Map<string, string>();
     const mine = new Map(fresh.map((f) => [f.subject, f]));
+    const madeHere = new Map<string, Buffer>();
     for (const s of missing) {
       const sealed = stored.get(s) ?? created.get(s);
       if (sealed === undefined) throw new Error(`engine invariant: no data key for a subject after creating it`);
       // The key this call stored needs no opening; another writer's (it won the race) does.
       const own = mine.get(s);
-      found.set(s, own !== undefined && own.sealed === sealed ? this.cached(workspace, s, Buffer.from(own.key)) : this.remember(workspace, s, sealed));
+      if (own !== undefined && own.sealed === sealed) {
+        const key = this.cached(workspace, s, Buffer.from(own.key));
+        found.set(s, key);
+        madeHere.set(s, key);
+      } else found.set(s, this.remember(workspace, s, sealed));
     }
+    if (madeHere.size > 0) for (const l of this.createdListeners) l(workspace, madeHere);
     return found;
   }
 
@@ -93,6 +100,21 @@ export class DataKeys {
     // Evict again: a read that raced the delete may have cached the key meanwhile.
     this.forget(workspace, subjects);
     return { destroyed, subjects };
+  }
+
+  /**
+   * Calls `listener` with the keys each `forWrite` creates, once they are
+   * stored: another thread that will read the same events (the engine's) can
+   * `learn` them rather than look each one up and open it again.
+   */
+  onCreated(listener: (workspace: string, keys: ReadonlyMap<string, Buffer>) => void): () => void {
+    this.createdListeners.add(listener);
+    return () => this.createdListeners.delete(listener);
+  }
+
+  /** Caches keys another thread created and stored (see onCreated). */
+  learn(workspace: string, keys: Iterable<readonly [subject: string, key: Buffer]>): void {
+    for (const [s, key] of keys) this.cached(workspace, s, key);
   }
 
   /** Drops cached keys (another thread or process destroyed them). */

@@ -29,6 +29,17 @@ const ev = (messageId: string, over: Partial<PortraitEvent> = {}): PortraitEvent
   ...over,
 })) as PortraitEvent;
 
+/** A table where `other` stores its key for `subject` between a writer's lookup and its insert. */
+function racingTable(table: DataKeyTable, other: DataKeys, subject: string): DataKeyTable {
+  return Object.assign(Object.create(table) as DataKeyTable, {
+    get: (ws: string, subjects: readonly string[]) => table.get(ws, subjects),
+    insertMissing: async (ws: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, at: number) => {
+      await other.forWrite(ws, [subject]);
+      return table.insertMissing(ws, rows, at);
+    },
+  });
+}
+
 function keysOver(table: DataKeyTable, ring = Keyring.generate()): DataKeys {
   return new DataKeys({ table, keyring: ring, hashKey: Buffer.alloc(32, 7), clock: new ManualClock(0) });
 }
@@ -181,16 +192,43 @@ test('data keys: a key created here is the one stored, each subject has its own,
     // Another writer stores its key between this one's lookup and its insert: this one must use the stored key.
     const other = keysOver(store.dataKeys, ring);
     const late = keys.subjectOf('w', 'user:5');
-    const racing: DataKeyTable = Object.assign(Object.create(store.dataKeys) as DataKeyTable, {
-      get: (ws: string, subjects: readonly string[]) => store.dataKeys.get(ws, subjects),
-      insertMissing: async (ws: string, rows: ReadonlyArray<{ subject: string; sealed: string }>, at: number) => {
-        await other.forWrite(ws, [late]);
-        return store.dataKeys.insertMissing(ws, rows, at);
-      },
-    });
+    const racing = racingTable(store.dataKeys, other, late);
     const mine = await keysOver(racing, ring).forWrite('w', [late]);
     const theirs = await other.forRead('w', [late]);
     assert.ok(mine.get(late)!.equals(theirs.get(late)!), 'the key stored first is the key used');
+  } finally {
+    await store.close();
+  }
+});
+
+test('data keys: the keys forWrite creates are reported once stored, and a reader that learns them opens without a lookup', async () => {
+  const store = new SqliteStore({ file: ':memory:' });
+  try {
+    const ring = Keyring.generate();
+    const writer = keysOver(store.dataKeys, ring);
+    const reported: Array<[string, string[]]> = [];
+    const learner = keysOver(Object.assign(Object.create(store.dataKeys) as DataKeyTable, { get: () => Promise.reject(new Error('looked up')) }), ring);
+    writer.onCreated((ws, keys) => {
+      reported.push([ws, [...keys.keys()]]);
+      learner.learn(ws, keys);
+    });
+    const [a, b, c] = ['user:1', 'user:2', 'anon:3'].map((i) => writer.subjectOf('w', i));
+    await writer.forWrite('w', [a!]);
+    const made = await writer.forWrite('w', [a!, b!, c!]);
+    assert.deepEqual(reported, [['w', [a]], ['w', [b, c]]], 'each call reports only the keys it created, a key it found stored is not reported again');
+    const read = await learner.forRead('w', [a!, b!, c!]);
+    for (const x of [a!, b!, c!]) assert.ok(read.get(x)!.equals(made.get(x)!), 'the learned key is the one stored');
+    learner.forget('w', [b!]);
+    await assert.rejects(learner.forRead('w', [b!]), /looked up/, 'a forgotten key is looked up again');
+    // A key another writer stored first is that writer's to report: this call reports nothing.
+    const other = keysOver(store.dataKeys, ring);
+    const late = writer.subjectOf('w', 'user:5');
+    const racing = racingTable(store.dataKeys, other, late);
+    const loser = keysOver(racing, ring);
+    let lost = 0;
+    loser.onCreated(() => lost++);
+    await loser.forWrite('w', [late]);
+    assert.equal(lost, 0, 'no key reported when the stored key is another writer’s');
   } finally {
     await store.close();
   }

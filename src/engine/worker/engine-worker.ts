@@ -81,7 +81,8 @@ let followed = 0;
 const clock: Clock = init.followClock ? { now: () => followed } : systemClock;
 // Events are read through the same sealing decorator as on the main thread: opened with their owners' data keys.
 const hashKey = Buffer.from(init.hashKeyHex, 'hex');
-const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock });
+// As many keys cached as profiles: a cached profile's events open without a lookup.
+const dataKeys = new DataKeys({ table: store.dataKeys, keyring, hashKey, clock, cacheSize: init.config.engine.cacheProfiles });
 const log = new FollowerLog(new SealedEventLog(new SqliteEventLog({ file: init.logFile, durability: init.config.durability }), dataKeys, init.config.privacy.piiFields, emailReferencer(hashKey)));
 const definitions = new Definitions({ setOnce: new Set(init.config.attributes.setOnce), types: init.config.attributes.types }, consentPolicyOf(init.config), scoreSpecsOf(init.config));
 const engine = new Engine({
@@ -91,6 +92,12 @@ const engine = new Engine({
   // The sealing log sits under the follower wrapper here: erasures destroy data keys through it.
   onErased: async (workspace, identKeys) => void (await dataKeys.destroy(workspace, identKeys)),
 });
+
+/** The keys of a learn-keys message, each a view on the message's buffer. */
+function* learnedKeys(subjects: readonly string[], keys: Uint8Array): Iterable<[string, Buffer]> {
+  const size = keys.length / subjects.length;
+  for (let i = 0; i < subjects.length; i++) yield [subjects[i]!, Buffer.from(keys.buffer, keys.byteOffset + i * size, size)];
+}
 
 function describe(e: unknown): { code?: string; message: string } {
   return isPortraitError(e) ? { code: e.code, message: e.message } : { message: e instanceof Error ? e.message : String(e) };
@@ -119,6 +126,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'forget-keys':
       dataKeys.forget(m.workspace, m.subjects);
+      break;
+    case 'learn-keys':
+      dataKeys.learn(m.workspace, learnedKeys(m.subjects, m.keys));
       break;
     case 'drain':
       log.advance(m.head);

@@ -19,6 +19,8 @@ export type ToWorker = (
   | { type: 'drain'; id: number; head: number }
   | { type: 'kick' }
   | { type: 'forget-keys'; workspace: string; subjects: string[] }
+  /** Data keys the main thread just created and stored: `keys` holds them end to end (32 bytes each), in the order of `subjects`. */
+  | { type: 'learn-keys'; workspace: string; subjects: string[]; keys: Uint8Array }
   | { type: 'stop' }
 ) & { now?: number };
 

@@ -54,6 +54,17 @@ export class WorkerEngine implements EngineHandle {
     this.send({ type: 'forget-keys', workspace, subjects });
   }
 
+  /**
+   * Hands the thread data keys this thread just created, before the events
+   * sealed with them are appended: it would otherwise look each one up and
+   * open it again when it reads them. One buffer of exactly their bytes
+   * (a key is a view on a larger pooled buffer, which posting would copy whole).
+   */
+  learnKeys(workspace: string, keys: ReadonlyMap<string, Buffer>): void {
+    const subjects = [...keys.keys()];
+    this.send({ type: 'learn-keys', workspace, subjects, keys: Buffer.concat([...keys.values()]) });
+  }
+
   private send(m: ToWorker): void {
     if (!this.exited) this.worker.postMessage(this.clock ? { ...m, now: this.clock.now() } : m);
   }
