@@ -54,6 +54,31 @@ describe('segments over the engine', () => {
     }
   });
 
+  it('keeps the size history at one point per segment per interval, holding the last size in it, erasures included', async () => {
+    const { p, clock } = await openMemory({ segments: [{ name: 'seen', condition: 'event_count >= 1' }], engine: { sizeHistorySeconds: 60 } });
+    const history = async () => (await p.segments.sizes('seen')).map((z) => [z.at, z.size]);
+    const iso = (t: number) => new Date(t).toISOString();
+    try {
+      for (const [i, dt] of [[1, 0], [2, 20_000], [3, 30_000]] as const) {
+        clock.advance(dt);
+        await p.ingest([seen(`u${i}`, clock.now(), i)]);
+        await p.drain();
+      }
+      assert.deepEqual(await history(), [[iso(T0), 3]], 'three commits within one minute: one point, with the size of the last');
+      clock.advance(20_000);
+      await p.ingest([seen('u4', clock.now(), 4)]);
+      await p.drain();
+      assert.deepEqual(await history(), [[iso(T0 + 60_000), 4], [iso(T0), 3]], 'the next minute starts a point of its own');
+      await p.privacy.waitFor((await p.privacy.erase('user_id', 'u4')).id);
+      assert.deepEqual(await history(), [[iso(T0 + 60_000), 3], [iso(T0), 3]], "an erasure in the same minute updates that minute's point");
+      clock.advance(5 * 60_000);
+      await p.privacy.waitFor((await p.privacy.erase('user_id', 'u3')).id);
+      assert.deepEqual(await history(), [[iso(T0 + 6 * 60_000), 2], [iso(T0 + 60_000), 3], [iso(T0), 3]], 'a later erasure: a point at the start of its own minute');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('profile search filters and sorts by segment membership', async () => {
     const { p, clock } = await openMemory({ traits: [...CONFIG.traits], segments: [{ name: 'buyer', condition: 'traits.orders_30d >= 1' }] });
     try {

@@ -14,18 +14,20 @@ describe('configuration', () => {
     assert.equal(c.identity.maxAnonymousIds, 100);
     assert.equal(c.dedup.windowDays, 7);
     assert.equal(c.engine.batchSize, 20000);
+    assert.equal(c.engine.sizeHistorySeconds, 60, 'segment sizes: one point per minute by default');
     assert.deepEqual(c.traitDefinitions, []);
   });
 
   it('lists every problem with its path, including those inside trait definitions', () => {
     assert.throws(
-      () => resolveConfig({ durability: 'sometimes', bogus: 1, identity: { maxAnonymousIds: 0 }, traits: [{ name: 'Bad Name', kind: 'count' }, { name: 'x', kind: 'sum' }] } as never),
+      () => resolveConfig({ durability: 'sometimes', bogus: 1, identity: { maxAnonymousIds: 0 }, engine: { sizeHistorySeconds: 0 }, traits: [{ name: 'Bad Name', kind: 'count' }, { name: 'x', kind: 'sum' }] } as never),
       (e: unknown) => {
         const err = e as { code: string; problems: Array<{ path: string }> };
         assert.equal(err.code, 'PORTRAIT_CONFIG_INVALID');
         const paths = err.problems.map((p) => p.path);
         assert.ok(paths.includes('/bogus'), paths.join(','));
         assert.ok(paths.includes('/identity/maxAnonymousIds'), paths.join(','));
+        assert.ok(paths.includes('/engine/sizeHistorySeconds'), paths.join(','));
         assert.ok(paths.some((p) => p.startsWith('/durability')), paths.join(','));
         return true;
       },

@@ -725,6 +725,7 @@ export class Engine implements EngineHandle {
     // whatever it can still open of the person's events. The others' `forget` records carry those found now.
     this.erasedIds?.addHashes(p.record.workspace, p.record.hashes, p.position);
     const erased = this.erasedIds?.take();
+    const now = this.o.clock.now();
     const done = await applyErasure(p, {
       ...(this.erasure !== undefined && { forget: this.erasure.records(p.record.workspace, p.record.timestamp, p.position, p.record.hashes), groups: this.erasure.scope(p.record.workspace) }),
       ...(erased !== undefined && { erased }),
@@ -733,7 +734,8 @@ export class Engine implements EngineHandle {
       store: this.o.store,
       hashEmail: this.o.hashEmail,
       partition: this.partition,
-      now: this.o.clock.now(),
+      now,
+      sizesAt: this.o.segments?.sizePointAt(now) ?? now,
       rules: defs.rules(),
       covers: defs.covers.bind(defs),
     });

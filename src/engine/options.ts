@@ -53,5 +53,6 @@ export function liveSegments(
     profileUpdated: config.outbox.profileUpdated,
     cacheProfiles: config.engine.cacheProfiles,
     chunk: Math.min(config.engine.backfillChunk, 2000),
+    sizeIntervalMs: config.engine.sizeHistorySeconds * 1000,
   });
 }

@@ -212,6 +212,8 @@ export async function applyErasure(
     hashEmail: EmailHasher;
     partition: number;
     now: number;
+    /** Where the size history records the new sizes of the segments the person leaves (default: now). */
+    sizesAt?: number;
     rules: ProfileRules;
     covers: (t: TraitRuntime, position: number) => boolean;
     /** Partitioned workers: the records telling the other partitions to forget the person (and recompute the groups they fed). */
@@ -247,6 +249,7 @@ export async function applyErasure(
     partition: deps.partition,
     position: p.position,
     completedAt: deps.now,
+    sizesAt: deps.sizesAt ?? deps.now,
     ...(forget !== undefined && { forget: (P: string[], I: string[]) => forget(P, I, groupIds) }),
     ...(deps.erased !== undefined && { erased: deps.erased }),
     ...deps.fence,

@@ -32,6 +32,8 @@ export interface LiveSegmentsOptions {
   cacheProfiles: number;
   /** Profiles per backfill or due-time transaction. */
   chunk: number;
+  /** Size history: one point per segment per interval of this length (ms; default one minute), see sizePointAt. */
+  sizeIntervalMs?: number;
   /**
    * Partitioned workers: the partition this engine writes. Backfill progress
    * is then kept per partition (SegmentChanges.backfills) instead of in the
@@ -241,12 +243,24 @@ export class LiveSegments {
     }
   }
 
+  /**
+   * The instant a size reached at `now` is recorded at: the start of its
+   * interval of the size history. Every commit in one interval writes the
+   * same point, so the last one's size stays: the history grows by at most
+   * one point per segment per interval, however often sizes change.
+   */
+  sizePointAt(now: number): number {
+    const interval = this.o.sizeIntervalMs ?? 60_000;
+    return now - (((now % interval) + interval) % interval);
+  }
+
   private finish(c: Changeset, touchedSizes: Set<string>, now: number): void {
     if (touchedSizes.size === 0) return;
     const seg = this.changes(c);
+    const at = this.sizePointAt(now);
     for (const sk of touchedSizes) {
       const i = sk.indexOf('\u0000');
-      seg.sizes.push({ workspace: sk.slice(0, i), segment: sk.slice(i + 1), at: now, size: this.sizes.get(sk) ?? 0 });
+      seg.sizes.push({ workspace: sk.slice(0, i), segment: sk.slice(i + 1), at, size: this.sizes.get(sk) ?? 0 });
     }
   }
 

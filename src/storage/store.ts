@@ -289,6 +289,8 @@ export interface ErasurePlan {
   partition: number;
   position: number;
   completedAt: number;
+  /** The instant the segments that lose the person record their new sizes at (a point of the size history, see LiveSegments.sizePointAt). */
+  sizesAt: number;
   /**
    * Partitioned workers: the `forget` control records for the other
    * partitions, given the profiles and identifiers removed (written to the

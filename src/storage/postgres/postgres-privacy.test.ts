@@ -31,6 +31,7 @@ const plan = (over: Partial<ErasurePlan>): ErasurePlan => ({
   partition: 2,
   position: 40,
   completedAt: 1,
+  sizesAt: 1,
   erased: [{ workspace: 'w', hash: 'h1', position: 40, dropped: 0 }],
   ...over,
 });

@@ -124,7 +124,7 @@ export class PostgresPrivacyStore implements PrivacyStore {
           // The erasing partition's series: the members it counts (one partition: all of them).
           `INSERT INTO segment_sizes (workspace, segment, at, size, partition) SELECT $1, $2, $3, COUNT(*), $4 FROM segment_members WHERE workspace = $1 AND segment = $2 AND partition = $4
            ON CONFLICT (workspace, segment, at, partition) DO UPDATE SET size = excluded.size`,
-          [ws, segment, plan.completedAt, plan.partition],
+          [ws, segment, plan.sizesAt, plan.partition],
         );
       Object.assign(counts, await writeGroups(c, ws, plan.groups, this.sealer, plan.forget === undefined ? undefined : plan.partition));
       const matching = (await c.query<{ id: number; raw: string }>('SELECT id, raw FROM quarantine WHERE workspace = $1', [ws])).rows.filter((r) => plan.quarantineMatches(r.raw)).map((r) => r.id);

@@ -138,7 +138,7 @@ export class SqlitePrivacyStore implements PrivacyStore {
         for (const [table, kind] of ERASED_BY_PROFILE) counts[kind] = run(`DELETE FROM ${table} WHERE workspace = ? AND profile_id ${IN('?')}`, ws, P);
         const size = db.prepare('SELECT COUNT(*) AS n FROM segment_members WHERE workspace = ? AND segment = ?');
         const saveSize = db.prepare('INSERT OR REPLACE INTO segment_sizes (workspace, segment, at, size) VALUES (?, ?, ?, ?)');
-        for (const s of segments) saveSize.run(ws, s.segment, plan.completedAt, (size.get(ws, s.segment) as { n: number }).n);
+        for (const s of segments) saveSize.run(ws, s.segment, plan.sizesAt, (size.get(ws, s.segment) as { n: number }).n);
         for (const [table, from] of gaps) if (from !== null) this.renumber(table, from);
         // Groups the person's calls fed: recomputed without them, or gone when only the person's calls built them.
         const history = db.prepare('INSERT INTO trait_history (workspace, profile_id, first_position, last_position, entries) VALUES (?, ?, ?, ?, ?)');
