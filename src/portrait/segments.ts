@@ -324,7 +324,7 @@ export class SegmentApi {
     return rows.length === limit ? { members, next: rows[rows.length - 1]!.profileId } : { members };
   }
 
-  /** A segment's size over time, newest first. */
+  /** A segment's size over time, newest first: a point per interval of `engine.sizeHistorySeconds` in which it changed (its start, the last size in it). */
   async sizes(name: string, o: { workspace?: string; from?: number; to?: number; limit?: number } = {}): Promise<Array<{ at: string; size: number }>> {
     await this.requireDefined('segment', name);
     const rows = await this.p.store.sizeHistory(this.ws(o.workspace), name, { from: o.from, to: o.to, limit: o.limit ?? 1000 });

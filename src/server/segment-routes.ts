@@ -122,7 +122,15 @@ export function segmentRoutes(app: FastifyInstance, p: Portrait): void {
 
   app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof SizesQuery> }>(
     '/v1/segments/:name/sizes',
-    { schema: { summary: "A segment's size over time, newest first", tags, params: NameParams, querystring: SizesQuery } },
+    {
+      schema: {
+        summary: "A segment's size over time, newest first",
+        description: "One point per interval of engine.sizeHistorySeconds (a minute by default) in which the size changed, stamped with the interval's start and holding the last size in it.",
+        tags,
+        params: NameParams,
+        querystring: SizesQuery,
+      },
+    },
     async (req) => {
       const principal = await authorize(p, req, 'read');
       return { sizes: await p.segments.sizes(req.params.name, { workspace: principal.workspace, ...req.query }) };
