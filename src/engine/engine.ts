@@ -735,7 +735,7 @@ export class Engine implements EngineHandle {
       hashEmail: this.o.hashEmail,
       partition: this.partition,
       now,
-      sizesAt: this.o.segments?.sizePointAt(now) ?? now,
+      sizesAt: this.o.segments?.sizePointAt(now),
       rules: defs.rules(),
       covers: defs.covers.bind(defs),
     });

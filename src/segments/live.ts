@@ -32,8 +32,8 @@ export interface LiveSegmentsOptions {
   cacheProfiles: number;
   /** Profiles per backfill or due-time transaction. */
   chunk: number;
-  /** Size history: one point per segment per interval of this length (ms; default one minute), see sizePointAt. */
-  sizeIntervalMs?: number;
+  /** Size history: one point per segment per interval of this length (ms), see sizePointAt. */
+  sizeIntervalMs: number;
   /**
    * Partitioned workers: the partition this engine writes. Backfill progress
    * is then kept per partition (SegmentChanges.backfills) instead of in the
@@ -250,7 +250,7 @@ export class LiveSegments {
    * one point per segment per interval, however often sizes change.
    */
   sizePointAt(now: number): number {
-    const interval = this.o.sizeIntervalMs ?? 60_000;
+    const interval = this.o.sizeIntervalMs;
     return now - (((now % interval) + interval) % interval);
   }
 
