@@ -49,6 +49,32 @@ function refParts(ref: string): readonly string[] {
   return p;
 }
 
+/**
+ * What a condition reads of the other definitions: their memberships at
+ * `now` and their next time-driven changes. An object with methods, not four
+ * closures: the TypeScript loader names every closure it sees created
+ * (`Object.defineProperty`, about a microsecond each), and a reader is made
+ * for every profile an event changes.
+ */
+export interface OtherDefinitions {
+  /** Membership of another segment at `now` (evaluated before this one). */
+  segment(name: string): boolean;
+  /** The next time-driven change of another segment's condition. */
+  segmentNext(name: string): number;
+  /** The tags the profile holds at `now` that a tag covers (itself and those below it), sorted. */
+  tagged(tag: string): string[];
+  /** The next time-driven change of any rule-driven tag a tag covers. */
+  tagNext(tag: string): number;
+}
+
+/** Definitions that reference no other. */
+const NO_OTHERS: OtherDefinitions = {
+  segment: () => false,
+  segmentNext: () => Infinity,
+  tagged: () => [],
+  tagNext: () => Infinity,
+};
+
 /** Reads a profile's inputs at `now`, caching trait values. */
 export class ProfileReader {
   private readonly values = new Map<string, Json | undefined>();
@@ -56,15 +82,24 @@ export class ProfileReader {
     readonly doc: ProfileDoc,
     readonly now: number,
     private readonly traits: ReadonlyMap<string, SegmentTrait>,
-    /** Membership of other segments at `now` (evaluated before this one). */
-    readonly segment: (name: string) => boolean,
-    /** The next time-driven change of another segment's condition. */
-    readonly segmentNext: (name: string) => number,
-    /** The tags the profile holds at `now` that a tag covers (itself and those below it), sorted. */
-    readonly tagged: (tag: string) => string[] = () => [],
-    /** The next time-driven change of any rule-driven tag a tag covers. */
-    readonly tagNext: (tag: string) => number = () => Infinity,
+    private readonly others: OtherDefinitions = NO_OTHERS,
   ) {}
+
+  segment(name: string): boolean {
+    return this.others.segment(name);
+  }
+
+  segmentNext(name: string): number {
+    return this.others.segmentNext(name);
+  }
+
+  tagged(tag: string): string[] {
+    return this.others.tagged(tag);
+  }
+
+  tagNext(tag: string): number {
+    return this.others.tagNext(tag);
+  }
 
   private traitValue(name: string): Json | undefined {
     if (this.values.has(name)) return this.values.get(name);
@@ -100,7 +135,7 @@ export class ProfileReader {
    * receiving no new event, would read then.
    */
   readAt(ref: string, at: number): Json | undefined {
-    return new ProfileReader(this.doc, at, this.traits, this.segment, this.segmentNext, this.tagged, this.tagNext).read(ref);
+    return new ProfileReader(this.doc, at, this.traits, this.others).read(ref);
   }
 
   /**
@@ -133,6 +168,10 @@ export class ProfileReader {
   }
 }
 
+function holdsAt(c: { op: 'gt' | 'gte' | 'lt' | 'lte'; ref: string; value: Literal }, r: ProfileReader, t: number): boolean {
+  return ordered(r.readAt(c.ref, t), c.value, c.op);
+}
+
 /**
  * The first instant after now at which an ordered comparison of a continuous
  * value changes its answer, found by bisection to the millisecond. The value
@@ -140,15 +179,14 @@ export class ProfileReader {
  * has not changed by the horizon.
  */
 export function crossing(c: { op: 'gt' | 'gte' | 'lt' | 'lte'; ref: string; value: Literal }, r: ProfileReader): number {
-  const holdsAt = (t: number) => ordered(r.readAt(c.ref, t), c.value, c.op);
   const initial = ordered(r.read(c.ref), c.value, c.op);
   let lo = r.now;
   let hi = r.now + CROSSING_HORIZON_MS;
-  if (holdsAt(hi) === initial) return Infinity;
+  if (holdsAt(c, r, hi) === initial) return Infinity;
   // Invariant: the answer at lo is the initial one, at hi it differs.
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (holdsAt(mid) === initial) lo = mid;
+    if (holdsAt(c, r, mid) === initial) lo = mid;
     else hi = mid;
   }
   return hi;

@@ -207,33 +207,15 @@ export class LiveSegments {
    */
   private record(c: Changeset, doc: { workspace: string; id: string; consents?: ProfileDoc['consents'] }, s: ProfileSegments, members: ReadonlySet<string>, next: number, baseReason: string, now: number, touchedSizes: Set<string>): void {
     const seg = this.changes(c);
-    const set = this.registry.set();
-    const emit = (segment: string, change: MembershipChange['change']) => {
-      // An exit from a purpose-bound definition because its consent is not (or no longer) granted says so.
-      const purpose = change === 'exited' ? set.purposeOf(segment) : undefined;
-      const manual = set.get(segment)?.condition === null;
-      const reason = purpose !== undefined && 'kind' in doc && !consentGranted(doc as ProfileDoc, purpose) ? `consent_withdrawn:${purpose}` : manual && baseReason === 'event' ? 'manual' : baseReason;
-      seg.changes.push({ workspace: doc.workspace, segment, profileId: doc.id, change, time: now, reason, position: c.position });
-      const sk = scoped(doc.workspace, segment);
-      this.sizes.set(sk, (this.sizes.get(sk) ?? 0) + (change === 'entered' ? 1 : -1));
-      touchedSizes.add(sk);
-      const time = new Date(now).toISOString();
-      const tag = segment.startsWith('tag:');
-      const payload: Json = tag
-        ? { tag: segment.slice(4), source: manual ? 'manual' : 'rule', profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) }
-        : { segment, profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) };
-      const kind = tag ? (change === 'entered' ? 'tag.entered' : 'tag.exited') : change === 'entered' ? 'segment.entered' : 'segment.exited';
-      (c.outbox ??= []).push({ workspace: doc.workspace, kind, profileId: doc.id, payload, position: c.position, createdAt: now });
-    };
     for (const k of [...s.members.keys()]) {
       if (members.has(k)) continue;
       s.members.delete(k);
-      emit(k, 'exited');
+      this.emit(c, doc, k, 'exited', baseReason, now, touchedSizes);
     }
     for (const k of members) {
       if (s.members.has(k)) continue;
       s.members.set(k, now);
-      emit(k, 'entered');
+      this.emit(c, doc, k, 'entered', baseReason, now, touchedSizes);
     }
     const due = Number.isFinite(next) ? next : undefined;
     if (due !== s.due) {
@@ -241,6 +223,27 @@ export class LiveSegments {
       seg.schedule.push({ workspace: doc.workspace, profileId: doc.id, dueAt: due ?? null });
       if (due !== undefined && due < this.nextDue) this.nextDue = due;
     }
+  }
+
+  /** One membership change: its history row, size, and outbox row (a method, not a closure per profile: see OtherDefinitions). */
+  private emit(c: Changeset, doc: { workspace: string; id: string; consents?: ProfileDoc['consents'] }, segment: string, change: MembershipChange['change'], baseReason: string, now: number, touchedSizes: Set<string>): void {
+    const seg = this.changes(c);
+    const set = this.registry.set();
+    // An exit from a purpose-bound definition because its consent is not (or no longer) granted says so.
+    const purpose = change === 'exited' ? set.purposeOf(segment) : undefined;
+    const manual = set.get(segment)?.condition === null;
+    const reason = purpose !== undefined && 'kind' in doc && !consentGranted(doc as ProfileDoc, purpose) ? `consent_withdrawn:${purpose}` : manual && baseReason === 'event' ? 'manual' : baseReason;
+    seg.changes.push({ workspace: doc.workspace, segment, profileId: doc.id, change, time: now, reason, position: c.position });
+    const sk = scoped(doc.workspace, segment);
+    this.sizes.set(sk, (this.sizes.get(sk) ?? 0) + (change === 'entered' ? 1 : -1));
+    touchedSizes.add(sk);
+    const time = new Date(now).toISOString();
+    const tag = segment.startsWith('tag:');
+    const payload: Json = tag
+      ? { tag: segment.slice(4), source: manual ? 'manual' : 'rule', profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) }
+      : { segment, profileId: doc.id, workspace: doc.workspace, time, reason, position: c.position, ...consented(doc) };
+    const kind = tag ? (change === 'entered' ? 'tag.entered' : 'tag.exited') : change === 'entered' ? 'segment.entered' : 'segment.exited';
+    (c.outbox ??= []).push({ workspace: doc.workspace, kind, profileId: doc.id, payload, position: c.position, createdAt: now });
   }
 
   /**

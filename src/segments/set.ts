@@ -10,7 +10,7 @@ import { canonicalJson, type ProfileDoc } from '../core/profile.ts';
 import { inputRefs, segmentRefs, tagCovers, tagRefs, SEGMENT_NAME_PATTERN, TAG_NAME_PATTERN, type Condition } from './ast.ts';
 import { checkCondition, dependencyOrder, purposeProblem, readCondition, type CheckContext } from './check.ts';
 import { consentGranted, manualTagOn, traitOfKey } from '../profile/index.ts';
-import { evaluate, explain, nextChange, ProfileReader, type Explanation, type SegmentTrait } from './evaluate.ts';
+import { evaluate, explain, nextChange, ProfileReader, type Explanation, type OtherDefinitions, type SegmentTrait } from './evaluate.ts';
 
 export type DefinitionKind = 'segment' | 'tag';
 
@@ -255,26 +255,8 @@ export class SegmentSet {
   }
 
   private reader(doc: ProfileDoc, now: number, traits: ReadonlyMap<string, SegmentTrait>, held: Set<string>, previous: ReadonlyMap<string, unknown>, only: ReadonlySet<string> | undefined): ProfileReader {
-    const nexts = new Map<string, number>();
-    let r: ProfileReader;
-    const member = (key: string): boolean => (only === undefined || only.has(key) ? held.has(key) : previous.has(key));
-    const segmentNext = (key: string): number => {
-      let n = nexts.get(key);
-      if (n === undefined) {
-        const c = this.byKey.get(key);
-        n = c === undefined || c.condition === null ? Infinity : nextChange(c.condition, r);
-        nexts.set(key, n);
-      }
-      return n;
-    };
-    const tagged = (tag: string): string[] => this.tags.filter((x) => tagCovers(tag, x) && member(memberKey('tag', x)));
-    const tagNext = (tag: string): number => {
-      let n = Infinity;
-      for (const x of this.tags) if (tagCovers(tag, x)) n = Math.min(n, segmentNext(memberKey('tag', x)));
-      return n;
-    };
-    r = new ProfileReader(doc, now, traits, member, segmentNext, tagged, tagNext);
-    return r;
+    const others = new Others(this.byKey, this.tags, held, previous, only);
+    return (others.reader = new ProfileReader(doc, now, traits, others));
   }
 
   /**
@@ -323,4 +305,49 @@ export class SegmentSet {
 /** Reads the stored JSON form of a definition back. */
 export function storedDefinition(definition: Json): SegmentDefinition {
   return definition as unknown as SegmentDefinition;
+}
+
+/**
+ * The other definitions as one profile's evaluation sees them: those already
+ * evaluated (in `only`, or all) by their new membership, the others by their
+ * previous one; next changes computed once per definition.
+ */
+class Others implements OtherDefinitions {
+  private readonly nexts = new Map<string, number>();
+  /** The reader these answers serve (next changes are read through it). */
+  reader!: ProfileReader;
+
+  constructor(
+    private readonly byKey: ReadonlyMap<string, CompiledSegment>,
+    private readonly tags: readonly string[],
+    private readonly held: ReadonlySet<string>,
+    private readonly previous: ReadonlyMap<string, unknown>,
+    private readonly only: ReadonlySet<string> | undefined,
+  ) {}
+
+  segment(key: string): boolean {
+    return this.only === undefined || this.only.has(key) ? this.held.has(key) : this.previous.has(key);
+  }
+
+  segmentNext(key: string): number {
+    let n = this.nexts.get(key);
+    if (n === undefined) {
+      const c = this.byKey.get(key);
+      n = c === undefined || c.condition === null ? Infinity : nextChange(c.condition, this.reader);
+      this.nexts.set(key, n);
+    }
+    return n;
+  }
+
+  tagged(tag: string): string[] {
+    const out: string[] = [];
+    for (const x of this.tags) if (tagCovers(tag, x) && this.segment(memberKey('tag', x))) out.push(x);
+    return out;
+  }
+
+  tagNext(tag: string): number {
+    let n = Infinity;
+    for (const x of this.tags) if (tagCovers(tag, x)) n = Math.min(n, this.segmentNext(memberKey('tag', x)));
+    return n;
+  }
 }
