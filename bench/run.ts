@@ -10,8 +10,9 @@
  *   (f) 20 segments at a paced 5,000 events/s: latency from the append of an
  *       event to the commit holding the segment.entered row it caused
  *       (p50/p99; entries are written in the same transaction as the state);
- *       beside it the longest, the ingest call's p50/p99 and the main
- *       thread's event-loop delay p99
+ *       beside it the longest, the ingest call's p50/p99, the main
+ *       thread's event-loop delay p99 and the engine thread's share of the
+ *       paced time on a core
  * Options: --events N (default 200000), --users N (default 20000), --json,
  * --only <stages> (for example `--only d` or `--only a,b`: run and print just those;
  * a ratio is printed only when both of its sides ran), --warm-up N (default
@@ -215,9 +216,12 @@ async function pacedSegments(input: string[], dir: string, rate: number, warmUp:
 }
 
 /** What the paced run measures beside its latency. */
-function pacedDetail(f: { max: number; batches: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }): string {
+function pacedDetail(f: { max: number; batches: number; achievedRate: number; ingestP50: number; ingestP99: number; loopDelayP99: number; threadUsPerEvent: Array<{ name: string; us: number }> }): string {
   const threads = threadSummary(f.threadUsPerEvent);
-  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${threads ? `   ${threads}` : ''}`;
+  // The engine thread's share of the run on a core: near 100 %, latency is queueing whatever the rest does.
+  const engine = f.threadUsPerEvent.find((t) => t.name === 'engine-worker');
+  const busy = engine === undefined ? '' : `   engine thread on a core ${Math.round((engine.us * f.achievedRate) / 1e4)} % of the paced time`;
+  return `max ${f.max.toFixed(1)} ms over ${f.batches} batches   ingest call p50 ${f.ingestP50.toFixed(2)} ms p99 ${f.ingestP99.toFixed(2)} ms   event-loop delay p99 ${f.loopDelayP99.toFixed(1)} ms${busy}${threads ? `   ${threads}` : ''}`;
 }
 
 /** What the HTTP run measures beside its read latency. */
