@@ -67,14 +67,6 @@ export interface OtherDefinitions {
   tagNext(tag: string): number;
 }
 
-/** Definitions that reference no other. */
-const NO_OTHERS: OtherDefinitions = {
-  segment: () => false,
-  segmentNext: () => Infinity,
-  tagged: () => [],
-  tagNext: () => Infinity,
-};
-
 /** Reads a profile's inputs at `now`, caching trait values. */
 export class ProfileReader {
   private readonly values = new Map<string, Json | undefined>();
@@ -82,7 +74,7 @@ export class ProfileReader {
     readonly doc: ProfileDoc,
     readonly now: number,
     private readonly traits: ReadonlyMap<string, SegmentTrait>,
-    private readonly others: OtherDefinitions = NO_OTHERS,
+    private readonly others: OtherDefinitions,
   ) {}
 
   segment(name: string): boolean {
