@@ -150,4 +150,23 @@ describe('segment notifications reach webhooks', () => {
       await value.close();
     }
   });
+  it('a destination made while the loop idles receives the next commit\'s notifications at once, not after the idle pause', async () => {
+    // An idle pause far longer than the test: only the commit can start the pass that delivers.
+    const { p, clock } = await openMemory({ segments: [{ name: 'active', condition: 'last_seen within 7 days' }], delivery: { idleMs: 600_000 } });
+    const hook = await receiver(() => clock.now());
+    try {
+      await p.ingest([{ type: 'page', userId: 'u0', name: 'Home', timestamp: T0, messageId: 'm0' }]);
+      await p.drain();
+      await new Promise((r) => setTimeout(r, 50));
+      await p.destinations.create('default', { id: 'late', url: hook.url, secret: SECRET, kinds: ['segment.entered'] });
+      await p.ingest([{ type: 'page', userId: 'u1', name: 'Home', timestamp: T0, messageId: 'm1' }]);
+      await p.drain();
+      await until('segment.entered of u1', () => hook.got.length >= 1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(hook.got.map((g) => [g.type, g.segment]), [['segment.entered', 'active']], 'only the entry made after the destination, once');
+    } finally {
+      await p.close();
+      await hook.close();
+    }
+  });
 });

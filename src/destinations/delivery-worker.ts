@@ -42,6 +42,14 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = false;
+  /**
+   * Whether the last pass found an enabled destination (assumed until a pass
+   * looks). Without one, an engine commit has no one to notify: `committed()`
+   * then leaves the store alone, and the idle loop looks again every
+   * `idleMs` (a destination another process adds is found that way; its
+   * cursor starts where the outbox stood when it was made, so nothing is missed).
+   */
+  private enabledSeen = true;
 
   constructor(private readonly d: WorkerDeps) {}
 
@@ -49,7 +57,9 @@ export class DeliveryWorker {
   async dispatch(beforeCommit?: () => void): Promise<number> {
     const { store, clock, options } = this.d;
     let created = 0;
-    for (const dest of await store.destinations()) {
+    const destinations = await store.destinations();
+    this.enabledSeen = destinations.some((dest) => dest.enabled);
+    for (const dest of destinations) {
       if (!dest.enabled) continue;
       // Bounded per pass so one busy destination cannot starve the sending.
       for (let i = 0; i < 100; i++) {
@@ -108,9 +118,14 @@ export class DeliveryWorker {
     this.schedule(0);
   }
 
-  /** New outbox rows may exist (an engine commit): run soon. */
+  /** Something to do may have arrived (a destination made or enabled, a replay): run soon. */
   wake(): void {
     if (this.running) this.schedule(0);
+  }
+
+  /** An engine commit may have written notifications: run soon, unless the last pass found no enabled destination. */
+  committed(): void {
+    if (this.enabledSeen) this.wake();
   }
 
   private schedule(ms: number): void {

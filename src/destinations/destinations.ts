@@ -149,6 +149,8 @@ export class Destinations {
       updatedAt: now,
     };
     if (!(await this.store.insert(d))) throw Errors.destinationExists(id);
+    // The loop may be skipping engine commits for want of a destination: from now on it must not.
+    if (d.enabled) this.worker.wake();
     return { ...viewOf(d), secret: d.secret };
   }
 
@@ -222,6 +224,11 @@ export class Destinations {
   /** Signals that new notifications may be in the outbox. */
   wake(): void {
     this.worker.wake();
+  }
+
+  /** An engine commit may have written notifications (a pass runs only while an enabled destination exists). */
+  committed(): void {
+    this.worker.committed();
   }
 
   /** Stops the delivery loop, waiting for requests in flight. */

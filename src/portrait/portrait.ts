@@ -342,7 +342,7 @@ export class Portrait {
     await engine.start();
     if (p.webhooks) {
       const webhooks = p.webhooks;
-      engine.onCommit(() => webhooks.wake());
+      engine.onCommit(() => webhooks.committed());
       webhooks.start();
     }
     // Manual tags an earlier version stored outside the log move into it, so a rebuild repeats them.
