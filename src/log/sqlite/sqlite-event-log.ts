@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { asGroupEvent, groupIdsOf, isEvent, type LogRecord, type PortraitEvent, type Positioned } from '../../core/event.ts';
 import { Errors } from '../../core/errors.ts';
+import { LogIndex } from './log-index.ts';
 import { SQLITE_KEPT_BY_RETENTION, type AppendOutcome, type EraseSelector, type EventLog, type PurgeFilter } from '../event-log.ts';
 
 const SCHEMA = `
@@ -53,6 +54,8 @@ export class SqliteEventLog implements EventLog {
   private readonly insertLog: Database.Statement;
   private readonly saveHead: Database.Statement;
   private readonly readStmt: Database.Statement;
+  /** By person and by group, trailing the appends (log-index.ts). */
+  private readonly index: LogIndex;
   private readonly writeTx: (batch: Pending[]) => AppendOutcome[][];
   private lastPosition: number;
   private queue: Pending[] = [];
@@ -67,6 +70,7 @@ export class SqliteEventLog implements EventLog {
     // Erased events must not linger in free pages: deleted content is overwritten with zeros.
     this.db.pragma('secure_delete = ON');
     this.db.exec(SCHEMA);
+    this.index = new LogIndex(this.db);
     const meta = this.db.prepare(`SELECT value FROM log_meta WHERE key = 'last_position'`).get() as { value: number } | undefined;
     const max = this.db.prepare('SELECT MAX(position) AS p FROM log').get() as { p: number | null };
     // The high-water mark survives deletions (retention, erasure): positions are never reused.
@@ -135,7 +139,14 @@ export class SqliteEventLog implements EventLog {
         for (const p of batch) p.reject(err);
       }
     }
+    // Records no longer wait once indexed, and the index writes its pages once per batch.
+    this.index.appended(this.lastPosition, performance.now());
     for (const l of this.listeners) l();
+  }
+
+  /** Indexes every record appended so far (the index otherwise trails the appends by up to a batch). */
+  indexNow(): void {
+    this.index.catchUp(this.lastPosition);
   }
 
   async read(after: number, limit: number): Promise<Positioned[]> {
@@ -160,16 +171,7 @@ export class SqliteEventLog implements EventLog {
   async eventsFor(workspace: string, ids: { userIds: string[]; anonymousIds: string[] }, opts: { upTo?: number } = {}): Promise<Positioned<PortraitEvent>[]> {
     const { userIds, anonymousIds } = ids;
     if (userIds.length === 0 && anonymousIds.length === 0) return [];
-    // json_each keeps the statement fixed-shape and parameterised whatever the number of ids.
-    const rows = this.db
-      .prepare(
-        `SELECT position, body FROM log
-         WHERE workspace = ? AND type NOT IN ('unlink', 'erase') AND position <= ?
-           AND (user_id IN (SELECT value FROM json_each(?))
-                OR (user_id IS NULL AND anonymous_id IN (SELECT value FROM json_each(?))))
-         ORDER BY position`,
-      )
-      .all(workspace, opts.upTo ?? this.lastPosition, JSON.stringify(userIds), JSON.stringify(anonymousIds)) as { position: number; body: string }[];
+    const rows = this.index.people(workspace, userIds, anonymousIds, opts.upTo ?? this.lastPosition);
     return rows.map((r) => ({ position: r.position, record: JSON.parse(r.body) as PortraitEvent }));
   }
 
@@ -202,6 +204,8 @@ export class SqliteEventLog implements EventLog {
        WHERE workspace = ? AND position <= ? AND type = 'alias' AND json_extract(body, '$.previousId') IN (SELECT value FROM json_each(?))`,
     );
     return this.db.transaction(() => {
+      // The index entries of the person's records first (unlinks have none).
+      this.index.forgetPeople(workspace, sel.userIds, sel.anonymousIds, upTo);
       const deleted = remove.run(workspace, upTo, users, anons, JSON.stringify(sel.identKeys), JSON.stringify(sel.identKeys)).changes;
       const redacted = otherUsersAnon.run(workspace, upTo, anons).changes + aliasPrevious.run(workspace, upTo, both).changes;
       return { deleted, redacted };
@@ -209,11 +213,7 @@ export class SqliteEventLog implements EventLog {
   }
 
   async groupEvents(workspace: string, groupId: string, opts: { upTo: number }): Promise<Positioned<PortraitEvent>[]> {
-    // No index serves this (a scan of the workspace's events that mention a group): it runs for an
-    // erasure's groups and a group profile's event listing, never on the ingest or engine path.
-    const rows = this.db
-      .prepare(`SELECT position, body FROM log WHERE workspace = ? AND position <= ? AND (type = 'group' OR instr(body, '"group') > 0) ORDER BY position`)
-      .all(workspace, opts.upTo) as { position: number; body: string }[];
+    const rows = this.index.group(workspace, groupId, opts.upTo);
     const out: Positioned<PortraitEvent>[] = [];
     for (const r of rows) {
       const record = asGroupEvent(JSON.parse(r.body) as LogRecord);
@@ -262,6 +262,7 @@ export class SqliteEventLog implements EventLog {
     try {
       return this.db.transaction(() => {
         const counts = count();
+        this.index.forget(where, params);
         this.db.prepare(`DELETE FROM log WHERE ${where}`).run(...params);
         // Keep the high-water mark: positions are never reused after a deletion.
         this.saveHead.run(this.lastPosition);
