@@ -71,7 +71,7 @@ export class LogIndex {
   private readonly addGroup: Database.Statement;
   private readonly setWatermark: Database.Statement;
   private readonly watermarkStmt: Database.Statement;
-  private readonly indexTx: (upTo: number) => number;
+  private readonly indexTx: (upTo: number) => void;
   /** When the oldest record not indexed was appended (performance.now()), undefined when none waits. */
   private waitingSince: number | undefined;
 
@@ -79,8 +79,8 @@ export class LogIndex {
     db.exec(LOG_INDEX_SCHEMA);
     this.peopleStmt = db.prepare(PEOPLE);
     this.groupStmt = db.prepare(GROUP);
-    // The batch's last position: the batch is the records after the watermark up to it.
-    this.batchEnd = db.prepare(`SELECT MAX(position) FROM (SELECT position FROM log WHERE position > ? AND position <= ? ORDER BY position LIMIT ${INDEX_BATCH})`).pluck();
+    // The next batch: the first INDEX_BATCH records after the watermark, their count and last position.
+    this.batchEnd = db.prepare(`SELECT COUNT(*) AS n, MAX(position) AS last FROM (SELECT position FROM log WHERE position > ? AND position <= ? ORDER BY position LIMIT ${INDEX_BATCH})`);
     // People in one statement, sorted by key so that each page is written once.
     this.addPeople = db.prepare(
       `INSERT OR IGNORE INTO log_people (workspace, person, position)
@@ -114,19 +114,17 @@ export class LogIndex {
   /**
    * After an append by this connection: indexes a batch once INDEX_BATCH
    * records wait or the oldest has waited INDEX_AFTER_MS (`now`: performance.now()).
-   * Returns how many records it indexed.
    */
-  appended(head: number, now: number): number {
+  appended(head: number, now: number): void {
     const waiting = head - this.watermark();
     if (waiting <= 0) {
       this.waitingSince = undefined;
-      return 0;
+      return;
     }
     this.waitingSince ??= now;
-    if (waiting < INDEX_BATCH && now - this.waitingSince < INDEX_AFTER_MS) return 0;
-    const n = this.indexTx(head);
+    if (waiting < INDEX_BATCH && now - this.waitingSince < INDEX_AFTER_MS) return;
+    this.indexTx(head);
     this.waitingSince = head - this.watermark() > 0 ? now : undefined;
-    return n;
   }
 
   /** Indexes everything appended up to `head` (tests, and a log closing with records waiting). */
@@ -154,13 +152,13 @@ export class LogIndex {
     this.db.prepare(`DELETE FROM log_groups WHERE position IN (SELECT position FROM log WHERE ${where})`).run(...params);
   }
 
-  /** One batch after the watermark, up to `upTo`; returns the last position it covers minus the first (0: nothing to do). */
-  private indexSome(upTo: number): number {
+  /** One batch after the watermark, up to `upTo` (a full batch may stop before it). */
+  private indexSome(upTo: number): void {
     const from = this.watermark();
-    if (upTo <= from) return 0;
-    // A batch of fewer than INDEX_BATCH records reaches upTo (positions deleted since count as indexed).
-    const last = (this.batchEnd.get(from, upTo) as number | null) ?? upTo;
-    const end = last - from < INDEX_BATCH ? upTo : last;
+    if (upTo <= from) return;
+    const batch = this.batchEnd.get(from, upTo) as { n: number; last: number | null };
+    // A short batch reaches upTo: positions deleted since then count as indexed.
+    const end = batch.n < INDEX_BATCH || batch.last === null ? upTo : batch.last;
     this.addPeople.run(from, end);
     const groups: Array<[string, string, number]> = [];
     for (const r of this.groupCandidates.iterate(from, end) as Iterable<{ position: number; workspace: string; body: string }>) {
@@ -169,7 +167,6 @@ export class LogIndex {
     }
     for (const [w, g, pos] of groups.sort(byKey)) this.addGroup.run(w, g, pos);
     this.setWatermark.run(end);
-    return end - from;
   }
 }
 
