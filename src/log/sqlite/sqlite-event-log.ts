@@ -60,6 +60,7 @@ export class SqliteEventLog implements EventLog {
   private lastPosition: number;
   private queue: Pending[] = [];
   private flushScheduled = false;
+  private indexScheduled = false;
   private readonly listeners = new Set<() => void>();
   private closed = false;
 
@@ -139,9 +140,22 @@ export class SqliteEventLog implements EventLog {
         for (const p of batch) p.reject(err);
       }
     }
-    // Records no longer wait once indexed, and the index writes its pages once per batch.
-    this.index.appended(this.lastPosition, performance.now());
     for (const l of this.listeners) l();
+    this.scheduleIndex();
+  }
+
+  /**
+   * Lets the index follow the appends, in a later turn of the event loop: the
+   * appends just written are acknowledged (and their listeners told) before
+   * a batch of the index is written.
+   */
+  private scheduleIndex(): void {
+    if (this.indexScheduled) return;
+    this.indexScheduled = true;
+    setImmediate(() => {
+      this.indexScheduled = false;
+      if (!this.closed) this.index.appended(this.lastPosition, performance.now());
+    });
   }
 
   /** Indexes every record appended so far (the index otherwise trails the appends by up to a batch). */
