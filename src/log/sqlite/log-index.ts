@@ -127,7 +127,7 @@ export class LogIndex {
     this.waitingSince = head - this.watermark() > 0 ? now : undefined;
   }
 
-  /** Indexes everything appended up to `head` (tests, and a log closing with records waiting). */
+  /** Indexes everything appended up to `head` at once (tests: the appends alone index in batches). */
   catchUp(head: number): void {
     while (this.watermark() < head) this.indexTx(head);
     this.waitingSince = undefined;

@@ -158,7 +158,7 @@ export class SqliteEventLog implements EventLog {
     });
   }
 
-  /** Indexes every record appended so far (the index otherwise trails the appends by up to a batch). */
+  /** Indexes every record appended so far, for tests (the index otherwise trails the appends by up to a batch). */
   indexNow(): void {
     this.index.catchUp(this.lastPosition);
   }
